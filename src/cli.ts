@@ -1,0 +1,199 @@
+import { Command, CommanderError, Option } from 'commander';
+import { fileURLToPath } from 'node:url';
+import pkg from '../package.json' with { type: 'json' };
+import type { Config } from './config.js';
+import { EXIT, MedicError, UsageError } from './errors.js';
+import type { Sender } from './notify/http.js';
+import type { Stream } from './output.js';
+import type { Store } from './store/types.js';
+
+export interface Io {
+  stdout: Stream;
+  stderr: Stream;
+  cwd: string;
+}
+
+/** What tests may swap when running the CLI in-process; the binary always uses the real ones. */
+export interface Overrides {
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  send?: Sender;
+}
+
+const EXIT_CODES_HELP = `
+Exit codes: 0 ok, 64 usage, 65 bad data (unknown slug), 70 internal error, 74 database cannot be
+opened or written, 75 events not yet delivered (will retry), 76 PagerDuty rejected an event,
+78 configuration missing or invalid (including an unset routing key).`;
+
+const processIo: Io = { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() };
+
+/** For bin/medic: run with the real process and set the exit code. */
+export function run(): void {
+  void main(process.argv.slice(2), process.env).then((code) => {
+    process.exitCode = code;
+  });
+}
+
+/**
+ * The one entry point: parses argv, builds the dependencies, runs one command and turns every
+ * error into a message and an exit code (SPEC §6). Returns the exit code; never calls process.exit.
+ */
+export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = processIo, overrides: Overrides = {}): Promise<number> {
+  const now = overrides.now ?? Date.now;
+  const sleep = overrides.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  let job: (() => Promise<number | void>) | undefined;
+  let globalConfig: string | undefined;
+  const print = (text: string) => io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+
+  const program = new Command('medic')
+    .description('Heartbeat monitoring for cron jobs and services, paging PagerDuty when they go quiet.')
+    .version(pkg.version, '-V, --version')
+    .option('-c, --config <path>', 'config file (else $MEDIC_CONFIG, else searched from the current folder)')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s), outputError: () => {} })
+    .hook('preAction', (cmd) => {
+      globalConfig = cmd.opts().config;
+    });
+
+  const withConfig = (cmd: Command) => cmd.option('-c, --config <path>', 'config file');
+  const config = async (cmd: Command): Promise<Config> => {
+    const { loadConfig } = await import('./config.js');
+    return loadConfig({ path: cmd.opts().config ?? globalConfig, cwd: io.cwd, env });
+  };
+  const openStore = async (cfg: Config): Promise<Store> => {
+    const { openSqliteStore } = await import('./store/sqlite.js');
+    return openSqliteStore(cfg.databasePath);
+  };
+  const sender = async (): Promise<Sender> => overrides.send ?? (await import('./notify/http.js')).undiciSender;
+
+  withConfig(program.command('init'))
+    .description('write a starter medic.config.json here and print the crontab line')
+    .option('--force', 'overwrite an existing medic.config.json')
+    .action((opts: { force?: boolean }) => {
+      job = async () => {
+        const { init } = await import('./commands/init.js');
+        const root = fileURLToPath(new URL('..', import.meta.url));
+        const result = init(
+          { force: opts.force === true },
+          { cwd: io.cwd, binPath: `${root}bin/medic`, nodePath: process.execPath, schemaPath: `${root}medic.schema.json` },
+        );
+        print(`Wrote ${result.file}. Edit its services, then:`);
+        print('1. Give cron the routing key: add PAGERDUTY_ROUTING_KEY=<Integration Key> as a line at the top of `crontab -e`');
+        print('   (or point the target\'s "routingKeyFile" at a file only that user can read).');
+        print('2. Add the checker to the crontab (every minute):');
+        print(`   ${result.crontab}`);
+        print(`3. End each job with: medic --config ${result.file} beat <slug>`);
+        print(`4. Check the PagerDuty side: medic --config ${result.file} test-alert`);
+      };
+    });
+
+  withConfig(program.command('beat'))
+    .description('record one heartbeat for a service (silent on success)')
+    .argument('<slug>', 'the service slug from the config')
+    .action((slug: string, _opts: unknown, cmd: Command) => {
+      job = async () => {
+        const cfg = await config(cmd);
+        const { beat } = await import('./commands/beat.js');
+        const { openSqliteStore } = await import('./store/sqlite.js');
+        await beat({ slug }, { config: cfg, openStore: () => openSqliteStore(cfg.databasePath), now });
+      };
+    });
+
+  withConfig(program.command('check'))
+    .description('evaluate every service, record state changes, deliver due PagerDuty events (run from cron every minute)')
+    .option('--dry-run', 'show what would change; write and send nothing')
+    .option('-v, --verbose', 'say what happens')
+    .action((opts: { dryRun?: boolean; verbose?: boolean }, cmd: Command) => {
+      job = async () => {
+        const cfg = await config(cmd);
+        const store = await openStore(cfg);
+        const { check } = await import('./commands/check.js');
+        const verbose = opts.verbose || opts.dryRun ? print : () => {};
+        try {
+          const result = await check(
+            { dryRun: opts.dryRun === true },
+            { config: cfg, store, send: await sender(), env, now, sleep, verbose, isAlive },
+          );
+          if (result.ran && opts.verbose && result.transitions.length === 0 && (result.delivery?.delivered.length ?? 0) === 0) {
+            print(`checked ${cfg.services.length} service${cfg.services.length === 1 ? '' : 's'}: no changes`);
+          }
+        } finally {
+          store.close();
+        }
+      };
+    });
+
+  withConfig(program.command('status'))
+    .description('show every service: state, last seen, next deadline, open incident, undelivered events')
+    .argument('[slug...]', 'only these services')
+    .option('--json', 'print a JSON array for scripts')
+    .action((slugs: string[], opts: { json?: boolean }, cmd: Command) => {
+      job = async () => {
+        const cfg = await config(cmd);
+        const store = await openStore(cfg);
+        const { status } = await import('./commands/status.js');
+        try {
+          const at = now();
+          const rows = await status({ slugs }, { config: cfg, store, now: () => at });
+          if (opts.json) {
+            print(JSON.stringify(rows, null, 2));
+          } else {
+            const { painter, statusTable } = await import('./output.js');
+            io.stdout.write(statusTable(rows, at, painter(io.stdout, env)));
+          }
+        } finally {
+          store.close();
+        }
+      };
+    });
+
+  withConfig(program.command('test-alert'))
+    .description("send the PagerDuty guide's test event and print PagerDuty's answer")
+    .option('--resolve', 'send the resolve for the test alert instead')
+    .addOption(new Option('--target <name>', 'only this target (default: every target)'))
+    .action((opts: { resolve?: boolean; target?: string }, cmd: Command) => {
+      job = async () => {
+        const cfg = await config(cmd);
+        const { testAlert } = await import('./commands/test-alert.js');
+        await testAlert({ resolve: opts.resolve === true, target: opts.target }, { config: cfg, send: await sender(), env, sleep, report: print });
+      };
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    if (!job) return EXIT.ok;
+    const code = await job();
+    return typeof code === 'number' ? code : EXIT.ok;
+  } catch (err) {
+    return report(err, io, env);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The exit funnel: a MedicError is one red line and a dim hint; anything else is a bug (70). */
+async function report(err: unknown, io: Io, env: NodeJS.ProcessEnv): Promise<number> {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+    err = new UsageError(err.message.replace(/^error: /, ''), 'see `medic --help`');
+  }
+  const { formatError, painter } = await import('./output.js');
+  const c = painter(io.stderr, env);
+  if (err instanceof MedicError) {
+    io.stderr.write(formatError(err.message, err.hint, c));
+    return err.exitCode;
+  }
+  const e = err as Error;
+  io.stderr.write(formatError(`internal error: ${e?.message ?? String(err)}`, 'this is a bug in Medic; please report it with the lines below', c));
+  io.stderr.write(`${e?.stack ?? ''}\n`);
+  return EXIT.software;
+}

@@ -1,0 +1,95 @@
+import type { Config, Target } from '../config.js';
+import { nearest } from '../core/suggest.js';
+import { ConfigError, EXIT, MedicError, UsageError } from '../errors.js';
+import type { Sender, SendResult } from '../notify/http.js';
+import { keyRefOf, readKey } from '../notify/keys.js';
+import { INVALID_KEY_STEPS, describeAnswer, mentionsRoutingKey, testAlertBody } from '../notify/pagerduty.js';
+
+export interface TestAlertDeps {
+  config: Config;
+  send: Sender;
+  env: NodeJS.ProcessEnv;
+  sleep: (ms: number) => Promise<void>;
+  /** One line per target as soon as PagerDuty answers. */
+  report: (line: string) => void;
+}
+
+const ATTEMPTS = 3;
+
+/**
+ * Sends the guide's test trigger (or its resolve) to one target, or to every target when none is
+ * named, and reports PagerDuty's answer. Throws after trying them all if any failed.
+ */
+export async function testAlert(input: { resolve: boolean; target?: string }, deps: TestAlertDeps): Promise<void> {
+  const targets = pickTargets(deps.config, input.target);
+  const failures: MedicError[] = [];
+  for (const target of targets) {
+    try {
+      await sendOne(target, input.resolve, deps);
+    } catch (err) {
+      if (!(err instanceof MedicError)) throw err;
+      failures.push(err);
+    }
+  }
+  if (failures.length === 1) throw failures[0]!;
+  if (failures.length > 1) {
+    const code = [EXIT.config, EXIT.rejected, EXIT.tempfail].find((c) => failures.some((f) => f.exitCode === c)) ?? failures[0]!.exitCode;
+    throw new MedicError(failures.map((f) => f.message).join('\n'), code, [...new Set(failures.map((f) => f.hint).filter(Boolean))].join('\n'));
+  }
+}
+
+function pickTargets(config: Config, name: string | undefined): Target[] {
+  if (name === undefined) return [...config.targets.values()];
+  const target = config.targets.get(name);
+  if (target) return [target];
+  const guess = nearest(name, config.targets.keys());
+  throw new UsageError(
+    `unknown target '${name}'${guess ? ` — did you mean '${guess}'?` : ''}`,
+    `targets in ${config.file}: ${[...config.targets.keys()].join(', ')}`,
+  );
+}
+
+async function sendOne(target: Target, resolve: boolean, deps: TestAlertDeps): Promise<void> {
+  const what = resolve ? 'test resolve' : 'test alert';
+  const key = readKey(keyRefOf(target), deps.env);
+  if ('missing' in key) {
+    throw new ConfigError(
+      `target ${target.name}: routing key missing: ${key.missing}`,
+      target.routingKeyFile
+        ? `write the Integration Key (PagerDuty → Service → Integrations → Events API v2) into ${target.routingKeyFile}`
+        : `export ${target.routingKeyEnv}=<the Integration Key from PagerDuty → Service → Integrations → Events API v2>`,
+    );
+  }
+  let result: SendResult | undefined;
+  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    result = await deps.send(target.eventsUrl, { routing_key: key.key, ...testAlertBody(resolve) }, target.timeoutMs);
+    if (result.ok || result.permanent) break;
+    if (attempt < ATTEMPTS) await deps.sleep(result.retryAfterMs !== undefined ? Math.min(result.retryAfterMs, 5000) : 1000 * attempt);
+  }
+  if (result!.ok) {
+    const a = result!.answer;
+    deps.report(
+      `${target.name}: ${what} sent — PagerDuty answered HTTP ${result!.status}: status "${a.status ?? ''}", message "${a.message ?? ''}", dedup key "${a.dedup_key ?? ''}"`,
+    );
+    return;
+  }
+  const failed = result as Extract<SendResult, { ok: false }>;
+  const said = failed.answer ? describeAnswer(failed.answer) : '';
+  if (failed.permanent) {
+    const badKey = failed.answer !== undefined && mentionsRoutingKey(failed.answer);
+    throw new MedicError(
+      `target ${target.name}: PagerDuty rejected the ${what} (HTTP ${failed.status}): ${said || failed.error}`,
+      EXIT.rejected,
+      badKey || failed.status === 400
+        ? `"Invalid Routing Key" fix: ${INVALID_KEY_STEPS.map((s, i) => `${i + 1}. ${s}`).join(' ')}`
+        : `check the target's eventsUrl (${target.eventsUrl})`,
+    );
+  }
+  throw new MedicError(
+    `target ${target.name}: could not deliver the ${what} to ${target.eventsUrl} after ${ATTEMPTS} attempts: ${failed.error}${said ? ` — ${said}` : ''}`,
+    EXIT.tempfail,
+    failed.status === null
+      ? 'check that this machine can reach PagerDuty over HTTPS (firewall, DNS, HTTPS_PROXY), and the target\'s eventsUrl'
+      : 'PagerDuty is throttling or failing; try again in a minute (status.pagerduty.com)',
+  );
+}

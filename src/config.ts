@@ -1,0 +1,289 @@
+import { readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { parseDuration } from './core/duration.js';
+import { type Priority, type ServiceSpec, type Severity, type SeverityMap } from './core/service.js';
+import { schemaProblems } from './config-schema.js';
+import { ConfigError } from './errors.js';
+
+export const MODULE = 'medic';
+export const SEARCH_PLACES = [
+  'medic.config.json',
+  'medic.config.yaml',
+  'medic.config.yml',
+  'medic.config.js',
+  'medic.config.mjs',
+  'medic.config.cjs',
+  '.medicrc',
+  '.medicrc.json',
+  '.medicrc.yaml',
+  '.medicrc.yml',
+  'package.json',
+];
+export const DEFAULT_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
+export const DEFAULT_ROUTING_KEY_ENV = 'PAGERDUTY_ROUTING_KEY';
+const MAX_CONFIG_BYTES = 64 * 1024 * 1024;
+
+export interface Target {
+  name: string;
+  routingKeyEnv: string | null;
+  /** Absolute path; relative paths in the file resolve against the config's folder. */
+  routingKeyFile: string | null;
+  eventsUrl: string;
+  severity: SeverityMap | null;
+  timeoutMs: number;
+}
+
+export interface MaintenanceWindow {
+  services: string[] | null;
+  teams: string[] | null;
+  all: boolean;
+  startAt: number | null;
+  endAt: number | null;
+  cron: string | null;
+  durationMs: number | null;
+  timezone: string | null;
+  reason: string | null;
+}
+
+export interface Config {
+  /** The file it came from, absolute. */
+  file: string;
+  databasePath: string;
+  services: ServiceSpec[];
+  bySlug: Map<string, ServiceSpec>;
+  targets: Map<string, Target>;
+  retentionMs: number;
+  maintenance: MaintenanceWindow[];
+  checker: { heartbeatUrl: string | null; heartbeatMethod: 'GET' | 'POST'; gapThresholdMs: number; timeoutMs: number };
+  flap: { windowMs: number; maxTriggers: number };
+}
+
+export interface LoadOptions {
+  /** From `--config`, else env MEDIC_CONFIG. */
+  path?: string;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Where the config search looks, in order (SPEC §2), for the "not found" message. */
+export function searchDirs(cwd: string, env: NodeJS.ProcessEnv): string[] {
+  const xdg = env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config');
+  return [`${cwd} and its parents`, join(xdg, MODULE), join('/etc', MODULE)];
+}
+
+/** Finds, reads and validates the config. Every problem is reported at once, as a ConfigError. */
+export async function loadConfig(opts: LoadOptions): Promise<Config> {
+  const explicit = opts.path ?? opts.env.MEDIC_CONFIG;
+  const found = explicit ? { file: resolve(opts.cwd, explicit), raw: await readExplicit(resolve(opts.cwd, explicit)) } : await search(opts);
+  return buildConfig(found.raw, found.file, opts.env);
+}
+
+async function readExplicit(file: string): Promise<unknown> {
+  let size: number;
+  try {
+    const st = statSync(file);
+    if (st.isDirectory()) throw new ConfigError(`config ${file} is a folder, not a file`, 'pass the path of the config file itself');
+    size = st.size;
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`config file ${file} not found`, 'check the --config path or MEDIC_CONFIG; `medic init` writes a starter config');
+  }
+  if (size > MAX_CONFIG_BYTES) throw new ConfigError(`config ${file} is ${size} bytes; the limit is ${MAX_CONFIG_BYTES}`);
+  // JSON is read directly: it is the common case and keeps cosmiconfig off `medic beat`'s start-up.
+  if (file.endsWith('.json') && !file.endsWith('package.json')) return parseJson(file, readFileSync(file));
+  const { cosmiconfig } = await import('cosmiconfig');
+  try {
+    const result = await cosmiconfig(MODULE, { searchPlaces: SEARCH_PLACES }).load(file);
+    return result?.config ?? null;
+  } catch (err) {
+    throw new ConfigError(`cannot read config ${file}: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
+async function search(opts: LoadOptions): Promise<{ file: string; raw: unknown }> {
+  const { cosmiconfig } = await import('cosmiconfig');
+  const [, xdgDir, etcDir] = searchDirs(opts.cwd, opts.env);
+  const attempts = [
+    () => cosmiconfig(MODULE, { searchPlaces: SEARCH_PLACES, searchStrategy: 'global' }).search(opts.cwd),
+    () => cosmiconfig(MODULE, { searchPlaces: SEARCH_PLACES, searchStrategy: 'none' }).search(xdgDir),
+    () => cosmiconfig(MODULE, { searchPlaces: SEARCH_PLACES, searchStrategy: 'none' }).search(etcDir),
+  ];
+  for (const attempt of attempts) {
+    let result;
+    try {
+      result = await attempt();
+    } catch (err) {
+      const e = err as Error & { filepath?: string };
+      throw new ConfigError(`cannot read config${e.filepath ? ` ${e.filepath}` : ''}: ${e.message.split('\n')[0]}`);
+    }
+    if (result && !result.isEmpty) {
+      if (result.filepath.endsWith('.json') && !result.filepath.endsWith('package.json')) {
+        return { file: result.filepath, raw: parseJson(result.filepath, readFileSync(result.filepath)) };
+      }
+      return { file: result.filepath, raw: result.config };
+    }
+  }
+  throw new ConfigError(
+    `no Medic config found; looked in ${searchDirs(opts.cwd, opts.env).join(', ')} for ${SEARCH_PLACES.join(', ')}`,
+    '`medic init` writes a starter medic.config.json; or pass --config <path> or set MEDIC_CONFIG',
+  );
+}
+
+function parseJson(file: string, bytes: Buffer): unknown {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new ConfigError(`config ${file} is not valid UTF-8 text`, 'save the file as UTF-8');
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config ${file} is not valid JSON: ${(err as Error).message}`, 'fix the syntax (a JSON linter or `node -e "JSON.parse(...)"` points at the spot)');
+  }
+}
+
+type Raw = Record<string, any>;
+
+/** Turns a parsed config object into a Config, or throws a ConfigError listing every problem. */
+export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv): Config {
+  const fail = (problems: string[]): never => {
+    throw new ConfigError(
+      `invalid config ${file} (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  ${file}: ${p}`).join('\n')}`,
+      'fix the keys named above; medic.config.example.json shows every key',
+    );
+  };
+  const shape = schemaProblems(raw);
+  if (shape.length > 0) fail(shape);
+  const cfg = raw as Raw;
+  const dir = dirname(file);
+  const problems: string[] = [];
+  const inFolder = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
+
+  const targets = new Map<string, Target>();
+  const rawTargets: Raw = cfg.targets ?? { pagerduty: { type: 'pagerduty' } };
+  for (const [name, t] of Object.entries(rawTargets) as [string, Raw][]) {
+    const eventsUrl = t.eventsUrl ?? DEFAULT_EVENTS_URL;
+    const urlProblem = checkUrl(eventsUrl);
+    if (urlProblem) problems.push(`targets.${name}.eventsUrl: ${urlProblem}`);
+    targets.set(name, {
+      name,
+      routingKeyEnv: t.routingKeyFile ? null : (t.routingKeyEnv ?? DEFAULT_ROUTING_KEY_ENV),
+      routingKeyFile: t.routingKeyFile ? inFolder(t.routingKeyFile) : null,
+      eventsUrl,
+      severity: t.severity ?? null,
+      timeoutMs: t.timeout !== undefined ? parseDuration(t.timeout)! : 10_000,
+    });
+  }
+  const knownTargets = (list: string[] | undefined, at: string) => {
+    list?.forEach((name, i) => {
+      if (!targets.has(name)) problems.push(`${at}[${i}]: unknown target "${name}"; defined targets: ${[...targets.keys()].join(', ')}`);
+    });
+  };
+  const defaults: Raw = cfg.defaults ?? {};
+  knownTargets(defaults.targets, 'defaults.targets');
+  const teams: Raw = cfg.teams ?? {};
+  for (const [team, t] of Object.entries(teams) as [string, Raw][]) knownTargets(t.targets, `teams.${team}.targets`);
+
+  const services: ServiceSpec[] = [];
+  const bySlug = new Map<string, ServiceSpec>();
+  const firstIndex = new Map<string, number>();
+  (cfg.services ?? []).forEach((s: Raw, i: number) => {
+    const at = `services[${i}]`;
+    if (firstIndex.has(s.slug)) {
+      problems.push(`${at}.slug: "${s.slug}" is already used by services[${firstIndex.get(s.slug)}]; slugs must be unique`);
+      return;
+    }
+    firstIndex.set(s.slug, i);
+    const intervalMs = parseDuration(s.interval ?? defaults.interval ?? '5m')!;
+    if (intervalMs < 1000) problems.push(`${at}.interval: expected at least 1s, got ${JSON.stringify(s.interval ?? defaults.interval)}`);
+    knownTargets(s.targets, `${at}.targets`);
+    const team: string | null = s.team ?? null;
+    const serviceTargets: string[] | undefined =
+      s.targets ?? (team !== null ? teams[team]?.targets : undefined) ?? defaults.targets ?? (targets.size === 1 ? [...targets.keys()] : undefined);
+    if (!serviceTargets || serviceTargets.length === 0) {
+      problems.push(`${at}: "${s.slug}" would page nobody; give it "targets", give its team targets under "teams", or set "defaults.targets"`);
+    }
+    const spec: ServiceSpec = {
+      slug: s.slug,
+      name: s.name ?? s.slug,
+      team,
+      priority: String(s.priority ?? defaults.priority ?? 'P3').toUpperCase() as Priority,
+      intervalMs,
+      graceMs: parseDuration(s.grace ?? defaults.grace ?? '1m')!,
+      threshold: s.threshold ?? defaults.threshold ?? 1,
+      runbook: s.runbook ?? null,
+      severity: (s.severity as Severity | SeverityMap | undefined) ?? defaults.severity ?? null,
+      targets: serviceTargets ?? [],
+    };
+    services.push(spec);
+    bySlug.set(spec.slug, spec);
+  });
+
+  const maintenance: MaintenanceWindow[] = (cfg.maintenance ?? []).map((m: Raw, i: number) => {
+    const at = `maintenance[${i}]`;
+    const startAt = m.start !== undefined ? Date.parse(m.start) : null;
+    const endAt = m.end !== undefined ? Date.parse(m.end) : null;
+    if (Number.isNaN(startAt)) problems.push(`${at}.start: expected an ISO 8601 time like "2026-12-01T22:00:00Z", got ${JSON.stringify(m.start)}`);
+    if (Number.isNaN(endAt)) problems.push(`${at}.end: expected an ISO 8601 time like "2026-12-02T02:00:00Z", got ${JSON.stringify(m.end)}`);
+    const recurring = m.cron !== undefined;
+    if (recurring && m.duration === undefined) problems.push(`${at}: a recurring window ("cron") needs a "duration"`);
+    if (!recurring && (startAt === null || endAt === null)) problems.push(`${at}: a window needs "start" and "end" (or "cron" and "duration" to repeat)`);
+    if (startAt !== null && endAt !== null && endAt <= startAt) problems.push(`${at}.end: must be after start`);
+    if (!m.all && !m.services && !m.teams) problems.push(`${at}: say what it covers: "services", "teams" or "all": true`);
+    return {
+      services: m.services ?? null,
+      teams: m.teams ?? null,
+      all: m.all === true,
+      startAt,
+      endAt,
+      cron: m.cron ?? null,
+      durationMs: m.duration !== undefined ? parseDuration(m.duration) : null,
+      timezone: m.timezone ?? null,
+      reason: m.reason ?? null,
+    };
+  });
+
+  const heartbeatUrl: string | null = cfg.checker?.heartbeatUrl ?? null;
+  if (heartbeatUrl) {
+    const urlProblem = checkUrl(heartbeatUrl);
+    if (urlProblem) problems.push(`checker.heartbeatUrl: ${urlProblem}`);
+  }
+  if (problems.length > 0) fail(problems);
+
+  return {
+    file,
+    databasePath: env.MEDIC_DB ? resolve(env.MEDIC_DB) : inFolder(cfg.database ?? 'medic.db'),
+    services,
+    bySlug,
+    targets,
+    retentionMs: parseDuration(cfg.retention ?? '30d')!,
+    maintenance,
+    checker: {
+      heartbeatUrl,
+      heartbeatMethod: cfg.checker?.heartbeatMethod ?? 'GET',
+      gapThresholdMs: parseDuration(cfg.checker?.gapThreshold ?? '10m')!,
+      timeoutMs: parseDuration(cfg.checker?.timeout ?? '5s')!,
+    },
+    flap: { windowMs: parseDuration(cfg.flap?.window ?? '1h')!, maxTriggers: cfg.flap?.maxTriggers ?? 3 },
+  };
+}
+
+/** https anywhere; plain http only to loopback (tests, local relays). */
+export function checkUrl(value: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `expected an https:// URL, got ${JSON.stringify(value)}`;
+  }
+  if (url.protocol === 'https:') return null;
+  if (url.protocol === 'http:' && isLoopback(url.hostname)) return null;
+  if (url.protocol === 'http:') return `plain http:// is only allowed to loopback (127.0.0.1, localhost, [::1]); use https://, got ${JSON.stringify(value)}`;
+  return `expected an https:// URL, got ${JSON.stringify(value)}`;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

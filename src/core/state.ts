@@ -1,0 +1,89 @@
+import type { ServiceSpec } from './service.js';
+
+export type State = 'new' | 'up' | 'late' | 'down';
+
+/** What the store remembers about a service; everything else is computed from it. */
+export interface ServiceRecord {
+  slug: string;
+  registeredAt: number;
+  lastBeatAt: number | null;
+  /** Counts beats; it moves forward even when the clock steps back, so recovery is never missed. */
+  beatSeq: number;
+  /** Another reference point that restarts the clock (end of a pause, a window, a checker gap). */
+  resetAt: number | null;
+  incident: OpenIncident | null;
+}
+
+export interface OpenIncident {
+  /** The moment the service went down (its deadline), not the moment a check noticed. */
+  downAt: number;
+  /** beatSeq when the incident opened: any later beat means the service came back. */
+  beatSeq: number;
+}
+
+export interface Evaluation {
+  state: State;
+  referenceAt: number;
+  lateAt: number;
+  deadlineAt: number;
+  missedHeartbeats: number;
+}
+
+/**
+ * The reference point: the last beat, or registration when it never beat, or a later reset
+ * (end of a pause or maintenance window, end of a checker gap).
+ */
+export function referenceAt(rec: ServiceRecord): number {
+  const base = rec.lastBeatAt ?? rec.registeredAt;
+  return rec.resetAt !== null && rec.resetAt > base ? rec.resetAt : base;
+}
+
+/** deadline = reference + interval × threshold + grace (SPEC §3). */
+export function deadlineAt(spec: ServiceSpec, reference: number): number {
+  return reference + spec.intervalMs * spec.threshold + spec.graceMs;
+}
+
+/** ⌊(now − last beat) / interval⌋, counted from registration when it never beat; never negative. */
+export function missedHeartbeats(spec: ServiceSpec, rec: ServiceRecord, now: number): number {
+  const since = rec.lastBeatAt ?? rec.registeredAt;
+  return Math.max(0, Math.floor((now - since) / spec.intervalMs));
+}
+
+/**
+ * State at `now`. Boundaries are inclusive on the later state:
+ * - down from the deadline on (now >= deadline), even with grace 0;
+ * - late from reference + interval until the deadline;
+ * - up (or new, when it never beat) before that.
+ * A clock that stepped back (now before the reference) reads as up/new, never down.
+ */
+export function evaluate(spec: ServiceSpec, rec: ServiceRecord, now: number): Evaluation {
+  const reference = referenceAt(rec);
+  const lateAt = reference + spec.intervalMs;
+  const deadline = deadlineAt(spec, reference);
+  let state: State;
+  if (now >= deadline) state = 'down';
+  else if (rec.lastBeatAt === null) state = 'new';
+  else if (now >= lateAt) state = 'late';
+  else state = 'up';
+  return { state, referenceAt: reference, lateAt, deadlineAt: deadline, missedHeartbeats: missedHeartbeats(spec, rec, now) };
+}
+
+export type Transition =
+  | { kind: 'down'; at: number; evaluation: Evaluation }
+  | { kind: 'up'; at: number; evaluation: Evaluation };
+
+/**
+ * What a check must do for one service, if anything:
+ * - down: it is down, no incident is open and it is not muted → open one (at its deadline);
+ * - up: an incident is open and a beat arrived since it opened → resolve (at that beat).
+ * Muting (pause, maintenance) holds back triggers only; a recovery is always resolved.
+ */
+export function decide(spec: ServiceSpec, rec: ServiceRecord, now: number, muted = false): Transition | null {
+  const evaluation = evaluate(spec, rec, now);
+  if (rec.incident) {
+    if (rec.beatSeq > rec.incident.beatSeq) return { kind: 'up', at: rec.lastBeatAt ?? now, evaluation };
+    return null;
+  }
+  if (evaluation.state === 'down' && !muted) return { kind: 'down', at: evaluation.deadlineAt, evaluation };
+  return null;
+}

@@ -1,0 +1,70 @@
+import { parseAnswer, type PdAnswer } from './pagerduty.js';
+
+export type SendResult =
+  | { ok: true; status: number; answer: PdAnswer }
+  | { ok: false; permanent: boolean; status: number | null; error: string; answer?: PdAnswer; retryAfterMs?: number };
+
+/** Sends one JSON event. The only code that talks HTTP; callers decide what a result means. */
+export type Sender = (url: string, body: Record<string, unknown>, timeoutMs: number) => Promise<SendResult>;
+
+let dispatcher: unknown;
+
+/**
+ * The undici sender. undici is imported on first use, so commands that never send (beat, status)
+ * do not pay for loading it. Proxies from HTTPS_PROXY/HTTP_PROXY (with NO_PROXY) are honoured.
+ */
+export const undiciSender: Sender = async (url, body, timeoutMs) => {
+  const undici = await import('undici');
+  if (dispatcher === undefined) {
+    const proxied = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((name) => process.env[name]);
+    dispatcher = proxied ? new undici.EnvHttpProxyAgent() : undici.getGlobalDispatcher();
+  }
+  let res;
+  try {
+    res = await undici.request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'medic' },
+      body: JSON.stringify(body),
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+      dispatcher: dispatcher as import('undici').Dispatcher,
+    });
+  } catch (err) {
+    return { ok: false, permanent: false, status: null, error: networkError(err, timeoutMs) };
+  }
+  let text: string;
+  try {
+    text = await res.body.text();
+  } catch (err) {
+    return { ok: false, permanent: false, status: res.statusCode, error: `HTTP ${res.statusCode}, then ${networkError(err, timeoutMs)}` };
+  }
+  const answer = parseAnswer(text);
+  const status = res.statusCode;
+  if (status >= 200 && status < 300) return { ok: true, status, answer };
+  const retryAfterMs = retryAfter(res.headers['retry-after']);
+  // 429 and 5xx are PagerDuty's "retry after some time"; 408 is a timeout by another name.
+  const permanent = status >= 400 && status < 500 && status !== 429 && status !== 408;
+  return { ok: false, permanent, status, error: `HTTP ${status}`, answer, ...(retryAfterMs !== undefined && { retryAfterMs }) };
+};
+
+function retryAfter(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+function networkError(err: unknown, timeoutMs: number): string {
+  const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
+  const code = e.code ?? e.cause?.code;
+  if (e.name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return `no answer within ${timeoutMs} ms (timeout)`;
+  }
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve the host (${code})`;
+  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET') return 'the connection was closed before PagerDuty answered';
+  return `${e.message}${code ? ` (${code})` : ''}`;
+}

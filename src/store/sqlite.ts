@@ -1,0 +1,337 @@
+import Database from 'better-sqlite3';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseError } from '../errors.js';
+import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
+import type { EventStatus, KeyRef, OutboxEvent, Settlement, Store, StoredService, TransitionInput } from './types.js';
+
+type Db = Database.Database;
+
+/**
+ * Opens (creating if needed: folder 0700, file 0600) and migrates the database.
+ * WAL plus a generous busy timeout lets many `medic beat` processes and a `medic check` write at once.
+ */
+export function openSqliteStore(path: string): SqliteStore {
+  const db = guard(path, () => {
+    if (!existsSync(path)) {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      try {
+        closeSync(openSync(path, 'wx', 0o600));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
+    const db = new Database(path, { timeout: 15_000 });
+    try {
+      if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      migrate(db, path);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return db;
+  });
+  return new SqliteStore(db, path);
+}
+
+function migrate(db: Db, path: string): void {
+  const current = () => db.pragma('user_version', { simple: true }) as number;
+  const check = (v: number) => {
+    if (v > SCHEMA_VERSION) {
+      throw new DatabaseError(
+        `database ${path} has schema version ${v}, written by a newer Medic; this Medic knows up to version ${SCHEMA_VERSION}`,
+        'upgrade Medic (or point MEDIC_DB / "database" at another file); the database was left untouched',
+      );
+    }
+  };
+  check(current());
+  if (current() === SCHEMA_VERSION) return;
+  // IMMEDIATE takes the write lock first, so two processes opening a new file migrate it once.
+  db.transaction(() => {
+    const v = current();
+    check(v);
+    for (const m of MIGRATIONS) {
+      if (m.version <= v) continue;
+      db.exec(m.up);
+      db.pragma(`user_version = ${m.version}`);
+    }
+  }).immediate();
+}
+
+/** Translates SQLite and file-system failures into a DatabaseError (exit 74) with a next step. */
+function guard<T>(path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof DatabaseError) throw err;
+    throw databaseError(path, err as Error & { code?: string });
+  }
+}
+
+export function databaseError(path: string, err: Error & { code?: string }): DatabaseError {
+  const code = err.code ?? '';
+  const why = `${err.message}${code && !err.message.includes(code) ? ` (${code})` : ''}`;
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+    return new DatabaseError(`${path} is not a Medic database: ${why}`, 'point MEDIC_DB or "database" at the right file, or move this one aside; Medic did not change it');
+  }
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC') {
+    return new DatabaseError(`cannot write database ${path}: the disk is full`, 'free space on that file system; nothing was recorded by this command');
+  }
+  if (code.startsWith('SQLITE_READONLY') || code === 'EACCES' || code === 'EROFS' || code === 'EPERM') {
+    return new DatabaseError(
+      `cannot write database ${path}: ${why}`,
+      'the user running medic needs write access to the file and its folder (WAL mode writes -wal and -shm files beside it)',
+    );
+  }
+  if (code === 'SQLITE_BUSY') {
+    return new DatabaseError(`database ${path} stayed locked for 15s: ${why}`, 'another process holds a long write lock on it; find it with `fuser`');
+  }
+  return new DatabaseError(`cannot open or write database ${path}: ${why}`, 'check that the path, its folder and the disk are usable');
+}
+
+interface ServiceRow {
+  slug: string;
+  registered_at: number;
+  last_beat_at: number | null;
+  beat_seq: number;
+  reset_at: number | null;
+  incident_id: number | null;
+  incident_down_at: number | null;
+  incident_beat_seq: number | null;
+  version: number;
+}
+
+interface OutboxRow {
+  id: number;
+  slug: string;
+  incident_id: number;
+  target: string;
+  events_url: string;
+  key_ref: string;
+  action: 'trigger' | 'resolve';
+  dedup_key: string;
+  body: string;
+  created_at: number;
+  status: EventStatus;
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+}
+
+export class SqliteStore implements Store {
+  private readonly stmts = new Map<string, Database.Statement>();
+
+  constructor(
+    readonly db: Db,
+    readonly path: string,
+  ) {}
+
+  /** Statements are prepared once, on first use, so `medic beat` prepares only its own. */
+  private sql(text: string): Database.Statement {
+    let stmt = this.stmts.get(text);
+    if (!stmt) {
+      stmt = this.db.prepare(text);
+      this.stmts.set(text, stmt);
+    }
+    return stmt;
+  }
+
+  private run<T>(fn: () => T): Promise<T> {
+    try {
+      return Promise.resolve(guard(this.path, fn));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  recordBeat(slug: string, at: number): Promise<void> {
+    return this.run(() =>
+      this.db
+        .transaction(() => {
+          this.sql('INSERT INTO beats (slug, at) VALUES (?, ?)').run(slug, at);
+          this.sql(
+            `INSERT INTO services (slug, registered_at, last_beat_at, beat_seq) VALUES (?, ?, ?, 1)
+             ON CONFLICT (slug) DO UPDATE SET last_beat_at = excluded.last_beat_at, beat_seq = beat_seq + 1`,
+          ).run(slug, at, at);
+        })
+        .immediate(),
+    );
+  }
+
+  register(slugs: string[], at: number): Promise<void> {
+    return this.run(() =>
+      this.db
+        .transaction(() => {
+          const insert = this.sql('INSERT INTO services (slug, registered_at) VALUES (?, ?) ON CONFLICT (slug) DO NOTHING');
+          for (const slug of slugs) insert.run(slug, at);
+        })
+        .immediate(),
+    );
+  }
+
+  services(): Promise<StoredService[]> {
+    return this.run(() =>
+      (this.sql('SELECT * FROM services').all() as ServiceRow[]).map((r) => ({
+        slug: r.slug,
+        registeredAt: r.registered_at,
+        lastBeatAt: r.last_beat_at,
+        beatSeq: r.beat_seq,
+        resetAt: r.reset_at,
+        incident: r.incident_down_at !== null ? { downAt: r.incident_down_at, beatSeq: r.incident_beat_seq ?? 0 } : null,
+        incidentId: r.incident_id,
+        version: r.version,
+      })),
+    );
+  }
+
+  applyTransitions(changes: TransitionInput[], now: number): Promise<string[]> {
+    return this.run(() =>
+      this.db
+        .transaction(() => {
+          const applied: string[] = [];
+          for (const c of changes) {
+            const transition = this.sql(
+              'INSERT INTO transitions (slug, from_state, to_state, at, recorded_at, reason) VALUES (?, ?, ?, ?, ?, ?)',
+            ).run(c.slug, c.from, c.to, c.at, now, c.reason);
+            const transitionId = Number(transition.lastInsertRowid);
+            const changed =
+              c.to === 'down'
+                ? this.sql(
+                    `UPDATE services SET incident_id = ?, incident_down_at = ?, incident_beat_seq = ?, version = version + 1
+                     WHERE slug = ? AND version = ? AND incident_id IS NULL`,
+                  ).run(transitionId, c.at, c.beatSeq, c.slug, c.version)
+                : this.sql(
+                    `UPDATE services SET incident_id = NULL, incident_down_at = NULL, incident_beat_seq = NULL, version = version + 1
+                     WHERE slug = ? AND version = ? AND incident_id IS NOT NULL`,
+                  ).run(c.slug, c.version);
+            if (changed.changes === 0) {
+              // Someone else changed it first (compare-and-set): drop this change and its record.
+              this.sql('DELETE FROM transitions WHERE id = ?').run(transitionId);
+              continue;
+            }
+            applied.push(c.slug);
+            if (c.events === 'resolve-sent-triggers') {
+              this.enqueueResolves(c.incidentId!, now);
+            } else {
+              const insert = this.sql(
+                `INSERT INTO outbox (slug, incident_id, target, events_url, key_ref, action, dedup_key, body, created_at, next_attempt_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+              );
+              for (const e of c.events) {
+                insert.run(c.slug, transitionId, e.target, e.eventsUrl, e.keyRef, e.action, e.dedupKey, JSON.stringify(e.body), now, now);
+              }
+            }
+          }
+          return applied;
+        })
+        .immediate(),
+    );
+  }
+
+  /** A resolve goes to exactly the targets the open incident's triggers went to, as they were then. */
+  private enqueueResolves(incidentId: number, now: number): void {
+    this.sql(
+      `INSERT INTO outbox (slug, incident_id, target, events_url, key_ref, action, dedup_key, body, created_at, next_attempt_at)
+       SELECT slug, incident_id, target, events_url, key_ref, 'resolve', dedup_key, json_object('event_action', 'resolve', 'dedup_key', dedup_key), ?, ?
+       FROM outbox
+       WHERE action = 'trigger' AND incident_id = ?
+       ORDER BY id`,
+    ).run(now, now, incidentId);
+  }
+
+  pendingEvents(): Promise<OutboxEvent[]> {
+    return this.run(() =>
+      (this.sql("SELECT * FROM outbox WHERE status = 'pending' ORDER BY id").all() as OutboxRow[]).map((r) => ({
+        id: r.id,
+        slug: r.slug,
+        incidentId: r.incident_id,
+        target: r.target,
+        eventsUrl: r.events_url,
+        keyRef: r.key_ref as KeyRef,
+        action: r.action,
+        dedupKey: r.dedup_key,
+        body: JSON.parse(r.body) as Record<string, unknown>,
+        createdAt: r.created_at,
+        status: r.status,
+        attempts: r.attempts,
+        nextAttemptAt: r.next_attempt_at,
+        lastError: r.last_error,
+      })),
+    );
+  }
+
+  triggerStatus(incidentId: number, target: string): Promise<EventStatus | null> {
+    return this.run(() => {
+      const row = this.sql("SELECT status FROM outbox WHERE incident_id = ? AND target = ? AND action = 'trigger' ORDER BY id DESC LIMIT 1").get(
+        incidentId,
+        target,
+      ) as { status: EventStatus } | undefined;
+      return row?.status ?? null;
+    });
+  }
+
+  settle(id: number, outcome: Settlement, now: number): Promise<void> {
+    return this.run(() => {
+      if (outcome.status === 'retry') {
+        this.sql("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ? AND status = 'pending'").run(
+          outcome.error,
+          outcome.nextAttemptAt,
+          id,
+        );
+      } else {
+        this.sql(
+          "UPDATE outbox SET status = ?, attempts = attempts + ?, last_error = ?, response = ?, settled_at = ? WHERE id = ? AND status = 'pending'",
+        ).run(
+          outcome.status,
+          outcome.status === 'skipped' ? 0 : 1,
+          outcome.status === 'delivered' ? null : outcome.error,
+          outcome.status === 'skipped' ? null : outcome.response,
+          now,
+          id,
+        );
+      }
+    });
+  }
+
+  pendingCounts(): Promise<Map<string, number>> {
+    return this.run(() => {
+      const rows = this.sql("SELECT slug, count(*) AS n FROM outbox WHERE status = 'pending' GROUP BY slug").all() as { slug: string; n: number }[];
+      return new Map(rows.map((r) => [r.slug, r.n]));
+    });
+  }
+
+  acquireLock(owner: string, now: number, leaseMs: number, takeOverFrom?: string): Promise<{ acquired: boolean; holder: string | null }> {
+    return this.run(() =>
+      this.db
+        .transaction(() => {
+          const taken = this.sql(
+            `UPDATE checker SET owner = ?, lease_until = ?
+             WHERE id = 1 AND (owner IS NULL OR lease_until <= ? OR owner = ?)`,
+          ).run(owner, now + leaseMs, now, takeOverFrom ?? null);
+          if (taken.changes === 1) return { acquired: true, holder: owner };
+          const row = this.sql('SELECT owner FROM checker WHERE id = 1').get() as { owner: string | null };
+          return { acquired: false, holder: row.owner };
+        })
+        .immediate(),
+    );
+  }
+
+  releaseLock(owner: string, lastRunAt: number): Promise<void> {
+    return this.run(() => {
+      this.sql('UPDATE checker SET owner = NULL, lease_until = NULL, last_run_at = ? WHERE id = 1 AND owner = ?').run(lastRunAt, owner);
+    });
+  }
+
+  lastCheckAt(): Promise<number | null> {
+    return this.run(() => (this.sql('SELECT last_run_at FROM checker WHERE id = 1').get() as { last_run_at: number | null }).last_run_at);
+  }
+
+  schemaVersion(): Promise<number> {
+    return this.run(() => this.db.pragma('user_version', { simple: true }) as number);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
