@@ -1,0 +1,185 @@
+// Checks a parsed config against medic.schema.json and words every problem for a human:
+// `services[2].grace: expected a duration like "5m", got "5 minutes"`. The validator is compiled
+// at build time (scripts/build.mjs), so nothing here loads ajv.
+import validate, { type ConfigSchemaError } from './generated/validate-config.js';
+import { editDistance } from './core/suggest.js';
+
+interface SchemaNode {
+  title?: string;
+  type?: string | string[];
+  enum?: unknown[];
+  const?: unknown;
+  properties?: Record<string, unknown>;
+  required?: string[];
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  minItems?: number;
+}
+
+/** What a valid value looks like, for schema nodes whose keywords alone would read badly (by "title"). */
+const EXPECTED: Record<string, string> = {
+  Duration: 'a duration like "5m"',
+  Priority: 'P1, P2, P3 or P4',
+  Severity: 'critical, error, warning or info',
+  'Severity map': 'a map from P1-P4 to critical, error, warning or info',
+  Name: '1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit',
+  Slug: '1-64 characters of a-z 0-9 . _ - starting with a letter or digit',
+  'Target list': 'a non-empty list of target names',
+  'HTTP URL': 'an http:// or https:// URL',
+  'Date-time': 'an ISO 8601 date-time with a time zone, like "2026-12-01T22:00:00Z"',
+  'Cron expression': 'a 5-field cron expression like "0 3 * * *"',
+  'Time zone': 'an IANA time zone like "Europe/Berlin"',
+  'Environment variable name': 'an environment variable name',
+};
+
+const WINDOW_KINDS = '"start" and "end" (a one-off window) or "cron" and "duration" (a recurring window)';
+
+/** `routing_key` is PagerDuty's own field name, so people paste it under that name too. */
+const LITERAL_KEY = /^(routing|integration|service)?[-_]?key$/i;
+
+const LITERAL_KEY_REFUSED =
+  'a routing key must not be written in the config file (it would end up in backups and git); ' +
+  'put it in an environment variable named by "routingKeyEnv" or in a file named by "routingKeyFile"';
+
+/**
+ * Every way `raw` breaks medic.schema.json, one line each (`<key path>: <what would be valid>, got
+ * <what was there>`), in schema order, each distinct problem once. [] when the shape is valid.
+ */
+export function schemaProblems(raw: unknown): string[] {
+  if (validate(raw)) return [];
+  const errors = validate.errors ?? [];
+  // A value can fail two schema nodes at once (a list item's inline `type` beside its `$ref`);
+  // the titled node words it better, so it speaks alone for that key path.
+  const titledAt = new Set(errors.filter((e) => isValueError(e) && titleOf(e)).map((e) => e.instancePath));
+  const problems = new Set<string>();
+  for (const error of errors) {
+    if (isValueError(error) && !titleOf(error) && titledAt.has(error.instancePath)) continue;
+    const problem = describe(error, raw);
+    if (problem) problems.add(problem);
+  }
+  return [...problems];
+}
+
+const STRUCTURAL = new Set(['if', 'propertyNames', 'required', 'additionalProperties', 'dependencies', 'not', 'uniqueItems']);
+
+function isValueError(error: ConfigSchemaError): boolean {
+  return error.propertyName === undefined && !STRUCTURAL.has(error.keyword);
+}
+
+function titleOf(error: ConfigSchemaError): string | undefined {
+  const title = (error.parentSchema as SchemaNode | undefined)?.title;
+  return title !== undefined && title in EXPECTED ? title : undefined;
+}
+
+function describe(error: ConfigSchemaError, raw: unknown): string | undefined {
+  const at = keyPath(error.instancePath, raw);
+  const node = (error.parentSchema ?? {}) as SchemaNode;
+  const params = error.params;
+  if (error.propertyName !== undefined) {
+    return `${at}: expected names of ${expected(node)}, got ${show(error.propertyName)}`;
+  }
+  switch (error.keyword) {
+    case 'if': // the failing then/else branch reported its own errors
+    case 'propertyNames': // the offending name reported itself (propertyName above)
+      return undefined;
+    case 'required':
+      if (node.title === 'One-off window' && !has(error.data, 'start') && !has(error.data, 'end')) {
+        return `${at}: expected ${WINDOW_KINDS}`;
+      }
+      return `${at}: missing required key ${show(params.missingProperty)}`;
+    case 'additionalProperties': {
+      const key = String(params.additionalProperty);
+      if (node.title === 'Target' && LITERAL_KEY.test(key)) return `${child(at, key)}: ${LITERAL_KEY_REFUSED}`;
+      const guess = likelyTypo(key, Object.keys(node.properties ?? {}));
+      return `${at}: unknown key ${show(key)}${guess ? ` (did you mean ${show(guess)}?)` : ''}`;
+    }
+    case 'dependencies':
+      return `${at}: key ${show(params.property)} needs key ${show(params.missingProperty)} too`;
+    case 'not': {
+      if (node.title === 'Recurring window') return `${at}: expected either ${WINDOW_KINDS}, not both`;
+      const keys = (error.schema as SchemaNode | undefined)?.required;
+      return keys ? `${at}: expected ${orList(keys.map(show))}, not both` : `${at}: not allowed here`;
+    }
+    case 'uniqueItems':
+      return `${at}: expected each item once, got ${show((error.data as unknown[])[params.i])} twice`;
+    default:
+      return `${at}: expected ${expected(node)}, got ${show(error.data)}`;
+  }
+}
+
+function expected(node: SchemaNode): string {
+  const titled = node.title === undefined ? undefined : EXPECTED[node.title];
+  if (titled) return titled;
+  if (node.enum) return orList(node.enum.map(String));
+  if (node.const !== undefined) return show(node.const);
+  const types = node.type === undefined ? [] : [node.type].flat();
+  return types.length > 0 ? orList(types.map((type) => typeExpected(type, node))) : 'a valid value';
+}
+
+function typeExpected(type: string, node: SchemaNode): string {
+  const { minimum: min, maximum: max, minLength, maxLength, minItems } = node;
+  switch (type) {
+    case 'integer':
+    case 'number': {
+      const noun = type === 'integer' ? 'an integer' : 'a number';
+      if (min !== undefined && max !== undefined) return `${noun} from ${min} to ${max}`;
+      if (min !== undefined) return `${noun} >= ${min}`;
+      return max !== undefined ? `${noun} <= ${max}` : noun;
+    }
+    case 'string':
+      if (maxLength !== undefined) return `a string of ${minLength ?? 0}-${maxLength} characters`;
+      return minLength ? 'a non-empty string' : 'a string';
+    case 'array':
+      return minItems ? `a list of at least ${minItems} item${minItems === 1 ? '' : 's'}` : 'a list';
+    case 'boolean':
+      return 'true or false';
+    case 'object':
+      return 'an object';
+    default:
+      return type;
+  }
+}
+
+/** JSON pointer → `services[2].grace`, `targets.oncall`, `targets["pd eu"]`; "" → `(root)`. */
+function keyPath(pointer: string, raw: unknown): string {
+  if (pointer === '') return '(root)';
+  let path = '';
+  let node: any = raw;
+  for (const part of pointer.slice(1).split('/').map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'))) {
+    path = Array.isArray(node) ? `${path}[${part}]` : child(path, part);
+    node = node?.[part];
+  }
+  return path;
+}
+
+function child(path: string, key: string): string {
+  if (!/^[A-Za-z0-9_$-]+$/.test(key)) return `${path === '(root)' ? '' : path}[${JSON.stringify(key)}]`;
+  return path === '' || path === '(root)' ? key : `${path}.${key}`;
+}
+
+/** A value as the user would write it in JSON, cut to about 60 characters. */
+function show(value: unknown): string {
+  let text: string;
+  if (value === undefined) text = 'nothing';
+  else if (typeof value === 'number' || typeof value === 'bigint') text = String(value);
+  else text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function orList(items: string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} or ${items.at(-1)}`;
+}
+
+/** The one known key closest to `key`, if it is a likely typo; none when several are as close ("P5"). */
+function likelyTypo(key: string, known: string[]): string | undefined {
+  const ranked = known.map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) })).sort((a, b) => a.d - b.d);
+  const [best, next] = ranked;
+  if (!best || best.d > Math.max(2, Math.floor(key.length / 3))) return undefined;
+  return next && next.d === best.d ? undefined : best.k;
+}
+
+function has(value: unknown, key: string): boolean {
+  return typeof value === 'object' && value !== null && Object.hasOwn(value, key);
+}

@@ -1,0 +1,290 @@
+import { readFileSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { OPENAPI_PATH, eventProblems, isIsoDateTime, pdRules } from '../helpers/pd-rules.js';
+import {
+  badRequestJson,
+  badRequestText,
+  refusedUrl,
+  serverError,
+  startPdServer,
+  tooMany,
+  type PdServer,
+} from '../helpers/pd-server.js';
+
+/** Example Integration Key from PAGERDUTY_INTEGRATION.md, step 4. */
+const GUIDE_KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
+
+/** The guide's `curl` test trigger body, with the guide's example key. */
+function guideTrigger(): Record<string, any> {
+  return {
+    routing_key: GUIDE_KEY,
+    event_action: 'trigger',
+    dedup_key: 'medic-test-alert',
+    payload: {
+      summary: 'Medic test alert - integration working!',
+      severity: 'info',
+      source: 'medic-test',
+      component: 'test-service',
+      group: 'test-team',
+      class: 'test',
+    },
+  };
+}
+
+/** The guide's `curl` resolve body, with the guide's example key. */
+function guideResolve(): Record<string, any> {
+  return { routing_key: GUIDE_KEY, event_action: 'resolve', dedup_key: 'medic-test-alert' };
+}
+
+describe('pd-rules eventProblems', () => {
+  it('the guide example key is 32 characters', () => {
+    expect(GUIDE_KEY).toHaveLength(32);
+  });
+
+  it('accepts the guide curl trigger and resolve bodies', () => {
+    expect(eventProblems(guideTrigger())).toEqual([]);
+    expect(eventProblems(guideResolve())).toEqual([]);
+    expect(eventProblems(JSON.stringify(guideTrigger()))).toEqual([]);
+  });
+
+  it("accepts the OpenAPI file's own /enqueue example event", () => {
+    const spec = JSON.parse(readFileSync(OPENAPI_PATH, 'utf8'));
+    const example =
+      spec.paths['/enqueue'].post.requestBody.content['application/json'].examples.event.value;
+    expect(eventProblems(example)).toEqual([]);
+  });
+
+  it('reads enums and required lists from the OpenAPI file', () => {
+    const spec = JSON.parse(readFileSync(OPENAPI_PATH, 'utf8'));
+    const body = spec.paths['/enqueue'].post.requestBody.content['application/json'].schema;
+    const rules = pdRules();
+    expect(rules.eventActions).toEqual(body.properties.event_action.enum);
+    expect(rules.severities).toEqual(spec.components.schemas.Payload.properties.severity.enum);
+    expect(rules.requiredPayload).toEqual(spec.components.schemas.Payload.required);
+    expect(rules.requiredTopLevel).toEqual(body.required);
+    expect(rules.topLevelKeys).toEqual(Object.keys(body.properties));
+    expect(rules.limits).toMatchObject({
+      summaryMaxChars: 1024,
+      dedupKeyMaxChars: 255,
+      routingKeyChars: 32,
+      eventMaxBytes: 524288,
+    });
+  });
+
+  it('accepts a full trigger at the limits', () => {
+    const e = guideTrigger();
+    e.payload.summary = 's'.repeat(1024);
+    e.dedup_key = 'd'.repeat(255);
+    e.payload.timestamp = new Date().toISOString();
+    e.payload.custom_details = { missed: 3, last_seen: null };
+    e.links = [{ href: 'https://runbooks.example.com/x', text: 'Runbook' }];
+    e.images = [{ src: 'https://example.com/a.png' }];
+    e.client = 'Medic';
+    e.client_url = 'https://medic.example.com';
+    e.unset = undefined; // dropped by JSON.stringify, so not an unknown key
+    expect(eventProblems(e)).toEqual([]);
+  });
+
+  type Row = [name: string, field: string, make: () => unknown];
+  const rows: Row[] = [
+    ['missing summary', 'payload.summary', () => { const e = guideTrigger(); delete e.payload.summary; return e; }],
+    ['bad severity', 'payload.severity', () => { const e = guideTrigger(); e.payload.severity = 'high'; return e; }],
+    ['1025-char summary', 'payload.summary', () => { const e = guideTrigger(); e.payload.summary = 'x'.repeat(1025); return e; }],
+    ['256-char dedup_key', 'dedup_key', () => ({ ...guideTrigger(), dedup_key: 'k'.repeat(256) })],
+    ['31-char routing_key', 'routing_key', () => ({ ...guideTrigger(), routing_key: GUIDE_KEY.slice(1) })],
+    ['33-char routing_key', 'routing_key', () => ({ ...guideTrigger(), routing_key: GUIDE_KEY + 'x' })],
+    ['resolve without dedup_key', 'dedup_key', () => { const e = guideResolve(); delete e.dedup_key; return e; }],
+    ['acknowledge with empty dedup_key', 'dedup_key', () => ({ ...guideResolve(), event_action: 'acknowledge', dedup_key: '' })],
+    ['unknown top-level key', 'severity', () => ({ ...guideTrigger(), severity: 'info' })],
+    ['trigger without payload', 'payload', () => { const e = guideTrigger(); delete e.payload; return e; }],
+    ['missing source', 'payload.source', () => { const e = guideTrigger(); delete e.payload.source; return e; }],
+    ['missing routing_key', 'routing_key', () => { const e = guideTrigger(); delete e.routing_key; return e; }],
+    ['bad event_action', 'event_action', () => ({ ...guideTrigger(), event_action: 'triggered' })],
+    ['numeric component', 'payload.component', () => { const e = guideTrigger(); e.payload.component = 7; return e; }],
+    ['custom_details array', 'payload.custom_details', () => { const e = guideTrigger(); e.payload.custom_details = ['a']; return e; }],
+    ['non-ISO timestamp', 'payload.timestamp', () => { const e = guideTrigger(); e.payload.timestamp = 'Tue, 17 Jul 2015 08:42:58 GMT'; return e; }],
+    ['timestamp without zone', 'payload.timestamp', () => { const e = guideTrigger(); e.payload.timestamp = '2015-07-17T08:42:58'; return e; }],
+    ['link without href', 'links[0].href', () => ({ ...guideTrigger(), links: [{ text: 'Runbook' }] })],
+    ['client_url not a string', 'client_url', () => ({ ...guideTrigger(), client_url: 42 })],
+    ['client not a string', 'client', () => ({ ...guideTrigger(), client: { name: 'medic' } })],
+    ['event over 512 KB', 'event', () => { const e = guideTrigger(); e.payload.custom_details = { blob: 'b'.repeat(512 * 1024) }; return e; }],
+  ];
+
+  it.each(rows)('%s -> one problem naming %s', (_name, field, make) => {
+    const problems = eventProblems(make());
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(field);
+  });
+
+  it('rejects non-objects and invalid JSON text', () => {
+    expect(eventProblems(null)).toEqual([expect.stringContaining('event must be a JSON object')]);
+    expect(eventProblems([guideTrigger()])).toHaveLength(1);
+    expect(eventProblems('{not json')).toEqual(['event is not valid JSON.']);
+  });
+
+  it('reports several problems at once', () => {
+    const e: Record<string, any> = { ...guideTrigger(), routing_key: 'short', extra: 1 };
+    e.payload = { ...e.payload, severity: 'bad' };
+    expect(eventProblems(e)).toHaveLength(3);
+  });
+
+  it('isIsoDateTime', () => {
+    for (const ok of ['2015-07-17T08:42:58.315+0000', '2024-02-29T23:59:59Z', '2024-01-01T00:00+05:30', '2024-01-01T00:00:00.123456-08']) {
+      expect(isIsoDateTime(ok), ok).toBe(true);
+    }
+    for (const bad of ['2023-02-29T00:00:00Z', '2024-13-01T00:00:00Z', '2024-01-01 00:00:00Z', '2024-01-01T24:00:00Z', '2024-01-01', '1700000000']) {
+      expect(isIsoDateTime(bad), bad).toBe(false);
+    }
+  });
+});
+
+describe('pd-server', () => {
+  let pd: PdServer;
+  beforeEach(async () => {
+    pd = await startPdServer();
+  });
+  afterEach(async () => {
+    await pd.close();
+  });
+
+  const post = (body: unknown, init: RequestInit = {}) =>
+    fetch(pd.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      ...init,
+    });
+
+  it('listens on 127.0.0.1 at /v2/enqueue', () => {
+    expect(pd.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v2\/enqueue$/);
+  });
+
+  it('records the request and answers 202 like PagerDuty', async () => {
+    const res = await post(guideTrigger());
+    expect(res.status).toBe(202);
+    expect(res.headers.get('content-type')).toMatch(/application\/json/);
+    expect(await res.json()).toEqual({
+      status: 'success',
+      message: 'Event processed',
+      dedup_key: 'medic-test-alert',
+    });
+    expect(pd.requests).toHaveLength(1);
+    expect(pd.accepted).toHaveLength(1);
+    const rec = pd.requests[0]!;
+    expect(rec.method).toBe('POST');
+    expect(rec.path).toBe('/v2/enqueue');
+    expect(rec.headers['content-type']).toBe('application/json');
+    expect(rec.rawBody).toBe(JSON.stringify(guideTrigger()));
+    expect(rec.body).toEqual(guideTrigger());
+    expect(typeof rec.at).toBe('number');
+    expect(eventProblems(rec.body)).toEqual([]);
+  });
+
+  it('202 without a dedup_key returns a generated one; non-JSON bodies are recorded raw', async () => {
+    const { dedup_key: _d, ...noKey } = guideTrigger();
+    const res = await post(noKey);
+    expect((await res.json()).dedup_key).toMatch(/^[0-9a-f]{32}$/);
+    await (await post('not json')).text();
+    expect(pd.requests[1]!.rawBody).toBe('not json');
+    expect(pd.requests[1]!.body).toBeUndefined();
+  });
+
+  it('replyQueue answers in order, then falls back to the policy', async () => {
+    pd.replyQueue(badRequestJson(['Length of summary is too long']), badRequestText('Bad Request'), tooMany(), serverError());
+    const got: Array<[number, string, string]> = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await post({ ...guideTrigger(), dedup_key: `k${i}` });
+      got.push([res.status, res.headers.get('content-type') ?? '', await res.text()]);
+    }
+    expect(got.map((g) => g[0])).toEqual([400, 400, 429, 500, 202]);
+    expect(got[0]![1]).toMatch(/application\/json/);
+    expect(JSON.parse(got[0]![2])).toEqual({
+      status: 'invalid event',
+      message: 'Event object is invalid',
+      errors: ['Length of summary is too long'],
+    });
+    expect(got[1]![1]).toMatch(/text\/plain/);
+    expect(got[1]![2]).toBe('Bad Request');
+    expect(JSON.parse(got[2]![2])).toEqual({
+      status: 'throttle event',
+      message: 'Requests for this service are arriving too quickly. Please retry later.',
+    });
+    expect(JSON.parse(got[3]![2])).toMatchObject({ status: expect.any(String), message: expect.any(String) });
+    expect(JSON.parse(got[4]![2]).dedup_key).toBe('k4');
+    expect(pd.requests.map((r) => r.body.dedup_key)).toEqual(['k0', 'k1', 'k2', 'k3', 'k4']);
+    expect(pd.accepted.map((r) => r.body.dedup_key)).toEqual(['k4']);
+  });
+
+  it('reply() sets the policy and gets the request and its index', async () => {
+    const seen: number[] = [];
+    pd.reply((req, index) => {
+      seen.push(index);
+      return req.body?.event_action === 'resolve' ? { status: 503, headers: { 'retry-after': '1' } } : 202;
+    });
+    expect((await post(guideTrigger())).status).toBe(202);
+    const res = await post(guideResolve());
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(seen).toEqual([0, 1]);
+    expect(pd.accepted).toHaveLength(1);
+  });
+
+  it("'hang' never answers: the client times out, close() still returns", async () => {
+    pd.replyQueue('hang');
+    const err = await post(guideTrigger(), { signal: AbortSignal.timeout(200) }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).name).toBe('TimeoutError');
+    expect(pd.requests).toHaveLength(1);
+    expect(pd.accepted).toHaveLength(0);
+  });
+
+  it('close() destroys sockets of requests still hanging', async () => {
+    pd.reply(() => 'hang');
+    const pending = post(guideTrigger()).then(
+      () => 'answered',
+      () => 'rejected',
+    );
+    while (pd.requests.length === 0) await new Promise((r) => setTimeout(r, 10));
+    const t0 = Date.now();
+    await pd.close();
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(await pending).toBe('rejected');
+  });
+
+  it("'destroy' drops the connection mid-response: fetch rejects", async () => {
+    pd.replyQueue('destroy');
+    await expect(post(guideTrigger())).rejects.toThrow();
+    expect(pd.requests).toHaveLength(1);
+    expect(pd.requests[0]!.body).toEqual(guideTrigger());
+    expect(pd.accepted).toHaveLength(0);
+    // the server keeps working afterwards
+    expect((await post(guideTrigger())).status).toBe(202);
+  });
+
+  it('answers 404 off /v2/enqueue without consuming the queue', async () => {
+    pd.replyQueue(tooMany());
+    const res = await fetch(pd.url.replace('/v2/enqueue', '/v2/change/enqueue'), {
+      method: 'POST',
+      body: '{}',
+    });
+    expect(res.status).toBe(404);
+    expect((await post(guideTrigger())).status).toBe(429);
+    expect(pd.requests).toHaveLength(2);
+  });
+});
+
+describe('refusedUrl', () => {
+  it('gives a loopback URL that refuses connections', async () => {
+    const url = await refusedUrl();
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v2\/enqueue$/);
+    const err = await fetch(url, { method: 'POST', body: '{}' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(TypeError);
+    expect((err as { cause?: { code?: string } }).cause?.code).toBe('ECONNREFUSED');
+  });
+});

@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import type { ServiceSpec } from '../../src/core/service.js';
+import { decide, evaluate, missedHeartbeats, type ServiceRecord } from '../../src/core/state.js';
+
+const MIN = 60_000;
+const T0 = Date.parse('2026-11-26T12:00:00Z');
+
+function spec(over: Partial<ServiceSpec> = {}): ServiceSpec {
+  return {
+    slug: 'job',
+    name: 'Job',
+    team: 'platform',
+    priority: 'P3',
+    intervalMs: 5 * MIN,
+    graceMs: 1 * MIN,
+    threshold: 1,
+    runbook: null,
+    severity: null,
+    targets: ['oncall'],
+    ...over,
+  };
+}
+
+function rec(over: Partial<ServiceRecord> = {}): ServiceRecord {
+  return { slug: 'job', registeredAt: T0 - 60 * MIN, lastBeatAt: T0, beatSeq: 1, resetAt: null, incident: null, ...over };
+}
+
+describe('evaluate: a service is down from its deadline on (interval × threshold + grace)', () => {
+  const deadline = T0 + 6 * MIN;
+  it.each([
+    ['just after the beat', T0 + 1, 'up'],
+    ['one ms before the interval ends', T0 + 5 * MIN - 1, 'up'],
+    ['exactly when the interval ends', T0 + 5 * MIN, 'late'],
+    ['one ms before the deadline', deadline - 1, 'late'],
+    ['exactly at the deadline', deadline, 'down'],
+    ['one ms after the deadline', deadline + 1, 'down'],
+  ])('%s → %s', (_label, now, state) => {
+    expect(evaluate(spec(), rec(), now).state).toBe(state);
+  });
+
+  it('reports the deadline and the late point', () => {
+    const ev = evaluate(spec(), rec(), T0);
+    expect(ev.deadlineAt).toBe(deadline);
+    expect(ev.lateAt).toBe(T0 + 5 * MIN);
+  });
+
+  it.each([
+    ['deadline − 1 ms', 3 * 5 * MIN + MIN - 1, 'late'],
+    ['deadline', 3 * 5 * MIN + MIN, 'down'],
+    ['deadline + 1 ms', 3 * 5 * MIN + MIN + 1, 'down'],
+  ])('threshold 3 moves the deadline to three intervals + grace: %s → %s', (_label, offset, state) => {
+    expect(evaluate(spec({ threshold: 3 }), rec(), T0 + offset).state).toBe(state);
+  });
+
+  it.each([
+    ['deadline − 1 ms', 5 * MIN - 1, 'up'],
+    ['deadline', 5 * MIN, 'down'],
+    ['deadline + 1 ms', 5 * MIN + 1, 'down'],
+  ])('grace 0: %s → %s (never late: late and down start together)', (_label, offset, state) => {
+    expect(evaluate(spec({ graceMs: 0 }), rec(), T0 + offset).state).toBe(state);
+  });
+
+  it.each([
+    ['before its deadline', 6 * MIN - 1, 'new'],
+    ['at its deadline', 6 * MIN, 'down'],
+  ])('a service that never beat counts from registration: %s → %s', (_label, offset, state) => {
+    const r = rec({ lastBeatAt: null, beatSeq: 0, registeredAt: T0 });
+    expect(evaluate(spec(), r, T0 + offset).state).toBe(state);
+  });
+
+  it('a reset later than the last beat (end of a pause or a checker gap) restarts the clock', () => {
+    const r = rec({ resetAt: T0 + 60 * MIN });
+    expect(evaluate(spec(), r, T0 + 61 * MIN).state).toBe('up');
+    expect(evaluate(spec(), r, T0 + 66 * MIN).state).toBe('down');
+  });
+
+  it('a clock that stepped back before the last beat reads as up, never down', () => {
+    expect(evaluate(spec(), rec(), T0 - 60 * MIN).state).toBe('up');
+  });
+});
+
+describe('missedHeartbeats = ⌊(now − last beat) / interval⌋', () => {
+  it.each([
+    [0, 0],
+    [5 * MIN - 1, 0],
+    [5 * MIN, 1],
+    [17 * MIN, 3],
+    [-60 * MIN, 0],
+  ])('%i ms after the beat → %i', (offset, missed) => {
+    expect(missedHeartbeats(spec(), rec(), T0 + offset)).toBe(missed);
+  });
+
+  it('counts from registration when it never beat', () => {
+    expect(missedHeartbeats(spec(), rec({ lastBeatAt: null, registeredAt: T0 }), T0 + 11 * MIN)).toBe(2);
+  });
+});
+
+describe('decide: what a check does', () => {
+  const deadline = T0 + 6 * MIN;
+
+  it('opens an incident at the deadline, dated at the deadline rather than the check', () => {
+    expect(decide(spec(), rec(), deadline - 1)).toBeNull();
+    const t = decide(spec(), rec(), deadline + 42_000);
+    expect(t?.kind).toBe('down');
+    expect(t?.at).toBe(deadline);
+  });
+
+  it('sends nothing more while the incident stays open and no beat comes', () => {
+    const open = rec({ incident: { downAt: deadline, beatSeq: 1 } });
+    expect(decide(spec(), open, deadline + 60 * MIN)).toBeNull();
+  });
+
+  it('resolves when a beat arrived after the incident opened, dated at that beat', () => {
+    const recovered = rec({ lastBeatAt: deadline + MIN, beatSeq: 2, incident: { downAt: deadline, beatSeq: 1 } });
+    const t = decide(spec(), recovered, deadline + 2 * MIN);
+    expect(t).toMatchObject({ kind: 'up', at: deadline + MIN });
+  });
+
+  it('resolves on a beat even when the clock stepped back (the beat sequence moved, not the time)', () => {
+    const recovered = rec({ lastBeatAt: T0 - 60 * MIN, beatSeq: 2, incident: { downAt: deadline, beatSeq: 1 } });
+    expect(decide(spec(), recovered, T0 - 59 * MIN)?.kind).toBe('up');
+  });
+
+  it('muted (paused, maintenance): no trigger, but a recovery still resolves', () => {
+    expect(decide(spec(), rec(), deadline, true)).toBeNull();
+    const recovered = rec({ beatSeq: 2, incident: { downAt: deadline, beatSeq: 1 } });
+    expect(decide(spec(), recovered, deadline + MIN, true)?.kind).toBe('up');
+  });
+});
