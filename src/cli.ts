@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import pkg from '../package.json' with { type: 'json' };
 import type { Config } from './config.js';
 import { EXIT, MedicError, UsageError } from './errors.js';
-import type { Sender } from './notify/http.js';
+import type { Pinger, Sender } from './notify/http.js';
 import type { Stream } from './output.js';
 import type { Store } from './store/types.js';
 
@@ -18,6 +18,7 @@ export interface Overrides {
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   send?: Sender;
+  ping?: Pinger;
 }
 
 const EXIT_CODES_HELP = `
@@ -67,6 +68,18 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     return openSqliteStore(cfg.databasePath);
   };
   const sender = async (): Promise<Sender> => overrides.send ?? (await import('./notify/http.js')).undiciSender;
+  const pinger = async (): Promise<Pinger> => overrides.ping ?? (await import('./notify/http.js')).undiciPinger;
+  const warn = (text: string) => io.stderr.write(`medic: ${text}\n`);
+  /** Runs a command body with the config and an open store, closing the store afterwards. */
+  const withStore = async <T>(cmd: Command, body: (cfg: Config, store: Store) => Promise<T>): Promise<T> => {
+    const cfg = await config(cmd);
+    const store = await openStore(cfg);
+    try {
+      return await body(cfg, store);
+    } finally {
+      store.close();
+    }
+  };
 
   withConfig(program.command('init'))
     .description('write a starter medic.config.json here and print the crontab line')
@@ -106,23 +119,18 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .option('--dry-run', 'show what would change; write and send nothing')
     .option('-v, --verbose', 'say what happens')
     .action((opts: { dryRun?: boolean; verbose?: boolean }, cmd: Command) => {
-      job = async () => {
-        const cfg = await config(cmd);
-        const store = await openStore(cfg);
-        const { check } = await import('./commands/check.js');
-        const verbose = opts.verbose || opts.dryRun ? print : () => {};
-        try {
+      job = () =>
+        withStore(cmd, async (cfg, store) => {
+          const { check } = await import('./commands/check.js');
+          const verbose = opts.verbose || opts.dryRun ? print : () => {};
           const result = await check(
             { dryRun: opts.dryRun === true },
-            { config: cfg, store, send: await sender(), env, now, sleep, verbose, isAlive },
+            { config: cfg, store, send: await sender(), ping: await pinger(), env, now, sleep, verbose, notice: warn, isAlive },
           );
           if (result.ran && opts.verbose && result.transitions.length === 0 && (result.delivery?.delivered.length ?? 0) === 0) {
             print(`checked ${cfg.services.length} service${cfg.services.length === 1 ? '' : 's'}: no changes`);
           }
-        } finally {
-          store.close();
-        }
-      };
+        });
     });
 
   withConfig(program.command('status'))
@@ -130,23 +138,77 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .argument('[slug...]', 'only these services')
     .option('--json', 'print a JSON array for scripts')
     .action((slugs: string[], opts: { json?: boolean }, cmd: Command) => {
-      job = async () => {
-        const cfg = await config(cmd);
-        const store = await openStore(cfg);
-        const { status } = await import('./commands/status.js');
-        try {
+      job = () =>
+        withStore(cmd, async (cfg, store) => {
+          const { status } = await import('./commands/status.js');
           const at = now();
-          const rows = await status({ slugs }, { config: cfg, store, now: () => at });
+          const report = await status({ slugs }, { config: cfg, store, now: () => at });
           if (opts.json) {
-            print(JSON.stringify(rows, null, 2));
+            print(JSON.stringify(report.rows, null, 2));
           } else {
             const { painter, statusTable } = await import('./output.js');
-            io.stdout.write(statusTable(rows, at, painter(io.stdout, env)));
+            io.stdout.write(statusTable(report, at, painter(io.stdout, env)));
           }
-        } finally {
-          store.close();
-        }
-      };
+        });
+    });
+
+  const selection = (cmd: Command) =>
+    withConfig(cmd)
+      .argument('[slug...]', 'services to change')
+      .option('--team <team>', 'every service of this team')
+      .option('--all', 'every service');
+
+  selection(program.command('pause'))
+    .description('mute services: no trigger while paused (a recovery still resolves); a beat does not end a pause')
+    .option('--for <duration>', 'end the pause by itself after this long (e.g. 2h, 30m)')
+    .option('--reason <text>', 'shown in status and history')
+    .action((slugs: string[], opts: { team?: string; all?: boolean; for?: string; reason?: string }, cmd: Command) => {
+      job = () =>
+        withStore(cmd, async (cfg, store) => {
+          const { pause } = await import('./commands/pause.js');
+          print(await pause({ slugs, ...opts }, { config: cfg, store, now }));
+        });
+    });
+
+  selection(program.command('resume'))
+    .description('end pauses; each service gets a full interval × threshold + grace from now')
+    .action((slugs: string[], opts: { team?: string; all?: boolean }, cmd: Command) => {
+      job = () =>
+        withStore(cmd, async (cfg, store) => {
+          const { resume } = await import('./commands/resume.js');
+          print(await resume({ slugs, ...opts }, { config: cfg, store, now }));
+        });
+    });
+
+  withConfig(program.command('history'))
+    .description("a service's beats, state changes and deliveries on one timeline, oldest first")
+    .argument('<slug>', 'the service')
+    .option('--since <duration>', 'how far back (e.g. 12h, 7d)', '7d')
+    .option('--json', 'print JSON for scripts')
+    .action((slug: string, opts: { since: string; json?: boolean }, cmd: Command) => {
+      job = () =>
+        withStore(cmd, async (cfg, store) => {
+          const { history } = await import('./commands/history.js');
+          const report = await history({ slug, since: opts.since }, { config: cfg, store, now });
+          if (opts.json) {
+            const iso = (at: number) => new Date(at).toISOString();
+            print(
+              JSON.stringify(
+                {
+                  ...report,
+                  since: iso(report.since),
+                  until: iso(report.until),
+                  events: report.events.map((e) => ({ ...e, at: iso(e.at), ...('until' in e && { until: iso(e.until) }), ...('recordedAt' in e && { recordedAt: iso(e.recordedAt) }) })),
+                },
+                null,
+                2,
+              ),
+            );
+          } else {
+            const { historyText, painter } = await import('./output.js');
+            io.stdout.write(historyText(report, painter(io.stdout, env)));
+          }
+        });
     });
 
   withConfig(program.command('test-alert'))

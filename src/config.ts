@@ -1,7 +1,9 @@
 import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { checkTimeZone, parseCron } from './core/cron.js';
 import { parseDuration } from './core/duration.js';
+import type { Window } from './core/mute.js';
 import { type Priority, type ServiceSpec, type Severity, type SeverityMap } from './core/service.js';
 import { schemaProblems } from './config-schema.js';
 import { ConfigError } from './errors.js';
@@ -34,18 +36,6 @@ export interface Target {
   timeoutMs: number;
 }
 
-export interface MaintenanceWindow {
-  services: string[] | null;
-  teams: string[] | null;
-  all: boolean;
-  startAt: number | null;
-  endAt: number | null;
-  cron: string | null;
-  durationMs: number | null;
-  timezone: string | null;
-  reason: string | null;
-}
-
 export interface Config {
   /** The file it came from, absolute. */
   file: string;
@@ -54,7 +44,9 @@ export interface Config {
   bySlug: Map<string, ServiceSpec>;
   targets: Map<string, Target>;
   retentionMs: number;
-  maintenance: MaintenanceWindow[];
+  maintenance: Window[];
+  /** The machine's zone (the one cron uses), for recurring windows without a "timezone". */
+  localZone: string;
   checker: { heartbeatUrl: string | null; heartbeatMethod: 'GET' | 'POST'; gapThresholdMs: number; timeoutMs: number };
   flap: { windowMs: number; maxTriggers: number };
 }
@@ -221,7 +213,7 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
     bySlug.set(spec.slug, spec);
   });
 
-  const maintenance: MaintenanceWindow[] = (cfg.maintenance ?? []).map((m: Raw, i: number) => {
+  const maintenance: Window[] = (cfg.maintenance ?? []).map((m: Raw, i: number) => {
     const at = `maintenance[${i}]`;
     const startAt = m.start !== undefined ? Date.parse(m.start) : null;
     const endAt = m.end !== undefined ? Date.parse(m.end) : null;
@@ -232,6 +224,23 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
     if (!recurring && (startAt === null || endAt === null)) problems.push(`${at}: a window needs "start" and "end" (or "cron" and "duration" to repeat)`);
     if (startAt !== null && endAt !== null && endAt <= startAt) problems.push(`${at}.end: must be after start`);
     if (!m.all && !m.services && !m.teams) problems.push(`${at}: say what it covers: "services", "teams" or "all": true`);
+    if (recurring) {
+      try {
+        parseCron(m.cron);
+      } catch (err) {
+        problems.push(`${at}.cron: expected a 5-field cron expression like "0 2 * * 6", got ${JSON.stringify(m.cron)} (${(err as Error).message})`);
+      }
+    }
+    if (m.timezone !== undefined) {
+      try {
+        checkTimeZone(m.timezone);
+      } catch {
+        problems.push(`${at}.timezone: expected an IANA time zone like "Europe/Berlin", got ${JSON.stringify(m.timezone)}`);
+      }
+    }
+    m.services?.forEach((slug: string, k: number) => {
+      if (!firstIndex.has(slug)) problems.push(`${at}.services[${k}]: unknown service "${slug}"`);
+    });
     return {
       services: m.services ?? null,
       teams: m.teams ?? null,
@@ -260,6 +269,7 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
     targets,
     retentionMs: parseDuration(cfg.retention ?? '30d')!,
     maintenance,
+    localZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
     checker: {
       heartbeatUrl,
       heartbeatMethod: cfg.checker?.heartbeatMethod ?? 'GET',

@@ -1,6 +1,7 @@
 import { Chalk, type ChalkInstance } from 'chalk';
 import { roughDuration } from './core/duration.js';
-import type { ServiceStatus } from './commands/status.js';
+import type { HistoryReport } from './commands/history.js';
+import type { StatusReport } from './commands/status.js';
 
 export interface Stream {
   write(text: string): unknown;
@@ -19,26 +20,69 @@ export function formatError(message: string, hint: string | undefined, c: ChalkI
   return `${lines.join('\n')}\n`;
 }
 
-const STATE_COLOUR: Record<string, keyof ChalkInstance> = { up: 'green', new: 'cyan', late: 'yellow', down: 'red', paused: 'blue' };
+const STATE_COLOUR: Record<string, keyof ChalkInstance> = {
+  up: 'green',
+  new: 'cyan',
+  late: 'yellow',
+  down: 'red',
+  paused: 'blue',
+  maintenance: 'blue',
+  flapping: 'magenta',
+};
 
-/** The status table: one row per service, times relative to now. */
-export function statusTable(rows: ServiceStatus[], now: number, c: ChalkInstance): string {
-  if (rows.length === 0) return 'no services configured\n';
+/** The status table: one row per service, times relative to now, then the checker's own health. */
+export function statusTable(report: StatusReport, now: number, c: ChalkInstance): string {
+  const { rows } = report;
   const table = rows.map((r) => [
     r.slug,
     r.state,
     r.lastSeen ? `${roughDuration(now - Date.parse(r.lastSeen))} ago` : 'never',
-    relative(Date.parse(r.deadline), now),
+    r.muted ? (r.muted.until ? `muted ${relative(Date.parse(r.muted.until), now)}` : 'until resumed') : relative(Date.parse(r.deadline), now),
     r.incidentOpen ? `open since ${r.incidentSince}` : '-',
     r.pendingEvents > 0 ? String(r.pendingEvents) : '-',
+    r.muted?.reason ?? (r.flapping ? 'resolve held until stable' : ''),
   ]);
-  const head = ['SERVICE', 'STATE', 'LAST SEEN', 'DEADLINE', 'INCIDENT', 'UNDELIVERED'];
+  const head = ['SERVICE', 'STATE', 'LAST SEEN', 'DEADLINE', 'INCIDENT', 'UNDELIVERED', 'NOTE'];
   const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   const line = (cells: string[], paint?: (i: number, s: string) => string) =>
     cells.map((cell, i) => (paint ? paint(i, cell.padEnd(widths[i]!)) : cell.padEnd(widths[i]!))).join('  ').trimEnd();
-  const out = [c.bold(line(head))];
+  const out = rows.length === 0 ? ['no services configured'] : [c.bold(line(head))];
   for (const row of table) {
     out.push(line(row, (i, s) => (i === 1 ? (c[STATE_COLOUR[row[1]!] ?? 'reset'] as (t: string) => string)(s) : s)));
+  }
+  out.push(
+    c.dim(report.lastCheckAt === null ? 'medic check has not run yet (add it to the crontab: medic init prints the line)' : `last check ${roughDuration(now - report.lastCheckAt)} ago`),
+  );
+  if (report.lastGap && now - report.lastGap.to < 7 * 86_400_000) {
+    const { from, to } = report.lastGap;
+    out.push(c.yellow(`medic check was blind from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}; deadlines in that time were restarted`));
+  }
+  return `${out.join('\n')}\n`;
+}
+
+const BLOCKS = ' ▁▂▃▄▅▆▇█';
+
+/** `medic history`: the strip of beats per bucket, then the timeline, oldest first. */
+export function historyText(h: HistoryReport, c: ChalkInstance): string {
+  const iso = (at: number) => new Date(at).toISOString().replace('.000Z', 'Z');
+  const max = Math.max(1, ...h.strip);
+  const strip = h.strip.map((n) => (n === 0 ? c.red('·') : BLOCKS[Math.max(1, Math.round((n / max) * 8))]!)).join('');
+  const out = [
+    `${c.bold(h.slug)}: beats per ${roughDuration(h.bucketMs)} from ${iso(h.since)} to ${iso(h.until)} (· = none)`,
+    `  ${strip}`,
+    '',
+  ];
+  if (h.events.length === 0) out.push('  nothing recorded in this period');
+  for (const e of h.events) {
+    if (e.kind === 'beats') {
+      out.push(`  ${iso(e.at)}  ${c.green('beat')}${e.count > 1 ? ` ×${e.count} until ${iso(e.until)}` : ''}`);
+    } else if (e.kind === 'state') {
+      const late = e.recordedAt - e.at >= 1000 ? c.dim(` (recorded ${iso(e.recordedAt)})`) : '';
+      out.push(`  ${iso(e.at)}  ${(c[STATE_COLOUR[e.to] ?? 'yellow'] as (t: string) => string)(`${e.from ? `${e.from} → ` : ''}${e.to}`)}: ${e.reason}${late}`);
+    } else {
+      const colour = e.outcome === 'delivered' ? c.green : e.outcome === 'retry' ? c.yellow : c.red;
+      out.push(`  ${iso(e.at)}  ${e.action} → ${e.target}: ${colour(e.outcome)}${e.detail ? ` ${c.dim(e.detail)}` : ''}`);
+    }
   }
   return `${out.join('\n')}\n`;
 }

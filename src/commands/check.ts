@@ -1,24 +1,28 @@
 import { hostname } from 'node:os';
 import type { Config } from '../config.js';
 import { formatDuration } from '../core/duration.js';
+import { activeMute, withUnmute } from '../core/mute.js';
 import { dedupKey, severityFor, type ServiceSpec } from '../core/service.js';
-import { decide, type Transition } from '../core/state.js';
+import { decide, evaluate, type ServiceRecord, type Transition } from '../core/state.js';
 import { EXIT, MedicError } from '../errors.js';
 import { deliverPending, type DeliveryReport } from '../notify/deliver.js';
-import type { Sender } from '../notify/http.js';
+import type { Pinger, Sender } from '../notify/http.js';
 import { keyRefOf } from '../notify/keys.js';
 import { INVALID_KEY_STEPS, triggerBody } from '../notify/pagerduty.js';
-import type { NewEvent, Store, StoredService, TransitionInput } from '../store/types.js';
+import type { ChangeKind, NewEvent, Store, StoredService, TransitionInput } from '../store/types.js';
 
 export interface CheckDeps {
   config: Config;
   store: Store;
   send: Sender;
+  ping: Pinger;
   env: NodeJS.ProcessEnv;
   now: () => number;
   sleep: (ms: number) => Promise<void>;
   /** -v lines (stdout). */
   verbose: (line: string) => void;
+  /** Notices worth a cron mail even when the run succeeds (stderr). */
+  notice: (line: string) => void;
   /** Whether a process id on this host is alive (for taking over a dead checker's lock). */
   isAlive: (pid: number) => boolean;
 }
@@ -31,27 +35,35 @@ export interface CheckOptions {
 
 export interface CheckResult {
   ran: boolean;
-  transitions: { slug: string; to: 'down' | 'up'; at: number; reason: string }[];
+  transitions: { slug: string; to: ChangeKind; at: number; reason: string }[];
   delivery: DeliveryReport | null;
+  gap: { from: number; to: number } | null;
 }
 
 const LOCK_LEASE_MS = 2 * 60_000;
+/** State changes and delivery records are kept this long (beats: `retention`). */
+export const RECORD_RETENTION_MS = 400 * 86_400_000;
+const PRUNE_BATCHES_PER_RUN = 50;
 
 /**
- * One checker run: take the lock, register new services, evaluate every service, record state
- * changes together with their events (outbox), deliver what is due, release the lock.
+ * One checker run: take the lock, register new services, close the books on a checker gap,
+ * evaluate every service, record state changes together with their events (outbox), deliver what
+ * is due, prune old beats, ping the watcher, release the lock.
  * Throws a MedicError (exit 75/76/78) after the run when events could not be delivered.
  */
 export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckResult> {
   const { store, config } = deps;
   const owner = `${process.pid}@${hostname()}`;
-  if (!opts.dryRun && !(await takeLock(owner, deps))) return { ran: false, transitions: [], delivery: null };
+  if (!opts.dryRun && !(await takeLock(owner, deps))) return { ran: false, transitions: [], delivery: null, gap: null };
   let result: CheckResult;
   try {
     const now = deps.now();
-    if (!opts.dryRun) await store.register(config.services.map((s) => s.slug).filter(Boolean), now);
-    const records = new Map((await store.services()).map((r) => [r.slug, r]));
-    const changes = evaluateAll(config, records, now);
+    if (!opts.dryRun) await store.register(config.services.map((s) => s.slug), now);
+    let records = new Map((await store.services()).map((r) => [r.slug, r]));
+    const gap = await closeGap(config, records, now, opts.dryRun, deps);
+    if (gap && !opts.dryRun) records = new Map((await store.services()).map((r) => [r.slug, r]));
+    const recent = await store.recentTriggers(now - config.flap.windowMs);
+    const changes = evaluateAll(config, records, recent, now);
     for (const c of changes) deps.verbose(`${opts.dryRun ? 'would mark' : 'marking'} ${c.slug} ${c.to}: ${c.reason}`);
     const applied = opts.dryRun ? new Set<string>() : new Set(await store.applyTransitions(changes, now));
     const transitions = changes.filter((c) => applied.has(c.slug)).map(({ slug, to, at, reason }) => ({ slug, to, at, reason }));
@@ -67,11 +79,16 @@ export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckR
             onEvent: deps.verbose,
           },
         );
-    result = { ran: true, transitions, delivery };
+    if (!opts.dryRun) {
+      const pruned = await store.prune(now - config.retentionMs, now - Math.max(RECORD_RETENTION_MS, config.retentionMs), PRUNE_BATCHES_PER_RUN);
+      if (pruned > 0) deps.verbose(`pruned ${pruned} old records`);
+    }
+    result = { ran: true, transitions, delivery, gap };
   } finally {
     if (!opts.dryRun) await store.releaseLock(owner, deps.now());
   }
   if (result.delivery) throwIfUndelivered(result.delivery);
+  if (!opts.dryRun && config.checker.heartbeatUrl) await pingWatcher(config, deps);
   return result;
 }
 
@@ -87,14 +104,46 @@ async function takeLock(owner: string, deps: CheckDeps): Promise<boolean> {
   return false;
 }
 
+/**
+ * Checker-gap protection. When the previous run was longer ago than `checker.gapThreshold`,
+ * Medic was blind in between: beats may have gone unrecorded (disk full, machine off). Services
+ * whose deadline fell inside the blind period get a fresh interval × threshold + grace from now
+ * instead of all paging at once; Medic says so once.
+ */
+async function closeGap(config: Config, records: Map<string, StoredService>, now: number, dryRun: boolean, deps: CheckDeps) {
+  const lastRunAt = await deps.store.lastCheckAt();
+  if (lastRunAt === null || now - lastRunAt <= config.checker.gapThresholdMs) return null;
+  const affected = config.services
+    .filter((spec) => {
+      const rec = records.get(spec.slug);
+      if (!rec || rec.incident) return false;
+      const deadline = evaluate(spec, effective(spec, rec, config, now), now).deadlineAt;
+      return deadline > lastRunAt && deadline <= now;
+    })
+    .map((s) => s.slug);
+  const iso = (at: number) => new Date(at).toISOString();
+  deps.notice(
+    `medic check was not running from ${iso(lastRunAt)} to ${iso(now)} (${formatDuration(Math.round((now - lastRunAt) / 1000) * 1000)}); ` +
+      `${affected.length} service${affected.length === 1 ? '' : 's'} whose deadline fell in that blind period get a fresh deadline instead of paging`,
+  );
+  if (!dryRun) await deps.store.recordGap(affected, lastRunAt, now);
+  return { from: lastRunAt, to: now };
+}
+
+function effective(spec: ServiceSpec, rec: ServiceRecord, config: Config, now: number): ServiceRecord {
+  return withUnmute(spec, rec, config.maintenance, now, config.localZone);
+}
+
 /** The state changes this run must make, with the events each one causes. */
-export function evaluateAll(config: Config, records: Map<string, StoredService>, now: number): TransitionInput[] {
+export function evaluateAll(config: Config, records: Map<string, StoredService>, recentTriggers: Map<string, number>, now: number): TransitionInput[] {
   const changes: TransitionInput[] = [];
   for (const spec of config.services) {
-    const rec = records.get(spec.slug);
-    if (!rec) continue;
-    const t = decide(spec, rec, now);
-    if (t) changes.push(toInput(spec, rec, t, config));
+    const stored = records.get(spec.slug);
+    if (!stored) continue;
+    const rec = effective(spec, stored, config, now);
+    const muted = activeMute(spec, rec.pause, config.maintenance, now, config.localZone) !== null;
+    const t = decide(spec, rec, now, { muted, recentTriggers: recentTriggers.get(spec.slug) ?? 0, flap: config.flap });
+    if (t) changes.push(toInput(spec, stored, t, config));
   }
   for (const rec of records.values()) {
     if (rec.incident && !config.bySlug.has(rec.slug)) {
@@ -115,45 +164,52 @@ export function evaluateAll(config: Config, records: Map<string, StoredService>,
 }
 
 function toInput(spec: ServiceSpec, rec: StoredService, t: Transition, config: Config): TransitionInput {
-  if (t.kind === 'up') {
-    return {
-      slug: spec.slug,
-      version: rec.version,
-      from: 'down',
-      to: 'up',
-      at: t.at,
-      reason: `beat at ${new Date(t.at).toISOString()}`,
-      beatSeq: rec.beatSeq,
-      incidentId: rec.incidentId,
-      events: 'resolve-sent-triggers',
-    };
+  const base = { slug: spec.slug, version: rec.version, at: t.at, beatSeq: rec.beatSeq, incidentId: rec.incidentId };
+  const iso = (at: number) => new Date(at).toISOString();
+  switch (t.kind) {
+    case 'up':
+      return {
+        ...base,
+        from: rec.incident?.heldSince != null ? 'flapping' : 'down',
+        to: 'up',
+        reason: rec.incident?.heldSince != null ? `stayed up for ${formatDuration(config.flap.windowMs)} after flapping` : `beat at ${iso(t.at)}`,
+        events: 'resolve-sent-triggers',
+      };
+    case 'hold':
+      return {
+        ...base,
+        from: 'down',
+        to: 'flapping',
+        reason: `beat at ${iso(t.at)}, but ${config.flap.maxTriggers}+ triggers within ${formatDuration(config.flap.windowMs)}: resolve held until it stays up that long`,
+        events: 'resolve-sent-triggers',
+      };
+    case 'relapse':
+      return { ...base, from: 'flapping', to: 'relapse', reason: 'down again while flapping; the open incident covers it', events: [] };
+    case 'down': {
+      const events: NewEvent[] = spec.targets.map((name) => {
+        const target = config.targets.get(name)!;
+        return {
+          target: name,
+          eventsUrl: target.eventsUrl,
+          keyRef: keyRefOf(target),
+          action: 'trigger',
+          dedupKey: dedupKey(spec.slug),
+          body: triggerBody(spec, t.evaluation, rec.lastBeatAt, severityFor(spec, target.severity)),
+        };
+      });
+      const budget = formatDuration(spec.intervalMs * spec.threshold + spec.graceMs);
+      const from = t.evaluation.referenceAt === rec.lastBeatAt ? `the last beat (${iso(t.evaluation.referenceAt)})` : rec.lastBeatAt === null && t.evaluation.referenceAt === rec.registeredAt ? `registration (${iso(rec.registeredAt)})` : `the restart of its clock (${iso(t.evaluation.referenceAt)})`;
+      return { ...base, from: rec.lastBeatAt === null ? 'new' : 'up', to: 'down', reason: `no beat within ${budget} of ${from}`, events };
+    }
   }
-  const events: NewEvent[] = spec.targets.map((name) => {
-    const target = config.targets.get(name)!;
-    return {
-      target: name,
-      eventsUrl: target.eventsUrl,
-      keyRef: keyRefOf(target),
-      action: 'trigger',
-      dedupKey: dedupKey(spec.slug),
-      body: triggerBody(spec, t.evaluation, rec.lastBeatAt, severityFor(spec, target.severity)),
-    };
-  });
-  const budget = formatDuration(spec.intervalMs * spec.threshold + spec.graceMs);
-  return {
-    slug: spec.slug,
-    version: rec.version,
-    from: rec.lastBeatAt === null ? 'new' : 'up',
-    to: 'down',
-    at: t.at,
-    reason:
-      rec.lastBeatAt === null
-        ? `no beat within ${budget} of ${rec.resetAt !== null && rec.resetAt > rec.registeredAt ? 'its reset' : 'registration'}`
-        : `no beat within ${budget} of the last one (${new Date(rec.lastBeatAt).toISOString()})`,
-    beatSeq: rec.beatSeq,
-    incidentId: null,
-    events,
-  };
+}
+
+/** `checker.heartbeatUrl`: tell an outside dead man's switch this run went well. Failure is reported, not fatal. */
+async function pingWatcher(config: Config, deps: CheckDeps): Promise<void> {
+  const { heartbeatUrl, heartbeatMethod, timeoutMs } = config.checker;
+  const result = await deps.ping(heartbeatUrl!, heartbeatMethod, timeoutMs);
+  if (result.ok) deps.verbose(`pinged the checker heartbeat (${heartbeatMethod} → HTTP ${result.status})`);
+  else deps.notice(`could not ping checker.heartbeatUrl (${heartbeatMethod}): ${result.error}; the run itself succeeded`);
 }
 
 /** Turns what could not be delivered into one error: 78 (missing key), else 76 (rejected), else 75. */
@@ -161,22 +217,21 @@ function throwIfUndelivered(report: DeliveryReport): void {
   const lines: string[] = [];
   const hints: string[] = [];
   const codes = new Set<number>();
-  const raise = (c: number) => codes.add(c);
   for (const [, why] of report.missingKeys) {
     lines.push(`routing key missing: ${why}; the events for it stay queued`);
     hints.push('set the variable where cron runs medic (a NAME=value line at the top of the crontab) or use "routingKeyFile"');
-    raise(EXIT.config);
+    codes.add(EXIT.config);
   }
   for (const r of report.rejected) {
     lines.push(`PagerDuty rejected the ${r.event.action} for ${r.event.slug} (target ${r.event.target}, HTTP ${r.status}): ${r.message}`);
     if (r.badKey) hints.push(`"Invalid Routing Key" fix: ${INVALID_KEY_STEPS.map((s, i) => `${i + 1}. ${s}`).join(' ')}`);
-    raise(EXIT.rejected);
+    codes.add(EXIT.rejected);
   }
   const waiting = report.deferred.filter((d) => !d.error.startsWith('routing key missing'));
   if (waiting.length > 0) {
     const reasons = [...new Set(waiting.map((d) => d.error))].slice(0, 3).join('; ');
     lines.push(`${waiting.length} event${waiting.length === 1 ? '' : 's'} not yet delivered (${reasons}); the next check retries`);
-    raise(EXIT.tempfail);
+    codes.add(EXIT.tempfail);
   }
   const code = [EXIT.config, EXIT.rejected, EXIT.tempfail].find((c) => codes.has(c));
   if (code !== undefined) throw new MedicError(lines.join('\n'), code, [...new Set(hints)].join('\n') || undefined);

@@ -1,15 +1,19 @@
 import type { Config } from '../config.js';
 import { formatDuration } from '../core/duration.js';
-import { evaluate, type State } from '../core/state.js';
+import { activeMute, withUnmute } from '../core/mute.js';
+import { evaluate, type ServiceRecord, type State } from '../core/state.js';
 import type { Store } from '../store/types.js';
 import { unknownService } from './beat.js';
+
+export type StatusState = State | 'paused' | 'maintenance' | 'flapping';
 
 export interface ServiceStatus {
   slug: string;
   name: string;
   team: string | null;
   priority: string;
-  state: State;
+  /** paused/maintenance while muted; flapping while a resolve is held; else up/late/down/new. */
+  state: StatusState;
   lastSeen: string | null;
   /** When it goes (or went) down if no beat comes. */
   deadline: string;
@@ -18,30 +22,50 @@ export interface ServiceStatus {
   incidentOpen: boolean;
   incidentSince: string | null;
   pendingEvents: number;
+  /** Why it is muted and until when (null: until `medic resume`). */
+  muted: { kind: 'paused' | 'maintenance'; reason: string | null; until: string | null } | null;
+  flapping: boolean;
   interval: string;
   grace: string;
   threshold: number;
   targets: string[];
 }
 
+export interface StatusReport {
+  rows: ServiceStatus[];
+  lastCheckAt: number | null;
+  lastGap: { from: number; to: number } | null;
+}
+
 /** One row per configured service (optionally only the given slugs), computed at `now`. */
-export async function status(input: { slugs: string[] }, deps: { config: Config; store: Store; now: () => number }): Promise<ServiceStatus[]> {
+export async function status(input: { slugs: string[] }, deps: { config: Config; store: Store; now: () => number }): Promise<StatusReport> {
   const { config, store } = deps;
   for (const slug of input.slugs) if (!config.bySlug.has(slug)) throw unknownService(slug, config);
   const now = deps.now();
   const records = new Map((await store.services()).map((r) => [r.slug, r]));
   const pending = await store.pendingCounts();
   const wanted = input.slugs.length > 0 ? input.slugs.map((s) => config.bySlug.get(s)!) : config.services;
-  return wanted.map((spec) => {
+  const rows = wanted.map((spec): ServiceStatus => {
     // A service the checker has not registered yet counts from now, as the next check will do.
-    const rec = records.get(spec.slug) ?? { slug: spec.slug, registeredAt: now, lastBeatAt: null, beatSeq: 0, resetAt: null, incident: null };
+    const stored: ServiceRecord = records.get(spec.slug) ?? {
+      slug: spec.slug,
+      registeredAt: now,
+      lastBeatAt: null,
+      beatSeq: 0,
+      resetAt: null,
+      pause: null,
+      incident: null,
+    };
+    const rec = withUnmute(spec, stored, config.maintenance, now, config.localZone);
     const ev = evaluate(spec, rec, now);
+    const mute = activeMute(spec, rec.pause, config.maintenance, now, config.localZone);
+    const flapping = rec.incident?.heldSince != null;
     return {
       slug: spec.slug,
       name: spec.name,
       team: spec.team,
       priority: spec.priority,
-      state: ev.state,
+      state: mute ? mute.kind : flapping ? 'flapping' : ev.state,
       lastSeen: iso(rec.lastBeatAt),
       deadline: iso(ev.deadlineAt)!,
       lateAt: iso(ev.lateAt)!,
@@ -49,12 +73,15 @@ export async function status(input: { slugs: string[] }, deps: { config: Config;
       incidentOpen: rec.incident !== null,
       incidentSince: iso(rec.incident?.downAt ?? null),
       pendingEvents: pending.get(spec.slug) ?? 0,
+      muted: mute ? { kind: mute.kind, reason: mute.reason, until: iso(mute.until) } : null,
+      flapping,
       interval: formatDuration(spec.intervalMs),
       grace: formatDuration(spec.graceMs),
       threshold: spec.threshold,
       targets: spec.targets,
     };
   });
+  return { rows, lastCheckAt: await store.lastCheckAt(), lastGap: await store.lastGap() };
 }
 
 function iso(at: number | null): string | null {

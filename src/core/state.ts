@@ -1,3 +1,4 @@
+import type { Pause } from './mute.js';
 import type { ServiceSpec } from './service.js';
 
 export type State = 'new' | 'up' | 'late' | 'down';
@@ -11,14 +12,17 @@ export interface ServiceRecord {
   beatSeq: number;
   /** Another reference point that restarts the clock (end of a pause, a window, a checker gap). */
   resetAt: number | null;
+  pause: Pause | null;
   incident: OpenIncident | null;
 }
 
 export interface OpenIncident {
   /** The moment the service went down (its deadline), not the moment a check noticed. */
   downAt: number;
-  /** beatSeq when the incident opened: any later beat means the service came back. */
+  /** beatSeq when the incident opened (or last relapsed): any later beat means the service came back. */
   beatSeq: number;
+  /** Flap damping: it came back at this moment, but the resolve is held until it stays up. */
+  heldSince: number | null;
 }
 
 export interface Evaluation {
@@ -70,20 +74,42 @@ export function evaluate(spec: ServiceSpec, rec: ServiceRecord, now: number): Ev
 
 export type Transition =
   | { kind: 'down'; at: number; evaluation: Evaluation }
-  | { kind: 'up'; at: number; evaluation: Evaluation };
+  | { kind: 'up'; at: number; evaluation: Evaluation }
+  | { kind: 'hold'; at: number; evaluation: Evaluation }
+  | { kind: 'relapse'; at: number; evaluation: Evaluation };
+
+export interface DecideContext {
+  /** Paused or in maintenance: no trigger (a recovery still resolves). */
+  muted: boolean;
+  /** Triggers this service sent within the flap window, including the open incident's. */
+  recentTriggers: number;
+  flap: { windowMs: number; maxTriggers: number };
+}
 
 /**
  * What a check must do for one service, if anything:
  * - down: it is down, no incident is open and it is not muted → open one (at its deadline);
- * - up: an incident is open and a beat arrived since it opened → resolve (at that beat).
- * Muting (pause, maintenance) holds back triggers only; a recovery is always resolved.
+ * - up: an incident is open and a beat arrived since it opened → resolve (at that beat);
+ * - hold: as up, but it triggered `maxTriggers` times within the flap window → keep the incident
+ *   open and resolve only once it has stayed up for a whole window (no incident storm);
+ * - relapse: held, and down again → the same incident stays open, no new trigger;
+ * - up after a hold: it stayed up from heldSince for the whole window.
  */
-export function decide(spec: ServiceSpec, rec: ServiceRecord, now: number, muted = false): Transition | null {
+export function decide(spec: ServiceSpec, rec: ServiceRecord, now: number, ctx: DecideContext): Transition | null {
   const evaluation = evaluate(spec, rec, now);
-  if (rec.incident) {
-    if (rec.beatSeq > rec.incident.beatSeq) return { kind: 'up', at: rec.lastBeatAt ?? now, evaluation };
+  const incident = rec.incident;
+  if (incident) {
+    if (incident.heldSince !== null) {
+      if (evaluation.state === 'down') return { kind: 'relapse', at: evaluation.deadlineAt, evaluation };
+      const stableAt = incident.heldSince + ctx.flap.windowMs;
+      return now >= stableAt ? { kind: 'up', at: stableAt, evaluation } : null;
+    }
+    if (rec.beatSeq > incident.beatSeq) {
+      const at = rec.lastBeatAt ?? now;
+      return { kind: ctx.recentTriggers >= ctx.flap.maxTriggers ? 'hold' : 'up', at, evaluation };
+    }
     return null;
   }
-  if (evaluation.state === 'down' && !muted) return { kind: 'down', at: evaluation.deadlineAt, evaluation };
+  if (evaluation.state === 'down' && !ctx.muted) return { kind: 'down', at: evaluation.deadlineAt, evaluation };
   return null;
 }

@@ -48,6 +48,26 @@ export const undiciSender: Sender = async (url, body, timeoutMs) => {
   return { ok: false, permanent, status, error: `HTTP ${status}`, answer, ...(retryAfterMs !== undefined && { retryAfterMs }) };
 };
 
+export type Pinger = (url: string, method: 'GET' | 'POST', timeoutMs: number) => Promise<{ ok: true; status: number } | { ok: false; error: string }>;
+
+/** A plain request to a dead man's switch (healthchecks.io, Dead Man's Snitch): any 2xx is a good ping. */
+export const undiciPinger: Pinger = async (url, method, timeoutMs) => {
+  const undici = await import('undici');
+  try {
+    const res = await undici.request(url, {
+      method,
+      headers: { 'user-agent': 'medic' },
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await res.body.dump();
+    return res.statusCode >= 200 && res.statusCode < 300 ? { ok: true, status: res.statusCode } : { ok: false, error: `HTTP ${res.statusCode}` };
+  } catch (err) {
+    return { ok: false, error: networkError(err, timeoutMs) };
+  }
+};
+
 function retryAfter(header: string | string[] | undefined): number | undefined {
   const value = Array.isArray(header) ? header[0] : header;
   if (!value) return undefined;
@@ -67,4 +87,32 @@ function networkError(err: unknown, timeoutMs: number): string {
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve the host (${code})`;
   if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET') return 'the connection was closed before PagerDuty answered';
   return `${e.message}${code ? ` (${code})` : ''}`;
+}
+
+/**
+ * Whether a URL answers at all (for `medic doctor`): a plain GET whose body is thrown away. Any
+ * HTTP status counts as reachable (PagerDuty answers a GET of its enqueue URL with an error), so
+ * only DNS, connection, TLS, proxy and timeout failures come back as not ok.
+ */
+export async function reach(url: string, timeoutMs: number): Promise<{ ok: true; status: number } | { ok: false; error: string }> {
+  const undici = await import('undici');
+  if (dispatcher === undefined) {
+    const proxied = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((name) => process.env[name]);
+    dispatcher = proxied ? new undici.EnvHttpProxyAgent() : undici.getGlobalDispatcher();
+  }
+  try {
+    const res = await undici.request(url, {
+      method: 'GET',
+      headers: { 'user-agent': 'medic' },
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+      dispatcher: dispatcher as import('undici').Dispatcher,
+    });
+    // The status line already proves the server answered; a body cut short changes nothing.
+    await res.body.dump().catch(() => {});
+    return { ok: true, status: res.statusCode };
+  } catch (err) {
+    return { ok: false, error: networkError(err, timeoutMs) };
+  }
 }

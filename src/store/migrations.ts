@@ -59,6 +59,30 @@ export const MIGRATIONS: { version: number; up: string }[] = [
       INSERT INTO checker (id) VALUES (1);
     `,
   },
+  {
+    // [trust] pause, flap damping, an attempt log for history, beats pruned by age, checker gaps.
+    version: 2,
+    up: `
+      ALTER TABLE services ADD COLUMN paused_at INTEGER;
+      ALTER TABLE services ADD COLUMN paused_until INTEGER;
+      ALTER TABLE services ADD COLUMN pause_reason TEXT;
+      ALTER TABLE services ADD COLUMN incident_held_since INTEGER;
+      CREATE INDEX beats_at ON beats (at);
+      CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        outbox_id INTEGER NOT NULL,
+        slug TEXT NOT NULL,
+        target TEXT NOT NULL,
+        action TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('delivered', 'rejected', 'retry', 'skipped')),
+        detail TEXT
+      ) STRICT;
+      CREATE INDEX deliveries_slug_at ON deliveries (slug, at);
+      ALTER TABLE checker ADD COLUMN blind_from INTEGER;
+      ALTER TABLE checker ADD COLUMN blind_to INTEGER;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseError } from '../errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
-import type { EventStatus, KeyRef, OutboxEvent, Settlement, Store, StoredService, TransitionInput } from './types.js';
+import type { EventStatus, History, KeyRef, OutboxEvent, Settlement, Store, StoredService, TransitionInput } from './types.js';
 
 type Db = Database.Database;
 
@@ -99,6 +99,10 @@ interface ServiceRow {
   incident_id: number | null;
   incident_down_at: number | null;
   incident_beat_seq: number | null;
+  incident_held_since: number | null;
+  paused_at: number | null;
+  paused_until: number | null;
+  pause_reason: string | null;
   version: number;
 }
 
@@ -178,7 +182,11 @@ export class SqliteStore implements Store {
         lastBeatAt: r.last_beat_at,
         beatSeq: r.beat_seq,
         resetAt: r.reset_at,
-        incident: r.incident_down_at !== null ? { downAt: r.incident_down_at, beatSeq: r.incident_beat_seq ?? 0 } : null,
+        pause: r.paused_at !== null ? { since: r.paused_at, until: r.paused_until, reason: r.pause_reason } : null,
+        incident:
+          r.incident_down_at !== null
+            ? { downAt: r.incident_down_at, beatSeq: r.incident_beat_seq ?? 0, heldSince: r.incident_held_since }
+            : null,
         incidentId: r.incident_id,
         version: r.version,
       })),
@@ -195,16 +203,7 @@ export class SqliteStore implements Store {
               'INSERT INTO transitions (slug, from_state, to_state, at, recorded_at, reason) VALUES (?, ?, ?, ?, ?, ?)',
             ).run(c.slug, c.from, c.to, c.at, now, c.reason);
             const transitionId = Number(transition.lastInsertRowid);
-            const changed =
-              c.to === 'down'
-                ? this.sql(
-                    `UPDATE services SET incident_id = ?, incident_down_at = ?, incident_beat_seq = ?, version = version + 1
-                     WHERE slug = ? AND version = ? AND incident_id IS NULL`,
-                  ).run(transitionId, c.at, c.beatSeq, c.slug, c.version)
-                : this.sql(
-                    `UPDATE services SET incident_id = NULL, incident_down_at = NULL, incident_beat_seq = NULL, version = version + 1
-                     WHERE slug = ? AND version = ? AND incident_id IS NOT NULL`,
-                  ).run(c.slug, c.version);
+            const changed = this.changeService(c, transitionId);
             if (changed.changes === 0) {
               // Someone else changed it first (compare-and-set): drop this change and its record.
               this.sql('DELETE FROM transitions WHERE id = ?').run(transitionId);
@@ -212,7 +211,7 @@ export class SqliteStore implements Store {
             }
             applied.push(c.slug);
             if (c.events === 'resolve-sent-triggers') {
-              this.enqueueResolves(c.incidentId!, now);
+              if (c.to === 'up') this.enqueueResolves(c.incidentId!, now);
             } else {
               const insert = this.sql(
                 `INSERT INTO outbox (slug, incident_id, target, events_url, key_ref, action, dedup_key, body, created_at, next_attempt_at)
@@ -227,6 +226,30 @@ export class SqliteStore implements Store {
         })
         .immediate(),
     );
+  }
+
+  private changeService(c: TransitionInput, transitionId: number): Database.RunResult {
+    const where = 'WHERE slug = ? AND version = ? AND incident_id IS';
+    switch (c.to) {
+      case 'down':
+        return this.sql(
+          `UPDATE services SET incident_id = ?, incident_down_at = ?, incident_beat_seq = ?, incident_held_since = NULL,
+           version = version + 1 ${where} NULL`,
+        ).run(transitionId, c.at, c.beatSeq, c.slug, c.version);
+      case 'up':
+        return this.sql(
+          `UPDATE services SET incident_id = NULL, incident_down_at = NULL, incident_beat_seq = NULL, incident_held_since = NULL,
+           version = version + 1 ${where} NOT NULL`,
+        ).run(c.slug, c.version);
+      case 'flapping':
+      case 'relapse':
+        return this.sql(`UPDATE services SET incident_held_since = ?, incident_beat_seq = ?, version = version + 1 ${where} NOT NULL`).run(
+          c.to === 'flapping' ? c.at : null,
+          c.beatSeq,
+          c.slug,
+          c.version,
+        );
+    }
   }
 
   /** A resolve goes to exactly the targets the open incident's triggers went to, as they were then. */
@@ -273,6 +296,11 @@ export class SqliteStore implements Store {
 
   settle(id: number, outcome: Settlement, now: number): Promise<void> {
     return this.run(() => {
+      const detail = outcome.status === 'delivered' ? outcome.response : outcome.error;
+      this.sql(
+        `INSERT INTO deliveries (outbox_id, slug, target, action, at, outcome, detail)
+         SELECT id, slug, target, action, ?, ?, ? FROM outbox WHERE id = ? AND status = 'pending'`,
+      ).run(now, outcome.status, detail, id);
       if (outcome.status === 'retry') {
         this.sql("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ? AND status = 'pending'").run(
           outcome.error,
@@ -299,6 +327,125 @@ export class SqliteStore implements Store {
       const rows = this.sql("SELECT slug, count(*) AS n FROM outbox WHERE status = 'pending' GROUP BY slug").all() as { slug: string; n: number }[];
       return new Map(rows.map((r) => [r.slug, r.n]));
     });
+  }
+
+  recentTriggers(since: number): Promise<Map<string, number>> {
+    return this.run(() => {
+      const rows = this.sql("SELECT slug, count(*) AS n FROM transitions WHERE to_state = 'down' AND at >= ? GROUP BY slug").all(since) as {
+        slug: string;
+        n: number;
+      }[];
+      return new Map(rows.map((r) => [r.slug, r.n]));
+    });
+  }
+
+  pause(slugs: string[], now: number, until: number | null, reason: string | null): Promise<string[]> {
+    return this.run(() =>
+      this.db
+        .transaction(() => {
+          const register = this.sql('INSERT INTO services (slug, registered_at) VALUES (?, ?) ON CONFLICT (slug) DO NOTHING');
+          const update = this.sql('UPDATE services SET paused_at = ?, paused_until = ?, pause_reason = ?, version = version + 1 WHERE slug = ?');
+          const record = this.sql("INSERT INTO transitions (slug, from_state, to_state, at, recorded_at, reason) VALUES (?, '', 'paused', ?, ?, ?)");
+          const why = `paused ${until === null ? 'until resumed' : `until ${new Date(until).toISOString()}`}${reason ? `: ${reason}` : ''}`;
+          for (const slug of slugs) {
+            register.run(slug, now);
+            update.run(now, until, reason, slug);
+            record.run(slug, now, now, why);
+          }
+          return slugs;
+        })
+        .immediate(),
+    );
+  }
+
+  resume(slugs: string[], now: number): Promise<string[]> {
+    return this.run(() =>
+      this.db
+        .transaction(() => {
+          const resumed: string[] = [];
+          const update = this.sql(
+            `UPDATE services SET paused_at = NULL, paused_until = NULL, pause_reason = NULL, reset_at = ?, version = version + 1
+             WHERE slug = ? AND paused_at IS NOT NULL`,
+          );
+          const record = this.sql(
+            "INSERT INTO transitions (slug, from_state, to_state, at, recorded_at, reason) VALUES (?, 'paused', 'resumed', ?, ?, 'resumed')",
+          );
+          for (const slug of slugs) {
+            if (update.run(now, slug).changes === 1) {
+              record.run(slug, now, now);
+              resumed.push(slug);
+            }
+          }
+          return resumed;
+        })
+        .immediate(),
+    );
+  }
+
+  recordGap(slugs: string[], from: number, to: number): Promise<void> {
+    return this.run(() =>
+      this.db
+        .transaction(() => {
+          const reset = this.sql('UPDATE services SET reset_at = ?, version = version + 1 WHERE slug = ?');
+          const record = this.sql("INSERT INTO transitions (slug, from_state, to_state, at, recorded_at, reason) VALUES (?, '', 'unknown', ?, ?, ?)");
+          const why = `medic check was not running from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}; deadline restarted`;
+          for (const slug of slugs) {
+            reset.run(to, slug);
+            record.run(slug, to, to, why);
+          }
+          this.sql('UPDATE checker SET blind_from = ?, blind_to = ? WHERE id = 1').run(from, to);
+        })
+        .immediate(),
+    );
+  }
+
+  lastGap(): Promise<{ from: number; to: number } | null> {
+    return this.run(() => {
+      const row = this.sql('SELECT blind_from, blind_to FROM checker WHERE id = 1').get() as { blind_from: number | null; blind_to: number | null };
+      return row.blind_from !== null && row.blind_to !== null ? { from: row.blind_from, to: row.blind_to } : null;
+    });
+  }
+
+  prune(beatsBefore: number, recordsBefore: number, maxBatches: number): Promise<number> {
+    return this.run(() => {
+      // Small batches, each its own short transaction, so beats arriving meanwhile never wait long.
+      const batches = [
+        this.sql('DELETE FROM beats WHERE id IN (SELECT id FROM beats WHERE at < ? LIMIT 1000)'),
+        this.sql('DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE at < ? LIMIT 1000)'),
+        this.sql(
+          `DELETE FROM transitions WHERE id IN (SELECT id FROM transitions WHERE at < ? AND id NOT IN
+           (SELECT incident_id FROM services WHERE incident_id IS NOT NULL) LIMIT 1000)`,
+        ),
+        this.sql("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status <> 'pending' AND created_at < ? LIMIT 1000)"),
+      ];
+      let deleted = 0;
+      let left = maxBatches;
+      for (const [i, stmt] of batches.entries()) {
+        const before = i === 0 ? beatsBefore : recordsBefore;
+        while (left-- > 0) {
+          const n = stmt.run(before).changes;
+          deleted += n;
+          if (n < 1000) break;
+        }
+      }
+      return deleted;
+    });
+  }
+
+  history(slug: string, since: number): Promise<History> {
+    return this.run(() => ({
+      beats: (this.sql('SELECT at FROM beats WHERE slug = ? AND at >= ? ORDER BY at').all(slug, since) as { at: number }[]).map((r) => r.at),
+      transitions: (
+        this.sql('SELECT at, recorded_at, from_state, to_state, reason FROM transitions WHERE slug = ? AND at >= ? ORDER BY at, id').all(
+          slug,
+          since,
+        ) as { at: number; recorded_at: number; from_state: string; to_state: string; reason: string }[]
+      ).map((r) => ({ at: r.at, recordedAt: r.recorded_at, from: r.from_state, to: r.to_state, reason: r.reason })),
+      deliveries: this.sql('SELECT at, target, action, outcome, detail FROM deliveries WHERE slug = ? AND at >= ? ORDER BY at, id').all(
+        slug,
+        since,
+      ) as History['deliveries'],
+    }));
   }
 
   acquireLock(owner: string, now: number, leaseMs: number, takeOverFrom?: string): Promise<{ acquired: boolean; holder: string | null }> {

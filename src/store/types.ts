@@ -34,21 +34,30 @@ export interface OutboxEvent extends NewEvent {
   lastError: string | null;
 }
 
+/** down opens an incident, up resolves it, flapping holds its resolve, relapse re-arms a held one. */
+export type ChangeKind = 'down' | 'up' | 'flapping' | 'relapse';
+
 export interface TransitionInput {
   slug: string;
   /** The version loaded with the service; the change is skipped if someone else changed it. */
   version: number;
   from: string;
-  to: 'down' | 'up';
+  to: ChangeKind;
   /** When it really happened: the deadline for down, the beat for up. */
   at: number;
   reason: string;
-  /** For down: the beat sequence at opening. */
+  /** The beat sequence the (open) incident now counts recoveries from. */
   beatSeq: number;
   /** For up: the incident being resolved. */
   incidentId: number | null;
   /** Events to enqueue with the change, in the same transaction. */
   events: NewEvent[] | 'resolve-sent-triggers';
+}
+
+export interface History {
+  beats: number[];
+  transitions: { at: number; recordedAt: number; from: string; to: string; reason: string }[];
+  deliveries: { at: number; target: string; action: string; outcome: string; detail: string | null }[];
 }
 
 export type Settlement =
@@ -69,6 +78,18 @@ export interface Store {
   triggerStatus(incidentId: number, target: string): Promise<EventStatus | null>;
   settle(id: number, outcome: Settlement, now: number): Promise<void>;
   pendingCounts(): Promise<Map<string, number>>;
+  /** Number of triggers ('down' changes) per service at or after `since`. */
+  recentTriggers(since: number): Promise<Map<string, number>>;
+  /** Pauses services (until null = until resumed); returns the slugs paused. */
+  pause(slugs: string[], now: number, until: number | null, reason: string | null): Promise<string[]>;
+  /** Ends pauses; each service gets a fresh window from now. Returns the slugs that were paused. */
+  resume(slugs: string[], now: number): Promise<string[]>;
+  /** Checker gap: these services restart their clock at `at`; the gap is remembered for status. */
+  recordGap(slugs: string[], from: number, to: number): Promise<void>;
+  lastGap(): Promise<{ from: number; to: number } | null>;
+  /** Deletes beats older than `beatsBefore` and settled records older than `recordsBefore`, in small batches. */
+  prune(beatsBefore: number, recordsBefore: number, maxBatches: number): Promise<number>;
+  history(slug: string, since: number): Promise<History>;
   /** Takes the checker lock unless another live checker holds it. */
   acquireLock(owner: string, now: number, leaseMs: number, takeOverFrom?: string): Promise<{ acquired: boolean; holder: string | null }>;
   releaseLock(owner: string, lastRunAt: number): Promise<void>;

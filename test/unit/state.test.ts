@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ServiceSpec } from '../../src/core/service.js';
-import { decide, evaluate, missedHeartbeats, type ServiceRecord } from '../../src/core/state.js';
+import { decide, evaluate, missedHeartbeats, type DecideContext, type ServiceRecord } from '../../src/core/state.js';
 
 const MIN = 60_000;
 const T0 = Date.parse('2026-11-26T12:00:00Z');
@@ -22,8 +22,12 @@ function spec(over: Partial<ServiceSpec> = {}): ServiceSpec {
 }
 
 function rec(over: Partial<ServiceRecord> = {}): ServiceRecord {
-  return { slug: 'job', registeredAt: T0 - 60 * MIN, lastBeatAt: T0, beatSeq: 1, resetAt: null, incident: null, ...over };
+  return { slug: 'job', registeredAt: T0 - 60 * MIN, lastBeatAt: T0, beatSeq: 1, resetAt: null, pause: null, incident: null, ...over };
 }
+
+const CALM: DecideContext = { muted: false, recentTriggers: 1, flap: { windowMs: 60 * MIN, maxTriggers: 3 } };
+const MUTED: DecideContext = { ...CALM, muted: true };
+const FLAPPING: DecideContext = { ...CALM, recentTriggers: 3 };
 
 describe('evaluate: a service is down from its deadline on (interval × threshold + grace)', () => {
   const deadline = T0 + 6 * MIN;
@@ -99,31 +103,51 @@ describe('decide: what a check does', () => {
   const deadline = T0 + 6 * MIN;
 
   it('opens an incident at the deadline, dated at the deadline rather than the check', () => {
-    expect(decide(spec(), rec(), deadline - 1)).toBeNull();
-    const t = decide(spec(), rec(), deadline + 42_000);
+    expect(decide(spec(), rec(), deadline - 1, CALM)).toBeNull();
+    const t = decide(spec(), rec(), deadline + 42_000, CALM);
     expect(t?.kind).toBe('down');
     expect(t?.at).toBe(deadline);
   });
 
   it('sends nothing more while the incident stays open and no beat comes', () => {
-    const open = rec({ incident: { downAt: deadline, beatSeq: 1 } });
-    expect(decide(spec(), open, deadline + 60 * MIN)).toBeNull();
+    const open = rec({ incident: { downAt: deadline, beatSeq: 1, heldSince: null } });
+    expect(decide(spec(), open, deadline + 60 * MIN, CALM)).toBeNull();
   });
 
   it('resolves when a beat arrived after the incident opened, dated at that beat', () => {
-    const recovered = rec({ lastBeatAt: deadline + MIN, beatSeq: 2, incident: { downAt: deadline, beatSeq: 1 } });
-    const t = decide(spec(), recovered, deadline + 2 * MIN);
+    const recovered = rec({ lastBeatAt: deadline + MIN, beatSeq: 2, incident: { downAt: deadline, beatSeq: 1, heldSince: null } });
+    const t = decide(spec(), recovered, deadline + 2 * MIN, CALM);
     expect(t).toMatchObject({ kind: 'up', at: deadline + MIN });
   });
 
   it('resolves on a beat even when the clock stepped back (the beat sequence moved, not the time)', () => {
-    const recovered = rec({ lastBeatAt: T0 - 60 * MIN, beatSeq: 2, incident: { downAt: deadline, beatSeq: 1 } });
-    expect(decide(spec(), recovered, T0 - 59 * MIN)?.kind).toBe('up');
+    const recovered = rec({ lastBeatAt: T0 - 60 * MIN, beatSeq: 2, incident: { downAt: deadline, beatSeq: 1, heldSince: null } });
+    expect(decide(spec(), recovered, T0 - 59 * MIN, CALM)?.kind).toBe('up');
   });
 
   it('muted (paused, maintenance): no trigger, but a recovery still resolves', () => {
-    expect(decide(spec(), rec(), deadline, true)).toBeNull();
-    const recovered = rec({ beatSeq: 2, incident: { downAt: deadline, beatSeq: 1 } });
-    expect(decide(spec(), recovered, deadline + MIN, true)?.kind).toBe('up');
+    expect(decide(spec(), rec(), deadline, MUTED)).toBeNull();
+    const recovered = rec({ beatSeq: 2, incident: { downAt: deadline, beatSeq: 1, heldSince: null } });
+    expect(decide(spec(), recovered, deadline + MIN, MUTED)?.kind).toBe('up');
+  });
+
+  it('flapping: a recovery after maxTriggers triggers within the window holds the resolve', () => {
+    const recovered = rec({ lastBeatAt: deadline + MIN, beatSeq: 2, incident: { downAt: deadline, beatSeq: 1, heldSince: null } });
+    expect(decide(spec(), recovered, deadline + 2 * MIN, FLAPPING)).toMatchObject({ kind: 'hold', at: deadline + MIN });
+  });
+
+  it.each([
+    ['stable for the window minus 1 ms → still held', 60 * MIN - 1, null],
+    ['stable for exactly the window → resolve', 60 * MIN, 'up'],
+  ])('held: %s', (_label, offset, kind) => {
+    const heldSince = T0;
+    // Beats keep coming every 4 minutes, so it never goes down while held.
+    const held = rec({ lastBeatAt: heldSince + offset - 4 * MIN, beatSeq: 9, incident: { downAt: T0 - MIN, beatSeq: 9, heldSince } });
+    expect(decide(spec(), held, heldSince + offset, FLAPPING)?.kind ?? null).toBe(kind);
+  });
+
+  it('held and down again → relapse: the same incident stays open, no new trigger', () => {
+    const held = rec({ incident: { downAt: T0 - 10 * MIN, beatSeq: 1, heldSince: T0 } });
+    expect(decide(spec(), held, deadline, FLAPPING)).toMatchObject({ kind: 'relapse', at: deadline });
   });
 });

@@ -1,0 +1,62 @@
+import type { Config } from '../config.js';
+import { parseDuration } from '../core/duration.js';
+import { DataError } from '../errors.js';
+import type { Store } from '../store/types.js';
+import { unknownService } from './beat.js';
+
+export type HistoryEvent =
+  | { at: number; kind: 'beats'; count: number; until: number }
+  | { at: number; kind: 'state'; from: string; to: string; reason: string; recordedAt: number }
+  | { at: number; kind: 'delivery'; target: string; action: string; outcome: string; detail: string | null };
+
+export interface HistoryReport {
+  slug: string;
+  since: number;
+  until: number;
+  /** Beats per bucket from `since`, one bucket per interval (wider when the range is long). */
+  bucketMs: number;
+  strip: number[];
+  events: HistoryEvent[];
+}
+
+const STRIP_MAX = 72;
+
+/** Beats, state changes and deliveries on one timeline, oldest first; runs of beats are folded. */
+export async function history(input: { slug: string; since?: string }, deps: { config: Config; store: Store; now: () => number }): Promise<HistoryReport> {
+  const spec = deps.config.bySlug.get(input.slug);
+  if (!spec) throw unknownService(input.slug, deps.config);
+  const rangeMs = parseDuration(input.since ?? '7d');
+  if (rangeMs === null || rangeMs <= 0) throw new DataError(`--since: expected a duration like "7d" or "12h", got "${input.since}"`);
+  const until = deps.now();
+  const since = until - rangeMs;
+  const h = await deps.store.history(spec.slug, since);
+
+  const bucketMs = Math.max(spec.intervalMs, Math.ceil(rangeMs / STRIP_MAX));
+  const strip = new Array<number>(Math.ceil(rangeMs / bucketMs)).fill(0);
+  for (const at of h.beats) {
+    const i = Math.floor((at - since) / bucketMs);
+    if (i >= 0 && i < strip.length) strip[i]!++;
+  }
+
+  const others: HistoryEvent[] = [
+    ...h.transitions.map((t) => ({ at: t.at, kind: 'state' as const, from: t.from, to: t.to, reason: t.reason, recordedAt: t.recordedAt })),
+    ...h.deliveries.map((d) => ({ at: d.at, kind: 'delivery' as const, target: d.target, action: d.action, outcome: d.outcome, detail: d.detail })),
+  ].sort((a, b) => a.at - b.at);
+  // Fold the beats between two other events into one line.
+  const events: HistoryEvent[] = [];
+  let b = 0;
+  for (const e of [...others, null]) {
+    const end = e ? e.at : Infinity;
+    let run: { at: number; kind: 'beats'; count: number; until: number } | null = null;
+    while (b < h.beats.length && h.beats[b]! <= end) {
+      const at = h.beats[b++]!;
+      if (run) {
+        run.count++;
+        run.until = at;
+      } else run = { at, kind: 'beats', count: 1, until: at };
+    }
+    if (run) events.push(run);
+    if (e) events.push(e);
+  }
+  return { slug: spec.slug, since, until, bucketMs, strip, events };
+}
