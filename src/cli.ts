@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from 'commander';
+import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import pkg from '../package.json' with { type: 'json' };
 import type { Config } from './config.js';
@@ -30,6 +30,12 @@ const processIo: Io = { stdout: process.stdout, stderr: process.stderr, cwd: pro
 
 /** For bin/medic: run with the real process and set the exit code. */
 export function run(): void {
+  // A reader that goes away (`medic status | head`) is not an error worth a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
   void main(process.argv.slice(2), process.env).then((code) => {
     process.exitCode = code;
   });
@@ -42,6 +48,17 @@ export function run(): void {
 export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = processIo, overrides: Overrides = {}): Promise<number> {
   const now = overrides.now ?? Date.now;
   const sleep = overrides.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const fast = beatArgs(argv);
+  if (fast) {
+    try {
+      await fastBeat(fast, env, io, now);
+      return EXIT.ok;
+    } catch (err) {
+      return report(err, io, env);
+    }
+  }
+  // commander costs ~10 ms to load: only commands other than a plain `beat` pay for it.
+  const { Command, Option } = await import('commander');
   let job: (() => Promise<number | void>) | undefined;
   let globalConfig: string | undefined;
   const print = (text: string) => io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -233,6 +250,46 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
   }
 }
 
+/** `[-c path] beat <slug> [-c path]` and nothing else: the shape cron lines and scripts use. */
+function beatArgs(argv: string[]): { slug: string; config?: string } | null {
+  let config: string | undefined;
+  let slug: string | undefined;
+  let sawBeat = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-c' || a === '--config') {
+      config = argv[++i];
+      if (config === undefined) return null;
+    } else if (a.startsWith('--config=')) config = a.slice('--config='.length);
+    else if (a.startsWith('-')) return null;
+    else if (!sawBeat) {
+      if (a !== 'beat') return null;
+      sawBeat = true;
+    } else if (slug === undefined) slug = a;
+    else return null;
+  }
+  return sawBeat && slug !== undefined ? { slug, config } : null;
+}
+
+/** `medic beat` without commander, and without validating the whole config when it is plain JSON. */
+async function fastBeat(args: { slug: string; config?: string }, env: NodeJS.ProcessEnv, io: Io, now: () => number): Promise<void> {
+  const { beat, loadForBeat } = await import('./commands/beat.js');
+  const { openSqliteStore } = await import('./store/sqlite.js');
+  const opts = { path: args.config, cwd: io.cwd, env };
+  const quick = await loadForBeat(opts, args.slug);
+  if (quick) {
+    const store = openSqliteStore(quick.databasePath);
+    try {
+      return await store.recordBeat(args.slug, now());
+    } finally {
+      store.close();
+    }
+  }
+  const { loadConfig } = await import('./config.js');
+  const cfg = await loadConfig(opts);
+  await beat({ slug: args.slug }, { config: cfg, openStore: () => openSqliteStore(cfg.databasePath), now });
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -244,9 +301,10 @@ function isAlive(pid: number): boolean {
 
 /** The exit funnel: a MedicError is one red line and a dim hint; anything else is a bug (70). */
 async function report(err: unknown, io: Io, env: NodeJS.ProcessEnv): Promise<number> {
-  if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
-    err = new UsageError(err.message.replace(/^error: /, ''), 'see `medic --help`');
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === 'string' && code.startsWith('commander.')) {
+    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return EXIT.ok;
+    err = new UsageError((err as Error).message.replace(/^error: /, ''), 'see `medic --help`');
   }
   const { formatError, painter } = await import('./output.js');
   const c = painter(io.stderr, env);

@@ -58,8 +58,12 @@ export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckR
   let result: CheckResult;
   try {
     const now = deps.now();
-    if (!opts.dryRun) await store.register(config.services.map((s) => s.slug), now);
     let records = new Map((await store.services()).map((r) => [r.slug, r]));
+    const unregistered = config.services.filter((s) => !records.has(s.slug)).map((s) => s.slug);
+    if (unregistered.length > 0 && !opts.dryRun) {
+      await store.register(unregistered, now);
+      records = new Map((await store.services()).map((r) => [r.slug, r]));
+    }
     const gap = await closeGap(config, records, now, opts.dryRun, deps);
     if (gap && !opts.dryRun) records = new Map((await store.services()).map((r) => [r.slug, r]));
     const recent = await store.recentTriggers(now - config.flap.windowMs);

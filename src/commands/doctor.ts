@@ -54,6 +54,7 @@ export interface DoctorResult {
 export const KEY_LENGTH = 32;
 /** `medic check` runs every minute; older than this, a run was missed. */
 export const STALE_CHECK_MS = 2 * 60_000;
+const DB_FIX = 'check that the database path, its folder and the disk are usable by this user';
 /** An owner no checker can have (theirs are `pid@host`), so releasing its lock changes no row. */
 const PROBE_OWNER = 'medic-doctor-write-probe';
 
@@ -127,7 +128,7 @@ async function checkDatabase(path: string, deps: DoctorDeps, add: Add): Promise<
     store = await deps.openStore(path);
   } catch (err) {
     if (!(err instanceof MedicError)) throw err;
-    add(EXIT.ioerr, 'database', 'fail', err.message, err.hint);
+    add(EXIT.ioerr, 'database', 'fail', err.message, err.hint ?? DB_FIX);
     return null;
   }
   try {
@@ -142,7 +143,7 @@ async function checkDatabase(path: string, deps: DoctorDeps, add: Add): Promise<
     }
   } catch (err) {
     if (!(err instanceof MedicError)) throw err;
-    add(EXIT.ioerr, 'database', 'fail', err.message, err.hint);
+    add(EXIT.ioerr, 'database', 'fail', err.message, err.hint ?? DB_FIX);
   }
   try {
     const mode = statSync(path).mode & 0o777;
@@ -240,7 +241,7 @@ async function sendTests(config: Config, keysOk: Set<string>, deps: DoctorDeps, 
 }
 
 /** A line that runs the checker: not a comment, names medic and the check command. */
-const CHECK_LINE = /\bmedic\b.*\scheck(?=$|[\s;&|>)])/;
+const CHECK_LINE = /\bmedic\b.*\scheck(?=$|[\s;&|>)'"])/;
 const CONFIG_IN_LINE = /(?:^|\s)(?:--config|-c)(?:=|\s+)(\S+)/;
 const CONFIG_IN_ENV = /(?:^|\s)MEDIC_CONFIG=(\S+)/m;
 
@@ -338,7 +339,7 @@ async function checkLastRun(store: DoctorStore, now: number, add: Add): Promise<
     last = await store.lastCheckAt();
   } catch (err) {
     if (!(err instanceof MedicError)) throw err;
-    add(EXIT.tempfail, 'last check', 'fail', err.message, err.hint);
+    add(EXIT.tempfail, 'last check', 'fail', err.message, err.hint ?? DB_FIX);
     return;
   }
   if (last === null) {

@@ -79,6 +79,8 @@ export const MIGRATIONS: { version: number; up: string }[] = [
         detail TEXT
       ) STRICT;
       CREATE INDEX deliveries_slug_at ON deliveries (slug, at);
+      CREATE INDEX deliveries_at ON deliveries (at);
+      CREATE INDEX transitions_at ON transitions (at);
       ALTER TABLE checker ADD COLUMN blind_from INTEGER;
       ALTER TABLE checker ADD COLUMN blind_to INTEGER;
     `,

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { DatabaseError } from '../errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
@@ -21,7 +22,7 @@ export function openSqliteStore(path: string): SqliteStore {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
     }
-    const db = new Database(path, { timeout: 15_000 });
+    const db = new Database(path, { timeout: 15_000, nativeBinding: addonPath() });
     try {
       if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
@@ -33,6 +34,18 @@ export function openSqliteStore(path: string): SqliteStore {
     return db;
   });
   return new SqliteStore(db, path);
+}
+
+/**
+ * The compiled addon's path, so better-sqlite3 skips the `bindings` package's search of a dozen
+ * candidate folders on every start (it is on `medic beat`'s path). Falls back to that search.
+ */
+function addonPath(): string | undefined {
+  try {
+    return createRequire(import.meta.url).resolve('better-sqlite3/build/Release/better_sqlite3.node');
+  } catch {
+    return undefined;
+  }
 }
 
 function migrate(db: Db, path: string): void {
