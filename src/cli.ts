@@ -228,6 +228,30 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
         });
     });
 
+  withConfig(program.command('doctor'))
+    .description('check the config, database, routing keys, events URL, crontab entry and last check run; say what to fix')
+    .option('--send-test', "send the guide's test trigger and its resolve to every target (instead of only checking that each events URL answers)")
+    .option('--json', 'print the findings as JSON for scripts')
+    .action((opts: { sendTest?: boolean; json?: boolean }, cmd: Command) => {
+      job = async () => {
+        const { doctor, formatFindings, readUserCrontab } = await import('./commands/doctor.js');
+        const { reach } = await import('./notify/http.js');
+        const { openSqliteStore } = await import('./store/sqlite.js');
+        const result = await doctor(
+          { sendTest: opts.sendTest === true },
+          { loadConfig: () => config(cmd), openStore: openSqliteStore, env, now, sleep, send: await sender(), reach, readCrontab: () => readUserCrontab(env) },
+        );
+        if (opts.json) {
+          print(JSON.stringify(result.findings, null, 2));
+        } else {
+          const { painter } = await import('./output.js');
+          const c = painter(io.stdout, env);
+          io.stdout.write(formatFindings(result.findings, (level, text) => (level === 'ok' ? c.green : level === 'warn' ? c.yellow : level === 'fail' ? c.red : c.dim)(text)));
+        }
+        return result.exitCode;
+      };
+    });
+
   withConfig(program.command('test-alert'))
     .description("send the PagerDuty guide's test event and print PagerDuty's answer")
     .option('--resolve', 'send the resolve for the test alert instead')

@@ -108,7 +108,7 @@ export async function doctor(input: { sendTest: boolean }, deps: DoctorDeps): Pr
 
     await checkCrontab(config, deps, add);
 
-    if (store) await checkLastRun(store, deps.now(), add);
+    if (config && store) await checkLastRun(store, config.file, deps.now(), add);
     else skip('last check', config ? 'a working database' : 'a valid config');
   } finally {
     store?.close();
@@ -173,7 +173,7 @@ function checkKey(target: Target, env: NodeJS.ProcessEnv, add: Add): boolean {
       key.missing,
       target.routingKeyFile
         ? `write ${getKey} into ${target.routingKeyFile} (mode 0600)`
-        : `export ${target.routingKeyEnv}=<${getKey}>, and put the same NAME=value line at the top of \`crontab -e\``,
+        : `export ${target.routingKeyEnv}=<${getKey}>, and add ${target.routingKeyEnv}=<the same key> as a line at the top of \`crontab -e\` (cron does not see your shell's variables)`,
     );
     return false;
   }
@@ -332,8 +332,8 @@ function cronSearchFinds(file: string, home: string): boolean {
   return dir === resolve(home) || dir === join(home, '.config', 'medic') || dir === join('/etc', 'medic');
 }
 
-async function checkLastRun(store: DoctorStore, now: number, add: Add): Promise<void> {
-  const hint = 'run `medic --config <file> check -v` by hand to see its errors, and check the crontab finding above';
+async function checkLastRun(store: DoctorStore, configFile: string, now: number, add: Add): Promise<void> {
+  const hint = `run \`medic --config ${configFile} check -v\` by hand to see its errors, and see the crontab finding above`;
   let last: number | null;
   try {
     last = await store.lastCheckAt();

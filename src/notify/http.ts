@@ -7,18 +7,24 @@ export type SendResult =
 /** Sends one JSON event. The only code that talks HTTP; callers decide what a result means. */
 export type Sender = (url: string, body: Record<string, unknown>, timeoutMs: number) => Promise<SendResult>;
 
-let dispatcher: unknown;
+let dispatcher: import('undici').Dispatcher | undefined;
 
 /**
- * The undici sender. undici is imported on first use, so commands that never send (beat, status)
- * do not pay for loading it. Proxies from HTTPS_PROXY/HTTP_PROXY (with NO_PROXY) are honoured.
+ * undici, imported on first use so commands that never send (beat, status) do not pay for it,
+ * with a dispatcher that honours HTTPS_PROXY/HTTP_PROXY (and NO_PROXY) when they are set.
  */
-export const undiciSender: Sender = async (url, body, timeoutMs) => {
+async function client() {
   const undici = await import('undici');
   if (dispatcher === undefined) {
     const proxied = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((name) => process.env[name]);
     dispatcher = proxied ? new undici.EnvHttpProxyAgent() : undici.getGlobalDispatcher();
   }
+  return { undici, dispatcher };
+}
+
+/** The undici sender. */
+export const undiciSender: Sender = async (url, body, timeoutMs) => {
+  const { undici, dispatcher } = await client();
   let res;
   try {
     res = await undici.request(url, {
@@ -28,7 +34,7 @@ export const undiciSender: Sender = async (url, body, timeoutMs) => {
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
       signal: AbortSignal.timeout(timeoutMs),
-      dispatcher: dispatcher as import('undici').Dispatcher,
+      dispatcher,
     });
   } catch (err) {
     return { ok: false, permanent: false, status: null, error: networkError(err, timeoutMs) };
@@ -52,20 +58,8 @@ export type Pinger = (url: string, method: 'GET' | 'POST', timeoutMs: number) =>
 
 /** A plain request to a dead man's switch (healthchecks.io, Dead Man's Snitch): any 2xx is a good ping. */
 export const undiciPinger: Pinger = async (url, method, timeoutMs) => {
-  const undici = await import('undici');
-  try {
-    const res = await undici.request(url, {
-      method,
-      headers: { 'user-agent': 'medic' },
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    await res.body.dump();
-    return res.statusCode >= 200 && res.statusCode < 300 ? { ok: true, status: res.statusCode } : { ok: false, error: `HTTP ${res.statusCode}` };
-  } catch (err) {
-    return { ok: false, error: networkError(err, timeoutMs) };
-  }
+  const result = await plainRequest(url, method, timeoutMs);
+  return !result.ok || (result.status >= 200 && result.status < 300) ? result : { ok: false, error: `HTTP ${result.status}` };
 };
 
 function retryAfter(header: string | string[] | undefined): number | undefined {
@@ -85,7 +79,7 @@ function networkError(err: unknown, timeoutMs: number): string {
   }
   if (code === 'ECONNREFUSED') return 'connection refused';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve the host (${code})`;
-  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET') return 'the connection was closed before PagerDuty answered';
+  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET') return 'the connection was closed before the server answered';
   return `${e.message}${code ? ` (${code})` : ''}`;
 }
 
@@ -94,20 +88,21 @@ function networkError(err: unknown, timeoutMs: number): string {
  * HTTP status counts as reachable (PagerDuty answers a GET of its enqueue URL with an error), so
  * only DNS, connection, TLS, proxy and timeout failures come back as not ok.
  */
-export async function reach(url: string, timeoutMs: number): Promise<{ ok: true; status: number } | { ok: false; error: string }> {
-  const undici = await import('undici');
-  if (dispatcher === undefined) {
-    const proxied = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((name) => process.env[name]);
-    dispatcher = proxied ? new undici.EnvHttpProxyAgent() : undici.getGlobalDispatcher();
-  }
+/** Whether a server answers at `url` at all (for `medic doctor`): any HTTP status counts. */
+export function reach(url: string, timeoutMs: number): Promise<{ ok: true; status: number } | { ok: false; error: string }> {
+  return plainRequest(url, 'GET', timeoutMs);
+}
+
+async function plainRequest(url: string, method: 'GET' | 'POST', timeoutMs: number): Promise<{ ok: true; status: number } | { ok: false; error: string }> {
+  const { undici, dispatcher } = await client();
   try {
     const res = await undici.request(url, {
-      method: 'GET',
+      method,
       headers: { 'user-agent': 'medic' },
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
       signal: AbortSignal.timeout(timeoutMs),
-      dispatcher: dispatcher as import('undici').Dispatcher,
+      dispatcher,
     });
     // The status line already proves the server answered; a body cut short changes nothing.
     await res.body.dump().catch(() => {});

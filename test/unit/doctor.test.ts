@@ -1,0 +1,395 @@
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { doctor, formatFindings, type CrontabRead, type DoctorDeps, type DoctorStore, type Finding, type ReachResult } from '../../src/commands/doctor.js';
+import { buildConfig } from '../../src/config.js';
+import { ConfigError, DatabaseError } from '../../src/errors.js';
+import type { SendResult } from '../../src/notify/http.js';
+import { SCHEMA_VERSION } from '../../src/store/migrations.js';
+
+/** The guide's example Integration Key (PAGERDUTY_INTEGRATION.md): the only key tests use. */
+const KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
+const T0 = Date.parse('2026-11-26T12:00:00Z');
+const MIN = 60_000;
+const URL_A = 'http://127.0.0.1:9/v2/enqueue';
+const URL_B = 'http://127.0.0.1:10/v2/enqueue';
+
+let dir: string;
+let home: string;
+let file: string;
+let dbPath: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'medic-doctor-'));
+  home = join(dir, 'home');
+  mkdirSync(home);
+  file = join(dir, 'medic.config.json');
+  dbPath = join(dir, 'medic.db');
+  writeFileSync(dbPath, '', { mode: 0o600 });
+  chmodSync(dbPath, 0o600);
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Situation {
+  /** The raw config (default: one target "oncall" on URL_A reading PAGERDUTY_ROUTING_KEY). */
+  raw?: Record<string, unknown>;
+  configError?: ConfigError;
+  openError?: DatabaseError;
+  probeError?: DatabaseError;
+  schemaVersion?: number;
+  dbMode?: number;
+  /** Default: checked one minute ago. */
+  lastCheckAt?: number | null;
+  env?: NodeJS.ProcessEnv;
+  /** Default: sets the key and runs medic with --config. */
+  crontab?: CrontabRead | ((configFile: string) => string);
+  reach?: (url: string) => ReachResult;
+  send?: (url: string, body: Record<string, unknown>) => SendResult;
+  sendTest?: boolean;
+}
+
+const defaultRaw = () => ({ database: 'medic.db', targets: { oncall: { type: 'pagerduty', eventsUrl: URL_A } }, services: [{ slug: 'backup' }] });
+const goodCrontab = (configFile: string) => `PAGERDUTY_ROUTING_KEY=${KEY}\n* * * * * /usr/local/bin/medic --config ${configFile} check\n`;
+
+function run(s: Situation = {}) {
+  const env: NodeJS.ProcessEnv = s.env ?? { HOME: home, PAGERDUTY_ROUTING_KEY: KEY };
+  if (s.dbMode !== undefined) chmodSync(dbPath, s.dbMode);
+  const calls = { reach: [] as { url: string; timeoutMs: number }[], send: [] as { url: string; body: Record<string, unknown> }[], opened: 0, closed: 0 };
+  const store: DoctorStore = {
+    releaseLock: async () => {
+      if (s.probeError) throw s.probeError;
+    },
+    lastCheckAt: async () => (s.lastCheckAt === undefined ? T0 - MIN : s.lastCheckAt),
+    schemaVersion: async () => s.schemaVersion ?? SCHEMA_VERSION,
+    close: () => void calls.closed++,
+  };
+  const deps: DoctorDeps = {
+    loadConfig: async () => {
+      if (s.configError) throw s.configError;
+      return buildConfig(s.raw ?? defaultRaw(), file, env);
+    },
+    openStore: () => {
+      if (s.openError) throw s.openError;
+      calls.opened++;
+      return store;
+    },
+    env,
+    now: () => T0,
+    readCrontab: async () => {
+      const c = s.crontab ?? goodCrontab;
+      return typeof c === 'function' ? { kind: 'text', text: c(file) } : c;
+    },
+    reach: async (url, timeoutMs) => {
+      calls.reach.push({ url, timeoutMs });
+      return s.reach ? s.reach(url) : { ok: true, status: 405 };
+    },
+    send: async (url, body) => {
+      calls.send.push({ url, body });
+      return s.send ? s.send(url, body) : { ok: true, status: 202, answer: { status: 'success', message: 'Event processed', dedup_key: String(body.dedup_key) } };
+    },
+    sleep: async () => {},
+  };
+  return { result: doctor({ sendTest: s.sendTest ?? false }, deps), calls };
+}
+
+/** `check: level` per finding, the way a person scans the output. */
+const summary = (findings: Finding[]) => findings.map((f) => `${f.check}: ${f.level}`);
+
+const ALL_OK = ['config: ok', 'database: ok', 'database permissions: ok', 'routing key (oncall): ok', 'events URL: ok', 'crontab: ok', 'last check: ok'];
+const replace = (list: string[], changes: Record<string, string>) => list.map((line) => changes[line.split(': ')[0]!] ?? line);
+
+describe('doctor: each situation gives these findings and this exit code', () => {
+  const refused: ReachResult = { ok: false, error: 'connection refused' };
+  it.each<[string, Situation, string[], number]>([
+    ['everything set up', {}, ALL_OK, 0],
+    [
+      'no config: the checks that need it are skipped, the crontab is still read',
+      { configError: new ConfigError('no Medic config found; looked in …', '`medic init` writes a starter medic.config.json') },
+      ['config: fail', 'database: warn', 'routing keys: warn', 'events URL: warn', 'crontab: ok', 'last check: warn'],
+      78,
+    ],
+    [
+      'the database cannot be opened: no last-check finding from it',
+      { openError: new DatabaseError('x.db is not a Medic database: file is not a database (SQLITE_NOTADB)') },
+      replace(ALL_OK, { database: 'database: fail', 'last check': 'last check: warn' }).filter((l) => !l.startsWith('database permissions')),
+      74,
+    ],
+    ['the database opens but cannot be written', { probeError: new DatabaseError('cannot write database x.db: attempt to write a readonly database') }, replace(ALL_OK, { database: 'database: fail' }), 74],
+    ['the database has another schema version', { schemaVersion: SCHEMA_VERSION + 1 }, replace(ALL_OK, { database: 'database: fail' }), 74],
+    ['other users can read the database', { dbMode: 0o644 }, replace(ALL_OK, { 'database permissions': 'database permissions: warn' }), 0],
+    ['group can read the database', { dbMode: 0o640 }, replace(ALL_OK, { 'database permissions': 'database permissions: warn' }), 0],
+    ['the routing key variable is not set', { env: { HOME: '' } }, replace(ALL_OK, { 'routing key (oncall)': 'routing key (oncall): fail' }), 78],
+    ['the routing key has 31 characters', { env: { HOME: '', PAGERDUTY_ROUTING_KEY: KEY.slice(1) } }, replace(ALL_OK, { 'routing key (oncall)': 'routing key (oncall): fail' }), 78],
+    ['the routing key has 33 characters', { env: { HOME: '', PAGERDUTY_ROUTING_KEY: `${KEY}x` } }, replace(ALL_OK, { 'routing key (oncall)': 'routing key (oncall): fail' }), 78],
+    ['the events URL does not answer', { reach: () => refused }, replace(ALL_OK, { 'events URL': 'events URL: fail' }), 75],
+    ['crontab is not installed (a systemd timer may run the checker)', { crontab: { kind: 'not-installed' } }, replace(ALL_OK, { crontab: 'crontab: warn' }), 0],
+    ['the user has no crontab', { crontab: { kind: 'none', message: 'no crontab for ops' } }, replace(ALL_OK, { crontab: 'crontab: fail' }), 78],
+    ['crontab -l fails otherwise', { crontab: { kind: 'error', message: 'You (ops) are not allowed to use this program (crontab)' } }, replace(ALL_OK, { crontab: 'crontab: fail' }), 78],
+    ['the crontab has no medic check line', { crontab: () => `PAGERDUTY_ROUTING_KEY=${KEY}\n0 3 * * * /usr/local/bin/medic beat backup\n` }, replace(ALL_OK, { crontab: 'crontab: fail' }), 78],
+    ['the only medic lines beat services whose names contain "check"', { crontab: () => `PAGERDUTY_ROUTING_KEY=${KEY}\n*/5 * * * * medic beat checkout && medic beat health-check\n` }, replace(ALL_OK, { crontab: 'crontab: fail' }), 78],
+    ['the medic check line is commented out', { crontab: (f) => `PAGERDUTY_ROUTING_KEY=${KEY}\n# * * * * * medic --config ${f} check\n` }, replace(ALL_OK, { crontab: 'crontab: fail' }), 78],
+    ['the line has no --config and cron, from $HOME, would not find the config', { crontab: () => `PAGERDUTY_ROUTING_KEY=${KEY}\n* * * * * medic check\n` }, replace(ALL_OK, { crontab: 'crontab: warn' }), 0],
+    ['the line has no --config but MEDIC_CONFIG is set in the crontab', { crontab: (f) => `MEDIC_CONFIG=${f}\nPAGERDUTY_ROUTING_KEY=${KEY}\n* * * * * medic check\n` }, ALL_OK, 0],
+    ['the line has -c with the config', { crontab: (f) => `PAGERDUTY_ROUTING_KEY=${KEY}\n* * * * * medic -c ${f} check -v\n` }, ALL_OK, 0],
+    ['the line points at another config than the one doctor checked', { crontab: () => `PAGERDUTY_ROUTING_KEY=${KEY}\n* * * * * medic --config /etc/other/medic.json check\n` }, replace(ALL_OK, { crontab: 'crontab: warn' }), 0],
+    [
+      'the crontab does not set the routing key variable',
+      { crontab: (f) => `* * * * * medic --config ${f} check\n` },
+      [...ALL_OK.slice(0, 6), 'crontab environment: warn', 'last check: ok'],
+      0,
+    ],
+    ['the checker never ran', { lastCheckAt: null }, replace(ALL_OK, { 'last check': 'last check: fail' }), 75],
+    ['the last check was exactly 2 minutes ago', { lastCheckAt: T0 - 2 * MIN }, ALL_OK, 0],
+    ['the last check was 2 minutes and 1 ms ago', { lastCheckAt: T0 - 2 * MIN - 1 }, replace(ALL_OK, { 'last check': 'last check: warn' }), 0],
+    [
+      'several areas fail: the first one in check order gives the exit code (key 78 before reach 75)',
+      { env: { HOME: '' }, reach: () => refused, lastCheckAt: null },
+      replace(ALL_OK, { 'routing key (oncall)': 'routing key (oncall): fail', 'events URL': 'events URL: fail', 'last check': 'last check: fail' }),
+      78,
+    ],
+    [
+      'database 74 comes before events URL 75 and crontab 78',
+      { probeError: new DatabaseError('cannot write'), reach: () => refused, crontab: { kind: 'none', message: 'no crontab for ops' } },
+      replace(ALL_OK, { database: 'database: fail', 'events URL': 'events URL: fail', crontab: 'crontab: fail' }),
+      74,
+    ],
+    ['events URL 75 comes before the crontab 78', { reach: () => refused, crontab: { kind: 'none', message: 'no crontab' } }, replace(ALL_OK, { 'events URL': 'events URL: fail', crontab: 'crontab: fail' }), 75],
+    ['crontab 78 comes before last check 75', { crontab: { kind: 'none', message: 'no crontab' }, lastCheckAt: null }, replace(ALL_OK, { crontab: 'crontab: fail', 'last check': 'last check: fail' }), 78],
+  ])('%s', async (_label, situation, expected, exitCode) => {
+    const { result, calls } = run(situation);
+    const { findings, exitCode: code } = await result;
+    expect(summary(findings)).toEqual(expected);
+    expect(code).toBe(exitCode);
+    for (const f of findings) {
+      expect(f.ok).toBe(f.level === 'ok');
+      if (f.level !== 'ok') expect(f.fix, `${f.check} has a fix`).toBeTruthy();
+    }
+    expect(calls.closed).toBe(calls.opened);
+  });
+});
+
+describe('doctor: what the findings say', () => {
+  it('never shows a routing key, not even redacted, even when the crontab line carries one', async () => {
+    const situations: Situation[] = [
+      {},
+      { env: { HOME: '', PAGERDUTY_ROUTING_KEY: `${KEY}x` } },
+      { crontab: (f) => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} medic --config ${f} check\n` },
+      { crontab: () => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} medic check\n` },
+      { sendTest: true },
+    ];
+    for (const s of situations) {
+      const { findings } = await run(s).result;
+      const text = JSON.stringify(findings) + formatFindings(findings);
+      expect(text).not.toContain(KEY.slice(0, 12));
+      expect(text).not.toContain(KEY.slice(-12));
+      expect(text).not.toContain('a1b2…');
+    }
+  });
+
+  it('says where the key comes from and that it has 32 characters', async () => {
+    const { findings } = await run().result;
+    expect(findings.find((f) => f.check === 'routing key (oncall)')?.detail).toBe('environment variable PAGERDUTY_ROUTING_KEY: set, 32 characters');
+  });
+
+  it('counts the characters of a wrong-length key and says how to get it again', async () => {
+    const { findings } = await run({ env: { HOME: '', PAGERDUTY_ROUTING_KEY: KEY.slice(0, 20) } }).result;
+    const f = findings.find((x) => x.check === 'routing key (oncall)')!;
+    expect(f.detail).toBe('environment variable PAGERDUTY_ROUTING_KEY is set, but has 20 characters; an Integration Key has 32');
+    expect(f.fix).toContain('Events API v2');
+  });
+
+  it('checks a key file: missing, readable by others (warn), and fine', async () => {
+    const keyFile = join(dir, 'pd-key');
+    const raw = { targets: { oncall: { type: 'pagerduty', routingKeyFile: 'pd-key', eventsUrl: URL_A } }, services: [{ slug: 'backup' }] };
+    const missing = (await run({ raw }).result).findings.find((f) => f.check === 'routing key (oncall)')!;
+    expect(missing.level).toBe('fail');
+    expect(missing.detail).toBe(`cannot read file ${keyFile}: ENOENT`);
+    expect(missing.fix).toContain(keyFile);
+
+    writeFileSync(keyFile, `${KEY}\n`, { mode: 0o644 });
+    chmodSync(keyFile, 0o644);
+    const loose = (await run({ raw }).result).findings.find((f) => f.check === 'routing key (oncall)')!;
+    expect(loose).toMatchObject({ level: 'warn', fix: `chmod 600 ${keyFile}` });
+    expect(loose.detail).toContain('mode 0644');
+
+    chmodSync(keyFile, 0o600);
+    const fine = await run({ raw }).result;
+    expect(fine.findings.find((f) => f.check === 'routing key (oncall)')).toMatchObject({ level: 'ok', detail: `file ${keyFile}: set, 32 characters` });
+    // A key from a file needs nothing in the crontab's environment.
+    expect(summary(fine.findings)).not.toContain('crontab environment: warn');
+  });
+
+  it('checks every target key and each distinct events URL once, with the longest timeout of its targets', async () => {
+    const raw = {
+      targets: {
+        a: { type: 'pagerduty', eventsUrl: URL_A, timeout: '3s' },
+        b: { type: 'pagerduty', eventsUrl: URL_A, routingKeyEnv: 'PD_B', timeout: '7s' },
+        c: { type: 'pagerduty', eventsUrl: URL_B, routingKeyEnv: 'PD_C' },
+      },
+      defaults: { targets: ['a'] },
+      services: [{ slug: 'backup' }],
+    };
+    const { result, calls } = run({ raw, env: { HOME: '', PAGERDUTY_ROUTING_KEY: KEY, PD_B: KEY }, reach: (url) => (url === URL_B ? { ok: false, error: 'connection refused' } : { ok: true, status: 405 }) });
+    const { findings, exitCode } = await result;
+    expect(calls.reach).toEqual([
+      { url: URL_A, timeoutMs: 7000 },
+      { url: URL_B, timeoutMs: 10_000 },
+    ]);
+    expect(summary(findings).filter((l) => l.startsWith('routing key') || l.startsWith('events URL'))).toEqual([
+      'routing key (a): ok',
+      'routing key (b): ok',
+      'routing key (c): fail',
+      'events URL: ok',
+      'events URL: fail',
+    ]);
+    expect(findings.filter((f) => f.check === 'events URL').map((f) => f.detail)).toEqual([
+      `${URL_A} (targets a, b): reachable (answered HTTP 405)`,
+      `${URL_B} (target c): connection refused`,
+    ]);
+    expect(exitCode).toBe(78);
+  });
+
+  it('warns once per routing key variable the crontab does not set', async () => {
+    const raw = {
+      targets: { a: { type: 'pagerduty', eventsUrl: URL_A }, b: { type: 'pagerduty', eventsUrl: URL_A, routingKeyEnv: 'PD_B' } },
+      defaults: { targets: ['a', 'b'] },
+      services: [{ slug: 'backup' }],
+    };
+    const { findings } = await run({ raw, env: { HOME: '', PAGERDUTY_ROUTING_KEY: KEY, PD_B: KEY }, crontab: (f) => `PD_B=${KEY}\n* * * * * medic --config ${f} check\n` }).result;
+    const env = findings.filter((f) => f.check === 'crontab environment');
+    expect(env).toHaveLength(1);
+    expect(env[0]!.detail).toContain('does not set PAGERDUTY_ROUTING_KEY');
+  });
+
+  it('accepts a crontab without --config when cron, searching from $HOME, finds the same file', async () => {
+    for (const configDir of [home, join(home, '.config', 'medic')]) {
+      mkdirSync(configDir, { recursive: true });
+      file = join(configDir, 'medic.config.json');
+      const { findings } = await run({ crontab: () => `PAGERDUTY_ROUTING_KEY=${KEY}\n* * * * * medic check\n` }).result;
+      expect(findings.find((f) => f.check === 'crontab')).toMatchObject({ level: 'ok', detail: `line 2 runs medic check; it finds ${file} by searching from ${home}` });
+    }
+  });
+
+  it('tells how to add --config when cron would not find the config', async () => {
+    const { findings } = await run({ crontab: () => `PAGERDUTY_ROUTING_KEY=${KEY}\n\n* * * * * /opt/medic/bin/medic check\n` }).result;
+    const f = findings.find((x) => x.check === 'crontab')!;
+    expect(f.detail).toBe(`line 3 runs medic check without --config or MEDIC_CONFIG; cron runs it from ${home}, where the search does not find ${file}`);
+    expect(f.fix).toBe(`add --config ${file} to that line (before "check")`);
+  });
+
+  it('resolves a relative or ~/ --config in the crontab against $HOME', async () => {
+    file = join(home, 'etc', 'medic.config.json');
+    for (const given of ['etc/medic.config.json', '~/etc/medic.config.json', `"${file}"`]) {
+      const { findings } = await run({ crontab: () => `PAGERDUTY_ROUTING_KEY=${KEY}\n* * * * * medic --config ${given} check\n` }).result;
+      expect(findings.find((f) => f.check === 'crontab'), given).toMatchObject({ level: 'ok', detail: `line 2 runs medic check with the config ${file}` });
+    }
+  });
+
+  it("ignores the -c of `sh -c` in front of medic", async () => {
+    const { findings } = await run({ crontab: (f) => `PAGERDUTY_ROUTING_KEY=${KEY}\n* * * * * sh -c 'medic --config ${f} check'\n` }).result;
+    expect(findings.find((f) => f.check === 'crontab')).toMatchObject({ level: 'ok', detail: `line 2 runs medic check with the config ${file}` });
+  });
+
+  it('gives the age of the last check run', async () => {
+    const stale = await run({ lastCheckAt: T0 - 17 * MIN }).result;
+    expect(stale.findings.find((f) => f.check === 'last check')?.detail).toBe('last run 2026-11-26T11:43:00.000Z (17m ago); it should run every minute');
+    const fresh = await run({ lastCheckAt: T0 - 30_000 }).result;
+    expect(fresh.findings.find((f) => f.check === 'last check')?.detail).toBe('last run 2026-11-26T11:59:30.000Z (30s ago)');
+  });
+
+  it('passes the config error message and hint through', async () => {
+    const { findings } = await run({ configError: new ConfigError('invalid config x (1 problem):\n  x: services[0].grace: expected a duration', 'fix the keys named above') }).result;
+    expect(findings[0]).toEqual({
+      check: 'config',
+      ok: false,
+      level: 'fail',
+      detail: 'invalid config x (1 problem):\n  x: services[0].grace: expected a duration',
+      fix: 'fix the keys named above',
+    });
+  });
+});
+
+describe('doctor --send-test: the test trigger and its resolve instead of a reachability check', () => {
+  it('sends the guide trigger, then its resolve, to every target, and does not probe URLs', async () => {
+    const raw = {
+      targets: { a: { type: 'pagerduty', eventsUrl: URL_A }, b: { type: 'pagerduty', eventsUrl: URL_B, routingKeyEnv: 'PD_B' } },
+      defaults: { targets: ['a', 'b'] },
+      services: [{ slug: 'backup' }],
+    };
+    const { result, calls } = run({ raw, sendTest: true, env: { HOME: '', PAGERDUTY_ROUTING_KEY: KEY, PD_B: KEY }, crontab: (f) => `PAGERDUTY_ROUTING_KEY=${KEY}\nPD_B=${KEY}\n* * * * * medic -c ${f} check` });
+    const { findings, exitCode } = await result;
+    expect(calls.reach).toEqual([]);
+    expect(calls.send.map((c) => [c.url, c.body.event_action, c.body.dedup_key, c.body.routing_key === KEY])).toEqual([
+      [URL_A, 'trigger', 'medic-test-alert', true],
+      [URL_A, 'resolve', 'medic-test-alert', true],
+      [URL_B, 'trigger', 'medic-test-alert', true],
+      [URL_B, 'resolve', 'medic-test-alert', true],
+    ]);
+    expect(summary(findings)).toEqual(['config: ok', 'database: ok', 'database permissions: ok', 'routing key (a): ok', 'routing key (b): ok', 'test alert (a): ok', 'test alert (b): ok', 'crontab: ok', 'last check: ok']);
+    expect(findings.find((f) => f.check === 'test alert (a)')?.detail).toBe(
+      'a: test alert sent — PagerDuty answered HTTP 202: status "success", message "Event processed", dedup key "medic-test-alert"\n' +
+        'a: test resolve sent — PagerDuty answered HTTP 202: status "success", message "Event processed", dedup key "medic-test-alert"',
+    );
+    expect(exitCode).toBe(0);
+  });
+
+  it('a rejected trigger fails with 76, quotes PagerDuty, gives the Invalid Routing Key steps, and sends no resolve', async () => {
+    const { result, calls } = run({
+      sendTest: true,
+      send: () => ({ ok: false, permanent: true, status: 400, error: 'HTTP 400', answer: { status: 'invalid event', message: 'Event object is invalid', errors: ["'routing_key' is invalid"] } }),
+    });
+    const { findings, exitCode } = await result;
+    expect(calls.send.map((c) => c.body.event_action)).toEqual(['trigger']);
+    const f = findings.find((x) => x.check === 'test alert (oncall)')!;
+    expect(f.level).toBe('fail');
+    expect(f.detail).toContain("Event object is invalid: 'routing_key' is invalid");
+    expect(f.fix).toContain('Invalid Routing Key');
+    expect(exitCode).toBe(76);
+  });
+
+  it('a target that keeps answering 500 fails with 75 after the retries', async () => {
+    const { result, calls } = run({ sendTest: true, send: () => ({ ok: false, permanent: false, status: 500, error: 'HTTP 500' }) });
+    const { findings, exitCode } = await result;
+    expect(calls.send.length).toBe(3);
+    expect(findings.find((x) => x.check === 'test alert (oncall)')?.level).toBe('fail');
+    expect(exitCode).toBe(75);
+  });
+
+  it('sends nothing to a target whose key is missing (78 from the key check)', async () => {
+    const { result, calls } = run({ sendTest: true, env: { HOME: '' } });
+    const { findings, exitCode } = await result;
+    expect(calls.send).toEqual([]);
+    expect(findings.find((x) => x.check === 'test alert (oncall)')).toMatchObject({ level: 'warn', detail: 'not sent: the routing key is not usable' });
+    expect(exitCode).toBe(78);
+  });
+});
+
+describe('formatFindings', () => {
+  const findings: Finding[] = [
+    { check: 'config', ok: true, level: 'ok', detail: '/srv/medic.config.json: valid, 1 service, 1 target' },
+    { check: 'crontab', ok: false, level: 'fail', detail: "this user's crontab has no line that runs `medic check`", fix: 'add it' },
+    { check: 'last check', ok: false, level: 'warn', detail: 'first line\nsecond line', fix: 'run it' },
+  ];
+
+  it('prints one block per finding, the fix after an arrow, and a count', () => {
+    expect(formatFindings(findings)).toBe(
+      [
+        'ok    config      /srv/medic.config.json: valid, 1 service, 1 target',
+        "FAIL  crontab     this user's crontab has no line that runs `medic check`",
+        '                  → add it',
+        'warn  last check  first line',
+        '                  second line',
+        '                  → run it',
+        '1 problem, 1 warning',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('says so when everything is right, and colours through the painter by level', () => {
+    const paint = (level: string, text: string) => `<${level}>${text}</${level}>`;
+    expect(formatFindings([findings[0]!], paint)).toBe('<ok>ok  </ok>  config  /srv/medic.config.json: valid, 1 service, 1 target\n<ok>everything looks right</ok>\n');
+    expect(formatFindings(findings, paint)).toContain('<hint>                  → add it</hint>');
+  });
+});
