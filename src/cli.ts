@@ -123,12 +123,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .description('record one heartbeat for a service (silent on success)')
     .argument('<slug>', 'the service slug from the config')
     .action((slug: string, _opts: unknown, cmd: Command) => {
-      job = async () => {
-        const cfg = await config(cmd);
-        const { beat } = await import('./commands/beat.js');
-        const { openSqliteStore } = await import('./store/sqlite.js');
-        await beat({ slug }, { config: cfg, openStore: () => openSqliteStore(cfg.databasePath), now });
-      };
+      job = () => fastBeat({ slug, config: cmd.opts().config ?? globalConfig }, env, io, now);
     });
 
   withConfig(program.command('check'))
@@ -144,8 +139,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
             { dryRun: opts.dryRun === true },
             { config: cfg, store, send: await sender(), ping: await pinger(), env, now, sleep, verbose, notice: warn, isAlive },
           );
-          if (result.ran && opts.verbose && result.transitions.length === 0 && (result.delivery?.delivered.length ?? 0) === 0) {
-            print(`checked ${cfg.services.length} service${cfg.services.length === 1 ? '' : 's'}: no changes`);
+          if (result.ran && result.planned === 0 && (opts.dryRun || opts.verbose) && (result.delivery?.delivered.length ?? 0) === 0) {
+            print(`checked ${cfg.services.length} service${cfg.services.length === 1 ? '' : 's'}: ${opts.dryRun ? 'nothing would change' : 'no changes'}`);
           }
         });
     });
@@ -295,23 +290,18 @@ function beatArgs(argv: string[]): { slug: string; config?: string } | null {
   return sawBeat && slug !== undefined ? { slug, config } : null;
 }
 
-/** `medic beat` without commander, and without validating the whole config when it is plain JSON. */
+/** `medic beat` without commander; an explicit JSON config is read without the validator. */
 async function fastBeat(args: { slug: string; config?: string }, env: NodeJS.ProcessEnv, io: Io, now: () => number): Promise<void> {
-  const { beat, loadForBeat } = await import('./commands/beat.js');
+  const { beat, quickBeatTarget, recordBeat } = await import('./commands/beat.js');
   const { openSqliteStore } = await import('./store/sqlite.js');
   const opts = { path: args.config, cwd: io.cwd, env };
-  const quick = await loadForBeat(opts, args.slug);
-  if (quick) {
-    const store = openSqliteStore(quick.databasePath);
-    try {
-      return await store.recordBeat(args.slug, now());
-    } finally {
-      store.close();
-    }
-  }
-  const { loadConfig } = await import('./config.js');
-  const cfg = await loadConfig(opts);
-  await beat({ slug: args.slug }, { config: cfg, openStore: () => openSqliteStore(cfg.databasePath), now });
+  const quick = quickBeatTarget(opts, args.slug);
+  if (quick) return recordBeat(openSqliteStore(quick.databasePath), args.slug, now());
+  const { buildConfig, findConfig } = await import('./config.js');
+  await beat(
+    { slug: args.slug },
+    { findConfig: () => findConfig(opts), buildConfig: (raw, file) => buildConfig(raw, file, env), openStore: openSqliteStore, env, now },
+  );
 }
 
 function isAlive(pid: number): boolean {

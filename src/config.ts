@@ -66,9 +66,16 @@ export function searchDirs(cwd: string, env: NodeJS.ProcessEnv): string[] {
 
 /** Finds, reads and validates the config. Every problem is reported at once, as a ConfigError. */
 export async function loadConfig(opts: LoadOptions): Promise<Config> {
-  const explicit = opts.path ?? opts.env.MEDIC_CONFIG;
-  const found = explicit ? { file: resolve(opts.cwd, explicit), raw: await readExplicit(resolve(opts.cwd, explicit)) } : await search(opts);
+  const found = await findConfig(opts);
   return buildConfig(found.raw, found.file, opts.env);
+}
+
+/** The config file and its parsed contents, not yet validated. */
+export async function findConfig(opts: LoadOptions): Promise<{ file: string; raw: unknown }> {
+  const explicit = opts.path ?? opts.env.MEDIC_CONFIG;
+  if (!explicit) return search(opts);
+  const file = resolve(opts.cwd, explicit);
+  return { file, raw: await readExplicit(file) };
 }
 
 async function readExplicit(file: string): Promise<unknown> {
@@ -147,7 +154,7 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
     );
   };
   const shape = schemaProblems(raw);
-  if (shape.length > 0) fail(shape);
+  if (shape.length > 0) fail([...shape, ...crossProblems(raw)]);
   const cfg = raw as Raw;
   const dir = dirname(file);
   const problems: string[] = [];
@@ -168,29 +175,19 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
       timeoutMs: t.timeout !== undefined ? parseDuration(t.timeout)! : 10_000,
     });
   }
-  const knownTargets = (list: string[] | undefined, at: string) => {
-    list?.forEach((name, i) => {
-      if (!targets.has(name)) problems.push(`${at}[${i}]: unknown target "${name}"; defined targets: ${[...targets.keys()].join(', ')}`);
-    });
-  };
+  problems.push(...crossProblems(cfg));
   const defaults: Raw = cfg.defaults ?? {};
-  knownTargets(defaults.targets, 'defaults.targets');
   const teams: Raw = cfg.teams ?? {};
-  for (const [team, t] of Object.entries(teams) as [string, Raw][]) knownTargets(t.targets, `teams.${team}.targets`);
 
   const services: ServiceSpec[] = [];
   const bySlug = new Map<string, ServiceSpec>();
   const firstIndex = new Map<string, number>();
   (cfg.services ?? []).forEach((s: Raw, i: number) => {
     const at = `services[${i}]`;
-    if (firstIndex.has(s.slug)) {
-      problems.push(`${at}.slug: "${s.slug}" is already used by services[${firstIndex.get(s.slug)}]; slugs must be unique`);
-      return;
-    }
+    if (firstIndex.has(s.slug)) return;
     firstIndex.set(s.slug, i);
     const intervalMs = parseDuration(s.interval ?? defaults.interval ?? '5m')!;
     if (intervalMs < 1000) problems.push(`${at}.interval: expected at least 1s, got ${JSON.stringify(s.interval ?? defaults.interval)}`);
-    knownTargets(s.targets, `${at}.targets`);
     const team: string | null = s.team ?? null;
     const serviceTargets: string[] | undefined =
       s.targets ?? (team !== null ? teams[team]?.targets : undefined) ?? defaults.targets ?? (targets.size === 1 ? [...targets.keys()] : undefined);
@@ -278,6 +275,38 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
     },
     flap: { windowMs: parseDuration(cfg.flap?.window ?? '1h')!, maxTriggers: cfg.flap?.maxTriggers ?? 3 },
   };
+}
+
+/**
+ * Problems between keys: duplicate slugs and names of targets that do not exist. Written
+ * defensively, because it also runs on a config the schema rejected, so that one pass reports
+ * everything (SPEC §2: all problems at once).
+ */
+function crossProblems(raw: unknown): string[] {
+  const problems: string[] = [];
+  const cfg = (raw && typeof raw === 'object' ? raw : {}) as Raw;
+  const obj = (v: unknown): Raw => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Raw) : {});
+  const targetNames = cfg.targets === undefined ? ['pagerduty'] : Object.keys(obj(cfg.targets));
+  const knownTargets = (list: unknown, at: string) => {
+    if (!Array.isArray(list)) return;
+    list.forEach((name, i) => {
+      if (typeof name === 'string' && !targetNames.includes(name)) {
+        problems.push(`${at}[${i}]: unknown target "${name}"; defined targets: ${targetNames.join(', ') || '(none)'}`);
+      }
+    });
+  };
+  knownTargets(obj(cfg.defaults).targets, 'defaults.targets');
+  for (const [team, t] of Object.entries(obj(cfg.teams))) knownTargets(obj(t).targets, `teams.${team}.targets`);
+  const firstIndex = new Map<string, number>();
+  (Array.isArray(cfg.services) ? cfg.services : []).forEach((s: unknown, i: number) => {
+    const slug = obj(s).slug;
+    if (typeof slug === 'string') {
+      if (firstIndex.has(slug)) problems.push(`services[${i}].slug: "${slug}" is already used by services[${firstIndex.get(slug)}]; slugs must be unique`);
+      else firstIndex.set(slug, i);
+    }
+    knownTargets(obj(s).targets, `services[${i}].targets`);
+  });
+  return problems;
 }
 
 /** https anywhere; plain http only to loopback (tests, local relays). */

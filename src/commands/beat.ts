@@ -6,19 +6,60 @@ import { DataError } from '../errors.js';
 import type { Store } from '../store/types.js';
 
 export interface BeatDeps {
-  config: Config;
-  openStore: () => Store;
+  /** Finds and parses the config without validating it (config.ts findConfig). */
+  findConfig: () => Promise<{ file: string; raw: unknown }>;
+  /** Full validation (config.ts buildConfig): throws a ConfigError listing every problem. */
+  buildConfig: (raw: unknown, file: string) => Config;
+  openStore: (databasePath: string) => Store;
+  env: NodeJS.ProcessEnv;
   now: () => number;
 }
 
-/** Records one heartbeat. Never touches the network; prints nothing on success. */
+/**
+ * Records one heartbeat. Never touches the network; prints nothing on success.
+ *
+ * A beat needs only the database path and the slug's presence in the config, so it checks only
+ * those: a mistake elsewhere in the file must not lose the beats of healthy jobs (`medic check`
+ * validates everything, every minute, and exits 78 on a bad config). An unknown slug is refused
+ * (65), after full validation, so a broken config is reported as such (78).
+ */
 export async function beat(input: { slug: string }, deps: BeatDeps): Promise<void> {
-  if (!deps.config.bySlug.has(input.slug)) throw unknownService(input.slug, deps.config);
-  const store = deps.openStore();
+  const found = await deps.findConfig();
+  const target = beatTarget(found.raw, found.file, input.slug, deps.env);
+  if (!target) throw unknownService(input.slug, deps.buildConfig(found.raw, found.file));
+  await recordBeat(deps.openStore(target.databasePath), input.slug, deps.now());
+}
+
+export async function recordBeat(store: Store, slug: string, at: number): Promise<void> {
   try {
-    await store.recordBeat(input.slug, deps.now());
+    await store.recordBeat(slug, at);
   } finally {
     store.close();
+  }
+}
+
+/** The database a beat for `slug` goes to, when the parsed config lists the slug. */
+export function beatTarget(raw: unknown, file: string, slug: string, env: NodeJS.ProcessEnv): { databasePath: string } | null {
+  const cfg = raw as { services?: unknown; database?: unknown } | null;
+  const database = cfg?.database ?? 'medic.db';
+  if (!Array.isArray(cfg?.services) || typeof database !== 'string') return null;
+  if (!cfg.services.some((s: { slug?: unknown } | null) => s?.slug === slug)) return null;
+  return { databasePath: env.MEDIC_DB ? resolve(env.MEDIC_DB) : resolve(dirname(file), database) };
+}
+
+/**
+ * The fast path for the common case, an explicit JSON config (`--config` or MEDIC_CONFIG): read
+ * and parse it directly, so a beat loads neither cosmiconfig nor the validator. Null when the
+ * case is not that simple; the caller then takes `beat()`.
+ */
+export function quickBeatTarget(opts: LoadOptions, slug: string): { databasePath: string } | null {
+  const explicit = opts.path ?? opts.env.MEDIC_CONFIG;
+  if (!explicit || !explicit.endsWith('.json')) return null;
+  const file = resolve(opts.cwd, explicit);
+  try {
+    return beatTarget(JSON.parse(readFileSync(file, 'utf8')), file, slug, opts.env);
+  } catch {
+    return null;
   }
 }
 
@@ -29,25 +70,4 @@ export function unknownService(slug: string, config: Config): DataError {
     `unknown service '${slug}'${guess ? ` — did you mean '${guess}'?` : ''}`,
     guess ? undefined : `services are listed in ${config.file}; \`medic status\` shows them`,
   );
-}
-
-/**
- * What `medic beat` needs, fast: the database path, when the config is an explicit JSON file that
- * lists the slug. It lives here, not in config.ts, so a beat loads neither the validator nor cosmiconfig. Beat is on the path of every job, so it does not validate the whole file (check
- * does, every minute); anything unusual falls back to the full load and its error messages.
- */
-export async function loadForBeat(opts: LoadOptions, slug: string): Promise<{ databasePath: string } | null> {
-  const explicit = opts.path ?? opts.env.MEDIC_CONFIG;
-  if (!explicit || !explicit.endsWith('.json')) return null;
-  const file = resolve(opts.cwd, explicit);
-  let raw: Record<string, any>;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, any>;
-  } catch {
-    return null;
-  }
-  const services: unknown = raw?.services;
-  const database: unknown = raw?.database ?? 'medic.db';
-  if (!Array.isArray(services) || typeof database !== 'string' || !services.some((s: { slug?: unknown } | null) => s?.slug === slug)) return null;
-  return { databasePath: opts.env.MEDIC_DB ? resolve(opts.env.MEDIC_DB) : resolve(dirname(file), database) };
 }

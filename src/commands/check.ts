@@ -35,6 +35,8 @@ export interface CheckOptions {
 
 export interface CheckResult {
   ran: boolean;
+  /** Changes the evaluation found (with --dry-run, none is applied). */
+  planned: number;
   transitions: { slug: string; to: ChangeKind; at: number; reason: string }[];
   delivery: DeliveryReport | null;
   gap: { from: number; to: number } | null;
@@ -54,7 +56,7 @@ const PRUNE_BATCHES_PER_RUN = 50;
 export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckResult> {
   const { store, config } = deps;
   const owner = `${process.pid}@${hostname()}`;
-  if (!opts.dryRun && !(await takeLock(owner, deps))) return { ran: false, transitions: [], delivery: null, gap: null };
+  if (!opts.dryRun && !(await takeLock(owner, deps))) return { ran: false, planned: 0, transitions: [], delivery: null, gap: null };
   let result: CheckResult;
   try {
     const now = deps.now();
@@ -87,7 +89,7 @@ export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckR
       const pruned = await store.prune(now - config.retentionMs, now - Math.max(RECORD_RETENTION_MS, config.retentionMs), PRUNE_BATCHES_PER_RUN);
       if (pruned > 0) deps.verbose(`pruned ${pruned} old records`);
     }
-    result = { ran: true, transitions, delivery, gap };
+    result = { ran: true, planned: changes.length, transitions, delivery, gap };
   } finally {
     if (!opts.dryRun) await store.releaseLock(owner, deps.now());
   }

@@ -24,7 +24,9 @@ export function openSqliteStore(path: string): SqliteStore {
     }
     const db = new Database(path, { timeout: 15_000, nativeBinding: addonPath() });
     try {
-      if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
+      // Refuse what is not ours before changing anything (the journal mode rewrites the header).
+      refuseForeign(db, path);
+      enableWal(db);
       db.pragma('synchronous = NORMAL');
       migrate(db, path);
     } catch (err) {
@@ -48,17 +50,50 @@ function addonPath(): string | undefined {
   }
 }
 
+function newerSchema(path: string, v: number): DatabaseError {
+  return new DatabaseError(
+    `database ${path} has schema version ${v}, written by a newer Medic; this Medic knows up to version ${SCHEMA_VERSION}`,
+    'upgrade Medic (or point MEDIC_DB / "database" at another file); the database was left untouched',
+  );
+}
+
+/** A newer Medic's database, or another program's SQLite file, is refused untouched. */
+function refuseForeign(db: Db, path: string): void {
+  const v = db.pragma('user_version', { simple: true }) as number;
+  if (v > SCHEMA_VERSION) throw newerSchema(path, v);
+  if (v === 0) {
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' LIMIT 5").pluck().all() as string[];
+    if (tables.length > 0) {
+      throw new DatabaseError(
+        `${path} is not a Medic database: it is another program's SQLite file (tables: ${tables.join(', ')})`,
+        'point MEDIC_DB or "database" at a new file; Medic did not change this one',
+      );
+    }
+  }
+}
+
+/**
+ * Switches to WAL. SQLite answers SQLITE_BUSY at once (ignoring the busy timeout) when another
+ * connection holds a lock while a new file is switched, e.g. two first beats at the same moment,
+ * so retry within the same 15 s budget.
+ */
+function enableWal(db: Db): void {
+  const deadline = Date.now() + 15_000;
+  while (db.pragma('journal_mode', { simple: true }) !== 'wal') {
+    try {
+      if (db.pragma('journal_mode = WAL', { simple: true }) === 'wal') return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw err;
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  }
+}
+
 function migrate(db: Db, path: string): void {
   const current = () => db.pragma('user_version', { simple: true }) as number;
   const check = (v: number) => {
-    if (v > SCHEMA_VERSION) {
-      throw new DatabaseError(
-        `database ${path} has schema version ${v}, written by a newer Medic; this Medic knows up to version ${SCHEMA_VERSION}`,
-        'upgrade Medic (or point MEDIC_DB / "database" at another file); the database was left untouched',
-      );
-    }
+    if (v > SCHEMA_VERSION) throw newerSchema(path, v);
   };
-  check(current());
   if (current() === SCHEMA_VERSION) return;
   // IMMEDIATE takes the write lock first, so two processes opening a new file migrate it once.
   db.transaction(() => {

@@ -1,0 +1,131 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { statusBySlug, tempProject, type Project } from '../helpers/cli.js';
+
+const SEC = 1000;
+const MIN = 60 * SEC;
+const N = Date.parse('2026-03-02T09:00:00Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+
+let project: Project;
+
+afterEach(() => project?.remove());
+
+/**
+ * Four services, one in each state at N + 10s: fresh (up), slow (late), dead (down, its trigger
+ * still undelivered because the routing key is unset), newbie (new: registered by the check at N).
+ */
+async function fourStates(): Promise<Project> {
+  const p = tempProject({
+    checker: { gapThreshold: '30d' },
+    // Never contacted: the routing key stays unset, so the trigger waits in the outbox.
+    targets: { oncall: { type: 'pagerduty', eventsUrl: 'http://127.0.0.1:9/v2/enqueue' } },
+    defaults: { interval: '5m', grace: '1m' },
+    services: [
+      { slug: 'fresh', name: 'Fresh Job', team: 'platform', priority: 'P2' },
+      { slug: 'slow', team: 'platform', priority: 'p1', grace: '2m' },
+      { slug: 'dead', name: 'Dead Job', team: 'payments', priority: 'P4' },
+      { slug: 'newbie', interval: '1h' },
+    ],
+  });
+  for (const [slug, at] of [
+    ['dead', N - 30 * MIN],
+    ['slow', N - 6 * MIN],
+    ['fresh', N - MIN],
+  ] as const) {
+    expect(await p.run(['beat', slug], { at, frozen: true })).toEqual({ code: 0, stdout: '', stderr: '' });
+  }
+  const check = await p.run(['check'], { at: N, frozen: true });
+  expect(check.code).toBe(78);
+  expect(check.stderr).toContain('PAGERDUTY_ROUTING_KEY');
+  return p;
+}
+
+describe('medic status', { timeout: 120_000 }, () => {
+  it('--json gives every field for up, late, down and new services', async () => {
+    project = await fourStates();
+    const rows = await statusBySlug(project, { at: N + 10 * SEC, frozen: true });
+    expect([...rows.keys()]).toEqual(['fresh', 'slow', 'dead', 'newbie']);
+    expect(rows.get('fresh')).toMatchObject({
+      slug: 'fresh',
+      name: 'Fresh Job',
+      team: 'platform',
+      priority: 'P2',
+      state: 'up',
+      lastSeen: iso(N - MIN),
+      deadline: iso(N - MIN + 6 * MIN),
+      missedHeartbeats: 0,
+      incidentOpen: false,
+      pendingEvents: 0,
+    });
+    expect(rows.get('slow')).toMatchObject({
+      slug: 'slow',
+      name: 'slow',
+      team: 'platform',
+      priority: 'P1',
+      state: 'late',
+      lastSeen: iso(N - 6 * MIN),
+      deadline: iso(N - 6 * MIN + 7 * MIN),
+      missedHeartbeats: 1,
+      incidentOpen: false,
+      pendingEvents: 0,
+    });
+    expect(rows.get('dead')).toMatchObject({
+      slug: 'dead',
+      name: 'Dead Job',
+      team: 'payments',
+      priority: 'P4',
+      state: 'down',
+      lastSeen: iso(N - 30 * MIN),
+      deadline: iso(N - 30 * MIN + 6 * MIN),
+      missedHeartbeats: 6,
+      incidentOpen: true,
+      pendingEvents: 1,
+    });
+    expect(rows.get('newbie')).toMatchObject({
+      slug: 'newbie',
+      name: 'newbie',
+      team: null,
+      priority: 'P3',
+      state: 'new',
+      lastSeen: null,
+      deadline: iso(N + 60 * MIN + MIN),
+      missedHeartbeats: 0,
+      incidentOpen: false,
+      pendingEvents: 0,
+    });
+  });
+
+  it('prints a plain table (no colour off a terminal) with one row per service', async () => {
+    project = await fourStates();
+    const res = await project.run(['status'], { at: N + 10 * SEC, frozen: true });
+    expect(res.code).toBe(0);
+    expect(res.stderr).toBe('');
+    expect(res.stdout).not.toContain('\x1b[');
+    const lines = res.stdout.trimEnd().split('\n');
+    // Later columns and footer lines (notes, last check) may follow these.
+    expect(lines[0]!.split(/\s{2,}/).slice(0, 6)).toEqual(['SERVICE', 'STATE', 'LAST SEEN', 'DEADLINE', 'INCIDENT', 'UNDELIVERED']);
+    const slugs = ['fresh', 'slow', 'dead', 'newbie'];
+    const rows = lines.slice(1).filter((l) => slugs.includes(l.split(/\s+/)[0]!));
+    expect(rows.map((l) => l.split(/\s+/)[0])).toEqual(slugs);
+    const cells = new Map(rows.map((l) => [l.split(/\s+/)[0], l.split(/\s{2,}/)]));
+    expect(cells.get('fresh')!.slice(0, 4)).toEqual(['fresh', 'up', '1m ago', 'in 4m']);
+    expect(cells.get('slow')!.slice(0, 4)).toEqual(['slow', 'late', '6m ago', 'in 50s']);
+    expect(cells.get('newbie')!.slice(0, 3)).toEqual(['newbie', 'new', 'never']);
+    const dead = cells.get('dead')!;
+    expect(dead.slice(0, 4)).toEqual(['dead', 'down', '30m ago', '24m ago']);
+    expect(dead.join('  ')).toContain(iso(N - 24 * MIN));
+    expect(dead[5]).toBe('1');
+    expect(cells.get('fresh')![5]).toBe('-');
+  });
+
+  it('shows only the named services, and refuses an unknown one with exit 65', async () => {
+    project = await fourStates();
+    const some = await project.run(['status', '--json', 'dead', 'fresh'], { at: N + 10 * SEC, frozen: true });
+    expect(some.code).toBe(0);
+    expect(JSON.parse(some.stdout).map((r: { slug: string }) => r.slug)).toEqual(['dead', 'fresh']);
+
+    const typo = await project.run(['status', 'deda'], { at: N + 10 * SEC, frozen: true });
+    expect(typo.code).toBe(65);
+    expect(typo.stderr).toContain("unknown service 'deda' — did you mean 'dead'?");
+  });
+});

@@ -1,0 +1,160 @@
+/**
+ * Runs the real `bin/medic` as a child process, optionally at a chosen instant under libfaketime,
+ * inside a temp project folder holding a medic.config.json.
+ *
+ * Node builtins only.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The PagerDuty guide's example routing key (never a real one). */
+export const ROUTING_KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
+
+export const BIN = fileURLToPath(new URL('../../bin/medic', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  /** Working directory (Project.run: the project's folder). */
+  cwd?: string;
+  /**
+   * Variables added to the base environment; `undefined` removes one. The base environment is only
+   * PATH, TZ=UTC, HOME=cwd and XDG_CONFIG_HOME=cwd/.config (Project.run: a home inside the project),
+   * so nothing from the machine running the tests (a real MEDIC_CONFIG, a real routing key) leaks in.
+   */
+  env?: Record<string, string | undefined>;
+  /** Run under faketime at this instant (epoch ms, whole seconds, or an ISO string). */
+  at?: number | string;
+  /** With `at`: stop the clock at that instant instead of letting it run on (exact timestamps). */
+  frozen?: boolean;
+  /** With `at` (running clock): the clock runs this many times faster, so a check's delivery budget passes quickly. */
+  speed?: number;
+  /** Kill the child after this long (a safety net, not an assertion). Default 120 s. */
+  killAfterMs?: number;
+}
+
+/** A temp folder holding medic.config.json; `run` spawns medic with --config unset, from that folder. */
+export interface Project {
+  dir: string;
+  configPath: string;
+  /** HOME and XDG_CONFIG_HOME of every run (inside dir). */
+  home: string;
+  writeConfig(config: unknown): void;
+  run(args: string[], opts?: CliOptions): Promise<CliResult>;
+  remove(): void;
+}
+
+/** Creates a temp project; with `config`, writes it as medic.config.json. */
+export function tempProject(config?: unknown): Project {
+  const dir = mkdtempSync(join(tmpdir(), 'medic-e2e-'));
+  const home = join(dir, 'home');
+  mkdirSync(home);
+  const configPath = join(dir, 'medic.config.json');
+  const project: Project = {
+    dir,
+    configPath,
+    home,
+    writeConfig(cfg) {
+      writeFileSync(configPath, `${JSON.stringify(cfg, null, 2)}\n`);
+    },
+    run(args, opts = {}) {
+      return medic(args, { cwd: dir, ...opts, env: { HOME: home, XDG_CONFIG_HOME: join(home, '.config'), ...opts.env } });
+    },
+    remove() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  if (config !== undefined) project.writeConfig(config);
+  return project;
+}
+
+/** `2026-11-26 12:00:00` (UTC) for faketime; the instant must be a whole second. */
+function faketimeStamp(at: number | string): string {
+  const ms = typeof at === 'number' ? at : Date.parse(at);
+  if (!Number.isFinite(ms) || ms % 1000 !== 0) throw new Error(`cli helper: faketime needs a whole second, got ${String(at)}`);
+  return new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+}
+
+/** Spawns `node bin/medic ...args` in `opts.cwd` (under faketime when `at` is given) and collects its output. */
+export function medic(args: string[], opts: CliOptions & { cwd: string }): Promise<CliResult> {
+  const { cwd } = opts;
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', TZ: 'UTC', HOME: cwd, XDG_CONFIG_HOME: join(cwd, '.config') };
+  for (const [name, value] of Object.entries(opts.env ?? {})) {
+    if (value === undefined) delete env[name];
+    else env[name] = value;
+  }
+  let command = process.execPath;
+  let argv = [BIN, ...args];
+  if (opts.at !== undefined) {
+    const stamp = faketimeStamp(opts.at);
+    const spec = opts.frozen ? stamp : `@${stamp}${opts.speed ? ` x${opts.speed}` : ''}`;
+    command = 'faketime';
+    argv = ['-f', spec, process.execPath, ...argv];
+    // Timers run on the real monotonic clock; only the wall clock (Date.now) is faked.
+    env.FAKETIME_DONT_FAKE_MONOTONIC = '1';
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, argv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 120_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** `medic status --json` rows by slug (throws unless the command succeeded). */
+export async function statusBySlug(project: Project, opts: CliOptions = {}): Promise<Map<string, any>> {
+  const res = await project.run(['status', '--json'], opts);
+  if (res.code !== 0) throw new Error(`medic status --json exited ${res.code}: ${res.stderr}`);
+  const rows = JSON.parse(res.stdout) as { slug: string }[];
+  return new Map(rows.map((r) => [r.slug, r]));
+}
+
+/** shared/reference/PAGERDUTY_INTEGRATION.md, the user-facing contract, read at test time. */
+export const GUIDE_PATH = fileURLToPath(new URL('../../../shared/reference/PAGERDUTY_INTEGRATION.md', import.meta.url));
+
+/** The section of the guide under the heading that contains `heading`, up to the next heading. */
+function guideSection(heading: string): string {
+  const lines = readFileSync(GUIDE_PATH, 'utf8').split('\n');
+  let fenced = false;
+  // A `# comment` inside a fenced code block is not a heading.
+  const isHeading = lines.map((l) => {
+    if (l.startsWith('```')) fenced = !fenced;
+    return !fenced && /^#+ /.test(l);
+  });
+  const start = lines.findIndex((l, i) => isHeading[i] && l.includes(heading));
+  if (start < 0) throw new Error(`${GUIDE_PATH}: no heading containing ${JSON.stringify(heading)}`);
+  const end = isHeading.findIndex((h, i) => h && i > start);
+  return lines.slice(start + 1, end < 0 ? undefined : end).join('\n');
+}
+
+/** The JSON body of the first `curl ... -d '...'` in that guide section, with the routing key filled in. */
+export function guideCurlBody(heading: string, routingKey: string): unknown {
+  const match = /-d '([^']*)'/.exec(guideSection(heading));
+  if (!match) throw new Error(`${GUIDE_PATH}: no curl -d body under ${JSON.stringify(heading)}`);
+  return JSON.parse(match[1]!.replace('YOUR_ROUTING_KEY_HERE', routingKey));
+}
+
+/** The numbered "Fix" steps of a troubleshooting entry, without Markdown backticks. */
+export function guideFixSteps(heading: string): string[] {
+  const fix = guideSection(heading).split('**Fix:**')[1] ?? '';
+  const steps = [...fix.matchAll(/^\d+\. (.+)$/gm)].map((m) => m[1]!.replaceAll('`', '').trim());
+  if (steps.length === 0) throw new Error(`${GUIDE_PATH}: no Fix steps under ${JSON.stringify(heading)}`);
+  return steps;
+}

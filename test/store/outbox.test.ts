@@ -1,0 +1,317 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DatabaseError } from '../../src/errors.js';
+import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
+import type { NewEvent, Settlement, StoredService, TransitionInput } from '../../src/store/types.js';
+import { query, tempDir } from '../helpers/db.js';
+
+const MIN = 60_000;
+const T0 = Date.parse('2026-11-26T12:00:00Z');
+const ONCALL_URL = 'http://127.0.0.1:9/v2/enqueue';
+const PAYMENTS_URL = 'http://127.0.0.1:10/v2/enqueue';
+
+function trigger(slug: string, target: string, over: Partial<NewEvent> = {}): NewEvent {
+  return {
+    target,
+    eventsUrl: target === 'payments' ? PAYMENTS_URL : ONCALL_URL,
+    keyRef: target === 'payments' ? 'file:/run/secrets/pd-payments' : 'env:PAGERDUTY_ROUTING_KEY',
+    action: 'trigger',
+    dedupKey: `medic-heartbeat-${slug}`,
+    body: { event_action: 'trigger', dedup_key: `medic-heartbeat-${slug}`, payload: { summary: `Heartbeat failure: ${slug}` } },
+    ...over,
+  };
+}
+
+function down(s: StoredService, events: NewEvent[], at = T0): TransitionInput {
+  return { slug: s.slug, version: s.version, from: 'up', to: 'down', at, reason: 'no beat within 6m', beatSeq: s.beatSeq, incidentId: null, events };
+}
+
+function up(s: StoredService, at = T0 + 10 * MIN): TransitionInput {
+  return {
+    slug: s.slug,
+    version: s.version,
+    from: 'down',
+    to: 'up',
+    at,
+    reason: 'beat',
+    beatSeq: s.beatSeq,
+    incidentId: s.incidentId,
+    events: 'resolve-sent-triggers',
+  };
+}
+
+async function svc(store: SqliteStore, slug: string): Promise<StoredService> {
+  const found = (await store.services()).find((s) => s.slug === slug);
+  if (!found) throw new Error(`no service ${slug}`);
+  return found;
+}
+
+function counts(path: string) {
+  return query<{ transitions: number; outbox: number }>(
+    path,
+    'SELECT (SELECT count(*) FROM transitions) AS transitions, (SELECT count(*) FROM outbox) AS outbox',
+  )[0];
+}
+
+function outbox(path: string) {
+  return query<Record<string, unknown>>(
+    path,
+    'SELECT id, slug, incident_id, target, events_url, key_ref, action, dedup_key, body, created_at, status, attempts, next_attempt_at FROM outbox ORDER BY id',
+  );
+}
+
+async function withStore(fn: (store: SqliteStore, path: string) => Promise<void>): Promise<void> {
+  const path = join(tempDir(), 'medic.db');
+  const store = openSqliteStore(path);
+  try {
+    await fn(store, path);
+  } finally {
+    store.close();
+  }
+}
+
+describe('applyTransitions: a down change', () => {
+  it('writes one transition and one pending outbox row per event, and opens the incident', () =>
+    withStore(async (store, path) => {
+      await store.register(['job'], T0 - 60 * MIN);
+      const now = T0 + 30_000;
+      const before = await svc(store, 'job');
+      expect(await store.applyTransitions([down(before, [trigger('job', 'oncall'), trigger('job', 'payments')])], now)).toEqual(['job']);
+
+      const transitions = query(path, 'SELECT id, slug, from_state, to_state, at, recorded_at, reason FROM transitions');
+      expect(transitions).toEqual([
+        { id: expect.any(Number), slug: 'job', from_state: 'up', to_state: 'down', at: T0, recorded_at: now, reason: 'no beat within 6m' },
+      ]);
+      const incidentId = transitions[0]!.id;
+      const after = await svc(store, 'job');
+      expect(after).toMatchObject({ incidentId, incident: { downAt: T0, beatSeq: 0 }, version: before.version + 1 });
+
+      const common = { slug: 'job', incident_id: incidentId, action: 'trigger', dedup_key: 'medic-heartbeat-job', created_at: now, status: 'pending', attempts: 0, next_attempt_at: now };
+      expect(outbox(path)).toEqual([
+        { id: expect.any(Number), ...common, target: 'oncall', events_url: ONCALL_URL, key_ref: 'env:PAGERDUTY_ROUTING_KEY', body: JSON.stringify(trigger('job', 'oncall').body) },
+        { id: expect.any(Number), ...common, target: 'payments', events_url: PAYMENTS_URL, key_ref: 'file:/run/secrets/pd-payments', body: JSON.stringify(trigger('job', 'payments').body) },
+      ]);
+      const pending = await store.pendingEvents();
+      expect(pending.map((e) => [e.target, e.action, e.incidentId, e.body])).toEqual([
+        ['oncall', 'trigger', incidentId, trigger('job', 'oncall').body],
+        ['payments', 'trigger', incidentId, trigger('job', 'payments').body],
+      ]);
+    }));
+
+  it('is one transaction: if an event cannot be written, neither the transition nor any event is', () =>
+    withStore(async (store, path) => {
+      await store.register(['job'], T0 - 60 * MIN);
+      const before = await svc(store, 'job');
+      const broken = trigger('job', 'payments', { action: 'page-everyone' as NewEvent['action'] });
+      await expect(store.applyTransitions([down(before, [trigger('job', 'oncall'), broken])], T0)).rejects.toBeInstanceOf(DatabaseError);
+      expect(counts(path)).toEqual({ transitions: 0, outbox: 0 });
+      expect(await svc(store, 'job')).toEqual(before);
+    }));
+
+  it('with a stale version (someone else changed the service first) applies nothing and writes nothing', () =>
+    withStore(async (store, path) => {
+      await store.register(['job'], T0 - 60 * MIN);
+      const seenByB = await svc(store, 'job'); // checker B loads the service ...
+      // ... while checker A opens and closes an incident.
+      await store.applyTransitions([down(seenByB, [trigger('job', 'oncall')])], T0);
+      await store.applyTransitions([up(await svc(store, 'job'))], T0 + 10 * MIN);
+      const before = counts(path);
+      const state = await svc(store, 'job');
+
+      expect(await store.applyTransitions([down(seenByB, [trigger('job', 'oncall')], T0 + 20 * MIN)], T0 + 20 * MIN)).toEqual([]);
+      expect(counts(path)).toEqual(before);
+      expect(await svc(store, 'job')).toEqual(state);
+    }));
+
+  it('in a batch, a stale change is skipped and the others are applied', () =>
+    withStore(async (store, path) => {
+      await store.register(['a', 'b'], T0 - 60 * MIN);
+      const staleA = await svc(store, 'a');
+      await store.applyTransitions([down(staleA, [trigger('a', 'oncall')])], T0);
+      await store.applyTransitions([up(await svc(store, 'a'))], T0 + MIN);
+      const before = counts(path);
+
+      const applied = await store.applyTransitions([down(staleA, [trigger('a', 'oncall')]), down(await svc(store, 'b'), [trigger('b', 'oncall')])], T0 + 2 * MIN);
+      expect(applied).toEqual(['b']);
+      expect(counts(path)).toEqual({ transitions: before.transitions + 1, outbox: before.outbox + 1 });
+      expect(query(path, 'SELECT slug, to_state FROM transitions ORDER BY id DESC LIMIT 1')).toEqual([{ slug: 'b', to_state: 'down' }]);
+    }));
+});
+
+describe('applyTransitions: an up change with resolve-sent-triggers', () => {
+  it('enqueues one resolve per target the incident triggered, copying its events URL, key reference and dedup key', () =>
+    withStore(async (store, path) => {
+      await store.register(['job', 'other'], T0 - 60 * MIN);
+      // An earlier incident of the same service, already resolved: none of its triggers count.
+      await store.applyTransitions([down(await svc(store, 'job'), [trigger('job', 'oncall', { eventsUrl: 'http://127.0.0.1:11/old' })], T0 - 30 * MIN)], T0 - 30 * MIN);
+      await store.applyTransitions([up(await svc(store, 'job'), T0 - 20 * MIN)], T0 - 20 * MIN);
+      // The open incident, to two targets; another service's incident to one of them.
+      await store.applyTransitions([down(await svc(store, 'job'), [trigger('job', 'oncall'), trigger('job', 'payments')])], T0);
+      await store.applyTransitions([down(await svc(store, 'other'), [trigger('other', 'oncall')])], T0);
+      const open = await svc(store, 'job');
+      const triggers = outbox(path).filter((r) => r.incident_id === open.incidentId);
+      expect(triggers.map((r) => r.target)).toEqual(['oncall', 'payments']);
+
+      const now = T0 + 11 * MIN;
+      const before = counts(path);
+      expect(await store.applyTransitions([up(open, T0 + 10 * MIN)], now)).toEqual(['job']);
+
+      expect(counts(path)).toEqual({ transitions: before.transitions + 1, outbox: before.outbox + 2 });
+      const resolves = outbox(path).filter((r) => r.action === 'resolve' && r.incident_id === open.incidentId);
+      expect(resolves).toEqual(
+        triggers.map((t) => ({
+          ...t,
+          id: expect.any(Number),
+          action: 'resolve',
+          body: expect.any(String),
+          created_at: now,
+          next_attempt_at: now,
+          status: 'pending',
+          attempts: 0,
+        })),
+      );
+      for (const r of resolves) expect(JSON.parse(r.body as string)).toEqual({ event_action: 'resolve', dedup_key: 'medic-heartbeat-job' });
+      expect(await svc(store, 'job')).toMatchObject({ incident: null, incidentId: null, version: open.version + 1 });
+      expect(query(path, 'SELECT from_state, to_state, at, recorded_at FROM transitions ORDER BY id DESC LIMIT 1')).toEqual([
+        { from_state: 'down', to_state: 'up', at: T0 + 10 * MIN, recorded_at: now },
+      ]);
+      // The other service's incident is untouched.
+      expect(await svc(store, 'other')).toMatchObject({ incident: { downAt: T0 } });
+    }));
+
+  it('with a stale version applies nothing and enqueues no resolve', () =>
+    withStore(async (store, path) => {
+      await store.register(['job'], T0 - 60 * MIN);
+      await store.applyTransitions([down(await svc(store, 'job'), [trigger('job', 'oncall')])], T0);
+      const seenByB = await svc(store, 'job');
+      // Checker A resolves and the service goes down again: still an open incident, a newer version.
+      await store.applyTransitions([up(seenByB)], T0 + 10 * MIN);
+      await store.applyTransitions([down(await svc(store, 'job'), [trigger('job', 'oncall')], T0 + 20 * MIN)], T0 + 20 * MIN);
+      const before = counts(path);
+      const state = await svc(store, 'job');
+
+      expect(await store.applyTransitions([up(seenByB, T0 + 21 * MIN)], T0 + 21 * MIN)).toEqual([]);
+      expect(counts(path)).toEqual(before);
+      expect(await svc(store, 'job')).toEqual(state);
+    }));
+});
+
+describe('pendingEvents, settle, triggerStatus, pendingCounts', () => {
+  /** Three services down, two targets for the first: four pending triggers. */
+  async function fourTriggers(store: SqliteStore) {
+    await store.register(['a', 'b', 'c'], T0 - 60 * MIN);
+    await store.applyTransitions(
+      [
+        down(await svc(store, 'a'), [trigger('a', 'oncall'), trigger('a', 'payments')]),
+        down(await svc(store, 'b'), [trigger('b', 'oncall')]),
+        down(await svc(store, 'c'), [trigger('c', 'oncall')]),
+      ],
+      T0,
+    );
+    return store.pendingEvents();
+  }
+
+  it('pendingEvents returns every pending event in id order, and none that is settled', () =>
+    withStore(async (store) => {
+      const events = await fourTriggers(store);
+      expect(events.map((e) => [e.slug, e.target])).toEqual([
+        ['a', 'oncall'],
+        ['a', 'payments'],
+        ['b', 'oncall'],
+        ['c', 'oncall'],
+      ]);
+      const ids = events.map((e) => e.id);
+      expect([...ids].sort((x, y) => x - y)).toEqual(ids);
+      await store.settle(ids[1]!, { status: 'delivered', response: '{"status":"success"}' }, T0 + 1);
+      await store.applyTransitions([up(await svc(store, 'b'))], T0 + 10 * MIN);
+      expect((await store.pendingEvents()).map((e) => [e.slug, e.target, e.action])).toEqual([
+        ['a', 'oncall', 'trigger'],
+        ['b', 'oncall', 'trigger'],
+        ['c', 'oncall', 'trigger'],
+        ['b', 'oncall', 'resolve'],
+      ]);
+    }));
+
+  const NOW = T0 + 5_000;
+  it.each<[string, Settlement, Record<string, unknown>, boolean]>([
+    [
+      'delivered',
+      { status: 'delivered', response: '{"status":"success","message":"Event processed"}' },
+      { status: 'delivered', attempts: 1, last_error: null, response: '{"status":"success","message":"Event processed"}', next_attempt_at: T0, settled_at: NOW },
+      false,
+    ],
+    [
+      'rejected',
+      { status: 'rejected', error: 'Invalid routing key', response: '{"status":"invalid event"}' },
+      { status: 'rejected', attempts: 1, last_error: 'Invalid routing key', response: '{"status":"invalid event"}', next_attempt_at: T0, settled_at: NOW },
+      false,
+    ],
+    [
+      'retry',
+      { status: 'retry', error: 'HTTP 503', nextAttemptAt: NOW + 30_000 },
+      { status: 'pending', attempts: 1, last_error: 'HTTP 503', response: null, next_attempt_at: NOW + 30_000, settled_at: null },
+      true,
+    ],
+    [
+      'skipped',
+      { status: 'skipped', error: 'its trigger was rejected' },
+      { status: 'skipped', attempts: 0, last_error: 'its trigger was rejected', response: null, next_attempt_at: T0, settled_at: NOW },
+      false,
+    ],
+  ])('settle %s sets status, attempts, next_attempt_at and the error as the outcome says', (_label, outcome, row, stillPending) =>
+    withStore(async (store, path) => {
+      const [first, second] = await fourTriggers(store);
+      await store.settle(first!.id, outcome, NOW);
+      expect(
+        query(path, 'SELECT status, attempts, last_error, response, next_attempt_at, settled_at FROM outbox WHERE id = ?', first!.id),
+      ).toEqual([row]);
+      const pending = await store.pendingEvents();
+      expect(pending.some((e) => e.id === first!.id)).toBe(stillPending);
+      if (stillPending) {
+        expect(pending.find((e) => e.id === first!.id)).toMatchObject({ status: 'pending', attempts: 1, lastError: 'HTTP 503', nextAttemptAt: NOW + 30_000 });
+      }
+      // Only that event changed.
+      expect(query(path, 'SELECT status, attempts FROM outbox WHERE id = ?', second!.id)).toEqual([{ status: 'pending', attempts: 0 }]);
+    }),
+  );
+
+  it('retries count up, and once settled an event stays settled', () =>
+    withStore(async (store, path) => {
+      const [first] = await fourTriggers(store);
+      await store.settle(first!.id, { status: 'retry', error: 'HTTP 429', nextAttemptAt: T0 + 1_000 }, T0);
+      await store.settle(first!.id, { status: 'retry', error: 'timeout', nextAttemptAt: T0 + 3_000 }, T0 + 1_000);
+      await store.settle(first!.id, { status: 'delivered', response: 'ok' }, T0 + 3_000);
+      await store.settle(first!.id, { status: 'retry', error: 'late duplicate', nextAttemptAt: T0 + 9_000 }, T0 + 4_000);
+      await store.settle(first!.id, { status: 'rejected', error: 'late duplicate', response: 'no' }, T0 + 4_000);
+      expect(query(path, 'SELECT status, attempts, last_error, response, next_attempt_at, settled_at FROM outbox WHERE id = ?', first!.id)).toEqual([
+        { status: 'delivered', attempts: 3, last_error: null, response: 'ok', next_attempt_at: T0 + 3_000, settled_at: T0 + 3_000 },
+      ]);
+    }));
+
+  it('triggerStatus tells the status of the trigger an incident sent to a target', () =>
+    withStore(async (store) => {
+      const [aOncall, aPayments] = await fourTriggers(store);
+      const incident = aOncall!.incidentId;
+      expect(await store.triggerStatus(incident, 'oncall')).toBe('pending');
+      await store.settle(aOncall!.id, { status: 'delivered', response: 'ok' }, T0 + 1);
+      await store.settle(aPayments!.id, { status: 'rejected', error: 'Invalid routing key', response: 'no' }, T0 + 1);
+      expect(await store.triggerStatus(incident, 'oncall')).toBe('delivered');
+      expect(await store.triggerStatus(incident, 'payments')).toBe('rejected');
+      expect(await store.triggerStatus(incident, 'nobody')).toBeNull();
+      expect(await store.triggerStatus(incident + 1000, 'oncall')).toBeNull();
+      // The resolve it causes does not count as the trigger.
+      await store.applyTransitions([up(await svc(store, 'a'))], T0 + 10 * MIN);
+      expect(await store.triggerStatus(incident, 'oncall')).toBe('delivered');
+    }));
+
+  it('pendingCounts counts pending events per service', () =>
+    withStore(async (store) => {
+      expect(await store.pendingCounts()).toEqual(new Map());
+      const [aOncall, , b] = await fourTriggers(store);
+      expect(await store.pendingCounts()).toEqual(new Map([['a', 2], ['b', 1], ['c', 1]]));
+      await store.settle(aOncall!.id, { status: 'delivered', response: 'ok' }, T0 + 1);
+      await store.settle(b!.id, { status: 'retry', error: 'HTTP 500', nextAttemptAt: T0 + 60_000 }, T0 + 1);
+      await store.applyTransitions([up(await svc(store, 'c'))], T0 + 10 * MIN);
+      expect(await store.pendingCounts()).toEqual(new Map([['a', 1], ['b', 1], ['c', 2]]));
+    }));
+});
