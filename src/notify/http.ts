@@ -1,3 +1,4 @@
+import { redactKey } from '../errors.js';
 import { parseAnswer, type PdAnswer } from './pagerduty.js';
 
 export type SendResult =
@@ -45,7 +46,9 @@ export const undiciSender: Sender = async (url, body, timeoutMs) => {
   } catch (err) {
     return { ok: false, permanent: false, status: res.statusCode, error: `HTTP ${res.statusCode}, then ${networkError(err, timeoutMs)}` };
   }
-  const answer = parseAnswer(text);
+  // Whatever PagerDuty says goes into messages and the database: never let it echo the key.
+  const key = typeof body.routing_key === 'string' ? body.routing_key : '';
+  const answer = parseAnswer(key ? text.split(key).join(redactKey(key)) : text);
   const status = res.statusCode;
   if (status >= 200 && status < 300) return { ok: true, status, answer };
   const retryAfterMs = retryAfter(res.headers['retry-after']);

@@ -194,3 +194,21 @@ describe('delivery failures', { timeout: 180_000 }, () => {
     expect((await statusBySlug(project, { at: DOWN + 3 * MIN })).get('nightly-backup')).toMatchObject({ pendingEvents: 0 });
   });
 });
+
+describe('a PagerDuty answer that echoes the routing key', { timeout: 60_000 }, () => {
+  it('is redacted before it reaches stderr or the database', async () => {
+    pd = await startPdServer();
+    pd.reply(() => badRequestJson([`Invalid routing key ${ROUTING_KEY}`]));
+    project = await downService(pd.url);
+
+    const res = await project.run(['check'], { at: DOWN, env: ENV });
+    expect(res.code).toBe(76);
+    expect(res.stderr).toContain('Invalid routing key a1b2…o5p6');
+    expect(res.stderr).not.toContain(ROUTING_KEY);
+    const { readFileSync, readdirSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    for (const file of readdirSync(project.dir).filter((f) => f.startsWith('medic.db'))) {
+      expect(readFileSync(join(project.dir, file)).includes(ROUTING_KEY), file).toBe(false);
+    }
+  });
+});
