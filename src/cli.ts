@@ -114,8 +114,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
         print('   (or point the target\'s "routingKeyFile" at a file only that user can read).');
         print('2. Add the checker to the crontab (every minute):');
         print(`   ${result.crontab}`);
-        print(`3. End each job with: medic --config ${result.file} beat <slug>`);
-        print(`4. Check the PagerDuty side: medic --config ${result.file} test-alert`);
+        print(`3. End each job with: ${result.bin} --config ${result.file} beat <slug>`);
+        print(`4. Check the PagerDuty side: ${result.bin} --config ${result.file} test-alert`);
       };
     });
 

@@ -44,6 +44,8 @@ export interface Config {
   bySlug: Map<string, ServiceSpec>;
   targets: Map<string, Target>;
   retentionMs: number;
+  /** `defaults.severity`: used after the service's own and the target's mapping. */
+  defaultSeverity: SeverityMap | null;
   maintenance: Window[];
   /** The machine's zone (the one cron uses), for recurring windows without a "timezone". */
   localZone: string;
@@ -61,7 +63,9 @@ export interface LoadOptions {
 /** Where the config search looks, in order (SPEC §2), for the "not found" message. */
 export function searchDirs(cwd: string, env: NodeJS.ProcessEnv): string[] {
   const xdg = env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config');
-  return [`${cwd} and its parents`, join(xdg, MODULE), join('/etc', MODULE)];
+  const home = env.HOME || homedir();
+  const upTo = cwd === home || cwd.startsWith(`${home}/`) ? `up to ${home}` : 'up to /';
+  return [`${cwd} and its parents ${upTo}`, join(xdg, MODULE), join('/etc', MODULE)];
 }
 
 /** Finds, reads and validates the config. Every problem is reported at once, as a ConfigError. */
@@ -96,7 +100,7 @@ async function readExplicit(file: string): Promise<unknown> {
     const result = await cosmiconfig(MODULE, { searchPlaces: SEARCH_PLACES }).load(file);
     return result?.config ?? null;
   } catch (err) {
-    throw new ConfigError(`cannot read config ${file}: ${(err as Error).message.split('\n')[0]}`);
+    throw new ConfigError(`cannot read config ${file}: ${oneLine((err as Error).message)}`);
   }
 }
 
@@ -114,7 +118,9 @@ async function search(opts: LoadOptions): Promise<{ file: string; raw: unknown }
       result = await attempt();
     } catch (err) {
       const e = err as Error & { filepath?: string };
-      throw new ConfigError(`cannot read config${e.filepath ? ` ${e.filepath}` : ''}: ${e.message.split('\n')[0]}`);
+      // cosmiconfig's JSON message starts with an empty line; our own parser says where the error is.
+      if (e.filepath?.endsWith('.json')) parseJson(e.filepath, readFileSync(e.filepath));
+      throw new ConfigError(`cannot read config${e.filepath ? ` ${e.filepath}` : ''}: ${oneLine(e.message)}`);
     }
     if (result && !result.isEmpty) {
       if (result.filepath.endsWith('.json') && !result.filepath.endsWith('package.json')) {
@@ -127,6 +133,15 @@ async function search(opts: LoadOptions): Promise<{ file: string; raw: unknown }
     `no Medic config found; looked in ${searchDirs(opts.cwd, opts.env).join(', ')} for ${SEARCH_PLACES.join(', ')}`,
     '`medic init` writes a starter medic.config.json; or pass --config <path> or set MEDIC_CONFIG',
   );
+}
+
+function oneLine(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' ')
+    .slice(0, 300);
 }
 
 function parseJson(file: string, bytes: Buffer): unknown {
@@ -163,6 +178,10 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
   const targets = new Map<string, Target>();
   const rawTargets: Raw = cfg.targets ?? { pagerduty: { type: 'pagerduty' } };
   for (const [name, t] of Object.entries(rawTargets) as [string, Raw][]) {
+    if (typeof t.routingKeyEnv === 'string' && /^[a-z0-9]{32}$/i.test(t.routingKeyEnv) && /\d/.test(t.routingKeyEnv)) {
+      // Never echo it: it is almost certainly the key itself, pasted where the variable's name goes.
+      problems.push(`targets.${name}.routingKeyEnv: this looks like a routing key, not the name of an environment variable; put the key in a variable (e.g. PAGERDUTY_ROUTING_KEY) and name that variable here`);
+    }
     const eventsUrl = t.eventsUrl ?? DEFAULT_EVENTS_URL;
     const urlProblem = checkUrl(eventsUrl);
     if (urlProblem) problems.push(`targets.${name}.eventsUrl: ${urlProblem}`);
@@ -203,7 +222,7 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
       graceMs: parseDuration(s.grace ?? defaults.grace ?? '1m')!,
       threshold: s.threshold ?? defaults.threshold ?? 1,
       runbook: s.runbook ?? null,
-      severity: (s.severity as Severity | SeverityMap | undefined) ?? defaults.severity ?? null,
+      severity: (s.severity as Severity | SeverityMap | undefined) ?? null,
       targets: serviceTargets ?? [],
     };
     services.push(spec);
@@ -265,6 +284,7 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
     bySlug,
     targets,
     retentionMs: parseDuration(cfg.retention ?? '30d')!,
+    defaultSeverity: defaults.severity ?? null,
     maintenance,
     localZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
     checker: {

@@ -73,6 +73,10 @@ export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckR
     for (const c of changes) deps.verbose(`${opts.dryRun ? 'would mark' : 'marking'} ${c.slug} ${c.to}: ${c.reason}`);
     const applied = opts.dryRun ? new Set<string>() : new Set(await store.applyTransitions(changes, now));
     const transitions = changes.filter((c) => applied.has(c.slug)).map(({ slug, to, at, reason }) => ({ slug, to, at, reason }));
+    // A service taken out of the config starts afresh if it comes back, instead of paging at once
+    // for the beats it missed while it was gone. Its history stays.
+    const removed = [...records.values()].filter((r) => !config.bySlug.has(r.slug) && !r.incident).map((r) => r.slug);
+    if (removed.length > 0 && !opts.dryRun) await store.forget(removed);
     const delivery = opts.dryRun
       ? null
       : await deliverPending(
@@ -200,7 +204,7 @@ function toInput(spec: ServiceSpec, rec: StoredService, t: Transition, config: C
           keyRef: keyRefOf(target),
           action: 'trigger',
           dedupKey: dedupKey(spec.slug),
-          body: triggerBody(spec, t.evaluation, rec.lastBeatAt, severityFor(spec, target.severity)),
+          body: triggerBody(spec, t.evaluation, rec.lastBeatAt, severityFor(spec, target.severity, config.defaultSeverity)),
         };
       });
       const budget = formatDuration(spec.intervalMs * spec.threshold + spec.graceMs);

@@ -14,6 +14,8 @@ export interface InitDeps {
 
 export interface InitResult {
   file: string;
+  /** How to call medic from scripts: its absolute path. */
+  bin: string;
   crontab: string;
 }
 
@@ -48,5 +50,5 @@ export function init(input: { force: boolean }, deps: InitDeps): InitResult {
   writeFileSync(file, starterConfig(schemaRef), { mode: 0o644 });
   const nodeDir = dirname(deps.nodePath);
   const pathPrefix = CRON_PATH.includes(nodeDir) ? '' : `PATH=${nodeDir}${delimiter}/usr/bin${delimiter}/bin `;
-  return { file, crontab: `* * * * * ${pathPrefix}${deps.binPath} --config ${file} check` };
+  return { file, bin: deps.binPath, crontab: `* * * * * ${pathPrefix}${deps.binPath} --config ${file} check` };
 }

@@ -27,12 +27,12 @@ export interface ServiceSpec {
 }
 
 /**
- * Severity for one service on one target: the service's own setting wins, then the target's map,
- * then the guide's table.
+ * Severity for one service on one target, most specific first: the service's own setting, then
+ * the target's map, then `defaults.severity`, then the guide's table.
  */
-export function severityFor(spec: ServiceSpec, targetMap: SeverityMap | null): Severity {
+export function severityFor(spec: ServiceSpec, targetMap: SeverityMap | null, defaultsMap: SeverityMap | null = null): Severity {
   if (typeof spec.severity === 'string') return spec.severity;
-  return spec.severity?.[spec.priority] ?? targetMap?.[spec.priority] ?? DEFAULT_SEVERITY[spec.priority];
+  return spec.severity?.[spec.priority] ?? targetMap?.[spec.priority] ?? defaultsMap?.[spec.priority] ?? DEFAULT_SEVERITY[spec.priority];
 }
 
 export function dedupKey(slug: string): string {

@@ -81,7 +81,7 @@ export type Transition =
 export interface DecideContext {
   /** Paused or in maintenance: no trigger (a recovery still resolves). */
   muted: boolean;
-  /** Triggers this service sent within the flap window, including the open incident's. */
+  /** Times it went down within the flap window (triggers and relapses), the open incident's included. */
   recentTriggers: number;
   flap: { windowMs: number; maxTriggers: number };
 }

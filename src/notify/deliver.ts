@@ -46,9 +46,9 @@ export function inRunBackoff(attempt: number): number {
   return Math.round(base * (0.75 + Math.random() * 0.5));
 }
 
-/** When a later run should try again after `attempts` failures: the next run, then slower, up to 15 min. */
-export function nextRunDelay(attempts: number): number {
-  return attempts <= 3 ? 0 : Math.min(60_000 * 2 ** (attempts - 4), 15 * 60_000);
+/** When a later run should try again after `runs` failed runs: the next 3 runs, then 1, 2, 4… up to 15 min. */
+export function nextRunDelay(runs: number): number {
+  return runs <= 3 ? 0 : Math.min(60_000 * 2 ** (runs - 4), 15 * 60_000);
 }
 
 /**
@@ -120,8 +120,8 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
         const delay = result.retryAfterMs ?? inRunBackoff(attempt);
         if (result.status === 429) throttledUntil.set(throttleKey, Math.max(throttledUntil.get(throttleKey) ?? 0, deps.now() + delay));
         if (deps.now() + delay >= endAt) {
-          const attempts = event.attempts + attempt;
-          await deps.store.settle(event.id, { status: 'retry', error, nextAttemptAt: deps.now() + nextRunDelay(attempts) }, deps.now());
+          // `attempts` counts settled runs (one per run that gave up), not requests within a run.
+          await deps.store.settle(event.id, { status: 'retry', error, nextAttemptAt: deps.now() + nextRunDelay(event.attempts + 1) }, deps.now());
           return defer(error);
         }
         event.lastError = error;

@@ -222,6 +222,17 @@ export class SqliteStore implements Store {
     );
   }
 
+  forget(slugs: string[]): Promise<void> {
+    return this.run(() =>
+      this.db
+        .transaction(() => {
+          const drop = this.sql('DELETE FROM services WHERE slug = ? AND incident_id IS NULL');
+          for (const slug of slugs) drop.run(slug);
+        })
+        .immediate(),
+    );
+  }
+
   services(): Promise<StoredService[]> {
     return this.run(() =>
       (this.sql('SELECT * FROM services').all() as ServiceRow[]).map((r) => ({
@@ -379,7 +390,7 @@ export class SqliteStore implements Store {
 
   recentTriggers(since: number): Promise<Map<string, number>> {
     return this.run(() => {
-      const rows = this.sql("SELECT slug, count(*) AS n FROM transitions WHERE to_state = 'down' AND at >= ? GROUP BY slug").all(since) as {
+      const rows = this.sql("SELECT slug, count(*) AS n FROM transitions WHERE to_state IN ('down', 'relapse') AND at >= ? GROUP BY slug").all(since) as {
         slug: string;
         n: number;
       }[];

@@ -68,6 +68,8 @@ export type Settlement =
 
 export interface Store {
   recordBeat(slug: string, at: number): Promise<void>;
+  /** Drops the live state of services no longer in the config (not their history); open incidents stay. */
+  forget(slugs: string[]): Promise<void>;
   /** Adds services seen for the first time in the config, registered at `at`. */
   register(slugs: string[], at: number): Promise<void>;
   services(): Promise<StoredService[]>;
@@ -78,7 +80,10 @@ export interface Store {
   triggerStatus(incidentId: number, target: string): Promise<EventStatus | null>;
   settle(id: number, outcome: Settlement, now: number): Promise<void>;
   pendingCounts(): Promise<Map<string, number>>;
-  /** Number of triggers ('down' changes) per service at or after `since`. */
+  /**
+   * Times each service went down at or after `since`: triggers, and relapses while a resolve was
+   * held (so a service that keeps flapping stays held however long it flaps).
+   */
   recentTriggers(since: number): Promise<Map<string, number>>;
   /** Pauses services (until null = until resumed); returns the slugs paused. */
   pause(slugs: string[], now: number, until: number | null, reason: string | null): Promise<string[]>;
