@@ -1,6 +1,7 @@
 // Checks a parsed config against medic.schema.json and words every problem for a human:
 // `services[2].grace: expected a duration like "5m", got "5 minutes"`. The validator is compiled
 // at build time (scripts/build.mjs), so nothing here loads ajv.
+import { redactKey } from './errors.js';
 import validate, { type ConfigSchemaError } from './generated/validate-config.js';
 import { editDistance } from './core/suggest.js';
 
@@ -159,12 +160,15 @@ function child(path: string, key: string): string {
   return path === '' || path === '(root)' ? key : `${path}.${key}`;
 }
 
-/** A value as the user would write it in JSON, cut to about 60 characters. */
+/**
+ * A value as the user would write it in JSON, cut to about 60 characters. Anything shaped like a
+ * routing key (32 letters and digits) is shown redacted: it is probably one, pasted in the wrong place.
+ */
 function show(value: unknown): string {
   let text: string;
   if (value === undefined) text = 'nothing';
   else if (typeof value === 'number' || typeof value === 'bigint') text = String(value);
-  else text = JSON.stringify(value) ?? String(value);
+  else text = (JSON.stringify(value) ?? String(value)).replace(/\b[A-Za-z0-9]{32}\b/g, (key) => redactKey(key));
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 

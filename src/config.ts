@@ -49,7 +49,7 @@ export interface Config {
   maintenance: Window[];
   /** The machine's zone (the one cron uses), for recurring windows without a "timezone". */
   localZone: string;
-  checker: { heartbeatUrl: string | null; heartbeatMethod: 'GET' | 'POST'; gapThresholdMs: number; timeoutMs: number };
+  checker: { heartbeatUrl: string | null; heartbeatMethod: 'GET' | 'POST'; gapThresholdMs: number; timeoutMs: number; deliveryBudgetMs: number };
   flap: { windowMs: number; maxTriggers: number };
 }
 
@@ -107,33 +107,35 @@ async function readExplicit(file: string): Promise<unknown> {
 async function search(opts: LoadOptions): Promise<{ file: string; raw: unknown }> {
   const { cosmiconfig } = await import('cosmiconfig');
   const [, xdgDir, etcDir] = searchDirs(opts.cwd, opts.env);
+  // JSON through our parser (its errors say where); a file holding `null` is found, not skipped.
+  const loaders = { '.json': (file: string, text: string) => parseJson(file, Buffer.from(text)) ?? NULL_CONFIG };
+  // An empty file is found too: it is a mistake to report, not a reason to go on to a global config.
+  const options = { searchPlaces: SEARCH_PLACES, loaders, ignoreEmptySearchPlaces: false };
   const attempts = [
-    () => cosmiconfig(MODULE, { searchPlaces: SEARCH_PLACES, searchStrategy: 'global' }).search(opts.cwd),
-    () => cosmiconfig(MODULE, { searchPlaces: SEARCH_PLACES, searchStrategy: 'none' }).search(xdgDir),
-    () => cosmiconfig(MODULE, { searchPlaces: SEARCH_PLACES, searchStrategy: 'none' }).search(etcDir),
+    () => cosmiconfig(MODULE, { ...options, searchStrategy: 'global' }).search(opts.cwd),
+    () => cosmiconfig(MODULE, { ...options, searchStrategy: 'none' }).search(xdgDir),
+    () => cosmiconfig(MODULE, { ...options, searchStrategy: 'none' }).search(etcDir),
   ];
   for (const attempt of attempts) {
     let result;
     try {
       result = await attempt();
     } catch (err) {
+      if (err instanceof ConfigError) throw err;
       const e = err as Error & { filepath?: string };
-      // cosmiconfig's JSON message starts with an empty line; our own parser says where the error is.
-      if (e.filepath?.endsWith('.json')) parseJson(e.filepath, readFileSync(e.filepath));
       throw new ConfigError(`cannot read config${e.filepath ? ` ${e.filepath}` : ''}: ${oneLine(e.message)}`);
     }
-    if (result && !result.isEmpty) {
-      if (result.filepath.endsWith('.json') && !result.filepath.endsWith('package.json')) {
-        return { file: result.filepath, raw: parseJson(result.filepath, readFileSync(result.filepath)) };
-      }
-      return { file: result.filepath, raw: result.config };
-    }
+    if (result?.isEmpty) throw new ConfigError(`config ${result.filepath} is empty`, '`medic init --force` writes a starter config there; or remove the file');
+    if (result) return { file: result.filepath, raw: result.config === NULL_CONFIG ? null : result.config };
   }
   throw new ConfigError(
     `no Medic config found; looked in ${searchDirs(opts.cwd, opts.env).join(', ')} for ${SEARCH_PLACES.join(', ')}`,
     '`medic init` writes a starter medic.config.json; or pass --config <path> or set MEDIC_CONFIG',
   );
 }
+
+/** Stands for a JSON file holding `null`, which cosmiconfig would otherwise skip as "no config". */
+const NULL_CONFIG = { medicNullConfig: true };
 
 function oneLine(text: string): string {
   return text
@@ -174,6 +176,13 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
   const dir = dirname(file);
   const problems: string[] = [];
   const inFolder = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
+  /** A duration the schema let through, in ms; a problem (and a harmless 1s) when it is absurdly long. */
+  const dur = (value: unknown, at: string): number => {
+    const ms = parseDuration(value);
+    if (ms !== null) return ms;
+    problems.push(`${at}: expected a duration of at most 100 years, got ${JSON.stringify(value)}`);
+    return 1000;
+  };
 
   const targets = new Map<string, Target>();
   const rawTargets: Raw = cfg.targets ?? { pagerduty: { type: 'pagerduty' } };
@@ -191,7 +200,7 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
       routingKeyFile: t.routingKeyFile ? inFolder(t.routingKeyFile) : null,
       eventsUrl,
       severity: t.severity ?? null,
-      timeoutMs: t.timeout !== undefined ? parseDuration(t.timeout)! : 10_000,
+      timeoutMs: t.timeout !== undefined ? dur(t.timeout, `targets.${name}.timeout`) : 10_000,
     });
   }
   problems.push(...crossProblems(cfg));
@@ -205,7 +214,7 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
     const at = `services[${i}]`;
     if (firstIndex.has(s.slug)) return;
     firstIndex.set(s.slug, i);
-    const intervalMs = parseDuration(s.interval ?? defaults.interval ?? '5m')!;
+    const intervalMs = dur(s.interval ?? defaults.interval ?? '5m', s.interval !== undefined ? `${at}.interval` : 'defaults.interval');
     if (intervalMs < 1000) problems.push(`${at}.interval: expected at least 1s, got ${JSON.stringify(s.interval ?? defaults.interval)}`);
     const team: string | null = s.team ?? null;
     const serviceTargets: string[] | undefined =
@@ -219,7 +228,7 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
       team,
       priority: String(s.priority ?? defaults.priority ?? 'P3').toUpperCase() as Priority,
       intervalMs,
-      graceMs: parseDuration(s.grace ?? defaults.grace ?? '1m')!,
+      graceMs: dur(s.grace ?? defaults.grace ?? '1m', s.grace !== undefined ? `${at}.grace` : 'defaults.grace'),
       threshold: s.threshold ?? defaults.threshold ?? 1,
       runbook: s.runbook ?? null,
       severity: (s.severity as Severity | SeverityMap | undefined) ?? null,
@@ -264,7 +273,7 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
       startAt,
       endAt,
       cron: m.cron ?? null,
-      durationMs: m.duration !== undefined ? parseDuration(m.duration) : null,
+      durationMs: m.duration !== undefined ? dur(m.duration, `${at}.duration`) : null,
       timezone: m.timezone ?? null,
       reason: m.reason ?? null,
     };
@@ -275,26 +284,27 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
     const urlProblem = checkUrl(heartbeatUrl);
     if (urlProblem) problems.push(`checker.heartbeatUrl: ${urlProblem}`);
   }
-  if (problems.length > 0) fail(problems);
-
-  return {
+  const config: Config = {
     file,
     databasePath: env.MEDIC_DB ? resolve(env.MEDIC_DB) : inFolder(cfg.database ?? 'medic.db'),
     services,
     bySlug,
     targets,
-    retentionMs: parseDuration(cfg.retention ?? '30d')!,
+    retentionMs: dur(cfg.retention ?? '30d', 'retention'),
     defaultSeverity: defaults.severity ?? null,
     maintenance,
     localZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
     checker: {
       heartbeatUrl,
       heartbeatMethod: cfg.checker?.heartbeatMethod ?? 'GET',
-      gapThresholdMs: parseDuration(cfg.checker?.gapThreshold ?? '10m')!,
-      timeoutMs: parseDuration(cfg.checker?.timeout ?? '5s')!,
+      gapThresholdMs: dur(cfg.checker?.gapThreshold ?? '10m', 'checker.gapThreshold'),
+      timeoutMs: dur(cfg.checker?.timeout ?? '5s', 'checker.timeout'),
+      deliveryBudgetMs: dur(cfg.checker?.deliveryBudget ?? '40s', 'checker.deliveryBudget'),
     },
-    flap: { windowMs: parseDuration(cfg.flap?.window ?? '1h')!, maxTriggers: cfg.flap?.maxTriggers ?? 3 },
+    flap: { windowMs: dur(cfg.flap?.window ?? '1h', 'flap.window'), maxTriggers: cfg.flap?.maxTriggers ?? 3 },
   };
+  if (problems.length > 0) fail(problems);
+  return config;
 }
 
 /**

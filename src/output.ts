@@ -1,5 +1,5 @@
 import { Chalk, type ChalkInstance } from 'chalk';
-import { roughDuration } from './core/duration.js';
+import { formatDuration, roughDuration } from './core/duration.js';
 import type { HistoryReport } from './commands/history.js';
 import type { StatusReport } from './commands/status.js';
 
@@ -68,7 +68,7 @@ export function historyText(h: HistoryReport, c: ChalkInstance): string {
   const max = Math.max(1, ...h.strip);
   const strip = h.strip.map((n) => (n === 0 ? c.red('·') : BLOCKS[Math.max(1, Math.round((n / max) * 8))]!)).join('');
   const out = [
-    `${c.bold(h.slug)}: beats per ${roughDuration(h.bucketMs)} from ${iso(h.since)} to ${iso(h.until)} (· = none)`,
+    `${c.bold(h.slug)}: beats per ${formatDuration(h.bucketMs)} from ${iso(h.since)} to ${iso(h.until)} (· = none)`,
     `  ${strip}`,
     '',
   ];

@@ -82,7 +82,7 @@ export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckR
       : await deliverPending(
           { store, send: deps.send, env: deps.env, now: deps.now, sleep: deps.sleep },
           {
-            budgetMs: opts.budgetMs ?? 40_000,
+            budgetMs: opts.budgetMs ?? config.checker.deliveryBudgetMs,
             timeoutMs: 10_000,
             timeouts: new Map([...config.targets.values()].map((t) => [t.eventsUrl, t.timeoutMs])),
             concurrency: 8,

@@ -29,7 +29,7 @@ export async function history(input: { slug: string; since?: string }, deps: { c
   if (rangeMs === null || rangeMs <= 0) throw new DataError(`--since: expected a duration like "7d" or "12h", got "${input.since}"`);
   const until = deps.now();
   const since = until - rangeMs;
-  const h = await deps.store.history(spec.slug, since);
+  const h = await deps.store.history(spec.slug, since, until);
 
   const bucketMs = Math.max(spec.intervalMs, Math.ceil(rangeMs / STRIP_MAX));
   const strip = new Array<number>(Math.ceil(rangeMs / bucketMs)).fill(0);

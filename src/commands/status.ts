@@ -44,6 +44,7 @@ export async function status(input: { slugs: string[] }, deps: { config: Config;
   const now = deps.now();
   const records = new Map((await store.services()).map((r) => [r.slug, r]));
   const pending = await store.pendingCounts();
+  const recentDowns = await store.recentTriggers(now - config.flap.windowMs);
   const wanted = input.slugs.length > 0 ? input.slugs.map((s) => config.bySlug.get(s)!) : config.services;
   const rows = wanted.map((spec): ServiceStatus => {
     // A service the checker has not registered yet counts from now, as the next check will do.
@@ -59,7 +60,8 @@ export async function status(input: { slugs: string[] }, deps: { config: Config;
     const rec = withUnmute(spec, stored, config.maintenance, now, config.localZone);
     const ev = evaluate(spec, rec, now);
     const mute = activeMute(spec, rec.pause, config.maintenance, now, config.localZone);
-    const flapping = rec.incident?.heldSince != null;
+    // Flapping: a resolve is held, or it relapsed and will be held again when it comes back.
+    const flapping = rec.incident !== null && (rec.incident.heldSince !== null || (recentDowns.get(spec.slug) ?? 0) >= config.flap.maxTriggers);
     return {
       slug: spec.slug,
       name: spec.name,

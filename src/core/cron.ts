@@ -33,7 +33,7 @@ export function parseCron(expr: string): Cron {
     weekdays.delete(7);
     weekdays.add(0);
   }
-  return {
+  const cron: Cron = {
     minutes: field(min, 0, 59, 'minute'),
     hours: field(hour, 0, 23, 'hour'),
     days: field(dom, 1, 31, 'day of month'),
@@ -42,6 +42,10 @@ export function parseCron(expr: string): Cron {
     daysRestricted: !dom.startsWith('*'),
     weekdaysRestricted: !dow.startsWith('*'),
   };
+  const longest = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+  const someDay = [...cron.months].some((m) => [...cron.days].some((d) => d <= longest[m]!));
+  if (cron.daysRestricted && !cron.weekdaysRestricted && !someDay) throw new Error('that day never comes in those months');
+  return cron;
 }
 
 function field(text: string, lo: number, hi: number, what: string, names?: string[], nameBase = 0): Set<number> {
@@ -133,8 +137,11 @@ export function previousMatch(cron: Cron, timeZone: string, at: number): number 
   const stop = t - 5 * 366 * 24 * 60 * MINUTE;
   while (t >= stop) {
     const local = localTime(t, timeZone);
-    // Skip whole hours, never whole days: a DST day is 23 or 25 hours long, hours are real.
-    if (!dayMatches(cron, local) || !cron.hours.has(local.hour)) t -= (local.minute + 1) * MINUTE;
+    if (!dayMatches(cron, local)) {
+      // Back to about 01:00 of this day, then over midnight: a DST day is 23 or 25 hours long, so
+      // stop an hour short of midnight rather than risk skipping the previous day's last hour.
+      t -= Math.max(local.minute + 1, (local.hour - 1) * 60 + local.minute + 1) * MINUTE;
+    } else if (!cron.hours.has(local.hour)) t -= (local.minute + 1) * MINUTE;
     else if (!cron.minutes.has(local.minute)) t -= MINUTE;
     else return t;
   }

@@ -1,12 +1,20 @@
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 const PART = /(\d+)(ms|s|m|h|d|w)/g;
 const WHOLE = /^(\d+(ms|s|m|h|d|w))+$/;
+/** Longer than any real interval, short enough that every deadline is still a valid date. */
+export const MAX_DURATION_MS = 100 * 365 * 86_400_000;
 
 /**
  * Parses a config or CLI duration: `"90s"`, `"5m"`, `"1h30m"`, `"2d"`, or a number of seconds.
- * Returns milliseconds, or null when the value is not a duration (negative, NaN, "5 minutes").
+ * Returns milliseconds, or null when the value is not a duration (negative, NaN, "5 minutes",
+ * over 100 years).
  */
 export function parseDuration(value: unknown): number | null {
+  const ms = parseAny(value);
+  return ms !== null && ms <= MAX_DURATION_MS ? ms : null;
+}
+
+function parseAny(value: unknown): number | null {
   if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.round(value * 1000) : null;
   if (typeof value !== 'string') return null;
   const text = value.trim();

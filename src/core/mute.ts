@@ -38,6 +38,17 @@ export function covers(w: Window, spec: ServiceSpec): boolean {
  * that ended. Intervals are half-open, [start, end): at `end` the window is over.
  */
 export function occurrence(w: Window, now: number, localZone: string): { startAt: number; endAt: number } | null {
+  // A check asks this for every service at the same `now`: work it out once per window.
+  const cached = memo.get(w);
+  if (cached && cached.now === now && cached.zone === localZone) return cached.occ;
+  const occ = computeOccurrence(w, now, localZone);
+  memo.set(w, { now, zone: localZone, occ });
+  return occ;
+}
+
+const memo = new WeakMap<Window, { now: number; zone: string; occ: { startAt: number; endAt: number } | null }>();
+
+function computeOccurrence(w: Window, now: number, localZone: string): { startAt: number; endAt: number } | null {
   if (w.cron === null) {
     return w.startAt !== null && w.endAt !== null && w.startAt <= now ? { startAt: w.startAt, endAt: w.endAt } : null;
   }

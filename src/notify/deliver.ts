@@ -9,6 +9,8 @@ export interface DeliveryDeps {
   env: NodeJS.ProcessEnv;
   now: () => number;
   sleep: (ms: number) => Promise<void>;
+  /** Elapsed time for the run's budget and waits: monotonic, so a wall clock that steps never stretches a run. */
+  monotonic?: () => number;
 }
 
 export interface DeliveryOptions {
@@ -58,8 +60,8 @@ export function nextRunDelay(runs: number): number {
  * pending for the next run; a 429 also holds back every other event for the same key and URL.
  */
 export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions): Promise<DeliveryReport> {
-  const started = deps.now();
-  const endAt = started + opts.budgetMs;
+  const clock = deps.monotonic ?? (() => performance.now());
+  const endAt = clock() + opts.budgetMs;
   const report: DeliveryReport = { delivered: [], rejected: [], skipped: [], deferred: [], missingKeys: new Map() };
   const groups = new Map<string, OutboxEvent[]>();
   for (const event of await deps.store.pendingEvents()) {
@@ -74,7 +76,9 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
       const defer = (error: string) => {
         for (const rest of events.slice(i)) report.deferred.push({ event: rest, error: rest === event ? error : 'waiting for an earlier event of the same service and target' });
       };
-      if (event.nextAttemptAt > deps.now()) return defer(event.lastError ?? 'waiting for its retry time');
+      // A retry time further out than any backoff means the clock stepped back: try now.
+      const waitMs = event.nextAttemptAt - deps.now();
+      if (waitMs > 0 && waitMs <= nextRunDelay(Infinity)) return defer(event.lastError ?? 'waiting for its retry time');
       if (event.action === 'resolve') {
         const trigger = await deps.store.triggerStatus(event.incidentId, event.target);
         if (trigger === 'rejected' || trigger === 'skipped') {
@@ -92,15 +96,15 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
       const throttleKey = `${event.keyRef}\u0000${event.eventsUrl}`;
       let attempt = 0;
       for (;;) {
-        const wait = Math.max(0, (throttledUntil.get(throttleKey) ?? 0) - deps.now());
-        if (deps.now() + wait >= endAt) {
+        const wait = Math.max(0, (throttledUntil.get(throttleKey) ?? 0) - clock());
+        if (clock() + wait >= endAt) {
           const error = event.lastError ?? 'the run ran out of time before sending it';
           await deps.store.settle(event.id, { status: 'retry', error, nextAttemptAt: deps.now() }, deps.now());
           return defer(error);
         }
         if (wait > 0) await deps.sleep(wait);
         attempt++;
-        const timeoutMs = Math.min(opts.timeouts?.get(event.eventsUrl) ?? opts.timeoutMs, Math.max(1, endAt - deps.now()));
+        const timeoutMs = Math.min(opts.timeouts?.get(event.eventsUrl) ?? opts.timeoutMs, Math.max(1, Math.round(endAt - clock())));
         const result = await deps.send(event.eventsUrl, { routing_key: key.key, ...event.body }, timeoutMs);
         if (result.ok) {
           await deps.store.settle(event.id, { status: 'delivered', response: JSON.stringify(result.answer) }, deps.now());
@@ -118,13 +122,14 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
         }
         opts.onEvent?.(`${event.action} ${event.slug} → ${event.target}: ${error}; will retry`);
         const delay = result.retryAfterMs ?? inRunBackoff(attempt);
-        if (result.status === 429) throttledUntil.set(throttleKey, Math.max(throttledUntil.get(throttleKey) ?? 0, deps.now() + delay));
-        if (deps.now() + delay >= endAt) {
+        if (result.status === 429) throttledUntil.set(throttleKey, Math.max(throttledUntil.get(throttleKey) ?? 0, clock() + delay));
+        if (clock() + delay >= endAt) {
           // `attempts` counts settled runs (one per run that gave up), not requests within a run.
           await deps.store.settle(event.id, { status: 'retry', error, nextAttemptAt: deps.now() + nextRunDelay(event.attempts + 1) }, deps.now());
           return defer(error);
         }
         event.lastError = error;
+        await deps.store.noteAttempt(event.id, error, deps.now());
         if (result.status !== 429) await deps.sleep(delay);
       }
     }

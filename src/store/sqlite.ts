@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, statfsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { DatabaseError } from '../errors.js';
@@ -117,13 +117,23 @@ function guard<T>(path: string, fn: () => T): T {
   }
 }
 
+/** SQLite reports a full disk as an I/O error when it cannot even create the -shm file. */
+function diskFull(path: string): boolean {
+  try {
+    const fs = statfsSync(dirname(path));
+    return fs.bavail * fs.bsize < 64 * 1024;
+  } catch {
+    return false;
+  }
+}
+
 export function databaseError(path: string, err: Error & { code?: string }): DatabaseError {
   const code = err.code ?? '';
   const why = `${err.message}${code && !err.message.includes(code) ? ` (${code})` : ''}`;
   if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
     return new DatabaseError(`${path} is not a Medic database: ${why}`, 'point MEDIC_DB or "database" at the right file, or move this one aside; Medic did not change it');
   }
-  if (code === 'SQLITE_FULL' || code === 'ENOSPC') {
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || (/^SQLITE_(IOERR|CANTOPEN)/.test(code) && diskFull(path))) {
     return new DatabaseError(`cannot write database ${path}: the disk is full`, 'free space on that file system; nothing was recorded by this command');
   }
   if (code.startsWith('SQLITE_READONLY') || code === 'EACCES' || code === 'EROFS' || code === 'EPERM') {
@@ -353,13 +363,26 @@ export class SqliteStore implements Store {
     });
   }
 
+  private logDelivery(id: number, outcome: string, detail: string | null, now: number): void {
+    this.sql(
+      `INSERT INTO deliveries (outbox_id, slug, target, action, at, outcome, detail)
+       SELECT id, slug, target, action, ?, ?, ? FROM outbox WHERE id = ? AND status = 'pending'`,
+    ).run(now, outcome, detail, id);
+  }
+
+  noteAttempt(id: number, error: string, now: number): Promise<void> {
+    return this.run(() => this.logDelivery(id, 'retry', error, now));
+  }
+
   settle(id: number, outcome: Settlement, now: number): Promise<void> {
-    return this.run(() => {
-      const detail = outcome.status === 'delivered' ? outcome.response : outcome.error;
-      this.sql(
-        `INSERT INTO deliveries (outbox_id, slug, target, action, at, outcome, detail)
-         SELECT id, slug, target, action, ?, ?, ? FROM outbox WHERE id = ? AND status = 'pending'`,
-      ).run(now, outcome.status, detail, id);
+    // The log row and the outbox update go together, or a kill between them would log a delivery
+    // for an event that is still pending.
+    return this.run(() => this.settleTx(id, outcome, now));
+  }
+
+  private readonly settleTx = (id: number, outcome: Settlement, now: number) =>
+    this.db.transaction(() => {
+      this.logDelivery(id, outcome.status, outcome.status === 'delivered' ? outcome.response : outcome.error, now);
       if (outcome.status === 'retry') {
         this.sql("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ? AND status = 'pending'").run(
           outcome.error,
@@ -378,8 +401,7 @@ export class SqliteStore implements Store {
           id,
         );
       }
-    });
-  }
+    })();
 
   pendingCounts(): Promise<Map<string, number>> {
     return this.run(() => {
@@ -424,13 +446,13 @@ export class SqliteStore implements Store {
           const resumed: string[] = [];
           const update = this.sql(
             `UPDATE services SET paused_at = NULL, paused_until = NULL, pause_reason = NULL, reset_at = ?, version = version + 1
-             WHERE slug = ? AND paused_at IS NOT NULL`,
+             WHERE slug = ? AND paused_at IS NOT NULL AND (paused_until IS NULL OR paused_until > ?)`,
           );
           const record = this.sql(
             "INSERT INTO transitions (slug, from_state, to_state, at, recorded_at, reason) VALUES (?, 'paused', 'resumed', ?, ?, 'resumed')",
           );
           for (const slug of slugs) {
-            if (update.run(now, slug).changes === 1) {
+            if (update.run(now, slug, now).changes === 1) {
               record.run(slug, now, now);
               resumed.push(slug);
             }
@@ -491,18 +513,22 @@ export class SqliteStore implements Store {
     });
   }
 
-  history(slug: string, since: number): Promise<History> {
+  history(slug: string, since: number, until: number): Promise<History> {
     return this.run(() => ({
-      beats: (this.sql('SELECT at FROM beats WHERE slug = ? AND at >= ? ORDER BY at').all(slug, since) as { at: number }[]).map((r) => r.at),
+      beats: (this.sql('SELECT at FROM beats WHERE slug = ? AND at >= ? AND at <= ? ORDER BY at').all(slug, since, until) as { at: number }[]).map(
+        (r) => r.at,
+      ),
       transitions: (
-        this.sql('SELECT at, recorded_at, from_state, to_state, reason FROM transitions WHERE slug = ? AND at >= ? ORDER BY at, id').all(
+        this.sql('SELECT at, recorded_at, from_state, to_state, reason FROM transitions WHERE slug = ? AND at >= ? AND at <= ? ORDER BY at, id').all(
           slug,
           since,
+          until,
         ) as { at: number; recorded_at: number; from_state: string; to_state: string; reason: string }[]
       ).map((r) => ({ at: r.at, recordedAt: r.recorded_at, from: r.from_state, to: r.to_state, reason: r.reason })),
-      deliveries: this.sql('SELECT at, target, action, outcome, detail FROM deliveries WHERE slug = ? AND at >= ? ORDER BY at, id').all(
+      deliveries: this.sql('SELECT at, target, action, outcome, detail FROM deliveries WHERE slug = ? AND at >= ? AND at <= ? ORDER BY at, id').all(
         slug,
         since,
+        until,
       ) as History['deliveries'],
     }));
   }

@@ -79,6 +79,8 @@ export interface Store {
   /** Status of the trigger an event's incident sent to the same target (for resolve ordering). */
   triggerStatus(incidentId: number, target: string): Promise<EventStatus | null>;
   settle(id: number, outcome: Settlement, now: number): Promise<void>;
+  /** Logs a failed attempt that will be retried within this run (for history); the event stays as it is. */
+  noteAttempt(id: number, error: string, now: number): Promise<void>;
   pendingCounts(): Promise<Map<string, number>>;
   /**
    * Times each service went down at or after `since`: triggers, and relapses while a resolve was
@@ -94,7 +96,7 @@ export interface Store {
   lastGap(): Promise<{ from: number; to: number } | null>;
   /** Deletes beats older than `beatsBefore` and settled records older than `recordsBefore`, in small batches. */
   prune(beatsBefore: number, recordsBefore: number, maxBatches: number): Promise<number>;
-  history(slug: string, since: number): Promise<History>;
+  history(slug: string, since: number, until: number): Promise<History>;
   /** Takes the checker lock unless another live checker holds it. */
   acquireLock(owner: string, now: number, leaseMs: number, takeOverFrom?: string): Promise<{ acquired: boolean; holder: string | null }>;
   releaseLock(owner: string, lastRunAt: number): Promise<void>;

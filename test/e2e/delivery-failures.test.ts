@@ -9,11 +9,6 @@ const R = Date.parse('2026-03-02T09:00:00Z');
 const DOWN = R + 6 * MIN;
 const ENV = { PAGERDUTY_ROUTING_KEY: ROUTING_KEY };
 const QUIET = { code: 0, stdout: '', stderr: '' };
-/**
- * A check whose events cannot go out retries inside the run until its delivery budget is spent;
- * a wall clock running 10× faster spends that budget in a tenth of the real time.
- */
-const FAST = 10;
 
 let pd: PdServer | undefined;
 let forwarder: { server: Server; sockets: Set<Socket> } | undefined;
@@ -33,7 +28,8 @@ afterEach(async () => {
 /** One service, registered by a check at R, paging one target at `eventsUrl`. */
 async function downService(eventsUrl: string, target: Record<string, unknown> = {}): Promise<Project> {
   const p = tempProject({
-    checker: { gapThreshold: '30d' },
+    // A short delivery budget keeps the checks that cannot deliver short.
+    checker: { gapThreshold: '30d', deliveryBudget: '3s' },
     targets: { oncall: { type: 'pagerduty', eventsUrl, ...target } },
     services: [{ slug: 'nightly-backup', name: 'Nightly Backup', team: 'platform', priority: 'P2', interval: '5m', grace: '1m' }],
   });
@@ -127,7 +123,7 @@ describe('delivery failures', { timeout: 180_000 }, () => {
     const url = await refusedUrl();
     project = await downService(url);
 
-    const res = await project.run(['check'], { at: DOWN, speed: FAST, env: ENV });
+    const res = await project.run(['check'], { at: DOWN, env: ENV });
     expect(res.code).toBe(75);
     expect(res.stdout).toBe('');
     expect(res.stderr).toContain('connection refused');
@@ -155,7 +151,7 @@ describe('delivery failures', { timeout: 180_000 }, () => {
     pd.reply(() => 'hang');
     project = await downService(pd.url, { timeout: '1s' });
 
-    const res = await project.run(['check'], { at: DOWN, speed: FAST, env: ENV });
+    const res = await project.run(['check'], { at: DOWN, env: ENV });
     expect(res.code).toBe(75);
     expect(res.stderr).toMatch(/timeout/i);
     expect(res.stderr).not.toMatch(/^\s+at /m);

@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { clockEnv, FAKETIME_SHM_CLASH, removeFaketimeShm } from './clock.js';
 
 /** The PagerDuty guide's example routing key (never a real one). */
 export const ROUTING_KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
@@ -75,13 +76,6 @@ export function tempProject(config?: unknown): Project {
   return project;
 }
 
-/** `2026-11-26 12:00:00` (UTC) for faketime; the instant must be a whole second. */
-function faketimeStamp(at: number | string): string {
-  const ms = typeof at === 'number' ? at : Date.parse(at);
-  if (!Number.isFinite(ms) || ms % 1000 !== 0) throw new Error(`cli helper: faketime needs a whole second, got ${String(at)}`);
-  return new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
-}
-
 /** Spawns `node bin/medic ...args` in `opts.cwd` (under faketime when `at` is given) and collects its output. */
 export function medic(args: string[], opts: CliOptions & { cwd: string }): Promise<CliResult> {
   const { cwd } = opts;
@@ -90,32 +84,37 @@ export function medic(args: string[], opts: CliOptions & { cwd: string }): Promi
     if (value === undefined) delete env[name];
     else env[name] = value;
   }
-  let command = process.execPath;
-  let argv = [BIN, ...args];
   if (opts.at !== undefined) {
-    const stamp = faketimeStamp(opts.at);
-    const spec = opts.frozen ? stamp : `@${stamp}${opts.speed ? ` x${opts.speed}` : ''}`;
-    command = 'faketime';
-    argv = ['-f', spec, process.execPath, ...argv];
-    // Timers run on the real monotonic clock; only the wall clock (Date.now) is faked.
-    env.FAKETIME_DONT_FAKE_MONOTONIC = '1';
+    const at = typeof opts.at === 'number' ? opts.at : Date.parse(opts.at);
+    Object.assign(env, clockEnv(at, { frozen: opts.frozen, speed: opts.speed }));
   }
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 120_000);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
+  const once = () =>
+    new Promise<CliResult & { pid: number }>((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+      child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+      const timer = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 120_000);
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr, pid: child.pid! });
+      });
     });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return (async () => {
+    let result = await once();
+    // A pid reused after another test's kill -9 can meet that process's libfaketime leftovers.
+    if (opts.at !== undefined && FAKETIME_SHM_CLASH.test(result.stderr)) {
+      removeFaketimeShm(result.pid);
+      result = await once();
+    }
+    const { pid: _pid, ...rest } = result;
+    return rest;
+  })();
 }
 
 /** `medic status --json` rows by slug (throws unless the command succeeded). */

@@ -5,7 +5,7 @@
  */
 import { expect } from 'vitest';
 import { ROUTING_KEY, tempProject, type CliOptions, type CliResult, type Project } from './cli.js';
-import { libfaketime } from './faults.js';
+import { clockEnv } from './clock.js';
 import { startPdServer, type PdServer, type RecordedRequest } from './pd-server.js';
 
 export const SEC = 1000;
@@ -18,24 +18,6 @@ export const iso = (at: number) => new Date(at).toISOString();
 export interface RunOptions extends Omit<CliOptions, 'at' | 'frozen' | 'speed'> {
   /** Let the clock run from the instant, this many times faster (default: frozen at the instant). */
   speed?: number;
-}
-
-/**
- * libfaketime preloaded directly, not through the `faketime` wrapper: the wrapper keeps a named
- * semaphore per pid in /dev/shm, and one left behind by a killed wrapper makes a later wrapper
- * with the same pid fail ("faketime: sem_open: File exists"). The instant is given in epoch
- * seconds (FAKETIME_FMT=%s) so it does not depend on the child's TZ.
- */
-function clockEnv(at: number, speed?: number): Record<string, string> {
-  if (at % 1000 !== 0) throw new Error(`faketime needs a whole second, got ${at}`);
-  const seconds = String(at / 1000);
-  return {
-    LD_PRELOAD: libfaketime(),
-    FAKETIME_FMT: '%s',
-    FAKETIME: speed === undefined ? seconds : `@${seconds} x${speed}`,
-    // Timers keep the real monotonic clock; only the wall clock is moved.
-    FAKETIME_DONT_FAKE_MONOTONIC: '1',
-  };
 }
 
 export interface Rig {
@@ -62,13 +44,14 @@ export async function startRig(services: Record<string, unknown>[], extra: Recor
   const project = tempProject({
     targets: { oncall: { type: 'pagerduty', eventsUrl: pd.url } },
     defaults: { interval: '5m', grace: '1m', threshold: 1 },
-    checker: { gapThreshold: '30d' },
+    // A short delivery budget keeps checks that cannot deliver short.
+    checker: { gapThreshold: '30d', deliveryBudget: '2s' },
     flap: { maxTriggers: 1000 },
     services,
     ...extra,
   });
   const medic = (at: number, args: string[], { speed, ...opts }: RunOptions = {}) =>
-    project.run(args, { ...opts, env: { PAGERDUTY_ROUTING_KEY: ROUTING_KEY, ...clockEnv(at, speed), ...opts.env } });
+    project.run(args, { ...opts, env: { PAGERDUTY_ROUTING_KEY: ROUTING_KEY, ...clockEnv(at, speed === undefined ? { frozen: true } : { speed }), ...opts.env } });
   const of = (action: string, slug?: string) =>
     pd.requests.filter((r) => r.body?.event_action === action && (slug === undefined || r.body?.dedup_key === `medic-heartbeat-${slug}`));
   return {

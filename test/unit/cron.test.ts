@@ -142,8 +142,13 @@ describe('previousMatch: the latest matching minute at or before an instant', ()
     expect(previousMatch(parseCron('0 0 29 2 *'), 'UTC', at('2027-03-01T00:00:00Z'))).toBe(at('2024-02-29T00:00:00Z'));
   });
 
-  it('a date that never comes ("0 0 30 2 *") gives null, not a hang', () => {
-    expect(previousMatch(parseCron('0 0 30 2 *'), 'UTC', at('2026-11-26T00:00:00Z'))).toBeNull();
+  it('a date that never comes ("0 0 30 2 *") is refused when parsed', () => {
+    expect(() => parseCron('0 0 30 2 *')).toThrow('that day never comes in those months');
+  });
+
+  it('with a weekday as well, the OR rule makes "0 0 31 4 1" match every Monday in April', () => {
+    // 31 April never exists, but with a weekday the OR rule lets it match every Monday in April.
+    expect(previousMatch(parseCron('0 0 31 4 1'), 'UTC', at('2026-11-26T00:00:00Z'))).toBe(at('2026-04-27T00:00:00Z'));
   });
 
   it('a non-UTC zone: "0 2 * * *" in Europe/Berlin in winter is 01:00 UTC', () => {
