@@ -59,16 +59,16 @@ function newerSchema(path: string, v: number): DatabaseError {
 
 /** A newer Medic's database, or another program's SQLite file, is refused untouched. */
 function refuseForeign(db: Db, path: string): void {
-  const v = db.pragma('user_version', { simple: true }) as number;
+  // One statement, so one snapshot: another process may be creating the schema right now.
+  const { v, tables } = db
+    .prepare("SELECT (SELECT user_version FROM pragma_user_version) AS v, (SELECT group_concat(name, ', ') FROM (SELECT name FROM sqlite_master WHERE type = 'table' LIMIT 5)) AS tables")
+    .get() as { v: number; tables: string | null };
   if (v > SCHEMA_VERSION) throw newerSchema(path, v);
-  if (v === 0) {
-    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' LIMIT 5").pluck().all() as string[];
-    if (tables.length > 0) {
-      throw new DatabaseError(
-        `${path} is not a Medic database: it is another program's SQLite file (tables: ${tables.join(', ')})`,
-        'point MEDIC_DB or "database" at a new file; Medic did not change this one',
-      );
-    }
+  if (v === 0 && tables) {
+    throw new DatabaseError(
+      `${path} is not a Medic database: it is another program's SQLite file (tables: ${tables})`,
+      'point MEDIC_DB or "database" at a new file; Medic did not change this one',
+    );
   }
 }
 
