@@ -38,6 +38,18 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 });
+// The quick `medic beat` path as one self-contained file (see src/quick-beat.ts).
+await build({
+  entryPoints: [`${root}src/quick-beat.ts`],
+  outfile: `${root}dist/quick-beat.js`,
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: true,
+  logLevel: 'warning',
+});
 
 /**
  * medic.schema.json → src/generated/validate-config.js (+ .d.ts), a self-contained ES module.

@@ -292,16 +292,28 @@ function beatArgs(argv: string[]): { slug: string; config?: string } | null {
 
 /** `medic beat` without commander; an explicit JSON config is read without the validator. */
 async function fastBeat(args: { slug: string; config?: string }, env: NodeJS.ProcessEnv, io: Io, now: () => number): Promise<void> {
-  const { beat, quickBeatTarget, recordBeat } = await import('./commands/beat.js');
+  const { quickBeat } = await loadQuickBeat();
+  if (await quickBeat(args.slug, args.config, env, io.cwd, now)) return;
+  const { beat } = await import('./commands/beat.js');
   const { openSqliteStore } = await import('./store/sqlite.js');
-  const opts = { path: args.config, cwd: io.cwd, env };
-  const quick = quickBeatTarget(opts, args.slug);
-  if (quick) return recordBeat(openSqliteStore(quick.databasePath), args.slug, now());
   const { buildConfig, findConfig } = await import('./config.js');
+  const opts = { path: args.config, cwd: io.cwd, env };
   await beat(
     { slug: args.slug },
     { findConfig: () => findConfig(opts), buildConfig: (raw, file) => buildConfig(raw, file, env), openStore: openSqliteStore, env, now },
   );
+}
+
+type QuickBeatModule = typeof import('./quick-beat.js');
+
+/**
+ * dist/quick-beat.js, the separately bundled beat path; running from source (tests in-process)
+ * there is no such file, and the same code comes from the module graph instead.
+ */
+async function loadQuickBeat(): Promise<QuickBeatModule> {
+  const bundled = new URL('./quick-beat.js', import.meta.url);
+  if (bundled.pathname.includes('/dist/')) return (await import(bundled.href)) as QuickBeatModule;
+  return import('./quick-beat.js');
 }
 
 function isAlive(pid: number): boolean {
@@ -322,9 +334,11 @@ async function report(err: unknown, io: Io, env: NodeJS.ProcessEnv): Promise<num
   }
   const { formatError, painter } = await import('./output.js');
   const c = painter(io.stderr, env);
-  if (err instanceof MedicError) {
-    io.stderr.write(formatError(err.message, err.hint, c));
-    return err.exitCode;
+  // quick-beat.js is bundled on its own, with its own copy of the error classes: match by shape.
+  if (err instanceof MedicError || (err instanceof Error && typeof (err as MedicError).exitCode === 'number')) {
+    const e = err as MedicError;
+    io.stderr.write(formatError(e.message, e.hint, c));
+    return e.exitCode;
   }
   const e = err as Error;
   io.stderr.write(formatError(`internal error: ${e?.message ?? String(err)}`, 'this is a bug in Medic; please report it with the lines below', c));

@@ -48,6 +48,11 @@ export function inRunBackoff(attempt: number): number {
   return Math.round(base * (0.75 + Math.random() * 0.5));
 }
 
+/** How long a key pauses after a 429 without Retry-After: about a second, jittered so workers spread out. */
+function throttlePause(): number {
+  return Math.round(1000 * (0.75 + Math.random() * 0.5));
+}
+
 /** When a later run should try again after `runs` failed runs: the next 3 runs, then 1, 2, 4… up to 15 min. */
 export function nextRunDelay(runs: number): number {
   return runs <= 3 ? 0 : Math.min(60_000 * 2 ** (runs - 4), 15 * 60_000);
@@ -104,7 +109,9 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
         }
         if (wait > 0) await deps.sleep(wait);
         attempt++;
-        const timeoutMs = Math.min(opts.timeouts?.get(event.eventsUrl) ?? opts.timeoutMs, Math.max(1, Math.round(endAt - clock())));
+        // The full timeout, never cut to the budget left: a request cut short may well have been
+        // accepted, and would be sent again. A run lasts at most the budget plus one timeout.
+        const timeoutMs = opts.timeouts?.get(event.eventsUrl) ?? opts.timeoutMs;
         const result = await deps.send(event.eventsUrl, { routing_key: key.key, ...event.body }, timeoutMs);
         if (result.ok) {
           await deps.store.settle(event.id, { status: 'delivered', response: JSON.stringify(result.answer) }, deps.now());
@@ -121,7 +128,9 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
           break;
         }
         opts.onEvent?.(`${event.action} ${event.slug} → ${event.target}: ${error}; will retry`);
-        const delay = result.retryAfterMs ?? inRunBackoff(attempt);
+        // 429 throttles the key, not this event: every event for that key and URL pauses for
+        // Retry-After or a fixed second (not this event's growing backoff, which would starve the key).
+        const delay = result.retryAfterMs ?? (result.status === 429 ? throttlePause() : inRunBackoff(attempt));
         if (result.status === 429) throttledUntil.set(throttleKey, Math.max(throttledUntil.get(throttleKey) ?? 0, clock() + delay));
         if (clock() + delay >= endAt) {
           // `attempts` counts settled runs (one per run that gave up), not requests within a run.

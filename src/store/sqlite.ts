@@ -15,7 +15,7 @@ type Db = Database.Database;
 export function openSqliteStore(path: string): SqliteStore {
   const db = guard(path, () => {
     if (!existsSync(path)) {
-      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      makeFolders(dirname(path));
       try {
         closeSync(openSync(path, 'wx', 0o600));
       } catch (err) {
@@ -36,6 +36,22 @@ export function openSqliteStore(path: string): SqliteStore {
     return db;
   });
   return new SqliteStore(db, path);
+}
+
+/**
+ * `mkdir -p` with mode 0700 for each folder it creates. Not mkdirSync's `recursive`, which loops
+ * forever where a parent cannot be created but does not report EACCES (under /proc, for one).
+ */
+function makeFolders(dir: string): void {
+  if (existsSync(dir)) return;
+  const parent = dirname(dir);
+  if (parent !== dir) makeFolders(parent);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    // Another process (a beat at the same moment) made it first.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
 }
 
 /**
