@@ -57,10 +57,36 @@ export function quickBeatTarget(opts: LoadOptions, slug: string): { databasePath
   if (!explicit || !explicit.endsWith('.json')) return null;
   const file = resolve(opts.cwd, explicit);
   try {
-    return beatTarget(JSON.parse(readFileSync(file, 'utf8')), file, slug, opts.env);
+    const bytes = readFileSync(file);
+    if (bytes.length > SCAN_FROM_BYTES) return scanBeatTarget(bytes, file, slug, opts.env);
+    return beatTarget(JSON.parse(bytes.toString('utf8')), file, slug, opts.env);
   } catch {
     return null;
   }
+}
+
+/** Above this size, parsing the whole config would be most of a beat's cost (BENCHMARKS.md). */
+const SCAN_FROM_BYTES = 256 * 1024;
+
+/**
+ * The same answer as beatTarget, from the text of a large JSON config without parsing it: the slug
+ * must appear as a `"slug": "<slug>"` member (only services have a "slug" key), and "database", the
+ * only key of that name in the schema, must appear at most once. Anything less clear-cut returns
+ * null, and the caller takes the full path. latin1 keeps string offsets equal to byte offsets.
+ */
+function scanBeatTarget(bytes: Buffer, file: string, slug: string, env: NodeJS.ProcessEnv): { databasePath: string } | null {
+  const text = bytes.toString('latin1');
+  const escaped = slug.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  if (!new RegExp(`"slug"\\s*:\\s*"${escaped}"`).test(text)) return null;
+  const databases = [...text.matchAll(/"database"\s*:\s*"((?:[^"\\]|\\.)*)"/g)];
+  if (databases.length > 1 || (databases.length === 0 && text.includes('"database"'))) return null;
+  let database = 'medic.db';
+  const match = databases[0];
+  if (match) {
+    const end = match.index! + match[0].length - 1; // the closing quote
+    database = JSON.parse(`"${bytes.toString('utf8', end - match[1]!.length, end)}"`) as string;
+  }
+  return beatTarget({ services: [{ slug }], database }, file, slug, env);
 }
 
 /** "unknown service 'nightly-bakup' — did you mean 'nightly-backup'?" (exit 65). */
