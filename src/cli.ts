@@ -329,7 +329,9 @@ function isAlive(pid: number): boolean {
 async function report(err: unknown, io: Io, env: NodeJS.ProcessEnv): Promise<number> {
   const code = (err as { code?: unknown })?.code;
   if (typeof code === 'string' && code.startsWith('commander.')) {
-    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return EXIT.ok;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version') return EXIT.ok;
+    // No command given: commander has printed the help to stderr; that is a usage error.
+    if (code === 'commander.help') return EXIT.usage;
     err = new UsageError((err as Error).message.replace(/^error: /, ''), 'see `medic --help`');
   }
   const { formatError, painter } = await import('./output.js');

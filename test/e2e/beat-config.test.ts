@@ -109,6 +109,7 @@ describe('bad input', { timeout: 120_000 }, () => {
     [['beat'], "missing required argument 'slug'"],
     [['frobnicate'], "unknown command 'frobnicate'"],
     [['check', '--dryrun'], "unknown option '--dryrun'"],
+    [[], 'Usage: medic [options] [command]'],
   ])('medic %j exits 64 with a message and no stack trace', async (args, message) => {
     project = tempProject(CONFIG);
     const res = await project.run(args);
