@@ -130,18 +130,39 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .description('evaluate every service, record state changes, deliver due PagerDuty events (run from cron every minute)')
     .option('--dry-run', 'show what would change; write and send nothing')
     .option('-v, --verbose', 'say what happens')
-    .action((opts: { dryRun?: boolean; verbose?: boolean }, cmd: Command) => {
+    .option('--json', 'print what the run did as JSON for scripts')
+    .action((opts: { dryRun?: boolean; verbose?: boolean; json?: boolean }, cmd: Command) => {
       job = () =>
         withStore(cmd, async (cfg, store) => {
           const { check } = await import('./commands/check.js');
-          const verbose = opts.verbose || opts.dryRun ? print : () => {};
+          const verbose = (opts.verbose || opts.dryRun) && !opts.json ? print : () => {};
           const result = await check(
             { dryRun: opts.dryRun === true },
             { config: cfg, store, send: await sender(), ping: await pinger(), env, now, sleep, verbose, notice: warn, isAlive },
           );
-          if (result.ran && result.planned === 0 && (opts.dryRun || opts.verbose) && (result.delivery?.delivered.length ?? 0) === 0) {
+          if (opts.json) {
+            const iso = (at: number) => new Date(at).toISOString();
+            const d = result.delivery;
+            print(
+              JSON.stringify(
+                {
+                  ran: result.ran,
+                  dryRun: opts.dryRun === true,
+                  // With --dry-run, the changes a run would make; else those it made.
+                  changes: (opts.dryRun ? result.planned : result.transitions).map((t) => ({ ...t, at: iso(t.at) })),
+                  delivered: d?.delivered.length ?? 0,
+                  rejected: d?.rejected.map((r) => ({ slug: r.event.slug, target: r.event.target, action: r.event.action, status: r.status, message: r.message })) ?? [],
+                  pending: d?.deferred.length ?? 0,
+                  gap: result.gap && { from: iso(result.gap.from), to: iso(result.gap.to) },
+                },
+                null,
+                2,
+              ),
+            );
+          } else if (result.ran && result.planned.length === 0 && (opts.dryRun || opts.verbose) && (result.delivery?.delivered.length ?? 0) === 0) {
             print(`checked ${cfg.services.length} service${cfg.services.length === 1 ? '' : 's'}: ${opts.dryRun ? 'nothing would change' : 'no changes'}`);
           }
+          if (result.undelivered) throw result.undelivered;
         });
     });
 

@@ -33,13 +33,23 @@ export interface CheckOptions {
   budgetMs?: number;
 }
 
+export interface Change {
+  slug: string;
+  to: ChangeKind;
+  at: number;
+  reason: string;
+}
+
 export interface CheckResult {
   ran: boolean;
   /** Changes the evaluation found (with --dry-run, none is applied). */
-  planned: number;
-  transitions: { slug: string; to: ChangeKind; at: number; reason: string }[];
+  planned: Change[];
+  /** The changes applied (another checker may have applied some first). */
+  transitions: Change[];
   delivery: DeliveryReport | null;
   gap: { from: number; to: number } | null;
+  /** What could not be delivered, as the error the run ends with (75/76/78); null when all went out. */
+  undelivered: MedicError | null;
 }
 
 const LOCK_LEASE_MS = 2 * 60_000;
@@ -51,12 +61,12 @@ const PRUNE_BATCHES_PER_RUN = 50;
  * One checker run: take the lock, register new services, close the books on a checker gap,
  * evaluate every service, record state changes together with their events (outbox), deliver what
  * is due, prune old beats, ping the watcher, release the lock.
- * Throws a MedicError (exit 75/76/78) after the run when events could not be delivered.
+ * What could not be delivered comes back as `undelivered`, the error (exit 75/76/78) the run ends with.
  */
 export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckResult> {
   const { store, config } = deps;
   const owner = `${process.pid}@${hostname()}`;
-  if (!opts.dryRun && !(await takeLock(owner, deps))) return { ran: false, planned: 0, transitions: [], delivery: null, gap: null };
+  if (!opts.dryRun && !(await takeLock(owner, deps))) return { ran: false, planned: [], transitions: [], delivery: null, gap: null, undelivered: null };
   let result: CheckResult;
   try {
     const now = deps.now();
@@ -72,7 +82,8 @@ export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckR
     const changes = evaluateAll(config, records, recent, now);
     for (const c of changes) deps.verbose(`${opts.dryRun ? 'would mark' : 'marking'} ${c.slug} ${c.to}: ${c.reason}`);
     const applied = opts.dryRun ? new Set<string>() : new Set(await store.applyTransitions(changes, now));
-    const transitions = changes.filter((c) => applied.has(c.slug)).map(({ slug, to, at, reason }) => ({ slug, to, at, reason }));
+    const planned = changes.map(({ slug, to, at, reason }) => ({ slug, to, at, reason }));
+    const transitions = planned.filter((c) => applied.has(c.slug));
     // A service taken out of the config starts afresh if it comes back, instead of paging at once
     // for the beats it missed while it was gone. Its history stays.
     const removed = [...records.values()].filter((r) => !config.bySlug.has(r.slug) && !r.incident).map((r) => r.slug);
@@ -93,12 +104,11 @@ export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckR
       const pruned = await store.prune(now - config.retentionMs, now - Math.max(RECORD_RETENTION_MS, config.retentionMs), PRUNE_BATCHES_PER_RUN);
       if (pruned > 0) deps.verbose(`pruned ${pruned} old records`);
     }
-    result = { ran: true, planned: changes.length, transitions, delivery, gap };
+    result = { ran: true, planned, transitions, delivery, gap, undelivered: delivery ? undeliveredError(delivery) : null };
   } finally {
     if (!opts.dryRun) await store.releaseLock(owner, deps.now());
   }
-  if (result.delivery) throwIfUndelivered(result.delivery);
-  if (!opts.dryRun && config.checker.heartbeatUrl) await pingWatcher(config, deps);
+  if (!opts.dryRun && !result.undelivered && config.checker.heartbeatUrl) await pingWatcher(config, deps);
   return result;
 }
 
@@ -223,7 +233,7 @@ async function pingWatcher(config: Config, deps: CheckDeps): Promise<void> {
 }
 
 /** Turns what could not be delivered into one error: 78 (missing key), else 76 (rejected), else 75. */
-function throwIfUndelivered(report: DeliveryReport): void {
+function undeliveredError(report: DeliveryReport): MedicError | null {
   const lines: string[] = [];
   const hints: string[] = [];
   const codes = new Set<number>();
@@ -244,5 +254,5 @@ function throwIfUndelivered(report: DeliveryReport): void {
     codes.add(EXIT.tempfail);
   }
   const code = [EXIT.config, EXIT.rejected, EXIT.tempfail].find((c) => codes.has(c));
-  if (code !== undefined) throw new MedicError(lines.join('\n'), code, [...new Set(hints)].join('\n') || undefined);
+  return code === undefined ? null : new MedicError(lines.join('\n'), code, [...new Set(hints)].join('\n') || undefined);
 }
