@@ -29,8 +29,6 @@ export interface CheckDeps {
 
 export interface CheckOptions {
   dryRun: boolean;
-  /** Delivery stops starting requests after this, so a run ends well within its minute. */
-  budgetMs?: number;
 }
 
 export interface Change {
@@ -93,7 +91,7 @@ export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckR
       : await deliverPending(
           { store, send: deps.send, env: deps.env, now: deps.now, sleep: deps.sleep },
           {
-            budgetMs: opts.budgetMs ?? config.checker.deliveryBudgetMs,
+            budgetMs: config.checker.deliveryBudgetMs,
             timeoutMs: 10_000,
             timeouts: new Map([...config.targets.values()].map((t) => [t.eventsUrl, t.timeoutMs])),
             concurrency: 8,
