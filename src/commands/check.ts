@@ -142,7 +142,7 @@ async function closeGap(config: Config, records: Map<string, StoredService>, now
   const iso = (at: number) => new Date(at).toISOString();
   deps.notice(
     `medic check was not running from ${iso(lastRunAt)} to ${iso(now)} (${formatDuration(Math.round((now - lastRunAt) / 1000) * 1000)}); ` +
-      `${affected.length} service${affected.length === 1 ? '' : 's'} whose deadline fell in that blind period get a fresh deadline instead of paging`,
+      `${affected.length} service${affected.length === 1 ? ' whose deadline fell in that blind period gets' : 's whose deadline fell in that blind period get'} a fresh deadline instead of paging`,
   );
   if (!dryRun) await deps.store.recordGap(affected, lastRunAt, now);
   return { from: lastRunAt, to: now };
