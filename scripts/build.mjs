@@ -25,31 +25,12 @@ export default validate;
 
 compileConfigValidator();
 
+// Both bundles: ESM for Node 20, packages left to node_modules.
+const common = { bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', sourcemap: true, logLevel: 'warning' };
 // dist/ is overwritten in place, not removed first: tests running beside a rebuild keep working.
-await build({
-  entryPoints: [`${root}src/cli.ts`],
-  outdir: `${root}dist`,
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  packages: 'external',
-  sourcemap: true,
-  logLevel: 'warning',
-});
+await build({ ...common, entryPoints: [`${root}src/cli.ts`], outdir: `${root}dist`, splitting: true });
 // The quick `medic beat` path as one self-contained file (see src/quick-beat.ts).
-await build({
-  entryPoints: [`${root}src/quick-beat.ts`],
-  outfile: `${root}dist/quick-beat.js`,
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  packages: 'external',
-  sourcemap: true,
-  logLevel: 'warning',
-});
+await build({ ...common, entryPoints: [`${root}src/quick-beat.ts`], outfile: `${root}dist/quick-beat.js` });
 
 /**
  * medic.schema.json → src/generated/validate-config.js (+ .d.ts), a self-contained ES module.

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import pkg from '../package.json' with { type: 'json' };
 import type { Config } from './config.js';
-import { EXIT, MedicError, UsageError } from './errors.js';
+import { EXIT, isMedicError, UsageError } from './errors.js';
 import type { Pinger, Sender } from './notify/http.js';
 import type { Stream } from './output.js';
 import type { Store } from './store/types.js';
@@ -80,17 +80,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     const { loadConfig } = await import('./config.js');
     return loadConfig({ path: cmd.opts().config ?? globalConfig, cwd: io.cwd, env });
   };
-  const openStore = async (cfg: Config): Promise<Store> => {
-    const { openSqliteStore } = await import('./store/sqlite.js');
-    return openSqliteStore(cfg.databasePath);
-  };
   const sender = async (): Promise<Sender> => overrides.send ?? (await import('./notify/http.js')).undiciSender;
   const pinger = async (): Promise<Pinger> => overrides.ping ?? (await import('./notify/http.js')).undiciPinger;
   const warn = (text: string) => io.stderr.write(`medic: ${text}\n`);
   /** Runs a command body with the config and an open store, closing the store afterwards. */
   const withStore = async <T>(cmd: Command, body: (cfg: Config, store: Store) => Promise<T>): Promise<T> => {
     const cfg = await config(cmd);
-    const store = await openStore(cfg);
+    const { openSqliteStore } = await import('./store/sqlite.js');
+    const store = openSqliteStore(cfg.databasePath);
     try {
       return await body(cfg, store);
     } finally {
@@ -141,24 +138,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
             { config: cfg, store, send: await sender(), ping: await pinger(), env, now, sleep, verbose, notice: warn, isAlive },
           );
           if (opts.json) {
-            const iso = (at: number) => new Date(at).toISOString();
-            const d = result.delivery;
-            print(
-              JSON.stringify(
-                {
-                  ran: result.ran,
-                  dryRun: opts.dryRun === true,
-                  // With --dry-run, the changes a run would make; else those it made.
-                  changes: (opts.dryRun ? result.planned : result.transitions).map((t) => ({ ...t, at: iso(t.at) })),
-                  delivered: d?.delivered.length ?? 0,
-                  rejected: d?.rejected.map((r) => ({ slug: r.event.slug, target: r.event.target, action: r.event.action, status: r.status, message: r.message })) ?? [],
-                  pending: d?.deferred.length ?? 0,
-                  gap: result.gap && { from: iso(result.gap.from), to: iso(result.gap.to) },
-                },
-                null,
-                2,
-              ),
-            );
+            const { checkJson } = await import('./output.js');
+            print(checkJson(result, opts.dryRun === true));
           } else if (result.ran && result.planned.length === 0 && (opts.dryRun || opts.verbose) && (result.delivery?.delivered.length ?? 0) === 0) {
             print(`checked ${cfg.services.length} service${cfg.services.length === 1 ? '' : 's'}: ${opts.dryRun ? 'nothing would change' : 'no changes'}`);
           }
@@ -223,24 +204,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
         withStore(cmd, async (cfg, store) => {
           const { history } = await import('./commands/history.js');
           const report = await history({ slug, since: opts.since }, { config: cfg, store, now });
-          if (opts.json) {
-            const iso = (at: number) => new Date(at).toISOString();
-            print(
-              JSON.stringify(
-                {
-                  ...report,
-                  since: iso(report.since),
-                  until: iso(report.until),
-                  events: report.events.map((e) => ({ ...e, at: iso(e.at), ...('until' in e && { until: iso(e.until) }), ...('recordedAt' in e && { recordedAt: iso(e.recordedAt) }) })),
-                },
-                null,
-                2,
-              ),
-            );
-          } else {
-            const { historyText, painter } = await import('./output.js');
-            io.stdout.write(historyText(report, painter(io.stdout, env)));
-          }
+          const { historyJson, historyText, painter } = await import('./output.js');
+          if (opts.json) print(historyJson(report));
+          else io.stdout.write(historyText(report, painter(io.stdout, env)));
         });
     });
 
@@ -357,11 +323,9 @@ async function report(err: unknown, io: Io, env: NodeJS.ProcessEnv): Promise<num
   }
   const { formatError, painter } = await import('./output.js');
   const c = painter(io.stderr, env);
-  // quick-beat.js is bundled on its own, with its own copy of the error classes: match by shape.
-  if (err instanceof MedicError || (err instanceof Error && typeof (err as MedicError).exitCode === 'number')) {
-    const e = err as MedicError;
-    io.stderr.write(formatError(e.message, e.hint, c));
-    return e.exitCode;
+  if (isMedicError(err)) {
+    io.stderr.write(formatError(err.message, err.hint, c));
+    return err.exitCode;
   }
   const e = err as Error;
   io.stderr.write(formatError(`internal error: ${e?.message ?? String(err)}`, 'this is a bug in Medic; please report it with the lines below', c));

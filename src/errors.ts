@@ -11,10 +11,18 @@ export const EXIT = {
 } as const;
 
 /**
+ * Marks a MedicError across copies of this module: dist/quick-beat.js is bundled on its own, with
+ * its own copy of these classes, so `instanceof` alone would miss its errors.
+ */
+const BRAND = Symbol.for('medic.MedicError');
+
+/**
  * Every error a user can cause is a MedicError: a one-line message, an exit code and a next step.
  * cli.ts is the only place that prints them.
  */
 export class MedicError extends Error {
+  readonly [BRAND] = true;
+
   constructor(
     message: string,
     readonly exitCode: number,
@@ -23,6 +31,16 @@ export class MedicError extends Error {
     super(message);
     this.name = new.target.name;
   }
+}
+
+export function isMedicError(err: unknown): err is MedicError {
+  return err instanceof MedicError || (err instanceof Error && (err as { [BRAND]?: boolean })[BRAND] === true);
+}
+
+/** When several delivery outcomes apply, the one a run exits with: 78, then 76, then 75. */
+export function mostUrgent(codes: Iterable<number>): number | undefined {
+  const seen = new Set(codes);
+  return [EXIT.config, EXIT.rejected, EXIT.tempfail].find((c) => seen.has(c));
 }
 
 export class UsageError extends MedicError {

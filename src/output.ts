@@ -1,5 +1,6 @@
 import { Chalk, type ChalkInstance } from 'chalk';
-import { formatDuration, roughDuration } from './core/duration.js';
+import { formatDuration, iso, roughDuration } from './core/duration.js';
+import type { CheckResult } from './commands/check.js';
 import type { HistoryReport } from './commands/history.js';
 import type { StatusReport } from './commands/status.js';
 
@@ -55,7 +56,7 @@ export function statusTable(report: StatusReport, now: number, c: ChalkInstance)
   );
   if (report.lastGap && now - report.lastGap.to < 7 * 86_400_000) {
     const { from, to } = report.lastGap;
-    out.push(c.yellow(`medic check was blind from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}; deadlines in that time were restarted`));
+    out.push(c.yellow(`medic check was blind from ${iso(from)} to ${iso(to)}; deadlines in that time were restarted`));
   }
   return `${out.join('\n')}\n`;
 }
@@ -64,24 +65,24 @@ const BLOCKS = ' ▁▂▃▄▅▆▇█';
 
 /** `medic history`: the strip of beats per bucket, then the timeline, oldest first. */
 export function historyText(h: HistoryReport, c: ChalkInstance): string {
-  const iso = (at: number) => new Date(at).toISOString().replace('.000Z', 'Z');
+  const at = (ms: number) => iso(ms).replace('.000Z', 'Z');
   const max = Math.max(1, ...h.strip);
   const strip = h.strip.map((n) => (n === 0 ? c.red('·') : BLOCKS[Math.max(1, Math.round((n / max) * 8))]!)).join('');
   const out = [
-    `${c.bold(h.slug)}: beats per ${formatDuration(h.bucketMs)} from ${iso(h.since)} to ${iso(h.until)} (· = none)`,
+    `${c.bold(h.slug)}: beats per ${formatDuration(h.bucketMs)} from ${at(h.since)} to ${at(h.until)} (· = none)`,
     `  ${strip}`,
     '',
   ];
   if (h.events.length === 0) out.push('  nothing recorded in this period');
   for (const e of h.events) {
     if (e.kind === 'beats') {
-      out.push(`  ${iso(e.at)}  ${c.green('beat')}${e.count > 1 ? ` ×${e.count} until ${iso(e.until)}` : ''}`);
+      out.push(`  ${at(e.at)}  ${c.green('beat')}${e.count > 1 ? ` ×${e.count} until ${at(e.until)}` : ''}`);
     } else if (e.kind === 'state') {
-      const late = e.recordedAt - e.at >= 1000 ? c.dim(` (recorded ${iso(e.recordedAt)})`) : '';
-      out.push(`  ${iso(e.at)}  ${(c[STATE_COLOUR[e.to] ?? 'yellow'] as (t: string) => string)(`${e.from ? `${e.from} → ` : ''}${e.to}`)}: ${e.reason}${late}`);
+      const late = e.recordedAt - e.at >= 1000 ? c.dim(` (recorded ${at(e.recordedAt)})`) : '';
+      out.push(`  ${at(e.at)}  ${(c[STATE_COLOUR[e.to] ?? 'yellow'] as (t: string) => string)(`${e.from ? `${e.from} → ` : ''}${e.to}`)}: ${e.reason}${late}`);
     } else {
       const colour = e.outcome === 'delivered' ? c.green : e.outcome === 'retry' ? c.yellow : c.red;
-      out.push(`  ${iso(e.at)}  ${e.action} → ${e.target}: ${colour(e.outcome)}${e.detail ? ` ${c.dim(e.detail)}` : ''}`);
+      out.push(`  ${at(e.at)}  ${e.action} → ${e.target}: ${colour(e.outcome)}${e.detail ? ` ${c.dim(e.detail)}` : ''}`);
     }
   }
   return `${out.join('\n')}\n`;
@@ -89,4 +90,33 @@ export function historyText(h: HistoryReport, c: ChalkInstance): string {
 
 function relative(at: number, now: number): string {
   return at >= now ? `in ${roughDuration(at - now)}` : `${roughDuration(now - at)} ago`;
+}
+
+/** `medic check --json`: what the run did (with --dry-run, what it would do). */
+export function checkJson(result: CheckResult, dryRun: boolean): string {
+  const d = result.delivery;
+  return JSON.stringify(
+    {
+      ran: result.ran,
+      dryRun,
+      changes: (dryRun ? result.planned : result.transitions).map((t) => ({ ...t, at: iso(t.at) })),
+      delivered: d?.delivered.length ?? 0,
+      rejected: d?.rejected.map((r) => ({ slug: r.event.slug, target: r.event.target, action: r.event.action, status: r.status, message: r.message })) ?? [],
+      pending: d?.deferred.length ?? 0,
+      gap: result.gap && { from: iso(result.gap.from), to: iso(result.gap.to) },
+    },
+    null,
+    2,
+  );
+}
+
+/** `medic history --json`: the report with instants as ISO 8601. */
+export function historyJson(h: HistoryReport): string {
+  const events = h.events.map((e) => ({
+    ...e,
+    at: iso(e.at),
+    ...('until' in e && { until: iso(e.until) }),
+    ...('recordedAt' in e && { recordedAt: iso(e.recordedAt) }),
+  }));
+  return JSON.stringify({ ...h, since: iso(h.since), until: iso(h.until), events }, null, 2);
 }

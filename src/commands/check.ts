@@ -1,14 +1,14 @@
 import { hostname } from 'node:os';
 import type { Config } from '../config.js';
-import { formatDuration } from '../core/duration.js';
+import { formatDuration, iso } from '../core/duration.js';
 import { activeMute, withUnmute } from '../core/mute.js';
 import { dedupKey, severityFor, type ServiceSpec } from '../core/service.js';
 import { decide, evaluate, type ServiceRecord, type Transition } from '../core/state.js';
-import { EXIT, MedicError } from '../errors.js';
+import { EXIT, MedicError, mostUrgent } from '../errors.js';
 import { deliverPending, type DeliveryReport } from '../notify/deliver.js';
 import type { Pinger, Sender } from '../notify/http.js';
 import { keyRefOf } from '../notify/keys.js';
-import { INVALID_KEY_STEPS, triggerBody } from '../notify/pagerduty.js';
+import { INVALID_KEY_HINT, triggerBody } from '../notify/pagerduty.js';
 import type { ChangeKind, NewEvent, Store, StoredService, TransitionInput } from '../store/types.js';
 
 export interface CheckDeps {
@@ -139,7 +139,6 @@ async function closeGap(config: Config, records: Map<string, StoredService>, now
       return deadline > lastRunAt && deadline <= now;
     })
     .map((s) => s.slug);
-  const iso = (at: number) => new Date(at).toISOString();
   deps.notice(
     `medic check was not running from ${iso(lastRunAt)} to ${iso(now)} (${formatDuration(Math.round((now - lastRunAt) / 1000) * 1000)}); ` +
       `${affected.length} service${affected.length === 1 ? ' whose deadline fell in that blind period gets' : 's whose deadline fell in that blind period get'} a fresh deadline instead of paging`,
@@ -183,7 +182,6 @@ export function evaluateAll(config: Config, records: Map<string, StoredService>,
 
 function toInput(spec: ServiceSpec, rec: StoredService, t: Transition, config: Config): TransitionInput {
   const base = { slug: spec.slug, version: rec.version, at: t.at, beatSeq: rec.beatSeq, incidentId: rec.incidentId };
-  const iso = (at: number) => new Date(at).toISOString();
   switch (t.kind) {
     case 'up':
       return {
@@ -242,7 +240,7 @@ function undeliveredError(report: DeliveryReport): MedicError | null {
   }
   for (const r of report.rejected) {
     lines.push(`PagerDuty rejected the ${r.event.action} for ${r.event.slug} (target ${r.event.target}, HTTP ${r.status}): ${r.message}`);
-    if (r.badKey) hints.push(`"Invalid Routing Key" fix: ${INVALID_KEY_STEPS.map((s, i) => `${i + 1}. ${s}`).join(' ')}`);
+    if (r.badKey) hints.push(INVALID_KEY_HINT);
     codes.add(EXIT.rejected);
   }
   const waiting = report.deferred.filter((d) => !d.error.startsWith('routing key missing'));
@@ -251,6 +249,6 @@ function undeliveredError(report: DeliveryReport): MedicError | null {
     lines.push(`${waiting.length} event${waiting.length === 1 ? '' : 's'} not yet delivered (${reasons}); the next check retries`);
     codes.add(EXIT.tempfail);
   }
-  const code = [EXIT.config, EXIT.rejected, EXIT.tempfail].find((c) => codes.has(c));
+  const code = mostUrgent(codes);
   return code === undefined ? null : new MedicError(lines.join('\n'), code, [...new Set(hints)].join('\n') || undefined);
 }

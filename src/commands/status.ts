@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import { formatDuration } from '../core/duration.js';
+import { formatDuration, iso } from '../core/duration.js';
 import { activeMute, withUnmute } from '../core/mute.js';
 import { evaluate, type ServiceRecord, type State } from '../core/state.js';
 import type { Store } from '../store/types.js';
@@ -68,14 +68,14 @@ export async function status(input: { slugs: string[] }, deps: { config: Config;
       team: spec.team,
       priority: spec.priority,
       state: mute ? mute.kind : flapping ? 'flapping' : ev.state,
-      lastSeen: iso(rec.lastBeatAt),
-      deadline: iso(ev.deadlineAt)!,
-      lateAt: iso(ev.lateAt)!,
+      lastSeen: isoOrNull(rec.lastBeatAt),
+      deadline: iso(ev.deadlineAt),
+      lateAt: iso(ev.lateAt),
       missedHeartbeats: ev.missedHeartbeats,
       incidentOpen: rec.incident !== null,
-      incidentSince: iso(rec.incident?.downAt ?? null),
+      incidentSince: isoOrNull(rec.incident?.downAt ?? null),
       pendingEvents: pending.get(spec.slug) ?? 0,
-      muted: mute ? { kind: mute.kind, reason: mute.reason, until: iso(mute.until) } : null,
+      muted: mute ? { kind: mute.kind, reason: mute.reason, until: isoOrNull(mute.until) } : null,
       flapping,
       interval: formatDuration(spec.intervalMs),
       grace: formatDuration(spec.graceMs),
@@ -86,6 +86,6 @@ export async function status(input: { slugs: string[] }, deps: { config: Config;
   return { rows, lastCheckAt: await store.lastCheckAt(), lastGap: await store.lastGap() };
 }
 
-function iso(at: number | null): string | null {
-  return at === null ? null : new Date(at).toISOString();
+function isoOrNull(at: number | null): string | null {
+  return at === null ? null : iso(at);
 }

@@ -1,9 +1,9 @@
 import type { Config, Target } from '../config.js';
 import { nearest } from '../core/suggest.js';
-import { ConfigError, EXIT, MedicError, UsageError } from '../errors.js';
+import { ConfigError, EXIT, MedicError, mostUrgent, UsageError } from '../errors.js';
 import type { Sender, SendResult } from '../notify/http.js';
 import { keyRefOf, readKey } from '../notify/keys.js';
-import { INVALID_KEY_STEPS, describeAnswer, mentionsRoutingKey, testAlertBody } from '../notify/pagerduty.js';
+import { INVALID_KEY_HINT, describeAnswer, mentionsRoutingKey, testAlertBody } from '../notify/pagerduty.js';
 
 export interface TestAlertDeps {
   config: Config;
@@ -33,7 +33,7 @@ export async function testAlert(input: { resolve: boolean; target?: string }, de
   }
   if (failures.length === 1) throw failures[0]!;
   if (failures.length > 1) {
-    const code = [EXIT.config, EXIT.rejected, EXIT.tempfail].find((c) => failures.some((f) => f.exitCode === c)) ?? failures[0]!.exitCode;
+    const code = mostUrgent(failures.map((f) => f.exitCode)) ?? failures[0]!.exitCode;
     throw new MedicError(failures.map((f) => f.message).join('\n'), code, [...new Set(failures.map((f) => f.hint).filter(Boolean))].join('\n'));
   }
 }
@@ -81,7 +81,7 @@ async function sendOne(target: Target, resolve: boolean, deps: TestAlertDeps): P
       `target ${target.name}: PagerDuty rejected the ${what} (HTTP ${failed.status}): ${said || failed.error}`,
       EXIT.rejected,
       badKey || failed.status === 400
-        ? `"Invalid Routing Key" fix: ${INVALID_KEY_STEPS.map((s, i) => `${i + 1}. ${s}`).join(' ')}`
+        ? INVALID_KEY_HINT
         : `check the target's eventsUrl (${target.eventsUrl})`,
     );
   }

@@ -40,6 +40,11 @@ export function formatDuration(ms: number): string {
   return (ms < 0 ? '-' : '') + out;
 }
 
+/** An instant as ISO 8601 UTC, the form Medic shows and sends (SPEC §3: epoch ms inside). */
+export function iso(at: number): string {
+  return new Date(at).toISOString();
+}
+
 /** A rough human form for tables: "3m", "2h", "4d" (largest unit, floored). */
 export function roughDuration(ms: number): string {
   const abs = Math.abs(ms);

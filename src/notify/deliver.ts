@@ -53,9 +53,11 @@ function throttlePause(): number {
   return Math.round(1000 * (0.75 + Math.random() * 0.5));
 }
 
+const MAX_RETRY_DELAY_MS = 15 * 60_000;
+
 /** When a later run should try again after `runs` failed runs: the next 3 runs, then 1, 2, 4… up to 15 min. */
 export function nextRunDelay(runs: number): number {
-  return runs <= 3 ? 0 : Math.min(60_000 * 2 ** (runs - 4), 15 * 60_000);
+  return runs <= 3 ? 0 : Math.min(60_000 * 2 ** (runs - 4), MAX_RETRY_DELAY_MS);
 }
 
 /**
@@ -83,7 +85,7 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
       };
       // A retry time further out than any backoff means the clock stepped back: try now.
       const waitMs = event.nextAttemptAt - deps.now();
-      if (waitMs > 0 && waitMs <= nextRunDelay(Infinity)) return defer(event.lastError ?? 'waiting for its retry time');
+      if (waitMs > 0 && waitMs <= MAX_RETRY_DELAY_MS) return defer(event.lastError ?? 'waiting for its retry time');
       if (event.action === 'resolve') {
         const trigger = await deps.store.triggerStatus(event.incidentId, event.target);
         if (trigger === 'rejected' || trigger === 'skipped') {

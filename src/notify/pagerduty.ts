@@ -61,6 +61,9 @@ export const INVALID_KEY_STEPS = [
   'Update PAGERDUTY_ROUTING_KEY in your environment (or the variable/file the target names)',
 ];
 
+/** The same steps as one hint line. */
+export const INVALID_KEY_HINT = `"Invalid Routing Key" fix: ${INVALID_KEY_STEPS.map((s, i) => `${i + 1}. ${s}`).join(' ')}`;
+
 export interface PdAnswer {
   status?: string;
   message?: string;

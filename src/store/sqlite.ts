@@ -25,10 +25,10 @@ export function openSqliteStore(path: string): SqliteStore {
     const db = new Database(path, { timeout: 15_000, nativeBinding: addonPath() });
     try {
       // Refuse what is not ours before changing anything (the journal mode rewrites the header).
-      refuseForeign(db, path);
+      const version = refuseForeign(db, path);
       enableWal(db);
       db.pragma('synchronous = NORMAL');
-      migrate(db, path);
+      if (version !== SCHEMA_VERSION) migrate(db, path);
     } catch (err) {
       db.close();
       throw err;
@@ -73,8 +73,8 @@ function newerSchema(path: string, v: number): DatabaseError {
   );
 }
 
-/** A newer Medic's database, or another program's SQLite file, is refused untouched. */
-function refuseForeign(db: Db, path: string): void {
+/** A newer Medic's database, or another program's SQLite file, is refused untouched; else its schema version. */
+function refuseForeign(db: Db, path: string): number {
   // One statement, so one snapshot: another process may be creating the schema right now.
   const { v, tables } = db
     .prepare("SELECT (SELECT user_version FROM pragma_user_version) AS v, (SELECT group_concat(name, ', ') FROM (SELECT name FROM sqlite_master WHERE type = 'table' LIMIT 5)) AS tables")
@@ -86,6 +86,7 @@ function refuseForeign(db: Db, path: string): void {
       'point MEDIC_DB or "database" at a new file; Medic did not change this one',
     );
   }
+  return v;
 }
 
 /**
@@ -106,15 +107,11 @@ function enableWal(db: Db): void {
 }
 
 function migrate(db: Db, path: string): void {
-  const current = () => db.pragma('user_version', { simple: true }) as number;
-  const check = (v: number) => {
-    if (v > SCHEMA_VERSION) throw newerSchema(path, v);
-  };
-  if (current() === SCHEMA_VERSION) return;
-  // IMMEDIATE takes the write lock first, so two processes opening a new file migrate it once.
+  // IMMEDIATE takes the write lock first, and the version is read again under it, so two
+  // processes opening a new file migrate it once.
   db.transaction(() => {
-    const v = current();
-    check(v);
+    const v = db.pragma('user_version', { simple: true }) as number;
+    if (v > SCHEMA_VERSION) throw newerSchema(path, v);
     for (const m of MIGRATIONS) {
       if (m.version <= v) continue;
       db.exec(m.up);

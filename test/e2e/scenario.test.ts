@@ -3,19 +3,16 @@ import { join, relative } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ROUTING_KEY, tempProject, type CliOptions, type CliResult, type Project } from '../helpers/cli.js';
 import { eventProblems } from '../helpers/pd-rules.js';
-import { badRequestJson, serverError, startPdServer, type PdServer } from '../helpers/pd-server.js';
+import { badRequestJson, serverError, type PdServer } from '../helpers/pd-server.js';
+import { standIns } from '../helpers/standins.js';
 
 const MIN = 60_000;
 const R = Date.parse('2026-03-02T09:00:00Z');
 
-let servers: PdServer[] = [];
+const startStandIn = standIns();
 let project: Project;
 
-afterEach(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-  servers = [];
-  project?.remove();
-});
+afterEach(() => project?.remove());
 
 /** Every file under `dir` (recursively), but not `skip`. */
 function filesUnder(dir: string, skip: string): string[] {
@@ -30,9 +27,8 @@ const summary = (pd: PdServer) => pd.requests.map((r) => `${r.body.event_action}
 
 describe('a whole day of Medic', { timeout: 300_000 }, () => {
   it('sends only valid PagerDuty events, and never shows or stores a routing key', async () => {
-    const oncall = await startPdServer();
-    const payments = await startPdServer();
-    servers = [oncall, payments];
+    const oncall = await startStandIn();
+    const payments = await startStandIn();
     project = tempProject({
       checker: { gapThreshold: '30d' },
       defaults: { interval: '5m', grace: '1m', targets: ['oncall'] },

@@ -1,23 +1,19 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { guideCurlBody, guideFixSteps, ROUTING_KEY, tempProject, type Project } from '../helpers/cli.js';
-import { badRequestJson, badRequestText, refusedUrl, startPdServer, type PdServer } from '../helpers/pd-server.js';
+import { badRequestJson, badRequestText, refusedUrl, type PdServer } from '../helpers/pd-server.js';
+import { standIns } from '../helpers/standins.js';
 
 const ENV = { PAGERDUTY_ROUTING_KEY: ROUTING_KEY };
 const TRIGGER_HEADING = 'Manual Test with curl';
 const RESOLVE_HEADING = 'Resolve the Test Alert';
 
-let servers: PdServer[] = [];
+const startStandIn = standIns();
 let project: Project;
 
-afterEach(async () => {
-  await Promise.all(servers.map((s) => s.close()));
-  servers = [];
-  project?.remove();
-});
+afterEach(() => project?.remove());
 
 async function oneTarget(eventsUrl?: string): Promise<{ pd: PdServer | undefined; project: Project }> {
-  const pd = eventsUrl ? undefined : await startPdServer();
-  if (pd) servers.push(pd);
+  const pd = eventsUrl ? undefined : await startStandIn();
   const p = tempProject({
     targets: { oncall: { type: 'pagerduty', routingKeyEnv: 'PAGERDUTY_ROUTING_KEY', eventsUrl: eventsUrl ?? pd!.url } },
     services: [{ slug: 'nightly-backup' }],
@@ -54,9 +50,8 @@ describe('medic test-alert', { timeout: 120_000 }, () => {
   });
 
   it('--target picks one of two targets; without it both get the test; an unknown one exits 64', async () => {
-    const a = await startPdServer();
-    const b = await startPdServer();
-    servers = [a, b];
+    const a = await startStandIn();
+    const b = await startStandIn();
     project = tempProject({
       targets: {
         oncall: { type: 'pagerduty', routingKeyEnv: 'PAGERDUTY_ROUTING_KEY', eventsUrl: a.url },

@@ -9,19 +9,17 @@
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { KEY, MIN, fileTempDir, inProcess } from '../helpers/faults.js';
-import { startPdServer, type PdServer } from '../helpers/pd-server.js';
+import type { PdServer } from '../helpers/pd-server.js';
+import { standIns } from '../helpers/standins.js';
 
 const T0 = Date.parse('2026-11-26T12:00:00Z');
 const HOUR = 60 * MIN;
 
 const tmp = fileTempDir('clock');
 afterAll(() => tmp.remove());
-const servers: PdServer[] = [];
-afterEach(async () => {
-  for (const pd of servers.splice(0)) await pd.close();
-});
+const startStandIn = standIns();
 
 interface Clocked {
   pd: PdServer;
@@ -36,8 +34,7 @@ interface Clocked {
 
 /** One service "job" (interval 5m, grace 1m) paging the stand-in, run in-process on an injected clock. */
 async function clocked(): Promise<Clocked> {
-  const pd = await startPdServer();
-  servers.push(pd);
+  const pd = await startStandIn();
   const dir = mkdtempSync(join(tmp.dir, 'case-'));
   const config = join(dir, 'medic.config.json');
   writeFileSync(

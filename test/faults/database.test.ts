@@ -13,19 +13,17 @@
 import Database from 'better-sqlite3';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { query, sha256 } from '../helpers/db.js';
 import { KEY, MIN, STACK_FRAME, fileTempDir, fillDisk, makeReadOnly, medic, mountTmpfs, rng, type Exit } from '../helpers/faults.js';
-import { startPdServer, type PdServer } from '../helpers/pd-server.js';
+import type { PdServer } from '../helpers/pd-server.js';
+import { standIns } from '../helpers/standins.js';
 
 const T0 = Date.parse('2026-11-26T12:00:00Z');
 
 const tmp = fileTempDir('db');
 afterAll(() => tmp.remove());
-const servers: PdServer[] = [];
-afterEach(async () => {
-  for (const pd of servers.splice(0)) await pd.close();
-});
+const startStandIn = standIns();
 
 interface Project {
   dir: string;
@@ -36,8 +34,7 @@ interface Project {
 
 /** A project with two services (interval 5m, grace 1m) delivering to a stand-in; its database is `db`. */
 async function project(db: string): Promise<Project> {
-  const pd = await startPdServer();
-  servers.push(pd);
+  const pd = await startStandIn();
   const dir = mkdtempSync(join(tmp.dir, 'case-'));
   const config = join(dir, 'medic.config.json');
   writeFileSync(

@@ -2,31 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { activeMute, covers, lastUnmuteAt, occurrence, withUnmute, type Pause, type Window } from '../../src/core/mute.js';
 import type { ServiceSpec } from '../../src/core/service.js';
 import { decide, evaluate, type DecideContext, type ServiceRecord } from '../../src/core/state.js';
+import { MIN, serviceRecord, serviceSpec, T0 } from '../helpers/model.js';
 
-const MIN = 60_000;
 const HOUR = 60 * MIN;
-const T0 = Date.parse('2026-11-26T12:00:00Z');
 const at = (iso: string) => Date.parse(iso);
 
-function spec(over: Partial<ServiceSpec> = {}): ServiceSpec {
-  return {
-    slug: 'backup',
-    name: 'Backup',
-    team: 'platform',
-    priority: 'P3',
-    intervalMs: 5 * MIN,
-    graceMs: 1 * MIN,
-    threshold: 1,
-    runbook: null,
-    severity: null,
-    targets: ['oncall'],
-    ...over,
-  };
-}
-
-function rec(over: Partial<ServiceRecord> = {}): ServiceRecord {
-  return { slug: 'backup', registeredAt: T0 - HOUR, lastBeatAt: T0, beatSeq: 1, resetAt: null, pause: null, incident: null, ...over };
-}
+const spec = (over: Partial<ServiceSpec> = {}) => serviceSpec({ slug: 'backup', name: 'Backup', ...over });
+const rec = (over: Partial<ServiceRecord> = {}) => serviceRecord({ slug: 'backup', ...over });
 
 function window(over: Partial<Window> = {}): Window {
   return { services: ['backup'], teams: null, all: false, startAt: null, endAt: null, cron: null, durationMs: null, timezone: null, reason: 'upgrade', ...over };

@@ -1,29 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { ServiceSpec } from '../../src/core/service.js';
-import { decide, evaluate, missedHeartbeats, type DecideContext, type ServiceRecord } from '../../src/core/state.js';
+import { decide, evaluate, missedHeartbeats, type DecideContext } from '../../src/core/state.js';
+import { MIN, serviceRecord, serviceSpec, T0 } from '../helpers/model.js';
 
-const MIN = 60_000;
-const T0 = Date.parse('2026-11-26T12:00:00Z');
-
-function spec(over: Partial<ServiceSpec> = {}): ServiceSpec {
-  return {
-    slug: 'job',
-    name: 'Job',
-    team: 'platform',
-    priority: 'P3',
-    intervalMs: 5 * MIN,
-    graceMs: 1 * MIN,
-    threshold: 1,
-    runbook: null,
-    severity: null,
-    targets: ['oncall'],
-    ...over,
-  };
-}
-
-function rec(over: Partial<ServiceRecord> = {}): ServiceRecord {
-  return { slug: 'job', registeredAt: T0 - 60 * MIN, lastBeatAt: T0, beatSeq: 1, resetAt: null, pause: null, incident: null, ...over };
-}
+const spec = serviceSpec;
+const rec = serviceRecord;
 
 const CALM: DecideContext = { muted: false, recentTriggers: 1, flap: { windowMs: 60 * MIN, maxTriggers: 3 } };
 const MUTED: DecideContext = { ...CALM, muted: true };
