@@ -71,3 +71,27 @@ export class DatabaseError extends MedicError {
 export function redactKey(key: string): string {
   return key.length <= 8 ? '…' : `${key.slice(0, 4)}…${key.slice(-4)}`;
 }
+
+/** A PagerDuty routing (integration) key: exactly 32 letters and digits. Nothing else is ever sent as one. */
+export const ROUTING_KEY_SHAPE = /^[A-Za-z0-9]{32}$/;
+
+export function looksLikeRoutingKey(value: string): boolean {
+  return ROUTING_KEY_SHAPE.test(value);
+}
+
+/**
+ * Hides secrets in text that came from outside (a network answer, a config snippet) before it is
+ * printed or stored. `known` are keys Medic actually read: they are hidden wherever they appear,
+ * case-insensitively, also where the text escaped them as `\uXXXX` (the text is decoded first).
+ * With `keyShaped`, any stand-alone 32-letters-and-digits token is hidden too (third-party answers,
+ * config snippets); never use that on Medic's own identifiers (slugs may be 32 such characters).
+ */
+export function redactSecrets(text: string, known: Iterable<string> = [], opts: { keyShaped?: boolean } = {}): string {
+  let out = text.replace(/\\u([0-9a-fA-F]{4})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  for (const key of known) {
+    if (key.length < 8) continue;
+    out = out.replace(new RegExp(key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), (found) => redactKey(found));
+  }
+  if (opts.keyShaped) out = out.replace(/(?<![A-Za-z0-9])[A-Za-z0-9]{32}(?![A-Za-z0-9])/g, (found) => (/\d/.test(found) && /[A-Za-z]/.test(found) ? redactKey(found) : found));
+  return out;
+}

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { looksLikeRoutingKey, redactSecrets } from '../../src/errors.js';
+import { trustProblem } from '../../src/file-trust.js';
+
+const KEY = 'R0UT1NGK3Y1234567890ABCDEFGHIJKL';
+
+describe('trustProblem', () => {
+  it.each([
+    { uid: 1000, mode: 0o100600, me: 1000, group: false, problem: null },
+    { uid: 0, mode: 0o100644, me: 1000, group: false, problem: null },
+    { uid: 1001, mode: 0o100600, me: 1000, group: false, problem: /owned by uid 1001/ },
+    { uid: 1000, mode: 0o100666, me: 1000, group: false, problem: /every user/ },
+    { uid: 1000, mode: 0o100660, me: 1000, group: false, problem: /group can write/ },
+    { uid: 1000, mode: 0o100660, me: 1000, group: true, problem: null },
+    { uid: 0, mode: 0o041777, me: 0, group: true, problem: /every user/ },
+  ])('uid $uid mode $mode for uid $me (group write allowed: $group) → $problem', ({ uid, mode, me, group, problem }) => {
+    const got = trustProblem({ uid, mode }, me, { groupWritable: group });
+    if (problem === null) expect(got).toBeNull();
+    else expect(got).toMatch(problem);
+  });
+});
+
+describe('redactSecrets', () => {
+  it.each([
+    { text: `bad key ${KEY}`, known: [KEY], keyShaped: false, shows: 'R0UT…IJKL' },
+    { text: `bad key ${KEY.toLowerCase()}`, known: [KEY], keyShaped: false, shows: 'r0ut…ijkl' },
+    { text: `bad key ${[...KEY].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}`, known: [KEY], keyShaped: false, shows: 'R0UT…IJKL' },
+    { text: `token ${'a1'.repeat(16)} here`, known: [], keyShaped: true, shows: 'a1a1…a1a1' },
+  ])('hides $text', ({ text, known, keyShaped, shows }) => {
+    const out = redactSecrets(text, known, { keyShaped });
+    expect(out).toContain(shows);
+    expect(out.toLowerCase()).not.toContain(KEY.toLowerCase());
+    expect(out).not.toMatch(/[A-Za-z0-9]{32}/);
+  });
+
+  it('leaves key-shaped tokens alone unless asked (slugs may look like keys)', () => {
+    const slug = 'a1'.repeat(16);
+    expect(redactSecrets(`service ${slug}`)).toBe(`service ${slug}`);
+    expect(redactSecrets(`word ${'x'.repeat(32)}`, [], { keyShaped: true })).toBe(`word ${'x'.repeat(32)}`);
+  });
+
+  it('knows the key shape', () => {
+    expect(looksLikeRoutingKey(KEY)).toBe(true);
+    expect(looksLikeRoutingKey(`${KEY}x`)).toBe(false);
+    expect(looksLikeRoutingKey(KEY.replace('R', '-'))).toBe(false);
+  });
+});
