@@ -1,0 +1,188 @@
+/**
+ * The documentation stays true to the code: config examples validate, links land, the README's
+ * command list matches `medic --help`, and no doc holds a routing key or a path of the machine
+ * that wrote it.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildConfig } from '../../src/config.js';
+import { schemaProblems } from '../../src/config-schema.js';
+import { tempProject } from '../helpers/cli.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const DOCS = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const text = (doc: string) => readFileSync(join(root, doc), 'utf8');
+const schema = JSON.parse(readFileSync(join(root, 'medic.schema.json'), 'utf8'));
+const CONFIG_KEYS = new Set(Object.keys(schema.properties));
+/** The routing key of PagerDuty's integration guide: the only key any doc may show. */
+const GUIDE_KEY = 'R0UT1NGK3Y1234567890ABCDEFGHIJKL';
+
+/** Fenced code blocks, with their language and the line they start on. */
+function fences(markdown: string): { lang: string; body: string; line: number }[] {
+  const blocks: { lang: string; body: string; line: number }[] = [];
+  let open: { lang: string; lines: string[]; line: number } | null = null;
+  markdown.split('\n').forEach((l, i) => {
+    const fence = /^\s*```(\S*)/.exec(l);
+    if (fence && !open) open = { lang: fence[1]!, lines: [], line: i + 1 };
+    else if (fence && open) {
+      blocks.push({ lang: open.lang, body: open.lines.join('\n'), line: open.line });
+      open = null;
+    } else open?.lines.push(l);
+  });
+  return blocks;
+}
+
+/** The markdown outside fenced blocks and inline code: the prose where links and headings live. */
+function prose(markdown: string): string {
+  return markdown
+    .split(/^\s*```.*$/m)
+    .filter((_, i) => i % 2 === 0)
+    .join('\n')
+    .replace(/`[^`\n]*`/g, '``');
+}
+
+/** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens, repeats numbered. */
+function anchors(markdown: string): Set<string> {
+  const seen = new Map<string, number>();
+  const out = new Set<string>();
+  const outside = markdown.split(/^\s*```.*$/m).filter((_, i) => i % 2 === 0).join('\n');
+  for (const [, heading] of outside.matchAll(/^#{1,6} +(.+?) *#*$/gm)) {
+    const plain = heading!.replace(/\[([^\]]*)\]\([^)]*\)/g, '$1');
+    const base = plain.toLowerCase().replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '').replace(/ /g, '-');
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    out.add(n === 0 ? base : `${base}-${n}`);
+  }
+  return out;
+}
+
+/** A ```json block as a config: itself when it is an object, else wrapped in braces (a `"key": ...` excerpt). */
+function asConfig(body: string): { value: Record<string, unknown>; whole: boolean } | null {
+  for (const [candidate, whole] of [
+    [body, true],
+    [`{${body}}`, false],
+  ] as const) {
+    try {
+      const value = JSON.parse(candidate) as unknown;
+      if (value && typeof value === 'object' && !Array.isArray(value)) return { value: value as Record<string, unknown>, whole };
+    } catch {
+      // not this form
+    }
+  }
+  return null;
+}
+
+/** Every ```json block that looks like a Medic config (has a top-level config key). */
+const configBlocks = DOCS.flatMap((doc) =>
+  fences(text(doc))
+    .filter((b) => b.lang === 'json')
+    .map((b) => ({ where: `${doc}:${b.line}`, config: asConfig(b.body), body: b.body }))
+    .filter((b) => b.config !== null && Object.keys(b.config.value).some((k) => CONFIG_KEYS.has(k))),
+);
+
+describe('config examples in README.md and docs/', () => {
+  it('are found (the walk sees excerpts and whole files)', () => {
+    expect(configBlocks.some((b) => b.config!.whole)).toBe(true);
+    expect(configBlocks.some((b) => !b.config!.whole)).toBe(true);
+    expect(configBlocks.map((b) => b.where)).toEqual(expect.arrayContaining([expect.stringMatching(/^README\.md:/), expect.stringMatching(/^docs\/configuration\.md:/)]));
+  });
+
+  it('every ```json block is valid JSON, alone or as a "key": value excerpt', () => {
+    const broken = DOCS.flatMap((doc) =>
+      fences(text(doc))
+        .filter((b) => b.lang === 'json' && asConfig(b.body) === null)
+        .map((b) => `${doc}:${b.line}`),
+    );
+    expect(broken).toEqual([]);
+  });
+
+  it.each(configBlocks.map((b) => [b.where, b] as const))('%s validates against medic.schema.json', (_where, block) => {
+    expect(schemaProblems(block.config!.value)).toEqual([]);
+  });
+
+  it.each(configBlocks.filter((b) => b.config!.whole).map((b) => [b.where, b] as const))('%s, a whole config, loads with no problems', (_where, block) => {
+    expect(() => buildConfig(block.config!.value, join(root, 'medic.config.json'), {})).not.toThrow();
+  });
+
+  it('a config with a mistake would be caught (the check is not vacuous)', () => {
+    expect(schemaProblems({ defaults: { priorty: 'P1' } })).not.toEqual([]);
+  });
+});
+
+describe('links in README.md and docs/', () => {
+  const links = DOCS.flatMap((doc) =>
+    [...prose(text(doc)).matchAll(/\]\(([^)\s]+)\)/g)].map((m) => ({ doc, href: m[1]! })).filter((l) => !/^[a-z]+:/i.test(l.href)),
+  );
+
+  it('are found', () => {
+    expect(links.length).toBeGreaterThan(20);
+    expect(links.some((l) => l.href.includes('#'))).toBe(true);
+  });
+
+  it('every relative link points at a file of the repository, and at a heading that exists', () => {
+    const broken = links.filter(({ doc, href }) => {
+      const [path, anchor] = href.split('#');
+      const file = path ? resolve(dirname(join(root, doc)), decodeURIComponent(path)) : join(root, doc);
+      if (relative(root, file).startsWith('..') || !existsSync(file)) return true;
+      return anchor !== undefined && (!file.endsWith('.md') || !anchors(readFileSync(file, 'utf8')).has(anchor));
+    });
+    expect(broken.map((l) => `${l.doc}: ${l.href}`)).toEqual([]);
+  });
+
+  it.each([
+    ['## When a service is down', 'when-a-service-is-down'],
+    ['## `medic pause` / `medic resume`', 'medic-pause--medic-resume'],
+    ['## Checker heartbeat (`checker.heartbeatUrl`)', 'checker-heartbeat-checkerheartbeaturl'],
+    ['### `medic history <slug> [--since <duration>] [--json]`', 'medic-history-slug---since-duration---json'],
+    ['## Exit codes\n## Exit codes', 'exit-codes-1'],
+  ])('the anchor of %j is %s', (heading, anchor) => {
+    expect(anchors(heading)).toContain(anchor);
+  });
+});
+
+describe("the README's command list", () => {
+  const project = tempProject();
+  afterAll(() => project.remove());
+  const readme = text('README.md');
+  const section = readme.slice(readme.indexOf('\n## Commands\n'), readme.indexOf('\n## ', readme.indexOf('\n## Commands\n') + 1));
+  /** Rows like "| `medic pause <slug...> [--for <duration>]` | ... |": the command and its options. */
+  const listed = [...section.matchAll(/^\|\s*`medic ([a-z-]+)([^`]*)`/gm)].map((m) => ({ command: m[1]!, options: [...m[2]!.matchAll(/--[a-z-]+/g)].map((o) => o[0]) }));
+
+  it('names commands', () => {
+    expect(listed.map((l) => l.command)).toEqual(expect.arrayContaining(['beat', 'check', 'status']));
+  });
+
+  it('names only commands that `medic --help` lists, and every one it lists', async () => {
+    const res = await project.run(['--help']);
+    expect(res.code).toBe(0);
+    const help = res.stdout.slice(res.stdout.indexOf('Commands:'));
+    const commands = [...help.matchAll(/^ {2}([a-z-]+)\b/gm)].map((m) => m[1]!).filter((c) => c !== 'help');
+    expect(commands.length).toBeGreaterThan(5);
+    expect([...new Set(listed.map((l) => l.command))].sort()).toEqual(commands.sort());
+  });
+
+  it('names only options that the command takes', async () => {
+    const unknown: string[] = [];
+    for (const { command, options } of listed) {
+      const res = await project.run([command, '--help']);
+      expect(res.code).toBe(0);
+      for (const option of options) if (!new RegExp(`${option}\\b`).test(res.stdout)) unknown.push(`medic ${command} ${option}`);
+    }
+    expect(unknown).toEqual([]);
+  });
+});
+
+describe('what the docs may not hold', () => {
+  it.each(DOCS)('%s shows no routing key but the guide example', (doc) => {
+    const tokens = text(doc).match(/(?<![A-Za-z0-9])[A-Za-z0-9]{32}(?![A-Za-z0-9])/g) ?? [];
+    expect(tokens.filter((t) => /\d/.test(t) && /[A-Za-z]/.test(t) && t !== GUIDE_KEY)).toEqual([]);
+  });
+
+  it.each(DOCS)('%s holds no path of the machine that wrote it', (doc) => {
+    const content = text(doc);
+    expect(content).not.toContain(root);
+    expect(content).not.toContain('../shared');
+  });
+});
