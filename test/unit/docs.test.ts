@@ -3,13 +3,15 @@
  * command list matches `medic --help`, and no doc holds a routing key or a path of the machine
  * that wrote it.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config.js';
 import { schemaProblems } from '../../src/config-schema.js';
-import { tempProject } from '../helpers/cli.js';
+import { tempProject, type CliResult } from '../helpers/cli.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const DOCS = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
@@ -185,4 +187,80 @@ describe('what the docs may not hold', () => {
     expect(content).not.toContain(root);
     expect(content).not.toContain('../shared');
   });
+});
+
+/** A port nobody listens on right now, for the README's stand-in (which names its port). */
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => done(port));
+    });
+    server.on('error', fail);
+  });
+}
+
+/** Output with what changes from run to run masked: instants, "2s ago", column padding. */
+function masked(output: string): string {
+  return output
+    .replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '<time>')
+    .replace(/\b\d+s ago\b/g, '<n>s ago')
+    .split('\n')
+    .map((l) => l.replace(/\s+/g, ' ').trim())
+    .filter(Boolean)
+    .join('\n');
+}
+
+describe("the README's see-it-page demo", () => {
+  const readme = text('README.md');
+  const section = readme.slice(readme.indexOf('### See it page'), readme.indexOf('### Set it up for real'));
+  const blocks = fences(section);
+
+  it('pages and resolves as shown, through the stand-in the README gives', async () => {
+    const script = blocks.find((b) => b.lang === 'sh' && b.body.includes('createServer'))!.body;
+    const portShown = /\.listen\((\d+)/.exec(script)![1]!;
+    const port = String(await freePort());
+    const code = /^node -e '([\s\S]*)'$/m.exec(script)![1]!.replaceAll(portShown, port);
+    const standIn = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let received = '';
+    standIn.stdout.setEncoding('utf8').on('data', (s: string) => (received += s));
+    const project = tempProject(JSON.parse(blocks.find((b) => b.lang === 'json')!.body.replaceAll(portShown, port)));
+    try {
+      await expect.poll(() => received, { timeout: 10_000 }).toContain(`http://127.0.0.1:${port}`);
+      const env: Record<string, string> = {};
+      const sessions = blocks.filter((b) => b.lang === 'console');
+      expect(sessions.length).toBeGreaterThanOrEqual(2);
+      for (const session of sessions) {
+        // "$ command; command" lines, each followed by what the commands print.
+        for (const [, line, shown] of session.body.matchAll(/^\$ (.*)\n((?:(?!\$ ).*\n?)*)/gm)) {
+          let printed = '';
+          for (const step of line!.split('; ')) {
+            const words = step.trim().split(/\s+/);
+            if (words[0] === 'export') {
+              const [name, value] = words[1]!.split('=');
+              env[name!] = value!;
+            } else if (words[0] === 'sleep') {
+              await new Promise((r) => setTimeout(r, Number(words[1]) * 1000));
+            } else {
+              expect(words[0]).toBe('medic');
+              const res: CliResult = await project.run(words.slice(1), { env });
+              expect(res.stderr).toBe('');
+              expect(res.code).toBe(0);
+              printed += res.stdout;
+            }
+          }
+          expect(masked(printed), line).toBe(masked(shown!));
+        }
+      }
+      expect(env.PAGERDUTY_ROUTING_KEY).toBe(GUIDE_KEY);
+      const events = received.split('\n').filter((l) => l.startsWith('POST /v2/enqueue '));
+      expect(events.map((l) => JSON.parse(l.slice('POST /v2/enqueue '.length)))).toEqual([
+        expect.objectContaining({ event_action: 'trigger', dedup_key: 'medic-heartbeat-demo-job' }),
+        { routing_key: GUIDE_KEY, event_action: 'resolve', dedup_key: 'medic-heartbeat-demo-job' },
+      ]);
+    } finally {
+      standIn.kill();
+      project.remove();
+    }
+  }, 60_000);
 });
