@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config.js';
 import { schemaProblems } from '../../src/config-schema.js';
 import { tempProject, type CliResult } from '../helpers/cli.js';
+import { standIns } from '../helpers/standins.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const DOCS = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
@@ -260,6 +261,59 @@ describe("the README's see-it-page demo", () => {
       ]);
     } finally {
       standIn.kill();
+      project.remove();
+    }
+  }, 60_000);
+});
+
+/** Every key path of a JSON value: `changes[].slug`, `muted.kind`; list items merged. */
+function shape(value: unknown, at = ''): string[] {
+  if (Array.isArray(value)) return value.flatMap((item) => shape(item, `${at}[]`));
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([key, child]) => [`${at}${at ? '.' : ''}${key}`, ...shape(child, `${at}${at ? '.' : ''}${key}`)]);
+}
+
+describe('the --json examples in docs/commands.md', () => {
+  const standIn = standIns();
+  const commands = text('docs/commands.md');
+  /** The first block of a command's section that is JSON once its `$ medic ...` line is dropped. */
+  const example = (command: string): unknown => {
+    const start = commands.indexOf(`\n## \`medic ${command}`);
+    const section = commands.slice(start, commands.indexOf('\n## ', start + 1));
+    for (const block of fences(section)) {
+      try {
+        return JSON.parse(block.body.replace(/^\$ .*$/m, ''));
+      } catch {
+        // not the JSON example
+      }
+    }
+    throw new Error(`no JSON example under medic ${command}`);
+  };
+
+  it('show the fields that check, status and history print, and no others', async () => {
+    const pd = await standIn();
+    const project = tempProject({
+      targets: { oncall: { type: 'pagerduty', eventsUrl: pd.url } },
+      services: [{ slug: 'queue-worker', name: 'Queue Worker', team: 'platform', interval: '1s', grace: '0s' }],
+    });
+    const env = { PAGERDUTY_ROUTING_KEY: GUIDE_KEY };
+    try {
+      expect((await project.run(['beat', 'queue-worker'], { env })).code).toBe(0);
+      await new Promise((r) => setTimeout(r, 1500));
+      const check = await project.run(['check', '--json'], { env });
+      expect(check.code).toBe(0);
+      expect(pd.accepted).toHaveLength(1);
+      expect((await project.run(['beat', 'queue-worker'], { env })).code).toBe(0);
+      const runs = {
+        check: JSON.parse(check.stdout),
+        status: JSON.parse((await project.run(['status', 'queue-worker', '--json'], { env })).stdout),
+        history: JSON.parse((await project.run(['history', 'queue-worker', '--since', '5m', '--json'], { env })).stdout),
+      };
+      for (const [command, real] of Object.entries(runs)) {
+        const documented = [...new Set(shape(example(command)))].sort();
+        expect([...new Set(shape(real))].sort(), `medic ${command} --json`).toEqual(documented);
+      }
+    } finally {
       project.remove();
     }
   }, 60_000);
