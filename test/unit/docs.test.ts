@@ -318,3 +318,40 @@ describe('the --json examples in docs/commands.md', () => {
     }
   }, 60_000);
 });
+
+type SchemaNode = Record<string, any>;
+
+/** Where keys can be in medic.schema.json: `defaults.interval`, `targets.*.type`, `services[].slug`. */
+function schemaPaths(node: SchemaNode, at = ''): string[] {
+  const resolveRef = (n: SchemaNode): SchemaNode =>
+    typeof n?.$ref === 'string' ? { ...n, ...resolveRef(n.$ref.replace(/^#\//, '').split('/').reduce((o: SchemaNode, p: string) => o[p], schema)) } : n;
+  const n = resolveRef(node);
+  const branches = [n, ...[n.then, n.else, ...(n.allOf ?? []), ...(n.anyOf ?? []), ...(n.oneOf ?? [])].filter((b) => b && typeof b === 'object').map(resolveRef)];
+  return branches.flatMap((b) => [
+    ...Object.entries<SchemaNode>(b.properties ?? {}).flatMap(([key, child]) => [`${at}${at ? '.' : ''}${key}`, ...schemaPaths(child, `${at}${at ? '.' : ''}${key}`)]),
+    ...(b.additionalProperties && typeof b.additionalProperties === 'object' ? [`${at}.*`, ...schemaPaths(b.additionalProperties, `${at}.*`)] : []),
+    ...(b.items && typeof b.items === 'object' && !Array.isArray(b.items) ? schemaPaths(b.items, `${at}[]`) : []),
+  ]);
+}
+
+describe('the "Every key" table in docs/configuration.md', () => {
+  const doc = text('docs/configuration.md');
+  const table = doc.slice(doc.indexOf('\n## Every key'), doc.indexOf('\n## ', doc.indexOf('\n## Every key') + 1));
+  const rows = [...table.matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1]!.replace(/<name>/g, '*'));
+  // A severity map's P1-P4 entries are described by the map's own row.
+  const paths = [...new Set(schemaPaths(schema).map((p) => p.replace(/\.P[1-4]$/, '')))];
+  const leaves = paths.filter((p) => !paths.some((q) => q.startsWith(`${p}.`) || q.startsWith(`${p}[]`)));
+
+  it('is found, and the walk reaches nested keys', () => {
+    expect(rows.length).toBeGreaterThan(30);
+    expect(leaves).toEqual(expect.arrayContaining(['targets.*.routingKeyFile', 'services[].severity', 'maintenance[].timezone', 'flap.maxTriggers']));
+  });
+
+  it('has a row for every key of medic.schema.json', () => {
+    expect(leaves.filter((p) => !rows.includes(p))).toEqual([]);
+  });
+
+  it('has no row for a key the schema does not know', () => {
+    expect(rows.filter((r) => !paths.includes(r))).toEqual([]);
+  });
+});
