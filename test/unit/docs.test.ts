@@ -223,6 +223,9 @@ describe("the README's see-it-page demo", () => {
     const port = String(await freePort());
     const code = /^node -e '([\s\S]*)'$/m.exec(script)![1]!.replaceAll(portShown, port);
     const standIn = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // The stand-in runs until killed: also when this worker ends early (a timeout), not only below.
+    const stop = () => standIn.kill();
+    process.once('exit', stop);
     let received = '';
     standIn.stdout.setEncoding('utf8').on('data', (s: string) => (received += s));
     const project = tempProject(JSON.parse(blocks.find((b) => b.lang === 'json')!.body.replaceAll(portShown, port)));
@@ -260,7 +263,8 @@ describe("the README's see-it-page demo", () => {
         { routing_key: GUIDE_KEY, event_action: 'resolve', dedup_key: 'medic-heartbeat-demo-job' },
       ]);
     } finally {
-      standIn.kill();
+      stop();
+      process.off('exit', stop);
       project.remove();
     }
   }, 60_000);
