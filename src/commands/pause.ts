@@ -49,7 +49,8 @@ export async function pause(
     if (ms === null || ms <= 0) throw new DataError(`--for: expected a duration like "2h" or "30m", got "${input.for}"`);
     until = now + ms;
   }
-  await deps.store.pause(slugs, now, until, input.reason ?? null);
+  const record = `paused ${until === null ? 'until resumed' : `until ${new Date(until).toISOString()}`}${input.reason ? `: ${input.reason}` : ''}`;
+  await deps.store.pause(slugs, now, until, input.reason ?? null, record);
   const when = until === null ? 'until `medic resume`' : `until ${new Date(until).toISOString()} (${formatDuration(until - now)})`;
   return `paused ${listed(slugs)} ${when}${input.reason ? `: ${input.reason}` : ''}`;
 }

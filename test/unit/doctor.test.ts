@@ -57,12 +57,13 @@ function run(s: Situation = {}) {
   if (s.dbMode !== undefined) chmodSync(dbPath, s.dbMode);
   const calls = { reach: [] as { url: string; timeoutMs: number }[], send: [] as { url: string; body: Record<string, unknown> }[], opened: 0, closed: 0 };
   const store: DoctorStore = {
-    releaseLock: async () => {
+    probe: async () => {
       if (s.probeError) throw s.probeError;
+      return { exists: true };
     },
     lastCheckAt: async () => (s.lastCheckAt === undefined ? T0 - MIN : s.lastCheckAt),
     schemaVersion: async () => s.schemaVersion ?? SCHEMA_VERSION,
-    close: () => void calls.closed++,
+    close: async () => void calls.closed++,
   };
   const deps: DoctorDeps = {
     loadConfig: async () => {
