@@ -1,11 +1,11 @@
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DatabaseError } from '../../src/errors.js';
 import { SCHEMA_VERSION } from '../../src/store/migrations.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import { makeReadOnly, medicEnv, query, runMedic, sha256, tempDir, writeConfig } from '../helpers/db.js';
+import { isRoot, makeReadOnly, medicEnv, query, runMedic, sha256, tempDir, writeConfig } from '../helpers/db.js';
 
 const T0 = Date.parse('2026-11-26T12:00:00Z');
 const mode = (path: string) => statSync(path).mode & 0o777;
@@ -202,4 +202,179 @@ describe('refusing a database Medic cannot use', () => {
     expect(sha256(path)).toBe(before);
     expect(query(path, 'SELECT slug, at FROM beats')).toEqual([{ slug: 'nightly-backup', at: T0 }]);
   });
+});
+
+describe('opening safely: nothing at the database path is followed or trusted blindly (SPEC §8)', () => {
+  it.each([
+    [
+      'a link to an existing Medic database',
+      (dir: string) => {
+        const real = join(dir, 'elsewhere', 'real.db');
+        mkdirSync(dirname(real));
+        openSqliteStore(real).close();
+        return real;
+      },
+    ],
+    [
+      'a dangling link (root must not create a file where it points)',
+      (dir: string) => {
+        mkdirSync(join(dir, 'chosen'));
+        return join(dir, 'chosen', 'planted.db');
+      },
+    ],
+  ])('refuses %s at the database path (exit 74, says why), and the link target is left as it was', async (_label, target) => {
+    const dir = tempDir();
+    const to = target(dir);
+    const path = join(dir, 'medic.db');
+    symlinkSync(to, path);
+    const before = existsSync(to) ? sha256(to) : null;
+    for (const readOnly of [false, true]) {
+      const err = await databaseError(() => openSqliteStore(path, { readOnly }));
+      expect(err.exitCode).toBe(74);
+      expect(err.message).toBe(`refusing database ${path}: it is a symbolic link, and Medic never follows a link at the database path`);
+    }
+    expect(existsSync(to) ? sha256(to) : null).toBe(before);
+  });
+
+  it('`medic beat` and `medic check` on a dangling medic.db link exit 74 and create no file where it points', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'chosen'));
+    const planted = join(dir, 'chosen', 'planted.db');
+    symlinkSync(planted, join(dir, 'medic.db'));
+    const config = writeConfig(dir, {
+      targets: { oncall: { type: 'pagerduty', eventsUrl: 'http://127.0.0.1:9/v2/enqueue' } },
+      services: [{ slug: 'nightly-backup', interval: '1d' }],
+    });
+    for (const args of [['beat', 'nightly-backup'], ['check']]) {
+      const r = await runMedic(['--config', config, ...args], medicEnv());
+      expect(r.code, r.stderr).toBe(74);
+      expect(r.stderr).toContain('symbolic link');
+    }
+    expect(existsSync(planted)).toBe(false);
+  }, 30_000);
+
+  it.each([
+    ['owned by another user', (path: string) => chownSync(path, 4242, 4242), 'it is owned by uid 4242, neither the user running medic'],
+    ['writable by every user', (path: string) => chmodSync(path, 0o666), 'every user on this machine can write it'],
+  ])('refuses a database file %s (exit 74), read-only or not, and leaves it unchanged', async (_label, spoil, why) => {
+    const path = join(tempDir(), 'medic.db');
+    openSqliteStore(path).close();
+    spoil(path);
+    const before = sha256(path);
+    for (const readOnly of [false, true]) {
+      const err = await databaseError(() => openSqliteStore(path, { readOnly }));
+      expect(err.exitCode).toBe(74);
+      expect(err.message).toContain(`refusing database ${path}: ${why}`);
+    }
+    expect(sha256(path)).toBe(before);
+  });
+
+  it.each([
+    ['writable by every user, even with the sticky bit (as /tmp is)', 0o1777, 0o600, 'every user on this machine can write it'],
+    ['writable by every user in the group set-up', 0o777, 0o660, 'every user on this machine can write it'],
+    ['writable by its group without the group set-up', 0o770, 0o600, 'its group can write it'],
+  ])('refuses a database whose folder is %s: nothing is created there', async (_label, folderMode, mode, why) => {
+    const folder = join(tempDir(), 'shared');
+    mkdirSync(folder);
+    chmodSync(folder, folderMode);
+    const path = join(folder, 'medic.db');
+    const err = await databaseError(() => openSqliteStore(path, { mode }));
+    expect(err.exitCode).toBe(74);
+    expect(err.message).toBe(`refusing database ${path}: its folder ${folder} could have been changed by someone else (${why})`);
+    expect(readdirSync(folder)).toEqual([]);
+  });
+
+  it('refuses a database whose folder belongs to another user', async () => {
+    const folder = join(tempDir(), 'theirs');
+    mkdirSync(folder);
+    const path = join(folder, 'medic.db');
+    openSqliteStore(path).close();
+    chownSync(folder, 4242, 4242);
+    const err = await databaseError(() => openSqliteStore(path));
+    expect(err.message).toContain(`its folder ${folder} could have been changed by someone else (it is owned by uid 4242`);
+  });
+
+  it('trusts a file and folder that root owns when medic runs as another user (root\'s files are root\'s)', async () => {
+    const path = join(tempDir(), 'medic.db');
+    openSqliteStore(path).close();
+    chownSync(path, 0, 0);
+    chownSync(dirname(path), 0, 0);
+    const store = openSqliteStore(path, { uid: 4242, readOnly: true });
+    try {
+      expect(await store.schemaVersion()).toBe(SCHEMA_VERSION);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it.each(['-wal', '-shm'])('refuses a database with a link planted as its %s file (SQLite would follow it), and the target is unchanged', async (suffix) => {
+    const dir = tempDir();
+    const path = join(dir, 'medic.db');
+    openSqliteStore(path).close();
+    const victim = join(dir, 'victim');
+    writeFileSync(victim, 'precious\n');
+    symlinkSync(victim, `${path}${suffix}`);
+    const err = await databaseError(() => openSqliteStore(path));
+    expect(err.message).toBe(`refusing database ${path}: ${path}${suffix} is a symbolic link, which SQLite would follow`);
+    expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+  });
+
+  it.each([
+    [0o600, 0o700, 0o000],
+    [0o600, 0o700, 0o077],
+    [0o660, 0o770, 0o022],
+    [0o660, 0o770, 0o077],
+  ])('mode %o: the file, its -wal and -shm get exactly that, new folders %o, whatever the umask (%o)', (fileMode, folderMode, umask) => {
+    const dir = tempDir();
+    const path = join(dir, 'a', 'b', 'medic.db');
+    const old = process.umask(umask);
+    let store: ReturnType<typeof openSqliteStore>;
+    try {
+      store = openSqliteStore(path, { mode: fileMode });
+    } finally {
+      process.umask(old);
+    }
+    try {
+      expect([path, `${path}-wal`, `${path}-shm`].map(mode)).toEqual([fileMode, fileMode, fileMode]);
+      expect([join(dir, 'a'), join(dir, 'a', 'b')].map(mode)).toEqual([folderMode, folderMode]);
+    } finally {
+      void store.close();
+    }
+  });
+
+  it('group set-up (0660): a group-writable setgid folder is accepted, and the new folders keep its setgid bit', async () => {
+    const folder = join(tempDir(), 'shared');
+    mkdirSync(folder);
+    chmodSync(folder, 0o2770);
+    const path = join(folder, 'state', 'medic.db');
+    const store = openSqliteStore(path, { mode: 0o660 });
+    try {
+      await store.recordBeat('job', T0);
+      expect(statSync(join(folder, 'state')).mode & 0o7777).toBe(0o2770);
+      expect(mode(path)).toBe(0o660);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('says "permission denied" plainly when the user running medic cannot write the database, with the fix (exit 74)', async () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    const path = join(dir, 'medic.db');
+    openSqliteStore(path).close();
+    // As root, run medic as nobody (root owns the file, so it is trusted, but nobody may not write it).
+    const as = isRoot ? { uid: 65534, gid: 65534 } : {};
+    if (!isRoot) chmodSync(path, 0o400);
+    const config = writeConfig(dir, {
+      targets: { oncall: { type: 'pagerduty', eventsUrl: 'http://127.0.0.1:9/v2/enqueue' } },
+      services: [{ slug: 'nightly-backup', interval: '1d' }],
+    });
+    const uid = as.uid ?? process.geteuid!();
+    const r = await runMedic(['--config', config, 'beat', 'nightly-backup'], medicEnv({ MEDIC_DB: path }), as);
+    expect(r.code, r.stderr).toBe(74);
+    expect(r.stderr).toContain(`cannot write database ${path}: permission denied (the user running medic, uid ${uid}, cannot write the file)`);
+    expect(r.stderr).toContain('run medic as the user that owns the database, or give this user write access');
+    expect(r.stderr).toContain('"databaseMode": "0660"');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  }, 30_000);
 });
