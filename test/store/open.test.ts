@@ -3,9 +3,9 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DatabaseError } from '../../src/errors.js';
-import { SCHEMA_VERSION } from '../../src/store/migrations.js';
+import { MIGRATIONS, SCHEMA_VERSION } from '../../src/store/migrations.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import { isRoot, makeReadOnly, medicEnv, query, runMedic, sha256, tempDir, writeConfig } from '../helpers/db.js';
+import { EXAMPLE_KEY, isRoot, makeReadOnly, medicEnv, query, runMedic, sha256, tempDir, writeConfig } from '../helpers/db.js';
 
 const T0 = Date.parse('2026-11-26T12:00:00Z');
 const mode = (path: string) => statSync(path).mode & 0o777;
@@ -377,4 +377,141 @@ describe('opening safely: nothing at the database path is followed or trusted bl
     expect(r.stderr).toContain('"databaseMode": "0660"');
     expect(r.stderr).not.toMatch(/\n\s+at /);
   }, 30_000);
+});
+
+/** A database as Medic's schema version 1 left it, with one service that beat at T0. */
+function versionOneDatabase(path: string): void {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.exec(MIGRATIONS[0]!.up);
+  db.pragma('user_version = 1');
+  db.prepare('INSERT INTO services (slug, registered_at, last_beat_at, beat_seq) VALUES (?, ?, ?, 1)').run('nightly-backup', T0, T0);
+  db.close();
+}
+
+describe('read-only opens: status, history, check --dry-run and doctor never create or migrate the database', () => {
+  it('a missing database reads as an empty one, creates nothing (no folder either), and refuses writes (74)', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'state', 'medic.db');
+    const store = openSqliteStore(path, { readOnly: true });
+    try {
+      expect(await store.services()).toEqual([]);
+      expect(await store.lastCheckAt()).toBeNull();
+      expect(await store.history('nightly-backup', 0, T0)).toEqual({ beats: [], transitions: [], deliveries: [] });
+      expect(await store.probe()).toEqual({ exists: false });
+      expect((await databaseError(() => store.recordBeat('nightly-backup', T0))).exitCode).toBe(74);
+    } finally {
+      await store.close();
+    }
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('an older schema is read where it can be, else says to run `medic check` once; the file stays as it was', async () => {
+    const path = join(tempDir(), 'medic.db');
+    versionOneDatabase(path);
+    const before = sha256(path);
+    const store = openSqliteStore(path, { readOnly: true });
+    try {
+      expect(await store.schemaVersion()).toBe(1);
+      expect((await store.services()).map((s) => [s.slug, s.lastBeatAt, s.pause])).toEqual([['nightly-backup', T0, null]]);
+      const err = await databaseError(() => store.lastGap());
+      expect(err.message).toBe(`database ${path} has schema version 1, older than this Medic's (${SCHEMA_VERSION}), and cannot be read as it is`);
+      expect(err.hint).toContain('run `medic check` once to upgrade it');
+    } finally {
+      await store.close();
+    }
+    expect(sha256(path)).toBe(before);
+    expect(query(path, 'PRAGMA user_version')).toEqual([{ user_version: 1 }]);
+  });
+
+  it('probe() on a read-only store proves the file writable and leaves no trace', async () => {
+    const path = join(tempDir(), 'medic.db');
+    const setup = openSqliteStore(path);
+    await setup.recordBeat('nightly-backup', T0);
+    await setup.close();
+    const before = sha256(path);
+    const store = openSqliteStore(path, { readOnly: true });
+    try {
+      expect(await store.probe()).toEqual({ exists: true });
+    } finally {
+      await store.close();
+    }
+    expect(sha256(path)).toBe(before);
+    expect(query(path, "SELECT name FROM sqlite_master WHERE name LIKE 'medic_write_probe%'")).toEqual([]);
+  });
+
+  it('probe() on a database this process may not write rejects (74) saying so', async () => {
+    const path = join(tempDir(), 'medic.db');
+    openSqliteStore(path).close();
+    const store = openSqliteStore(path, { readOnly: true });
+    const undo = makeReadOnly(path);
+    try {
+      const err = await databaseError(() => store.probe());
+      expect(err.exitCode).toBe(74);
+      expect(err.message).toContain(`cannot write database ${path}`);
+    } finally {
+      undo();
+      await store.close();
+    }
+  });
+
+  /** A project whose database is state/medic.db, with two services that beat daily-ish. */
+  function project() {
+    const dir = tempDir();
+    const config = writeConfig(dir, {
+      database: 'state/medic.db',
+      targets: { oncall: { type: 'pagerduty', eventsUrl: 'http://127.0.0.1:9/v2/enqueue' } },
+      services: [
+        { slug: 'nightly-backup', interval: '30d' },
+        { slug: 'hourly-sync', interval: '30d' },
+      ],
+    });
+    const env = medicEnv({ PAGERDUTY_ROUTING_KEY: EXAMPLE_KEY });
+    return { dir, db: join(dir, 'state', 'medic.db'), run: (...args: string[]) => runMedic(['--config', config, ...args], env) };
+  }
+
+  it('on a missing database, `status` lists every service as never seen and exits 0; status, history and check --dry-run create nothing', async () => {
+    const p = project();
+    const json = await p.run('status', '--json');
+    expect(json.code, json.stderr).toBe(0);
+    expect((JSON.parse(json.stdout) as { slug: string; lastSeen: string | null }[]).map((r) => [r.slug, r.lastSeen])).toEqual([
+      ['nightly-backup', null],
+      ['hourly-sync', null],
+    ]);
+    for (const args of [['status'], ['history', 'nightly-backup'], ['check', '--dry-run']]) {
+      const r = await p.run(...args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      expect(r.stderr).toBe('');
+    }
+    expect(existsSync(join(p.dir, 'state'))).toBe(false);
+  }, 60_000);
+
+  it('on an existing database, status, history and check --dry-run leave the file as it was', async () => {
+    const p = project();
+    expect((await p.run('beat', 'nightly-backup')).code).toBe(0);
+    const before = sha256(p.db);
+    for (const args of [['status'], ['history', 'nightly-backup'], ['check', '--dry-run']]) {
+      expect((await p.run(...args)).code).toBe(0);
+    }
+    expect(sha256(p.db)).toBe(before);
+    expect(query(p.db, 'SELECT count(*) AS n FROM services')).toEqual([{ n: 1 }]);
+  }, 60_000);
+
+  it('on an older schema, `status` says to run `medic check` once (74) and `check --dry-run` reads it, both leaving it unmigrated; `medic check` upgrades it', async () => {
+    const p = project();
+    mkdirSync(dirname(p.db), { mode: 0o700 });
+    versionOneDatabase(p.db);
+    const before = sha256(p.db);
+    const status = await p.run('status');
+    expect(status.code).toBe(74);
+    expect(status.stderr).toContain(`database ${p.db} has schema version 1`);
+    expect(status.stderr).toContain('run `medic check` once to upgrade it');
+    expect((await p.run('check', '--dry-run')).code).toBe(0);
+    expect(sha256(p.db)).toBe(before);
+    expect(query(p.db, 'PRAGMA user_version')).toEqual([{ user_version: 1 }]);
+
+    expect(await p.run('check')).toMatchObject({ code: 0, stderr: '' });
+    expect(query(p.db, 'PRAGMA user_version')).toEqual([{ user_version: SCHEMA_VERSION }]);
+    expect((await p.run('status')).code).toBe(0);
+  }, 60_000);
 });
