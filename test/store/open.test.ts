@@ -376,6 +376,12 @@ describe('opening safely: nothing at the database path is followed or trusted bl
     expect(r.stderr).toContain('run medic as the user that owns the database, or give this user write access');
     expect(r.stderr).toContain('"databaseMode": "0660"');
     expect(r.stderr).not.toMatch(/\n\s+at /);
+    if (isRoot) {
+      // Nobody may not even read root's 0600 file: a read-only command says so too.
+      const status = await runMedic(['--config', config, 'status'], medicEnv({ MEDIC_DB: path }), as);
+      expect(status.code, status.stderr).toBe(74);
+      expect(status.stderr).toContain(`cannot read database ${path}: permission denied (the user running medic, uid ${uid}, cannot read the file)`);
+    }
   }, 30_000);
 });
 
