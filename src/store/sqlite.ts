@@ -51,18 +51,18 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): SqliteS
   const db = guard(path, () => {
     const dir = dirname(path);
     let file = lstatOrNull(path);
-    if (!file) {
+    if (!file && opened.readOnly) {
+      // Nothing to read and nothing may be created: an empty database. The folder is still checked,
+      // so doctor and status report the problem that `medic check` would meet there.
       if (existsSync(dir)) trustFolder(path, dir, opened);
-      if (opened.readOnly) {
-        opened.exists = false;
-        return emptyDatabase();
-      }
-      makeFolders(dir, opened.mode & 0o070 ? 0o770 : 0o700);
-      trustFolder(path, dir, opened);
+      opened.exists = false;
+      return emptyDatabase();
+    }
+    if (!file) makeFolders(dir, opened.mode & 0o070 ? 0o770 : 0o700);
+    trustFolder(path, dir, opened);
+    if (!file) {
       createFile(path, opened.mode);
       file = lstatSync(path);
-    } else {
-      trustFolder(path, dir, opened);
     }
     trustFile(path, file, opened);
     writable(path, opened);
