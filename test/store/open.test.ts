@@ -370,7 +370,7 @@ describe('opening safely: nothing at the database path is followed or trusted bl
       services: [{ slug: 'nightly-backup', interval: '1d' }],
     });
     const uid = as.uid ?? process.geteuid!();
-    const r = await runMedic(['--config', config, 'beat', 'nightly-backup'], medicEnv({ MEDIC_DB: path }), as);
+    const r = await runMedic(['--config', config, 'beat', 'nightly-backup'], { ...medicEnv(), MEDIC_DB: path }, as);
     expect(r.code, r.stderr).toBe(74);
     expect(r.stderr).toContain(`cannot write database ${path}: permission denied (the user running medic, uid ${uid}, cannot write the file)`);
     expect(r.stderr).toContain('run medic as the user that owns the database, or give this user write access');
@@ -378,9 +378,15 @@ describe('opening safely: nothing at the database path is followed or trusted bl
     expect(r.stderr).not.toMatch(/\n\s+at /);
     if (isRoot) {
       // Nobody may not even read root's 0600 file: a read-only command says so too.
-      const status = await runMedic(['--config', config, 'status'], medicEnv({ MEDIC_DB: path }), as);
+      const status = await runMedic(['--config', config, 'status'], { ...medicEnv(), MEDIC_DB: path }, as);
       expect(status.code, status.stderr).toBe(74);
       expect(status.stderr).toContain(`cannot read database ${path}: permission denied (the user running medic, uid ${uid}, cannot read the file)`);
+      // Nor create a folder in root's: the same plain words.
+      const fresh = join(dir, 'sub', 'medic.db');
+      const beat = await runMedic(['--config', config, 'beat', 'nightly-backup'], { ...medicEnv(), MEDIC_DB: fresh }, as);
+      expect(beat.code, beat.stderr).toBe(74);
+      expect(beat.stderr).toContain(`cannot write database ${fresh}: permission denied`);
+      expect(existsSync(join(dir, 'sub'))).toBe(false);
     }
   }, 30_000);
 });
