@@ -83,15 +83,18 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
   const sender = async (): Promise<Sender> => overrides.send ?? (await import('./notify/http.js')).undiciSender;
   const pinger = async (): Promise<Pinger> => overrides.ping ?? (await import('./notify/http.js')).undiciPinger;
   const warn = (text: string) => io.stderr.write(`medic: ${text}\n`);
-  /** Runs a command body with the config and an open store, closing the store afterwards. */
-  const withStore = async <T>(cmd: Command, body: (cfg: Config, store: Store) => Promise<T>): Promise<T> => {
+  /**
+   * Runs a command body with the config and an open store, closing the store afterwards. A
+   * read-only command never creates or migrates the database.
+   */
+  const withStore = async <T>(cmd: Command, body: (cfg: Config, store: Store) => Promise<T>, opts: { readOnly?: boolean } = {}): Promise<T> => {
     const cfg = await config(cmd);
-    const { openSqliteStore } = await import('./store/sqlite.js');
-    const store = openSqliteStore(cfg.databasePath);
+    const { openStore } = await import('./store/index.js');
+    const store = await openStore(cfg, { uid: userId(), readOnly: opts.readOnly });
     try {
       return await body(cfg, store);
     } finally {
-      store.close();
+      await store.close();
     }
   };
 
@@ -144,7 +147,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
             print(`checked ${cfg.services.length} service${cfg.services.length === 1 ? '' : 's'}: ${opts.dryRun ? 'nothing would change' : 'no changes'}`);
           }
           if (result.undelivered) throw result.undelivered;
-        });
+        }, { readOnly: opts.dryRun === true });
     });
 
   withConfig(program.command('status'))
@@ -163,7 +166,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
             const { painter, statusTable } = await import('./output.js');
             io.stdout.write(statusTable(report, at, painter(io.stdout, env)));
           }
-        });
+        }, { readOnly: true });
     });
 
   const selection = (cmd: Command) =>
@@ -207,7 +210,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
           const { historyJson, historyText, painter } = await import('./output.js');
           if (opts.json) print(historyJson(report));
           else io.stdout.write(historyText(report, painter(io.stdout, env)));
-        });
+        }, { readOnly: true });
     });
 
   withConfig(program.command('doctor'))
@@ -218,10 +221,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
       job = async () => {
         const { doctor, formatFindings, readUserCrontab } = await import('./commands/doctor.js');
         const { reach } = await import('./notify/http.js');
-        const { openSqliteStore } = await import('./store/sqlite.js');
+        const { openStore } = await import('./store/index.js');
         const result = await doctor(
           { sendTest: opts.sendTest === true },
-          { loadConfig: () => config(cmd), openStore: openSqliteStore, env, now, sleep, send: await sender(), reach, readCrontab: () => readUserCrontab(env) },
+          { loadConfig: () => config(cmd), openStore: (cfg) => openStore(cfg, { uid: userId(), readOnly: true }), env, now, sleep, send: await sender(), reach, readCrontab: () => readUserCrontab(env) },
         );
         if (opts.json) {
           print(JSON.stringify(result.findings, null, 2));
@@ -287,7 +290,7 @@ async function fastBeat(args: { slug: string; config?: string }, env: NodeJS.Pro
   const opts = { path: args.config, cwd: io.cwd, env };
   await beat(
     { slug: args.slug },
-    { findConfig: () => findConfig(opts), buildConfig: (raw, file) => buildConfig(raw, file, env), openStore: openSqliteStore, env, now },
+    { findConfig: () => findConfig(opts), buildConfig: (raw, file) => buildConfig(raw, file, env), openStore: (path) => openSqliteStore(path, { uid: userId() }), env, now },
   );
 }
 
@@ -301,6 +304,11 @@ async function loadQuickBeat(): Promise<QuickBeatModule> {
   const bundled = new URL('./quick-beat.js', import.meta.url);
   if (bundled.pathname.includes('/dist/')) return (await import(bundled.href)) as QuickBeatModule;
   return import('./quick-beat.js');
+}
+
+/** Whose files Medic trusts besides root's (SPEC §8): the effective user, whose rights open them. */
+function userId(): number {
+  return process.geteuid?.() ?? 0;
 }
 
 function isAlive(pid: number): boolean {

@@ -53,7 +53,6 @@ export interface CheckResult {
 const LOCK_LEASE_MS = 2 * 60_000;
 /** State changes and delivery records are kept this long (beats: `retention`). */
 export const RECORD_RETENTION_MS = 400 * 86_400_000;
-const PRUNE_BATCHES_PER_RUN = 50;
 
 /**
  * One checker run: take the lock, register new services, close the books on a checker gap,
@@ -99,7 +98,7 @@ export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckR
           },
         );
     if (!opts.dryRun) {
-      const pruned = await store.prune(now - config.retentionMs, now - Math.max(RECORD_RETENTION_MS, config.retentionMs), PRUNE_BATCHES_PER_RUN);
+      const pruned = await store.prune(now - config.retentionMs, now - Math.max(RECORD_RETENTION_MS, config.retentionMs));
       if (pruned > 0) deps.verbose(`pruned ${pruned} old records`);
     }
     result = { ran: true, planned, transitions, delivery, gap, undelivered: delivery ? undeliveredError(delivery) : null };
@@ -143,7 +142,7 @@ async function closeGap(config: Config, records: Map<string, StoredService>, now
     `medic check was not running from ${iso(lastRunAt)} to ${iso(now)} (${formatDuration(Math.round((now - lastRunAt) / 1000) * 1000)}); ` +
       `${affected.length} service${affected.length === 1 ? ' whose deadline fell in that blind period gets' : 's whose deadline fell in that blind period get'} a fresh deadline instead of paging`,
   );
-  if (!dryRun) await deps.store.recordGap(affected, lastRunAt, now);
+  if (!dryRun) await deps.store.recordGap(affected, lastRunAt, now, `medic check was not running from ${iso(lastRunAt)} to ${iso(now)}; deadline restarted`);
   return { from: lastRunAt, to: now };
 }
 

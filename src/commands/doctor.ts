@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Config, Target } from '../config.js';
@@ -8,6 +8,7 @@ import { EXIT, MedicError } from '../errors.js';
 import type { Sender } from '../notify/http.js';
 import { describeKeyRef, keyRefOf, readKey } from '../notify/keys.js';
 import { SCHEMA_VERSION } from '../store/migrations.js';
+import type { StoreConfig } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { testAlert } from './test-alert.js';
 
@@ -31,12 +32,13 @@ export type CrontabRead =
 export type ReachResult = { ok: true; status: number } | { ok: false; error: string };
 
 /** The little of the store doctor needs. */
-export type DoctorStore = Pick<Store, 'releaseLock' | 'lastCheckAt' | 'schemaVersion' | 'close'>;
+export type DoctorStore = Pick<Store, 'probe' | 'lastCheckAt' | 'schemaVersion' | 'close'>;
 
 export interface DoctorDeps {
   /** Finds and validates the config; throws a ConfigError when it is missing or invalid. */
   loadConfig: () => Promise<Config>;
-  openStore: (path: string) => DoctorStore | Promise<DoctorStore>;
+  /** Opens the config's store read-only: doctor never creates or migrates it. */
+  openStore: (config: Config) => DoctorStore | Promise<DoctorStore>;
   env: NodeJS.ProcessEnv;
   now: () => number;
   readCrontab: () => Promise<CrontabRead>;
@@ -55,8 +57,6 @@ export const KEY_LENGTH = 32;
 /** `medic check` runs every minute; older than this, a run was missed. */
 export const STALE_CHECK_MS = 2 * 60_000;
 const DB_FIX = 'check that the database path, its folder and the disk are usable by this user';
-/** An owner no checker can have (theirs are `pid@host`), so releasing its lock changes no row. */
-const PROBE_OWNER = 'medic-doctor-write-probe';
 
 /*
  * Exit code: 0 when nothing failed (warnings do not fail), else the SPEC §6 code of the first
@@ -90,7 +90,7 @@ export async function doctor(input: { sendTest: boolean }, deps: DoctorDeps): Pr
   let store: DoctorStore | null = null;
   try {
     if (config) {
-      store = await checkDatabase(config.databasePath, deps, add);
+      store = await checkDatabase(config, deps, add);
     } else {
       skip('database', 'a valid config');
     }
@@ -111,7 +111,7 @@ export async function doctor(input: { sendTest: boolean }, deps: DoctorDeps): Pr
     if (config && store) await checkLastRun(store, config.file, deps.now(), add);
     else skip('last check', config ? 'a working database' : 'a valid config');
   } finally {
-    store?.close();
+    await store?.close();
   }
 
   const firstFail = found.find((f) => f.finding.level === 'fail');
@@ -120,26 +120,30 @@ export async function doctor(input: { sendTest: boolean }, deps: DoctorDeps): Pr
 
 type Add = (code: number, check: string, level: Level, detail: string, fix?: string) => void;
 
-/** Opens (creating and migrating if needed) and write-probes the database; returns it open, or null. */
-async function checkDatabase(path: string, deps: DoctorDeps, add: Add): Promise<DoctorStore | null> {
-  const existed = existsSync(path);
+/**
+ * Opens the database read-only (never creating or migrating it) and asks the store whether this
+ * user can write it; returns it open, or null.
+ */
+async function checkDatabase(config: Config, deps: DoctorDeps, add: Add): Promise<DoctorStore | null> {
+  const path = config.databasePath;
   let store: DoctorStore;
   try {
-    store = await deps.openStore(path);
+    store = await deps.openStore(config);
   } catch (err) {
     if (!(err instanceof MedicError)) throw err;
     add(EXIT.ioerr, 'database', 'fail', err.message, err.hint ?? DB_FIX);
     return null;
   }
   try {
-    // An UPDATE that matches no row still needs SQLite's write lock and a writable file, folder
-    // (-wal, -shm) and disk, so this proves `medic check` can write while changing nothing.
-    await store.releaseLock(PROBE_OWNER, deps.now());
+    if (!(await store.probe()).exists) {
+      add(EXIT.ioerr, 'database', 'ok', `${path}: does not exist yet; the first \`medic check\` creates it`);
+      return store;
+    }
     const version = await store.schemaVersion();
     if (version !== SCHEMA_VERSION) {
       add(EXIT.ioerr, 'database', 'fail', `${path}: schema version ${version}, but this Medic uses version ${SCHEMA_VERSION}`, 'run `medic check` once to migrate it, or use the Medic that wrote it');
     } else {
-      add(EXIT.ioerr, 'database', 'ok', `${path}: ${existed ? 'opens and is writable' : 'did not exist; created it'}, schema version ${version} (current)`);
+      add(EXIT.ioerr, 'database', 'ok', `${path}: opens and is writable, schema version ${version} (current)`);
     }
   } catch (err) {
     if (!(err instanceof MedicError)) throw err;
@@ -147,8 +151,13 @@ async function checkDatabase(path: string, deps: DoctorDeps, add: Add): Promise<
   }
   try {
     const mode = statSync(path).mode & 0o777;
-    if ((mode & 0o077) !== 0) {
-      add(EXIT.ioerr, 'database permissions', 'warn', `${path} has mode ${octal(mode)}: other users on this machine can read it`, `chmod 600 ${path}`);
+    // "databaseMode": "0660" is the group set-up: the group then shares the file on purpose.
+    const wanted = (config as StoreConfig).databaseMode ?? 0o600;
+    const chmod = `chmod ${wanted.toString(8)} ${path}`;
+    if ((mode & ~wanted & 0o077) !== 0) {
+      add(EXIT.ioerr, 'database permissions', 'warn', `${path} has mode ${octal(mode)}: ${mode & 0o007 ? 'other users' : 'its group'} on this machine can read it`, chmod);
+    } else if ((wanted & 0o020) !== 0 && (mode & 0o020) === 0) {
+      add(EXIT.ioerr, 'database permissions', 'warn', `${path} has mode ${octal(mode)}: "databaseMode" is ${octal(wanted)}, but its group cannot write it`, chmod);
     } else {
       add(EXIT.ioerr, 'database permissions', 'ok', `mode ${octal(mode)}`);
     }

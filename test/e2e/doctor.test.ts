@@ -8,7 +8,7 @@
  * CLI will pass; once it is wired, the same scenarios can go through main() or bin/medic.
  */
 import Database from 'better-sqlite3';
-import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ import { doctor, formatFindings, readUserCrontab, type DoctorDeps, type Finding 
 import { loadConfig } from '../../src/config.js';
 import { reach, undiciSender } from '../../src/notify/http.js';
 import { SCHEMA_VERSION } from '../../src/store/migrations.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openStore } from '../../src/store/index.js';
 import { ROUTING_KEY as KEY, tempProject, type Project } from '../helpers/cli.js';
 import { makeReadOnly } from '../helpers/db.js';
 import { eventProblems } from '../helpers/pd-rules.js';
@@ -81,7 +81,7 @@ function realDeps(p: Project, setup: Setup = {}): DoctorDeps {
   }
   return {
     loadConfig: () => loadConfig({ path: setup.configPath, cwd: p.dir, env }),
-    openStore: openSqliteStore,
+    openStore: (cfg) => openStore(cfg, { uid: process.geteuid!(), readOnly: true }),
     env,
     now: () => setup.now ?? T + MIN,
     readCrontab: () => readUserCrontab(env),
@@ -153,12 +153,12 @@ describe('medic doctor on a working setup', () => {
 });
 
 describe('medic doctor finds what is wrong, and exits with the code of the first failing area', () => {
-  it('a database no check has written yet: created with mode 0600, last check fails (75)', async () => {
+  it('a database no check has written yet: not created (doctor changes nothing), last check fails (75)', async () => {
     const p = project();
     const { findings, exitCode } = await doctor({ sendTest: false }, realDeps(p));
     const db = join(p.dir, 'medic.db');
-    expect(finding(findings, 'database').detail).toBe(`${db}: did not exist; created it, schema version ${SCHEMA_VERSION} (current)`);
-    expect(statSync(db).mode & 0o777).toBe(0o600);
+    expect(finding(findings, 'database')).toMatchObject({ level: 'ok', detail: `${db}: does not exist yet; the first \`medic check\` creates it` });
+    expect(existsSync(db)).toBe(false);
     expect(finding(findings, 'last check')).toMatchObject({ level: 'fail', detail: '`medic check` has never completed a run on this database' });
     expect(exitCode).toBe(75);
   });

@@ -39,6 +39,8 @@ interface Situation {
   probeError?: DatabaseError;
   schemaVersion?: number;
   dbMode?: number;
+  /** The config's "databaseMode" (0o660: the group set-up). */
+  databaseMode?: number;
   /** Default: checked one minute ago. */
   lastCheckAt?: number | null;
   env?: NodeJS.ProcessEnv;
@@ -57,17 +59,19 @@ function run(s: Situation = {}) {
   if (s.dbMode !== undefined) chmodSync(dbPath, s.dbMode);
   const calls = { reach: [] as { url: string; timeoutMs: number }[], send: [] as { url: string; body: Record<string, unknown> }[], opened: 0, closed: 0 };
   const store: DoctorStore = {
-    releaseLock: async () => {
+    probe: async () => {
       if (s.probeError) throw s.probeError;
+      return { exists: true };
     },
     lastCheckAt: async () => (s.lastCheckAt === undefined ? T0 - MIN : s.lastCheckAt),
     schemaVersion: async () => s.schemaVersion ?? SCHEMA_VERSION,
-    close: () => void calls.closed++,
+    close: async () => void calls.closed++,
   };
   const deps: DoctorDeps = {
     loadConfig: async () => {
       if (s.configError) throw s.configError;
-      return buildConfig(s.raw ?? defaultRaw(), file, env);
+      const config = buildConfig(s.raw ?? defaultRaw(), file, env);
+      return s.databaseMode === undefined ? config : { ...config, databaseMode: s.databaseMode };
     },
     openStore: () => {
       if (s.openError) throw s.openError;
@@ -119,6 +123,9 @@ describe('doctor: each situation gives these findings and this exit code', () =>
     ['the database has another schema version', { schemaVersion: SCHEMA_VERSION + 1 }, replace(ALL_OK, { database: 'database: fail' }), 74],
     ['other users can read the database', { dbMode: 0o644 }, replace(ALL_OK, { 'database permissions': 'database permissions: warn' }), 0],
     ['group can read the database', { dbMode: 0o640 }, replace(ALL_OK, { 'database permissions': 'database permissions: warn' }), 0],
+    ['group set-up ("databaseMode": "0660"): a 0660 database is right', { dbMode: 0o660, databaseMode: 0o660 }, ALL_OK, 0],
+    ['group set-up, but the group cannot write the database', { dbMode: 0o600, databaseMode: 0o660 }, replace(ALL_OK, { 'database permissions': 'database permissions: warn' }), 0],
+    ['group set-up, but other users can read the database', { dbMode: 0o664, databaseMode: 0o660 }, replace(ALL_OK, { 'database permissions': 'database permissions: warn' }), 0],
     ['the routing key variable is not set', { env: { HOME: '' } }, replace(ALL_OK, { 'routing key (oncall)': 'routing key (oncall): fail' }), 78],
     ['the routing key has 31 characters', { env: { HOME: '', PAGERDUTY_ROUTING_KEY: KEY.slice(1) } }, replace(ALL_OK, { 'routing key (oncall)': 'routing key (oncall): fail' }), 78],
     ['the routing key has 33 characters', { env: { HOME: '', PAGERDUTY_ROUTING_KEY: `${KEY}x` } }, replace(ALL_OK, { 'routing key (oncall)': 'routing key (oncall): fail' }), 78],
