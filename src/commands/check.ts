@@ -74,6 +74,14 @@ export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckR
       await store.register(unregistered, now);
       records = new Map((await store.services()).map((r) => [r.slug, r]));
     }
+    // A beat stamped after now (the writer's clock ahead) counts as a beat now, once and for good:
+    // judged from its stamp, a job that died would look up until that moment came.
+    const ahead = [...records.values()].filter((r) => r.lastBeatAt !== null && r.lastBeatAt > now);
+    for (const r of ahead) deps.verbose(`${r.slug}: its last beat is stamped ${iso(r.lastBeatAt!)}, after this check's clock; counted as a beat at ${iso(now)} (is the clock of the machine that sent it ahead?)`);
+    if (ahead.length > 0 && !opts.dryRun) {
+      await store.capFutureBeats(now);
+      records = new Map((await store.services()).map((r) => [r.slug, r]));
+    }
     const gap = await closeGap(config, records, now, opts.dryRun, deps);
     if (gap && !opts.dryRun) records = new Map((await store.services()).map((r) => [r.slug, r]));
     const recent = await store.recentTriggers(now - config.flap.windowMs);

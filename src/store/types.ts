@@ -93,6 +93,12 @@ export interface Store {
   resume(slugs: string[], now: number): Promise<string[]>;
   /** Checker gap: these services restart their clock at `at`; the gap is remembered for status. */
   recordGap(slugs: string[], from: number, to: number): Promise<void>;
+  /**
+   * Last beats stamped after `now` (the writer's clock ahead) become beats at `now`, so the checker
+   * judges those services from here on instead of from a future that may never come. Returns the
+   * slugs changed; the beat sequence and the beats themselves are left as they are.
+   */
+  capFutureBeats(now: number): Promise<string[]>;
   lastGap(): Promise<{ from: number; to: number } | null>;
   /** Deletes beats older than `beatsBefore` and settled records older than `recordsBefore`, in small batches. */
   prune(beatsBefore: number, recordsBefore: number, maxBatches: number): Promise<number>;
