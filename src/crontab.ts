@@ -39,7 +39,9 @@ export function parseCrontab(text: string): ParsedCrontab {
     const lineNo = i + 1;
     if (line === '') return;
     if (line.startsWith('#')) {
-      const job = jobLine(line.replace(/^#+\s*/, ''), lineNo, env);
+      // Only what looks like a schedule (not a "# m h dom mon dow command" header).
+      const rest = line.replace(/^#+\s*/, '');
+      const job = /^[\d*@]/.test(rest) ? jobLine(rest, lineNo, env) : null;
       if (job) out.commented.push(job);
       return;
     }
@@ -78,17 +80,24 @@ export function everyMinute(schedule: string): { ok: true } | { ok: false; why: 
   return all && days ? { ok: true } : { ok: false, why: `its schedule "${schedule}" is not every minute` };
 }
 
-type Token = { word: string; quoted: boolean } | { op: string };
+type Token = { word: string; script: boolean } | { op: string };
 
-/** Shell-like words and operators; quotes group, `;&|<>()` separate. Enough to find a command and its arguments. */
+/**
+ * Shell-like words and operators; quotes group, `;&|<>()` separate. Enough to find a command and
+ * its arguments. A word that is one quoted string with spaces in it (`sh -c '...'`) is a command
+ * line itself, and is read as one.
+ */
 export function tokenize(command: string): Token[] {
   const out: Token[] = [];
   let word: string | null = null;
-  let quoted = false;
+  let quotedOnly = false;
   const end = () => {
-    if (word !== null) out.push({ word, quoted });
+    if (word !== null) out.push({ word, script: quotedOnly && /\s/.test(word) });
     word = null;
-    quoted = false;
+  };
+  const append = (text: string, quoted: boolean) => {
+    quotedOnly = word === null ? quoted : quotedOnly && quoted;
+    word = (word ?? '') + text;
   };
   for (let i = 0; i < command.length; i++) {
     const c = command[i]!;
@@ -96,20 +105,18 @@ export function tokenize(command: string): Token[] {
     else if (c === "'" || c === '"') {
       const close = command.indexOf(c, i + 1);
       const to = close < 0 ? command.length : close;
-      word = (word ?? '') + command.slice(i + 1, to);
-      quoted = true;
+      append(command.slice(i + 1, to), true);
       i = to;
-    } else if (c === '\\' && i + 1 < command.length) word = (word ?? '') + command[++i];
+    } else if (c === '\\' && i + 1 < command.length) append(command[++i]!, false);
     else if (';&|<>()'.includes(c)) {
       end();
       let op = c;
       while (i + 1 < command.length && ';&|<>'.includes(command[i + 1]!)) op += command[++i];
       out.push({ op });
-    } else word = (word ?? '') + c;
+    } else append(c, false);
   }
   end();
-  // `sh -c '...'`: the quoted script is itself a command line.
-  return out.flatMap((t) => ('word' in t && t.quoted && /\s/.test(t.word) ? tokenize(t.word) : [t]));
+  return out.flatMap((t) => ('word' in t && t.script ? tokenize(t.word) : [t]));
 }
 
 /** One call of medic inside a job's command. */

@@ -12,7 +12,8 @@ export const GET_KEY = 'the Integration Key from PagerDuty → Service → Integ
  */
 export function missingKeyHint(ref: KeyRef): string {
   if (ref.startsWith('file:')) return `write ${GET_KEY} into ${ref.slice(5)} (mode 600, owned by the user that runs medic)`;
-  return `${KEY_FILE_ADVICE}, or set ${ref.slice(4)} only for medic (not on a line of its own at the top of the crontab, which hands it to every job)`;
+  const name = ref.slice(4);
+  return `${KEY_FILE_ADVICE}; or export ${name}=<the key> in this shell, and in the crontab put ${name}=<the key> in front of medic on the check line only (a line of its own hands the key to every job in the crontab)`;
 }
 
 /** The recommended way to give Medic its key. */

@@ -9,7 +9,8 @@ import { deliverPending, type DeliveryReport } from '../notify/deliver.js';
 import type { Pinger, Sender } from '../notify/http.js';
 import { keyRefOf } from '../notify/keys.js';
 import { INVALID_KEY_HINT, triggerBody } from '../notify/pagerduty.js';
-import type { ChangeKind, NewEvent, Store, StoredService, TransitionInput } from '../store/types.js';
+import { missingKeyHint } from '../hints.js';
+import type { ChangeKind, KeyRef, NewEvent, Store, StoredService, TransitionInput } from '../store/types.js';
 
 export interface CheckDeps {
   config: Config;
@@ -241,9 +242,9 @@ function undeliveredError(report: DeliveryReport): MedicError | null {
   const lines: string[] = [];
   const hints: string[] = [];
   const codes = new Set<number>();
-  for (const [, why] of report.missingKeys) {
+  for (const [ref, why] of report.missingKeys) {
     lines.push(`routing key missing: ${why}; the events for it stay queued`);
-    hints.push('set the variable where cron runs medic (a NAME=value line at the top of the crontab) or use "routingKeyFile"');
+    hints.push(missingKeyHint(ref as KeyRef));
     codes.add(EXIT.config);
   }
   for (const r of report.rejected) {
