@@ -250,9 +250,10 @@ export function medicCommand(install: Install, args: string[]): string {
   return `${prefix}${[install.binPath, ...args].map(shellWord).join(' ')}`;
 }
 
-/** The crontab line that runs the checker every minute with this config. */
-export function checkerCrontabLine(install: Install, configFile: string): string {
-  return `* * * * * ${medicCommand(install, ['--config', configFile, 'check'])}`;
+/** The crontab line that runs the checker every minute with this config (null: not known yet). */
+export function checkerCrontabLine(install: Install, configFile: string | null): string {
+  const line = `* * * * * ${medicCommand(install, ['--config', configFile ?? 'CONFIG', 'check'])}`;
+  return configFile === null ? line.replace('--config CONFIG', '--config <your config file>') : line;
 }
 
 /** A word for sh: as it is when safe, else in single quotes. */

@@ -244,7 +244,7 @@ async function sendTests(config: Config, keysOk: Set<string>, deps: DoctorDeps, 
 }
 
 async function checkCrontab(config: Config | null, deps: DoctorDeps, add: Add): Promise<void> {
-  const wanted = checkerCrontabLine(deps.install, config?.file ?? 'medic.config.json');
+  const wanted = checkerCrontabLine(deps.install, config?.file ?? null);
   const addLine = `add this line with \`crontab -e\`: ${wanted}`;
   const read = await deps.readCrontab();
   if (read.kind === 'not-installed') {
