@@ -2,7 +2,6 @@
  * One wording of each hint that several commands give (check, test-alert, doctor, init), so the
  * same problem always gets the same advice.
  */
-import type { KeyRef } from './store/types.js';
 
 export const GET_KEY = 'the Integration Key from PagerDuty → Service → Integrations → Events API v2';
 
@@ -10,7 +9,7 @@ export const GET_KEY = 'the Integration Key from PagerDuty → Service → Integ
  * A routing key that is missing (unset variable, missing or empty file). The key file comes first:
  * a NAME=value line at the top of the crontab hands the key to every job in that crontab.
  */
-export function missingKeyHint(ref: KeyRef): string {
+export function missingKeyHint(ref: `env:${string}` | `file:${string}`): string {
   if (ref.startsWith('file:')) return `write ${GET_KEY} into ${ref.slice(5)} (mode 600, owned by the user that runs medic)`;
   const name = ref.slice(4);
   return `${KEY_FILE_ADVICE}; or export ${name}=<the key> in this shell, and in the crontab put ${name}=<the key> in front of medic on the check line only (a line of its own hands the key to every job in the crontab)`;
