@@ -28,6 +28,11 @@ opened or written, 75 events not yet delivered (will retry), 76 PagerDuty reject
 
 const processIo: Io = { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() };
 
+/** This install's medic and node, for the command lines init and doctor print. */
+function install(): { binPath: string; nodePath: string } {
+  return { binPath: fileURLToPath(new URL('../bin/medic', import.meta.url)), nodePath: process.execPath };
+}
+
 /** For bin/medic: run with the real process and set the exit code. */
 export function run(): void {
   // A reader that goes away (`medic status | head`) is not an error worth a stack trace.
@@ -99,23 +104,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
   };
 
   withConfig(program.command('init'))
-    .description('write a starter medic.config.json here and print the crontab line')
-    .option('--force', 'overwrite an existing medic.config.json')
-    .action((opts: { force?: boolean }) => {
+    .description('write a starter medic.config.json here (or the --config path) and print the crontab line')
+    .option('--force', 'overwrite an existing config (replacing the file, never writing through a link)')
+    .action((opts: { force?: boolean; config?: string }) => {
       job = async () => {
         const { init } = await import('./commands/init.js');
         const root = fileURLToPath(new URL('..', import.meta.url));
-        const result = init(
-          { force: opts.force === true },
-          { cwd: io.cwd, binPath: `${root}bin/medic`, nodePath: process.execPath, schemaPath: `${root}medic.schema.json` },
-        );
-        print(`Wrote ${result.file}. Edit its services, then:`);
-        print('1. Give cron the routing key: add PAGERDUTY_ROUTING_KEY=<Integration Key> as a line at the top of `crontab -e`');
-        print('   (or point the target\'s "routingKeyFile" at a file only that user can read).');
-        print('2. Add the checker to the crontab (every minute):');
-        print(`   ${result.crontab}`);
-        print(`3. End each job with: ${result.bin} --config ${result.file} beat <slug>`);
-        print(`4. Check the PagerDuty side: ${result.bin} --config ${result.file} test-alert`);
+        const result = init({ force: opts.force === true, config: opts.config ?? globalConfig }, { cwd: io.cwd, ...install(), schemaPath: `${root}medic.schema.json` });
+        for (const line of result.lines) print(line);
       };
     });
 
@@ -220,11 +216,23 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .action((opts: { sendTest?: boolean; json?: boolean }, cmd: Command) => {
       job = async () => {
         const { doctor, formatFindings, readUserCrontab } = await import('./commands/doctor.js');
+        const { isExecutableFile } = await import('./crontab.js');
         const { reach } = await import('./notify/http.js');
         const { openStore } = await import('./store/index.js');
         const result = await doctor(
           { sendTest: opts.sendTest === true },
-          { loadConfig: () => config(cmd), openStore: (cfg) => openStore(cfg, { uid: userId(), readOnly: true }), env, now, sleep, send: await sender(), reach, readCrontab: () => readUserCrontab(env) },
+          {
+            loadConfig: () => config(cmd),
+            openStore: (cfg) => openStore(cfg, { uid: userId(), readOnly: true }),
+            env,
+            now,
+            sleep,
+            send: await sender(),
+            reach,
+            readCrontab: () => readUserCrontab(env),
+            install: install(),
+            isExecutable: isExecutableFile,
+          },
         );
         if (opts.json) {
           print(JSON.stringify(result.findings, null, 2));

@@ -9,7 +9,8 @@ import { deliverPending, type DeliveryReport } from '../notify/deliver.js';
 import type { Pinger, Sender } from '../notify/http.js';
 import { keyRefOf } from '../notify/keys.js';
 import { INVALID_KEY_HINT, triggerBody } from '../notify/pagerduty.js';
-import type { ChangeKind, NewEvent, Store, StoredService, TransitionInput } from '../store/types.js';
+import { missingKeyHint } from '../hints.js';
+import type { ChangeKind, KeyRef, NewEvent, Store, StoredService, TransitionInput } from '../store/types.js';
 
 export interface CheckDeps {
   config: Config;
@@ -71,6 +72,14 @@ export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckR
     const unregistered = config.services.filter((s) => !records.has(s.slug)).map((s) => s.slug);
     if (unregistered.length > 0 && !opts.dryRun) {
       await store.register(unregistered, now);
+      records = new Map((await store.services()).map((r) => [r.slug, r]));
+    }
+    // A beat stamped after now (the writer's clock ahead) counts as a beat now, once and for good:
+    // judged from its stamp, a job that died would look up until that moment came.
+    const ahead = [...records.values()].filter((r) => r.lastBeatAt !== null && r.lastBeatAt > now);
+    for (const r of ahead) deps.verbose(`${r.slug}: its last beat is stamped ${iso(r.lastBeatAt!)}, after this check's clock; counted as a beat at ${iso(now)} (is the clock of the machine that sent it ahead?)`);
+    if (ahead.length > 0 && !opts.dryRun) {
+      await store.capFutureBeats(now);
       records = new Map((await store.services()).map((r) => [r.slug, r]));
     }
     const gap = await closeGap(config, records, now, opts.dryRun, deps);
@@ -232,9 +241,9 @@ function undeliveredError(report: DeliveryReport): MedicError | null {
   const lines: string[] = [];
   const hints: string[] = [];
   const codes = new Set<number>();
-  for (const [, why] of report.missingKeys) {
+  for (const [ref, why] of report.missingKeys) {
     lines.push(`routing key missing: ${why}; the events for it stay queued`);
-    hints.push('set the variable where cron runs medic (a NAME=value line at the top of the crontab) or use "routingKeyFile"');
+    hints.push(missingKeyHint(ref as KeyRef));
     codes.add(EXIT.config);
   }
   for (const r of report.rejected) {

@@ -665,6 +665,14 @@ export class SqliteStore implements Store {
     );
   }
 
+  capFutureBeats(now: number): Promise<string[]> {
+    return this.run(() =>
+      (this.sql('UPDATE services SET last_beat_at = ?, version = version + 1 WHERE last_beat_at > ? RETURNING slug').all(now, now) as { slug: string }[]).map(
+        (r) => r.slug,
+      ),
+    );
+  }
+
   lastGap(): Promise<{ from: number; to: number } | null> {
     return this.run(() => {
       const row = this.sql('SELECT blind_from, blind_to FROM checker WHERE id = 1').get() as { blind_from: number | null; blind_to: number | null };

@@ -99,6 +99,12 @@ export interface Store {
    * shows; the gap is remembered for status.
    */
   recordGap(slugs: string[], from: number, to: number, record: string): Promise<void>;
+  /**
+   * Last beats stamped after `now` (the writer's clock ahead) become beats at `now`, so the checker
+   * judges those services from here on instead of from a future that may never come. Returns the
+   * slugs changed; the beat sequence and the beats themselves are left as they are.
+   */
+  capFutureBeats(now: number): Promise<string[]>;
   lastGap(): Promise<{ from: number; to: number } | null>;
   /**
    * Deletes beats older than `beatsBefore` and settled records older than `recordsBefore` (never
