@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import pkg from '../package.json' with { type: 'json' };
-import type { Config } from './config.js';
+import type { Config, LoadOptions } from './config.js';
 import { EXIT, isMedicError, UsageError } from './errors.js';
 import type { Pinger, Sender } from './notify/http.js';
 import type { Stream } from './output.js';
@@ -78,7 +78,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
   const withConfig = (cmd: Command) => cmd.option('-c, --config <path>', 'config file');
   const config = async (cmd: Command): Promise<Config> => {
     const { loadConfig } = await import('./config.js');
-    return loadConfig({ path: cmd.opts().config ?? globalConfig, cwd: io.cwd, env });
+    return loadConfig(loadOptions(cmd.opts().config ?? globalConfig, io, env));
   };
   const sender = async (): Promise<Sender> => overrides.send ?? (await import('./notify/http.js')).undiciSender;
   const pinger = async (): Promise<Pinger> => overrides.ping ?? (await import('./notify/http.js')).undiciPinger;
@@ -284,11 +284,16 @@ async function fastBeat(args: { slug: string; config?: string }, env: NodeJS.Pro
   const { beat } = await import('./commands/beat.js');
   const { openSqliteStore } = await import('./store/sqlite.js');
   const { buildConfig, findConfig } = await import('./config.js');
-  const opts = { path: args.config, cwd: io.cwd, env };
+  const opts = loadOptions(args.config, io, env);
   await beat(
     { slug: args.slug },
-    { findConfig: () => findConfig(opts), buildConfig: (raw, file) => buildConfig(raw, file, env), openStore: openSqliteStore, env, now },
+    { findConfig: () => findConfig(opts), buildConfig: (raw, file) => buildConfig(raw, file, opts), openStore: openSqliteStore, env, now },
   );
+}
+
+/** Where the config is and who is asking: only files this user or root owns are trusted (SPEC §8). */
+function loadOptions(path: string | undefined, io: Io, env: NodeJS.ProcessEnv): LoadOptions {
+  return { path, cwd: io.cwd, env, uid: process.getuid?.() ?? -1 };
 }
 
 type QuickBeatModule = typeof import('./quick-beat.js');

@@ -80,7 +80,7 @@ function realDeps(p: Project, setup: Setup = {}): DoctorDeps {
     else env[name] = value;
   }
   return {
-    loadConfig: () => loadConfig({ path: setup.configPath, cwd: p.dir, env }),
+    loadConfig: () => loadConfig({ path: setup.configPath, cwd: p.dir, env, uid: process.getuid!() }),
     openStore: openSqliteStore,
     env,
     now: () => setup.now ?? T + MIN,

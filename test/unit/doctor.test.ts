@@ -1,6 +1,6 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { doctor, formatFindings, type CrontabRead, type DoctorDeps, type DoctorStore, type Finding, type ReachResult } from '../../src/commands/doctor.js';
 import { buildConfig } from '../../src/config.js';
@@ -67,7 +67,7 @@ function run(s: Situation = {}) {
   const deps: DoctorDeps = {
     loadConfig: async () => {
       if (s.configError) throw s.configError;
-      return buildConfig(s.raw ?? defaultRaw(), file, env);
+      return buildConfig(s.raw ?? defaultRaw(), file, { env, cwd: dirname(file) });
     },
     openStore: () => {
       if (s.openError) throw s.openError;
