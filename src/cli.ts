@@ -95,6 +95,32 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     }
   };
 
+  /**
+   * For status and history: on-call must see state while someone's edit of the config is broken.
+   * They show what is valid on their own, then the problems, and exit 78 (a file that cannot be
+   * read or parsed at all is 78 straight away).
+   */
+  const withLenientStore = async (cmd: Command, body: (cfg: Config, store: Store) => Promise<void>): Promise<number> => {
+    const { loadConfigLenient } = await import('./config.js');
+    const { config: cfg, problems } = await loadConfigLenient(loadOptions(cmd.opts().config ?? globalConfig, io, env));
+    if (cfg.zoneNote) warn(cfg.zoneNote);
+    const { openSqliteStore } = await import('./store/sqlite.js');
+    const store = openSqliteStore(cfg.databasePath);
+    try {
+      await body(cfg, store);
+    } catch (err) {
+      // "unknown service" may only mean its entry is the broken part: say both.
+      if (!problems || !isMedicError(err)) throw err;
+      await report(err, io, env);
+    } finally {
+      store.close();
+    }
+    if (!problems) return EXIT.ok;
+    const { formatError, painter } = await import('./output.js');
+    io.stderr.write(formatError(`warning: only the valid part of the config is shown; ${problems.message}`, problems.hint, painter(io.stderr, env)));
+    return EXIT.config;
+  };
+
   withConfig(program.command('init'))
     .description('write a starter medic.config.json here and print the crontab line')
     .option('--force', 'overwrite an existing medic.config.json')
@@ -153,7 +179,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .option('--json', 'print a JSON array for scripts')
     .action((slugs: string[], opts: { json?: boolean }, cmd: Command) => {
       job = () =>
-        withStore(cmd, async (cfg, store) => {
+        withLenientStore(cmd, async (cfg, store) => {
           const { status } = await import('./commands/status.js');
           const at = now();
           const report = await status({ slugs }, { config: cfg, store, now: () => at });
@@ -201,7 +227,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .option('--json', 'print JSON for scripts')
     .action((slug: string, opts: { since: string; json?: boolean }, cmd: Command) => {
       job = () =>
-        withStore(cmd, async (cfg, store) => {
+        withLenientStore(cmd, async (cfg, store) => {
           const { history } = await import('./commands/history.js');
           const report = await history({ slug, since: opts.since }, { config: cfg, store, now });
           const { historyJson, historyText, painter } = await import('./output.js');

@@ -173,14 +173,21 @@ async function readConfigFile(file: string, how: 'explicit' | 'search'): Promise
   throw new ConfigError(`config ${file}: Medic reads .json, .yaml, .yml and .js/.mjs/.cjs configs, not ${ext}`, 'rename the file or convert it to JSON');
 }
 
-/** YAML and (explicit) JavaScript configs through cosmiconfig's loaders; their errors redacted and on one line. */
+/** YAML and (explicit) JavaScript configs through cosmiconfig's loaders; their errors redacted, YAML's at line:column. */
 async function loadWith(file: string, ext: string, text: string): Promise<unknown> {
   const { defaultLoaders } = await import('cosmiconfig');
   const loader = defaultLoaders[ext as keyof typeof defaultLoaders];
   try {
     return await loader(file, text);
   } catch (err) {
-    // A YAML error quotes the lines around it: a routing key pasted there must not be echoed.
+    // js-yaml's message quotes the lines around the error, cut where it likes: a key cut in half
+    // would not be recognised. So the quoted line is Medic's own, redacted whole.
+    const yaml = err as { reason?: unknown; mark?: { line?: unknown; column?: unknown } };
+    if (typeof yaml.reason === 'string' && typeof yaml.mark?.line === 'number' && typeof yaml.mark.column === 'number') {
+      const lines = text.split('\n');
+      const at = lines.slice(0, yaml.mark.line).reduce((n, l) => n + l.length + 1, 0) + yaml.mark.column;
+      throw syntaxError(file, 'YAML', redactSecrets(yaml.reason, [], { keyShaped: true }), text, Math.min(at, text.length), 'fix the indentation or syntax at that spot');
+    }
     const message = redactSecrets(oneLine((err as Error)?.message ?? String(err)), [], { keyShaped: true });
     throw new ConfigError(`cannot read config ${file}: ${message}`);
   }
@@ -202,21 +209,28 @@ export function parseJson(file: string, text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    const at = jsonErrorAt(text);
     const what = (err as Error).message
       .replace(/ in JSON at position \d+.*$/s, '')
-      .replace(/, ".*" is not valid JSON$/s, '')
-      .replace(/^Unexpected token '(.)'$/, 'unexpected character "$1"');
-    const { line, column, text: lineText } = lineAt(text, at);
-    const start = Math.max(0, column - 60);
-    const shown = lineText.slice(start, start + 120).replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
-    const snippet = redactSecrets(shown, [], { keyShaped: true });
-    const caret = ' '.repeat(Math.min(column - 1 - start, snippet.length)) + '^';
-    throw new ConfigError(
-      `config ${file} is not valid JSON: ${what} at line ${line}, column ${column}:\n    ${snippet}\n    ${caret}`,
-      'fix the syntax at that spot (JSON has no comments, no trailing commas, and quotes keys with ")',
-    );
+      .replace(/^Unexpected token '(.+?)', .*$/s, 'unexpected character "$1"');
+    throw syntaxError(file, 'JSON', what, text, jsonErrorAt(text), 'fix the syntax at that spot (JSON has no comments, no trailing commas, and quotes keys with ")');
   }
+}
+
+/**
+ * `config <file> is not valid JSON: <what> at line 3, column 5:` with the offending line quoted and a
+ * caret under the spot. The quoted line passes through redactSecrets: it may hold a routing key.
+ */
+function syntaxError(file: string, format: string, what: string, text: string, at: number, hint: string): ConfigError {
+  const { line, column, text: lineText } = lineAt(text, at);
+  const clean = (t: string) => redactSecrets(t.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' '), [], { keyShaped: true });
+  // Redacted whole before it is cut: a key cut in half would no longer look like one.
+  const shown = clean(lineText);
+  const caretAt = Math.min(clean(lineText.slice(0, column - 1)).length, shown.length);
+  const start = Math.max(0, caretAt - 60);
+  return new ConfigError(
+    `config ${file} is not valid ${format}: ${what} at line ${line}, column ${column}:\n    ${shown.slice(start, start + 120)}\n    ${' '.repeat(caretAt - start)}^`,
+    hint,
+  );
 }
 
 /** 1-based line and column of offset `at`, and that line's text. */

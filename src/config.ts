@@ -191,7 +191,9 @@ function collect(raw: unknown, file: string, opts: BuildOptions): { config: Conf
     if (isMedicError(err)) throw err;
     throw new ConfigError(`config ${file} cannot be checked: ${(err as Error)?.message ?? String(err)} (is it nested too deeply?)`, 'fix the file; medic.config.example.json shows every key');
   }
-  const problems = [...shape, ...keyShapedValues(raw), ...crossProblems(raw)];
+  // A key pasted under a key name the schema already refuses ("routingKey") is reported once.
+  const keyShaped = keyShapedValues(raw).filter((p) => !shape.some((s) => s.startsWith(p.slice(0, p.indexOf(': ') + 1))));
+  const problems = [...shape, ...keyShaped, ...crossProblems(raw)];
   if (shape.length > 0) return { config: null, problems };
   const cfg = raw as RawConfig;
   const dir = dirname(file);
