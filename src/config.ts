@@ -191,9 +191,13 @@ function collect(raw: unknown, file: string, opts: BuildOptions): { config: Conf
     if (isMedicError(err)) throw err;
     throw new ConfigError(`config ${file} cannot be checked: ${(err as Error)?.message ?? String(err)} (is it nested too deeply?)`, 'fix the file; medic.config.example.json shows every key');
   }
-  // A key pasted under a key name the schema already refuses ("routingKey") is reported once.
-  const keyShaped = keyShapedValues(raw).filter((p) => !shape.some((s) => s.startsWith(p.slice(0, p.indexOf(': ') + 1))));
-  const problems = [...shape, ...keyShaped, ...crossProblems(raw)];
+  // One problem per key path: a key pasted under a name the schema refuses ("routingKey") is
+  // reported as the schema words it; elsewhere, saying it looks like a key beats "expected a URL".
+  const keyShaped = keyShapedValues(raw);
+  const at = (p: string) => p.slice(0, p.indexOf(': ') + 1);
+  const keyPaths = new Set(keyShaped.map(at));
+  const saidKey = new Set(shape.filter((p) => keyPaths.has(at(p)) && p.includes('routing key')).map(at));
+  const problems = [...shape.filter((p) => !keyPaths.has(at(p)) || saidKey.has(at(p))), ...keyShaped.filter((p) => !saidKey.has(at(p))), ...crossProblems(raw)];
   if (shape.length > 0) return { config: null, problems };
   const cfg = raw as RawConfig;
   const dir = dirname(file);
@@ -428,8 +432,9 @@ function keyShapedValues(raw: unknown): string[] {
   const problems: string[] = [];
   const visit = (value: unknown, path: (string | number)[]) => {
     if (typeof value === 'string') {
-      if (!isIdentifier(path) && hasKeyShape(value, path)) {
-        problems.push(`${pathText(path)}: this looks like a routing key (${redactKey(value.trim())}), which must not be written in the config file; put it in a file named by "routingKeyFile" or a variable named by "routingKeyEnv"`);
+      const key = isIdentifier(path) ? null : keyIn(value, path);
+      if (key !== null) {
+        problems.push(`${pathText(path)}: this looks like a routing key (${redactKey(key)}), which must not be written in the config file; put it in a file named by "routingKeyFile" or a variable named by "routingKeyEnv"`);
       }
     } else if (Array.isArray(value)) value.forEach((v, i) => visit(v, [...path, i]));
     else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) visit(v, [...path, k]);
@@ -448,10 +453,11 @@ function isKeyLike(token: string): boolean {
   return /^[A-Za-z0-9]{32}$/.test(token) && /\d/.test(token) && /[A-Za-z]/.test(token);
 }
 
-/** The whole value is key-shaped; in an events URL (PagerDuty's, which never holds the key), any token is. */
-function hasKeyShape(value: string, path: (string | number)[]): boolean {
-  if (isKeyLike(value.trim())) return true;
-  return path.at(-1) === 'eventsUrl' && [...value.matchAll(KEY_TOKEN)].some((m) => isKeyLike(m[0]));
+/** The key when the whole value is key-shaped; in an events URL (PagerDuty's, which never holds the key), any key-shaped token. */
+function keyIn(value: string, path: (string | number)[]): string | null {
+  if (isKeyLike(value.trim())) return value.trim();
+  if (path.at(-1) !== 'eventsUrl') return null;
+  return [...value.matchAll(KEY_TOKEN)].find((m) => isKeyLike(m[0]))?.[0] ?? null;
 }
 
 /** services[].slug, services[].team, and lists of slugs, teams and targets. */
