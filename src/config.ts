@@ -384,7 +384,7 @@ export function machineZone(detected: string | undefined, tzVariable: string | u
       // falls through to UTC
     }
   }
-  const named = tzVariable === undefined ? 'the machine does not name one' : `TZ=${JSON.stringify(tzVariable)} is not an IANA zone`;
+  const named = tzVariable === undefined ? 'the machine does not name one' : tzVariable === '' ? 'TZ is set but empty' : `TZ=${JSON.stringify(tzVariable)} is not an IANA zone`;
   return {
     zone: 'UTC',
     note: `the machine's time zone is unusable (${named}): recurring maintenance windows without "timezone" are read in UTC; set TZ to a zone like "Europe/Berlin" (or unset it), or give each window a "timezone"`,

@@ -150,7 +150,7 @@ describe('the machine time zone', () => {
   it('lands on the Config as localZone and zoneNote', () => {
     const config = buildConfig(base(), FILE, { env: { TZ: '' }, cwd: '/', machineZone: 'Etc/Unknown' });
     expect(config.localZone).toBe('UTC');
-    expect(config.zoneNote).toContain('TZ=""');
+    expect(config.zoneNote).toContain('TZ is set but empty');
   });
 });
 
