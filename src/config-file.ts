@@ -20,6 +20,8 @@ export const SEARCH_PLACES = [
   '.medicrc.yml',
   'package.json',
 ];
+/** In $XDG_CONFIG_HOME/medic/, cosmiconfig's global names come first (as Medic has always read them). */
+const XDG_PLACES = ['config', 'config.json', 'config.yaml', 'config.yml', 'config.js', 'config.cjs', 'config.mjs', ...SEARCH_PLACES];
 export const MAX_CONFIG_BYTES = 64 * 1024 * 1024;
 const JS_EXTENSIONS = ['.js', '.mjs', '.cjs'];
 
@@ -79,13 +81,13 @@ async function search(opts: LoadOptions): Promise<FoundConfig> {
     upward.push(dir);
     if (dir === home || dirname(dir) === dir) break;
   }
-  const walk: { dir: string; stopsWalk: boolean }[] = [
-    ...upward.map((dir) => ({ dir, stopsWalk: true })),
-    { dir: xdgDir(opts.env), stopsWalk: false },
-    { dir: join('/etc', MODULE), stopsWalk: false },
+  const walk: { dir: string; stopsWalk: boolean; places: string[] }[] = [
+    ...upward.map((dir) => ({ dir, stopsWalk: true, places: SEARCH_PLACES })),
+    { dir: xdgDir(opts.env), stopsWalk: false, places: XDG_PLACES },
+    { dir: join('/etc', MODULE), stopsWalk: false, places: SEARCH_PLACES },
   ];
   let walking = true;
-  for (const { dir, stopsWalk } of walk) {
+  for (const { dir, stopsWalk, places } of walk) {
     if (stopsWalk && !walking) continue;
     let st: Stats;
     try {
@@ -100,7 +102,7 @@ async function search(opts: LoadOptions): Promise<FoundConfig> {
       if (stopsWalk) walking = false;
       continue;
     }
-    const found = await searchIn(dir, opts.uid);
+    const found = await searchIn(dir, places, opts.uid);
     if (found) return found;
   }
   const looked = searchDirs(opts.cwd, opts.env).join(', ');
@@ -112,8 +114,8 @@ async function search(opts: LoadOptions): Promise<FoundConfig> {
 }
 
 /** The first search place in `dir` that holds a config, read; null when none does. */
-async function searchIn(dir: string, uid: number): Promise<FoundConfig | null> {
-  for (const place of SEARCH_PLACES) {
+async function searchIn(dir: string, places: string[], uid: number): Promise<FoundConfig | null> {
+  for (const place of places) {
     const file = join(dir, place);
     let st: Stats;
     try {

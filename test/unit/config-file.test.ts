@@ -119,6 +119,18 @@ describe('the search stops at folders other users could write', () => {
     expect(found.file).toBe(join(root, 'medic.config.json'));
   });
 
+  it.each(['config', 'config.json', 'medic.config.yaml'])('finds %s in $XDG_CONFIG_HOME/medic/', async (name) => {
+    const home = folder({ [`xdg/medic/${name}`]: name.endsWith('.json') ? JSON.stringify(CONFIG) : 'services:\n  - slug: web\n' });
+    const found = await findConfig({ cwd: folder(), env: { HOME: home, XDG_CONFIG_HOME: join(home, 'xdg') }, uid: UID });
+    expect(found).toEqual({ file: join(home, 'xdg', 'medic', name), raw: CONFIG });
+  });
+
+  it('refuses config.js found in $XDG_CONFIG_HOME/medic/ too', async () => {
+    const home = folder({ 'xdg/medic/config.js': plantedJs(join(tmpdir(), 'never'), 'cjs') });
+    const err = await refusal(findConfig({ cwd: folder(), env: { HOME: home, XDG_CONFIG_HOME: join(home, 'xdg') }, uid: UID }));
+    expect(err.message).toBe(`found config.js in ${join(home, 'xdg', 'medic')}: Medic does not run a config it found by searching`);
+  });
+
   it('skips package.json without a "medic" key and reads one that has it', async () => {
     const root = folder({ 'medic.config.yaml': 'services:\n  - slug: web\n', 'sub/package.json': JSON.stringify({ name: 'app' }) });
     const found = await findConfig({ cwd: join(root, 'sub'), env: { HOME: root }, uid: UID });
