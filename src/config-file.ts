@@ -141,6 +141,14 @@ async function searchIn(dir: string, places: string[], uid: number): Promise<Fou
 /** A package.json without a "medic" key: not a config, the search goes on. */
 const NOT_HERE = Symbol('not a Medic config');
 
+/**
+ * For a reader of an explicit config outside findConfig (the quick `medic beat` path): throws the
+ * same ConfigError findConfig would for a file another user could have written, or one too big.
+ */
+export function checkConfigFile(file: string, uid: number): void {
+  checkFile(file, statSync(file), uid);
+}
+
 /** Refuses a config file another user could have written (SPEC §8), or one too big to read. */
 function checkFile(file: string, st: Stats, uid: number): void {
   // Group write is the owner's choice (user private groups make files 0664); other users' write is not.
