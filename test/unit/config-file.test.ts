@@ -8,7 +8,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, realpathSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { jsonErrorAt } from '../../src/config-file.js';
+import { checkConfigFile, jsonErrorAt } from '../../src/config-file.js';
 import { findConfig, loadConfig } from '../../src/config.js';
 import { ConfigError, EXIT } from '../../src/errors.js';
 
@@ -161,6 +161,14 @@ describe('a config file other users own or can write is refused, found or given'
     // Group write is the owner's business (user private groups make files 0664).
     chmodSync(file, 0o664);
     expect((await loadConfig(opts)).file).toBe(file);
+  });
+
+  it('checkConfigFile (for readers outside findConfig, like the quick beat path) says the same', () => {
+    const dir = folder({ 'medic.config.json': JSON.stringify(CONFIG) });
+    const file = join(dir, 'medic.config.json');
+    expect(() => checkConfigFile(file, UID)).not.toThrow();
+    chmodSync(file, 0o606);
+    expect(() => checkConfigFile(file, UID)).toThrow(`refusing config ${file}: every user on this machine can write it`);
   });
 });
 
