@@ -98,7 +98,7 @@ async function search(opts: LoadOptions): Promise<FoundConfig> {
     if (!st.isDirectory()) continue;
     const problem = trustProblem(st, opts.uid);
     if (problem) {
-      skipped.push(`${dir} (${problem})`);
+      skipped.push(stopsWalk ? `${dir} (${problem}) nor above it` : `${dir} (${problem})`);
       if (stopsWalk) walking = false;
       continue;
     }
@@ -106,7 +106,7 @@ async function search(opts: LoadOptions): Promise<FoundConfig> {
     if (found) return found;
   }
   const looked = searchDirs(opts.cwd, opts.env).join(', ');
-  const notLooked = skipped.length > 0 ? `; did not look in ${skipped.join(', ')}${walking ? '' : ' nor above'}, because a config there could have been planted by another user` : '';
+  const notLooked = skipped.length > 0 ? `; did not look in ${skipped.join(', ')}, because a config there could have been planted by another user` : '';
   throw new ConfigError(
     `no Medic config found; looked in ${looked} for ${SEARCH_PLACES.join(', ')}${notLooked}`,
     '`medic init` writes a starter medic.config.json; or pass --config <path> or set MEDIC_CONFIG',

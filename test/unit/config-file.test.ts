@@ -108,7 +108,7 @@ describe('the search stops at folders other users could write', () => {
     const err = await refusal(loadConfig({ cwd: project, env: { HOME: root, XDG_CONFIG_HOME: join(project, 'xdg') }, uid: UID }));
     expect(err.message).toContain('no Medic config found');
     expect(err.message).toContain(`did not look in ${shared} (${why}`);
-    expect(err.message).toContain(') nor above, because a config there could have been planted by another user');
+    expect(err.message).toContain(') nor above it, because a config there could have been planted by another user');
   });
 
   it('still finds a config in the working folder and its sound parents', async () => {
