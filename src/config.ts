@@ -481,7 +481,12 @@ function pathText(path: (string | number)[]): string {
  */
 function withoutBroken(raw: unknown, problems: string[]): RawConfig | null {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return null;
-  const cfg = structuredClone(raw) as Record<string, any>;
+  let cfg: Record<string, any>;
+  try {
+    cfg = structuredClone(raw) as Record<string, any>;
+  } catch {
+    return null; // a JavaScript config holding functions or the like: nothing to salvage
+  }
   const dropServices = new Set<number>();
   const dropTargets = new Set<string>();
   const dropWindows = new Set<number>();

@@ -186,6 +186,7 @@ describe('the lenient load keeps what is valid on its own', () => {
   it.each([
     ['the root is not an object', [base()]],
     ['the database cannot be told', edited((c) => (c.database = 5))],
+    ['a JavaScript config holds a function', edited((c) => (c.services[0].interval = () => '5m'))],
   ])('throws when %s', (_name, raw) => {
     expect(() => buildConfigLenient(raw, FILE, OPTS)).toThrow(ConfigError);
   });
