@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import pkg from '../package.json' with { type: 'json' };
-import type { Config } from './config.js';
+import type { Config, LoadOptions } from './config.js';
 import { EXIT, isMedicError, UsageError } from './errors.js';
 import type { Pinger, Sender } from './notify/http.js';
 import type { Stream } from './output.js';
@@ -83,7 +83,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
   const withConfig = (cmd: Command) => cmd.option('-c, --config <path>', 'config file');
   const config = async (cmd: Command): Promise<Config> => {
     const { loadConfig } = await import('./config.js');
-    return loadConfig({ path: cmd.opts().config ?? globalConfig, cwd: io.cwd, env });
+    return loadConfig(loadOptions(cmd.opts().config ?? globalConfig, io, env));
   };
   const sender = async (): Promise<Sender> => overrides.send ?? (await import('./notify/http.js')).undiciSender;
   const pinger = async (): Promise<Pinger> => overrides.ping ?? (await import('./notify/http.js')).undiciPinger;
@@ -101,6 +101,32 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     } finally {
       await store.close();
     }
+  };
+
+  /**
+   * For status and history: on-call must see state while someone's edit of the config is broken.
+   * They show what is valid on their own, then the problems, and exit 78 (a file that cannot be
+   * read or parsed at all is 78 straight away).
+   */
+  const withLenientStore = async (cmd: Command, body: (cfg: Config, store: Store) => Promise<void>): Promise<number> => {
+    const { loadConfigLenient } = await import('./config.js');
+    const { config: cfg, problems } = await loadConfigLenient(loadOptions(cmd.opts().config ?? globalConfig, io, env));
+    if (cfg.zoneNote) warn(cfg.zoneNote);
+    const { openStore } = await import('./store/index.js');
+    const store = await openStore(cfg, { uid: userId(), readOnly: true });
+    try {
+      await body(cfg, store);
+    } catch (err) {
+      // "unknown service" may only mean its entry is the broken part: say both.
+      if (!problems || !isMedicError(err)) throw err;
+      await report(err, io, env);
+    } finally {
+      await store.close();
+    }
+    if (!problems) return EXIT.ok;
+    const { formatError, painter } = await import('./output.js');
+    io.stderr.write(formatError(`warning: only the valid part of the config is shown; ${problems.message}`, problems.hint, painter(io.stderr, env)));
+    return EXIT.config;
   };
 
   withConfig(program.command('init'))
@@ -152,7 +178,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .option('--json', 'print a JSON array for scripts')
     .action((slugs: string[], opts: { json?: boolean }, cmd: Command) => {
       job = () =>
-        withStore(cmd, async (cfg, store) => {
+        withLenientStore(cmd, async (cfg, store) => {
           const { status } = await import('./commands/status.js');
           const at = now();
           const report = await status({ slugs }, { config: cfg, store, now: () => at });
@@ -162,7 +188,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
             const { painter, statusTable } = await import('./output.js');
             io.stdout.write(statusTable(report, at, painter(io.stdout, env)));
           }
-        }, { readOnly: true });
+        });
     });
 
   const selection = (cmd: Command) =>
@@ -200,13 +226,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .option('--json', 'print JSON for scripts')
     .action((slug: string, opts: { since: string; json?: boolean }, cmd: Command) => {
       job = () =>
-        withStore(cmd, async (cfg, store) => {
+        withLenientStore(cmd, async (cfg, store) => {
           const { history } = await import('./commands/history.js');
           const report = await history({ slug, since: opts.since }, { config: cfg, store, now });
           const { historyJson, historyText, painter } = await import('./output.js');
           if (opts.json) print(historyJson(report));
           else io.stdout.write(historyText(report, painter(io.stdout, env)));
-        }, { readOnly: true });
+        });
     });
 
   withConfig(program.command('doctor'))
@@ -295,11 +321,16 @@ async function fastBeat(args: { slug: string; config?: string }, env: NodeJS.Pro
   const { beat } = await import('./commands/beat.js');
   const { openSqliteStore } = await import('./store/sqlite.js');
   const { buildConfig, findConfig } = await import('./config.js');
-  const opts = { path: args.config, cwd: io.cwd, env };
+  const opts = loadOptions(args.config, io, env);
   await beat(
     { slug: args.slug },
-    { findConfig: () => findConfig(opts), buildConfig: (raw, file) => buildConfig(raw, file, env), openStore: (path) => openSqliteStore(path, { uid: userId() }), env, now },
+    { findConfig: () => findConfig(opts), buildConfig: (raw, file) => buildConfig(raw, file, opts), openStore: (path) => openSqliteStore(path, { uid: userId() }), env, now },
   );
+}
+
+/** Where the config is and who is asking: only files this user or root owns are trusted (SPEC §8). */
+function loadOptions(path: string | undefined, io: Io, env: NodeJS.ProcessEnv): LoadOptions {
+  return { path, cwd: io.cwd, env, uid: userId() };
 }
 
 type QuickBeatModule = typeof import('./quick-beat.js');
@@ -316,7 +347,7 @@ async function loadQuickBeat(): Promise<QuickBeatModule> {
 
 /** Whose files Medic trusts besides root's (SPEC §8): the effective user, whose rights open them. */
 function userId(): number {
-  return process.geteuid?.() ?? 0;
+  return process.geteuid?.() ?? -1;
 }
 
 function isAlive(pid: number): boolean {

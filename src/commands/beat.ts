@@ -52,7 +52,7 @@ export function beatTarget(raw: unknown, file: string, slug: string, env: NodeJS
  * and parse it directly, so a beat loads neither cosmiconfig nor the validator. Null when the
  * case is not that simple; the caller then takes `beat()`.
  */
-export function quickBeatTarget(opts: LoadOptions, slug: string): { databasePath: string } | null {
+export function quickBeatTarget(opts: Pick<LoadOptions, 'path' | 'cwd' | 'env'>, slug: string): { databasePath: string } | null {
   const explicit = opts.path ?? opts.env.MEDIC_CONFIG;
   if (!explicit || !explicit.endsWith('.json')) return null;
   const file = resolve(opts.cwd, explicit);

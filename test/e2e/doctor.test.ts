@@ -81,7 +81,7 @@ function realDeps(p: Project, setup: Setup = {}): DoctorDeps {
     else env[name] = value;
   }
   return {
-    loadConfig: () => loadConfig({ path: setup.configPath, cwd: p.dir, env }),
+    loadConfig: () => loadConfig({ path: setup.configPath, cwd: p.dir, env, uid: process.getuid!() }),
     openStore: (cfg) => openStore(cfg, { uid: process.geteuid!(), readOnly: true }),
     env,
     now: () => setup.now ?? T + MIN,

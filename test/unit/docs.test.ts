@@ -106,7 +106,7 @@ describe('config examples in README.md and docs/', () => {
   });
 
   it.each(configBlocks.filter((b) => b.config!.whole).map((b) => [b.where, b] as const))('%s, a whole config, loads with no problems', (_where, block) => {
-    expect(() => buildConfig(block.config!.value, join(root, 'medic.config.json'), {})).not.toThrow();
+    expect(() => buildConfig(block.config!.value, join(root, 'medic.config.json'), { env: {}, cwd: root })).not.toThrow();
   });
 
   it('a config with a mistake would be caught (the check is not vacuous)', () => {

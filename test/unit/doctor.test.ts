@@ -1,6 +1,6 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { doctor, formatFindings, readUserCrontab, type CrontabRead, type DoctorDeps, type DoctorStore, type Finding, type ReachResult } from '../../src/commands/doctor.js';
 import { buildConfig } from '../../src/config.js';
@@ -77,7 +77,7 @@ function run(s: Situation = {}) {
   const deps: DoctorDeps = {
     loadConfig: async () => {
       if (s.configError) throw s.configError;
-      const config = buildConfig(s.raw ?? defaultRaw(), file, env);
+      const config = buildConfig(s.raw ?? defaultRaw(), file, { env, cwd: dirname(file) });
       return s.databaseMode === undefined ? config : { ...config, databaseMode: s.databaseMode };
     },
     openStore: () => {
