@@ -147,10 +147,10 @@ function typeExpected(type: string, node: SchemaNode): string {
 function keyPath(pointer: string, raw: unknown): string {
   if (pointer === '') return '(root)';
   let path = '';
-  let node: any = raw;
+  let node: unknown = raw;
   for (const part of pointer.slice(1).split('/').map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'))) {
     path = Array.isArray(node) ? `${path}[${part}]` : child(path, part);
-    node = node?.[part];
+    node = (node as Record<string, unknown> | null | undefined)?.[part];
   }
   return path;
 }

@@ -396,9 +396,13 @@ export function machineZone(detected: string | undefined, tzVariable: string | u
  * defensively, because it also runs on a config the schema rejected, so that one pass reports
  * everything (SPEC §2: all problems at once).
  */
+/** A config the schema may have rejected, read defensively (every access is checked). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- untrusted shape, probed field by field
+type Loose = Record<string, any>;
+
 function crossProblems(raw: unknown): string[] {
   const problems: string[] = [];
-  const obj = (v: unknown): Record<string, any> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, any>) : {});
+  const obj = (v: unknown): Loose => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Loose) : {});
   const cfg = obj(raw);
   const targetNames = cfg.targets === undefined ? ['pagerduty'] : Object.keys(obj(cfg.targets));
   const knownTargets = (list: unknown, at: string) => {
@@ -481,17 +485,17 @@ function pathText(path: (string | number)[]): string {
  */
 function withoutBroken(raw: unknown, problems: string[]): RawConfig | null {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return null;
-  let cfg: Record<string, any>;
+  let cfg: Loose;
   try {
-    cfg = structuredClone(raw) as Record<string, any>;
+    cfg = structuredClone(raw) as Loose;
   } catch {
     return null; // a JavaScript config holding functions or the like: nothing to salvage
   }
   const dropServices = new Set<number>();
   const dropTargets = new Set<string>();
   const dropWindows = new Set<number>();
-  const services: any[] = Array.isArray(cfg.services) ? cfg.services : [];
-  const obj = (v: unknown): Record<string, any> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, any>) : {});
+  const services: Loose[] = Array.isArray(cfg.services) ? cfg.services : [];
+  const obj = (v: unknown): Loose => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Loose) : {});
   for (const problem of problems) {
     let m: RegExpExecArray | null;
     if ((m = /^services\[(\d+)\]/.exec(problem))) dropServices.add(Number(m[1]));
