@@ -217,8 +217,33 @@ function dispatcherFor(undici: typeof import('undici'), url: URL, env: NetEnv, t
   const proxy = url.protocol === 'https:' ? env.https_proxy || env.HTTPS_PROXY || env.http_proxy || env.HTTP_PROXY || null : null;
   if (!proxy) return { dispatcher: new undici.Agent(opts), proxy: null };
   const noProxy = env.no_proxy ?? env.NO_PROXY ?? '';
-  return { dispatcher: new undici.EnvHttpProxyAgent({ ...opts, httpProxy: '', httpsProxy: proxy, noProxy }), proxy };
+  return { dispatcher: new undici.EnvHttpProxyAgent({ ...opts, httpProxy: '', httpsProxy: proxy, noProxy, clientFactory: tunnelFailsOnce(undici) }), proxy };
 }
+
+/**
+ * The client ProxyAgent talks to the proxy with, made to fail a request when the proxy drops the
+ * CONNECT: undici reports that as a socket error, which its origin client treats as recoverable
+ * and retries at once, for ever, at 100% CPU (nodejs/undici#3897; fixed upstream by #5441, not in
+ * the undici 7 this uses). Another error code ends the request; the deadline stays the safety net.
+ */
+function tunnelFailsOnce(undici: typeof import('undici')) {
+  return (origin: URL, opts: object): Dispatcher => {
+    const pool = new undici.Pool(origin, opts);
+    const connect = pool.connect.bind(pool) as (params: Dispatcher.ConnectOptions) => Promise<Dispatcher.ConnectData>;
+    const wrapped = async (params: Dispatcher.ConnectOptions) => {
+      try {
+        return await connect(params);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code !== 'UND_ERR_SOCKET' && code !== 'UND_ERR_INFO') throw err;
+        throw Object.assign(new Error('the proxy dropped the CONNECT', { cause: err }), { code: PROXY_DROPPED });
+      }
+    };
+    return Object.assign(pool, { connect: wrapped });
+  };
+}
+
+const PROXY_DROPPED = 'MEDIC_PROXY_DROPPED_CONNECT';
 
 /**
  * One request with a hard deadline: it settles within `timeoutMs` whatever the server or a proxy
@@ -238,13 +263,13 @@ async function exchange(url: string, method: 'GET' | 'POST', body: string | unde
     return { status: null, error: `cannot send to ${urlForDisplay(url)}: ${(err as Error).message} (check eventsUrl and HTTPS_PROXY/NO_PROXY)` };
   }
   const { dispatcher, proxy } = chosen;
-  const via = proxy ? `, through the proxy ${urlForDisplay(proxy)}` : '';
+  const shownProxy = proxy ? urlForDisplay(proxy) : null;
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<{ error: string; status: null }>((resolve) => {
     timer = setTimeout(() => {
       controller.abort();
-      resolve({ status: null, error: `no answer within ${timeoutMs} ms (timeout${via})` });
+      resolve({ status: null, error: networkError(Object.assign(new Error('deadline'), { name: 'TimeoutError' }), timeoutMs, shownProxy) });
     }, timeoutMs);
   });
   const work = (async (): Promise<Answered | { error: string; status: number | null }> => {
@@ -260,10 +285,10 @@ async function exchange(url: string, method: 'GET' | 'POST', body: string | unde
         bodyTimeout: timeoutMs,
       });
     } catch (err) {
-      return { status: null, error: networkError(err, timeoutMs, via) };
+      return { status: null, error: networkError(err, timeoutMs, shownProxy) };
     }
     const read = await readBounded(res.body);
-    if ('error' in read) return { status: res.statusCode, error: `HTTP ${res.statusCode}, then ${networkError(read.error, timeoutMs, via)}` };
+    if ('error' in read) return { status: res.statusCode, error: `HTTP ${res.statusCode}, then ${networkError(read.error, timeoutMs, shownProxy)}` };
     return { status: res.statusCode, headers: res.headers, text: read.text };
   })();
   try {
@@ -292,15 +317,16 @@ async function readBounded(body: Dispatcher.ResponseData['body']): Promise<{ tex
   return { text: Buffer.concat(chunks).toString('utf8') };
 }
 
-/** `via` is ", through the proxy <url>" or empty. */
-function networkError(err: unknown, timeoutMs: number, via: string): string {
+/** What went wrong, in words; `proxy` is the proxy the request went through (shown without userinfo). */
+function networkError(err: unknown, timeoutMs: number, proxy: string | null): string {
+  const via = proxy ? `, through the proxy ${proxy}` : '';
   const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
   const code = e.code ?? e.cause?.code;
   const timeouts = ['UND_ERR_ABORTED', 'UND_ERR_DESTROYED', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'];
   if (e.name === 'TimeoutError' || e.name === 'AbortError' || (code && timeouts.includes(code))) return `no answer within ${timeoutMs} ms (timeout${via})`;
-  const proxied = via ? ` (${via.slice(2)})` : '';
-  if (code === 'ECONNREFUSED') return `connection refused${proxied}`;
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve the host (${code})${proxied}`;
-  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET') return `the connection was closed before the server answered${proxied}`;
-  return `${e.message}${code ? ` (${code})` : ''}${proxied}`;
+  if (code === PROXY_DROPPED) return `the proxy ${proxy} closed the connection before the tunnel was set up (does it allow CONNECT to this host and port?)`;
+  if (code === 'ECONNREFUSED') return `connection refused${via}`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve the host (${code})${via}`;
+  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET') return `the connection was closed before the server answered${via}`;
+  return `${e.message}${code ? ` (${code})` : ''}${via}`;
 }
