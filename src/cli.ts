@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import pkg from '../package.json' with { type: 'json' };
 import type { Config } from './config.js';
-import { EXIT, isMedicError, keysInEnv, redactSecrets, UsageError } from './errors.js';
+import { EXIT, isMedicError, keysInEnv, redactSecrets, stripUserinfo, UsageError } from './errors.js';
 import type { Pinger, Sender } from './notify/http.js';
 import type { Stream } from './output.js';
 import type { Store } from './store/types.js';
@@ -354,7 +354,8 @@ function isAlive(pid: number): boolean {
 /**
  * The exit funnel: a MedicError is one red line and a dim hint; anything else is a bug (70).
  * Routing keys found in the environment are hidden wherever they appear; any key-shaped token is
- * hidden too in text that quotes someone else (errors marked so, and internal errors).
+ * hidden too in text that quotes someone else (errors marked so, and internal errors). No URL is
+ * printed with its userinfo.
  */
 async function report(err: unknown, io: Io, env: NodeJS.ProcessEnv): Promise<number> {
   const code = (err as { code?: unknown })?.code;
@@ -368,11 +369,11 @@ async function report(err: unknown, io: Io, env: NodeJS.ProcessEnv): Promise<num
   const c = painter(io.stderr, env);
   const known = keysInEnv(env);
   if (isMedicError(err)) {
-    const hide = (text: string) => redactSecrets(text, known, { keyShaped: err.quotesThirdParty });
+    const hide = (text: string) => redactSecrets(stripUserinfo(text), known, { keyShaped: err.quotesThirdParty });
     io.stderr.write(formatError(hide(err.message), err.hint === undefined ? undefined : hide(err.hint), c));
     return err.exitCode;
   }
-  const hide = (text: string) => redactSecrets(text, known, { keyShaped: true });
+  const hide = (text: string) => redactSecrets(stripUserinfo(text), known, { keyShaped: true });
   const e = err as Error | undefined;
   const message = e instanceof Error ? e.message : String(err);
   io.stderr.write(formatError(hide(`internal error: ${message}`), 'this is a bug in Medic; please report it with the lines below', c));

@@ -203,6 +203,16 @@ describe('one exit funnel', { timeout: 60_000 }, () => {
   });
 });
 
+describe('userinfo in a URL is never printed', { timeout: 60_000 }, () => {
+  it('test-alert to an events URL with a password: the error and its hint name the URL without it', async () => {
+    const proj = project({ targets: { oncall: { type: 'pagerduty', eventsUrl: 'http://relay:pa55w0rd@127.0.0.1:9/v2/enqueue', timeout: '1s' } }, services: [{ slug: 'backup' }] });
+    const res = await proj.run(['test-alert']);
+    expect(res.code).toBe(75);
+    expect(res.stderr).toContain('http://127.0.0.1:9/v2/enqueue');
+    expect(res.stderr).not.toContain('pa55w0rd');
+  });
+});
+
 describe('NODE_TLS_REJECT_UNAUTHORIZED=0', { timeout: 60_000 }, () => {
   it('check and test-alert say once that certificate checks are off', async () => {
     const pd = await pdServer();

@@ -17,6 +17,7 @@ import {
   retryAfterMs,
   type SendResult,
 } from '../../src/notify/http.js';
+import { keysInEnv, stripUserinfo, urlForDisplay } from '../../src/errors.js';
 import { badProxy, silentListener, type Listener, type ProxyMode } from '../helpers/proxy.js';
 import { badRequestJson, startPdServer, type PdServer } from '../helpers/pd-server.js';
 
@@ -246,5 +247,29 @@ describe("doctor's probe of an events URL: an empty event, which PagerDuty refus
     const hung = await probeEventsUrl('https://127.0.0.1:9/v2/enqueue', 500, { HTTPS_PROXY: p.url });
     expect(hung).toMatchObject({ ok: false, error: expect.stringMatching(/^no answer within 500 ms/) });
     expect(performance.now() - started).toBeLessThan(1500);
+  });
+});
+
+describe('URLs and keys as Medic shows them', () => {
+  it.each<[string, string]>([
+    ['https://events.pagerduty.com/v2/enqueue', 'https://events.pagerduty.com/v2/enqueue'],
+    ['https://user:pw@relay.example:8443/v2/enqueue', 'https://relay.example:8443/v2/enqueue'],
+    ['http://only-user@127.0.0.1:9/x', 'http://127.0.0.1:9/x'],
+    [`https://events.pagerduty.com/integration/${KEY}/enqueue`, 'https://events.pagerduty.com/integration/R0UT…IJKL/enqueue'],
+    ['not a url user:pw@host', 'not a url user:pw@host'],
+  ])('urlForDisplay(%j) → %j', (url, shown) => {
+    expect(urlForDisplay(url)).toBe(shown);
+  });
+
+  it.each<[string, string]>([
+    ['connect to http://ops:s3cret@proxy.corp:3128/ failed', 'connect to http://proxy.corp:3128/ failed'],
+    ['two: https://a:b@x.example/p and http://c@y.example', 'two: https://x.example/p and http://y.example'],
+    ['mail ops@example.com stays', 'mail ops@example.com stays'],
+  ])('stripUserinfo(%j)', (text, expected) => {
+    expect(stripUserinfo(text)).toBe(expected);
+  });
+
+  it('the keys the exit funnel knows: values in the environment shaped like a routing key', () => {
+    expect(keysInEnv({ PAGERDUTY_ROUTING_KEY: ` ${KEY}\n`, PD_B: 'too-short', HOME: '/root', EMPTY: undefined })).toEqual([KEY]);
   });
 });
