@@ -5,7 +5,7 @@
  * 127.0.0.1.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -89,6 +89,20 @@ describe('a proxy that never answers or drops the CONNECT cannot hang a run', { 
     expect(res.code, res.stderr).toBe(75);
     expect(res.stderr).toContain('no answer within 1000 ms (timeout, through the proxy');
     expect(Date.now() - started).toBeLessThan(3 * 1_000 + 3_000 + 6_000);
+  });
+});
+
+describe('an answer is bounded', { timeout: 120_000 }, () => {
+  it('a 20 MB 202: delivered, and the database keeps a few KiB of it, not megabytes', async () => {
+    const pd = await pdServer();
+    const huge = JSON.stringify({ status: 'success', message: 'x'.repeat(20 * 1024 * 1024), dedup_key: 'medic-heartbeat-backup' });
+    pd.reply(() => ({ status: 202, body: huge, contentType: 'application/json' }));
+    const proj = project({ targets: { oncall: { type: 'pagerduty', eventsUrl: pd.url } }, defaults: { interval: '5m', grace: '1m' }, services: [{ slug: 'backup' }], checker: { gapThreshold: '30d' } });
+    expect((await proj.run(['check'], { at: T0 })).code).toBe(0);
+    const res = await proj.run(['check'], { at: AT_DOWN });
+    expect(res, res.stderr).toMatchObject({ code: 0, stderr: '' });
+    const bytes = ['medic.db', 'medic.db-wal'].map((f) => join(proj.dir, f)).filter(existsSync).reduce((n, f) => n + statSync(f).size, 0);
+    expect(bytes).toBeLessThan(1024 * 1024);
   });
 });
 
