@@ -216,7 +216,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
       job = () =>
         withStore(cmd, async (cfg, store) => {
           const { pause } = await import('./commands/pause.js');
-          human(await pause({ slugs, ...opts }, { config: cfg, store, now }));
+          // One line, whatever the reason holds.
+          print(printable(await pause({ slugs, ...opts }, { config: cfg, store, now })));
         });
     });
 
@@ -226,7 +227,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
       job = () =>
         withStore(cmd, async (cfg, store) => {
           const { resume } = await import('./commands/resume.js');
-          human(await resume({ slugs, ...opts }, { config: cfg, store, now }));
+          print(printable(await resume({ slugs, ...opts }, { config: cfg, store, now })));
         });
     });
 

@@ -140,13 +140,13 @@ describe('nothing from outside reaches the terminal raw', { timeout: 120_000 }, 
     expect(res.stdout.split('\n').some((l) => l.startsWith('medic: ok'))).toBe(false);
   });
 
-  it('pause --reason with escapes, and a maintenance reason: pause, status and history print them escaped', async () => {
+  it('pause --reason with escapes, and a maintenance reason: pause and status print them escaped, on their own lines', async () => {
     const proj = project({
       targets: { oncall: { type: 'pagerduty', eventsUrl: 'http://127.0.0.1:9/v2/enqueue' } },
       services: [{ slug: 'backup' }, { slug: 'mail' }],
       maintenance: [{ services: ['mail'], start: '2026-11-26T00:00:00Z', end: '2026-11-27T00:00:00Z', reason: `disk swap \u001b]0;owned\u0007\rmedic: ok` }],
     });
-    const pause = await proj.run(['pause', 'backup', '--reason', `db move \u001b[2J\u001b]8;;https://evil.example\u001b\\x\u001b]8;;\u001b\\\n\u202emedic: ok`], { at: T0 });
+    const pause = await proj.run(['pause', 'backup', '--reason', `db move \u001b[2J\u001b]8;;https://evil.example\u001b\\x\u001b]8;;\u001b\\\nmedic: ok \u202eevil`], { at: T0 });
     expect(pause.code, pause.stderr).toBe(0);
     const status = await proj.run(['status'], { at: T0 + MIN });
     expect(status.code, status.stderr).toBe(0);
