@@ -216,7 +216,7 @@ function dispatcherFor(undici: typeof import('undici'), url: URL, env: NetEnv, t
   const opts = { connect: { timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs };
   const proxy = url.protocol === 'https:' ? env.https_proxy || env.HTTPS_PROXY || env.http_proxy || env.HTTP_PROXY || null : null;
   if (!proxy) return { dispatcher: new undici.Agent(opts), proxy: null };
-  const noProxy = env.no_proxy ?? env.NO_PROXY ?? '';
+  const noProxy = env.no_proxy || env.NO_PROXY || '';
   return { dispatcher: new undici.EnvHttpProxyAgent({ ...opts, httpProxy: '', httpsProxy: proxy, noProxy, clientFactory: tunnelFailsOnce(undici) }), proxy };
 }
 
