@@ -60,14 +60,14 @@ export async function probeEventsUrl(url: string, timeoutMs: number, env: NetEnv
   const { status } = out;
   const { answer } = readAnswer(out.text, '');
   const said = describe(answer);
-  const quoted = said ? `: ${said}` : '';
+  const http = `HTTP ${status}${said ? `: ${said}` : ''}`;
   if (status === 400 || status === 429 || (status >= 200 && status < 300)) return { ok: true, status, ...(said && { said }) };
   if (status >= 300 && status < 400) return { ok: false, error: redirectError(out, url, ''), fix: 'set eventsUrl to the final URL' };
   if (status === 404 || status === 405) {
-    return { ok: false, error: `HTTP ${status}${quoted}: eventsUrl path is wrong`, fix: 'the Events API v2 URL ends in /v2/enqueue (https://events.pagerduty.com/v2/enqueue, or events.eu.pagerduty.com for the EU)' };
+    return { ok: false, error: `eventsUrl path is wrong (${http})`, fix: 'the Events API v2 URL ends in /v2/enqueue (https://events.pagerduty.com/v2/enqueue, or events.eu.pagerduty.com for the EU)' };
   }
-  if (status >= 500) return { ok: false, error: `HTTP ${status}${quoted}: the server is failing`, fix: `try again in a minute (status.pagerduty.com); ${network}` };
-  return { ok: false, error: `HTTP ${status}${quoted}: this is not how the Events API answers an empty event`, fix: "check the target's eventsUrl, and any proxy between this machine and PagerDuty" };
+  if (status >= 500) return { ok: false, error: `the server is failing (${http})`, fix: `try again in a minute (status.pagerduty.com); ${network}` };
+  return { ok: false, error: `this is not how the Events API answers an empty event (${http})`, fix: "check the target's eventsUrl, and any proxy between this machine and PagerDuty" };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,7 +269,7 @@ async function exchange(url: string, method: 'GET' | 'POST', body: string | unde
   const deadline = new Promise<{ error: string; status: null }>((resolve) => {
     timer = setTimeout(() => {
       controller.abort();
-      resolve({ status: null, error: networkError(Object.assign(new Error('deadline'), { name: 'TimeoutError' }), timeoutMs, shownProxy) });
+      resolve({ status: null, error: timeoutText(timeoutMs, shownProxy) });
     }, timeoutMs);
   });
   const work = (async (): Promise<Answered | { error: string; status: number | null }> => {
@@ -317,13 +317,17 @@ async function readBounded(body: Dispatcher.ResponseData['body']): Promise<{ tex
   return { text: Buffer.concat(chunks).toString('utf8') };
 }
 
+function timeoutText(timeoutMs: number, proxy: string | null): string {
+  return `no answer within ${timeoutMs} ms (timeout${proxy ? `, through the proxy ${proxy}` : ''})`;
+}
+
 /** What went wrong, in words; `proxy` is the proxy the request went through (shown without userinfo). */
 function networkError(err: unknown, timeoutMs: number, proxy: string | null): string {
   const via = proxy ? `, through the proxy ${proxy}` : '';
   const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
   const code = e.code ?? e.cause?.code;
   const timeouts = ['UND_ERR_ABORTED', 'UND_ERR_DESTROYED', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'];
-  if (e.name === 'TimeoutError' || e.name === 'AbortError' || (code && timeouts.includes(code))) return `no answer within ${timeoutMs} ms (timeout${via})`;
+  if (e.name === 'TimeoutError' || e.name === 'AbortError' || (code && timeouts.includes(code))) return timeoutText(timeoutMs, proxy);
   if (code === PROXY_DROPPED) return `the proxy ${proxy} closed the connection before the tunnel was set up (does it allow CONNECT to this host and port?)`;
   if (code === 'ECONNREFUSED') return `connection refused${via}`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve the host (${code})${via}`;

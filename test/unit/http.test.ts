@@ -228,9 +228,9 @@ describe('sending through real sockets', () => {
 describe("doctor's probe of an events URL: an empty event, which PagerDuty refuses with 400", () => {
   it.each<[string, (pd: PdServer) => void, string, object]>([
     ['400 "Event object is invalid" is the healthy answer', (pd) => pd.reply(() => badRequestJson(["'routing_key' is missing"])), '/v2/enqueue', { ok: true, status: 400, said: "Event object is invalid: 'routing_key' is missing" }],
-    ['a wrong path (404)', () => {}, '/v2/enqueu', { ok: false, error: expect.stringMatching(/^HTTP 404: .*eventsUrl path is wrong$/), fix: expect.stringContaining('ends in /v2/enqueue') }],
+    ['a wrong path (404)', () => {}, '/v2/enqueu', { ok: false, error: expect.stringMatching(/^eventsUrl path is wrong \(HTTP 404: /), fix: expect.stringContaining('ends in /v2/enqueue') }],
     ['a redirect', (pd) => pd.reply(() => ({ status: 308, headers: { location: 'https://events.pagerduty.com/v2/enqueue' } })), '/v2/enqueue', { ok: false, error: 'eventsUrl answers with a redirect (HTTP 308 to https://events.pagerduty.com/v2/enqueue); set eventsUrl to the final URL' }],
-    ['a failing server (503)', (pd) => pd.reply(() => ({ status: 503, body: 'down' })), '/v2/enqueue', { ok: false, error: 'HTTP 503: down: the server is failing' }],
+    ['a failing server (503)', (pd) => pd.reply(() => ({ status: 503, body: 'down' })), '/v2/enqueue', { ok: false, error: 'the server is failing (HTTP 503: down)' }],
   ])('%s', async (_name, setup, path, expected) => {
     const pd = await pdServer();
     setup(pd);
