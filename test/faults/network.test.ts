@@ -227,6 +227,19 @@ describe('userinfo in a URL is never printed', { timeout: 60_000 }, () => {
   });
 });
 
+describe("doctor's probe of the events URL", { timeout: 60_000 }, () => {
+  it('a wrong path fails with what to change; the URL is shown without its password', async () => {
+    const pd = await pdServer();
+    const proj = project({ targets: { oncall: { type: 'pagerduty', eventsUrl: pd.url.replace('http://', 'http://ops:pa55w0rd@').replace('/v2/enqueue', '/v2/enqueu') } }, services: [{ slug: 'backup' }] });
+    const res = await proj.run(['doctor']);
+    expect(res.code).toBe(75);
+    expect(res.stdout).toContain(`${pd.url.replace('/v2/enqueue', '/v2/enqueu')} (target oncall): eventsUrl path is wrong (HTTP 404`);
+    expect(res.stdout).toContain('→ the Events API v2 URL ends in /v2/enqueue');
+    expect(res.stdout).not.toContain('pa55w0rd');
+    expect(pd.requests.map((r) => `${r.method} ${r.path} ${r.rawBody}`)).toEqual(['POST /v2/enqueu {}']);
+  });
+});
+
 describe('NODE_TLS_REJECT_UNAUTHORIZED=0', { timeout: 60_000 }, () => {
   it('check and test-alert say once that certificate checks are off', async () => {
     const pd = await pdServer();
