@@ -41,9 +41,10 @@ export function statusTable(report: StatusReport, now: number, c: ChalkInstance)
     r.muted ? (r.muted.until ? `muted ${relative(Date.parse(r.muted.until), now)}` : 'until resumed') : relative(Date.parse(r.deadline), now),
     r.incidentOpen ? `open since ${r.incidentSince}` : '-',
     r.pendingEvents > 0 ? String(r.pendingEvents) : '-',
-    r.muted?.reason ?? (r.flapping ? 'resolve held until stable' : ''),
+    r.delivery ?? '-',
+    [r.muted?.reason ?? (r.flapping ? 'resolve held until stable' : ''), r.deliveryProblem ?? ''].filter(Boolean).join('; '),
   ]);
-  const head = ['SERVICE', 'STATE', 'LAST SEEN', 'DEADLINE', 'INCIDENT', 'UNDELIVERED', 'NOTE'];
+  const head = ['SERVICE', 'STATE', 'LAST SEEN', 'DEADLINE', 'INCIDENT', 'UNDELIVERED', 'PAGERDUTY', 'NOTE'];
   const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   const line = (cells: string[], paint?: (i: number, s: string) => string) =>
     cells.map((cell, i) => (paint ? paint(i, cell.padEnd(widths[i]!)) : cell.padEnd(widths[i]!))).join('  ').trimEnd();
@@ -101,8 +102,13 @@ export function checkJson(result: CheckResult, dryRun: boolean): string {
       dryRun,
       changes: (dryRun ? result.planned : result.transitions).map((t) => ({ ...t, at: iso(t.at) })),
       delivered: d?.delivered.length ?? 0,
-      rejected: d?.rejected.map((r) => ({ slug: r.event.slug, target: r.event.target, action: r.event.action, status: r.status, message: r.message })) ?? [],
+      // Refused events (kept queued until their target changes), this run's and earlier ones.
+      rejected:
+        d?.deferred.flatMap(({ event, reason: r }) =>
+          r.kind === 'refused' ? [{ slug: event.slug, target: event.target, action: event.action, status: r.status, message: r.answer, new: r.fresh }] : [],
+        ) ?? [],
       pending: d?.deferred.length ?? 0,
+      skipped: d?.skipped.map(({ event, reason }) => ({ slug: event.slug, target: event.target, action: event.action, reason })) ?? [],
       gap: result.gap && { from: iso(result.gap.from), to: iso(result.gap.to) },
     },
     null,
