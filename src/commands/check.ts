@@ -113,7 +113,7 @@ export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckR
     .catch(() => null);
   throw new MedicError(
     `medic check hit its hard limit of ${formatDuration(capMs)} (delivery budget + the longest timeout + ${formatDuration(RUN_SLACK_MS)}) and stopped; ` +
-      `${queued === null ? 'the events not yet delivered stay' : `${queued} event${queued === 1 ? '' : 's'} not yet delivered stay`} queued for the next check`,
+      `${queued === null ? 'the events not yet delivered stay' : queued === 1 ? '1 event not yet delivered stays' : `${queued} events not yet delivered stay`} queued for the next check`,
     EXIT.tempfail,
     'something on the way to PagerDuty does not answer within its timeout (a proxy? see HTTPS_PROXY); `medic check -v` shows each request',
   );
