@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { INVALID_KEY_STEPS } from '../../src/notify/pagerduty.js';
 import { statusBySlug, tempProject, type Project } from '../helpers/cli.js';
-import { badRequestJson, type PdServer, type Reply } from '../helpers/pd-server.js';
+import { badRequestJson, type Reply } from '../helpers/pd-server.js';
 import { standIns } from '../helpers/standins.js';
 
 const KEY = 'R0UT1NGK3Y1234567890ABCDEFGHIJKL';
