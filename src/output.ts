@@ -39,12 +39,12 @@ export function statusTable(report: StatusReport, now: number, c: ChalkInstance)
     r.state,
     r.lastSeen ? `${roughDuration(now - Date.parse(r.lastSeen))} ago` : 'never',
     r.muted ? (r.muted.until ? `muted ${relative(Date.parse(r.muted.until), now)}` : 'until resumed') : relative(Date.parse(r.deadline), now),
-    r.incidentOpen ? `open since ${r.incidentSince}` : '-',
-    r.pendingEvents > 0 ? String(r.pendingEvents) : '-',
-    r.delivery ?? '-',
+    r.incidentOpen ? `open since ${r.incidentSince}${r.delivery === 'not-sent' ? ' (never sent)' : ''}` : '-',
+    // "1 queued" / "2 refused": whether PagerDuty has the incident shown beside it.
+    r.pendingEvents > 0 ? `${r.pendingEvents} ${r.delivery}` : '-',
     [r.muted?.reason ?? (r.flapping ? 'resolve held until stable' : ''), r.deliveryProblem ?? ''].filter(Boolean).join('; '),
   ]);
-  const head = ['SERVICE', 'STATE', 'LAST SEEN', 'DEADLINE', 'INCIDENT', 'UNDELIVERED', 'PAGERDUTY', 'NOTE'];
+  const head = ['SERVICE', 'STATE', 'LAST SEEN', 'DEADLINE', 'INCIDENT', 'UNDELIVERED', 'NOTE'];
   const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   const line = (cells: string[], paint?: (i: number, s: string) => string) =>
     cells.map((cell, i) => (paint ? paint(i, cell.padEnd(widths[i]!)) : cell.padEnd(widths[i]!))).join('  ').trimEnd();
