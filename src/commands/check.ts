@@ -68,12 +68,13 @@ const LEASE_MARGIN_MS = 60_000;
 
 /**
  * A check's hard wall-clock limit, whatever the network does (SPEC §5), and its lock lease, longer
- * than that: the delivery budget, plus the longest timeout of a target or the watcher ping (a
- * request started at the end of the budget runs its full timeout), plus slack.
+ * than that: the delivery budget, plus the longest target timeout (a request started at the end of
+ * the budget runs its full timeout), plus the watcher ping's timeout when there is one, plus slack.
  */
 export function runLimits(config: Pick<Config, 'targets' | 'checker'>): { capMs: number; leaseMs: number } {
-  const longest = Math.max(config.checker.timeoutMs, ...[...config.targets.values()].map((t) => t.timeoutMs));
-  const capMs = config.checker.deliveryBudgetMs + longest + RUN_SLACK_MS;
+  const longestTarget = Math.max(0, ...[...config.targets.values()].map((t) => t.timeoutMs));
+  const ping = config.checker.heartbeatUrl ? config.checker.timeoutMs : 0;
+  const capMs = config.checker.deliveryBudgetMs + longestTarget + ping + RUN_SLACK_MS;
   return { capMs, leaseMs: capMs + LEASE_MARGIN_MS };
 }
 /** State changes and delivery records are kept this long (beats: `retention`). */
@@ -112,7 +113,7 @@ export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckR
     .then((counts) => [...counts.values()].reduce((a, b) => a + b, 0))
     .catch(() => null);
   throw new MedicError(
-    `medic check hit its hard limit of ${formatDuration(capMs)} (delivery budget + the longest timeout + ${formatDuration(RUN_SLACK_MS)}) and stopped; ` +
+    `medic check hit its hard limit of ${formatDuration(capMs)} (delivery budget + timeouts + ${formatDuration(RUN_SLACK_MS)}) and stopped; ` +
       `${queued === null ? 'the events not yet delivered stay' : queued === 1 ? '1 event not yet delivered stays' : `${queued} events not yet delivered stay`} queued for the next check`,
     EXIT.tempfail,
     'something on the way to PagerDuty does not answer within its timeout (a proxy? see HTTPS_PROXY); `medic check -v` shows each request',

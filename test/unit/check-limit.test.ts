@@ -19,7 +19,8 @@ describe('runLimits', () => {
   it.each<[string, Record<string, unknown>, number]>([
     ['defaults: 40s budget + 10s target timeout + 15s', {}, 65_000],
     ['the longest target timeout counts', { targets: { a: { type: 'pagerduty', timeout: '3s' }, b: { type: 'pagerduty', timeout: '25s' } }, defaults: { targets: ['a'] } }, 80_000],
-    ['a longer watcher timeout counts', { checker: { timeout: '30s', deliveryBudget: '10s' } }, 55_000],
+    ['the watcher ping\'s timeout is added when there is a watcher', { checker: { timeout: '30s', deliveryBudget: '10s', heartbeatUrl: 'https://hc-ping.com/x' } }, 65_000],
+    ['and not when there is none', { checker: { timeout: '30s', deliveryBudget: '10s' } }, 35_000],
   ])('%s', (_label, raw, capMs) => {
     const config = buildConfig({ services: [{ slug: 'job' }], ...raw }, '/x/medic.config.json', {});
     expect(runLimits(config)).toEqual({ capMs, leaseMs: capMs + 60_000 });
