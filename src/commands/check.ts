@@ -61,7 +61,7 @@ export interface CheckResult {
   undelivered: MedicError | null;
 }
 
-/** Beyond the delivery budget and one request's timeout: the store, the prune and the watcher ping. */
+/** Beyond the delivery budget and the timeouts: evaluating, the store, the prune. */
 const RUN_SLACK_MS = 15_000;
 /** How much longer than the run's hard limit the lock is leased: a live checker is never taken over. */
 const LEASE_MARGIN_MS = 60_000;

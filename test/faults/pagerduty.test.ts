@@ -156,6 +156,18 @@ describe('PagerDuty fails past the run: exit 75, the events wait, the next run d
   });
 });
 
+describe('Retry-After: 0 on every answer', { timeout: 120_000 }, () => {
+  it('is no tight loop: at most 5 requests per event per run, then exit 75 with the events queued', async () => {
+    const r = await rig();
+    r.pd.reply(() => ({ status: 503, body: '{"status":"unavailable","message":"try later"}', contentType: 'application/json', headers: { 'retry-after': '0' } }));
+    const down = await r.run(['check'], AT_DOWN);
+    expect(down.code).toBe(75);
+    expect(down.stderr).toMatch(/3 events not yet delivered \(HTTP 503.*the next check retries/);
+    for (const slug of SLUGS) expect(actionsFor(r.pd, slug, r.pd.requests)).toHaveLength(5);
+    for (const row of await r.status(AT_DOWN)) expect(row).toMatchObject({ pendingEvents: 1, incidentOpen: true });
+  });
+});
+
 describe('PagerDuty refuses a trigger with a plain-text 400', { timeout: 120_000 }, () => {
   it('exit 76 quoting the text at every check; it is kept, not retried, its resolve waits behind it; the other services are unaffected', async () => {
     const r = await rig();

@@ -15,7 +15,8 @@ import type { SendResult } from '../../src/notify/http.js';
 import { targetFingerprint } from '../../src/notify/keys.js';
 import { eventBody, INVALID_KEY_HINT, triggerBody } from '../../src/notify/pagerduty.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
-import type { OutboxEvent } from '../../src/store/types.js';
+import type { OutboxEvent, ServiceDelivery } from '../../src/store/types.js';
+import { deliveryOf } from '../../src/commands/status.js';
 import { query, tempDir } from '../helpers/db.js';
 
 const KEY = 'R0UT1NGK3Y1234567890ABCDEFGHIJKL';
@@ -482,5 +483,34 @@ describe('eventBody validates what the database says', () => {
 
   it('a resolve is exactly the three fields of the guide, whatever else the row holds', () => {
     expect(eventBody(event({ action: 'resolve', facts: FACTS }), target, config)).toEqual({ body: { event_action: 'resolve', dedup_key: 'medic-heartbeat-job' } });
+  });
+});
+
+describe('status: what PagerDuty has of a service (deliveryOf)', () => {
+  const refusal = { at: T0, status: 404, answer: 'No route', fingerprint: 'f' };
+  it.each<[string, ServiceDelivery | undefined, boolean, { delivery: string | null; deliveryProblem: string | null }]>([
+    ['nothing queued, no incident', undefined, false, { delivery: null, deliveryProblem: null }],
+    ['open incident, its trigger delivered', { pending: 0, refused: null, lastError: null, openIncident: { delivered: 1, dropped: 0 } }, true, { delivery: 'sent', deliveryProblem: null }],
+    [
+      'open incident, its trigger waiting for a retry',
+      { pending: 1, refused: null, lastError: { target: 'oncall', action: 'trigger', error: 'HTTP 503' }, openIncident: { delivered: 0, dropped: 0 } },
+      true,
+      { delivery: 'queued', deliveryProblem: 'trigger to oncall: HTTP 503' },
+    ],
+    ['queued and never tried yet', { pending: 1, refused: null, lastError: null, openIncident: { delivered: 0, dropped: 0 } }, true, { delivery: 'queued', deliveryProblem: null }],
+    [
+      'refused',
+      { pending: 2, refused: { target: 'oncall', action: 'trigger', refusal }, lastError: { target: 'oncall', action: 'trigger', error: 'HTTP 404 — No route' }, openIncident: null },
+      false,
+      { delivery: 'refused', deliveryProblem: 'trigger to oncall refused (HTTP 404): No route' },
+    ],
+    [
+      'open incident whose only trigger was never sent (its target was removed)',
+      { pending: 0, refused: null, lastError: null, openIncident: { delivered: 0, dropped: 1 } },
+      true,
+      { delivery: 'not-sent', deliveryProblem: 'the trigger was not sent and never will be (see medic history)' },
+    ],
+  ])('%s', (_label, state, incidentOpen, expected) => {
+    expect(deliveryOf(state, incidentOpen)).toEqual(expected);
   });
 });
