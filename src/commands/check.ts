@@ -313,7 +313,7 @@ export function undeliveredError(report: DeliveryReport): MedicError | null {
       }
       case 'refused':
         lines.push(
-          `PagerDuty refused the ${d.event.action} for ${d.event.slug} (target ${r.target}${r.status === null ? '' : `, HTTP ${r.status}`}): ${r.answer}; ` +
+          `PagerDuty refused the ${d.event.action} for ${d.event.slug} (target ${r.target}${r.status === null ? '' : `, HTTP ${r.status}`}): ${quoted(r.answer)}; ` +
             `${events === 1 ? 'it stays' : `it and ${events - 1} later event${events === 2 ? '' : 's'} stay`} queued until the target's routing key or eventsUrl changes`,
         );
         hints.push(refusalHint(r.status, r.answer, r.eventsUrl));
@@ -337,4 +337,9 @@ export function undeliveredError(report: DeliveryReport): MedicError | null {
   }
   const code = mostUrgent(codes);
   return code === undefined ? null : new MedicError(lines.join('\n'), code, [...new Set(hints)].join('\n') || undefined);
+}
+
+/** PagerDuty's words, quoted, with anything that is not plain text escaped (JSON string rules). */
+function quoted(answer: string): string {
+  return JSON.stringify(answer);
 }

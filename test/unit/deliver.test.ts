@@ -8,6 +8,7 @@ import { chmodSync, chownSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { undeliveredError } from '../../src/commands/check.js';
+import { deliveryOf } from '../../src/commands/status.js';
 import { buildConfig, type Config } from '../../src/config.js';
 import { EXIT } from '../../src/errors.js';
 import { deliverPending, inRunBackoff, MAX_ATTEMPTS_PER_RUN, type DeferReason, type DeliveryOptions, type DeliveryReport } from '../../src/notify/deliver.js';
@@ -16,7 +17,6 @@ import { targetFingerprint } from '../../src/notify/keys.js';
 import { eventBody, INVALID_KEY_HINT, triggerBody } from '../../src/notify/pagerduty.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
 import type { OutboxEvent, ServiceDelivery } from '../../src/store/types.js';
-import { deliveryOf } from '../../src/commands/status.js';
 import { query, tempDir } from '../helpers/db.js';
 
 const KEY = 'R0UT1NGK3Y1234567890ABCDEFGHIJKL';
@@ -287,7 +287,7 @@ describe('deliverPending: refusals are kept, and released by a change of the tar
     expect(kept!.refusal!.fingerprint).not.toContain(KEY);
     const error = undeliveredError(first)!;
     expect(error.exitCode).toBe(EXIT.rejected);
-    expect(error.message).toContain('PagerDuty refused the trigger for job (target oncall, HTTP 400): Event object is invalid: Invalid routing key');
+    expect(error.message).toContain('PagerDuty refused the trigger for job (target oncall, HTTP 400): "Event object is invalid: Invalid routing key"');
     expect(error.hint).toContain(INVALID_KEY_HINT);
 
     // Nothing changed: nothing sent, still 76.
