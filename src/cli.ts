@@ -186,17 +186,37 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
   withConfig(program.command('check'))
     .description('evaluate every service, record state changes, deliver due PagerDuty events (run from cron every minute)')
     .option('--dry-run', 'show what would change; write and send nothing')
+    .option('--retry-refused', 'send events PagerDuty refused again now, even though the target did not change')
     .option('-v, --verbose', 'say what happens')
     .option('--json', 'print what the run did as JSON for scripts')
-    .action((opts: { dryRun?: boolean; verbose?: boolean; json?: boolean }, cmd: Command) => {
+    .action((opts: { dryRun?: boolean; retryRefused?: boolean; verbose?: boolean; json?: boolean }, cmd: Command) => {
       job = () =>
         withStore(cmd, async (cfg, store) => {
           const { check } = await import('./commands/check.js');
           const verbose = (opts.verbose || opts.dryRun) && !opts.json ? human : () => {};
           warnTls();
+          const { hostname } = await import('node:os');
+          const { setTimeout: timer } = await import('node:timers/promises');
           const result = await check(
-            { dryRun: opts.dryRun === true },
-            { config: cfg, store, send: await sender(), ping: await pinger(), env, now, sleep, verbose, notice: warn, isAlive },
+            { dryRun: opts.dryRun === true, retryRefused: opts.retryRefused === true },
+            {
+              config: cfg,
+              store,
+              send: await sender(),
+              ping: await pinger(),
+              env,
+              uid: process.getuid?.() ?? null,
+              pid: process.pid,
+              host: hostname(),
+              now,
+              sleep,
+              monotonic: () => performance.now(),
+              random: Math.random,
+              timer: (ms, signal) => timer(ms, undefined, { signal, ref: false }),
+              verbose,
+              notice: warn,
+              isAlive,
+            },
           );
           if (opts.json) {
             const { checkJson } = await import('./output.js');
@@ -319,7 +339,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
         const cfg = await config(cmd);
         warnTls();
         const { testAlert } = await import('./commands/test-alert.js');
-        await testAlert({ resolve: opts.resolve === true, target: opts.target }, { config: cfg, send: await sender(), env, sleep, report: human });
+        await testAlert(
+          { resolve: opts.resolve === true, target: opts.target },
+          { config: cfg, send: await sender(), env, uid: userId(), sleep, report: human },
+        );
       };
     });
 

@@ -65,9 +65,10 @@ export function statusTable(report: StatusReport, now: number, c: ChalkInstance)
     r.state,
     r.lastSeen ? `${roughDuration(now - Date.parse(r.lastSeen))} ago` : 'never',
     r.muted ? (r.muted.until ? `muted ${relative(Date.parse(r.muted.until), now)}` : 'until resumed') : relative(Date.parse(r.deadline), now),
-    r.incidentOpen ? `open since ${r.incidentSince}` : '-',
-    r.pendingEvents > 0 ? String(r.pendingEvents) : '-',
-    r.muted?.reason ?? (r.flapping ? 'resolve held until stable' : ''),
+    r.incidentOpen ? `open since ${r.incidentSince}${r.delivery === 'not-sent' ? ' (never sent)' : ''}` : '-',
+    // "1 queued" / "2 refused": whether PagerDuty has the incident shown beside it.
+    r.pendingEvents > 0 ? `${r.pendingEvents} ${r.delivery}` : '-',
+    [r.muted?.reason ?? (r.flapping ? 'resolve held until stable' : ''), r.deliveryProblem ?? ''].filter(Boolean).join('; '),
   ].map(printable));
   const head = ['SERVICE', 'STATE', 'LAST SEEN', 'DEADLINE', 'INCIDENT', 'UNDELIVERED', 'NOTE'];
   const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
@@ -127,8 +128,13 @@ export function checkJson(result: CheckResult, dryRun: boolean): string {
       dryRun,
       changes: (dryRun ? result.planned : result.transitions).map((t) => ({ ...t, at: iso(t.at) })),
       delivered: d?.delivered.length ?? 0,
-      rejected: d?.rejected.map((r) => ({ slug: r.event.slug, target: r.event.target, action: r.event.action, status: r.status, message: r.message })) ?? [],
+      // Refused events (kept queued until their target changes), this run's and earlier ones.
+      rejected:
+        d?.deferred.flatMap(({ event, reason: r }) =>
+          r.kind === 'refused' ? [{ slug: event.slug, target: event.target, action: event.action, status: r.status, message: r.answer, new: r.fresh }] : [],
+        ) ?? [],
       pending: d?.deferred.length ?? 0,
+      skipped: d?.skipped.map(({ event, reason }) => ({ slug: event.slug, target: event.target, action: event.action, reason })) ?? [],
       gap: result.gap && { from: iso(result.gap.from), to: iso(result.gap.to) },
     },
     null,

@@ -1,16 +1,13 @@
-import { hostname } from 'node:os';
 import type { Config } from '../config.js';
 import { formatDuration, iso } from '../core/duration.js';
 import { activeMute, withUnmute } from '../core/mute.js';
-import { dedupKey, severityFor, type ServiceSpec } from '../core/service.js';
+import { dedupKey, type ServiceSpec } from '../core/service.js';
 import { decide, evaluate, type ServiceRecord, type Transition } from '../core/state.js';
 import { EXIT, MedicError, mostUrgent } from '../errors.js';
-import { deliverPending, type DeliveryReport } from '../notify/deliver.js';
+import { deliverPending, type DeferReason, type Deferral, type DeliveryReport } from '../notify/deliver.js';
 import type { Pinger, Sender } from '../notify/http.js';
-import { keyRefOf } from '../notify/keys.js';
-import { INVALID_KEY_HINT, triggerBody } from '../notify/pagerduty.js';
-import { missingKeyHint } from '../hints.js';
-import type { ChangeKind, KeyRef, NewEvent, Store, StoredService, TransitionInput } from '../store/types.js';
+import { refusalHint } from '../notify/pagerduty.js';
+import type { ChangeKind, NewEvent, Store, StoredService, TransitionInput } from '../store/types.js';
 
 export interface CheckDeps {
   config: Config;
@@ -18,8 +15,19 @@ export interface CheckDeps {
   send: Sender;
   ping: Pinger;
   env: NodeJS.ProcessEnv;
+  /** The user running medic (process.getuid()), for the key file check; null where there is none. */
+  uid: number | null;
+  /** This process and host, for the checker lock (`pid@host`). */
+  pid: number;
+  host: string;
   now: () => number;
   sleep: (ms: number) => Promise<void>;
+  /** Elapsed time for the delivery budget (performance.now()). */
+  monotonic: () => number;
+  /** [0, 1), for backoff jitter (Math.random). */
+  random: () => number;
+  /** Resolves after `ms` unless `signal` aborts first: the run's hard limit. */
+  timer: (ms: number, signal: AbortSignal) => Promise<void>;
   /** -v lines (stdout). */
   verbose: (line: string) => void;
   /** Notices worth a cron mail even when the run succeeds (stderr). */
@@ -30,6 +38,8 @@ export interface CheckDeps {
 
 export interface CheckOptions {
   dryRun: boolean;
+  /** Send refused events again even though their target's URL and key did not change. */
+  retryRefused?: boolean;
 }
 
 export interface Change {
@@ -51,7 +61,22 @@ export interface CheckResult {
   undelivered: MedicError | null;
 }
 
-const LOCK_LEASE_MS = 2 * 60_000;
+/** Beyond the delivery budget and the timeouts: evaluating, the store, the prune. */
+const RUN_SLACK_MS = 15_000;
+/** How much longer than the run's hard limit the lock is leased: a live checker is never taken over. */
+const LEASE_MARGIN_MS = 60_000;
+
+/**
+ * A check's hard wall-clock limit, whatever the network does (SPEC §5), and its lock lease, longer
+ * than that: the delivery budget, plus the longest target timeout (a request started at the end of
+ * the budget runs its full timeout), plus the watcher ping's timeout when there is one, plus slack.
+ */
+export function runLimits(config: Pick<Config, 'targets' | 'checker'>): { capMs: number; leaseMs: number } {
+  const longestTarget = Math.max(0, ...[...config.targets.values()].map((t) => t.timeoutMs));
+  const ping = config.checker.heartbeatUrl ? config.checker.timeoutMs : 0;
+  const capMs = config.checker.deliveryBudgetMs + longestTarget + ping + RUN_SLACK_MS;
+  return { capMs, leaseMs: capMs + LEASE_MARGIN_MS };
+}
 /** State changes and delivery records are kept this long (beats: `retention`). */
 export const RECORD_RETENTION_MS = 400 * 86_400_000;
 
@@ -62,9 +87,40 @@ export const RECORD_RETENTION_MS = 400 * 86_400_000;
  * What could not be delivered comes back as `undelivered`, the error (exit 75/76/78) the run ends with.
  */
 export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckResult> {
+  const { capMs, leaseMs } = runLimits(deps.config);
+  const owner = `${deps.pid}@${deps.host}`;
+  if (!opts.dryRun && !(await takeLock(owner, leaseMs, deps))) return { ran: false, planned: [], transitions: [], delivery: null, gap: null, undelivered: null };
+  const stop = new AbortController();
+  const work = runLocked(opts, deps, owner, stop.signal);
+  // Racing the run against its hard limit: a network that never answers (a proxy that swallows
+  // CONNECT, nodejs/undici#3897) cannot keep the lock held or the run going past it.
+  const limit = deps.timer(capMs, stop.signal).then(
+    () => 'limit' as const,
+    () => 'done' as const,
+  );
+  const first = await Promise.race([work.then(() => 'done' as const, () => 'done' as const), limit]);
+  if (first === 'done') {
+    stop.abort();
+    return work;
+  }
+  stop.abort();
+  // The abandoned run stops at its next step; whatever it still throws is no longer anyone's.
+  work.catch(() => {});
+  if (!opts.dryRun) await deps.store.releaseLock(owner, deps.now()).catch(() => {});
+  const queued = await deps.store
+    .pendingCounts()
+    .then((counts) => [...counts.values()].reduce((a, b) => a + b, 0))
+    .catch(() => null);
+  throw new MedicError(
+    `medic check hit its hard limit of ${formatDuration(capMs)} (delivery budget + timeouts + ${formatDuration(RUN_SLACK_MS)}) and stopped; ` +
+      `${queued === null ? 'the events not yet delivered stay' : queued === 1 ? '1 event not yet delivered stays' : `${queued} events not yet delivered stay`} queued for the next check`,
+    EXIT.tempfail,
+    'something on the way to PagerDuty does not answer within its timeout (a proxy? see HTTPS_PROXY); `medic check -v` shows each request',
+  );
+}
+
+async function runLocked(opts: CheckOptions, deps: CheckDeps, owner: string, signal: AbortSignal): Promise<CheckResult> {
   const { store, config } = deps;
-  const owner = `${process.pid}@${hostname()}`;
-  if (!opts.dryRun && !(await takeLock(owner, deps))) return { ran: false, planned: [], transitions: [], delivery: null, gap: null, undelivered: null };
   let result: CheckResult;
   try {
     const now = deps.now();
@@ -97,34 +153,30 @@ export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckR
     const delivery = opts.dryRun
       ? null
       : await deliverPending(
-          { store, send: deps.send, env: deps.env, now: deps.now, sleep: deps.sleep },
-          {
-            budgetMs: config.checker.deliveryBudgetMs,
-            timeoutMs: 10_000,
-            timeouts: new Map([...config.targets.values()].map((t) => [t.eventsUrl, t.timeoutMs])),
-            concurrency: 8,
-            onEvent: deps.verbose,
-          },
+          { config, store, send: deps.send, env: deps.env, uid: deps.uid, now: deps.now, sleep: deps.sleep, monotonic: deps.monotonic, random: deps.random },
+          { budgetMs: config.checker.deliveryBudgetMs, concurrency: 8, retryRefused: opts.retryRefused === true, signal, onEvent: deps.verbose },
         );
+    for (const s of delivery?.skipped ?? []) if (s.notice) deps.notice(s.reason);
+    if (signal.aborted) throw new Error('stopped at the hard limit');
     if (!opts.dryRun) {
       const pruned = await store.prune(now - config.retentionMs, now - Math.max(RECORD_RETENTION_MS, config.retentionMs));
       if (pruned > 0) deps.verbose(`pruned ${pruned} old records`);
     }
     result = { ran: true, planned, transitions, delivery, gap, undelivered: delivery ? undeliveredError(delivery) : null };
   } finally {
-    if (!opts.dryRun) await store.releaseLock(owner, deps.now());
+    if (!opts.dryRun && !signal.aborted) await store.releaseLock(owner, deps.now());
   }
-  if (!opts.dryRun && !result.undelivered && config.checker.heartbeatUrl) await pingWatcher(config, deps);
+  if (!opts.dryRun && !result.undelivered && config.checker.heartbeatUrl && !signal.aborted) await pingWatcher(config, deps);
   return result;
 }
 
-async function takeLock(owner: string, deps: CheckDeps): Promise<boolean> {
-  const first = await deps.store.acquireLock(owner, deps.now(), LOCK_LEASE_MS);
+async function takeLock(owner: string, leaseMs: number, deps: CheckDeps): Promise<boolean> {
+  const first = await deps.store.acquireLock(owner, deps.now(), leaseMs);
   if (first.acquired) return true;
   const [pid, host] = (first.holder ?? '').split('@');
-  if (first.holder && host === hostname() && !deps.isAlive(Number(pid))) {
+  if (first.holder && host === deps.host && !deps.isAlive(Number(pid))) {
     deps.verbose(`the checker that held the lock (${first.holder}) is gone; taking over`);
-    return (await deps.store.acquireLock(owner, deps.now(), LOCK_LEASE_MS, first.holder)).acquired;
+    return (await deps.store.acquireLock(owner, deps.now(), leaseMs, first.holder)).acquired;
   }
   deps.verbose(`another medic check (${first.holder}) is running; leaving this minute to it`);
   return false;
@@ -147,7 +199,8 @@ async function closeGap(config: Config, records: Map<string, StoredService>, now
       return deadline > lastRunAt && deadline <= now;
     })
     .map((s) => s.slug);
-  deps.notice(
+  // Nothing restarted: the blind period changed nothing worth a cron mail (-v still says it).
+  (affected.length > 0 ? deps.notice : deps.verbose)(
     `medic check was not running from ${iso(lastRunAt)} to ${iso(now)} (${formatDuration(Math.round((now - lastRunAt) / 1000) * 1000)}); ` +
       `${affected.length} service${affected.length === 1 ? ' whose deadline fell in that blind period gets' : 's whose deadline fell in that blind period get'} a fresh deadline instead of paging`,
   );
@@ -210,17 +263,13 @@ function toInput(spec: ServiceSpec, rec: StoredService, t: Transition, config: C
     case 'relapse':
       return { ...base, from: 'flapping', to: 'relapse', reason: 'down again while flapping; the open incident covers it', events: [] };
     case 'down': {
-      const events: NewEvent[] = spec.targets.map((name) => {
-        const target = config.targets.get(name)!;
-        return {
-          target: name,
-          eventsUrl: target.eventsUrl,
-          keyRef: keyRefOf(target),
-          action: 'trigger',
-          dedupKey: dedupKey(spec.slug),
-          body: triggerBody(spec, t.evaluation, rec.lastBeatAt, severityFor(spec, target.severity, config.defaultSeverity)),
-        };
-      });
+      // The facts only: the body is built from them and the config of the moment it is sent.
+      const events: NewEvent[] = spec.targets.map((name) => ({
+        target: name,
+        action: 'trigger',
+        dedupKey: dedupKey(spec.slug),
+        facts: { downAt: t.evaluation.deadlineAt, lastBeatAt: rec.lastBeatAt, missedHeartbeats: t.evaluation.missedHeartbeats },
+      }));
       const budget = formatDuration(spec.intervalMs * spec.threshold + spec.graceMs);
       const from = t.evaluation.referenceAt === rec.lastBeatAt ? `the last beat (${iso(t.evaluation.referenceAt)})` : rec.lastBeatAt === null && t.evaluation.referenceAt === rec.registeredAt ? `registration (${iso(rec.registeredAt)})` : `the restart of its clock (${iso(t.evaluation.referenceAt)})`;
       return { ...base, from: rec.lastBeatAt === null ? 'new' : 'up', to: 'down', reason: `no beat within ${budget} of ${from}`, events };
@@ -236,27 +285,68 @@ async function pingWatcher(config: Config, deps: CheckDeps): Promise<void> {
   else deps.notice(`could not ping checker.heartbeatUrl (${heartbeatMethod}): ${result.error}; the run itself succeeded`);
 }
 
-/** Turns what could not be delivered into one error: 78 (missing key), else 76 (rejected), else 75. */
-function undeliveredError(report: DeliveryReport): MedicError | null {
+/**
+ * Turns what could not be delivered into one error: 78 (a key or URL to fix before anything is
+ * sent), 76 (PagerDuty refused; kept until the target changes), 75 (will retry). Classified by the
+ * typed reason of each deferral, never by its text.
+ */
+export function undeliveredError(report: DeliveryReport): MedicError | null {
   const lines: string[] = [];
   const hints: string[] = [];
   const codes = new Set<number>();
-  for (const [ref, why] of report.missingKeys) {
-    lines.push(`routing key missing: ${why}; the events for it stay queued`);
-    hints.push(missingKeyHint(ref as KeyRef));
+  // Events waiting behind another count with the event they wait for.
+  const held = new Map<Deferral, number>();
+  let head: Deferral | undefined;
+  for (const d of report.deferred) {
+    if (d.reason.kind === 'waiting') {
+      if (head) held.set(head, (held.get(head) ?? 0) + 1);
+    } else {
+      head = d;
+      held.set(d, 1);
+    }
+  }
+  const configProblems = new Map<string, { reason: Extract<DeferReason, { kind: 'missing-key' | 'bad-key' | 'bad-url' }>; events: number }>();
+  let later = 0;
+  const laterReasons = new Set<string>();
+  for (const [d, events] of held) {
+    const r = d.reason;
+    switch (r.kind) {
+      case 'missing-key':
+      case 'bad-key':
+      case 'bad-url': {
+        const seen = configProblems.get(`${r.target}\u0000${r.message}`);
+        configProblems.set(`${r.target}\u0000${r.message}`, { reason: r, events: (seen?.events ?? 0) + events });
+        break;
+      }
+      case 'refused':
+        lines.push(
+          `PagerDuty refused the ${d.event.action} for ${d.event.slug} (target ${r.target}${r.status === null ? '' : `, HTTP ${r.status}`}): ${quoted(r.answer)}; ` +
+            `${events === 1 ? 'it stays' : `it and ${events - 1} later event${events === 2 ? '' : 's'} stay`} queued until the target's routing key or eventsUrl changes`,
+        );
+        hints.push(refusalHint(r.status, r.answer, r.eventsUrl));
+        codes.add(EXIT.rejected);
+        break;
+      case 'retry':
+      case 'budget':
+        later += events;
+        laterReasons.add(r.error);
+        codes.add(EXIT.tempfail);
+        break;
+    }
+  }
+  for (const { reason: r, events } of configProblems.values()) {
+    lines.push(`target ${r.target}: ${r.message}; ${events} event${events === 1 ? '' : 's'} for it stay${events === 1 ? 's' : ''} queued`);
+    hints.push(r.hint);
     codes.add(EXIT.config);
   }
-  for (const r of report.rejected) {
-    lines.push(`PagerDuty rejected the ${r.event.action} for ${r.event.slug} (target ${r.event.target}, HTTP ${r.status}): ${r.message}`);
-    if (r.badKey) hints.push(INVALID_KEY_HINT);
-    codes.add(EXIT.rejected);
-  }
-  const waiting = report.deferred.filter((d) => !d.error.startsWith('routing key missing'));
-  if (waiting.length > 0) {
-    const reasons = [...new Set(waiting.map((d) => d.error))].slice(0, 3).join('; ');
-    lines.push(`${waiting.length} event${waiting.length === 1 ? '' : 's'} not yet delivered (${reasons}); the next check retries`);
-    codes.add(EXIT.tempfail);
+  if (later > 0) {
+    lines.push(`${later} event${later === 1 ? '' : 's'} not yet delivered (${[...laterReasons].slice(0, 3).join('; ')}); the next check retries`);
   }
   const code = mostUrgent(codes);
   return code === undefined ? null : new MedicError(lines.join('\n'), code, [...new Set(hints)].join('\n') || undefined);
+}
+
+/** PagerDuty's words, quoted, with anything that is not plain text escaped (JSON string rules). */
+function quoted(answer: string): string {
+  return JSON.stringify(answer);
 }

@@ -2,7 +2,7 @@ import type { Config } from '../config.js';
 import { formatDuration, iso } from '../core/duration.js';
 import { activeMute, withUnmute } from '../core/mute.js';
 import { evaluate, type ServiceRecord, type State } from '../core/state.js';
-import type { Store } from '../store/types.js';
+import type { ServiceDelivery, Store } from '../store/types.js';
 import { unknownService } from './beat.js';
 
 export type StatusState = State | 'paused' | 'maintenance' | 'flapping';
@@ -22,6 +22,15 @@ export interface ServiceStatus {
   incidentOpen: boolean;
   incidentSince: string | null;
   pendingEvents: number;
+  /**
+   * Whether PagerDuty has what Medic sent: `sent` (every event reached it), `queued` (waiting to
+   * be sent: retry, missing key), `refused` (PagerDuty refused it; kept until the target's key or
+   * URL changes), `not-sent` (the open incident's trigger never will be: its target was removed,
+   * or an older Medic dropped the refusal); null when no incident is open and nothing is queued.
+   */
+  delivery: 'sent' | 'queued' | 'refused' | 'not-sent' | null;
+  /** Why it is not `sent`: PagerDuty's answer, or the last error; null when there is nothing to tell. */
+  deliveryProblem: string | null;
   /** Why it is muted and until when (null: until `medic resume`). */
   muted: { kind: 'paused' | 'maintenance'; reason: string | null; until: string | null } | null;
   flapping: boolean;
@@ -43,7 +52,7 @@ export async function status(input: { slugs: string[] }, deps: { config: Config;
   for (const slug of input.slugs) if (!config.bySlug.has(slug)) throw unknownService(slug, config);
   const now = deps.now();
   const records = new Map((await store.services()).map((r) => [r.slug, r]));
-  const pending = await store.pendingCounts();
+  const deliveries = await store.deliveryStates();
   const recentDowns = await store.recentTriggers(now - config.flap.windowMs);
   const wanted = input.slugs.length > 0 ? input.slugs.map((s) => config.bySlug.get(s)!) : config.services;
   const rows = wanted.map((spec): ServiceStatus => {
@@ -74,7 +83,8 @@ export async function status(input: { slugs: string[] }, deps: { config: Config;
       missedHeartbeats: ev.missedHeartbeats,
       incidentOpen: rec.incident !== null,
       incidentSince: isoOrNull(rec.incident?.downAt ?? null),
-      pendingEvents: pending.get(spec.slug) ?? 0,
+      pendingEvents: deliveries.get(spec.slug)?.pending ?? 0,
+      ...deliveryOf(deliveries.get(spec.slug), rec.incident !== null),
       muted: mute ? { kind: mute.kind, reason: mute.reason, until: isoOrNull(mute.until) } : null,
       flapping,
       interval: formatDuration(spec.intervalMs),
@@ -84,6 +94,20 @@ export async function status(input: { slugs: string[] }, deps: { config: Config;
     };
   });
   return { rows, lastCheckAt: await store.lastCheckAt(), lastGap: await store.lastGap() };
+}
+
+/** What PagerDuty has of a service's events (see ServiceStatus.delivery). */
+export function deliveryOf(d: ServiceDelivery | undefined, incidentOpen: boolean): Pick<ServiceStatus, 'delivery' | 'deliveryProblem'> {
+  if (d?.refused) {
+    const { target, action, refusal } = d.refused;
+    return { delivery: 'refused', deliveryProblem: `${action} to ${target} refused${refusal.status === null ? '' : ` (HTTP ${refusal.status})`}: ${refusal.answer}` };
+  }
+  if (d && d.pending > 0) return { delivery: 'queued', deliveryProblem: d.lastError ? `${d.lastError.action} to ${d.lastError.target}: ${d.lastError.error}` : null };
+  if (!incidentOpen) return { delivery: null, deliveryProblem: null };
+  if (d?.openIncident && d.openIncident.delivered === 0 && d.openIncident.dropped > 0) {
+    return { delivery: 'not-sent', deliveryProblem: 'the trigger was not sent and never will be (see medic history)' };
+  }
+  return { delivery: 'sent', deliveryProblem: null };
 }
 
 function isoOrNull(at: number | null): string | null {

@@ -1,15 +1,17 @@
-import type { Config, Target } from '../config.js';
+import { checkUrl, type Config, type Target } from '../config.js';
 import { nearest } from '../core/suggest.js';
 import { ConfigError, EXIT, MedicError, mostUrgent, UsageError } from '../errors.js';
 import type { Sender, SendResult } from '../notify/http.js';
-import { keyRefOf, readKey } from '../notify/keys.js';
-import { INVALID_KEY_HINT, describeAnswer, mentionsRoutingKey, testAlertBody } from '../notify/pagerduty.js';
-import { missingKeyHint, UNREACHABLE_HINT } from '../hints.js';
+import { readTargetKey } from '../notify/keys.js';
+import { INVALID_KEY_HINT, boundedAnswer, describeAnswer, refusalHint, shownUrl, testAlertBody } from '../notify/pagerduty.js';
+import { UNREACHABLE_HINT } from '../hints.js';
 
 export interface TestAlertDeps {
   config: Config;
   send: Sender;
   env: NodeJS.ProcessEnv;
+  /** The user running medic (process.getuid()), for the key file check; null or absent: not checked. */
+  uid?: number | null;
   sleep: (ms: number) => Promise<void>;
   /** One line per target as soon as PagerDuty answers. */
   report: (line: string) => void;
@@ -52,11 +54,14 @@ function pickTargets(config: Config, name: string | undefined): Target[] {
 
 async function sendOne(target: Target, resolve: boolean, deps: TestAlertDeps): Promise<void> {
   const what = resolve ? 'test resolve' : 'test alert';
-  const key = readKey(keyRefOf(target), deps.env);
-  if ('missing' in key) {
+  const urlProblem = checkUrl(target.eventsUrl);
+  if (urlProblem) throw new ConfigError(`target ${target.name}: eventsUrl: ${urlProblem}`, `fix targets.${target.name}.eventsUrl in the config`);
+  // The same checks as a check's delivery: a missing, malformed or unsafely stored key is never sent.
+  const key = readTargetKey(target, deps.env, deps.uid ?? null);
+  if (!('key' in key)) {
     throw new ConfigError(
-      `target ${target.name}: routing key missing: ${key.missing}`,
-      missingKeyHint(keyRefOf(target)),
+      `target ${target.name}: ${key.kind === 'missing' ? 'routing key missing: ' : ''}${key.message}`,
+      key.hint,
     );
   }
   let result: SendResult | undefined;
@@ -73,19 +78,17 @@ async function sendOne(target: Target, resolve: boolean, deps: TestAlertDeps): P
     return;
   }
   const failed = result as Extract<SendResult, { ok: false }>;
-  const said = failed.answer ? describeAnswer(failed.answer) : '';
+  const said = boundedAnswer(failed.answer ? describeAnswer(failed.answer) : '');
   if (failed.permanent) {
-    const badKey = failed.answer !== undefined && mentionsRoutingKey(failed.answer);
     throw new MedicError(
       `target ${target.name}: PagerDuty rejected the ${what} (HTTP ${failed.status}): ${said || failed.error}`,
       EXIT.rejected,
-      badKey || failed.status === 400
-        ? INVALID_KEY_HINT
-        : `check the target's eventsUrl (${target.eventsUrl})`,
+      // The test bodies are the guide's own: a 400 is about the key, not the content.
+      failed.status === 400 ? INVALID_KEY_HINT : refusalHint(failed.status, said, target.eventsUrl).split('\n')[0],
     );
   }
   throw new MedicError(
-    `target ${target.name}: could not deliver the ${what} to ${target.eventsUrl} after ${ATTEMPTS} attempts: ${failed.error}${said ? ` — ${said}` : ''}`,
+    `target ${target.name}: could not deliver the ${what} to ${shownUrl(target.eventsUrl)} after ${ATTEMPTS} attempts: ${failed.error}${said ? ` — ${said}` : ''}`,
     EXIT.tempfail,
     failed.status === null
       ? UNREACHABLE_HINT

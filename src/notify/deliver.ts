@@ -1,56 +1,78 @@
+import { checkUrl, type Config, type Target } from '../config.js';
 import type { OutboxEvent, Store } from '../store/types.js';
 import type { Sender } from './http.js';
-import { readKey } from './keys.js';
-import { describeAnswer, mentionsRoutingKey, type PdAnswer } from './pagerduty.js';
+import { readTargetKey, targetFingerprint } from './keys.js';
+import { boundedAnswer, describeAnswer, eventBody } from './pagerduty.js';
 
 export interface DeliveryDeps {
+  /** The current config: targets are found by name, bodies rebuilt from its services. */
+  config: Pick<Config, 'targets' | 'bySlug' | 'defaultSeverity'>;
   store: Store;
   send: Sender;
   env: NodeJS.ProcessEnv;
+  /** The user running medic, for the key file check (null: not checked). */
+  uid: number | null;
   now: () => number;
   sleep: (ms: number) => Promise<void>;
   /** Elapsed time for the run's budget and waits: monotonic, so a wall clock that steps never stretches a run. */
-  monotonic?: () => number;
+  monotonic: () => number;
+  /** [0, 1): the jitter of backoffs. */
+  random: () => number;
 }
 
 export interface DeliveryOptions {
   /** No request starts after this many ms; what is left waits for the next run. */
   budgetMs: number;
-  /** Per-target request timeout, by events URL (falls back to timeoutMs). */
-  timeoutMs: number;
-  timeouts?: Map<string, number>;
   concurrency: number;
+  /** Requests per event per run at most, so that `Retry-After: 0` cannot make a tight loop. */
+  maxAttempts?: number;
+  /** Send refused events again even though their target did not change (`check --retry-refused`). */
+  retryRefused?: boolean;
+  /** Once aborted (the run hit its hard limit), nothing more is sent or settled. */
+  signal?: AbortSignal;
   onEvent?: (line: string) => void;
 }
 
-export interface Rejection {
+/** Why an event is still pending after this run. Typed, so callers never match message text. */
+export type DeferReason =
+  /** The target's key is missing (78): not set, empty, unreadable. */
+  | { kind: 'missing-key'; target: string; message: string; hint: string }
+  /** The target's key or URL is wrong before anything is sent (78): wrong shape, unsafe key file, a URL the https/loopback rule refuses. */
+  | { kind: 'bad-key' | 'bad-url'; target: string; message: string; hint: string }
+  /** PagerDuty refused it (76); kept until the target's URL or key changes. `fresh`: refused in this run. */
+  | { kind: 'refused'; target: string; eventsUrl: string; status: number | null; answer: string; fresh: boolean }
+  /** Behind an earlier pending event of the same service and target. */
+  | { kind: 'waiting' }
+  /** 429, 5xx, timeouts, network errors (75), or its retry time has not come. */
+  | { kind: 'retry'; error: string }
+  /** The run's delivery budget ran out before it was sent (75). */
+  | { kind: 'budget'; error: string };
+
+export interface Deferral {
   event: OutboxEvent;
-  status: number;
-  message: string;
-  badKey: boolean;
+  reason: DeferReason;
 }
 
 export interface DeliveryReport {
   delivered: OutboxEvent[];
-  rejected: Rejection[];
-  skipped: OutboxEvent[];
-  /** Still pending after this run, with the last reason. */
-  deferred: { event: OutboxEvent; error: string }[];
-  /** Sources of routing keys that were missing (never the keys). */
-  missingKeys: Map<string, string>;
+  /** Settled without being sent, never to be sent; `notice`: worth saying once (stderr). */
+  skipped: { event: OutboxEvent; reason: string; notice: boolean }[];
+  /** Still pending after this run, each with why. */
+  deferred: Deferral[];
 }
 
+export const MAX_ATTEMPTS_PER_RUN = 5;
 const MAX_IN_RUN_DELAY_MS = 8_000;
 
-/** Delay before retry `attempt` (1-based) inside a run: 0.5s, 1s, 2s, … capped, with jitter. */
-export function inRunBackoff(attempt: number): number {
+/** Delay before retry `attempt` (1-based) inside a run: 0.5s, 1s, 2s, … capped, with jitter from `random` in [0, 1). */
+export function inRunBackoff(attempt: number, random: () => number): number {
   const base = Math.min(500 * 2 ** (attempt - 1), MAX_IN_RUN_DELAY_MS);
-  return Math.round(base * (0.75 + Math.random() * 0.5));
+  return Math.round(base * (0.75 + random() * 0.5));
 }
 
 /** How long a key pauses after a 429 without Retry-After: about a second, jittered so workers spread out. */
-function throttlePause(): number {
-  return Math.round(1000 * (0.75 + Math.random() * 0.5));
+function throttlePause(random: () => number): number {
+  return Math.round(1000 * (0.75 + random() * 0.5));
 }
 
 const MAX_RETRY_DELAY_MS = 15 * 60_000;
@@ -62,87 +84,132 @@ export function nextRunDelay(runs: number): number {
 
 /**
  * Sends every pending outbox event. Per (service, target) events go strictly in order: an event
- * waits until the one before it is settled, so a resolve never overtakes its trigger. 429, 5xx,
- * timeouts and network errors are retried with backoff while the run's budget lasts, then left
- * pending for the next run; a 429 also holds back every other event for the same key and URL.
+ * waits until the one before it is settled, so a resolve never overtakes its trigger.
+ *
+ * Nothing about where or what to send is taken from the database (SPEC §5): the target comes by
+ * name from the current config (its URL checked again, its key read now and checked), the body is
+ * rebuilt from the event's facts. An event for a target no longer configured, or one Medic could
+ * not have written, is settled unsent and said once. A missing or malformed key keeps it queued.
+ *
+ * 429, 5xx, timeouts and network errors are retried with backoff while the run's budget lasts (at
+ * most `maxAttempts` requests per event), then left pending for the next run; a 429 also holds back
+ * every other event for the same URL and key. A refusal (3xx, other 4xx) keeps the event pending,
+ * marked with PagerDuty's answer and a fingerprint of the URL and key: it is not sent again until
+ * they change, or `retryRefused`.
  */
 export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions): Promise<DeliveryReport> {
-  const clock = deps.monotonic ?? (() => performance.now());
+  const clock = deps.monotonic;
   const endAt = clock() + opts.budgetMs;
-  const report: DeliveryReport = { delivered: [], rejected: [], skipped: [], deferred: [], missingKeys: new Map() };
+  const maxAttempts = opts.maxAttempts ?? MAX_ATTEMPTS_PER_RUN;
+  const report: DeliveryReport = { delivered: [], skipped: [], deferred: [] };
   const groups = new Map<string, OutboxEvent[]>();
   for (const event of await deps.store.pendingEvents()) {
     const key = `${event.slug}\u0000${event.target}`;
     groups.set(key, [...(groups.get(key) ?? []), event]);
   }
   const throttledUntil = new Map<string, number>();
+  const stopped = () => opts.signal?.aborted === true;
+  const say = (event: OutboxEvent, what: string) => opts.onEvent?.(`${event.action} ${event.slug} → ${event.target}: ${what}`);
 
   const deliverGroup = async (events: OutboxEvent[]) => {
     for (let i = 0; i < events.length; i++) {
+      if (stopped()) return;
       const event = events[i]!;
-      const defer = (error: string) => {
-        for (const rest of events.slice(i)) report.deferred.push({ event: rest, error: rest === event ? error : 'waiting for an earlier event of the same service and target' });
+      const defer = (reason: DeferReason) => {
+        report.deferred.push({ event, reason });
+        for (const rest of events.slice(i + 1)) report.deferred.push({ event: rest, reason: { kind: 'waiting' } });
+      };
+      const skip = async (reason: string, notice: boolean) => {
+        await deps.store.settle(event.id, { status: 'skipped', error: reason }, deps.now());
+        report.skipped.push({ event, reason, notice });
+        say(event, `not sent: ${reason}`);
       };
       // A retry time further out than any backoff means the clock stepped back: try now.
       const waitMs = event.nextAttemptAt - deps.now();
-      if (waitMs > 0 && waitMs <= MAX_RETRY_DELAY_MS) return defer(event.lastError ?? 'waiting for its retry time');
+      if (waitMs > 0 && waitMs <= MAX_RETRY_DELAY_MS && !event.refusal) return defer({ kind: 'retry', error: event.lastError ?? 'waiting for its retry time' });
       if (event.action === 'resolve') {
         const trigger = await deps.store.triggerStatus(event.incidentId, event.target);
         if (trigger === 'rejected' || trigger === 'skipped') {
-          await deps.store.settle(event.id, { status: 'skipped', error: `its trigger was ${trigger}, so there is no incident to resolve` }, deps.now());
-          report.skipped.push(event);
+          await skip(`its trigger was ${trigger === 'rejected' ? 'rejected' : 'not sent'}, so there is no incident to resolve`, false);
           continue;
         }
       }
-      const key = readKey(event.keyRef, deps.env);
-      if ('missing' in key) {
-        report.missingKeys.set(event.keyRef, key.missing);
-        await deps.store.settle(event.id, { status: 'retry', error: `routing key missing: ${key.missing}`, nextAttemptAt: deps.now() }, deps.now());
-        return defer(`routing key missing: ${key.missing}`);
+      const target = deps.config.targets.get(event.target);
+      if (!target) {
+        const by = event.action === 'resolve' ? `resolve it by hand in PagerDuty (dedup key ${event.dedupKey})` : `PagerDuty was not paged for it (dedup key ${event.dedupKey})`;
+        await skip(`target "${event.target}" is no longer in the config: the ${event.action} for ${event.slug} was not sent; ${by}`, true);
+        continue;
       }
-      const throttleKey = `${event.keyRef}\u0000${event.eventsUrl}`;
-      let attempt = 0;
-      for (;;) {
-        const wait = Math.max(0, (throttledUntil.get(throttleKey) ?? 0) - clock());
-        if (clock() + wait >= endAt) {
-          const error = event.lastError ?? 'the run ran out of time before sending it';
-          await deps.store.settle(event.id, { status: 'retry', error, nextAttemptAt: deps.now() }, deps.now());
-          return defer(error);
-        }
-        if (wait > 0) await deps.sleep(wait);
-        attempt++;
-        // The full timeout, never cut to the budget left: a request cut short may well have been
-        // accepted, and would be sent again. A run lasts at most the budget plus one timeout.
-        const timeoutMs = opts.timeouts?.get(event.eventsUrl) ?? opts.timeoutMs;
-        const result = await deps.send(event.eventsUrl, { routing_key: key.key, ...event.body }, timeoutMs);
-        if (result.ok) {
-          await deps.store.settle(event.id, { status: 'delivered', response: JSON.stringify(result.answer) }, deps.now());
-          report.delivered.push(event);
-          opts.onEvent?.(`${event.action} ${event.slug} → ${event.target}: delivered (HTTP ${result.status})`);
-          break;
-        }
-        const said = result.answer ? describeAnswer(result.answer) : '';
-        const error = `${result.error}${said ? ` — ${said}` : ''}`;
-        if (result.permanent) {
-          await deps.store.settle(event.id, { status: 'rejected', error, response: JSON.stringify(result.answer ?? {}) }, deps.now());
-          report.rejected.push({ event, status: result.status ?? 0, message: said || result.error, badKey: isKeyProblem(result.answer) });
-          opts.onEvent?.(`${event.action} ${event.slug} → ${event.target}: rejected (${error})`);
-          break;
-        }
-        opts.onEvent?.(`${event.action} ${event.slug} → ${event.target}: ${error}; will retry`);
-        // 429 throttles the key, not this event: every event for that key and URL pauses for
-        // Retry-After or a fixed second (not this event's growing backoff, which would starve the key).
-        const delay = result.retryAfterMs ?? (result.status === 429 ? throttlePause() : inRunBackoff(attempt));
-        if (result.status === 429) throttledUntil.set(throttleKey, Math.max(throttledUntil.get(throttleKey) ?? 0, clock() + delay));
-        if (clock() + delay >= endAt) {
-          // `attempts` counts settled runs (one per run that gave up), not requests within a run.
-          await deps.store.settle(event.id, { status: 'retry', error, nextAttemptAt: deps.now() + nextRunDelay(event.attempts + 1) }, deps.now());
-          return defer(error);
-        }
-        event.lastError = error;
-        await deps.store.noteAttempt(event.id, error, deps.now());
-        if (result.status !== 429) await deps.sleep(delay);
+      const built = eventBody(event, target, deps.config);
+      if ('problem' in built) {
+        await skip(`the ${event.action} for ${event.slug} (target ${event.target}) was not sent: ${built.problem}`, true);
+        continue;
       }
+      const urlProblem = checkUrl(target.eventsUrl);
+      if (urlProblem) {
+        return defer({ kind: 'bad-url', target: target.name, message: `eventsUrl: ${urlProblem}`, hint: `fix targets.${target.name}.eventsUrl in the config` });
+      }
+      const key = readTargetKey(target, deps.env, deps.uid);
+      if (!('key' in key)) {
+        await deps.store.settle(event.id, { status: 'retry', error: key.message, nextAttemptAt: deps.now() }, deps.now());
+        return defer({ kind: key.kind === 'missing' ? 'missing-key' : 'bad-key', target: target.name, message: key.message, hint: key.hint });
+      }
+      const fingerprint = targetFingerprint(target.eventsUrl, key.key);
+      const refused = (status: number | null, answer: string, fresh: boolean): DeferReason => ({ kind: 'refused', target: target.name, eventsUrl: target.eventsUrl, status, answer, fresh });
+      if (event.refusal && event.refusal.fingerprint === fingerprint && !opts.retryRefused) {
+        return defer(refused(event.refusal.status, event.refusal.answer, false));
+      }
+      const result = await sendWithRetries(event, target, key.key, fingerprint, built.body);
+      if (result === 'delivered') continue;
+      if (result === 'stopped') return;
+      return defer(result.kind === 'refused' ? refused(result.status, result.answer, true) : result);
+    }
+  };
+
+  type Outcome = 'delivered' | 'stopped' | { kind: 'refused'; status: number | null; answer: string } | { kind: 'retry' | 'budget'; error: string };
+
+  const sendWithRetries = async (event: OutboxEvent, target: Target, key: string, fingerprint: string, body: Record<string, unknown>): Promise<Outcome> => {
+    const throttleKey = fingerprint;
+    for (let attempt = 1; ; attempt++) {
+      const wait = Math.max(0, (throttledUntil.get(throttleKey) ?? 0) - clock());
+      if (clock() + wait >= endAt) {
+        const error = event.lastError ?? 'the run ran out of time before sending it';
+        await deps.store.settle(event.id, { status: 'retry', error, nextAttemptAt: deps.now() }, deps.now());
+        return { kind: 'budget', error };
+      }
+      if (wait > 0) await deps.sleep(wait);
+      if (stopped()) return 'stopped';
+      // The full timeout, never cut to the budget left: a request cut short may well have been
+      // accepted, and would be sent again. A run lasts at most the budget plus one timeout.
+      const result = await deps.send(target.eventsUrl, { routing_key: key, ...body }, target.timeoutMs);
+      if (stopped()) return 'stopped';
+      if (result.ok) {
+        await deps.store.settle(event.id, { status: 'delivered', response: JSON.stringify(result.answer) }, deps.now());
+        report.delivered.push(event);
+        opts.onEvent?.(`${event.action} ${event.slug} → ${event.target}: delivered (HTTP ${result.status})`);
+        return 'delivered';
+      }
+      const said = boundedAnswer(result.answer ? describeAnswer(result.answer) : '');
+      const error = `${result.error}${said ? ` — ${said}` : ''}`;
+      if (result.permanent) {
+        const answer = said || result.error;
+        await deps.store.settle(event.id, { status: 'refused', error, httpStatus: result.status, answer, fingerprint }, deps.now());
+        opts.onEvent?.(`${event.action} ${event.slug} → ${event.target}: refused (${error}); kept until the target's key or URL changes`);
+        return { kind: 'refused', status: result.status, answer };
+      }
+      opts.onEvent?.(`${event.action} ${event.slug} → ${event.target}: ${error}; will retry`);
+      // 429 throttles the key, not this event: every event for that key and URL pauses for
+      // Retry-After or a fixed second (not this event's growing backoff, which would starve the key).
+      const delay = result.retryAfterMs ?? (result.status === 429 ? throttlePause(deps.random) : inRunBackoff(attempt, deps.random));
+      if (result.status === 429) throttledUntil.set(throttleKey, Math.max(throttledUntil.get(throttleKey) ?? 0, clock() + delay));
+      if (attempt >= maxAttempts || clock() + delay >= endAt) {
+        // `attempts` counts settled runs (one per run that gave up), not requests within a run.
+        await deps.store.settle(event.id, { status: 'retry', error, nextAttemptAt: deps.now() + nextRunDelay(event.attempts + 1) }, deps.now());
+        return { kind: 'retry', error };
+      }
+      event.lastError = error;
+      await deps.store.noteAttempt(event.id, error, deps.now());
+      if (result.status !== 429) await deps.sleep(delay);
     }
   };
 
@@ -152,8 +219,4 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
   });
   await Promise.all(workers);
   return report;
-}
-
-function isKeyProblem(answer: PdAnswer | undefined): boolean {
-  return answer !== undefined && mentionsRoutingKey(answer);
 }

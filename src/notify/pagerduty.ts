@@ -1,19 +1,20 @@
+import type { Config, Target } from '../config.js';
 import { formatDuration } from '../core/duration.js';
-import { dedupKey, type ServiceSpec, type Severity } from '../core/service.js';
-import type { Evaluation } from '../core/state.js';
+import { dedupKey, severityFor, type ServiceSpec, type Severity } from '../core/service.js';
+import type { OutboxEvent, TriggerFacts } from '../store/types.js';
 
 /** PagerDuty's limit on payload.summary (Events API v2 docs). */
 export const SUMMARY_LIMIT = 1024;
 export const TEST_DEDUP_KEY = 'medic-test-alert';
 
 /** The trigger for a service that went down (SPEC §4), without routing_key (added at send time). */
-export function triggerBody(spec: ServiceSpec, evaluation: Evaluation, lastBeatAt: number | null, severity: Severity): Record<string, unknown> {
+export function triggerBody(spec: ServiceSpec, facts: TriggerFacts, severity: Severity): Record<string, unknown> {
   const details: Record<string, unknown> = {
     service_slug: spec.slug,
     team: spec.team,
     priority: spec.priority,
-    missed_heartbeats: evaluation.missedHeartbeats,
-    last_seen: lastBeatAt === null ? null : new Date(lastBeatAt).toISOString(),
+    missed_heartbeats: facts.missedHeartbeats,
+    last_seen: facts.lastBeatAt === null ? null : new Date(facts.lastBeatAt).toISOString(),
     threshold: { interval: formatDuration(spec.intervalMs), grace: formatDuration(spec.graceMs), missed_heartbeats: spec.threshold },
   };
   if (spec.runbook) details.runbook_url = spec.runbook;
@@ -24,7 +25,7 @@ export function triggerBody(spec: ServiceSpec, evaluation: Evaluation, lastBeatA
     component: spec.name,
     ...(spec.team !== null && { group: spec.team }),
     class: 'heartbeat_failure',
-    timestamp: new Date(evaluation.deadlineAt).toISOString(),
+    timestamp: new Date(facts.downAt).toISOString(),
     custom_details: details,
   };
   return {
@@ -34,6 +35,41 @@ export function triggerBody(spec: ServiceSpec, evaluation: Evaluation, lastBeatA
     ...(spec.runbook && { links: [{ href: spec.runbook, text: 'Runbook' }] }),
     client: 'Medic',
   };
+}
+
+/** The config's slug rule (medic.schema.json): a stored slug that breaks it was not written by Medic. */
+const SLUG_SHAPE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** The range of a JavaScript Date: an instant outside it cannot be written as ISO 8601. */
+const MAX_INSTANT = 8.64e15;
+
+/**
+ * The Events API body for a queued event (without routing_key), rebuilt at send time from what
+ * the event knows (slug, action, dedup key, the facts Medic computed) and the current config
+ * (the service's name, team, priority, runbook and severity). The row comes from the database,
+ * which is not trusted (SPEC §5, §8): anything that Medic would not have written is a problem,
+ * and nothing is built from it.
+ */
+export function eventBody(
+  event: Pick<OutboxEvent, 'slug' | 'action' | 'dedupKey' | 'facts'>,
+  target: Target,
+  config: Pick<Config, 'bySlug' | 'defaultSeverity'>,
+): { body: Record<string, unknown> } | { problem: string } {
+  if (typeof event.slug !== 'string' || !SLUG_SHAPE.test(event.slug)) return { problem: 'its service slug does not follow the slug rule' };
+  if (event.dedupKey !== dedupKey(event.slug)) return { problem: `its dedup key is not ${dedupKey(event.slug)}` };
+  if (event.action === 'resolve') return { body: { event_action: 'resolve', dedup_key: dedupKey(event.slug) } };
+  if (event.action !== 'trigger') return { problem: 'its action is neither trigger nor resolve' };
+  const spec = config.bySlug.get(event.slug);
+  if (!spec) return { problem: `service ${event.slug} is no longer in the config, so its trigger cannot be built` };
+  const facts = event.facts;
+  if (!facts || !isInstant(facts.downAt) || (facts.lastBeatAt !== null && !isInstant(facts.lastBeatAt))) {
+    return { problem: 'its down time or last beat is not a valid instant' };
+  }
+  if (!Number.isSafeInteger(facts.missedHeartbeats) || facts.missedHeartbeats < 0) return { problem: 'its missed heartbeats is not a count' };
+  return { body: triggerBody(spec, facts, severityFor(spec, target.severity, config.defaultSeverity)) };
+}
+
+function isInstant(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && Math.abs(value) <= MAX_INSTANT;
 }
 
 /** The guide's "Manual Test with curl" bodies, field for field (without routing_key). */
@@ -91,4 +127,42 @@ export function describeAnswer(answer: PdAnswer): string {
 
 export function mentionsRoutingKey(answer: PdAnswer): boolean {
   return /routing.?key|integration key/i.test(describeAnswer(answer));
+}
+
+/** PagerDuty's answer, as kept with a refusal and quoted in messages: bounded. */
+export const ANSWER_LIMIT = 1000;
+
+export function boundedAnswer(text: string): string {
+  return text.length <= ANSWER_LIMIT ? text : `${text.slice(0, ANSWER_LIMIT)}… (cut)`;
+}
+
+/** A URL as printed: never its user:password part. */
+export function shownUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    url.username = '';
+    url.password = '';
+    return url.href;
+  } catch {
+    return value;
+  }
+}
+
+/**
+ * What to do about a refusal (a 3xx, or a 4xx other than 408/429): the guide's "Invalid Routing
+ * Key" steps when it is about the key (its words, or 401/403), the events URL for a redirect or an
+ * unknown path, else a 400 about the event's content, which would be a bug in Medic.
+ */
+export function refusalHint(status: number | null, answer: string, eventsUrl: string): string {
+  const again = 'once fixed, the next check sends it again (or now: medic check --retry-refused)';
+  if (/routing.?key|integration key/i.test(answer) || status === 401 || status === 403) return `${INVALID_KEY_HINT}
+${again}`;
+  if (status !== null && ((status >= 300 && status < 400) || status === 404 || status === 405)) {
+    return `check the target's eventsUrl (${shownUrl(eventsUrl)}); PagerDuty's is https://events.pagerduty.com/v2/enqueue (EU: https://events.eu.pagerduty.com/v2/enqueue)
+${again}`;
+  }
+  if (status === 400) return `PagerDuty refused the event's content: if the routing key is right, this is a bug in Medic; please report it with PagerDuty's answer
+${again}`;
+  return `check the target's routing key and eventsUrl (${shownUrl(eventsUrl)})
+${again}`;
 }

@@ -85,6 +85,47 @@ export const MIGRATIONS: { version: number; up: string }[] = [
       ALTER TABLE checker ADD COLUMN blind_to INTEGER;
     `,
   },
+  {
+    // The database is not trusted for where and what to send (SPEC §5): an event keeps the facts
+    // its trigger is rebuilt from, not a wire body, an events URL or a key source; the target is
+    // looked up by name in the current config at send time. A refusal that a config change can cure
+    // keeps the event pending, with PagerDuty's answer and a one-way fingerprint of the target's
+    // URL and key at the time.
+    version: 3,
+    up: `
+      ALTER TABLE outbox ADD COLUMN down_at INTEGER;
+      ALTER TABLE outbox ADD COLUMN last_beat_at INTEGER;
+      ALTER TABLE outbox ADD COLUMN missed_heartbeats INTEGER;
+      ALTER TABLE outbox ADD COLUMN refused_at INTEGER;
+      ALTER TABLE outbox ADD COLUMN refused_status INTEGER;
+      ALTER TABLE outbox ADD COLUMN refused_answer TEXT;
+      ALTER TABLE outbox ADD COLUMN refused_fingerprint TEXT;
+      UPDATE outbox SET
+        down_at = coalesce(
+          CAST(round((julianday(json_extract(body, '$.payload.timestamp')) - 2440587.5) * 86400000) AS INTEGER),
+          (SELECT t.at FROM transitions t WHERE t.id = outbox.incident_id)),
+        last_beat_at = CAST(round((julianday(json_extract(body, '$.payload.custom_details.last_seen')) - 2440587.5) * 86400000) AS INTEGER),
+        missed_heartbeats = coalesce(CAST(json_extract(body, '$.payload.custom_details.missed_heartbeats') AS INTEGER), 0)
+      WHERE action = 'trigger' AND json_valid(body);
+      -- Events older versions rejected for good become pending and refused, so that a fix of the
+      -- config releases them (no fingerprint: the next check sends them once more). Only those
+      -- still meaningful: a trigger whose incident is still open, a resolve with nothing after it
+      -- for the same service and target (an older one would now resolve a later incident).
+      UPDATE outbox SET
+        status = 'pending',
+        settled_at = NULL,
+        refused_at = coalesce(settled_at, created_at),
+        refused_status = CASE WHEN last_error GLOB 'HTTP [0-9][0-9][0-9]*' THEN CAST(substr(last_error, 6, 3) AS INTEGER) END,
+        refused_answer = CASE WHEN instr(last_error, ' — ') > 0 THEN substr(last_error, instr(last_error, ' — ') + 3) ELSE coalesce(last_error, '') END
+      WHERE status = 'rejected' AND (
+        (action = 'trigger' AND incident_id IN (SELECT incident_id FROM services WHERE incident_id IS NOT NULL))
+        OR (action = 'resolve' AND NOT EXISTS (SELECT 1 FROM outbox later WHERE later.slug = outbox.slug AND later.target = outbox.target AND later.id > outbox.id))
+      );
+      ALTER TABLE outbox DROP COLUMN events_url;
+      ALTER TABLE outbox DROP COLUMN key_ref;
+      ALTER TABLE outbox DROP COLUMN body;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

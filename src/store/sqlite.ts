@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { DatabaseError } from '../errors.js';
 import { trustProblem } from '../file-trust.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
-import type { EventStatus, History, KeyRef, OpenOptions, OutboxEvent, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
+import type { Action, EventStatus, History, OpenOptions, OutboxEvent, Refusal, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
 
 type Db = Database.Database;
 
@@ -354,16 +354,25 @@ interface OutboxRow {
   slug: string;
   incident_id: number;
   target: string;
-  events_url: string;
-  key_ref: string;
   action: 'trigger' | 'resolve';
   dedup_key: string;
-  body: string;
+  down_at: number | null;
+  last_beat_at: number | null;
+  missed_heartbeats: number | null;
   created_at: number;
   status: EventStatus;
   attempts: number;
   next_attempt_at: number;
   last_error: string | null;
+  refused_at: number | null;
+  refused_status: number | null;
+  refused_answer: string | null;
+  refused_fingerprint: string | null;
+}
+
+/** A refusal as stored (the columns are set together), or null. */
+function refusalOf(r: Pick<OutboxRow, 'refused_at' | 'refused_status' | 'refused_answer' | 'refused_fingerprint'>): Refusal | null {
+  return r.refused_at === null ? null : { at: r.refused_at, status: r.refused_status, answer: r.refused_answer ?? '', fingerprint: r.refused_fingerprint };
 }
 
 export class SqliteStore implements Store {
@@ -470,11 +479,12 @@ export class SqliteStore implements Store {
               if (c.to === 'up') this.enqueueResolves(c.incidentId!, now);
             } else {
               const insert = this.sql(
-                `INSERT INTO outbox (slug, incident_id, target, events_url, key_ref, action, dedup_key, body, created_at, next_attempt_at)
+                `INSERT INTO outbox (slug, incident_id, target, action, dedup_key, down_at, last_beat_at, missed_heartbeats, created_at, next_attempt_at)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
               );
               for (const e of c.events) {
-                insert.run(c.slug, transitionId, e.target, e.eventsUrl, e.keyRef, e.action, e.dedupKey, JSON.stringify(e.body), now, now);
+                const f = e.facts;
+                insert.run(c.slug, transitionId, e.target, e.action, e.dedupKey, f?.downAt ?? null, f?.lastBeatAt ?? null, f?.missedHeartbeats ?? null, now, now);
               }
             }
           }
@@ -508,11 +518,11 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** A resolve goes to exactly the targets the open incident's triggers went to, as they were then. */
+  /** A resolve goes to exactly the targets (by name) the open incident's triggers went to. */
   private enqueueResolves(incidentId: number, now: number): void {
     this.sql(
-      `INSERT INTO outbox (slug, incident_id, target, events_url, key_ref, action, dedup_key, body, created_at, next_attempt_at)
-       SELECT slug, incident_id, target, events_url, key_ref, 'resolve', dedup_key, json_object('event_action', 'resolve', 'dedup_key', dedup_key), ?, ?
+      `INSERT INTO outbox (slug, incident_id, target, action, dedup_key, created_at, next_attempt_at)
+       SELECT slug, incident_id, target, 'resolve', dedup_key, ?, ?
        FROM outbox
        WHERE action = 'trigger' AND incident_id = ?
        ORDER BY id`,
@@ -526,16 +536,16 @@ export class SqliteStore implements Store {
         slug: r.slug,
         incidentId: r.incident_id,
         target: r.target,
-        eventsUrl: r.events_url,
-        keyRef: r.key_ref as KeyRef,
         action: r.action,
         dedupKey: r.dedup_key,
-        body: JSON.parse(r.body) as Record<string, unknown>,
+        // As stored: src/notify validates them before building anything from them.
+        facts: r.action === 'trigger' ? { downAt: r.down_at as number, lastBeatAt: r.last_beat_at, missedHeartbeats: r.missed_heartbeats as number } : null,
         createdAt: r.created_at,
         status: r.status,
         attempts: r.attempts,
         nextAttemptAt: r.next_attempt_at,
         lastError: r.last_error,
+        refusal: refusalOf(r),
       })),
     );
   }
@@ -569,13 +579,20 @@ export class SqliteStore implements Store {
 
   private readonly settleTx = (id: number, outcome: Settlement, now: number) =>
     this.db.transaction(() => {
-      this.logDelivery(id, outcome.status, outcome.status === 'delivered' ? outcome.response : outcome.error, now);
+      // The delivery log keeps the outcome names history has always shown: a refusal is 'rejected' there.
+      this.logDelivery(id, outcome.status === 'refused' ? 'rejected' : outcome.status, outcome.status === 'delivered' ? outcome.response : outcome.error, now);
       if (outcome.status === 'retry') {
-        this.sql("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ? AND status = 'pending'").run(
-          outcome.error,
-          outcome.nextAttemptAt,
-          id,
-        );
+        this.sql(
+          `UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?,
+           refused_at = NULL, refused_status = NULL, refused_answer = NULL, refused_fingerprint = NULL
+           WHERE id = ? AND status = 'pending'`,
+        ).run(outcome.error, outcome.nextAttemptAt, id);
+      } else if (outcome.status === 'refused') {
+        // Stays pending: sent again once the target's URL or key changes (a different fingerprint).
+        this.sql(
+          `UPDATE outbox SET last_error = ?, refused_at = ?, refused_status = ?, refused_answer = ?, refused_fingerprint = ?
+           WHERE id = ? AND status = 'pending'`,
+        ).run(outcome.error, now, outcome.httpStatus, outcome.answer, outcome.fingerprint, id);
       } else {
         this.sql(
           "UPDATE outbox SET status = ?, attempts = attempts + ?, last_error = ?, response = ?, settled_at = ? WHERE id = ? AND status = 'pending'",
@@ -594,6 +611,35 @@ export class SqliteStore implements Store {
     return this.run(() => {
       const rows = this.sql("SELECT slug, count(*) AS n FROM outbox WHERE status = 'pending' GROUP BY slug").all() as { slug: string; n: number }[];
       return new Map(rows.map((r) => [r.slug, r.n]));
+    });
+  }
+
+  deliveryStates(): Promise<Map<string, ServiceDelivery>> {
+    return this.run(() => {
+      const states = new Map<string, ServiceDelivery>();
+      const state = (slug: string) => {
+        let s = states.get(slug);
+        if (!s) states.set(slug, (s = { pending: 0, refused: null, lastError: null, openIncident: null }));
+        return s;
+      };
+      type Row = Pick<OutboxRow, 'slug' | 'target' | 'action' | 'last_error' | 'refused_at' | 'refused_status' | 'refused_answer' | 'refused_fingerprint'>;
+      const pending = this.sql(
+        "SELECT slug, target, action, last_error, refused_at, refused_status, refused_answer, refused_fingerprint FROM outbox WHERE status = 'pending' ORDER BY id",
+      ).all() as Row[];
+      for (const r of pending) {
+        const s = state(r.slug);
+        s.pending++;
+        const refusal = refusalOf(r);
+        if (refusal && !s.refused) s.refused = { target: r.target, action: r.action as Action, refusal };
+        if (r.last_error !== null && !s.lastError) s.lastError = { target: r.target, action: r.action as Action, error: r.last_error };
+      }
+      const open = this.sql(
+        `SELECT s.slug, sum(o.status = 'delivered') AS delivered, sum(o.status IN ('skipped', 'rejected')) AS dropped
+         FROM services s JOIN outbox o ON o.incident_id = s.incident_id AND o.action = 'trigger'
+         GROUP BY s.slug`,
+      ).all() as { slug: string; delivered: number; dropped: number }[];
+      for (const r of open) state(r.slug).openIncident = { delivered: r.delivered, dropped: r.dropped };
+      return states;
     });
   }
 

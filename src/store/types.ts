@@ -1,10 +1,33 @@
 import type { ServiceRecord } from '../core/state.js';
 
 export type Action = 'trigger' | 'resolve';
+/** 'rejected' is only found in databases of Medic before schema 3 (refused events now stay 'pending'). */
 export type EventStatus = 'pending' | 'delivered' | 'rejected' | 'skipped';
 
 /** Where a routing key is read from at send time: `env:NAME` or `file:/abs/path`. Never the key. */
 export type KeyRef = `env:${string}` | `file:${string}`;
+
+/**
+ * What Medic computed when a service went down. The trigger's body is rebuilt from these and the
+ * current config at send time: the database never holds a wire body, a URL or a key source.
+ */
+export interface TriggerFacts {
+  /** The moment it went down (its deadline). */
+  downAt: number;
+  lastBeatAt: number | null;
+  missedHeartbeats: number;
+}
+
+/** PagerDuty refused the event (a config change can cure it); it stays pending until the target changes. */
+export interface Refusal {
+  at: number;
+  /** HTTP status, or null when unknown (a refusal recorded by Medic before schema 3). */
+  status: number | null;
+  /** PagerDuty's answer, bounded and redacted by the sender. */
+  answer: string;
+  /** One-way fingerprint of the target's events URL and key when it was refused; null: unknown (send again). */
+  fingerprint: string | null;
+}
 
 export interface StoredService extends ServiceRecord {
   /** Compare-and-set token: bumped by every change a check makes. */
@@ -14,13 +37,12 @@ export interface StoredService extends ServiceRecord {
 }
 
 export interface NewEvent {
+  /** The target's name in the config; its URL and key source are looked up at send time. */
   target: string;
-  eventsUrl: string;
-  keyRef: KeyRef;
   action: Action;
   dedupKey: string;
-  /** The Events API body without routing_key, which is added at send time. */
-  body: Record<string, unknown>;
+  /** For a trigger: the facts its body is rebuilt from. Null for a resolve. */
+  facts: TriggerFacts | null;
 }
 
 export interface OutboxEvent extends NewEvent {
@@ -32,6 +54,20 @@ export interface OutboxEvent extends NewEvent {
   attempts: number;
   nextAttemptAt: number;
   lastError: string | null;
+  /** Set while PagerDuty's refusal stands (the event is still pending). */
+  refusal: Refusal | null;
+}
+
+/** Undelivered events of one service, for `status`. */
+export interface ServiceDelivery {
+  /** Events still pending (refused ones included). */
+  pending: number;
+  /** The oldest pending event PagerDuty refused, if any. */
+  refused: { target: string; action: Action; refusal: Refusal } | null;
+  /** The oldest pending event's last error (why it is not out yet), if any. */
+  lastError: { target: string; action: Action; error: string } | null;
+  /** The open incident's triggers: how many reached PagerDuty, how many never will (skipped, rejected). */
+  openIncident: { delivered: number; dropped: number } | null;
 }
 
 /** down opens an incident, up resolves it, flapping holds its resolve, relapse re-arms a held one. */
@@ -60,9 +96,13 @@ export interface History {
   deliveries: { at: number; target: string; action: string; outcome: string; detail: string | null }[];
 }
 
+/**
+ * How a delivery attempt ended. 'refused' keeps the event pending, marked with PagerDuty's answer;
+ * 'rejected' (settled for good) is no longer written, only read from older databases.
+ */
 export type Settlement =
   | { status: 'delivered'; response: string }
-  | { status: 'rejected'; error: string; response: string }
+  | { status: 'refused'; error: string; httpStatus: number | null; answer: string; fingerprint: string }
   | { status: 'skipped'; error: string }
   | { status: 'retry'; error: string; nextAttemptAt: number };
 
@@ -82,6 +122,8 @@ export interface Store {
   /** Logs a failed attempt that will be retried within this run (for history); the event stays as it is. */
   noteAttempt(id: number, error: string, now: number): Promise<void>;
   pendingCounts(): Promise<Map<string, number>>;
+  /** Per service with something to tell: pending events, a standing refusal, the open incident's triggers. */
+  deliveryStates(): Promise<Map<string, ServiceDelivery>>;
   /**
    * Times each service went down at or after `since`: triggers, and relapses while a resolve was
    * held (so a service that keeps flapping stays held however long it flaps).

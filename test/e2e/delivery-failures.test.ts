@@ -80,7 +80,7 @@ describe('delivery failures', { timeout: 180_000 }, () => {
     expect(pd.requests).toHaveLength(2);
   });
 
-  it('a 400 with PagerDuty\'s JSON errors exits 76 quoting them with the guide\'s "Invalid Routing Key" steps; its resolve is never sent', async () => {
+  it('a 400 with PagerDuty\'s JSON errors exits 76 quoting them with the guide\'s "Invalid Routing Key" steps; the trigger stays queued and its resolve waits behind it', async () => {
     pd = await startPdServer();
     pd.replyQueue(badRequestJson(['Invalid routing key']));
     project = await downService(pd.url);
@@ -94,16 +94,16 @@ describe('delivery failures', { timeout: 180_000 }, () => {
     for (const step of INVALID_ROUTING_KEY_FIX) expect(res.stderr).toContain(step);
     expect(res.stderr).not.toMatch(/^\s+at /m);
     expect(actions(pd.requests)).toEqual([TRIGGER]);
-    // Rejected for good: not retried, not pending.
-    expect((await statusBySlug(project, { at: DOWN + 30_000 })).get('nightly-backup')).toMatchObject({ pendingEvents: 0 });
-    expect((await project.run(['check'], { at: DOWN + MIN, env: ENV })).code).toBe(0);
+    // Kept, not dropped: still pending, and every check says so (76) without sending it again.
+    expect((await statusBySlug(project, { at: DOWN + 30_000 })).get('nightly-backup')).toMatchObject({ pendingEvents: 1, delivery: 'refused' });
+    expect((await project.run(['check'], { at: DOWN + MIN, env: ENV })).code).toBe(76);
     expect(pd.requests).toHaveLength(1);
 
-    // The service comes back: there is no incident to resolve, so nothing is sent.
+    // The service comes back: its resolve waits behind the refused trigger; nothing is sent.
     expect(await project.run(['beat', 'nightly-backup'], { at: DOWN + 2 * MIN, env: ENV })).toEqual(QUIET);
-    expect(await project.run(['check'], { at: DOWN + 2 * MIN + 10_000, env: ENV })).toEqual(QUIET);
+    expect((await project.run(['check'], { at: DOWN + 2 * MIN + 10_000, env: ENV })).code).toBe(76);
     expect(pd.requests).toHaveLength(1);
-    expect((await statusBySlug(project, { at: DOWN + 3 * MIN })).get('nightly-backup')).toMatchObject({ pendingEvents: 0, incidentOpen: false });
+    expect((await statusBySlug(project, { at: DOWN + 3 * MIN })).get('nightly-backup')).toMatchObject({ pendingEvents: 2, incidentOpen: false, delivery: 'refused' });
   });
 
   it('a plain-text 400 exits 76 quoting the text', async () => {

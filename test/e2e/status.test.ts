@@ -80,7 +80,11 @@ describe('medic status', { timeout: 120_000 }, () => {
       missedHeartbeats: 6,
       incidentOpen: true,
       pendingEvents: 1,
+      delivery: 'queued',
+      deliveryProblem: 'trigger to oncall: environment variable PAGERDUTY_ROUTING_KEY is not set',
     });
+    // Nothing to tell: no incident and nothing queued.
+    expect(rows.get('fresh')).toMatchObject({ delivery: null, deliveryProblem: null });
     expect(rows.get('newbie')).toMatchObject({
       slug: 'newbie',
       name: 'newbie',
@@ -114,7 +118,9 @@ describe('medic status', { timeout: 120_000 }, () => {
     const dead = cells.get('dead')!;
     expect(dead.slice(0, 4)).toEqual(['dead', 'down', '30m ago', '24m ago']);
     expect(dead.join('  ')).toContain(iso(N - 24 * MIN));
-    expect(dead[5]).toBe('1');
+    // Undelivered, and why: PagerDuty does not have this incident yet.
+    expect(dead[5]).toBe('1 queued');
+    expect(dead[6]).toContain('trigger to oncall: environment variable PAGERDUTY_ROUTING_KEY is not set');
     expect(cells.get('fresh')![5]).toBe('-');
   });
 

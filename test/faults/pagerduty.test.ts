@@ -156,22 +156,38 @@ describe('PagerDuty fails past the run: exit 75, the events wait, the next run d
   });
 });
 
-describe('PagerDuty rejects a trigger for good with a plain-text 400', { timeout: 120_000 }, () => {
-  it('exit 76 quoting the text; it is not retried, its resolve is not sent, the other services are unaffected', async () => {
+describe('Retry-After: 0 on every answer', { timeout: 120_000 }, () => {
+  it('is no tight loop: at most 5 requests per event per run, then exit 75 with the events queued', async () => {
+    const r = await rig();
+    r.pd.reply(() => ({ status: 503, body: '{"status":"unavailable","message":"try later"}', contentType: 'application/json', headers: { 'retry-after': '0' } }));
+    const down = await r.run(['check'], AT_DOWN);
+    expect(down.code).toBe(75);
+    expect(down.stderr).toMatch(/3 events not yet delivered \(HTTP 503.*the next check retries/);
+    for (const slug of SLUGS) expect(actionsFor(r.pd, slug, r.pd.requests)).toHaveLength(5);
+    for (const row of await r.status(AT_DOWN)) expect(row).toMatchObject({ pendingEvents: 1, incidentOpen: true });
+  });
+});
+
+describe('PagerDuty refuses a trigger with a plain-text 400', { timeout: 120_000 }, () => {
+  it('exit 76 quoting the text at every check; it is kept, not retried, its resolve waits behind it; the other services are unaffected', async () => {
     const r = await rig();
     const text = 'Event object is invalid: payload.severity must be one of critical, error, warning, info';
     r.pd.reply((req) => (req.body?.dedup_key === 'medic-heartbeat-alpha' && req.body.event_action === 'trigger' ? badRequestText(text) : 202));
     const down = await r.run(['check'], AT_DOWN);
     expect(down.code).toBe(76);
-    expect(down.stderr).toContain('PagerDuty rejected the trigger for alpha (target oncall, HTTP 400)');
+    expect(down.stderr).toContain('PagerDuty refused the trigger for alpha (target oncall, HTTP 400)');
     expect(down.stderr).toContain(text);
 
     await r.beatAll();
     const up = await r.run(['check'], AT_UP);
-    expect(up, up.stderr).toMatchObject({ code: 0, stderr: '' });
+    expect(up.code).toBe(76);
+    expect(up.stderr).toContain('PagerDuty refused the trigger for alpha (target oncall, HTTP 400)');
+    expect(up.stderr).toContain('it and 1 later event stay queued');
     expect(actionsFor(r.pd, 'alpha', r.pd.requests)).toEqual(['trigger']);
     for (const slug of ['bravo', 'charlie']) expect(actionsFor(r.pd, slug)).toEqual(['trigger', 'resolve']);
     expect(r.pd.requests).toHaveLength(5);
-    for (const row of await r.status(AT_UP)) expect(row).toMatchObject({ pendingEvents: 0, incidentOpen: false });
+    const rows = new Map((await r.status(AT_UP)).map((row) => [row.slug, row]));
+    expect(rows.get('alpha')).toMatchObject({ pendingEvents: 2, incidentOpen: false });
+    for (const slug of ['bravo', 'charlie']) expect(rows.get(slug)).toMatchObject({ pendingEvents: 0, incidentOpen: false });
   });
 });

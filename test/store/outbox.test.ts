@@ -1,25 +1,18 @@
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DatabaseError } from '../../src/errors.js';
+import { MIGRATIONS } from '../../src/store/migrations.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
 import type { NewEvent, Settlement, StoredService, TransitionInput } from '../../src/store/types.js';
 import { query, tempDir } from '../helpers/db.js';
 
 const MIN = 60_000;
 const T0 = Date.parse('2026-11-26T12:00:00Z');
-const ONCALL_URL = 'http://127.0.0.1:9/v2/enqueue';
-const PAYMENTS_URL = 'http://127.0.0.1:10/v2/enqueue';
+const FACTS = { downAt: T0, lastBeatAt: T0 - 6 * MIN, missedHeartbeats: 1 };
 
 function trigger(slug: string, target: string, over: Partial<NewEvent> = {}): NewEvent {
-  return {
-    target,
-    eventsUrl: target === 'payments' ? PAYMENTS_URL : ONCALL_URL,
-    keyRef: target === 'payments' ? 'file:/run/secrets/pd-payments' : 'env:PAGERDUTY_ROUTING_KEY',
-    action: 'trigger',
-    dedupKey: `medic-heartbeat-${slug}`,
-    body: { event_action: 'trigger', dedup_key: `medic-heartbeat-${slug}`, payload: { summary: `Heartbeat failure: ${slug}` } },
-    ...over,
-  };
+  return { target, action: 'trigger', dedupKey: `medic-heartbeat-${slug}`, facts: FACTS, ...over };
 }
 
 function down(s: StoredService, events: NewEvent[], at = T0): TransitionInput {
@@ -56,7 +49,7 @@ function counts(path: string) {
 function outbox(path: string) {
   return query<Record<string, unknown>>(
     path,
-    'SELECT id, slug, incident_id, target, events_url, key_ref, action, dedup_key, body, created_at, status, attempts, next_attempt_at FROM outbox ORDER BY id',
+    'SELECT id, slug, incident_id, target, action, dedup_key, down_at, last_beat_at, missed_heartbeats, created_at, status, attempts, next_attempt_at FROM outbox ORDER BY id',
   );
 }
 
@@ -86,15 +79,27 @@ describe('applyTransitions: a down change', () => {
       const after = await svc(store, 'job');
       expect(after).toMatchObject({ incidentId, incident: { downAt: T0, beatSeq: 0 }, version: before.version + 1 });
 
-      const common = { slug: 'job', incident_id: incidentId, action: 'trigger', dedup_key: 'medic-heartbeat-job', created_at: now, status: 'pending', attempts: 0, next_attempt_at: now };
+      const common = {
+        slug: 'job',
+        incident_id: incidentId,
+        action: 'trigger',
+        dedup_key: 'medic-heartbeat-job',
+        down_at: FACTS.downAt,
+        last_beat_at: FACTS.lastBeatAt,
+        missed_heartbeats: FACTS.missedHeartbeats,
+        created_at: now,
+        status: 'pending',
+        attempts: 0,
+        next_attempt_at: now,
+      };
       expect(outbox(path)).toEqual([
-        { id: expect.any(Number), ...common, target: 'oncall', events_url: ONCALL_URL, key_ref: 'env:PAGERDUTY_ROUTING_KEY', body: JSON.stringify(trigger('job', 'oncall').body) },
-        { id: expect.any(Number), ...common, target: 'payments', events_url: PAYMENTS_URL, key_ref: 'file:/run/secrets/pd-payments', body: JSON.stringify(trigger('job', 'payments').body) },
+        { id: expect.any(Number), ...common, target: 'oncall' },
+        { id: expect.any(Number), ...common, target: 'payments' },
       ]);
       const pending = await store.pendingEvents();
-      expect(pending.map((e) => [e.target, e.action, e.incidentId, e.body])).toEqual([
-        ['oncall', 'trigger', incidentId, trigger('job', 'oncall').body],
-        ['payments', 'trigger', incidentId, trigger('job', 'payments').body],
+      expect(pending.map((e) => [e.target, e.action, e.incidentId, e.facts, e.refusal])).toEqual([
+        ['oncall', 'trigger', incidentId, FACTS, null],
+        ['payments', 'trigger', incidentId, FACTS, null],
       ]);
     }));
 
@@ -139,11 +144,11 @@ describe('applyTransitions: a down change', () => {
 });
 
 describe('applyTransitions: an up change with resolve-sent-triggers', () => {
-  it('enqueues one resolve per target the incident triggered, copying its events URL, key reference and dedup key', () =>
+  it('enqueues one resolve per target (by name) the incident triggered, with its dedup key and no facts', () =>
     withStore(async (store, path) => {
       await store.register(['job', 'other'], T0 - 60 * MIN);
       // An earlier incident of the same service, already resolved: none of its triggers count.
-      await store.applyTransitions([down(await svc(store, 'job'), [trigger('job', 'oncall', { eventsUrl: 'http://127.0.0.1:11/old' })], T0 - 30 * MIN)], T0 - 30 * MIN);
+      await store.applyTransitions([down(await svc(store, 'job'), [trigger('job', 'oncall', { facts: { ...FACTS, downAt: T0 - 30 * MIN } })], T0 - 30 * MIN)], T0 - 30 * MIN);
       await store.applyTransitions([up(await svc(store, 'job'), T0 - 20 * MIN)], T0 - 20 * MIN);
       // The open incident, to two targets; another service's incident to one of them.
       await store.applyTransitions([down(await svc(store, 'job'), [trigger('job', 'oncall'), trigger('job', 'payments')])], T0);
@@ -163,14 +168,19 @@ describe('applyTransitions: an up change with resolve-sent-triggers', () => {
           ...t,
           id: expect.any(Number),
           action: 'resolve',
-          body: expect.any(String),
+          down_at: null,
+          last_beat_at: null,
+          missed_heartbeats: null,
           created_at: now,
           next_attempt_at: now,
           status: 'pending',
           attempts: 0,
         })),
       );
-      for (const r of resolves) expect(JSON.parse(r.body as string)).toEqual({ event_action: 'resolve', dedup_key: 'medic-heartbeat-job' });
+      // No wire format in the database: a resolve's body is built at send time.
+      expect(query(path, 'SELECT name FROM pragma_table_info(?)', 'outbox').map((c) => c.name)).not.toEqual(
+        expect.arrayContaining([expect.stringMatching(/^(body|events_url|key_ref)$/)]),
+      );
       expect(await svc(store, 'job')).toMatchObject({ incident: null, incidentId: null, version: open.version + 1 });
       expect(query(path, 'SELECT from_state, to_state, at, recorded_at FROM transitions ORDER BY id DESC LIMIT 1')).toEqual([
         { from_state: 'down', to_state: 'up', at: T0 + 10 * MIN, recorded_at: now },
@@ -241,10 +251,10 @@ describe('pendingEvents, settle, triggerStatus, pendingCounts', () => {
       false,
     ],
     [
-      'rejected',
-      { status: 'rejected', error: 'Invalid routing key', response: '{"status":"invalid event"}' },
-      { status: 'rejected', attempts: 1, last_error: 'Invalid routing key', response: '{"status":"invalid event"}', next_attempt_at: T0, settled_at: NOW },
-      false,
+      'refused (kept pending, marked with the answer and fingerprint)',
+      { status: 'refused', error: 'HTTP 400 — Invalid routing key', httpStatus: 400, answer: 'Invalid routing key', fingerprint: '0123456789abcdef' },
+      { status: 'pending', attempts: 0, last_error: 'HTTP 400 — Invalid routing key', response: null, next_attempt_at: T0, settled_at: null },
+      true,
     ],
     [
       'retry',
@@ -267,8 +277,14 @@ describe('pendingEvents, settle, triggerStatus, pendingCounts', () => {
       ).toEqual([row]);
       const pending = await store.pendingEvents();
       expect(pending.some((e) => e.id === first!.id)).toBe(stillPending);
-      if (stillPending) {
-        expect(pending.find((e) => e.id === first!.id)).toMatchObject({ status: 'pending', attempts: 1, lastError: 'HTTP 503', nextAttemptAt: NOW + 30_000 });
+      if (outcome.status === 'retry') {
+        expect(pending.find((e) => e.id === first!.id)).toMatchObject({ status: 'pending', attempts: 1, lastError: 'HTTP 503', nextAttemptAt: NOW + 30_000, refusal: null });
+      }
+      if (outcome.status === 'refused') {
+        expect(pending.find((e) => e.id === first!.id)).toMatchObject({
+          status: 'pending',
+          refusal: { at: NOW, status: 400, answer: 'Invalid routing key', fingerprint: '0123456789abcdef' },
+        });
       }
       // Only that event changed.
       expect(query(path, 'SELECT status, attempts FROM outbox WHERE id = ?', second!.id)).toEqual([{ status: 'pending', attempts: 0 }]);
@@ -282,7 +298,7 @@ describe('pendingEvents, settle, triggerStatus, pendingCounts', () => {
       await store.settle(first!.id, { status: 'retry', error: 'timeout', nextAttemptAt: T0 + 3_000 }, T0 + 1_000);
       await store.settle(first!.id, { status: 'delivered', response: 'ok' }, T0 + 3_000);
       await store.settle(first!.id, { status: 'retry', error: 'late duplicate', nextAttemptAt: T0 + 9_000 }, T0 + 4_000);
-      await store.settle(first!.id, { status: 'rejected', error: 'late duplicate', response: 'no' }, T0 + 4_000);
+      await store.settle(first!.id, { status: 'refused', error: 'late duplicate', httpStatus: 400, answer: 'no', fingerprint: 'f' }, T0 + 4_000);
       expect(query(path, 'SELECT status, attempts, last_error, response, next_attempt_at, settled_at FROM outbox WHERE id = ?', first!.id)).toEqual([
         { status: 'delivered', attempts: 3, last_error: null, response: 'ok', next_attempt_at: T0 + 3_000, settled_at: T0 + 3_000 },
       ]);
@@ -294,9 +310,9 @@ describe('pendingEvents, settle, triggerStatus, pendingCounts', () => {
       const incident = aOncall!.incidentId;
       expect(await store.triggerStatus(incident, 'oncall')).toBe('pending');
       await store.settle(aOncall!.id, { status: 'delivered', response: 'ok' }, T0 + 1);
-      await store.settle(aPayments!.id, { status: 'rejected', error: 'Invalid routing key', response: 'no' }, T0 + 1);
+      await store.settle(aPayments!.id, { status: 'skipped', error: 'target "payments" is no longer in the config' }, T0 + 1);
       expect(await store.triggerStatus(incident, 'oncall')).toBe('delivered');
-      expect(await store.triggerStatus(incident, 'payments')).toBe('rejected');
+      expect(await store.triggerStatus(incident, 'payments')).toBe('skipped');
       expect(await store.triggerStatus(incident, 'nobody')).toBeNull();
       expect(await store.triggerStatus(incident + 1000, 'oncall')).toBeNull();
       // The resolve it causes does not count as the trigger.
@@ -314,4 +330,106 @@ describe('pendingEvents, settle, triggerStatus, pendingCounts', () => {
       await store.applyTransitions([up(await svc(store, 'c'))], T0 + 10 * MIN);
       expect(await store.pendingCounts()).toEqual(new Map([['a', 1], ['b', 1], ['c', 2]]));
     }));
+});
+
+describe('refusals and deliveryStates', () => {
+  it('a refusal keeps the event pending and marked; a later retry outcome clears the mark', () =>
+    withStore(async (store, path) => {
+      await store.register(['job'], T0 - 60 * MIN);
+      await store.applyTransitions([down(await svc(store, 'job'), [trigger('job', 'oncall')])], T0);
+      const [event] = await store.pendingEvents();
+      await store.settle(event!.id, { status: 'refused', error: 'HTTP 404 — not found', httpStatus: 404, answer: 'not found', fingerprint: 'aaaa' }, T0 + 1);
+      expect((await store.pendingEvents())[0]).toMatchObject({ id: event!.id, refusal: { at: T0 + 1, status: 404, answer: 'not found', fingerprint: 'aaaa' } });
+      // The delivery log shows it the way history always has.
+      expect(query(path, 'SELECT outcome, detail FROM deliveries')).toEqual([{ outcome: 'rejected', detail: 'HTTP 404 — not found' }]);
+      await store.settle(event!.id, { status: 'retry', error: 'HTTP 500', nextAttemptAt: T0 + 2 }, T0 + 2);
+      expect((await store.pendingEvents())[0]).toMatchObject({ id: event!.id, refusal: null, lastError: 'HTTP 500' });
+    }));
+
+  it('deliveryStates tells, per service, what is pending, refused, and whether the open incident reached PagerDuty', () =>
+    withStore(async (store) => {
+      await store.register(['sent', 'queued', 'refused', 'dropped', 'quiet'], T0 - 60 * MIN);
+      for (const slug of ['sent', 'queued', 'refused', 'dropped']) {
+        await store.applyTransitions([down(await svc(store, slug), [trigger(slug, 'oncall')])], T0);
+      }
+      const bySlug = new Map((await store.pendingEvents()).map((e) => [e.slug, e]));
+      await store.settle(bySlug.get('sent')!.id, { status: 'delivered', response: '{}' }, T0 + 1);
+      await store.settle(bySlug.get('queued')!.id, { status: 'retry', error: 'HTTP 503', nextAttemptAt: T0 + 60_000 }, T0 + 1);
+      await store.settle(bySlug.get('refused')!.id, { status: 'refused', error: 'HTTP 403 — forbidden', httpStatus: 403, answer: 'forbidden', fingerprint: 'f' }, T0 + 1);
+      await store.settle(bySlug.get('dropped')!.id, { status: 'skipped', error: 'target gone' }, T0 + 1);
+
+      const states = await store.deliveryStates();
+      expect(states.get('quiet')).toBeUndefined();
+      expect(states.get('sent')).toEqual({ pending: 0, refused: null, lastError: null, openIncident: { delivered: 1, dropped: 0 } });
+      expect(states.get('queued')).toEqual({
+        pending: 1,
+        refused: null,
+        lastError: { target: 'oncall', action: 'trigger', error: 'HTTP 503' },
+        openIncident: { delivered: 0, dropped: 0 },
+      });
+      expect(states.get('refused')).toEqual({
+        pending: 1,
+        refused: { target: 'oncall', action: 'trigger', refusal: { at: T0 + 1, status: 403, answer: 'forbidden', fingerprint: 'f' } },
+        lastError: { target: 'oncall', action: 'trigger', error: 'HTTP 403 — forbidden' },
+        openIncident: { delivered: 0, dropped: 0 },
+      });
+      expect(states.get('dropped')).toEqual({ pending: 0, refused: null, lastError: null, openIncident: { delivered: 0, dropped: 1 } });
+    }));
+});
+
+describe('migration to schema 3', () => {
+  /** A database as Medic wrote it at schema 2, with outbox rows in the old shape. */
+  function schema2(path: string, fill: (db: Database.Database) => void): void {
+    const db = new Database(path);
+    for (const m of MIGRATIONS.filter((m) => m.version <= 2)) db.exec(m.up);
+    db.pragma('user_version = 2');
+    fill(db);
+    db.close();
+  }
+  const body = (slug: string, missed: number, lastSeen: string | null, timestamp: string) =>
+    JSON.stringify({
+      event_action: 'trigger',
+      dedup_key: `medic-heartbeat-${slug}`,
+      payload: { summary: `Heartbeat failure: ${slug}`, timestamp, custom_details: { missed_heartbeats: missed, last_seen: lastSeen } },
+    });
+
+  it('keeps the facts of old triggers, drops URL, key source and body, and turns still-meaningful rejections into pending refusals', async () => {
+    const path = join(tempDir(), 'medic.db');
+    const insert = `INSERT INTO outbox (id, slug, incident_id, target, events_url, key_ref, action, dedup_key, body, created_at, status, attempts, next_attempt_at, last_error, settled_at)
+      VALUES (?, ?, ?, 'oncall', 'http://127.0.0.1:9/v2/enqueu', 'file:/etc/shadow', ?, ?, ?, ?, ?, 1, ?, ?, ?)`;
+    schema2(path, (db) => {
+      // 'open' is still down (incident 1): its trigger was rejected for good by the older Medic.
+      // 'closed' came back (incident 2 resolved): its rejected trigger and skipped resolve stay as they are.
+      // 'res' had its resolve rejected (incident 3), nothing after it.
+      db.prepare("INSERT INTO transitions (id, slug, from_state, to_state, at, recorded_at, reason) VALUES (1, 'open', 'up', 'down', ?, ?, 'x'), (2, 'closed', 'up', 'down', ?, ?, 'x'), (3, 'res', 'up', 'down', ?, ?, 'x')").run(T0, T0, T0, T0, T0, T0);
+      db.prepare("INSERT INTO services (slug, registered_at, incident_id, incident_down_at, incident_beat_seq) VALUES ('open', ?, 1, ?, 0), ('closed', ?, NULL, NULL, NULL), ('res', ?, NULL, NULL, NULL)").run(T0, T0, T0, T0);
+      const o = db.prepare(insert);
+      o.run(1, 'open', 1, 'trigger', 'medic-heartbeat-open', body('open', 3, '2026-11-26T11:40:00.000Z', '2026-11-26T12:00:00.000Z'), T0, 'rejected', T0, 'HTTP 404 — No route POST /v2/enqueu', T0 + 5);
+      o.run(2, 'closed', 2, 'trigger', 'medic-heartbeat-closed', body('closed', 1, null, '2026-11-26T12:00:00.000Z'), T0, 'rejected', T0, 'HTTP 400 — Invalid routing key', T0 + 5);
+      o.run(3, 'closed', 2, 'resolve', 'medic-heartbeat-closed', '{"event_action":"resolve","dedup_key":"medic-heartbeat-closed"}', T0 + 1, 'skipped', T0 + 1, 'its trigger was rejected', T0 + 6);
+      o.run(4, 'res', 3, 'trigger', 'medic-heartbeat-res', body('res', 2, null, '2026-11-26T12:00:00.000Z'), T0, 'delivered', T0, null, T0 + 5);
+      o.run(5, 'res', 3, 'resolve', 'medic-heartbeat-res', '{"event_action":"resolve","dedup_key":"medic-heartbeat-res"}', T0 + 1, 'rejected', T0 + 1, 'HTTP 403', T0 + 7);
+    });
+    const store = openSqliteStore(path);
+    try {
+      expect(await store.schemaVersion()).toBe(3);
+      const columns = query<{ name: string }>(path, 'SELECT name FROM pragma_table_info(?)', 'outbox').map((c) => c.name);
+      expect(columns).not.toContain('events_url');
+      expect(columns).not.toContain('key_ref');
+      expect(columns).not.toContain('body');
+      expect(query(path, 'SELECT id, status, down_at, last_beat_at, missed_heartbeats, refused_status, refused_answer, refused_fingerprint FROM outbox ORDER BY id')).toEqual([
+        { id: 1, status: 'pending', down_at: T0, last_beat_at: T0 - 20 * MIN, missed_heartbeats: 3, refused_status: 404, refused_answer: 'No route POST /v2/enqueu', refused_fingerprint: null },
+        { id: 2, status: 'rejected', down_at: T0, last_beat_at: null, missed_heartbeats: 1, refused_status: null, refused_answer: null, refused_fingerprint: null },
+        { id: 3, status: 'skipped', down_at: null, last_beat_at: null, missed_heartbeats: null, refused_status: null, refused_answer: null, refused_fingerprint: null },
+        { id: 4, status: 'delivered', down_at: T0, last_beat_at: null, missed_heartbeats: 2, refused_status: null, refused_answer: null, refused_fingerprint: null },
+        { id: 5, status: 'pending', down_at: null, last_beat_at: null, missed_heartbeats: null, refused_status: 403, refused_answer: 'HTTP 403', refused_fingerprint: null },
+      ]);
+      expect((await store.pendingEvents()).map((e) => [e.id, e.refusal])).toEqual([
+        [1, { at: T0 + 5, status: 404, answer: 'No route POST /v2/enqueu', fingerprint: null }],
+        [5, { at: T0 + 7, status: 403, answer: 'HTTP 403', fingerprint: null }],
+      ]);
+    } finally {
+      store.close();
+    }
+  });
 });

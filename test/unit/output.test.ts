@@ -62,6 +62,8 @@ describe('every human output escapes what came from outside', () => {
       incidentOpen: false,
       incidentSince: null,
       pendingEvents: 0,
+      delivery: null,
+      deliveryProblem: null,
       muted: { kind: 'paused', reason: HOSTILE, until: null },
       flapping: false,
       interval: '5m',
