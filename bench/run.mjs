@@ -26,7 +26,7 @@ const SPEED = args.includes('--speed') ? Number(args[args.indexOf('--speed') + 1
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'medic');
-const BARE = join(ROOT, 'bench', 'bare-beat.mjs');
+const BARE = join(ROOT, 'bench', 'bare-beat.cjs');
 const NODE = process.execPath;
 const FAKETIME_LIB = ['x86_64-linux-gnu/', 'aarch64-linux-gnu/', '']
   .flatMap((arch) => [`/usr/lib/${arch}faketime/libfaketime.so.1`, `/usr/local/lib/${arch}faketime/libfaketime.so.1`])
