@@ -40,6 +40,8 @@ export interface Config {
   /** The file it came from, absolute. */
   file: string;
   databasePath: string;
+  /** `spool`, absolute: beats arrive as files in this folder (src/spool.ts); null without one. */
+  spool: string | null;
   services: ServiceSpec[];
   bySlug: Map<string, ServiceSpec>;
   targets: Map<string, Target>;
@@ -287,6 +289,7 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
   const config: Config = {
     file,
     databasePath: env.MEDIC_DB ? resolve(env.MEDIC_DB) : inFolder(cfg.database ?? 'medic.db'),
+    spool: typeof cfg.spool === 'string' ? inFolder(cfg.spool) : null,
     services,
     bySlug,
     targets,

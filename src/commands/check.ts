@@ -9,6 +9,7 @@ import { deliverPending, type DeliveryReport } from '../notify/deliver.js';
 import type { Pinger, Sender } from '../notify/http.js';
 import { keyRefOf } from '../notify/keys.js';
 import { INVALID_KEY_HINT, triggerBody } from '../notify/pagerduty.js';
+import { ingestSpool } from '../spool.js';
 import type { ChangeKind, NewEvent, Store, StoredService, TransitionInput } from '../store/types.js';
 
 export interface CheckDeps {
@@ -68,6 +69,7 @@ export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckR
   let result: CheckResult;
   try {
     const now = deps.now();
+    if (config.spool && !opts.dryRun) await ingestSpool(config.spool, { store, services: config.bySlug, now, retentionMs: config.retentionMs, uid: process.getuid?.() ?? 0, verbose: deps.verbose, notice: deps.notice });
     let records = new Map((await store.services()).map((r) => [r.slug, r]));
     const unregistered = config.services.filter((s) => !records.has(s.slug)).map((s) => s.slug);
     if (unregistered.length > 0 && !opts.dryRun) {
