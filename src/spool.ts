@@ -11,7 +11,7 @@
 import { chmodSync, closeSync, constants, lstatSync, mkdirSync, opendirSync, openSync, rmdirSync, type Stats, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isSlug } from './core/slug.js';
-import { DatabaseError } from './errors.js';
+import { DatabaseError, DataError } from './errors.js';
 import type { Store } from './store/types.js';
 
 /** At most this many entries are looked at per check run; the rest wait for the next run. */
@@ -24,6 +24,8 @@ const HOW_TO_SET_UP = 'the spool folder must be a real folder owned by the check
 
 /** For `medic beat`: records the beat as one new empty file in the spool folder. Returns its name. */
 export function writeSpoolEntry(dir: string, slug: string, at: number, pid: number): string {
+  // The caller checked the slug rule already; a name must never hold a path separator all the same.
+  if (!isSlug(slug)) throw new DataError(`not a valid slug: ${JSON.stringify(slug)}`);
   let st: Stats;
   try {
     st = lstatSync(dir);

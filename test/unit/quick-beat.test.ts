@@ -8,6 +8,7 @@ import { buildConfig, findConfig } from '../../src/config.js';
 import { isSlug, SLUG_SHAPE } from '../../src/core/slug.js';
 import { isMedicError } from '../../src/errors.js';
 import { medic } from '../helpers/cli.js';
+import { rng } from '../helpers/faults.js';
 
 const root = realpathSync(mkdtempSync(join(tmpdir(), 'medic-quick-beat-')));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -114,18 +115,10 @@ describe('the quick path on the configs that misled the old text scan (over 256 
   });
 });
 
-/** A small seeded generator (mulberry32): the same cases on every run and every machine. */
+/** The seeded generator of the fault tests (mulberry32): the same cases on every run and every machine. */
 function random(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
-  return { next, pick, chance: (p: number) => next() < p };
+  const r = rng(seed);
+  return { ...r, chance: (p: number) => r.next() < p };
 }
 
 const SLUGS = ['svc-1', 'svc-2', 'a.b_c', 'svc-1","name":"Service 1', 'svc-11', 'Svc-1', '', 'x'.repeat(65), 'svc\n1', 'svc-3'] as const;
