@@ -36,6 +36,8 @@ interface Case {
   env: NodeJS.ProcessEnv;
   /** --config (else MEDIC_CONFIG) */
   viaFlag: boolean;
+  /** The config file's mode, when not the default. */
+  mode?: number;
 }
 
 /** The full path alone: the config found and parsed by config.ts, the slug looked up, else full validation. */
@@ -55,6 +57,7 @@ function writeCase(c: Case, name = 'medic.config.json'): { dir: string; file: st
   const dir = folder();
   const file = join(dir, name);
   writeFileSync(file, c.text);
+  if (c.mode !== undefined) chmodSync(file, c.mode);
   return { dir, file };
 }
 
@@ -150,7 +153,9 @@ function randomCase(seed: number): Case {
   if (r.chance(0.05)) text = Buffer.concat([text.subarray(0, 20), Buffer.from([0xff]), text.subarray(20)]); // not UTF-8
   if (r.chance(0.05)) text = Buffer.from(text.toString('utf8').replace('{', '{"database": "first.db", ')); // "database" twice
   const env: NodeJS.ProcessEnv = r.chance(0.2) ? { MEDIC_DB: r.pick(['/env/m.db', 'relative/m.db']) } : {};
-  return { text, slug: r.pick(SLUGS), env, viaFlag: r.chance(0.7) };
+  // Modes that config.ts's trust rules may refuse (SPEC §8): the quick path leaves them to it.
+  const mode = r.chance(0.1) ? r.pick([0o666, 0o664, 0o600]) : undefined;
+  return { text, slug: r.pick(SLUGS), env, viaFlag: r.chance(0.7), mode };
 }
 
 describe('the quick path gives the full path’s answer (seeded random configs)', () => {
