@@ -30,15 +30,14 @@ const common = { bundle: true, platform: 'node', target: 'node20', packages: 'ex
 // dist/ is overwritten in place, not removed first: tests running beside a rebuild keep working.
 await build({ ...common, format: 'esm', entryPoints: [`${root}src/cli.ts`], outdir: `${root}dist`, splitting: true });
 // The quick `medic beat` path as one self-contained CommonJS file, which bin/medic requires before
-// anything else (see src/quick-beat.ts). `import.meta.url` (the store finds better-sqlite3's addon
-// from it) is the file's own URL there too.
+// anything else (see src/quick-beat.ts). `import.meta.url` is only read by the store, to find
+// better-sqlite3's addon with createRequire, which takes the file's path as well as its URL.
 await build({
   ...common,
   format: 'cjs',
   entryPoints: [`${root}src/quick-beat.ts`],
   outfile: `${root}dist/quick-beat.cjs`,
-  banner: { js: "const __import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
-  define: { 'import.meta.url': '__import_meta_url' },
+  define: { 'import.meta.url': '__filename' },
 });
 
 /**
