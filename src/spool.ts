@@ -181,7 +181,7 @@ function checkSpoolFolder(dir: string, deps: SpoolDeps): boolean {
     } catch (e) {
       throw new DatabaseError(`cannot create spool folder ${dir}: ${(e as Error).message}`, HOW_TO_SET_UP);
     }
-    deps.notice(`created spool folder ${dir} (mode 1733: every user can add beats, only the checker can read or remove them)`);
+    deps.notice(`created spool folder ${dir} (mode 1733: every user can add beats; only the checker can list them or remove others')`);
     return false;
   }
   const problem = folderProblem(st) ?? ownerProblem(st, deps.uid) ?? parentProblem(dirname(dir));
