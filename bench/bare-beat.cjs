@@ -5,6 +5,7 @@
 // load and write alike and the ratio measures Medic's own overhead.
 // Usage: node bench/bare-beat.cjs <database> <slug>
 'use strict';
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- CommonJS on purpose, like Medic's beat path
 const Database = require('better-sqlite3');
 
 const [path, slug] = process.argv.slice(2);

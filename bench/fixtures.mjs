@@ -1,5 +1,5 @@
 // Configs and databases for the benchmark. Databases get their schema from the real binary
-// (the caller runs `medic status` on an empty file first, which applies src/store/migrations.ts);
+// (the caller runs `medic beat` on a new file first, which applies src/store/migrations.ts);
 // this module then fills the rows the way the store writes them: one `services` row per service
 // with last_beat_at and beat_seq (the number of its beats), and one `beats` row per beat.
 import Database from 'better-sqlite3';

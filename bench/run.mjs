@@ -144,11 +144,15 @@ async function buildIfMissing() {
   if (newest(join(ROOT, 'src')) > statSync(cli).mtimeMs) say('note: dist/ is older than src/; `npm run build` first to measure the current source');
 }
 
-/** A migrated, empty database made by the real binary (`medic status` opens and migrates it). */
+/**
+ * A migrated database made by the real binary: `medic beat` creates and migrates it (`status` is
+ * read-only and creates nothing). It holds that one beat of 'schema-probe', which no benchmark
+ * config lists (a check forgets the service; its beat row stays, one among thousands).
+ */
 async function emptyDatabase(path, work) {
   const probe = join(work, 'schema-probe.json');
   writeFileSync(probe, JSON.stringify({ database: path, services: [{ slug: 'schema-probe' }] }));
-  await must(NODE, [BIN, 'status', '--json', '--config', probe]);
+  await must(NODE, [BIN, '--config', probe, 'beat', 'schema-probe']);
 }
 
 function machine() {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import pkg from '../package.json' with { type: 'json' };
-import type { Config } from './config.js';
+import type { Config, LoadOptions } from './config.js';
 import { beatArgs } from './beat-args.js';
 import { EXIT, isMedicError, UsageError } from './errors.js';
 import type { Pinger, Sender } from './notify/http.js';
@@ -28,6 +28,11 @@ opened or written, 75 events not yet delivered (will retry), 76 PagerDuty reject
 78 configuration missing or invalid (including an unset routing key).`;
 
 const processIo: Io = { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() };
+
+/** This install's medic and node, for the command lines init and doctor print. */
+function install(): { binPath: string; nodePath: string } {
+  return { binPath: fileURLToPath(new URL('../bin/medic', import.meta.url)), nodePath: process.execPath };
+}
 
 /** For bin/medic: run with the real process and set the exit code. */
 export function run(): void {
@@ -79,41 +84,61 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
   const withConfig = (cmd: Command) => cmd.option('-c, --config <path>', 'config file');
   const config = async (cmd: Command): Promise<Config> => {
     const { loadConfig } = await import('./config.js');
-    return loadConfig({ path: cmd.opts().config ?? globalConfig, cwd: io.cwd, env });
+    return loadConfig(loadOptions(cmd.opts().config ?? globalConfig, io, env));
   };
   const sender = async (): Promise<Sender> => overrides.send ?? (await import('./notify/http.js')).undiciSender;
   const pinger = async (): Promise<Pinger> => overrides.ping ?? (await import('./notify/http.js')).undiciPinger;
   const warn = (text: string) => io.stderr.write(`medic: ${text}\n`);
-  /** Runs a command body with the config and an open store, closing the store afterwards. */
-  const withStore = async <T>(cmd: Command, body: (cfg: Config, store: Store) => Promise<T>): Promise<T> => {
+  /**
+   * Runs a command body with the config and an open store, closing the store afterwards. A
+   * read-only command never creates or migrates the database.
+   */
+  const withStore = async <T>(cmd: Command, body: (cfg: Config, store: Store) => Promise<T>, opts: { readOnly?: boolean } = {}): Promise<T> => {
     const cfg = await config(cmd);
-    const { openSqliteStore } = await import('./store/sqlite.js');
-    const store = openSqliteStore(cfg.databasePath);
+    const { openStore } = await import('./store/index.js');
+    const store = await openStore(cfg, { uid: userId(), readOnly: opts.readOnly });
     try {
       return await body(cfg, store);
     } finally {
-      store.close();
+      await store.close();
     }
   };
 
+  /**
+   * For status and history: on-call must see state while someone's edit of the config is broken.
+   * They show what is valid on their own, then the problems, and exit 78 (a file that cannot be
+   * read or parsed at all is 78 straight away).
+   */
+  const withLenientStore = async (cmd: Command, body: (cfg: Config, store: Store) => Promise<void>): Promise<number> => {
+    const { loadConfigLenient } = await import('./config.js');
+    const { config: cfg, problems } = await loadConfigLenient(loadOptions(cmd.opts().config ?? globalConfig, io, env));
+    if (cfg.zoneNote) warn(cfg.zoneNote);
+    const { openStore } = await import('./store/index.js');
+    const store = await openStore(cfg, { uid: userId(), readOnly: true });
+    try {
+      await body(cfg, store);
+    } catch (err) {
+      // "unknown service" may only mean its entry is the broken part: say both.
+      if (!problems || !isMedicError(err)) throw err;
+      await report(err, io, env);
+    } finally {
+      await store.close();
+    }
+    if (!problems) return EXIT.ok;
+    const { formatError, painter } = await import('./output.js');
+    io.stderr.write(formatError(`warning: only the valid part of the config is shown; ${problems.message}`, problems.hint, painter(io.stderr, env)));
+    return EXIT.config;
+  };
+
   withConfig(program.command('init'))
-    .description('write a starter medic.config.json here and print the crontab line')
-    .option('--force', 'overwrite an existing medic.config.json')
-    .action((opts: { force?: boolean }) => {
+    .description('write a starter medic.config.json here (or the --config path) and print the crontab line')
+    .option('--force', 'overwrite an existing config (replacing the file, never writing through a link)')
+    .action((opts: { force?: boolean; config?: string }) => {
       job = async () => {
         const { init } = await import('./commands/init.js');
         const root = fileURLToPath(new URL('..', import.meta.url));
-        const result = init(
-          { force: opts.force === true },
-          { cwd: io.cwd, binPath: `${root}bin/medic`, nodePath: process.execPath, schemaPath: `${root}medic.schema.json` },
-        );
-        print(`Wrote ${result.file}. Edit its services, then:`);
-        print('1. Give cron the routing key: add PAGERDUTY_ROUTING_KEY=<Integration Key> as a line at the top of `crontab -e`');
-        print('   (or point the target\'s "routingKeyFile" at a file only that user can read).');
-        print('2. Add the checker to the crontab (every minute):');
-        print(`   ${result.crontab}`);
-        print(`3. End each job with: ${result.bin} --config ${result.file} beat <slug>`);
-        print(`4. Check the PagerDuty side: ${result.bin} --config ${result.file} test-alert`);
+        const result = init({ force: opts.force === true, config: opts.config ?? globalConfig }, { cwd: io.cwd, ...install(), schemaPath: `${root}medic.schema.json` });
+        for (const line of result.lines) print(line);
       };
     });
 
@@ -145,7 +170,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
             print(`checked ${cfg.services.length} service${cfg.services.length === 1 ? '' : 's'}: ${opts.dryRun ? 'nothing would change' : 'no changes'}`);
           }
           if (result.undelivered) throw result.undelivered;
-        });
+        }, { readOnly: opts.dryRun === true });
     });
 
   withConfig(program.command('status'))
@@ -154,7 +179,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .option('--json', 'print a JSON array for scripts')
     .action((slugs: string[], opts: { json?: boolean }, cmd: Command) => {
       job = () =>
-        withStore(cmd, async (cfg, store) => {
+        withLenientStore(cmd, async (cfg, store) => {
           const { status } = await import('./commands/status.js');
           const at = now();
           const report = await status({ slugs }, { config: cfg, store, now: () => at });
@@ -202,7 +227,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .option('--json', 'print JSON for scripts')
     .action((slug: string, opts: { since: string; json?: boolean }, cmd: Command) => {
       job = () =>
-        withStore(cmd, async (cfg, store) => {
+        withLenientStore(cmd, async (cfg, store) => {
           const { history } = await import('./commands/history.js');
           const report = await history({ slug, since: opts.since }, { config: cfg, store, now });
           const { historyJson, historyText, painter } = await import('./output.js');
@@ -218,11 +243,23 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .action((opts: { sendTest?: boolean; json?: boolean }, cmd: Command) => {
       job = async () => {
         const { doctor, formatFindings, readUserCrontab } = await import('./commands/doctor.js');
+        const { isExecutableFile } = await import('./crontab.js');
         const { reach } = await import('./notify/http.js');
-        const { openSqliteStore } = await import('./store/sqlite.js');
+        const { openStore } = await import('./store/index.js');
         const result = await doctor(
           { sendTest: opts.sendTest === true },
-          { loadConfig: () => config(cmd), openStore: openSqliteStore, env, now, sleep, send: await sender(), reach, readCrontab: () => readUserCrontab(env) },
+          {
+            loadConfig: () => config(cmd),
+            openStore: (cfg) => openStore(cfg, { uid: userId(), readOnly: true }),
+            env,
+            now,
+            sleep,
+            send: await sender(),
+            reach,
+            readCrontab: () => readUserCrontab(env),
+            install: install(),
+            isExecutable: isExecutableFile,
+          },
         );
         if (opts.json) {
           print(JSON.stringify(result.findings, null, 2));
@@ -262,14 +299,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
  * else the full path, which gives the same answer on every config (commands/beat.ts).
  */
 async function fastBeat(args: { slug: string; config?: string }, env: NodeJS.ProcessEnv, io: Io, now: () => number): Promise<void> {
-  const deps = { env, cwd: io.cwd, now, pid: process.pid, uid: process.getuid?.() ?? 0 };
+  const opts = loadOptions(args.config, io, env);
+  const deps = { ...opts, now, pid: process.pid };
   const { quickBeat } = await import('./quick-beat.js');
-  if (await quickBeat(args.slug, args.config, deps)) return;
+  if (await quickBeat(args.slug, deps)) return;
   const { beat } = await import('./commands/beat.js');
-  const { openSqliteStore } = await import('./store/sqlite.js');
+  const { openStore } = await import('./store/index.js');
   const { buildConfig, findConfig } = await import('./config.js');
-  const opts = { path: args.config, cwd: io.cwd, env };
-  await beat({ slug: args.slug }, { ...deps, findConfig: () => findConfig(opts), buildConfig: (raw, file) => buildConfig(raw, file, env), openStore: openSqliteStore });
+  await beat({ slug: args.slug }, { ...deps, findConfig: () => findConfig(opts), buildConfig: (raw, file) => buildConfig(raw, file, opts), openStore: (target) => openStore(target, { uid: opts.uid }) });
 }
 
 /** For bin/medic: the quick beat (dist/quick-beat.cjs) failed with `err`; report it as main() would. */
@@ -277,6 +314,16 @@ export function runFailedBeat(err: unknown): void {
   void report(err, processIo, process.env).then((code) => {
     process.exitCode = code;
   });
+}
+
+/** Where the config is and who is asking: only files this user or root owns are trusted (SPEC §8). */
+function loadOptions(path: string | undefined, io: Io, env: NodeJS.ProcessEnv): LoadOptions {
+  return { path, cwd: io.cwd, env, uid: userId() };
+}
+
+/** Whose files Medic trusts besides root's (SPEC §8): the effective user, whose rights open them. */
+function userId(): number {
+  return process.geteuid?.() ?? -1;
 }
 
 function isAlive(pid: number): boolean {

@@ -147,10 +147,10 @@ function typeExpected(type: string, node: SchemaNode): string {
 function keyPath(pointer: string, raw: unknown): string {
   if (pointer === '') return '(root)';
   let path = '';
-  let node: any = raw;
+  let node: unknown = raw;
   for (const part of pointer.slice(1).split('/').map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'))) {
     path = Array.isArray(node) ? `${path}[${part}]` : child(path, part);
-    node = node?.[part];
+    node = (node as Record<string, unknown> | null | undefined)?.[part];
   }
   return path;
 }
@@ -168,8 +168,17 @@ function show(value: unknown): string {
   let text: string;
   if (value === undefined) text = 'nothing';
   else if (typeof value === 'number' || typeof value === 'bigint') text = String(value);
-  else text = (JSON.stringify(value) ?? String(value)).replace(/\b[A-Za-z0-9]{32}\b/g, (key) => redactKey(key));
+  else text = (stringify(value) ?? String(value)).replace(/\b[A-Za-z0-9]{32}\b/g, (key) => redactKey(key));
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** JSON.stringify, except for a value nested too deeply for it (a hostile or generated file). */
+function stringify(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return '(a value nested too deeply to show)';
+  }
 }
 
 function orList(items: string[]): string {

@@ -1,30 +1,16 @@
-import { readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { findConfig, type LoadOptions } from './config-file.js';
+import { schemaProblems } from './config-schema.js';
 import { checkTimeZone, parseCron } from './core/cron.js';
 import { parseDuration } from './core/duration.js';
 import type { Window } from './core/mute.js';
-import { type Priority, type ServiceSpec, type Severity, type SeverityMap } from './core/service.js';
-import { schemaProblems } from './config-schema.js';
-import { ConfigError } from './errors.js';
+import type { Priority, ServiceSpec, Severity, SeverityMap } from './core/service.js';
+import { nearest } from './core/suggest.js';
+import { ConfigError, isMedicError, redactKey } from './errors.js';
 
-export const MODULE = 'medic';
-export const SEARCH_PLACES = [
-  'medic.config.json',
-  'medic.config.yaml',
-  'medic.config.yml',
-  'medic.config.js',
-  'medic.config.mjs',
-  'medic.config.cjs',
-  '.medicrc',
-  '.medicrc.json',
-  '.medicrc.yaml',
-  '.medicrc.yml',
-  'package.json',
-];
+export { findConfig, MODULE, SEARCH_PLACES, searchDirs, type FoundConfig, type LoadOptions } from './config-file.js';
 export const DEFAULT_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
 export const DEFAULT_ROUTING_KEY_ENV = 'PAGERDUTY_ROUTING_KEY';
-const MAX_CONFIG_BYTES = 64 * 1024 * 1024;
 
 export interface Target {
   name: string;
@@ -36,10 +22,20 @@ export interface Target {
   timeoutMs: number;
 }
 
+export interface CheckerSettings {
+  heartbeatUrl: string | null;
+  heartbeatMethod: 'GET' | 'POST';
+  gapThresholdMs: number;
+  timeoutMs: number;
+  deliveryBudgetMs: number;
+}
+
 export interface Config {
   /** The file it came from, absolute. */
   file: string;
   databasePath: string;
+  /** File mode of the database (and 0700 | group bits for its folder): 0o600, or 0o660 for a group set-up. */
+  databaseMode: number;
   /** `spool`, absolute: beats arrive as files in this folder (src/spool.ts); null without one. */
   spool: string | null;
   services: ServiceSpec[];
@@ -49,198 +45,268 @@ export interface Config {
   /** `defaults.severity`: used after the service's own and the target's mapping. */
   defaultSeverity: SeverityMap | null;
   maintenance: Window[];
-  /** The machine's zone (the one cron uses), for recurring windows without a "timezone". */
+  /** The machine's zone (the one cron uses), for recurring windows without a "timezone"; UTC when the machine's is unusable. */
   localZone: string;
-  checker: { heartbeatUrl: string | null; heartbeatMethod: 'GET' | 'POST'; gapThresholdMs: number; timeoutMs: number; deliveryBudgetMs: number };
+  /** Why localZone is UTC instead of the machine's zone (status and doctor print it); null when it is the machine's. */
+  zoneNote: string | null;
+  checker: CheckerSettings;
   flap: { windowMs: number; maxTriggers: number };
 }
 
-export interface LoadOptions {
-  /** From `--config`, else env MEDIC_CONFIG. */
-  path?: string;
-  cwd: string;
+/** What buildConfig needs besides the parsed file: the environment (MEDIC_DB, TZ) and the working directory MEDIC_DB resolves against. */
+export interface BuildOptions {
   env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** The machine's IANA zone as Intl reports it; tests pass one. Default: Intl's. */
+  machineZone?: string | undefined;
 }
 
-/** Where the config search looks, in order (SPEC §2), for the "not found" message. */
-export function searchDirs(cwd: string, env: NodeJS.ProcessEnv): string[] {
-  const xdg = env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config');
-  const home = env.HOME || homedir();
-  const upTo = cwd === home || cwd.startsWith(`${home}/`) ? `up to ${home}` : 'up to /';
-  return [`${cwd} and its parents ${upTo}`, join(xdg, MODULE), join('/etc', MODULE)];
+/*
+ * The parsed config as medic.schema.json describes it. buildConfig reads it only after the schema
+ * has accepted the shape, so these types hold; their values may still be out of range.
+ */
+type RawDuration = string | number;
+interface RawConfig {
+  $schema?: string;
+  $comment?: string | string[];
+  database?: string;
+  databaseMode?: '0600' | '0660';
+  spool?: string;
+  retention?: RawDuration;
+  defaults?: RawDefaults;
+  targets?: Record<string, RawTarget>;
+  teams?: Record<string, { targets?: string[] }>;
+  services?: RawService[];
+  maintenance?: RawWindow[];
+  checker?: RawChecker;
+  flap?: { window?: RawDuration; maxTriggers?: number };
 }
+interface RawDefaults {
+  interval?: RawDuration;
+  grace?: RawDuration;
+  threshold?: number;
+  priority?: string;
+  targets?: string[];
+  severity?: SeverityMap;
+}
+interface RawTarget {
+  type: 'pagerduty';
+  routingKeyEnv?: string;
+  routingKeyFile?: string;
+  eventsUrl?: string;
+  severity?: SeverityMap;
+  timeout?: RawDuration;
+}
+interface RawService {
+  slug: string;
+  name?: string;
+  team?: string;
+  priority?: string;
+  interval?: RawDuration;
+  grace?: RawDuration;
+  threshold?: number;
+  runbook?: string;
+  severity?: Severity | SeverityMap;
+  targets?: string[];
+}
+interface RawWindow {
+  services?: string[];
+  teams?: string[];
+  all?: boolean;
+  start?: string;
+  end?: string;
+  cron?: string;
+  duration?: RawDuration;
+  timezone?: string;
+  reason?: string;
+}
+interface RawChecker {
+  heartbeatUrl?: string;
+  heartbeatMethod?: 'GET' | 'POST';
+  deliveryBudget?: RawDuration;
+  gapThreshold?: RawDuration;
+  timeout?: RawDuration;
+}
+
+const MINUTE_MS = 60_000;
+/** Every timeout and the delivery budget: a check runs every minute and must end; Node's timers overflow at 24.8 days. */
+const MAX_WAIT_MS = 10 * MINUTE_MS;
+/** Shorter than twice the cron period, a checker gap can never be seen, so it would never page. */
+const MIN_GAP_THRESHOLD_MS = 2 * MINUTE_MS;
+const DATABASE_MODES = { '0600': 0o600, '0660': 0o660 } as const;
 
 /** Finds, reads and validates the config. Every problem is reported at once, as a ConfigError. */
 export async function loadConfig(opts: LoadOptions): Promise<Config> {
   const found = await findConfig(opts);
-  return buildConfig(found.raw, found.file, opts.env);
+  return buildConfig(found.raw, found.file, opts);
 }
 
-/** The config file and its parsed contents, not yet validated. */
-export async function findConfig(opts: LoadOptions): Promise<{ file: string; raw: unknown }> {
-  const explicit = opts.path ?? opts.env.MEDIC_CONFIG;
-  if (!explicit) return search(opts);
-  const file = resolve(opts.cwd, explicit);
-  return { file, raw: await readExplicit(file) };
+/**
+ * For `status` and `history`, which on-call must be able to run while someone's edit is broken:
+ * the services and targets that are valid on their own, and the problems (null when there are
+ * none). A file that cannot be found or parsed, or whose database cannot be told, still throws.
+ */
+export async function loadConfigLenient(opts: LoadOptions): Promise<{ config: Config; problems: ConfigError | null }> {
+  const found = await findConfig(opts);
+  return buildConfigLenient(found.raw, found.file, opts);
 }
 
-async function readExplicit(file: string): Promise<unknown> {
-  let size: number;
-  try {
-    const st = statSync(file);
-    if (st.isDirectory()) throw new ConfigError(`config ${file} is a folder, not a file`, 'pass the path of the config file itself');
-    size = st.size;
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    throw new ConfigError(`config file ${file} not found`, 'check the --config path or MEDIC_CONFIG; `medic init` writes a starter config');
-  }
-  if (size > MAX_CONFIG_BYTES) throw new ConfigError(`config ${file} is ${size} bytes; the limit is ${MAX_CONFIG_BYTES}`);
-  // JSON is read directly: it is the common case and keeps cosmiconfig off `medic beat`'s start-up.
-  if (file.endsWith('.json') && !file.endsWith('package.json')) return parseJson(file, readFileSync(file));
-  const { cosmiconfig } = await import('cosmiconfig');
-  try {
-    const result = await cosmiconfig(MODULE, { searchPlaces: SEARCH_PLACES }).load(file);
-    return result?.config ?? null;
-  } catch (err) {
-    throw new ConfigError(`cannot read config ${file}: ${oneLine((err as Error).message)}`);
-  }
+/** Turns a parsed config object into a Config, or throws a ConfigError listing every problem. */
+export function buildConfig(raw: unknown, file: string, opts: BuildOptions): Config {
+  const { config, problems } = collect(raw, file, opts);
+  if (problems.length > 0 || !config) throw invalid(file, problems);
+  return config;
 }
 
-async function search(opts: LoadOptions): Promise<{ file: string; raw: unknown }> {
-  const { cosmiconfig } = await import('cosmiconfig');
-  const [, xdgDir, etcDir] = searchDirs(opts.cwd, opts.env);
-  // JSON through our parser (its errors say where); a file holding `null` is found, not skipped.
-  const loaders = { '.json': (file: string, text: string) => parseJson(file, Buffer.from(text)) ?? NULL_CONFIG };
-  // An empty file is found too: it is a mistake to report, not a reason to go on to a global config.
-  const options = { searchPlaces: SEARCH_PLACES, loaders, ignoreEmptySearchPlaces: false };
-  const attempts = [
-    () => cosmiconfig(MODULE, { ...options, searchStrategy: 'global' }).search(opts.cwd),
-    () => cosmiconfig(MODULE, { ...options, searchStrategy: 'none' }).search(xdgDir),
-    () => cosmiconfig(MODULE, { ...options, searchStrategy: 'none' }).search(etcDir),
-  ];
-  for (const attempt of attempts) {
-    let result;
-    try {
-      result = await attempt();
-    } catch (err) {
-      if (err instanceof ConfigError) throw err;
-      const e = err as Error & { filepath?: string };
-      throw new ConfigError(`cannot read config${e.filepath ? ` ${e.filepath}` : ''}: ${oneLine(e.message)}`);
-    }
-    if (result?.isEmpty) throw new ConfigError(`config ${result.filepath} is empty`, '`medic init --force` writes a starter config there; or remove the file');
-    if (result) return { file: result.filepath, raw: result.config === NULL_CONFIG ? null : result.config };
+/** buildConfig, keeping what is valid on its own (see loadConfigLenient). */
+export function buildConfigLenient(raw: unknown, file: string, opts: BuildOptions): { config: Config; problems: ConfigError | null } {
+  const first = collect(raw, file, opts);
+  if (first.problems.length === 0 && first.config) return { config: first.config, problems: null };
+  const error = invalid(file, first.problems);
+  let current = raw;
+  let problems = first.problems;
+  // Each round drops what the last one found broken; dropping a target can leave a service paging nobody.
+  for (let round = 0; round < 5; round++) {
+    const next = withoutBroken(current, problems);
+    if (next === null) throw error;
+    const result = collect(next, file, opts);
+    if (result.problems.length === 0 && result.config) return { config: result.config, problems: error };
+    current = next;
+    problems = result.problems;
   }
-  throw new ConfigError(
-    `no Medic config found; looked in ${searchDirs(opts.cwd, opts.env).join(', ')} for ${SEARCH_PLACES.join(', ')}`,
-    '`medic init` writes a starter medic.config.json; or pass --config <path> or set MEDIC_CONFIG',
+  throw error;
+}
+
+function invalid(file: string, problems: string[]): ConfigError {
+  return new ConfigError(
+    `invalid config ${file} (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  ${file}: ${p}`).join('\n')}`,
+    'fix the keys named above; medic.config.example.json shows every key',
   );
 }
 
-/** Stands for a JSON file holding `null`, which cosmiconfig would otherwise skip as "no config". */
-const NULL_CONFIG = { medicNullConfig: true };
-
-function oneLine(text: string): string {
-  return text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean)
-    .join(' ')
-    .slice(0, 300);
-}
-
-function parseJson(file: string, bytes: Buffer): unknown {
-  let text: string;
+/** The Config (null when the shape is wrong) and every problem found, in file order by section. */
+function collect(raw: unknown, file: string, opts: BuildOptions): { config: Config | null; problems: string[] } {
+  let shape: string[];
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new ConfigError(`config ${file} is not valid UTF-8 text`, 'save the file as UTF-8');
-  }
-  try {
-    return JSON.parse(text);
+    shape = schemaProblems(raw);
   } catch (err) {
-    throw new ConfigError(`config ${file} is not valid JSON: ${(err as Error).message}`, 'fix the syntax (a JSON linter or `node -e "JSON.parse(...)"` points at the spot)');
+    // A file nested a million levels deep overflows the validator's stack: still a config problem (78), not a bug.
+    if (isMedicError(err)) throw err;
+    throw new ConfigError(`config ${file} cannot be checked: ${(err as Error)?.message ?? String(err)} (is it nested too deeply?)`, 'fix the file; medic.config.example.json shows every key');
   }
+  // One problem per key path: a key pasted under a name the schema refuses ("routingKey") is
+  // reported as the schema words it; elsewhere, saying it looks like a key beats "expected a URL".
+  const keyShaped = keyShapedValues(raw);
+  const at = (p: string) => p.slice(0, p.indexOf(': ') + 1);
+  const keyPaths = new Set(keyShaped.map(at));
+  const saidKey = new Set(shape.filter((p) => keyPaths.has(at(p)) && p.includes('routing key')).map(at));
+  const problems = [...shape.filter((p) => !keyPaths.has(at(p)) || saidKey.has(at(p))), ...keyShaped.filter((p) => !saidKey.has(at(p))), ...crossProblems(raw)];
+  if (shape.length > 0) return { config: null, problems };
+  const cfg = raw as RawConfig;
+  const dir = dirname(file);
+  const inFolder = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
+  const dur = durations(problems);
+
+  const targets = buildTargets(cfg, inFolder, dur, problems);
+  const services = buildServices(cfg, targets, dur, problems);
+  const maintenance = buildWindows(cfg, services, dur, problems);
+  const checker = buildChecker(cfg, dur, problems);
+  const zone = machineZone('machineZone' in opts ? opts.machineZone : Intl.DateTimeFormat().resolvedOptions().timeZone, opts.env.TZ);
+  const config: Config = {
+    file,
+    databasePath: opts.env.MEDIC_DB ? resolve(opts.cwd, opts.env.MEDIC_DB) : inFolder(cfg.database ?? 'medic.db'),
+    databaseMode: DATABASE_MODES[cfg.databaseMode ?? '0600'],
+    spool: cfg.spool !== undefined ? inFolder(cfg.spool) : null,
+    services,
+    bySlug: new Map(services.map((s) => [s.slug, s])),
+    targets,
+    retentionMs: dur(cfg.retention ?? '30d', 'retention'),
+    defaultSeverity: cfg.defaults?.severity ?? null,
+    maintenance,
+    localZone: zone.zone,
+    zoneNote: zone.note,
+    checker,
+    flap: { windowMs: dur(cfg.flap?.window ?? '1h', 'flap.window'), maxTriggers: cfg.flap?.maxTriggers ?? 3 },
+  };
+  return { config, problems };
 }
 
-type Raw = Record<string, any>;
+type Dur = (value: RawDuration, at: string, bounds?: { min?: number; max?: number; range?: string }) => number;
 
-/** Turns a parsed config object into a Config, or throws a ConfigError listing every problem. */
-export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv): Config {
-  const fail = (problems: string[]): never => {
-    throw new ConfigError(
-      `invalid config ${file} (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  ${file}: ${p}`).join('\n')}`,
-      'fix the keys named above; medic.config.example.json shows every key',
-    );
-  };
-  const shape = schemaProblems(raw);
-  if (shape.length > 0) fail([...shape, ...crossProblems(raw)]);
-  const cfg = raw as Raw;
-  const dir = dirname(file);
-  const problems: string[] = [];
-  const inFolder = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
-  /** A duration the schema let through, in ms; a problem (and a harmless 1s) when it is absurdly long. */
-  const dur = (value: unknown, at: string): number => {
+/** A duration the schema let through, in ms; a problem (and a harmless 1s) when it is out of range. */
+function durations(problems: string[]): Dur {
+  return (value, at, bounds = {}) => {
     const ms = parseDuration(value);
-    if (ms !== null) return ms;
-    problems.push(`${at}: expected a duration of at most 100 years, got ${JSON.stringify(value)}`);
-    return 1000;
-  };
-
-  const targets = new Map<string, Target>();
-  const rawTargets: Raw = cfg.targets ?? { pagerduty: { type: 'pagerduty' } };
-  for (const [name, t] of Object.entries(rawTargets) as [string, Raw][]) {
-    if (typeof t.routingKeyEnv === 'string' && /^[a-z0-9]{32}$/i.test(t.routingKeyEnv) && /\d/.test(t.routingKeyEnv)) {
-      // Never echo it: it is almost certainly the key itself, pasted where the variable's name goes.
-      problems.push(`targets.${name}.routingKeyEnv: this looks like a routing key, not the name of an environment variable; put the key in a variable (e.g. PAGERDUTY_ROUTING_KEY) and name that variable here`);
+    if (ms === null) {
+      problems.push(`${at}: expected a duration of at most 100 years, got ${JSON.stringify(value)}`);
+      return 1000;
     }
+    if ((bounds.min !== undefined && ms < bounds.min) || (bounds.max !== undefined && ms > bounds.max)) {
+      problems.push(`${at}: expected ${bounds.range}, got ${JSON.stringify(value)}`);
+      return Math.min(Math.max(ms, bounds.min ?? ms), bounds.max ?? ms);
+    }
+    return ms;
+  };
+}
+
+const TIMEOUT_RANGE = { min: 1, max: MAX_WAIT_MS, range: 'a duration from 1ms to 10m' };
+
+function buildTargets(cfg: RawConfig, inFolder: (p: string) => string, dur: Dur, problems: string[]): Map<string, Target> {
+  const targets = new Map<string, Target>();
+  for (const [name, t] of Object.entries(cfg.targets ?? { pagerduty: { type: 'pagerduty' } as RawTarget })) {
+    const at = `targets.${name}`;
     const eventsUrl = t.eventsUrl ?? DEFAULT_EVENTS_URL;
     const urlProblem = checkUrl(eventsUrl);
-    if (urlProblem) problems.push(`targets.${name}.eventsUrl: ${urlProblem}`);
+    if (urlProblem) problems.push(`${at}.eventsUrl: ${urlProblem}`);
     targets.set(name, {
       name,
       routingKeyEnv: t.routingKeyFile ? null : (t.routingKeyEnv ?? DEFAULT_ROUTING_KEY_ENV),
       routingKeyFile: t.routingKeyFile ? inFolder(t.routingKeyFile) : null,
       eventsUrl,
       severity: t.severity ?? null,
-      timeoutMs: t.timeout !== undefined ? dur(t.timeout, `targets.${name}.timeout`) : 10_000,
+      timeoutMs: t.timeout !== undefined ? dur(t.timeout, `${at}.timeout`, TIMEOUT_RANGE) : 10_000,
     });
   }
-  problems.push(...crossProblems(cfg));
-  const defaults: Raw = cfg.defaults ?? {};
-  const teams: Raw = cfg.teams ?? {};
+  return targets;
+}
 
+function buildServices(cfg: RawConfig, targets: Map<string, Target>, dur: Dur, problems: string[]): ServiceSpec[] {
+  const defaults = cfg.defaults ?? {};
+  const teams = cfg.teams ?? {};
   const services: ServiceSpec[] = [];
-  const bySlug = new Map<string, ServiceSpec>();
-  const firstIndex = new Map<string, number>();
-  (cfg.services ?? []).forEach((s: Raw, i: number) => {
+  const seen = new Set<string>();
+  (cfg.services ?? []).forEach((s, i) => {
     const at = `services[${i}]`;
-    if (firstIndex.has(s.slug)) return;
-    firstIndex.set(s.slug, i);
-    const intervalMs = dur(s.interval ?? defaults.interval ?? '5m', s.interval !== undefined ? `${at}.interval` : 'defaults.interval');
-    if (intervalMs < 1000) problems.push(`${at}.interval: expected at least 1s, got ${JSON.stringify(s.interval ?? defaults.interval)}`);
-    const team: string | null = s.team ?? null;
-    const serviceTargets: string[] | undefined =
+    if (seen.has(s.slug)) return; // crossProblems reports it
+    seen.add(s.slug);
+    const intervalAt = s.interval !== undefined ? `${at}.interval` : 'defaults.interval';
+    const intervalMs = dur(s.interval ?? defaults.interval ?? '5m', intervalAt, { min: 1000, range: 'at least 1s' });
+    const team = s.team ?? null;
+    const serviceTargets =
       s.targets ?? (team !== null ? teams[team]?.targets : undefined) ?? defaults.targets ?? (targets.size === 1 ? [...targets.keys()] : undefined);
     if (!serviceTargets || serviceTargets.length === 0) {
       problems.push(`${at}: "${s.slug}" would page nobody; give it "targets", give its team targets under "teams", or set "defaults.targets"`);
     }
-    const spec: ServiceSpec = {
+    services.push({
       slug: s.slug,
       name: s.name ?? s.slug,
       team,
-      priority: String(s.priority ?? defaults.priority ?? 'P3').toUpperCase() as Priority,
+      priority: (s.priority ?? defaults.priority ?? 'P3').toUpperCase() as Priority,
       intervalMs,
       graceMs: dur(s.grace ?? defaults.grace ?? '1m', s.grace !== undefined ? `${at}.grace` : 'defaults.grace'),
       threshold: s.threshold ?? defaults.threshold ?? 1,
       runbook: s.runbook ?? null,
-      severity: (s.severity as Severity | SeverityMap | undefined) ?? null,
+      severity: s.severity ?? null,
       targets: serviceTargets ?? [],
-    };
-    services.push(spec);
-    bySlug.set(spec.slug, spec);
+    });
   });
+  return services;
+}
 
-  const maintenance: Window[] = (cfg.maintenance ?? []).map((m: Raw, i: number) => {
+function buildWindows(cfg: RawConfig, services: ServiceSpec[], dur: Dur, problems: string[]): Window[] {
+  const slugs = services.map((s) => s.slug);
+  const teams = [...new Set(services.flatMap((s) => (s.team === null ? [] : [s.team])))];
+  return (cfg.maintenance ?? []).map((m, i): Window => {
     const at = `maintenance[${i}]`;
     const startAt = m.start !== undefined ? Date.parse(m.start) : null;
     const endAt = m.end !== undefined ? Date.parse(m.end) : null;
@@ -251,7 +317,7 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
     if (!recurring && (startAt === null || endAt === null)) problems.push(`${at}: a window needs "start" and "end" (or "cron" and "duration" to repeat)`);
     if (startAt !== null && endAt !== null && endAt <= startAt) problems.push(`${at}.end: must be after start`);
     if (!m.all && !m.services && !m.teams) problems.push(`${at}: say what it covers: "services", "teams" or "all": true`);
-    if (recurring) {
+    if (m.cron !== undefined) {
       try {
         parseCron(m.cron);
       } catch (err) {
@@ -265,8 +331,11 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
         problems.push(`${at}.timezone: expected an IANA time zone like "Europe/Berlin", got ${JSON.stringify(m.timezone)}`);
       }
     }
-    m.services?.forEach((slug: string, k: number) => {
-      if (!firstIndex.has(slug)) problems.push(`${at}.services[${k}]: unknown service "${slug}"`);
+    m.services?.forEach((slug, k) => {
+      if (!slugs.includes(slug)) problems.push(`${at}.services[${k}]: ${unknown('service', slug, slugs)}`);
+    });
+    m.teams?.forEach((team, k) => {
+      if (!teams.includes(team)) problems.push(`${at}.teams[${k}]: ${unknown('team', team, teams)}; no service has "team": ${JSON.stringify(team)}`);
     });
     return {
       services: m.services ?? null,
@@ -275,39 +344,55 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
       startAt,
       endAt,
       cron: m.cron ?? null,
-      durationMs: m.duration !== undefined ? dur(m.duration, `${at}.duration`) : null,
+      // A zero-length window closes the moment it opens and restarts the clock each time (issue 8).
+      durationMs: m.duration !== undefined ? dur(m.duration, `${at}.duration`, { min: 1, range: 'a duration longer than 0s, like "2h"' }) : null,
       timezone: m.timezone ?? null,
       reason: m.reason ?? null,
     };
   });
+}
 
-  const heartbeatUrl: string | null = cfg.checker?.heartbeatUrl ?? null;
+/** `unknown service "nightly-bakup" (did you mean "nightly-backup"?)`, as for an unknown slug on the command line. */
+function unknown(kind: string, name: string, known: string[]): string {
+  const guess = nearest(name, known);
+  return `unknown ${kind} ${JSON.stringify(name)}${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ''}`;
+}
+
+function buildChecker(cfg: RawConfig, dur: Dur, problems: string[]): CheckerSettings {
+  const c = cfg.checker ?? {};
+  const heartbeatUrl = c.heartbeatUrl ?? null;
   if (heartbeatUrl) {
     const urlProblem = checkUrl(heartbeatUrl);
     if (urlProblem) problems.push(`checker.heartbeatUrl: ${urlProblem}`);
   }
-  const config: Config = {
-    file,
-    databasePath: env.MEDIC_DB ? resolve(env.MEDIC_DB) : inFolder(cfg.database ?? 'medic.db'),
-    spool: typeof cfg.spool === 'string' ? inFolder(cfg.spool) : null,
-    services,
-    bySlug,
-    targets,
-    retentionMs: dur(cfg.retention ?? '30d', 'retention'),
-    defaultSeverity: defaults.severity ?? null,
-    maintenance,
-    localZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
-    checker: {
-      heartbeatUrl,
-      heartbeatMethod: cfg.checker?.heartbeatMethod ?? 'GET',
-      gapThresholdMs: dur(cfg.checker?.gapThreshold ?? '10m', 'checker.gapThreshold'),
-      timeoutMs: dur(cfg.checker?.timeout ?? '5s', 'checker.timeout'),
-      deliveryBudgetMs: dur(cfg.checker?.deliveryBudget ?? '40s', 'checker.deliveryBudget'),
-    },
-    flap: { windowMs: dur(cfg.flap?.window ?? '1h', 'flap.window'), maxTriggers: cfg.flap?.maxTriggers ?? 3 },
+  return {
+    heartbeatUrl,
+    heartbeatMethod: c.heartbeatMethod ?? 'GET',
+    gapThresholdMs: dur(c.gapThreshold ?? '10m', 'checker.gapThreshold', { min: MIN_GAP_THRESHOLD_MS, range: 'at least 2m (medic check runs every minute; a shorter gap cannot be told from a normal one)' }),
+    timeoutMs: dur(c.timeout ?? '5s', 'checker.timeout', TIMEOUT_RANGE),
+    deliveryBudgetMs: dur(c.deliveryBudget ?? '40s', 'checker.deliveryBudget', { min: 1, max: MAX_WAIT_MS, range: 'a duration from 1ms to 10m (keep it well under the minute between runs)' }),
   };
-  if (problems.length > 0) fail(problems);
-  return config;
+}
+
+/**
+ * The zone recurring windows without "timezone" are read in: the machine's, as cron uses it. An
+ * unset or unknown zone (TZ= empty, a typo in TZ) would make every such window an internal error,
+ * so it falls back to UTC, with a note that status and doctor print.
+ */
+export function machineZone(detected: string | undefined, tzVariable: string | undefined): { zone: string; note: string | null } {
+  if (detected !== undefined && detected !== 'Etc/Unknown') {
+    try {
+      checkTimeZone(detected);
+      return { zone: detected, note: null };
+    } catch {
+      // falls through to UTC
+    }
+  }
+  const named = tzVariable === undefined ? 'the machine does not name one' : tzVariable === '' ? 'TZ is set but empty' : `TZ=${JSON.stringify(tzVariable)} is not an IANA zone`;
+  return {
+    zone: 'UTC',
+    note: `the machine's time zone is unusable (${named}): recurring maintenance windows without "timezone" are read in UTC; set TZ to a zone like "Europe/Berlin" (or unset it), or give each window a "timezone"`,
+  };
 }
 
 /**
@@ -315,10 +400,14 @@ export function buildConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv):
  * defensively, because it also runs on a config the schema rejected, so that one pass reports
  * everything (SPEC §2: all problems at once).
  */
+/** A config the schema may have rejected, read defensively (every access is checked). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- untrusted shape, probed field by field
+type Loose = Record<string, any>;
+
 function crossProblems(raw: unknown): string[] {
   const problems: string[] = [];
-  const cfg = (raw && typeof raw === 'object' ? raw : {}) as Raw;
-  const obj = (v: unknown): Raw => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Raw) : {});
+  const obj = (v: unknown): Loose => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Loose) : {});
+  const cfg = obj(raw);
   const targetNames = cfg.targets === undefined ? ['pagerduty'] : Object.keys(obj(cfg.targets));
   const knownTargets = (list: unknown, at: string) => {
     if (!Array.isArray(list)) return;
@@ -342,18 +431,129 @@ function crossProblems(raw: unknown): string[] {
   return problems;
 }
 
-/** https anywhere; plain http only to loopback (tests, local relays). */
+/**
+ * Values that look like a routing key (32 letters and digits, both kinds) where no key belongs:
+ * the key pasted as a file name, a URL, a variable name, a reason... Refused and never echoed.
+ * Slugs, team and target names are identifiers that may have that shape, so they are left alone.
+ */
+function keyShapedValues(raw: unknown): string[] {
+  const problems: string[] = [];
+  const visit = (value: unknown, path: (string | number)[]) => {
+    if (typeof value === 'string') {
+      const key = isIdentifier(path) ? null : keyIn(value, path);
+      if (key !== null) {
+        problems.push(`${pathText(path)}: this looks like a routing key (${redactKey(key)}), which must not be written in the config file; put it in a file named by "routingKeyFile" or a variable named by "routingKeyEnv"`);
+      }
+    } else if (Array.isArray(value)) value.forEach((v, i) => visit(v, [...path, i]));
+    else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) visit(v, [...path, k]);
+  };
+  try {
+    visit(raw, []);
+  } catch {
+    // Nested too deeply to walk: the schema check reports that file.
+  }
+  return problems;
+}
+
+const KEY_TOKEN = /(?<![A-Za-z0-9])[A-Za-z0-9]{32}(?![A-Za-z0-9])/g;
+
+function isKeyLike(token: string): boolean {
+  return /^[A-Za-z0-9]{32}$/.test(token) && /\d/.test(token) && /[A-Za-z]/.test(token);
+}
+
+/** The key when the whole value is key-shaped; in an events URL (PagerDuty's, which never holds the key), any key-shaped token. */
+function keyIn(value: string, path: (string | number)[]): string | null {
+  if (isKeyLike(value.trim())) return value.trim();
+  if (path.at(-1) !== 'eventsUrl') return null;
+  return [...value.matchAll(KEY_TOKEN)].find((m) => isKeyLike(m[0]))?.[0] ?? null;
+}
+
+/** services[].slug, services[].team, and lists of slugs, teams and targets. */
+function isIdentifier(path: (string | number)[]): boolean {
+  const [section, , key, , ] = path;
+  if (section === 'services') return key === 'slug' || key === 'team' || key === 'targets';
+  if (section === 'maintenance') return key === 'services' || key === 'teams';
+  return path.includes('targets') && typeof path.at(-1) === 'number';
+}
+
+function pathText(path: (string | number)[]): string {
+  if (path.length === 0) return '(root)';
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : /^[A-Za-z0-9_$-]+$/.test(p) ? (i === 0 ? p : `.${p}`) : `[${JSON.stringify(p)}]`)).join('');
+}
+
+/**
+ * `raw` without the parts the problems name, for the lenient load: a broken service, target or
+ * window is dropped; a broken default drops the services that inherit it; a broken checker or flap
+ * setting falls back to its default. Null when a problem leaves nothing sound to show (the
+ * database's location, or a problem it cannot place).
+ */
+function withoutBroken(raw: unknown, problems: string[]): RawConfig | null {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return null;
+  let cfg: Loose;
+  try {
+    cfg = structuredClone(raw) as Loose;
+  } catch {
+    return null; // a JavaScript config holding functions or the like: nothing to salvage
+  }
+  const dropServices = new Set<number>();
+  const dropTargets = new Set<string>();
+  const dropWindows = new Set<number>();
+  const services: Loose[] = Array.isArray(cfg.services) ? cfg.services : [];
+  const obj = (v: unknown): Loose => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Loose) : {});
+  for (const problem of problems) {
+    let m: RegExpExecArray | null;
+    if ((m = /^services\[(\d+)\]/.exec(problem))) dropServices.add(Number(m[1]));
+    else if ((m = /^targets(?:\.([A-Za-z0-9_$-]+)|\[("(?:[^"\\]|\\.)*")\])/.exec(problem))) dropTargets.add(m[1] ?? (JSON.parse(m[2]!) as string));
+    else if ((m = /^maintenance\[(\d+)\]/.exec(problem))) dropWindows.add(Number(m[1]));
+    else if ((m = /^defaults\.([A-Za-z]+)/.exec(problem))) {
+      const key = m[1]!;
+      services.forEach((s, i) => {
+        if (obj(s)[key] === undefined) dropServices.add(i);
+      });
+      delete obj(cfg.defaults)[key];
+    } else if ((m = /^teams(?:\.([A-Za-z0-9_$-]+)|\[("(?:[^"\\]|\\.)*")\])/.exec(problem))) {
+      const team = m[1] ?? (JSON.parse(m[2]!) as string);
+      services.forEach((s, i) => {
+        if (obj(s).team === team && obj(s).targets === undefined) dropServices.add(i);
+      });
+      delete obj(cfg.teams)[team];
+    } else if ((m = /^(checker|flap)\.([A-Za-z]+)/.exec(problem))) delete obj(cfg[m[1]!])[m[2]!];
+    else if ((m = /^(checker|flap|retention|\$comment|\$schema)(?=[:.[])/.exec(problem))) delete cfg[m[1]!];
+    else if ((m = /^\(root\): unknown key "([^"]+)"/.exec(problem))) delete cfg[m[1]!];
+    else return null;
+  }
+  if (dropServices.size > 0) cfg.services = services.filter((_, i) => !dropServices.has(i));
+  if (Array.isArray(cfg.maintenance) && (dropWindows.size > 0 || dropServices.size > 0)) {
+    const kept = new Set(cfg.services.map((s: unknown) => obj(s).slug));
+    cfg.maintenance = cfg.maintenance
+      .filter((_: unknown, i: number) => !dropWindows.has(i))
+      // A window naming a dropped service would now name an unknown one.
+      .map((w: unknown) => (Array.isArray(obj(w).services) ? { ...obj(w), services: obj(w).services.filter((s: unknown) => kept.has(s)) } : w));
+  }
+  for (const name of dropTargets) delete obj(cfg.targets)[name];
+  return cfg as RawConfig;
+}
+
+/** https anywhere; plain http only to loopback (tests, local relays); never a user or password in it. */
 export function checkUrl(value: string): string | null {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    return `expected an https:// URL, got ${JSON.stringify(value)}`;
+    return `expected an https:// URL, got ${showUrl(value)}`;
   }
+  // Never printed: the password is a secret, and the whole URL with it.
+  if (url.username || url.password) return 'credentials in a URL (user:password@) are refused; Medic does not send them';
   if (url.protocol === 'https:') return null;
   if (url.protocol === 'http:' && isLoopback(url.hostname)) return null;
-  if (url.protocol === 'http:') return `plain http:// is only allowed to loopback (127.0.0.1, localhost, [::1]); use https://, got ${JSON.stringify(value)}`;
-  return `expected an https:// URL, got ${JSON.stringify(value)}`;
+  if (url.protocol === 'http:') return `plain http:// is only allowed to loopback (127.0.0.1, localhost, [::1]); use https://, got ${showUrl(value)}`;
+  return `expected an https:// URL, got ${showUrl(value)}`;
+}
+
+/** A URL as written, cut short, with anything key-shaped hidden. */
+function showUrl(value: string): string {
+  const text = JSON.stringify(value.replace(KEY_TOKEN, (t) => (isKeyLike(t) ? redactKey(t) : t)));
+  return text.length > 100 ? `${text.slice(0, 97)}..."` : text;
 }
 
 function isLoopback(host: string): boolean {

@@ -69,7 +69,7 @@ export function historyText(h: HistoryReport, c: ChalkInstance): string {
   const max = Math.max(1, ...h.strip);
   const strip = h.strip.map((n) => (n === 0 ? c.red('·') : BLOCKS[Math.max(1, Math.round((n / max) * 8))]!)).join('');
   const out = [
-    `${c.bold(h.slug)}: beats per ${formatDuration(h.bucketMs)} from ${at(h.since)} to ${at(h.until)} (· = none)`,
+    `${c.bold(h.slug)}${h.removed ? ' (removed from the config)' : ''}: beats per ${formatDuration(h.bucketMs)} from ${at(h.since)} to ${at(h.until)} (· = none)`,
     `  ${strip}`,
     '',
   ];

@@ -6,17 +6,20 @@
  * cost above the bare database write (BENCHMARKS.md). Anything else goes to the ES module CLI.
  */
 import { beatArgs } from './beat-args.js';
-import { deliverBeat, quickBeatTarget } from './commands/beat.js';
+import { type DatabaseTarget, deliverBeat, quickBeatTarget } from './commands/beat.js';
+import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
-import { openSqliteStore } from './store/sqlite.js';
 
 export interface QuickBeatDeps {
+  /** `--config`, else MEDIC_CONFIG in env. */
+  path?: string;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** The user medic runs as (effective uid): the trust rules of SPEC §8 apply to the config and the database. */
+  uid: number;
   now: () => number;
   pid: number;
-  uid: number;
-  openStore?: (path: string) => Store;
+  openStore?: (target: DatabaseTarget) => Promise<Store>;
 }
 
 /**
@@ -24,10 +27,10 @@ export interface QuickBeatDeps {
  * caller then takes the full path, which gives the same answer: commands/beat.ts). Throws what the
  * beat fails with (a bad slug 65, a database or spool that cannot be written 74).
  */
-export async function quickBeat(slug: string, configPath: string | undefined, deps: QuickBeatDeps): Promise<boolean> {
-  const target = quickBeatTarget({ path: configPath, cwd: deps.cwd, env: deps.env }, slug, deps.uid);
+export async function quickBeat(slug: string, deps: QuickBeatDeps): Promise<boolean> {
+  const target = quickBeatTarget(deps, slug);
   if (!target) return false;
-  await deliverBeat(target, slug, deps.now(), { openStore: deps.openStore ?? openSqliteStore, pid: deps.pid });
+  await deliverBeat(target, slug, deps.now(), { openStore: deps.openStore ?? ((t) => openStore(t, { uid: deps.uid })), pid: deps.pid });
   return true;
 }
 
@@ -39,8 +42,9 @@ type Cli = Pick<typeof import('./cli.js'), 'run' | 'runFailedBeat'>;
  */
 export function start(argv: string[], env: NodeJS.ProcessEnv, loadCli: () => Promise<Cli>): void {
   const args = beatArgs(argv);
-  const deps = { env, cwd: process.cwd(), now: Date.now, pid: process.pid, uid: process.getuid?.() ?? 0 };
-  const attempt: Promise<unknown> = args ? quickBeat(args.slug, args.config, deps).catch((err: unknown) => ({ failed: err })) : Promise.resolve(false);
+  const attempt: Promise<unknown> = args
+    ? quickBeat(args.slug, { path: args.config, env, cwd: process.cwd(), uid: process.geteuid?.() ?? -1, now: Date.now, pid: process.pid }).catch((err: unknown) => ({ failed: err }))
+    : Promise.resolve(false);
   void attempt.then(async (outcome) => {
     if (outcome === true) return;
     const cli = await loadCli();

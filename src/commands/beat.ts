@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import type { Config, LoadOptions } from '../config.js';
 import { isSlug, quoteSlug } from '../core/slug.js';
 import { nearest } from '../core/suggest.js';
@@ -8,15 +8,19 @@ import { trustProblem } from '../file-trust.js';
 import { writeSpoolEntry } from '../spool.js';
 import type { Store } from '../store/types.js';
 
-/** Where a beat goes: the database, or (with a `spool` set in the config) a file in the spool folder. */
-export type BeatTarget = { databasePath: string } | { spoolDir: string };
+/** Where a beat goes: the database (and the mode it is created with), or (with `spool` set) a file in the spool folder. */
+export type BeatTarget = DatabaseTarget | { spoolDir: string };
+export interface DatabaseTarget {
+  databasePath: string;
+  databaseMode: number;
+}
 
 export interface BeatDeps {
   /** Finds and parses the config without validating it (config.ts findConfig). */
   findConfig: () => Promise<{ file: string; raw: unknown }>;
   /** Full validation (config.ts buildConfig): throws a ConfigError listing every problem. */
   buildConfig: (raw: unknown, file: string) => Config;
-  openStore: (databasePath: string) => Store;
+  openStore: (target: DatabaseTarget) => Promise<Store>;
   env: NodeJS.ProcessEnv;
   cwd: string;
   now: () => number;
@@ -46,16 +50,16 @@ export async function resolveBeat(slug: string, deps: Pick<BeatDeps, 'findConfig
 }
 
 /** Writes the beat where `target` says: one row in the database, or one empty file in the spool. */
-export async function deliverBeat(target: BeatTarget, slug: string, at: number, deps: { openStore: (path: string) => Store; pid: number }): Promise<void> {
+export async function deliverBeat(target: BeatTarget, slug: string, at: number, deps: Pick<BeatDeps, 'openStore' | 'pid'>): Promise<void> {
   if ('spoolDir' in target) {
     writeSpoolEntry(target.spoolDir, slug, at, deps.pid);
     return;
   }
-  const store = deps.openStore(target.databasePath);
+  const store = await deps.openStore(target);
   try {
     await store.recordBeat(slug, at);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -75,34 +79,41 @@ export function checkSlug(slug: string): void {
  */
 export function beatTarget(raw: unknown, file: string, slug: string, env: NodeJS.ProcessEnv, cwd: string): BeatTarget | null {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return null;
-  const cfg = raw as { services?: unknown; database?: unknown; spool?: unknown };
+  const cfg = raw as { services?: unknown; database?: unknown; databaseMode?: unknown; spool?: unknown };
   if (!Array.isArray(cfg.services) || !cfg.services.some((s: unknown) => (s as { slug?: unknown } | null)?.slug === slug)) return null;
   const inFolder = (p: string) => (isAbsolute(p) ? p : resolve(dirname(file), p));
   if (cfg.spool !== undefined) return typeof cfg.spool === 'string' && cfg.spool !== '' ? { spoolDir: inFolder(cfg.spool) } : null;
   const database = cfg.database ?? 'medic.db';
-  if (typeof database !== 'string' || database === '') return null;
-  return { databasePath: env.MEDIC_DB ? resolve(cwd, env.MEDIC_DB) : inFolder(database) };
+  const databaseMode = DATABASE_MODES.get(cfg.databaseMode ?? '0600');
+  if (typeof database !== 'string' || database === '' || databaseMode === undefined) return null;
+  return { databasePath: env.MEDIC_DB ? resolve(cwd, env.MEDIC_DB) : inFolder(database), databaseMode };
 }
+
+/** `databaseMode` as config.ts reads it: a beat may be the one that creates the database. */
+const DATABASE_MODES = new Map<unknown, number>([
+  ['0600', 0o600],
+  ['0660', 0o660],
+]);
 
 /**
  * The quick path, for the common case of an explicit JSON config (`--config` or MEDIC_CONFIG):
  * the file is read and parsed here, so a beat loads neither cosmiconfig nor the validator. It
  * gives the full path's answer or null (then the caller takes the full path): it applies exactly
- * where config.ts reads a file directly with JSON.parse, reads the file the same way (UTF-8, fatal
- * on a bad byte), and leaves the unusual to the full path (files over QUICK_MAX_BYTES, anything
- * not a regular file, a file that config.ts's trust rules could refuse). The equivalence is
+ * where config-file.ts reads a file with JSON.parse, reads the file the same way (UTF-8, fatal on
+ * a bad byte), and leaves the unusual to the full path (files over QUICK_MAX_BYTES, anything not
+ * a regular file, a file the trust rules refuse). The equivalence is
  * property-tested (test/unit/quick-beat.test.ts).
  */
-export function quickBeatTarget(opts: LoadOptions, slug: string, uid: number): BeatTarget | null {
+export function quickBeatTarget(opts: LoadOptions, slug: string): BeatTarget | null {
   checkSlug(slug);
   const explicit = opts.path ?? opts.env.MEDIC_CONFIG;
   if (!explicit) return null;
   const file = resolve(opts.cwd, explicit);
-  // config.ts reads `*.json` itself, except `package.json` (its "medic" key, through cosmiconfig).
-  if (!file.endsWith('.json') || file.endsWith('package.json')) return null;
+  // config-file.ts parses a `.json` file with JSON.parse, except `package.json` (its "medic" key).
+  if (extname(file) !== '.json' || basename(file) === 'package.json') return null;
   let text: string;
   try {
-    text = readSmallFile(file, uid);
+    text = readSmallFile(file, opts.uid);
   } catch {
     return null;
   }
@@ -115,14 +126,15 @@ export function quickBeatTarget(opts: LoadOptions, slug: string, uid: number): B
   return beatTarget(raw, file, slug, opts.env, opts.cwd);
 }
 
-/** Far below config.ts's 64 MiB limit: a bigger config is left to the full path. */
+/** Far below config-file.ts's 64 MiB limit: a bigger config is left to the full path. */
 const QUICK_MAX_BYTES = 16 * 1024 * 1024;
 
 function readSmallFile(file: string, uid: number): string {
   const fd = openSync(file, 'r');
   try {
     const st = fstatSync(fd);
-    if (!st.isFile() || st.size > QUICK_MAX_BYTES || trustProblem(st, uid) !== null) throw new Error('not for the quick path');
+    // The trust rule config-file.ts applies to a config (SPEC §8): what it would refuse, it refuses.
+    if (!st.isFile() || st.size > QUICK_MAX_BYTES || trustProblem(st, uid, { groupWritable: true }) !== null) throw new Error('not for the quick path');
     const bytes = Buffer.allocUnsafe(st.size);
     let n = 0;
     while (n < st.size) {

@@ -9,8 +9,9 @@ import { deliverPending, type DeliveryReport } from '../notify/deliver.js';
 import type { Pinger, Sender } from '../notify/http.js';
 import { keyRefOf } from '../notify/keys.js';
 import { INVALID_KEY_HINT, triggerBody } from '../notify/pagerduty.js';
+import { missingKeyHint } from '../hints.js';
 import { ingestSpool } from '../spool.js';
-import type { ChangeKind, NewEvent, Store, StoredService, TransitionInput } from '../store/types.js';
+import type { ChangeKind, KeyRef, NewEvent, Store, StoredService, TransitionInput } from '../store/types.js';
 
 export interface CheckDeps {
   config: Config;
@@ -54,7 +55,6 @@ export interface CheckResult {
 const LOCK_LEASE_MS = 2 * 60_000;
 /** State changes and delivery records are kept this long (beats: `retention`). */
 export const RECORD_RETENTION_MS = 400 * 86_400_000;
-const PRUNE_BATCHES_PER_RUN = 50;
 
 /**
  * One checker run: take the lock, register new services, close the books on a checker gap,
@@ -69,11 +69,19 @@ export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckR
   let result: CheckResult;
   try {
     const now = deps.now();
-    if (config.spool && !opts.dryRun) await ingestSpool(config.spool, { store, services: config.bySlug, now, retentionMs: config.retentionMs, uid: process.getuid?.() ?? 0, verbose: deps.verbose, notice: deps.notice });
+    if (config.spool && !opts.dryRun) await ingestSpool(config.spool, { store, services: config.bySlug, now, retentionMs: config.retentionMs, uid: process.geteuid?.() ?? 0, verbose: deps.verbose, notice: deps.notice });
     let records = new Map((await store.services()).map((r) => [r.slug, r]));
     const unregistered = config.services.filter((s) => !records.has(s.slug)).map((s) => s.slug);
     if (unregistered.length > 0 && !opts.dryRun) {
       await store.register(unregistered, now);
+      records = new Map((await store.services()).map((r) => [r.slug, r]));
+    }
+    // A beat stamped after now (the writer's clock ahead) counts as a beat now, once and for good:
+    // judged from its stamp, a job that died would look up until that moment came.
+    const ahead = [...records.values()].filter((r) => r.lastBeatAt !== null && r.lastBeatAt > now);
+    for (const r of ahead) deps.verbose(`${r.slug}: its last beat is stamped ${iso(r.lastBeatAt!)}, after this check's clock; counted as a beat at ${iso(now)} (is the clock of the machine that sent it ahead?)`);
+    if (ahead.length > 0 && !opts.dryRun) {
+      await store.capFutureBeats(now);
       records = new Map((await store.services()).map((r) => [r.slug, r]));
     }
     const gap = await closeGap(config, records, now, opts.dryRun, deps);
@@ -101,7 +109,7 @@ export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckR
           },
         );
     if (!opts.dryRun) {
-      const pruned = await store.prune(now - config.retentionMs, now - Math.max(RECORD_RETENTION_MS, config.retentionMs), PRUNE_BATCHES_PER_RUN);
+      const pruned = await store.prune(now - config.retentionMs, now - Math.max(RECORD_RETENTION_MS, config.retentionMs));
       if (pruned > 0) deps.verbose(`pruned ${pruned} old records`);
     }
     result = { ran: true, planned, transitions, delivery, gap, undelivered: delivery ? undeliveredError(delivery) : null };
@@ -145,7 +153,7 @@ async function closeGap(config: Config, records: Map<string, StoredService>, now
     `medic check was not running from ${iso(lastRunAt)} to ${iso(now)} (${formatDuration(Math.round((now - lastRunAt) / 1000) * 1000)}); ` +
       `${affected.length} service${affected.length === 1 ? ' whose deadline fell in that blind period gets' : 's whose deadline fell in that blind period get'} a fresh deadline instead of paging`,
   );
-  if (!dryRun) await deps.store.recordGap(affected, lastRunAt, now);
+  if (!dryRun) await deps.store.recordGap(affected, lastRunAt, now, `medic check was not running from ${iso(lastRunAt)} to ${iso(now)}; deadline restarted`);
   return { from: lastRunAt, to: now };
 }
 
@@ -235,9 +243,9 @@ function undeliveredError(report: DeliveryReport): MedicError | null {
   const lines: string[] = [];
   const hints: string[] = [];
   const codes = new Set<number>();
-  for (const [, why] of report.missingKeys) {
+  for (const [ref, why] of report.missingKeys) {
     lines.push(`routing key missing: ${why}; the events for it stay queued`);
-    hints.push('set the variable where cron runs medic (a NAME=value line at the top of the crontab) or use "routingKeyFile"');
+    hints.push(missingKeyHint(ref as KeyRef));
     codes.add(EXIT.config);
   }
   for (const r of report.rejected) {

@@ -1,13 +1,16 @@
 import { execFile } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Config, Target } from '../config.js';
 import { roughDuration } from '../core/duration.js';
+import { checkerCrontabLine, checkerLines, commentedChecker, parseCrontab, type Install } from '../crontab.js';
 import { EXIT, MedicError } from '../errors.js';
+import { GET_KEY, KEY_FILE_ADVICE, missingKeyHint, TLS_OFF_HINT, tlsChecksOff, UNREACHABLE_HINT } from '../hints.js';
 import type { Sender } from '../notify/http.js';
 import { describeKeyRef, keyRefOf, readKey } from '../notify/keys.js';
 import { SCHEMA_VERSION } from '../store/migrations.js';
+import type { StoreConfig } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { testAlert } from './test-alert.js';
 
@@ -31,18 +34,23 @@ export type CrontabRead =
 export type ReachResult = { ok: true; status: number } | { ok: false; error: string };
 
 /** The little of the store doctor needs. */
-export type DoctorStore = Pick<Store, 'releaseLock' | 'lastCheckAt' | 'schemaVersion' | 'close'>;
+export type DoctorStore = Pick<Store, 'probe' | 'lastCheckAt' | 'schemaVersion' | 'close'>;
 
 export interface DoctorDeps {
   /** Finds and validates the config; throws a ConfigError when it is missing or invalid. */
   loadConfig: () => Promise<Config>;
-  openStore: (path: string) => DoctorStore | Promise<DoctorStore>;
+  /** Opens the config's store read-only: doctor never creates or migrates it. */
+  openStore: (config: Config) => DoctorStore | Promise<DoctorStore>;
   env: NodeJS.ProcessEnv;
   now: () => number;
   readCrontab: () => Promise<CrontabRead>;
   reach: (url: string, timeoutMs: number) => Promise<ReachResult>;
   send: Sender;
   sleep: (ms: number) => Promise<void>;
+  /** This install's medic and node, for the crontab line doctor recommends. */
+  install: Install;
+  /** Whether a file is there and executable (is the medic a crontab line names really there?). */
+  isExecutable: (path: string) => boolean;
 }
 
 export interface DoctorResult {
@@ -55,28 +63,28 @@ export const KEY_LENGTH = 32;
 /** `medic check` runs every minute; older than this, a run was missed. */
 export const STALE_CHECK_MS = 2 * 60_000;
 const DB_FIX = 'check that the database path, its folder and the disk are usable by this user';
-/** An owner no checker can have (theirs are `pid@host`), so releasing its lock changes no row. */
-const PROBE_OWNER = 'medic-doctor-write-probe';
 
 /*
  * Exit code: 0 when nothing failed (warnings do not fail), else the SPEC §6 code of the first
  * failing area, in the order the checks run:
- *   config 78 · database 74 · routing keys 78 · events URL 75 (with --send-test: the test alert's
- *   own code, 75 / 76 / 78) · crontab 78 (the machine is not set up to run the checker: a
- *   configuration problem, like an unset key) · last check run 75 (never ran: often cron simply
- *   has not reached its first minute yet; try again later).
+ *   config 78 · database 74 · routing keys 78 · certificate checks off 78 · events URL 75 (with
+ *   --send-test: the test alert's own code, 75 / 76 / 78) · crontab 78 (the machine is not set up
+ *   to run the checker: a configuration problem, like an unset key) · last check run 75 (never
+ *   ran: often cron simply has not reached its first minute yet; try again later).
  */
 
 /**
  * Checks everything a working Medic needs and says what to fix: config, database, every target's
- * routing key, the events URLs (or, with sendTest, the guide's test trigger and resolve), the
- * crontab line that runs `medic check`, and when that last ran. Never prints a routing key.
+ * routing key, that certificate checks are on, the events URLs (or, with sendTest, the guide's
+ * test trigger and resolve), the crontab line that runs `medic check` (every minute, with a medic
+ * and node cron can find), and when that last ran. Never prints a routing key.
  */
 export async function doctor(input: { sendTest: boolean }, deps: DoctorDeps): Promise<DoctorResult> {
   const found: { finding: Finding; code: number }[] = [];
   const add = (code: number, check: string, level: Level, detail: string, fix?: string) =>
     found.push({ finding: { check, ok: level === 'ok', level, detail, ...(fix !== undefined && { fix }) }, code });
-  const skip = (check: string, needs: string) => add(EXIT.ok, check, 'warn', `not checked: needs ${needs}`, `fix the ${needs} first, then run medic doctor again`);
+  const skip = (check: string, needs: 'config' | 'database') =>
+    add(EXIT.ok, check, 'warn', `not checked: needs ${needs === 'config' ? 'a valid config' : 'a working database'}`, `fix the ${needs} first, then run medic doctor again`);
 
   let config: Config | null = null;
   try {
@@ -90,28 +98,32 @@ export async function doctor(input: { sendTest: boolean }, deps: DoctorDeps): Pr
   let store: DoctorStore | null = null;
   try {
     if (config) {
-      store = await checkDatabase(config.databasePath, deps, add);
+      store = await checkDatabase(config, deps, add);
     } else {
-      skip('database', 'a valid config');
+      skip('database', 'config');
     }
 
     const keysOk = new Set<string>();
     if (config) {
       for (const target of config.targets.values()) if (checkKey(target, deps.env, add)) keysOk.add(target.name);
     } else {
-      skip('routing keys', 'a valid config');
+      skip('routing keys', 'config');
     }
 
-    if (!config) skip(input.sendTest ? 'test alert' : 'events URL', 'a valid config');
+    // Node reads NODE_TLS_REJECT_UNAUTHORIZED=0 as "accept any certificate": whoever sits between
+    // this machine and PagerDuty could read the routing key and drop pages.
+    if (tlsChecksOff(deps.env)) add(EXIT.config, 'certificate checks', 'fail', 'NODE_TLS_REJECT_UNAUTHORIZED=0 is set: certificate checks are off for every request medic makes', TLS_OFF_HINT);
+
+    if (!config) skip(input.sendTest ? 'test alert' : 'events URL', 'config');
     else if (input.sendTest) await sendTests(config, keysOk, deps, add);
     else await checkReach(config, deps, add);
 
     await checkCrontab(config, deps, add);
 
     if (config && store) await checkLastRun(store, config.file, deps.now(), add);
-    else skip('last check', config ? 'a working database' : 'a valid config');
+    else skip('last check', config ? 'database' : 'config');
   } finally {
-    store?.close();
+    await store?.close();
   }
 
   const firstFail = found.find((f) => f.finding.level === 'fail');
@@ -120,26 +132,30 @@ export async function doctor(input: { sendTest: boolean }, deps: DoctorDeps): Pr
 
 type Add = (code: number, check: string, level: Level, detail: string, fix?: string) => void;
 
-/** Opens (creating and migrating if needed) and write-probes the database; returns it open, or null. */
-async function checkDatabase(path: string, deps: DoctorDeps, add: Add): Promise<DoctorStore | null> {
-  const existed = existsSync(path);
+/**
+ * Opens the database read-only (never creating or migrating it) and asks the store whether this
+ * user can write it; returns it open, or null.
+ */
+async function checkDatabase(config: Config, deps: DoctorDeps, add: Add): Promise<DoctorStore | null> {
+  const path = config.databasePath;
   let store: DoctorStore;
   try {
-    store = await deps.openStore(path);
+    store = await deps.openStore(config);
   } catch (err) {
     if (!(err instanceof MedicError)) throw err;
     add(EXIT.ioerr, 'database', 'fail', err.message, err.hint ?? DB_FIX);
     return null;
   }
   try {
-    // An UPDATE that matches no row still needs SQLite's write lock and a writable file, folder
-    // (-wal, -shm) and disk, so this proves `medic check` can write while changing nothing.
-    await store.releaseLock(PROBE_OWNER, deps.now());
+    if (!(await store.probe()).exists) {
+      add(EXIT.ioerr, 'database', 'ok', `${path}: does not exist yet; the first \`medic check\` creates it`);
+      return store;
+    }
     const version = await store.schemaVersion();
     if (version !== SCHEMA_VERSION) {
       add(EXIT.ioerr, 'database', 'fail', `${path}: schema version ${version}, but this Medic uses version ${SCHEMA_VERSION}`, 'run `medic check` once to migrate it, or use the Medic that wrote it');
     } else {
-      add(EXIT.ioerr, 'database', 'ok', `${path}: ${existed ? 'opens and is writable' : 'did not exist; created it'}, schema version ${version} (current)`);
+      add(EXIT.ioerr, 'database', 'ok', `${path}: opens and is writable, schema version ${version} (current)`);
     }
   } catch (err) {
     if (!(err instanceof MedicError)) throw err;
@@ -147,8 +163,13 @@ async function checkDatabase(path: string, deps: DoctorDeps, add: Add): Promise<
   }
   try {
     const mode = statSync(path).mode & 0o777;
-    if ((mode & 0o077) !== 0) {
-      add(EXIT.ioerr, 'database permissions', 'warn', `${path} has mode ${octal(mode)}: other users on this machine can read it`, `chmod 600 ${path}`);
+    // "databaseMode": "0660" is the group set-up: the group then shares the file on purpose.
+    const wanted = (config as StoreConfig).databaseMode ?? 0o600;
+    const chmod = `chmod ${wanted.toString(8)} ${path}`;
+    if ((mode & ~wanted & 0o077) !== 0) {
+      add(EXIT.ioerr, 'database permissions', 'warn', `${path} has mode ${octal(mode)}: ${mode & 0o007 ? 'other users' : 'its group'} on this machine can read it`, chmod);
+    } else if ((wanted & 0o020) !== 0 && (mode & 0o020) === 0) {
+      add(EXIT.ioerr, 'database permissions', 'warn', `${path} has mode ${octal(mode)}: "databaseMode" is ${octal(wanted)}, but its group cannot write it`, chmod);
     } else {
       add(EXIT.ioerr, 'database permissions', 'ok', `mode ${octal(mode)}`);
     }
@@ -163,18 +184,9 @@ function checkKey(target: Target, env: NodeJS.ProcessEnv, add: Add): boolean {
   const check = `routing key (${target.name})`;
   const ref = keyRefOf(target);
   const where = describeKeyRef(ref);
-  const getKey = 'the Integration Key from PagerDuty → Service → Integrations → Events API v2';
   const key = readKey(ref, env);
   if ('missing' in key) {
-    add(
-      EXIT.config,
-      check,
-      'fail',
-      key.missing,
-      target.routingKeyFile
-        ? `write ${getKey} into ${target.routingKeyFile} (mode 0600)`
-        : `export ${target.routingKeyEnv}=<${getKey}>, and add ${target.routingKeyEnv}=<the same key> as a line at the top of \`crontab -e\` (cron does not see your shell's variables)`,
-    );
+    add(EXIT.config, check, 'fail', key.missing, missingKeyHint(ref));
     return false;
   }
   if (key.key.length !== KEY_LENGTH) {
@@ -183,7 +195,7 @@ function checkKey(target: Target, env: NodeJS.ProcessEnv, add: Add): boolean {
       check,
       'fail',
       `${where} is set, but has ${key.key.length} characters; an Integration Key has ${KEY_LENGTH}`,
-      `copy ${getKey} again, whole and without quotes or spaces`,
+      `copy ${GET_KEY} again, whole and without quotes or spaces`,
     );
     return false;
   }
@@ -213,7 +225,7 @@ async function checkReach(config: Config, deps: DoctorDeps, add: Add): Promise<v
         'events URL',
         'fail',
         `${url} (${names}): ${result.error}`,
-        "check that this machine can reach PagerDuty over HTTPS (firewall, DNS, HTTPS_PROXY), and the target's eventsUrl",
+        UNREACHABLE_HINT,
       );
     }
   }
@@ -240,14 +252,9 @@ async function sendTests(config: Config, keysOk: Set<string>, deps: DoctorDeps, 
   }
 }
 
-/** A line that runs the checker: not a comment, names medic and the check command. */
-const CHECK_LINE = /\bmedic\b.*\scheck(?=$|[\s;&|>)'"])/;
-const CONFIG_IN_LINE = /(?:^|\s)(?:--config|-c)(?:=|\s+)(\S+)/;
-const CONFIG_IN_ENV = /(?:^|\s)MEDIC_CONFIG=(\S+)/m;
-
 async function checkCrontab(config: Config | null, deps: DoctorDeps, add: Add): Promise<void> {
-  const wanted = `* * * * * /path/to/medic --config ${config?.file ?? '/path/to/medic.config.json'} check`;
-  const addLine = `add this line with \`crontab -e\` (the full path of medic, as \`medic init\` printed it): ${wanted}`;
+  const wanted = checkerCrontabLine(deps.install, config?.file ?? null);
+  const addLine = `add this line with \`crontab -e\`: ${wanted}`;
   const read = await deps.readCrontab();
   if (read.kind === 'not-installed') {
     // Not a failure by itself: a systemd timer may run the checker; "last check" tells whether something does.
@@ -262,30 +269,30 @@ async function checkCrontab(config: Config | null, deps: DoctorDeps, add: Add): 
     add(EXIT.config, 'crontab', 'fail', `cannot read this user's crontab: ${read.message}`, `run \`crontab -l\` to see why; then ${addLine}`);
     return;
   }
-  const lines = read.text.split('\n').map((l) => l.trim());
-  const lineNo = lines.findIndex((l) => l !== '' && !l.startsWith('#') && CHECK_LINE.test(l));
-  if (lineNo < 0) {
-    const commented = lines.some((l) => l.startsWith('#') && CHECK_LINE.test(l));
-    add(
-      EXIT.config,
-      'crontab',
-      'fail',
-      commented ? 'the crontab line that runs `medic check` is commented out' : "this user's crontab has no line that runs `medic check`",
-      commented ? 'remove the # in front of it with `crontab -e`' : addLine,
-    );
+  const home = deps.env.HOME || homedir();
+  const crontab = parseCrontab(read.text);
+  const lines = checkerLines(crontab, home, deps.isExecutable);
+  const good = lines.find((l) => l.problems.length === 0);
+  // The lines themselves are not shown: they may carry a routing key in a NAME=value prefix.
+  if (!good) {
+    const bad = lines[0];
+    const commented = commentedChecker(crontab);
+    if (bad) {
+      add(EXIT.config, 'crontab', 'fail', `line ${bad.job.lineNo} calls \`medic check\`, but ${bad.problems.join('; ')}: nothing runs the checker every minute`, `replace it with \`crontab -e\`: ${wanted}`);
+    } else if (commented) {
+      add(EXIT.config, 'crontab', 'fail', `the crontab line that runs \`medic check\` (line ${commented.lineNo}) is commented out`, 'remove the # in front of it with `crontab -e`');
+    } else {
+      add(EXIT.config, 'crontab', 'fail', "this user's crontab has no line that runs `medic check`", addLine);
+    }
     return;
   }
-  // The line itself is not shown: it may carry a routing key in a NAME=value prefix.
-  const line = lines[lineNo]!;
-  const at = `line ${lineNo + 1} runs medic check`;
+  const at = `line ${good.job.lineNo} runs medic check every minute`;
   if (!config) {
     add(EXIT.config, 'crontab', 'ok', at);
     return;
   }
-  const home = deps.env.HOME || homedir();
-  const active = lines.filter((l) => !l.startsWith('#')).join('\n');
-  // Only what follows "medic" is its own option (not the -c of `sh -c '...'`).
-  const given = CONFIG_IN_LINE.exec(line.slice(line.search(/\bmedic\b/)))?.[1] ?? CONFIG_IN_ENV.exec(active)?.[1];
+  const env = { ...good.job.env, ...good.call.prefix };
+  const given = good.call.config ?? env.MEDIC_CONFIG;
   if (given === undefined) {
     if (cronSearchFinds(config.file, home)) {
       add(EXIT.config, 'crontab', 'ok', `${at}; it finds ${config.file} by searching from ${home}`);
@@ -299,24 +306,32 @@ async function checkCrontab(config: Config | null, deps: DoctorDeps, add: Add): 
       );
     }
   } else {
-    const path = unquote(given);
-    const cronFile = path.includes('$') ? null : resolve(home, path.startsWith('~/') ? join(home, path.slice(2)) : path);
+    const cronFile = given.includes('$') ? null : resolve(home, given.startsWith('~/') ? join(home, given.slice(2)) : given);
     if (cronFile !== null && cronFile !== config.file) {
       add(EXIT.config, 'crontab', 'warn', `${at} with the config ${cronFile}, but doctor checked ${config.file}`, `run medic doctor --config ${cronFile}, or point the crontab line at ${config.file}`);
     } else {
-      add(EXIT.config, 'crontab', 'ok', `${at} with the config ${cronFile ?? path}`);
+      add(EXIT.config, 'crontab', 'ok', `${at} with the config ${cronFile ?? given}`);
     }
   }
-  // Cron gives its jobs almost no environment: a key read from a variable must be set in the crontab.
+  if (tlsChecksOff(env)) add(EXIT.config, 'certificate checks', 'fail', `the crontab sets NODE_TLS_REJECT_UNAUTHORIZED=0 for line ${good.job.lineNo}: certificate checks are off`, TLS_OFF_HINT);
+  // Cron gives its jobs almost no environment: a key read from a variable must be set for the line.
   for (const name of new Set([...config.targets.values()].map((t) => t.routingKeyEnv).filter((n): n is string => n !== null))) {
-    // Names are [A-Za-z_][A-Za-z0-9_]* (the schema's envVarName), safe inside a pattern.
-    if (!new RegExp(`(?:^|\\s)${name}=`, 'm').test(active)) {
+    if (name in good.call.prefix) continue;
+    if (name in good.job.env) {
       add(
         EXIT.config,
         'crontab environment',
         'warn',
-        `the crontab does not set ${name}; cron jobs do not see your shell's variables, so \`medic check\` may find no routing key (unless its command sets it)`,
-        `add ${name}=<the Integration Key> as a line at the top of \`crontab -e\`, or use "routingKeyFile" in the target`,
+        `the crontab sets ${name} on a line of its own, which hands the routing key to every job in this crontab`,
+        `${KEY_FILE_ADVICE}, then remove that line`,
+      );
+    } else {
+      add(
+        EXIT.config,
+        'crontab environment',
+        'warn',
+        `the crontab does not set ${name}; cron jobs do not see your shell's variables, so \`medic check\` may find no routing key`,
+        missingKeyHint(`env:${name}`),
       );
     }
   }
@@ -355,10 +370,15 @@ async function checkLastRun(store: DoctorStore, configFile: string, now: number,
   }
 }
 
-/** Reads the current user's crontab with `crontab -l` (found on env's PATH). */
+/**
+ * Reads the current user's crontab with `crontab -l` (found on env's PATH). It gets only what it
+ * needs to find the program and the user (PATH, HOME, USER, LOGNAME): never a routing key.
+ */
 export function readUserCrontab(env: NodeJS.ProcessEnv): Promise<CrontabRead> {
+  const minimal: NodeJS.ProcessEnv = {};
+  for (const name of ['PATH', 'HOME', 'USER', 'LOGNAME']) if (env[name] !== undefined) minimal[name] = env[name];
   return new Promise((done) => {
-    execFile('crontab', ['-l'], { env, timeout: 10_000, encoding: 'utf8' }, (err, stdout, stderr) => {
+    execFile('crontab', ['-l'], { env: minimal, timeout: 10_000, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (!err) return done({ kind: 'text', text: stdout });
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return done({ kind: 'not-installed' });
       const message = (stderr.trim() || err.message).split('\n')[0]!;
@@ -410,6 +430,4 @@ function fileMode(path: string): number | null {
   }
 }
 
-function unquote(s: string): string {
-  return s.replace(/^(['"])(.*)\1$/, '$2');
-}
+

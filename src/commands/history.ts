@@ -11,6 +11,8 @@ export type HistoryEvent =
 
 export interface HistoryReport {
   slug: string;
+  /** Not in the config any more: what the database kept (SPEC §3: its history stays). */
+  removed: boolean;
   since: number;
   until: number;
   /** Beats per bucket from `since`, one bucket per interval (wider when the range is long). */
@@ -20,18 +22,31 @@ export interface HistoryReport {
 }
 
 const STRIP_MAX = 72;
+const MINUTE = 60_000;
 
-/** Beats, state changes and deliveries on one timeline, oldest first; runs of beats are folded. */
+/** Whether the database has anything of this slug: live state, or any beat, change or delivery. */
+async function inDatabase(store: Store, slug: string, until: number): Promise<boolean> {
+  if ((await store.services()).some((r) => r.slug === slug)) return true;
+  const all = await store.history(slug, 0, until);
+  return all.beats.length + all.transitions.length + all.deliveries.length > 0;
+}
+
+/**
+ * Beats, state changes and deliveries on one timeline, oldest first; runs of beats are folded.
+ * A service removed from the config still has its history read from the database; a slug that
+ * neither knows is an unknown service (65, with the nearest configured slug).
+ */
 export async function history(input: { slug: string; since?: string }, deps: { config: Config; store: Store; now: () => number }): Promise<HistoryReport> {
   const spec = deps.config.bySlug.get(input.slug);
-  if (!spec) throw unknownService(input.slug, deps.config);
+  const until = deps.now();
+  if (!spec && !(await inDatabase(deps.store, input.slug, until))) throw unknownService(input.slug, deps.config);
   const rangeMs = parseDuration(input.since ?? '7d');
   if (rangeMs === null || rangeMs <= 0) throw new DataError(`--since: expected a duration like "7d" or "12h", got "${input.since}"`);
-  const until = deps.now();
   const since = until - rangeMs;
-  const h = await deps.store.history(spec.slug, since, until);
+  const h = await deps.store.history(input.slug, since, until);
 
-  const bucketMs = Math.max(spec.intervalMs, Math.ceil(rangeMs / STRIP_MAX));
+  // A removed service has no interval any more: buckets follow the range alone.
+  const bucketMs = Math.max(spec?.intervalMs ?? MINUTE, Math.ceil(rangeMs / STRIP_MAX));
   const strip = new Array<number>(Math.ceil(rangeMs / bucketMs)).fill(0);
   for (const at of h.beats) {
     const i = Math.floor((at - since) / bucketMs);
@@ -58,5 +73,5 @@ export async function history(input: { slug: string; since?: string }, deps: { c
     if (run) events.push(run);
     if (e) events.push(e);
   }
-  return { slug: spec.slug, since, until, bucketMs, strip, events };
+  return { slug: input.slug, removed: !spec, since, until, bucketMs, strip, events };
 }

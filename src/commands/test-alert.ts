@@ -4,6 +4,7 @@ import { ConfigError, EXIT, MedicError, mostUrgent, UsageError } from '../errors
 import type { Sender, SendResult } from '../notify/http.js';
 import { keyRefOf, readKey } from '../notify/keys.js';
 import { INVALID_KEY_HINT, describeAnswer, mentionsRoutingKey, testAlertBody } from '../notify/pagerduty.js';
+import { missingKeyHint, UNREACHABLE_HINT } from '../hints.js';
 
 export interface TestAlertDeps {
   config: Config;
@@ -55,9 +56,7 @@ async function sendOne(target: Target, resolve: boolean, deps: TestAlertDeps): P
   if ('missing' in key) {
     throw new ConfigError(
       `target ${target.name}: routing key missing: ${key.missing}`,
-      target.routingKeyFile
-        ? `write the Integration Key (PagerDuty → Service → Integrations → Events API v2) into ${target.routingKeyFile}`
-        : `export ${target.routingKeyEnv}=<the Integration Key from PagerDuty → Service → Integrations → Events API v2>`,
+      missingKeyHint(keyRefOf(target)),
     );
   }
   let result: SendResult | undefined;
@@ -89,7 +88,7 @@ async function sendOne(target: Target, resolve: boolean, deps: TestAlertDeps): P
     `target ${target.name}: could not deliver the ${what} to ${target.eventsUrl} after ${ATTEMPTS} attempts: ${failed.error}${said ? ` — ${said}` : ''}`,
     EXIT.tempfail,
     failed.status === null
-      ? 'check that this machine can reach PagerDuty over HTTPS (firewall, DNS, HTTPS_PROXY), and the target\'s eventsUrl'
+      ? UNREACHABLE_HINT
       : 'PagerDuty is throttling or failing; try again in a minute (status.pagerduty.com)',
   );
 }

@@ -142,8 +142,12 @@ export function previousMatch(cron: Cron, timeZone: string, at: number): number 
       // stop an hour short of midnight rather than risk skipping the previous day's last hour.
       t -= Math.max(local.minute + 1, (local.hour - 1) * 60 + local.minute + 1) * MINUTE;
     } else if (!cron.hours.has(local.hour)) t -= (local.minute + 1) * MINUTE;
-    else if (!cron.minutes.has(local.minute)) t -= MINUTE;
-    else return t;
+    else if (!cron.minutes.has(local.minute)) {
+      // Straight back to the last matching minute of this hour (or over the hour), not one by one.
+      let m = local.minute - 1;
+      while (m >= 0 && !cron.minutes.has(m)) m--;
+      t -= (local.minute - m) * MINUTE;
+    } else return t;
   }
   return null;
 }

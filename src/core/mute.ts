@@ -1,6 +1,6 @@
-import { parseCron, previousMatch } from './cron.js';
+import { parseCron, previousMatch, type Cron } from './cron.js';
 import type { ServiceSpec } from './service.js';
-import type { ServiceRecord } from './state.js';
+import { deadlineAt, referenceAt, type ServiceRecord } from './state.js';
 
 /** A pause set by `medic pause`: until null means until `medic resume`. */
 export interface Pause {
@@ -33,27 +33,51 @@ export function covers(w: Window, spec: ServiceSpec): boolean {
   return w.all || (w.services?.includes(spec.slug) ?? false) || (spec.team !== null && (w.teams?.includes(spec.team) ?? false));
 }
 
-/**
- * The occurrence of a window that matters at `now`: the current one if active, else the last one
- * that ended. Intervals are half-open, [start, end): at `end` the window is over.
- */
-export function occurrence(w: Window, now: number, localZone: string): { startAt: number; endAt: number } | null {
-  // A check asks this for every service at the same `now`: work it out once per window.
-  const cached = memo.get(w);
-  if (cached && cached.now === now && cached.zone === localZone) return cached.occ;
-  const occ = computeOccurrence(w, now, localZone);
-  memo.set(w, { now, zone: localZone, occ });
-  return occ;
+export interface Occurrence {
+  startAt: number;
+  endAt: number;
 }
 
-const memo = new WeakMap<Window, { now: number; zone: string; occ: { startAt: number; endAt: number } | null }>();
-
-function computeOccurrence(w: Window, now: number, localZone: string): { startAt: number; endAt: number } | null {
+/**
+ * The occurrence of a window that started last at or before `at` (open or already over), or null.
+ * Intervals are half-open, [start, end): at `end` the window is over. All occurrences of a
+ * recurring window last as long, so the one that started last is also the one that ends last.
+ */
+export function occurrence(w: Window, at: number, localZone: string): Occurrence | null {
   if (w.cron === null) {
-    return w.startAt !== null && w.endAt !== null && w.startAt <= now ? { startAt: w.startAt, endAt: w.endAt } : null;
+    return w.startAt !== null && w.endAt !== null && w.startAt <= at ? { startAt: w.startAt, endAt: w.endAt } : null;
   }
-  const start = previousMatch(parseCron(w.cron), w.timezone ?? localZone, now);
+  const start = latestStart(w, at, localZone);
   return start === null ? null : { startAt: start, endAt: start + (w.durationMs ?? 0) };
+}
+
+/** The occurrence of a window that is open at instant `at` (start <= at < end), or null. */
+export function occurrenceAt(w: Window, at: number, localZone: string): Occurrence | null {
+  const o = occurrence(w, at, localZone);
+  return o !== null && at < o.endAt ? o : null;
+}
+
+// A check asks about many services at once, often for the same minute: remember each window's
+// parsed cron and its latest start per minute (cron starts are whole minutes).
+const memo = new WeakMap<Window, { zone: string; cron: Cron; starts: Map<number, number | null> }>();
+const MINUTE = 60_000;
+const MEMO_MINUTES = 10_000;
+
+function latestStart(w: Window, at: number, localZone: string): number | null {
+  const zone = w.timezone ?? localZone;
+  let m = memo.get(w);
+  if (!m || m.zone !== zone) {
+    m = { zone, cron: parseCron(w.cron!), starts: new Map() };
+    memo.set(w, m);
+  }
+  const minute = Math.floor(at / MINUTE);
+  let start = m.starts.get(minute);
+  if (start === undefined) {
+    if (m.starts.size >= MEMO_MINUTES) m.starts.clear();
+    start = previousMatch(m.cron, zone, at);
+    m.starts.set(minute, start);
+  }
+  return start;
 }
 
 /** Why a service is muted at `now` (pause first, then the window ending last), or null. */
@@ -62,28 +86,62 @@ export function activeMute(spec: ServiceSpec, pause: Pause | null, windows: Wind
   let best: Mute | null = null;
   for (const w of windows) {
     if (!covers(w, spec)) continue;
-    const o = occurrence(w, now, localZone);
-    if (o && now < o.endAt && (best === null || o.endAt > best.until!)) best = { kind: 'maintenance', reason: w.reason, until: o.endAt };
+    const o = occurrenceAt(w, now, localZone);
+    if (o && (best === null || o.endAt > best.until!)) best = { kind: 'maintenance', reason: w.reason, until: o.endAt };
   }
   return best;
 }
 
-/**
- * The latest moment at or before `now` when a mute of this service ended (a timed pause running
- * out, a window closing). The service gets a full interval × threshold + grace from there.
- */
-export function lastUnmuteAt(spec: ServiceSpec, pause: Pause | null, windows: Window[], now: number, localZone: string): number | null {
-  let latest: number | null = pause?.until != null && pause.until <= now ? pause.until : null;
-  for (const w of windows) {
-    if (!covers(w, spec)) continue;
-    const o = occurrence(w, now, localZone);
-    if (o && o.endAt <= now && (latest === null || o.endAt > latest)) latest = o.endAt;
-  }
-  return latest;
+/** When a timed pause ran out by itself, if it has by `now`; its end restarts the clock. */
+export function pauseEndedAt(pause: Pause | null, now: number): number | null {
+  return pause?.until != null && pause.until <= now ? pause.until : null;
 }
 
-/** The record as the state machine should see it: a pause that ran out or a closed window restarts the clock. */
+/**
+ * The end of the window that excuses a deadline at instant `at`: of the windows covering the
+ * service that are open at `at`, the latest end; null when none is (the deadline pages).
+ */
+export function excusedUntil(spec: ServiceSpec, windows: Window[], at: number, localZone: string): number | null {
+  let end: number | null = null;
+  for (const w of windows) {
+    if (!covers(w, spec)) continue;
+    const o = occurrenceAt(w, at, localZone);
+    if (o && (end === null || o.endAt > end)) end = o.endAt;
+  }
+  return end;
+}
+
+/**
+ * How many windows in a row may excuse one service's deadline. A window that recurs in step with
+ * the service (every fresh deadline falls inside the next occurrence) would otherwise excuse it
+ * for ever; after this many it pages.
+ */
+export const MAX_EXCUSES = 3;
+
+/**
+ * The record as the state machine should see it at `now` (SPEC §3):
+ * - a timed pause that ran out restarts the clock at its end, as `medic resume` does;
+ * - a maintenance window excuses only a miss whose deadline fell inside it. The deadline is first
+ *   worked out without windows, from the real reference (last beat, registration, pause end, gap
+ *   reset). If it has passed (<= now) and fell inside an open occurrence of a window covering the
+ *   service ([start, end): a deadline at the very end is outside), the service gets a fresh
+ *   interval × threshold + grace from that occurrence's end; if that deadline fell inside another
+ *   occurrence, the same again, at most MAX_EXCUSES times. A deadline outside every window is
+ *   left as it is and pages as if there were no windows, so a window that closes often (a daily
+ *   one over a daily job, one every 10 minutes over an hourly service) cannot hide an outage.
+ * Only passed deadlines are excused: whether a future one falls in a window is decided then.
+ */
 export function withUnmute(spec: ServiceSpec, rec: ServiceRecord, windows: Window[], now: number, localZone: string): ServiceRecord {
-  const unmuted = lastUnmuteAt(spec, rec.pause, windows, now, localZone);
-  return unmuted !== null && (rec.resetAt === null || unmuted > rec.resetAt) ? { ...rec, resetAt: unmuted } : rec;
+  const pauseEnd = pauseEndedAt(rec.pause, now);
+  const base = pauseEnd !== null && (rec.resetAt === null || pauseEnd > rec.resetAt) ? { ...rec, resetAt: pauseEnd } : rec;
+  const real = referenceAt(base, now);
+  let reference = real;
+  for (let i = 0; i < MAX_EXCUSES; i++) {
+    const deadline = deadlineAt(spec, reference);
+    if (deadline > now) break;
+    const end = excusedUntil(spec, windows, deadline, localZone);
+    if (end === null) break;
+    reference = end;
+  }
+  return reference === real ? base : { ...base, resetAt: reference };
 }

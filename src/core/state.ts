@@ -10,7 +10,10 @@ export interface ServiceRecord {
   lastBeatAt: number | null;
   /** Counts beats; it moves forward even when the clock steps back, so recovery is never missed. */
   beatSeq: number;
-  /** Another reference point that restarts the clock (end of a pause, a window, a checker gap). */
+  /**
+   * Another reference point that restarts the clock: a `medic resume` or a checker gap, as stored;
+   * withUnmute (mute.ts) adds the end of a timed pause and of a window that excused a deadline.
+   */
   resetAt: number | null;
   pause: Pause | null;
   incident: OpenIncident | null;
@@ -31,14 +34,25 @@ export interface Evaluation {
   lateAt: number;
   deadlineAt: number;
   missedHeartbeats: number;
+  /**
+   * The last beat is stamped after `now` (the writer's clock is ahead, or this one behind): it
+   * counts as a beat at `now`, so a future stamp cannot keep a dead job "up" until that time.
+   */
+  beatInFuture: boolean;
+}
+
+/** The last beat as of `now`: a beat stamped after `now` counts as a beat at `now`. */
+export function lastBeatAsOf(rec: ServiceRecord, now: number): number | null {
+  return rec.lastBeatAt !== null && rec.lastBeatAt > now ? now : rec.lastBeatAt;
 }
 
 /**
- * The reference point: the last beat, or registration when it never beat, or a later reset
- * (end of a pause or maintenance window, end of a checker gap).
+ * The reference point: the last beat (capped at `now`), or registration when it never beat, or a
+ * later reset (end of a pause, a `medic resume`, a checker gap, a maintenance window that excused
+ * a deadline).
  */
-export function referenceAt(rec: ServiceRecord): number {
-  const base = rec.lastBeatAt ?? rec.registeredAt;
+export function referenceAt(rec: ServiceRecord, now: number): number {
+  const base = lastBeatAsOf(rec, now) ?? rec.registeredAt;
   return rec.resetAt !== null && rec.resetAt > base ? rec.resetAt : base;
 }
 
@@ -49,7 +63,7 @@ export function deadlineAt(spec: ServiceSpec, reference: number): number {
 
 /** ⌊(now − last beat) / interval⌋, counted from registration when it never beat; never negative. */
 export function missedHeartbeats(spec: ServiceSpec, rec: ServiceRecord, now: number): number {
-  const since = rec.lastBeatAt ?? rec.registeredAt;
+  const since = lastBeatAsOf(rec, now) ?? rec.registeredAt;
   return Math.max(0, Math.floor((now - since) / spec.intervalMs));
 }
 
@@ -58,10 +72,11 @@ export function missedHeartbeats(spec: ServiceSpec, rec: ServiceRecord, now: num
  * - down from the deadline on (now >= deadline), even with grace 0;
  * - late from reference + interval until the deadline;
  * - up (or new, when it never beat) before that.
- * A clock that stepped back (now before the reference) reads as up/new, never down.
+ * A clock that stepped back (now before the reference) reads as up/new, never down; a beat stamped
+ * after `now` counts from `now` and sets `beatInFuture`.
  */
 export function evaluate(spec: ServiceSpec, rec: ServiceRecord, now: number): Evaluation {
-  const reference = referenceAt(rec);
+  const reference = referenceAt(rec, now);
   const lateAt = reference + spec.intervalMs;
   const deadline = deadlineAt(spec, reference);
   let state: State;
@@ -69,7 +84,14 @@ export function evaluate(spec: ServiceSpec, rec: ServiceRecord, now: number): Ev
   else if (rec.lastBeatAt === null) state = 'new';
   else if (now >= lateAt) state = 'late';
   else state = 'up';
-  return { state, referenceAt: reference, lateAt, deadlineAt: deadline, missedHeartbeats: missedHeartbeats(spec, rec, now) };
+  return {
+    state,
+    referenceAt: reference,
+    lateAt,
+    deadlineAt: deadline,
+    missedHeartbeats: missedHeartbeats(spec, rec, now),
+    beatInFuture: rec.lastBeatAt !== null && rec.lastBeatAt > now,
+  };
 }
 
 export type Transition =

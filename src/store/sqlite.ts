@@ -1,31 +1,79 @@
 import Database from 'better-sqlite3';
-import { closeSync, existsSync, mkdirSync, openSync, statfsSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, existsSync, fchmodSync, lstatSync, mkdirSync, openSync, statSync, statfsSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { DatabaseError } from '../errors.js';
+import { trustProblem } from '../file-trust.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
-import type { EventStatus, History, KeyRef, OutboxEvent, Settlement, Store, StoredService, TransitionInput } from './types.js';
+import type { EventStatus, History, KeyRef, OpenOptions, OutboxEvent, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
 
 type Db = Database.Database;
 
+/** The database file's mode unless the config's `databaseMode` asks for the group set-up (0o660). */
+export const DEFAULT_DATABASE_MODE = 0o600;
+
+export interface SqliteOptions extends OpenOptions {
+  /**
+   * The user medic runs as: only files it or root owns are trusted (SPEC §8). cli.ts passes it;
+   * without it, this process's effective uid (the one whose rights open the file).
+   */
+  uid?: number;
+  /** The file's mode: 0o600, or 0o660 for several users sharing one group (the folder may then be group-writable). */
+  mode?: number;
+}
+
+/** How a store was opened, for its methods: probe() and the messages they give. */
+interface Opened {
+  uid: number;
+  mode: number;
+  readOnly: boolean;
+  /** False: there is no database file; a read-only open reads an empty one held in memory. */
+  exists: boolean;
+  /** The file's schema version when a read-only open found it older than this Medic's. */
+  olderSchema: number | null;
+}
+
 /**
- * Opens (creating if needed: folder 0700, file 0600) and migrates the database.
- * WAL plus a generous busy timeout lets many `medic beat` processes and a `medic check` write at once.
+ * Opens the database safely (SPEC §8), creating it if needed and not read-only: folders Medic
+ * creates get 0700 (0770 in the group set-up), the file exactly the configured mode whatever the
+ * umask. A symbolic link at the path is never followed, and a file or folder that someone else
+ * could have planted or changed is refused. Then migrates it, unless read-only. WAL plus a
+ * generous busy timeout lets many `medic beat` processes and a `medic check` write at once.
  */
-export function openSqliteStore(path: string): SqliteStore {
+export function openSqliteStore(path: string, opts: SqliteOptions = {}): SqliteStore {
+  const opened: Opened = {
+    uid: opts.uid ?? process.geteuid?.() ?? 0,
+    mode: opts.mode ?? DEFAULT_DATABASE_MODE,
+    readOnly: opts.readOnly === true,
+    exists: true,
+    olderSchema: null,
+  };
   const db = guard(path, () => {
-    if (!existsSync(path)) {
-      makeFolders(dirname(path));
-      try {
-        closeSync(openSync(path, 'wx', 0o600));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
+    const dir = dirname(path);
+    let file = lstatOrNull(path);
+    if (!file && opened.readOnly) {
+      // Nothing to read and nothing may be created: an empty database. The folder is still checked,
+      // so doctor and status report the problem that `medic check` would meet there.
+      if (existsSync(dir)) trustFolder(path, dir, opened);
+      opened.exists = false;
+      return emptyDatabase();
     }
-    const db = new Database(path, { timeout: 15_000, nativeBinding: addonPath() });
+    if (!file) makeFolders(dir, opened.mode & 0o070 ? 0o770 : 0o700);
+    trustFolder(path, dir, opened);
+    if (!file) {
+      createFile(path, opened.mode);
+      file = lstatSync(path);
+    }
+    trustFile(path, file, opened);
+    writable(path, opened);
+    const db = new Database(path, { readonly: opened.readOnly, fileMustExist: true, timeout: 15_000, nativeBinding: addonPath() });
     try {
       // Refuse what is not ours before changing anything (the journal mode rewrites the header).
       const version = refuseForeign(db, path);
+      if (opened.readOnly) {
+        if (version < SCHEMA_VERSION) opened.olderSchema = version;
+        return db;
+      }
       enableWal(db);
       db.pragma('synchronous = NORMAL');
       if (version !== SCHEMA_VERSION) migrate(db, path);
@@ -35,23 +83,140 @@ export function openSqliteStore(path: string): SqliteStore {
     }
     return db;
   });
-  return new SqliteStore(db, path);
+  return new SqliteStore(db, path, opened);
+}
+
+function lstatOrNull(path: string): Stats | null {
+  try {
+    return lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
 }
 
 /**
- * `mkdir -p` with mode 0700 for each folder it creates. Not mkdirSync's `recursive`, which loops
- * forever where a parent cannot be created but does not report EACCES (under /proc, for one).
+ * A new file, never through a link (O_EXCL|O_NOFOLLOW: a dangling `medic.db` link must not make
+ * root create a file where the link points), then fchmod to exactly `mode` whatever the umask.
  */
-function makeFolders(dir: string): void {
+function createFile(path: string, mode: number): void {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+  } catch (err) {
+    // Another process (a beat at the same moment) made it first: it is checked like any other.
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw err;
+  }
+  try {
+    fchmodSync(fd, mode);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** An empty, current database in memory: what a read-only command sees when there is no file yet. */
+function emptyDatabase(): Db {
+  const db = new Database(':memory:', { nativeBinding: addonPath() });
+  migrate(db, ':memory:');
+  db.pragma('query_only = ON');
+  return db;
+}
+
+const octal = (mode: number) => `0${(mode & 0o777).toString(8)}`;
+
+/**
+ * The folder holds the file and SQLite's -wal and -shm beside it: whoever can write it can plant a
+ * link or a file there. Trusted: owned by the user or root, not writable by others (nor by its
+ * group, except in the group set-up).
+ */
+function trustFolder(path: string, dir: string, opened: Opened): void {
+  const group = (opened.mode & 0o070) !== 0;
+  const problem = trustProblem(statSync(dir), opened.uid, { groupWritable: group });
+  if (!problem) return;
+  throw new DatabaseError(
+    `refusing database ${path}: its folder ${dir} could have been changed by someone else (${problem})`,
+    `keep the database in a folder owned by the user running medic (or root) that others cannot write (chmod ${group ? 2770 : 700} ${dir})` +
+      (group ? '' : '; for several users sharing it, set "databaseMode": "0660" and give the folder their group (chgrp <group>, chmod 2770)'),
+  );
+}
+
+/** The file itself: a regular file, owned by the user or root, not writable by everyone; and no link beside it. */
+function trustFile(path: string, file: Stats, opened: Opened): void {
+  if (file.isSymbolicLink()) {
+    throw new DatabaseError(
+      `refusing database ${path}: it is a symbolic link, and Medic never follows a link at the database path`,
+      'point "database" (or MEDIC_DB) at the real file, in a folder only the user running medic can write',
+    );
+  }
+  if (!file.isFile()) throw new DatabaseError(`refusing database ${path}: it is not a regular file`, 'point "database" (or MEDIC_DB) at a file');
+  // Group write is the group set-up's business (doctor flags a mode wider than the configured one).
+  const problem = trustProblem(file, opened.uid, { groupWritable: true });
+  if (problem) {
+    throw new DatabaseError(
+      `refusing database ${path}: ${problem}`,
+      file.uid !== opened.uid && file.uid !== 0
+        ? `run medic as the user that owns it, or make the user running medic (uid ${opened.uid}) its owner: chown ${opened.uid} ${path}`
+        : `chmod ${octal(opened.mode)} ${path}`,
+    );
+  }
+  for (const sidecar of [`${path}-wal`, `${path}-shm`, `${path}-journal`]) {
+    const st = lstatOrNull(sidecar);
+    if (st && !st.isFile()) {
+      throw new DatabaseError(
+        `refusing database ${path}: ${sidecar} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}, which SQLite would follow`,
+        `remove ${sidecar} (SQLite makes its own); someone who can write ${dirname(path)} put it there`,
+      );
+    }
+  }
+}
+
+/** Says "permission denied" plainly, before SQLite can only say that it cannot open the file. */
+function writable(path: string, opened: Opened): void {
+  const checks: [string, number][] = opened.readOnly
+    ? [[path, constants.R_OK]]
+    : [
+        [path, constants.R_OK | constants.W_OK],
+        // WAL mode creates -wal and -shm files beside the database.
+        [dirname(path), constants.W_OK | constants.X_OK],
+      ];
+  for (const [what, mode] of checks) {
+    try {
+      accessSync(what, mode);
+    } catch (err) {
+      throw accessError(path, what, err as NodeJS.ErrnoException, opened);
+    }
+  }
+}
+
+function accessError(path: string, what: string, err: NodeJS.ErrnoException, opened: Opened): DatabaseError {
+  if (err.code !== 'EACCES') return databaseError(path, err);
+  const verb = opened.readOnly ? 'read' : 'write';
+  const group = (opened.mode & 0o070) !== 0;
+  return new DatabaseError(
+    `cannot ${verb} database ${path}: permission denied (the user running medic, uid ${opened.uid}, cannot ${verb} ${what === path ? 'the file' : `its folder ${what}`})`,
+    `run medic as the user that owns the database, or give this user ${verb} access to the file and its folder (SQLite writes -wal and -shm files beside it)` +
+      (group ? '; in the group set-up, add the user to the folder\'s group' : '; for several users sharing it, set "databaseMode": "0660" and give them one group'),
+  );
+}
+
+/**
+ * `mkdir -p`, each folder it creates getting exactly `mode` (a setgid bit inherited from the parent
+ * stays). Not mkdirSync's `recursive`, which loops forever where a parent cannot be created but does
+ * not report EACCES (under /proc, for one).
+ */
+function makeFolders(dir: string, mode: number): void {
   if (existsSync(dir)) return;
   const parent = dirname(dir);
-  if (parent !== dir) makeFolders(parent);
+  if (parent !== dir) makeFolders(parent, mode);
   try {
-    mkdirSync(dir, { mode: 0o700 });
+    mkdirSync(dir, { mode });
   } catch (err) {
     // Another process (a beat at the same moment) made it first.
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return;
   }
+  chmodSync(dir, mode | (statSync(dir).mode & 0o2000));
 }
 
 /**
@@ -121,11 +286,18 @@ function migrate(db: Db, path: string): void {
 }
 
 /** Translates SQLite and file-system failures into a DatabaseError (exit 74) with a next step. */
-function guard<T>(path: string, fn: () => T): T {
+function guard<T>(path: string, fn: () => T, olderSchema: number | null = null): T {
   try {
     return fn();
   } catch (err) {
     if (err instanceof DatabaseError) throw err;
+    // A read-only command on a database an older Medic wrote: a table or column it lacks.
+    if (olderSchema !== null && (err as { code?: string }).code === 'SQLITE_ERROR') {
+      throw new DatabaseError(
+        `database ${path} has schema version ${olderSchema}, older than this Medic's (${SCHEMA_VERSION}), and cannot be read as it is`,
+        'run `medic check` once to upgrade it (status, history and doctor never change the database)',
+      );
+    }
     throw databaseError(path, err as Error & { code?: string });
   }
 }
@@ -151,7 +323,7 @@ export function databaseError(path: string, err: Error & { code?: string }): Dat
   }
   if (code.startsWith('SQLITE_READONLY') || code === 'EACCES' || code === 'EROFS' || code === 'EPERM') {
     return new DatabaseError(
-      `cannot write database ${path}: ${why}`,
+      `cannot write database ${path}: ${code === 'EACCES' ? `permission denied (${why})` : why}`,
       'the user running medic needs write access to the file and its folder (WAL mode writes -wal and -shm files beside it)',
     );
   }
@@ -200,6 +372,7 @@ export class SqliteStore implements Store {
   constructor(
     readonly db: Db,
     readonly path: string,
+    private readonly opened: Opened = { uid: 0, mode: DEFAULT_DATABASE_MODE, readOnly: false, exists: true, olderSchema: null },
   ) {}
 
   /** Statements are prepared once, on first use, so `medic beat` prepares only its own. */
@@ -214,7 +387,7 @@ export class SqliteStore implements Store {
 
   private run<T>(fn: () => T): Promise<T> {
     try {
-      return Promise.resolve(guard(this.path, fn));
+      return Promise.resolve(guard(this.path, fn, this.opened.olderSchema));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -264,10 +437,11 @@ export class SqliteStore implements Store {
         lastBeatAt: r.last_beat_at,
         beatSeq: r.beat_seq,
         resetAt: r.reset_at,
-        pause: r.paused_at !== null ? { since: r.paused_at, until: r.paused_until, reason: r.pause_reason } : null,
+        // `!= null`: a read-only look at a version 1 database has no pause or flap columns.
+        pause: r.paused_at != null ? { since: r.paused_at, until: r.paused_until ?? null, reason: r.pause_reason ?? null } : null,
         incident:
           r.incident_down_at !== null
-            ? { downAt: r.incident_down_at, beatSeq: r.incident_beat_seq ?? 0, heldSince: r.incident_held_since }
+            ? { downAt: r.incident_down_at, beatSeq: r.incident_beat_seq ?? 0, heldSince: r.incident_held_since ?? null }
             : null,
         incidentId: r.incident_id,
         version: r.version,
@@ -433,18 +607,17 @@ export class SqliteStore implements Store {
     });
   }
 
-  pause(slugs: string[], now: number, until: number | null, reason: string | null): Promise<string[]> {
+  pause(slugs: string[], now: number, until: number | null, reason: string | null, record: string): Promise<string[]> {
     return this.run(() =>
       this.db
         .transaction(() => {
           const register = this.sql('INSERT INTO services (slug, registered_at) VALUES (?, ?) ON CONFLICT (slug) DO NOTHING');
           const update = this.sql('UPDATE services SET paused_at = ?, paused_until = ?, pause_reason = ?, version = version + 1 WHERE slug = ?');
-          const record = this.sql("INSERT INTO transitions (slug, from_state, to_state, at, recorded_at, reason) VALUES (?, '', 'paused', ?, ?, ?)");
-          const why = `paused ${until === null ? 'until resumed' : `until ${new Date(until).toISOString()}`}${reason ? `: ${reason}` : ''}`;
+          const insert = this.sql("INSERT INTO transitions (slug, from_state, to_state, at, recorded_at, reason) VALUES (?, '', 'paused', ?, ?, ?)");
           for (const slug of slugs) {
             register.run(slug, now);
             update.run(now, until, reason, slug);
-            record.run(slug, now, now, why);
+            insert.run(slug, now, now, record);
           }
           return slugs;
         })
@@ -476,20 +649,27 @@ export class SqliteStore implements Store {
     );
   }
 
-  recordGap(slugs: string[], from: number, to: number): Promise<void> {
+  recordGap(slugs: string[], from: number, to: number, record: string): Promise<void> {
     return this.run(() =>
       this.db
         .transaction(() => {
           const reset = this.sql('UPDATE services SET reset_at = ?, version = version + 1 WHERE slug = ?');
-          const record = this.sql("INSERT INTO transitions (slug, from_state, to_state, at, recorded_at, reason) VALUES (?, '', 'unknown', ?, ?, ?)");
-          const why = `medic check was not running from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}; deadline restarted`;
+          const insert = this.sql("INSERT INTO transitions (slug, from_state, to_state, at, recorded_at, reason) VALUES (?, '', 'unknown', ?, ?, ?)");
           for (const slug of slugs) {
             reset.run(to, slug);
-            record.run(slug, to, to, why);
+            insert.run(slug, to, to, record);
           }
           this.sql('UPDATE checker SET blind_from = ?, blind_to = ? WHERE id = 1').run(from, to);
         })
         .immediate(),
+    );
+  }
+
+  capFutureBeats(now: number): Promise<string[]> {
+    return this.run(() =>
+      (this.sql('UPDATE services SET last_beat_at = ?, version = version + 1 WHERE last_beat_at > ? RETURNING slug').all(now, now) as { slug: string }[]).map(
+        (r) => r.slug,
+      ),
     );
   }
 
@@ -500,9 +680,10 @@ export class SqliteStore implements Store {
     });
   }
 
-  prune(beatsBefore: number, recordsBefore: number, maxBatches: number): Promise<number> {
+  prune(beatsBefore: number, recordsBefore: number): Promise<number> {
     return this.run(() => {
-      // Small batches, each its own short transaction, so beats arriving meanwhile never wait long.
+      // Small batches, each its own short transaction, so beats arriving meanwhile never wait long;
+      // at most PRUNE_BATCHES of them per call, so one run stays quick (the next run goes on).
       const batches = [
         this.sql('DELETE FROM beats WHERE id IN (SELECT id FROM beats WHERE at < ? LIMIT 1000)'),
         this.sql('DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE at < ? LIMIT 1000)'),
@@ -513,7 +694,7 @@ export class SqliteStore implements Store {
         this.sql("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status <> 'pending' AND created_at < ? LIMIT 1000)"),
       ];
       let deleted = 0;
-      let left = maxBatches;
+      let left = PRUNE_BATCHES;
       for (const [i, stmt] of batches.entries()) {
         const before = i === 0 ? beatsBefore : recordsBefore;
         while (left-- > 0) {
@@ -576,7 +757,45 @@ export class SqliteStore implements Store {
     return this.run(() => this.db.pragma('user_version', { simple: true }) as number);
   }
 
-  close(): void {
+  async probe(): Promise<StoreProbe> {
+    const { path, opened } = this;
+    if (!opened.exists) return guard(path, () => creatable(path, opened));
+    return this.run(() => {
+      writable(path, { ...opened, readOnly: false });
+      // A write in a transaction that is rolled back needs SQLite's write lock and a writable file,
+      // folder (-wal, -shm) and disk, as `medic check` does, and leaves no trace. A read-only store
+      // asks through a connection of its own.
+      const db = opened.readOnly ? new Database(path, { fileMustExist: true, timeout: 15_000, nativeBinding: addonPath() }) : this.db;
+      try {
+        db.exec('BEGIN IMMEDIATE');
+        try {
+          db.exec('CREATE TABLE medic_write_probe (x INTEGER)');
+        } finally {
+          db.exec('ROLLBACK');
+        }
+      } finally {
+        if (db !== this.db) db.close();
+      }
+      return { exists: true };
+    });
+  }
+
+  async close(): Promise<void> {
     this.db.close();
   }
+}
+
+/** At most this many batches of 1000 rows per prune() call. */
+const PRUNE_BATCHES = 50;
+
+/** For a database that does not exist yet: could this process create it (its nearest existing folder writable)? */
+function creatable(path: string, opened: Opened): StoreProbe {
+  let dir = dirname(path);
+  while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    throw accessError(path, dir, err as NodeJS.ErrnoException, { ...opened, readOnly: false });
+  }
+  return { exists: false };
 }

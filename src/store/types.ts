@@ -87,20 +87,55 @@ export interface Store {
    * held (so a service that keeps flapping stays held however long it flaps).
    */
   recentTriggers(since: number): Promise<Map<string, number>>;
-  /** Pauses services (until null = until resumed); returns the slugs paused. */
-  pause(slugs: string[], now: number, until: number | null, reason: string | null): Promise<string[]>;
+  /**
+   * Pauses services (until null = until resumed); returns the slugs paused. `reason` is the
+   * operator's (shown in status); `record` is the line history shows for the pause.
+   */
+  pause(slugs: string[], now: number, until: number | null, reason: string | null, record: string): Promise<string[]>;
   /** Ends pauses; each service gets a fresh window from now. Returns the slugs that were paused. */
   resume(slugs: string[], now: number): Promise<string[]>;
-  /** Checker gap: these services restart their clock at `at`; the gap is remembered for status. */
-  recordGap(slugs: string[], from: number, to: number): Promise<void>;
+  /**
+   * Checker gap: these services restart their clock at `to`, each with `record` as the line history
+   * shows; the gap is remembered for status.
+   */
+  recordGap(slugs: string[], from: number, to: number, record: string): Promise<void>;
+  /**
+   * Last beats stamped after `now` (the writer's clock ahead) become beats at `now`, so the checker
+   * judges those services from here on instead of from a future that may never come. Returns the
+   * slugs changed; the beat sequence and the beats themselves are left as they are.
+   */
+  capFutureBeats(now: number): Promise<string[]>;
   lastGap(): Promise<{ from: number; to: number } | null>;
-  /** Deletes beats older than `beatsBefore` and settled records older than `recordsBefore`, in small batches. */
-  prune(beatsBefore: number, recordsBefore: number, maxBatches: number): Promise<number>;
+  /**
+   * Deletes beats older than `beatsBefore` and settled records older than `recordsBefore` (never
+   * what an open incident or a pending event needs); returns how many went. A store may stop
+   * early to stay quick (the next run goes on).
+   */
+  prune(beatsBefore: number, recordsBefore: number): Promise<number>;
   history(slug: string, since: number, until: number): Promise<History>;
   /** Takes the checker lock unless another live checker holds it. */
   acquireLock(owner: string, now: number, leaseMs: number, takeOverFrom?: string): Promise<{ acquired: boolean; holder: string | null }>;
   releaseLock(owner: string, lastRunAt: number): Promise<void>;
   lastCheckAt(): Promise<number | null>;
   schemaVersion(): Promise<number>;
-  close(): void;
+  /**
+   * For doctor: whether the store exists yet, and whether this process could write it (or, when it
+   * does not exist yet, create it), found out without changing anything. Rejects with a
+   * DatabaseError (exit 74) saying why it cannot, and what to do.
+   */
+  probe(): Promise<StoreProbe>;
+  close(): Promise<void>;
+}
+
+export interface StoreProbe {
+  /** False when there is no database yet (a read-only open); the first `medic check` creates it. */
+  exists: boolean;
+}
+
+export interface OpenOptions {
+  /**
+   * Never create, migrate or write: `status`, `history`, `check --dry-run` and `doctor`. A missing
+   * database then reads as an empty one, and nothing is created; writes reject (exit 74).
+   */
+  readOnly?: boolean;
 }

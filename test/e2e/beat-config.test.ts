@@ -147,7 +147,8 @@ describe('bad input', { timeout: 120_000 }, () => {
     for (const command of [['beat', 'nope'], ['check'], ['status']]) {
       const res = await project.run(command);
       expect(res.code, command.join(' ')).toBe(78);
-      expect(res.stdout).toBe('');
+      // status shows the services that are valid on their own before it warns (issue 7 §7).
+      if (command[0] !== 'status') expect(res.stdout).toBe('');
       for (const problem of problems) expect(res.stderr).toContain(`${project.configPath}: ${problem}`);
       expect(res.stderr).toContain(`(${problems.length} problem${problems.length === 1 ? '' : 's'})`);
       expect(res.stderr).not.toMatch(/^\s+at /m);

@@ -1,6 +1,7 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { guideFixSteps, ROUTING_KEY, statusBySlug, tempProject, type Project } from '../helpers/cli.js';
+import { INVALID_ROUTING_KEY_FIX } from '../fixtures/pagerduty.js';
+import { ROUTING_KEY, statusBySlug, tempProject, type Project } from '../helpers/cli.js';
 import { badRequestJson, badRequestText, refusedUrl, serverError, startPdServer, tooMany, type PdServer, type Reply } from '../helpers/pd-server.js';
 
 const MIN = 60_000;
@@ -90,7 +91,7 @@ describe('delivery failures', { timeout: 180_000 }, () => {
     expect(res.stderr).toContain('Event object is invalid');
     expect(res.stderr).toContain('Invalid routing key');
     expect(res.stderr).toContain('HTTP 400');
-    for (const step of guideFixSteps('"Invalid Routing Key" Error')) expect(res.stderr).toContain(step);
+    for (const step of INVALID_ROUTING_KEY_FIX) expect(res.stderr).toContain(step);
     expect(res.stderr).not.toMatch(/^\s+at /m);
     expect(actions(pd.requests)).toEqual([TRIGGER]);
     // Rejected for good: not retried, not pending.

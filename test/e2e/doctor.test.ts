@@ -8,16 +8,17 @@
  * CLI will pass; once it is wired, the same scenarios can go through main() or bin/medic.
  */
 import Database from 'better-sqlite3';
-import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { doctor, formatFindings, readUserCrontab, type DoctorDeps, type Finding } from '../../src/commands/doctor.js';
 import { loadConfig } from '../../src/config.js';
+import { checkerCrontabLine, isExecutableFile, medicCommand } from '../../src/crontab.js';
 import { reach, undiciSender } from '../../src/notify/http.js';
 import { SCHEMA_VERSION } from '../../src/store/migrations.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
-import { ROUTING_KEY as KEY, tempProject, type Project } from '../helpers/cli.js';
+import { openStore } from '../../src/store/index.js';
+import { BIN, ROUTING_KEY as KEY, tempProject, type Project } from '../helpers/cli.js';
 import { makeReadOnly } from '../helpers/db.js';
 import { eventProblems } from '../helpers/pd-rules.js';
 import { badRequestJson, refusedUrl, startPdServer, type PdServer } from '../helpers/pd-server.js';
@@ -80,18 +81,25 @@ function realDeps(p: Project, setup: Setup = {}): DoctorDeps {
     else env[name] = value;
   }
   return {
-    loadConfig: () => loadConfig({ path: setup.configPath, cwd: p.dir, env }),
-    openStore: openSqliteStore,
+    loadConfig: () => loadConfig({ path: setup.configPath, cwd: p.dir, env, uid: process.getuid!() }),
+    openStore: (cfg) => openStore(cfg, { uid: process.geteuid!(), readOnly: true }),
     env,
     now: () => setup.now ?? T + MIN,
     readCrontab: () => readUserCrontab(env),
     reach,
     send: undiciSender,
     sleep: async () => {},
+    install: INSTALL,
+    isExecutable: isExecutableFile,
   };
 }
 
-const goodCrontab = (p: Project) => `PAGERDUTY_ROUTING_KEY=${KEY}\n* * * * * /usr/local/bin/medic --config ${p.configPath} check\n`;
+/** This checkout's medic and the node running the tests, as the CLI passes them. */
+const INSTALL = { binPath: BIN, nodePath: process.execPath };
+/** The check line as medic init prints it, with the key set for that line only. */
+const checkLine = (args: string[]) => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} ${medicCommand(INSTALL, args)}\n`;
+
+const goodCrontab = (p: Project) => checkLine(['--config', p.configPath, 'check']);
 const level = (findings: Finding[], check: string) => findings.find((f) => f.check === check)?.level;
 const finding = (findings: Finding[], check: string) => findings.find((f) => f.check === check)!;
 
@@ -153,12 +161,12 @@ describe('medic doctor on a working setup', () => {
 });
 
 describe('medic doctor finds what is wrong, and exits with the code of the first failing area', () => {
-  it('a database no check has written yet: created with mode 0600, last check fails (75)', async () => {
+  it('a database no check has written yet: not created (doctor changes nothing), last check fails (75)', async () => {
     const p = project();
     const { findings, exitCode } = await doctor({ sendTest: false }, realDeps(p));
     const db = join(p.dir, 'medic.db');
-    expect(finding(findings, 'database').detail).toBe(`${db}: did not exist; created it, schema version ${SCHEMA_VERSION} (current)`);
-    expect(statSync(db).mode & 0o777).toBe(0o600);
+    expect(finding(findings, 'database')).toMatchObject({ level: 'ok', detail: `${db}: does not exist yet; the first \`medic check\` creates it` });
+    expect(existsSync(db)).toBe(false);
     expect(finding(findings, 'last check')).toMatchObject({ level: 'fail', detail: '`medic check` has never completed a run on this database' });
     expect(exitCode).toBe(75);
   });
@@ -241,7 +249,7 @@ describe('medic doctor finds what is wrong, and exits with the code of the first
     mkdirSync(join(p.dir, 'secrets'), { mode: 0o700 });
     writeFileSync(join(p.dir, 'secrets', 'pd'), `${KEY}\n`, { mode: 0o600 });
     await checkAt(p);
-    const { findings, exitCode } = await doctor({ sendTest: false }, realDeps(p, { crontab: `* * * * * medic --config ${p.configPath} check\n` }));
+    const { findings, exitCode } = await doctor({ sendTest: false }, realDeps(p, { crontab: `* * * * * ${medicCommand(INSTALL, ['--config', p.configPath, 'check'])}\n` }));
     expect(finding(findings, 'routing key (oncall)')).toMatchObject({ level: 'ok', detail: `file ${join(p.dir, 'secrets', 'pd')}: set, 32 characters` });
     expect(exitCode).toBe(0);
   });
@@ -288,7 +296,10 @@ describe('medic doctor finds what is wrong, and exits with the code of the first
     ['no crontab program: a warning (something else may run the checker)', 'not-installed', 'warn', 0],
     ['no crontab for the user', null, 'fail', 78],
     ['a crontab without a medic check line', `PAGERDUTY_ROUTING_KEY=${KEY}\n30 2 * * * /usr/local/bin/backup && medic beat backup\n`, 'fail', 78],
-    ['a medic check line without --config, config only found from the project folder', `PAGERDUTY_ROUTING_KEY=${KEY}\n* * * * * medic check\n`, 'warn', 0],
+    ['a medic check line without --config, config only found from the project folder', checkLine(['check']), 'warn', 0],
+    ['a bare medic, which cron\'s PATH (/usr/bin:/bin) does not have', `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} medic --config /x/medic.config.json check\n`, 'fail', 78],
+    ['a check line that runs --dry-run', checkLine(['check', '--dry-run']), 'fail', 78],
+    ['a check line every 5 minutes', checkLine(['check']).replace('* * * * *', '*/5 * * * *'), 'fail', 78],
   ])('crontab: %s', async (_label, crontab, expected, exitCode) => {
     const p = project();
     await checkAt(p);
@@ -302,7 +313,29 @@ describe('medic doctor finds what is wrong, and exits with the code of the first
     const p = project();
     const { findings } = await doctor({ sendTest: false }, realDeps(p, { crontab: null }));
     expect(finding(findings, 'crontab').detail).toBe('this user has no crontab (no crontab for medic-test), so nothing runs `medic check`');
-    expect(finding(findings, 'crontab').fix).toContain(`--config ${p.configPath} check`);
+    // The line to add names this install's real medic (and node, when cron's PATH lacks it).
+    expect(finding(findings, 'crontab').fix).toBe(`add this line with \`crontab -e\`: ${checkerCrontabLine(INSTALL, p.configPath)}`);
+    expect(finding(findings, 'crontab').fix).toContain(BIN);
+  });
+
+  it('fails when NODE_TLS_REJECT_UNAUTHORIZED=0 turns certificate checks off (78)', async () => {
+    const p = project();
+    await checkAt(p);
+    const { findings, exitCode } = await doctor({ sendTest: false }, realDeps(p, { env: { NODE_TLS_REJECT_UNAUTHORIZED: '0' } }));
+    expect(finding(findings, 'certificate checks')).toMatchObject({ level: 'fail', detail: expect.stringContaining('certificate checks are off') });
+    expect(finding(findings, 'certificate checks').fix).toContain('NODE_EXTRA_CA_CERTS');
+    expect(exitCode).toBe(78);
+  });
+
+  it('the stand-in crontab program gets no routing key in its environment', async () => {
+    const p = project();
+    const deps = realDeps(p);
+    const bin = join(p.dir, 'bin');
+    writeFileSync(join(bin, 'crontab'), '#!/bin/sh\n/usr/bin/env\n', { mode: 0o755 });
+    const read = await deps.readCrontab();
+    expect(read.kind).toBe('text');
+    expect((read as { text: string }).text).not.toContain(KEY);
+    expect((read as { text: string }).text).toContain(`HOME=${p.home}`);
   });
 
   it('an invalid config fails (78) with the key path, and the checks that need it are skipped', async () => {

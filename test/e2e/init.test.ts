@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -55,5 +56,27 @@ describe('medic init', { timeout: 120_000 }, () => {
     expect(forced.code).toBe(0);
     expect(forced.stderr).toBe('');
     expect(readFileSync(file, 'utf8')).toBe(starter);
+  });
+
+  it('--config other.json writes other.json; the beat line it prints works as it is under cron\'s bare environment', async () => {
+    dir = realpathSync(mkdtempSync(join(tmpdir(), 'medic-init-')));
+    const file = join(dir, 'other.json');
+    const res = await medic(['init', '--config', 'other.json'], { cwd: dir });
+    expect(res.code, res.stderr).toBe(0);
+    expect(existsSync(file)).toBe(true);
+    expect(existsSync(join(dir, 'medic.config.json'))).toBe(false);
+    const beatLine = /End each job with: (.+) <slug>$/m.exec(res.stdout)?.[1];
+    expect(beatLine).toContain(`${BIN} --config ${file} beat`);
+    // As cron runs it: sh -c, PATH=/usr/bin:/bin, from $HOME, nothing else.
+    const run = await new Promise<{ code: number | null; stderr: string }>((done) =>
+      execFile('/bin/sh', ['-c', `${beatLine} nightly-backup`], { cwd: dir, env: { PATH: '/usr/bin:/bin', HOME: dir } }, (err, _out, stderr) =>
+        done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+      ),
+    );
+    expect(run).toEqual({ code: 0, stderr: '' });
+    const status = await medic(['status', '--json', '--config', 'other.json'], { cwd: dir });
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)[0]).toMatchObject({ slug: 'nightly-backup' });
+    expect(JSON.parse(status.stdout)[0].lastSeen).not.toBeNull();
   });
 });

@@ -1,11 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { guideCurlBody, guideFixSteps, ROUTING_KEY, tempProject, type Project } from '../helpers/cli.js';
+import { INVALID_ROUTING_KEY_FIX, testAlertBody } from '../fixtures/pagerduty.js';
+import { ROUTING_KEY, tempProject, type Project } from '../helpers/cli.js';
 import { badRequestJson, badRequestText, refusedUrl, type PdServer } from '../helpers/pd-server.js';
 import { standIns } from '../helpers/standins.js';
 
 const ENV = { PAGERDUTY_ROUTING_KEY: ROUTING_KEY };
-const TRIGGER_HEADING = 'Manual Test with curl';
-const RESOLVE_HEADING = 'Resolve the Test Alert';
 
 const startStandIn = standIns();
 let project: Project;
@@ -29,7 +28,7 @@ describe('medic test-alert', { timeout: 120_000 }, () => {
     expect(res.code).toBe(0);
     expect(res.stderr).toBe('');
     expect(t.pd!.requests).toHaveLength(1);
-    expect(t.pd!.requests[0]!.body).toEqual(guideCurlBody(TRIGGER_HEADING, ROUTING_KEY));
+    expect(t.pd!.requests[0]!.body).toEqual(testAlertBody('trigger', ROUTING_KEY));
     expect(t.pd!.requests[0]!.headers['content-type']).toMatch(/^application\/json/);
     expect(res.stdout).toContain('202');
     expect(res.stdout).toContain('success');
@@ -44,7 +43,7 @@ describe('medic test-alert', { timeout: 120_000 }, () => {
     const res = await project.run(['test-alert', '--resolve'], { env: ENV });
     expect(res.code).toBe(0);
     expect(res.stderr).toBe('');
-    expect(t.pd!.requests.map((r) => r.body)).toEqual([guideCurlBody(RESOLVE_HEADING, ROUTING_KEY)]);
+    expect(t.pd!.requests.map((r) => r.body)).toEqual([testAlertBody('resolve', ROUTING_KEY)]);
     expect(res.stdout).toContain('success');
     expect(res.stdout).toContain('medic-test-alert');
   });
@@ -65,11 +64,11 @@ describe('medic test-alert', { timeout: 120_000 }, () => {
     expect(one.code).toBe(0);
     expect(one.stdout).toContain('payments');
     expect(a.requests).toHaveLength(0);
-    expect(b.requests.map((r) => r.body)).toEqual([guideCurlBody(TRIGGER_HEADING, ROUTING_KEY)]);
+    expect(b.requests.map((r) => r.body)).toEqual([testAlertBody('trigger', ROUTING_KEY)]);
 
     const both = await project.run(['test-alert', '--resolve'], { env });
     expect(both.code).toBe(0);
-    expect(a.requests.map((r) => r.body)).toEqual([guideCurlBody(RESOLVE_HEADING, ROUTING_KEY)]);
+    expect(a.requests.map((r) => r.body)).toEqual([testAlertBody('resolve', ROUTING_KEY)]);
     expect(b.requests.map((r) => r.body.event_action)).toEqual(['trigger', 'resolve']);
 
     const unknown = await project.run(['test-alert', '--target', 'paymnets'], { env });
@@ -104,7 +103,7 @@ describe('medic test-alert', { timeout: 120_000 }, () => {
     expect(res.code).toBe(76);
     expect(res.stderr).toContain('HTTP 400');
     for (const q of quoted) expect(res.stderr).toContain(q);
-    for (const step of guideFixSteps('"Invalid Routing Key" Error')) expect(res.stderr).toContain(step);
+    for (const step of INVALID_ROUTING_KEY_FIX) expect(res.stderr).toContain(step);
     expect(res.stderr).not.toMatch(/^\s+at /m);
     expect(res.stderr).not.toContain(ROUTING_KEY);
     // Rejected for good: sent once, not retried.

@@ -3,6 +3,7 @@
  * recovery whose resolve needed a retry (500, then 202), one timeline oldest first, and a strip of
  * beats per interval. Real binary under faketime, real SQLite, the PagerDuty stand-in.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { serverError } from '../helpers/pd-server.js';
 import { iso, MIN, startRig, T0, type Rig } from '../helpers/trust.js';
@@ -113,6 +114,33 @@ describe('medic history', { timeout: 180_000 }, () => {
     expect(failed.every((e: any) => Date.parse(e.at) < T0 + 20 * MIN)).toBe(true);
     expect(deliveries.at(-1)).toMatchObject({ action: 'trigger', outcome: 'delivered', at: iso(T0 + 20 * MIN), detail: expect.stringContaining('Event processed') });
     expect(rig.pd.requests.length).toBe(deliveries.length);
+  });
+
+  it('a service removed from the config: its history is read from the database (exit 0), marked as removed', async () => {
+    const rig = await story();
+    const config = JSON.parse(readFileSync(rig.project.configPath, 'utf8'));
+    config.services = config.services.filter((s: { slug: string }) => s.slug !== 'backup');
+    rig.project.writeConfig(config);
+    await rig.ok(NOW - MIN, ['check']);
+
+    const h = JSON.parse((await rig.ok(NOW, ['history', 'backup', '--since', '2h', '--json'])).stdout);
+    expect(h).toMatchObject({ slug: 'backup', removed: true, since: iso(NOW - 120 * MIN), until: iso(NOW) });
+    expect(h.events.map((e: any) => e.kind)).toEqual(['beats', 'state', 'delivery', 'beats', 'state', 'delivery', 'delivery']);
+    expect(h.strip.reduce((a: number, b: number) => a + b, 0)).toBe(4);
+    const text = await rig.ok(NOW, ['history', 'backup', '--since', '2h']);
+    expect(text.stdout.split('\n')[0]).toMatch(/^backup \(removed from the config\): beats per /);
+    expect(text.stdout).toMatch(/12:12:00Z {2}down → up: beat at/);
+    // A configured service is not marked.
+    expect(JSON.parse((await rig.ok(NOW, ['history', 'other', '--json'])).stdout).removed).toBe(false);
+  });
+
+  it('a slug neither in the config nor in the database is still unknown (65), with the nearest configured slug', async () => {
+    const rig = await startRig([{ slug: 'backup' }]);
+    onTestFinished(rig.close);
+    await rig.ok(T0, ['check']);
+    const r = await rig.medic(T0, ['history', 'backpu']);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toMatch(/unknown service 'backpu' — did you mean 'backup'\?/);
   });
 
   it.each([

@@ -39,7 +39,9 @@ describe('maintenance windows', { timeout: 180_000 }, () => {
     expect(rig.resolves()).toHaveLength(0);
   });
 
-  it('a window ending exactly at the deadline: no trigger at that instant, one only after a fresh 6m from the window end', async () => {
+  it('a window ending exactly at the deadline: the deadline is outside it ([start, end)), so it pages at that instant', async () => {
+    // The rule changed (SPEC §3): a window excuses only a deadline that fell inside it. Its end is
+    // the first instant outside, so a deadline there pages as if there were no window.
     const deadline = T0 + 6 * MIN;
     const rig = await startRig([{ slug: 'backup' }], {
       maintenance: [{ services: ['backup'], start: iso(T0 + 3 * MIN), end: iso(deadline), reason: 'failover test' }],
@@ -47,17 +49,36 @@ describe('maintenance windows', { timeout: 180_000 }, () => {
     onTestFinished(rig.close);
     await rig.ok(T0, ['check']);
     await rig.ok(T0, ['beat', 'backup']);
-    for (let m = 1; m <= 6; m++) await rig.ok(T0 + m * MIN, ['check']);
+    for (let m = 1; m <= 5; m++) await rig.ok(T0 + m * MIN, ['check']);
+    await rig.ok(deadline - SEC, ['check']);
     expect(rig.pd.requests).toHaveLength(0);
-    for (let m = 7; m <= 11; m++) await rig.ok(T0 + m * MIN, ['check']);
-    await rig.ok(deadline + 6 * MIN - SEC, ['check']);
-    expect(rig.pd.requests).toHaveLength(0);
-    await rig.ok(deadline + 6 * MIN, ['check']);
-    await rig.ok(deadline + 7 * MIN, ['check']);
+    await rig.ok(deadline, ['check']);
+    await rig.ok(deadline + MIN, ['check']);
     expect(rig.triggers()).toHaveLength(1);
-    expect(rig.triggers()[0]!.body.payload.timestamp).toBe(iso(deadline + 6 * MIN));
-    expect(rig.triggers()[0]!.body.payload.custom_details).toMatchObject({ last_seen: iso(T0), missed_heartbeats: 2 });
-    expect(rig.resolves()).toHaveLength(0);
+    expect(rig.triggers()[0]!.body.payload.timestamp).toBe(iso(deadline));
+    expect(rig.triggers()[0]!.body.payload.custom_details).toMatchObject({ last_seen: iso(T0), missed_heartbeats: 1 });
+  });
+
+  it('a daily 1h window over a daily job that stopped beating pages at the first deadline outside a window (the old rule restarted the clock at every close and never paged)', async () => {
+    // Interval 24h, grace 30m; last beat 00:30Z on the 26th; the window is 00:45-01:45Z every day.
+    // The deadline (01:00Z on the 27th) fell inside it: a fresh 24h30m from 01:45Z, so 02:15Z on the 28th.
+    const lastBeat = Date.parse('2026-11-26T00:30:00Z');
+    const paged = Date.parse('2026-11-28T02:15:00Z');
+    const rig = await startRig([{ slug: 'nightly', interval: '24h', grace: '30m' }], {
+      maintenance: [{ services: ['nightly'], cron: '45 0 * * *', duration: '1h', timezone: 'UTC', reason: 'nightly vacuum' }],
+    });
+    onTestFinished(rig.close);
+    await rig.ok(lastBeat, ['check']);
+    await rig.ok(lastBeat, ['beat', 'nightly']);
+    for (const at of ['2026-11-27T01:00:00Z', '2026-11-27T01:45:00Z', '2026-11-28T00:50:00Z', '2026-11-28T01:45:00Z', '2026-11-28T02:14:00Z']) {
+      await rig.ok(Date.parse(at), ['check']);
+    }
+    expect(rig.pd.requests).toHaveLength(0);
+    expect((await rig.status(paged - MIN)).get('nightly')).toMatchObject({ state: 'late', deadline: iso(paged) });
+    await rig.ok(paged, ['check']);
+    expect(rig.triggers()).toHaveLength(1);
+    expect(rig.triggers()[0]!.body.payload.timestamp).toBe(iso(paged));
+    expect(rig.triggers()[0]!.body.payload.custom_details).toMatchObject({ last_seen: iso(lastBeat) });
   });
 
   it('a recurring window (cron, duration, timezone) is read in its own zone and covers the deadline', async () => {

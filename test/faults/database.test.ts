@@ -120,14 +120,19 @@ describe('a database medic may not write', { timeout: 120_000 }, () => {
   });
 
   it.each([
-    ['its parent is a file', (dir: string) => (writeFileSync(join(dir, 'afile'), 'x'), join(dir, 'afile', 'sub', 'medic.db'))],
-    ['its parent is on a read-only file system', (dir: string) => (mkdirSync(join(dir, 'ro')), makeReadOnly(join(dir, 'ro')), join(dir, 'ro', 'missing', 'medic.db'))],
-  ])('missing folder that cannot be created (%s): exit 74 naming the path', async (_name, place) => {
+    // A path that can never be a file is worth saying even to a read-only command.
+    ['its parent is a file', (dir: string) => (writeFileSync(join(dir, 'afile'), 'x'), join(dir, 'afile', 'sub', 'medic.db')), 74],
+    // `status` needs nothing created: there is no state yet, so every service is never seen (0).
+    ['its parent is on a read-only file system', (dir: string) => (mkdirSync(join(dir, 'ro')), makeReadOnly(join(dir, 'ro')), join(dir, 'ro', 'missing', 'medic.db')), 0],
+  ])('missing folder that cannot be created (%s): beat and check exit 74 naming the path; status exits %s', async (_name, place, statusCode) => {
     const p = await project('unused.db');
     const db = place(p.dir);
-    for (const args of [['beat', 'a'], ['check'], ['status']]) {
+    for (const args of [['beat', 'a'], ['check']]) {
       expectDatabaseError(await p.run(args, { at: T0, db }), db, /cannot (open or )?write database/);
     }
+    const status = await p.run(['status'], { at: T0, db });
+    if (statusCode === 0) expect(status, status.stderr).toMatchObject({ code: 0, stderr: '' });
+    else expectDatabaseError(status, db, /cannot (open or )?write database/);
     expect(p.pd.requests).toHaveLength(0);
   });
 });

@@ -56,6 +56,8 @@ const slugOf = (req: RecordedRequest) => String(req.body?.dedup_key).replace(/^m
  * it died (the delivery log rows after `lastDelivery`): each is still pending and will be sent again.
  */
 function exposedAfterKill(sent: RecordedRequest[], dbPath: string, lastDelivery: number): number {
+  // Nothing sent: maybe killed before it created the store (no deliveries table to read yet).
+  if (sent.length === 0) return 0;
   const settled = new Map<string, number>();
   for (const d of rows<{ slug: string; action: string }>(dbPath, `SELECT slug, action FROM deliveries WHERE id > ${lastDelivery} AND outcome = 'delivered'`)) {
     settled.set(`${d.slug} ${d.action}`, (settled.get(`${d.slug} ${d.action}`) ?? 0) + 1);

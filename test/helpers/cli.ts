@@ -5,14 +5,15 @@
  * Node builtins only.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GUIDE_EXAMPLE_KEY } from '../fixtures/pagerduty.js';
 import { clockEnv, FAKETIME_SHM_CLASH, removeFaketimeShm } from './clock.js';
 
 /** The PagerDuty guide's example routing key (never a real one). */
-export const ROUTING_KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
+export const ROUTING_KEY = GUIDE_EXAMPLE_KEY;
 
 export const BIN = fileURLToPath(new URL('../../bin/medic', import.meta.url));
 
@@ -123,37 +124,4 @@ export async function statusBySlug(project: Project, opts: CliOptions = {}): Pro
   if (res.code !== 0) throw new Error(`medic status --json exited ${res.code}: ${res.stderr}`);
   const rows = JSON.parse(res.stdout) as { slug: string }[];
   return new Map(rows.map((r) => [r.slug, r]));
-}
-
-/** shared/reference/PAGERDUTY_INTEGRATION.md, the user-facing contract, read at test time. */
-export const GUIDE_PATH = fileURLToPath(new URL('../../../shared/reference/PAGERDUTY_INTEGRATION.md', import.meta.url));
-
-/** The section of the guide under the heading that contains `heading`, up to the next heading. */
-function guideSection(heading: string): string {
-  const lines = readFileSync(GUIDE_PATH, 'utf8').split('\n');
-  let fenced = false;
-  // A `# comment` inside a fenced code block is not a heading.
-  const isHeading = lines.map((l) => {
-    if (l.startsWith('```')) fenced = !fenced;
-    return !fenced && /^#+ /.test(l);
-  });
-  const start = lines.findIndex((l, i) => isHeading[i] && l.includes(heading));
-  if (start < 0) throw new Error(`${GUIDE_PATH}: no heading containing ${JSON.stringify(heading)}`);
-  const end = isHeading.findIndex((h, i) => h && i > start);
-  return lines.slice(start + 1, end < 0 ? undefined : end).join('\n');
-}
-
-/** The JSON body of the first `curl ... -d '...'` in that guide section, with the routing key filled in. */
-export function guideCurlBody(heading: string, routingKey: string): unknown {
-  const match = /-d '([^']*)'/.exec(guideSection(heading));
-  if (!match) throw new Error(`${GUIDE_PATH}: no curl -d body under ${JSON.stringify(heading)}`);
-  return JSON.parse(match[1]!.replace('YOUR_ROUTING_KEY_HERE', routingKey));
-}
-
-/** The numbered "Fix" steps of a troubleshooting entry, without Markdown backticks. */
-export function guideFixSteps(heading: string): string[] {
-  const fix = guideSection(heading).split('**Fix:**')[1] ?? '';
-  const steps = [...fix.matchAll(/^\d+\. (.+)$/gm)].map((m) => m[1]!.replaceAll('`', '').trim());
-  if (steps.length === 0) throw new Error(`${GUIDE_PATH}: no Fix steps under ${JSON.stringify(heading)}`);
-  return steps;
 }

@@ -7,18 +7,23 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** The one command that installs the tools the tests need (README, .ci/run). */
+export const INSTALL_TEST_TOOLS = 'sudo scripts/install-test-tools.sh';
+
+const LIB_DIRS = ['/usr/lib', '/usr/local/lib', '/usr/lib64'];
 let libfaketimePath: string | undefined;
 
-export function libfaketime(): string {
-  if (libfaketimePath) return libfaketimePath;
-  for (const base of ['/usr/lib', '/usr/local/lib', '/usr/lib64']) {
+/** Path of libfaketime.so.1 under `libDirs` (or one folder down); throws, naming the install command, when absent. */
+export function libfaketime(libDirs: readonly string[] = LIB_DIRS): string {
+  if (libDirs === LIB_DIRS && libfaketimePath) return libfaketimePath;
+  for (const base of libDirs) {
     const subdirs = existsSync(base) ? readdirSync(base).map((d) => join(base, d)) : [];
     for (const dir of [base, ...subdirs]) {
       const candidate = join(dir, 'faketime', 'libfaketime.so.1');
-      if (existsSync(candidate)) return (libfaketimePath = candidate);
+      if (existsSync(candidate)) return libDirs === LIB_DIRS ? (libfaketimePath = candidate) : candidate;
     }
   }
-  throw new Error('libfaketime.so.1 not found: install the faketime package (.ci/run does)');
+  throw new Error(`libfaketime.so.1 not found (the tests run medic at chosen instants with it): install the test tools with ${INSTALL_TEST_TOOLS}`);
 }
 
 /**

@@ -58,9 +58,9 @@ export function medicEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return env;
 }
 
-/** Spawns the real `bin/medic` with these arguments and waits for it to exit. */
-export function runMedic(args: string[], env: NodeJS.ProcessEnv = medicEnv()): Promise<RunResult> {
-  return collect(spawn(process.execPath, [MEDIC_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+/** Spawns the real `bin/medic` with these arguments (as another user with `as`, when root) and waits for it to exit. */
+export function runMedic(args: string[], env: NodeJS.ProcessEnv = medicEnv(), as: { uid?: number; gid?: number } = {}): Promise<RunResult> {
+  return collect(spawn(process.execPath, [MEDIC_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], ...as }));
 }
 
 /**

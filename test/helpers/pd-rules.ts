@@ -1,152 +1,17 @@
 /**
- * Test oracle for PagerDuty Events API v2 alert events (the body Medic POSTs
- * to `/v2/enqueue`).
- *
- * The structural rules (required fields, types, enums, nested Payload / Links /
- * Images shapes, `date-time` format, the set of allowed top-level keys) are read
- * at runtime from the OpenAPI file in `shared/reference/`, so they follow that
- * file. Only the rules that `shared/reference/README.md` says the file leaves
- * out are hard-coded here (see PD_LIMITS and the conditional requirements).
+ * Test oracle for PagerDuty Events API v2 alert events (the body Medic POSTs to `/v2/enqueue`),
+ * against the rules in test/fixtures/pagerduty.ts: fields, types, enums, nested payload / links /
+ * images shapes, the `date-time` format, the allowed top-level keys, and the limits and
+ * conditional requirements that PagerDuty's docs state in prose (PD_LIMITS).
  *
  * Node builtins only.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { ALERT_EVENT, PD_LIMITS, type FieldRule } from '../fixtures/pagerduty.js';
 
-/** Path of the OpenAPI description, resolved relative to this helper. */
-export const OPENAPI_PATH: string = fileURLToPath(
-  new URL('../../../shared/reference/pagerduty-events-v2.openapi.json', import.meta.url),
-);
-
-/**
- * Limits and conditional rules that the OpenAPI file does not contain, as listed
- * in shared/reference/README.md ("Known gaps in the upstream file").
- */
-export const PD_LIMITS = Object.freeze({
-  /** `payload.summary` ≤ 1024 chars. */
-  summaryMaxChars: 1024,
-  /** `dedup_key` ≤ 255 chars. */
-  dedupKeyMaxChars: 255,
-  /** `routing_key` is exactly 32 chars. */
-  routingKeyChars: 32,
-  /** Whole serialized event ≤ 512 KB (UTF-8 bytes of the JSON text). */
-  eventMaxBytes: 512 * 1024,
-  /** `payload` is required only for these actions. */
-  payloadRequiredFor: Object.freeze(['trigger']) as readonly string[],
-  /** `dedup_key` is required only for these actions. */
-  dedupKeyRequiredFor: Object.freeze(['acknowledge', 'resolve']) as readonly string[],
-});
-
-/** The subset of JSON Schema / OpenAPI 3.0 keywords the file uses. */
-interface Schema {
-  $ref?: string;
-  type?: string;
-  enum?: unknown[];
-  format?: string;
-  required?: string[];
-  properties?: Record<string, Schema>;
-  items?: Schema;
-}
-
-/** Rules as read from the OpenAPI file (plus PD_LIMITS). */
-export interface PdRules {
-  /** `event_action` enum from the file. */
-  eventActions: string[];
-  /** `payload.severity` enum from the file. */
-  severities: string[];
-  /** Top-level property names of the `/enqueue` request body schema. */
-  topLevelKeys: string[];
-  /** Top-level `required` list of the `/enqueue` request body schema. */
-  requiredTopLevel: string[];
-  /** `required` list of the Payload schema. */
-  requiredPayload: string[];
-  limits: typeof PD_LIMITS;
-}
-
-interface Loaded {
-  spec: unknown;
-  enqueue: Schema;
-  rules: PdRules;
-}
-
-let cache: Loaded | undefined;
+export { PD_LIMITS };
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Resolve a local JSON pointer such as `#/components/schemas/Payload`. */
-function resolveRef(spec: unknown, ref: string): Schema {
-  if (!ref.startsWith('#/')) throw new Error(`pd-rules: unsupported $ref ${ref} in ${OPENAPI_PATH}`);
-  let node: unknown = spec;
-  for (const raw of ref.slice(2).split('/')) {
-    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (!isObject(node) || !(key in node)) {
-      throw new Error(`pd-rules: $ref ${ref} does not resolve in ${OPENAPI_PATH}`);
-    }
-    node = node[key];
-  }
-  if (!isObject(node)) throw new Error(`pd-rules: $ref ${ref} is not a schema object`);
-  return node as Schema;
-}
-
-function deref(spec: unknown, schema: Schema): Schema {
-  let s = schema;
-  for (let i = 0; s.$ref !== undefined; i++) {
-    if (i > 20) throw new Error('pd-rules: $ref cycle');
-    s = resolveRef(spec, s.$ref);
-  }
-  return s;
-}
-
-function load(): Loaded {
-  if (cache) return cache;
-  const spec: unknown = JSON.parse(readFileSync(OPENAPI_PATH, 'utf8'));
-  const pick = (path: string[]): unknown => {
-    let node: unknown = spec;
-    for (const k of path) {
-      if (!isObject(node) || !(k in node)) {
-        throw new Error(`pd-rules: ${OPENAPI_PATH} has no ${path.join(' > ')}`);
-      }
-      node = node[k];
-    }
-    return node;
-  };
-  const raw = pick(['paths', '/enqueue', 'post', 'requestBody', 'content', 'application/json', 'schema']);
-  if (!isObject(raw)) throw new Error('pd-rules: /enqueue request schema is not an object');
-  const enqueue = deref(spec, raw as Schema);
-  const props = enqueue.properties ?? {};
-  const action = props['event_action'] ? deref(spec, props['event_action']) : {};
-  const payload = props['payload'] ? deref(spec, props['payload']) : {};
-  const severity = payload.properties?.['severity'] ? deref(spec, payload.properties['severity']) : {};
-  const strings = (xs: unknown[] | undefined): string[] =>
-    (xs ?? []).filter((x): x is string => typeof x === 'string');
-  const rules: PdRules = {
-    eventActions: strings(action.enum),
-    severities: strings(severity.enum),
-    topLevelKeys: Object.keys(props),
-    requiredTopLevel: [...(enqueue.required ?? [])],
-    requiredPayload: [...(payload.required ?? [])],
-    limits: PD_LIMITS,
-  };
-  if (rules.eventActions.length === 0 || rules.severities.length === 0) {
-    throw new Error(`pd-rules: could not find event_action / severity enums in ${OPENAPI_PATH}`);
-  }
-  cache = { spec, enqueue, rules };
-  return cache;
-}
-
-/** The rules read from the OpenAPI file, plus the hard-coded README limits. */
-export function pdRules(): PdRules {
-  const r = load().rules;
-  return {
-    ...r,
-    eventActions: [...r.eventActions],
-    severities: [...r.severities],
-    topLevelKeys: [...r.topLevelKeys],
-    requiredTopLevel: [...r.requiredTopLevel],
-    requiredPayload: [...r.requiredPayload],
-  };
 }
 
 function describe(v: unknown): string {
@@ -157,23 +22,10 @@ function describe(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
-function typeMatches(type: string, v: unknown): boolean {
-  switch (type) {
-    case 'string':
-      return typeof v === 'string';
-    case 'object':
-      return isObject(v);
-    case 'array':
-      return Array.isArray(v);
-    case 'number':
-      return typeof v === 'number' && Number.isFinite(v);
-    case 'integer':
-      return typeof v === 'number' && Number.isInteger(v);
-    case 'boolean':
-      return typeof v === 'boolean';
-    default:
-      return true; // unknown type keyword: do not invent a rule
-  }
+function typeMatches(type: NonNullable<FieldRule['type']>, v: unknown): boolean {
+  if (type === 'object') return isObject(v);
+  if (type === 'array') return Array.isArray(v);
+  return typeof v === type;
 }
 
 const ISO_DATE_TIME =
@@ -182,7 +34,7 @@ const ISO_DATE_TIME =
 /**
  * ISO 8601 calendar date-time with a time-zone designator: `YYYY-MM-DDThh:mm[:ss[.fff]]`
  * followed by `Z`, `±hh:mm`, `±hhmm` or `±hh`. (`+0000` is accepted because the
- * OpenAPI file's own example uses `2015-07-17T08:42:58.315+0000`.)
+ * Events API's own example uses `2015-07-17T08:42:58.315+0000`.)
  */
 export function isIsoDateTime(s: string): boolean {
   const m = ISO_DATE_TIME.exec(s);
@@ -207,9 +59,8 @@ export function isIsoDateTime(s: string): boolean {
   return true;
 }
 
-/** Generic check of `value` against the schema subset the file uses. */
-function check(spec: unknown, schemaIn: Schema, value: unknown, path: string, out: string[]): void {
-  const schema = deref(spec, schemaIn);
+/** Checks `value` against one field rule, recursively. */
+function check(schema: FieldRule, value: unknown, path: string, out: string[]): void {
   if (schema.enum !== undefined && !schema.enum.some((e) => e === value)) {
     out.push(`${path} must be one of ${schema.enum.map((e) => String(e)).join(', ')} (got ${describe(value)}).`);
     return;
@@ -227,11 +78,12 @@ function check(spec: unknown, schemaIn: Schema, value: unknown, path: string, ou
       if (value[key] === undefined) out.push(`${path}.${key} is required.`);
     }
     for (const [key, sub] of Object.entries(schema.properties ?? {})) {
-      if (value[key] !== undefined) check(spec, sub, value[key], `${path}.${key}`, out);
+      if (value[key] !== undefined) check(sub, value[key], `${path}.${key}`, out);
     }
   }
-  if (Array.isArray(value) && schema.items !== undefined) {
-    value.forEach((item, i) => check(spec, schema.items as Schema, item, `${path}[${i}]`, out));
+  const items = schema.items;
+  if (Array.isArray(value) && items !== undefined) {
+    value.forEach((item, i) => check(items, item, `${path}[${i}]`, out));
   }
 }
 
@@ -245,7 +97,7 @@ function check(spec: unknown, schemaIn: Schema, value: unknown, path: string, ou
  * each naming the field (`routing_key`, `payload.summary`, `links[0].href`, ...).
  */
 export function eventProblems(body: unknown): string[] {
-  const { spec, enqueue, rules } = load();
+  const topLevelKeys = Object.keys(ALERT_EVENT.properties!);
   const out: string[] = [];
 
   let event: unknown = body;
@@ -258,7 +110,7 @@ export function eventProblems(body: unknown): string[] {
   }
   if (!isObject(event)) return [`event must be a JSON object (got ${describe(event)}).`];
 
-  // Whole-event size (README: 512 KB).
+  // Whole-event size (512 KB).
   let serialized: string | undefined;
   try {
     serialized = typeof body === 'string' ? body : JSON.stringify(event);
@@ -274,20 +126,20 @@ export function eventProblems(body: unknown): string[] {
 
   // No keys beyond the schema's top-level properties.
   for (const key of Object.keys(event)) {
-    if (event[key] !== undefined && !rules.topLevelKeys.includes(key)) {
-      out.push(`unknown top-level key "${key}" (allowed: ${rules.topLevelKeys.join(', ')}).`);
+    if (event[key] !== undefined && !topLevelKeys.includes(key)) {
+      out.push(`unknown top-level key "${key}" (allowed: ${topLevelKeys.join(', ')}).`);
     }
   }
 
-  // Required fields, types, enums, nested shapes and formats, from the file.
+  // Required fields, types, enums, nested shapes and formats.
   // Paths are reported without a leading "event." prefix.
   const nested: string[] = [];
-  check(spec, enqueue, event, 'event', nested);
+  check(ALERT_EVENT, event, 'event', nested);
   out.push(...nested.map((p) => p.replace(/^event\./, '')));
 
   const action = event['event_action'];
 
-  // payload: required for trigger only (README).
+  // payload: required for trigger only.
   if (
     typeof action === 'string' &&
     PD_LIMITS.payloadRequiredFor.includes(action) &&
@@ -296,7 +148,7 @@ export function eventProblems(body: unknown): string[] {
     out.push(`payload is required for ${action} events.`);
   }
 
-  // dedup_key: required for acknowledge/resolve (README); ≤ 255 chars.
+  // dedup_key: required for acknowledge/resolve; ≤ 255 chars.
   const dedup = event['dedup_key'];
   if (typeof action === 'string' && PD_LIMITS.dedupKeyRequiredFor.includes(action)) {
     if (dedup === undefined) out.push(`dedup_key is required for ${action} events.`);
@@ -306,13 +158,13 @@ export function eventProblems(body: unknown): string[] {
     out.push(`dedup_key is ${dedup.length} characters; the limit is ${PD_LIMITS.dedupKeyMaxChars}.`);
   }
 
-  // routing_key: exactly 32 chars (README).
+  // routing_key: exactly 32 chars.
   const rk = event['routing_key'];
   if (typeof rk === 'string' && rk.length !== PD_LIMITS.routingKeyChars) {
     out.push(`routing_key must be exactly ${PD_LIMITS.routingKeyChars} characters (got ${rk.length}).`);
   }
 
-  // payload.summary ≤ 1024 chars (README). Counted in UTF-16 code units
+  // payload.summary ≤ 1024 chars. Counted in UTF-16 code units
   // (String#length), the stricter of the usual counts.
   const payload = event['payload'];
   if (isObject(payload) && typeof payload['summary'] === 'string') {

@@ -1,8 +1,8 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { doctor, formatFindings, type CrontabRead, type DoctorDeps, type DoctorStore, type Finding, type ReachResult } from '../../src/commands/doctor.js';
+import { doctor, formatFindings, readUserCrontab, type CrontabRead, type DoctorDeps, type DoctorStore, type Finding, type ReachResult } from '../../src/commands/doctor.js';
 import { buildConfig } from '../../src/config.js';
 import { ConfigError, DatabaseError } from '../../src/errors.js';
 import type { SendResult } from '../../src/notify/http.js';
@@ -39,6 +39,8 @@ interface Situation {
   probeError?: DatabaseError;
   schemaVersion?: number;
   dbMode?: number;
+  /** The config's "databaseMode" (0o660: the group set-up). */
+  databaseMode?: number;
   /** Default: checked one minute ago. */
   lastCheckAt?: number | null;
   env?: NodeJS.ProcessEnv;
@@ -47,27 +49,36 @@ interface Situation {
   reach?: (url: string) => ReachResult;
   send?: (url: string, body: Record<string, unknown>) => SendResult;
   sendTest?: boolean;
+  /** Executable files on this pretend machine (default: EXECUTABLES). */
+  executables?: string[];
+  install?: { binPath: string; nodePath: string };
 }
 
+/** This pretend install: node in /usr/bin, medic in /opt/medic; the crontab lines use /usr/local/bin/medic or a bare medic in /usr/bin. */
+const INSTALL = { binPath: '/opt/medic/bin/medic', nodePath: '/usr/bin/node' };
+const EXECUTABLES = ['/usr/bin/node', '/opt/medic/bin/medic', '/usr/local/bin/medic', '/usr/bin/medic'];
+
 const defaultRaw = () => ({ database: 'medic.db', targets: { oncall: { type: 'pagerduty', eventsUrl: URL_A } }, services: [{ slug: 'backup' }] });
-const goodCrontab = (configFile: string) => `PAGERDUTY_ROUTING_KEY=${KEY}\n* * * * * /usr/local/bin/medic --config ${configFile} check\n`;
+const goodCrontab = (configFile: string) => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} /usr/local/bin/medic --config ${configFile} check\n`;
 
 function run(s: Situation = {}) {
   const env: NodeJS.ProcessEnv = s.env ?? { HOME: home, PAGERDUTY_ROUTING_KEY: KEY };
   if (s.dbMode !== undefined) chmodSync(dbPath, s.dbMode);
   const calls = { reach: [] as { url: string; timeoutMs: number }[], send: [] as { url: string; body: Record<string, unknown> }[], opened: 0, closed: 0 };
   const store: DoctorStore = {
-    releaseLock: async () => {
+    probe: async () => {
       if (s.probeError) throw s.probeError;
+      return { exists: true };
     },
     lastCheckAt: async () => (s.lastCheckAt === undefined ? T0 - MIN : s.lastCheckAt),
     schemaVersion: async () => s.schemaVersion ?? SCHEMA_VERSION,
-    close: () => void calls.closed++,
+    close: async () => void calls.closed++,
   };
   const deps: DoctorDeps = {
     loadConfig: async () => {
       if (s.configError) throw s.configError;
-      return buildConfig(s.raw ?? defaultRaw(), file, env);
+      const config = buildConfig(s.raw ?? defaultRaw(), file, { env, cwd: dirname(file) });
+      return s.databaseMode === undefined ? config : { ...config, databaseMode: s.databaseMode };
     },
     openStore: () => {
       if (s.openError) throw s.openError;
@@ -89,6 +100,8 @@ function run(s: Situation = {}) {
       return s.send ? s.send(url, body) : { ok: true, status: 202, answer: { status: 'success', message: 'Event processed', dedup_key: String(body.dedup_key) } };
     },
     sleep: async () => {},
+    install: s.install ?? INSTALL,
+    isExecutable: (path) => (s.executables ?? EXECUTABLES).includes(path),
   };
   return { result: doctor({ sendTest: s.sendTest ?? false }, deps), calls };
 }
@@ -119,6 +132,9 @@ describe('doctor: each situation gives these findings and this exit code', () =>
     ['the database has another schema version', { schemaVersion: SCHEMA_VERSION + 1 }, replace(ALL_OK, { database: 'database: fail' }), 74],
     ['other users can read the database', { dbMode: 0o644 }, replace(ALL_OK, { 'database permissions': 'database permissions: warn' }), 0],
     ['group can read the database', { dbMode: 0o640 }, replace(ALL_OK, { 'database permissions': 'database permissions: warn' }), 0],
+    ['group set-up ("databaseMode": "0660"): a 0660 database is right', { dbMode: 0o660, databaseMode: 0o660 }, ALL_OK, 0],
+    ['group set-up, but the group cannot write the database', { dbMode: 0o600, databaseMode: 0o660 }, replace(ALL_OK, { 'database permissions': 'database permissions: warn' }), 0],
+    ['group set-up, but other users can read the database', { dbMode: 0o664, databaseMode: 0o660 }, replace(ALL_OK, { 'database permissions': 'database permissions: warn' }), 0],
     ['the routing key variable is not set', { env: { HOME: '' } }, replace(ALL_OK, { 'routing key (oncall)': 'routing key (oncall): fail' }), 78],
     ['the routing key has 31 characters', { env: { HOME: '', PAGERDUTY_ROUTING_KEY: KEY.slice(1) } }, replace(ALL_OK, { 'routing key (oncall)': 'routing key (oncall): fail' }), 78],
     ['the routing key has 33 characters', { env: { HOME: '', PAGERDUTY_ROUTING_KEY: `${KEY}x` } }, replace(ALL_OK, { 'routing key (oncall)': 'routing key (oncall): fail' }), 78],
@@ -126,18 +142,80 @@ describe('doctor: each situation gives these findings and this exit code', () =>
     ['crontab is not installed (a systemd timer may run the checker)', { crontab: { kind: 'not-installed' } }, replace(ALL_OK, { crontab: 'crontab: warn' }), 0],
     ['the user has no crontab', { crontab: { kind: 'none', message: 'no crontab for ops' } }, replace(ALL_OK, { crontab: 'crontab: fail' }), 78],
     ['crontab -l fails otherwise', { crontab: { kind: 'error', message: 'You (ops) are not allowed to use this program (crontab)' } }, replace(ALL_OK, { crontab: 'crontab: fail' }), 78],
-    ['the crontab has no medic check line', { crontab: () => `PAGERDUTY_ROUTING_KEY=${KEY}\n0 3 * * * /usr/local/bin/medic beat backup\n` }, replace(ALL_OK, { crontab: 'crontab: fail' }), 78],
-    ['the only medic lines beat services whose names contain "check"', { crontab: () => `PAGERDUTY_ROUTING_KEY=${KEY}\n*/5 * * * * medic beat checkout && medic beat health-check\n` }, replace(ALL_OK, { crontab: 'crontab: fail' }), 78],
-    ['the medic check line is commented out', { crontab: (f) => `PAGERDUTY_ROUTING_KEY=${KEY}\n# * * * * * medic --config ${f} check\n` }, replace(ALL_OK, { crontab: 'crontab: fail' }), 78],
-    ['the line has no --config and cron, from $HOME, would not find the config', { crontab: () => `PAGERDUTY_ROUTING_KEY=${KEY}\n* * * * * medic check\n` }, replace(ALL_OK, { crontab: 'crontab: warn' }), 0],
-    ['the line has no --config but MEDIC_CONFIG is set in the crontab', { crontab: (f) => `MEDIC_CONFIG=${f}\nPAGERDUTY_ROUTING_KEY=${KEY}\n* * * * * medic check\n` }, ALL_OK, 0],
-    ['the line has -c with the config', { crontab: (f) => `PAGERDUTY_ROUTING_KEY=${KEY}\n* * * * * medic -c ${f} check -v\n` }, ALL_OK, 0],
-    ['the line points at another config than the one doctor checked', { crontab: () => `PAGERDUTY_ROUTING_KEY=${KEY}\n* * * * * medic --config /etc/other/medic.json check\n` }, replace(ALL_OK, { crontab: 'crontab: warn' }), 0],
+    ['the crontab has no medic check line', { crontab: () => `0 3 * * * PAGERDUTY_ROUTING_KEY=${KEY} /usr/local/bin/medic beat backup\n` }, replace(ALL_OK, { crontab: 'crontab: fail' }), 78],
+    ['the only medic lines beat services whose names contain "check"', { crontab: () => `*/5 * * * * PAGERDUTY_ROUTING_KEY=${KEY} medic beat checkout && medic beat health-check\n` }, replace(ALL_OK, { crontab: 'crontab: fail' }), 78],
+    ['the medic check line is commented out', { crontab: (f) => `# * * * * * PAGERDUTY_ROUTING_KEY=${KEY} medic --config ${f} check\n` }, replace(ALL_OK, { crontab: 'crontab: fail' }), 78],
+    ['the line has no --config and cron, from $HOME, would not find the config', { crontab: () => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} medic check\n` }, replace(ALL_OK, { crontab: 'crontab: warn' }), 0],
+    ['the line has no --config but MEDIC_CONFIG is set in the crontab', { crontab: (f) => `MEDIC_CONFIG=${f}\n* * * * * PAGERDUTY_ROUTING_KEY=${KEY} medic check\n` }, ALL_OK, 0],
+    ['the line has -c with the config', { crontab: (f) => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} medic -c ${f} check -v\n` }, ALL_OK, 0],
+    ['the line points at another config than the one doctor checked', { crontab: () => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} medic --config /etc/other/medic.json check\n` }, replace(ALL_OK, { crontab: 'crontab: warn' }), 0],
     [
       'the crontab does not set the routing key variable',
       { crontab: (f) => `* * * * * medic --config ${f} check\n` },
       [...ALL_OK.slice(0, 6), 'crontab environment: warn', 'last check: ok'],
       0,
+    ],
+    ['the check line runs --dry-run (sends nothing)', { crontab: (f) => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} medic --config ${f} check --dry-run\n` }, replace(ALL_OK, { crontab: 'crontab: fail' }), 78],
+    ['the check line runs every 5 minutes', { crontab: (f) => `*/5 * * * * PAGERDUTY_ROUTING_KEY=${KEY} medic --config ${f} check\n` }, replace(ALL_OK, { crontab: 'crontab: fail' }), 78],
+    ['the check line runs once a day', { crontab: (f) => `@daily PAGERDUTY_ROUTING_KEY=${KEY} medic --config ${f} check\n` }, replace(ALL_OK, { crontab: 'crontab: fail' }), 78],
+    ['the check line has a schedule that never runs (31 February)', { crontab: (f) => `0 0 31 2 * PAGERDUTY_ROUTING_KEY=${KEY} medic --config ${f} check\n` }, replace(ALL_OK, { crontab: 'crontab: fail' }), 78],
+    ['*/1 is every minute too', { crontab: (f) => `*/1 * * * * PAGERDUTY_ROUTING_KEY=${KEY} medic --config ${f} check\n` }, ALL_OK, 0],
+    ['a --dry-run line beside a good one: the good one runs the checker', { crontab: (f) => `* * * * * medic --config ${f} check --dry-run\n* * * * * PAGERDUTY_ROUTING_KEY=${KEY} medic --config ${f} check\n` }, ALL_OK, 0],
+    [
+      'a bare medic that is not on cron\'s default PATH (/usr/bin:/bin)',
+      { executables: ['/usr/bin/node', '/opt/medic/bin/medic'], crontab: (f) => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} medic --config ${f} check\n` },
+      replace(ALL_OK, { crontab: 'crontab: fail' }),
+      78,
+    ],
+    [
+      'a bare medic found through a PATH= line in the crontab',
+      { executables: ['/usr/bin/node', '/opt/medic/bin/medic'], crontab: (f) => `PATH=/opt/medic/bin:/usr/bin:/bin\n* * * * * PAGERDUTY_ROUTING_KEY=${KEY} medic --config ${f} check\n` },
+      ALL_OK,
+      0,
+    ],
+    [
+      'a PATH= line below the check line does not count (cron applies a setting to the lines after it)',
+      { executables: ['/usr/bin/node', '/opt/medic/bin/medic'], crontab: (f) => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} medic --config ${f} check\nPATH=/opt/medic/bin:/usr/bin:/bin\n` },
+      replace(ALL_OK, { crontab: 'crontab: fail' }),
+      78,
+    ],
+    [
+      'a bare medic found through PATH= on its own line (as medic init prints it)',
+      { executables: ['/opt/node/bin/node', '/opt/medic/bin/medic'], crontab: (f) => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} PATH=/opt/node/bin:/opt/medic/bin:/usr/bin:/bin medic --config ${f} check\n` },
+      ALL_OK,
+      0,
+    ],
+    ['an absolute medic path where there is no medic', { crontab: (f) => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} /srv/gone/medic --config ${f} check\n` }, replace(ALL_OK, { crontab: 'crontab: fail' }), 78],
+    [
+      'node (which medic needs) is not on cron\'s PATH',
+      { executables: ['/opt/node/bin/node', '/usr/local/bin/medic'], crontab: (f) => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} /usr/local/bin/medic --config ${f} check\n` },
+      replace(ALL_OK, { crontab: 'crontab: fail' }),
+      78,
+    ],
+    [
+      'node named on the line by its path',
+      { executables: ['/opt/node/bin/node', '/usr/local/bin/medic'], crontab: (f) => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} /opt/node/bin/node /usr/local/bin/medic --config ${f} check\n` },
+      ALL_OK,
+      0,
+    ],
+    [
+      'the routing key on a line of its own at the top of the crontab (every job gets it): a warning',
+      { crontab: (f) => `PAGERDUTY_ROUTING_KEY=${KEY}\n* * * * * /usr/local/bin/medic --config ${f} check\n` },
+      [...ALL_OK.slice(0, 6), 'crontab environment: warn', 'last check: ok'],
+      0,
+    ],
+    [
+      'NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment: certificate checks are off',
+      { env: { HOME: '', PAGERDUTY_ROUTING_KEY: KEY, NODE_TLS_REJECT_UNAUTHORIZED: '0' } },
+      [...ALL_OK.slice(0, 4), 'certificate checks: fail', ...ALL_OK.slice(4)],
+      78,
+    ],
+    ['NODE_TLS_REJECT_UNAUTHORIZED=1 is the default: fine', { env: { HOME: '', PAGERDUTY_ROUTING_KEY: KEY, NODE_TLS_REJECT_UNAUTHORIZED: '1' } }, ALL_OK, 0],
+    [
+      'NODE_TLS_REJECT_UNAUTHORIZED=0 set in the crontab for the check line',
+      { crontab: (f) => `NODE_TLS_REJECT_UNAUTHORIZED=0\n* * * * * PAGERDUTY_ROUTING_KEY=${KEY} medic --config ${f} check\n` },
+      [...ALL_OK.slice(0, 6), 'certificate checks: fail', 'last check: ok'],
+      78,
     ],
     ['the checker never ran', { lastCheckAt: null }, replace(ALL_OK, { 'last check': 'last check: fail' }), 75],
     ['the last check was exactly 2 minutes ago', { lastCheckAt: T0 - 2 * MIN }, ALL_OK, 0],
@@ -256,7 +334,7 @@ describe('doctor: what the findings say', () => {
       defaults: { targets: ['a', 'b'] },
       services: [{ slug: 'backup' }],
     };
-    const { findings } = await run({ raw, env: { HOME: '', PAGERDUTY_ROUTING_KEY: KEY, PD_B: KEY }, crontab: (f) => `PD_B=${KEY}\n* * * * * medic --config ${f} check\n` }).result;
+    const { findings } = await run({ raw, env: { HOME: '', PAGERDUTY_ROUTING_KEY: KEY, PD_B: KEY }, crontab: (f) => `* * * * * PD_B=${KEY} medic --config ${f} check\n` }).result;
     const env = findings.filter((f) => f.check === 'crontab environment');
     expect(env).toHaveLength(1);
     expect(env[0]!.detail).toContain('does not set PAGERDUTY_ROUTING_KEY');
@@ -266,29 +344,71 @@ describe('doctor: what the findings say', () => {
     for (const configDir of [home, join(home, '.config', 'medic')]) {
       mkdirSync(configDir, { recursive: true });
       file = join(configDir, 'medic.config.json');
-      const { findings } = await run({ crontab: () => `PAGERDUTY_ROUTING_KEY=${KEY}\n* * * * * medic check\n` }).result;
-      expect(findings.find((f) => f.check === 'crontab')).toMatchObject({ level: 'ok', detail: `line 2 runs medic check; it finds ${file} by searching from ${home}` });
+      const { findings } = await run({ crontab: () => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} medic check\n` }).result;
+      expect(findings.find((f) => f.check === 'crontab')).toMatchObject({ level: 'ok', detail: `line 1 runs medic check every minute; it finds ${file} by searching from ${home}` });
     }
   });
 
   it('tells how to add --config when cron would not find the config', async () => {
     const { findings } = await run({ crontab: () => `PAGERDUTY_ROUTING_KEY=${KEY}\n\n* * * * * /opt/medic/bin/medic check\n` }).result;
     const f = findings.find((x) => x.check === 'crontab')!;
-    expect(f.detail).toBe(`line 3 runs medic check without --config or MEDIC_CONFIG; cron runs it from ${home}, where the search does not find ${file}`);
+    expect(f.detail).toBe(`line 3 runs medic check every minute without --config or MEDIC_CONFIG; cron runs it from ${home}, where the search does not find ${file}`);
     expect(f.fix).toBe(`add --config ${file} to that line (before "check")`);
   });
 
   it('resolves a relative or ~/ --config in the crontab against $HOME', async () => {
     file = join(home, 'etc', 'medic.config.json');
     for (const given of ['etc/medic.config.json', '~/etc/medic.config.json', `"${file}"`]) {
-      const { findings } = await run({ crontab: () => `PAGERDUTY_ROUTING_KEY=${KEY}\n* * * * * medic --config ${given} check\n` }).result;
-      expect(findings.find((f) => f.check === 'crontab'), given).toMatchObject({ level: 'ok', detail: `line 2 runs medic check with the config ${file}` });
+      const { findings } = await run({ crontab: () => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} medic --config ${given} check\n` }).result;
+      expect(findings.find((f) => f.check === 'crontab'), given).toMatchObject({ level: 'ok', detail: `line 1 runs medic check every minute with the config ${file}` });
     }
   });
 
   it("ignores the -c of `sh -c` in front of medic", async () => {
-    const { findings } = await run({ crontab: (f) => `PAGERDUTY_ROUTING_KEY=${KEY}\n* * * * * sh -c 'medic --config ${f} check'\n` }).result;
-    expect(findings.find((f) => f.check === 'crontab')).toMatchObject({ level: 'ok', detail: `line 2 runs medic check with the config ${file}` });
+    const { findings } = await run({ crontab: (f) => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} sh -c 'medic --config ${f} check'\n` }).result;
+    expect(findings.find((f) => f.check === 'crontab')).toMatchObject({ level: 'ok', detail: `line 1 runs medic check every minute with the config ${file}` });
+  });
+
+  it.each([
+    ['node in /usr/bin: the absolute medic path', { binPath: '/opt/medic/bin/medic', nodePath: '/usr/bin/node' }, '* * * * * /opt/medic/bin/medic --config CONFIG check'],
+    ['node elsewhere: its folder on a PATH= prefix', { binPath: '/opt/medic/bin/medic', nodePath: '/opt/node-20/bin/node' }, '* * * * * PATH=/opt/node-20/bin:/usr/bin:/bin /opt/medic/bin/medic --config CONFIG check'],
+  ])('the line it tells you to add names the real medic and node of this install (%s), no placeholder', async (_label, install, line) => {
+    const { findings } = await run({ install, crontab: { kind: 'none', message: 'no crontab for ops' } }).result;
+    const fix = findings.find((f) => f.check === 'crontab')!.fix!;
+    expect(fix).toBe(`add this line with \`crontab -e\`: ${line.replace('CONFIG', file)}`);
+    expect(fix).not.toContain('/path/to');
+  });
+
+  it.each([
+    ['--dry-run', (f: string) => `* * * * * /opt/medic/bin/medic --config ${f} check --dry-run`, 'it runs `medic check --dry-run`, which records and sends nothing'],
+    ['*/5', (f: string) => `*/5 * * * * /opt/medic/bin/medic --config ${f} check`, 'its schedule "*/5 * * * *" is not every minute'],
+    ['31 February', (f: string) => `0 0 31 2 * /opt/medic/bin/medic --config ${f} check`, 'its schedule "0 0 31 2 *" never runs (that day never comes in those months)'],
+    ['a bare medic', (f: string) => `* * * * * medic --config ${f} check`, 'cron cannot find a bare `medic` on its PATH (/usr/bin:/bin)'],
+  ])('a check line that does not run the checker says why (%s) and gives the line to use instead', async (_label, line, why) => {
+    const { findings } = await run({ executables: ['/usr/bin/node', '/opt/medic/bin/medic'], crontab: (f) => `${line(f)}\n` }).result;
+    expect(findings.find((f) => f.check === 'crontab')).toMatchObject({
+      level: 'fail',
+      detail: `line 1 calls \`medic check\`, but ${why}: nothing runs the checker every minute`,
+      fix: `replace it with \`crontab -e\`: * * * * * /opt/medic/bin/medic --config ${file} check`,
+    });
+  });
+
+  it('a check that needs something missing says what to fix, in plain words', async () => {
+    const { findings } = await run({ configError: new ConfigError('no Medic config found') }).result;
+    expect(findings.find((f) => f.check === 'database')).toMatchObject({ detail: 'not checked: needs a valid config', fix: 'fix the config first, then run medic doctor again' });
+    const noDb = await run({ openError: new DatabaseError('cannot open') }).result;
+    expect(noDb.findings.find((f) => f.check === 'last check')).toMatchObject({ detail: 'not checked: needs a working database', fix: 'fix the database first, then run medic doctor again' });
+    expect(JSON.stringify([...findings, ...noDb.findings])).not.toMatch(/the a /);
+  });
+
+  it('recommends a key file, not a variable at the top of the crontab', async () => {
+    const { findings } = await run({ env: { HOME: '' } }).result;
+    const fix = findings.find((f) => f.check === 'routing key (oncall)')!.fix!;
+    expect(fix).toContain('"routingKeyFile"');
+    expect(fix).toContain('chmod 600');
+    expect(fix).not.toMatch(/as a line at the top of/);
+    const unset = (await run({ crontab: (f) => `* * * * * medic --config ${f} check\n` }).result).findings.find((f) => f.check === 'crontab environment')!;
+    expect(unset.fix).toContain('"routingKeyFile"');
   });
 
   it('gives the age of the last check run', async () => {
@@ -317,7 +437,7 @@ describe('doctor --send-test: the test trigger and its resolve instead of a reac
       defaults: { targets: ['a', 'b'] },
       services: [{ slug: 'backup' }],
     };
-    const { result, calls } = run({ raw, sendTest: true, env: { HOME: '', PAGERDUTY_ROUTING_KEY: KEY, PD_B: KEY }, crontab: (f) => `PAGERDUTY_ROUTING_KEY=${KEY}\nPD_B=${KEY}\n* * * * * medic -c ${f} check` });
+    const { result, calls } = run({ raw, sendTest: true, env: { HOME: '', PAGERDUTY_ROUTING_KEY: KEY, PD_B: KEY }, crontab: (f) => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} PD_B=${KEY} medic -c ${f} check` });
     const { findings, exitCode } = await result;
     expect(calls.reach).toEqual([]);
     expect(calls.send.map((c) => [c.url, c.body.event_action, c.body.dedup_key, c.body.routing_key === KEY])).toEqual([
@@ -391,5 +511,20 @@ describe('formatFindings', () => {
     const paint = (level: string, text: string) => `<${level}>${text}</${level}>`;
     expect(formatFindings([findings[0]!], paint)).toBe('<ok>ok  </ok>  config  /srv/medic.config.json: valid, 1 service, 1 target\n<ok>everything looks right</ok>\n');
     expect(formatFindings(findings, paint)).toContain('<hint>                  → add it</hint>');
+  });
+});
+
+describe('readUserCrontab', () => {
+  it('runs `crontab -l` with only PATH, HOME, USER and LOGNAME: never the routing key or anything else', async () => {
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    // A stand-in crontab that prints the environment it was given.
+    writeFileSync(join(bin, 'crontab'), '#!/bin/sh\n/usr/bin/env\n', { mode: 0o755 });
+    chmodSync(join(bin, 'crontab'), 0o755);
+    const read = await readUserCrontab({ PATH: `${bin}:/usr/bin:/bin`, HOME: home, USER: 'ops', LOGNAME: 'ops', PAGERDUTY_ROUTING_KEY: KEY, PD_OTHER: KEY, MEDIC_CONFIG: file });
+    expect(read.kind).toBe('text');
+    const names = (read as { text: string }).text.split('\n').filter(Boolean).map((l) => l.split('=')[0]).sort();
+    expect(names.filter((n) => n !== 'PWD' && n !== 'SHLVL' && n !== '_')).toEqual(['HOME', 'LOGNAME', 'PATH', 'USER']);
+    expect((read as { text: string }).text).not.toContain(KEY);
   });
 });

@@ -72,7 +72,7 @@ function strings(value: unknown): string[] {
 
 describe('medic.config.example.json', () => {
   it('loads through the real config loader with no problems', async () => {
-    const config = await loadConfig({ path: EXAMPLE, cwd: root, env: {} });
+    const config = await loadConfig({ path: EXAMPLE, cwd: root, env: {}, uid: process.getuid!() });
     expect(config.file).toBe(EXAMPLE);
     expect(config.services.map((s) => s.slug)).toEqual(example.services.map((s: Node) => s.slug));
     expect(config.services.every((s) => s.targets.length > 0)).toBe(true);

@@ -1,6 +1,13 @@
-import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { OPENAPI_PATH, eventProblems, isIsoDateTime, pdRules } from '../helpers/pd-rules.js';
+import { DEFAULT_SEVERITY, dedupKey } from '../../src/core/service.js';
+import {
+  GUIDE_EXAMPLE_KEY,
+  SEVERITIES,
+  SEVERITY_BY_PRIORITY,
+  guideDedupKey,
+  testAlertBody,
+} from '../fixtures/pagerduty.js';
+import { eventProblems, isIsoDateTime, PD_LIMITS } from '../helpers/pd-rules.js';
 import {
   badRequestJson,
   badRequestText,
@@ -11,30 +18,23 @@ import {
   type PdServer,
 } from '../helpers/pd-server.js';
 
-/** Example Integration Key from PAGERDUTY_INTEGRATION.md, step 4. */
-const GUIDE_KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
+const GUIDE_KEY = GUIDE_EXAMPLE_KEY;
 
 /** The guide's `curl` test trigger body, with the guide's example key. */
-function guideTrigger(): Record<string, any> {
-  return {
-    routing_key: GUIDE_KEY,
-    event_action: 'trigger',
-    dedup_key: 'medic-test-alert',
-    payload: {
-      summary: 'Medic test alert - integration working!',
-      severity: 'info',
-      source: 'medic-test',
-      component: 'test-service',
-      group: 'test-team',
-      class: 'test',
-    },
-  };
-}
+const guideTrigger = (): Record<string, any> => testAlertBody('trigger', GUIDE_KEY);
 
 /** The guide's `curl` resolve body, with the guide's example key. */
-function guideResolve(): Record<string, any> {
-  return { routing_key: GUIDE_KEY, event_action: 'resolve', dedup_key: 'medic-test-alert' };
-}
+const guideResolve = (): Record<string, any> => testAlertBody('resolve', GUIDE_KEY);
+
+describe('the guide fixtures agree with src/core (test-alert bodies and fix steps: test/e2e/test-alert.test.ts)', () => {
+  it.each(Object.entries(SEVERITY_BY_PRIORITY))('priority %s maps to severity %s, as in the guide', (priority, severity) => {
+    expect(DEFAULT_SEVERITY[priority as keyof typeof DEFAULT_SEVERITY]).toBe(severity);
+  });
+
+  it.each(['nightly-backup', 'a', 'svc_1.2'])('the dedup key of %s follows the guide', (slug) => {
+    expect(dedupKey(slug)).toBe(guideDedupKey(slug));
+  });
+});
 
 describe('pd-rules eventProblems', () => {
   it('the guide example key is 32 characters', () => {
@@ -47,23 +47,14 @@ describe('pd-rules eventProblems', () => {
     expect(eventProblems(JSON.stringify(guideTrigger()))).toEqual([]);
   });
 
-  it("accepts the OpenAPI file's own /enqueue example event", () => {
-    const spec = JSON.parse(readFileSync(OPENAPI_PATH, 'utf8'));
-    const example =
-      spec.paths['/enqueue'].post.requestBody.content['application/json'].examples.event.value;
-    expect(eventProblems(example)).toEqual([]);
+  it.each(SEVERITIES)('accepts a trigger with severity %s', (severity) => {
+    const e = guideTrigger();
+    e.payload.severity = severity;
+    expect(eventProblems(e)).toEqual([]);
   });
 
-  it('reads enums and required lists from the OpenAPI file', () => {
-    const spec = JSON.parse(readFileSync(OPENAPI_PATH, 'utf8'));
-    const body = spec.paths['/enqueue'].post.requestBody.content['application/json'].schema;
-    const rules = pdRules();
-    expect(rules.eventActions).toEqual(body.properties.event_action.enum);
-    expect(rules.severities).toEqual(spec.components.schemas.Payload.properties.severity.enum);
-    expect(rules.requiredPayload).toEqual(spec.components.schemas.Payload.required);
-    expect(rules.requiredTopLevel).toEqual(body.required);
-    expect(rules.topLevelKeys).toEqual(Object.keys(body.properties));
-    expect(rules.limits).toMatchObject({
+  it('knows the limits PagerDuty documents in prose', () => {
+    expect(PD_LIMITS).toMatchObject({
       summaryMaxChars: 1024,
       dedupKeyMaxChars: 255,
       routingKeyChars: 32,

@@ -12,7 +12,7 @@ import { rng } from '../helpers/faults.js';
 
 const root = realpathSync(mkdtempSync(join(tmpdir(), 'medic-quick-beat-')));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-const uid = process.getuid?.() ?? 0;
+const uid = process.geteuid?.() ?? 0;
 let folders = 0;
 const folder = () => {
   const d = join(root, `case-${folders++}`);
@@ -24,7 +24,7 @@ const folder = () => {
 async function outcome(run: () => Promise<BeatTarget | null> | BeatTarget | null): Promise<string> {
   try {
     const t = await run();
-    return t === null ? 'no answer' : 'spoolDir' in t ? `spool ${t.spoolDir}` : `database ${t.databasePath}`;
+    return t === null ? 'no answer' : 'spoolDir' in t ? `spool ${t.spoolDir}` : `database ${t.databasePath} mode 0${t.databaseMode.toString(8)}`;
   } catch (err) {
     return isMedicError(err) ? `exit ${err.exitCode}: ${err.message}` : `crash: ${String(err)}`;
   }
@@ -43,14 +43,14 @@ interface Case {
 /** The full path alone: the config found and parsed by config.ts, the slug looked up, else full validation. */
 function fullPath(file: string, c: Case, cwd: string) {
   const env = c.viaFlag ? c.env : { ...c.env, MEDIC_CONFIG: file };
-  const opts = { path: c.viaFlag ? file : undefined, cwd, env };
-  return resolveBeat(c.slug, { findConfig: () => findConfig(opts), buildConfig: (raw, f) => buildConfig(raw, f, env), env, cwd });
+  const opts = { path: c.viaFlag ? file : undefined, cwd, env, uid };
+  return resolveBeat(c.slug, { findConfig: () => findConfig(opts), buildConfig: (raw, f) => buildConfig(raw, f, opts), env, cwd });
 }
 
 /** What `medic beat` does: the quick path, and the full path where the quick path has no answer. */
 async function shippedPath(file: string, c: Case, cwd: string) {
   const env = c.viaFlag ? c.env : { ...c.env, MEDIC_CONFIG: file };
-  return quickBeatTarget({ path: c.viaFlag ? file : undefined, cwd, env }, c.slug, uid) ?? fullPath(file, c, cwd);
+  return quickBeatTarget({ path: c.viaFlag ? file : undefined, cwd, env, uid }, c.slug) ?? fullPath(file, c, cwd);
 }
 
 function writeCase(c: Case, name = 'medic.config.json'): { dir: string; file: string } {
@@ -97,7 +97,7 @@ describe('the quick path on the configs that misled the old text scan (over 256 
     [
       'a "database" key inside a service does not choose the database',
       { text: json({ services: [...manyServices(), { slug: 'odd', database: 'elsewhere.db' }] }), slug: 'svc-1', env: {}, viaFlag: true },
-      'database <dir>/medic.db',
+      'database <dir>/medic.db mode 0600',
     ],
     [
       'a truncated (invalid) file exits 78 like a small one',
@@ -143,6 +143,7 @@ function randomCase(seed: number): Case {
   const config: Record<string, unknown> = { services };
   const database = r.pick(DATABASES);
   if (database !== undefined) config.database = database;
+  if (r.chance(0.2)) config.databaseMode = r.pick(['0600', '0660', '0644', 660]);
   if (r.chance(0.15)) config.spool = r.pick(['spool', '/var/spool/medic-test', '', 3]);
   if (r.chance(0.1)) config.nested = { database: 'nested.db', slug: 'svc-3' };
   if (r.chance(0.1)) config.servces = [];
@@ -170,7 +171,7 @@ describe('the quick path gives the full path’s answer (seeded random configs)'
     const kinds = new Set<string>();
     for (const [, c] of cases) {
       const { dir, file } = writeCase(c);
-      const quick = await outcome(() => quickBeatTarget({ path: file, cwd: dir, env: c.env }, c.slug, uid));
+      const quick = await outcome(() => quickBeatTarget({ path: file, cwd: dir, env: c.env, uid }, c.slug));
       kinds.add(`quick ${quick.split(/[ :]/)[0]}`);
       kinds.add((await outcome(() => fullPath(file, c, dir))).replace(/^(exit \d+|spool|database).*$/s, '$1'));
     }

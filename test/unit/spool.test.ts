@@ -37,7 +37,7 @@ function setUp() {
         ...over,
       });
     } finally {
-      store.close();
+      await store.close();
     }
   };
   const beats = () => query<{ slug: string; at: number }>(dbPath, 'SELECT slug, at FROM beats ORDER BY id');
@@ -123,6 +123,7 @@ describe('medic check ingests the spool: every entry is untrusted input', () => 
     if (notice) expect(lines.notice.join('\n')).toMatch(notice);
     else expect(lines.notice).toEqual([]);
     // What is printed never carries the raw name's control characters.
+    // eslint-disable-next-line no-control-regex -- control characters are what it looks for
     expect(lines.notice.join('\n')).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
   });
 
@@ -166,7 +167,7 @@ describe('medic check ingests the spool: every entry is untrusted input', () => 
     const { ingest, beats, touch, dbPath } = setUp();
     const store = openSqliteStore(dbPath);
     await store.recordBeat('svc-1', NOW - 1000);
-    store.close();
+    await store.close();
     touch(`svc-1.${NOW - 5000}.1.abc`);
     touch(`svc-1.${NOW - 500}.1.abc`);
     touch(`svc-1.${NOW - 2000}.1.abc`);

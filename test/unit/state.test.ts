@@ -63,6 +63,32 @@ describe('evaluate: a service is down from its deadline on (interval × threshol
   });
 });
 
+describe('a beat stamped after now (clock ahead on the writer) counts as a beat at now, and says so', () => {
+  const future = T0 + 365 * 24 * 60 * MIN;
+  it.each([
+    ['a beat a year ahead, seen at T0', rec({ lastBeatAt: future }), T0, { state: 'up', referenceAt: T0, deadlineAt: T0 + 6 * MIN, missedHeartbeats: 0, beatInFuture: true }],
+    ['a beat 1 ms ahead', rec({ lastBeatAt: T0 + 1 }), T0, { state: 'up', referenceAt: T0, deadlineAt: T0 + 6 * MIN, beatInFuture: true }],
+    ['a beat exactly at now is not in the future', rec({ lastBeatAt: T0 }), T0, { state: 'up', referenceAt: T0, beatInFuture: false }],
+    ['a beat in the past', rec({ lastBeatAt: T0 - MIN }), T0, { referenceAt: T0 - MIN, beatInFuture: false }],
+    ['never beat', rec({ lastBeatAt: null, beatSeq: 0, registeredAt: T0 - MIN }), T0, { state: 'new', beatInFuture: false }],
+    ['a later reset still wins over the capped beat', rec({ lastBeatAt: future, resetAt: T0 + MIN }), T0, { referenceAt: T0 + MIN, beatInFuture: true }],
+  ])('%s', (_label, r, now, expected) => {
+    expect(evaluate(spec(), r, now)).toMatchObject(expected);
+  });
+
+  it('once the first check has recorded the beat at its own now, later checks page at the deadline from there', () => {
+    // What the checker stores (Store.capFutureBeats): the beat as of the first check that saw it.
+    const seenAt = T0;
+    expect(evaluate(spec(), rec({ lastBeatAt: seenAt }), seenAt + 6 * MIN)).toMatchObject({ state: 'down', deadlineAt: seenAt + 6 * MIN, beatInFuture: false });
+  });
+
+  it('decide on a future beat: no trigger now, and an open incident is not resolved by the cap (only a new beat does that)', () => {
+    expect(decide(spec(), rec({ lastBeatAt: future }), T0, CALM)).toBeNull();
+    const open = rec({ lastBeatAt: future, beatSeq: 1, incident: { downAt: T0 - MIN, beatSeq: 1, heldSince: null } });
+    expect(decide(spec(), open, T0, CALM)).toBeNull();
+  });
+});
+
 describe('missedHeartbeats = ⌊(now − last beat) / interval⌋', () => {
   it.each([
     [0, 0],

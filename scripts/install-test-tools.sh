@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the system tools that Medic's tests use, from Debian/Ubuntu packages:
+#   faketime  end-to-end tests run the real binary at chosen instants (libfaketime)
+#   curl      the PagerDuty guide's manual test
+# The one place that lists them: add a tool here, and .ci/run and every developer get it.
+# Idempotent and quiet (installs only what is missing). Needs root: run as root or through sudo.
+#   sudo scripts/install-test-tools.sh
+set -euo pipefail
+
+packages=(faketime curl)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-test-tools: no apt-get here; install these packages with your package manager: ${missing[*]}" >&2
+  exit 1
+fi
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "install-test-tools: run as root (or install sudo): needs ${missing[*]}" >&2; exit 1; }
+  as_root=(sudo)
+fi
+"${as_root[@]}" apt-get update -qq
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-test-tools: installed ${missing[*]}"

@@ -1,0 +1,322 @@
+// Finding and reading the config file: the explicit path (--config, MEDIC_CONFIG) or the search of
+// SPEC §2, with the trust rules of SPEC §8. Validation and defaults are in config.ts.
+import { readFileSync, statSync, type Stats } from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { ConfigError, redactSecrets } from './errors.js';
+import { trustProblem } from './file-trust.js';
+
+export const MODULE = 'medic';
+export const SEARCH_PLACES = [
+  'medic.config.json',
+  'medic.config.yaml',
+  'medic.config.yml',
+  'medic.config.js',
+  'medic.config.mjs',
+  'medic.config.cjs',
+  '.medicrc',
+  '.medicrc.json',
+  '.medicrc.yaml',
+  '.medicrc.yml',
+  'package.json',
+];
+/** In $XDG_CONFIG_HOME/medic/, cosmiconfig's global names come first (as Medic has always read them). */
+const XDG_PLACES = ['config', 'config.json', 'config.yaml', 'config.yml', 'config.js', 'config.cjs', 'config.mjs', ...SEARCH_PLACES];
+export const MAX_CONFIG_BYTES = 64 * 1024 * 1024;
+const JS_EXTENSIONS = ['.js', '.mjs', '.cjs'];
+
+export interface LoadOptions {
+  /** From `--config`, else env MEDIC_CONFIG. */
+  path?: string;
+  /** The working directory: the search starts here, and relative --config, MEDIC_CONFIG and MEDIC_DB resolve against it. */
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** The user running medic (cli.ts: process.getuid()): only files and folders they or root own are trusted. */
+  uid: number;
+}
+
+export interface FoundConfig {
+  /** Absolute path of the file. */
+  file: string;
+  /** Its parsed contents, not yet validated. */
+  raw: unknown;
+}
+
+/** Where the config search looks, in order (SPEC §2), for the "not found" message. */
+export function searchDirs(cwd: string, env: NodeJS.ProcessEnv): string[] {
+  const home = homeOf(env);
+  const upTo = cwd === home || cwd.startsWith(`${home}/`) ? `up to ${home}` : 'up to /';
+  return [`${cwd} and its parents ${upTo}`, xdgDir(env), join('/etc', MODULE)];
+}
+
+/** The config file and its parsed contents, not yet validated. */
+export async function findConfig(opts: LoadOptions): Promise<FoundConfig> {
+  const explicit = opts.path ?? opts.env.MEDIC_CONFIG;
+  if (!explicit) return search(opts);
+  const file = resolve(opts.cwd, explicit);
+  let st: Stats;
+  try {
+    st = statSync(file);
+  } catch {
+    throw new ConfigError(`config file ${file} not found`, 'check the --config path or MEDIC_CONFIG; `medic init` writes a starter config');
+  }
+  if (st.isDirectory()) throw new ConfigError(`config ${file} is a folder, not a file`, 'pass the path of the config file itself');
+  checkFile(file, st, opts.uid);
+  return { file, raw: await readConfigFile(file, 'explicit') };
+}
+
+/**
+ * SPEC §2's search, under SPEC §8's rules: from the working directory up (to $HOME when inside it,
+ * else to /), then $XDG_CONFIG_HOME/medic and /etc/medic. A folder that someone other than the user
+ * or root could have written to ends the upward walk before it is looked into: a file planted there
+ * (in /tmp, a shared build folder) must not configure a check that runs as root. A JavaScript config
+ * is never run when it was found by searching: it is refused, not skipped, so that nothing falls
+ * through to another config silently.
+ */
+async function search(opts: LoadOptions): Promise<FoundConfig> {
+  const skipped: string[] = [];
+  const home = homeOf(opts.env);
+  const upward: string[] = [];
+  for (let dir = resolve(opts.cwd); ; dir = dirname(dir)) {
+    upward.push(dir);
+    if (dir === home || dirname(dir) === dir) break;
+  }
+  const walk: { dir: string; stopsWalk: boolean; places: string[] }[] = [
+    ...upward.map((dir) => ({ dir, stopsWalk: true, places: SEARCH_PLACES })),
+    { dir: xdgDir(opts.env), stopsWalk: false, places: XDG_PLACES },
+    { dir: join('/etc', MODULE), stopsWalk: false, places: SEARCH_PLACES },
+  ];
+  let walking = true;
+  for (const { dir, stopsWalk, places } of walk) {
+    if (stopsWalk && !walking) continue;
+    let st: Stats;
+    try {
+      st = statSync(dir);
+    } catch {
+      continue;
+    }
+    if (!st.isDirectory()) continue;
+    const problem = trustProblem(st, opts.uid);
+    if (problem) {
+      skipped.push(stopsWalk ? `${dir} (${problem}) nor above it` : `${dir} (${problem})`);
+      if (stopsWalk) walking = false;
+      continue;
+    }
+    const found = await searchIn(dir, places, opts.uid);
+    if (found) return found;
+  }
+  const looked = searchDirs(opts.cwd, opts.env).join(', ');
+  const notLooked = skipped.length > 0 ? `; did not look in ${skipped.join(', ')}, because a config there could have been planted by another user` : '';
+  throw new ConfigError(
+    `no Medic config found; looked in ${looked} for ${SEARCH_PLACES.join(', ')}${notLooked}`,
+    '`medic init` writes a starter medic.config.json; or pass --config <path> or set MEDIC_CONFIG',
+  );
+}
+
+/** The first search place in `dir` that holds a config, read; null when none does. */
+async function searchIn(dir: string, places: string[], uid: number): Promise<FoundConfig | null> {
+  for (const place of places) {
+    const file = join(dir, place);
+    let st: Stats;
+    try {
+      st = statSync(file);
+    } catch {
+      continue;
+    }
+    if (st.isDirectory()) continue;
+    if (JS_EXTENSIONS.includes(extname(file))) {
+      throw new ConfigError(
+        `found ${place} in ${dir}: Medic does not run a config it found by searching`,
+        `pass it with --config ${file} (or MEDIC_CONFIG) if you wrote it; otherwise remove it`,
+      );
+    }
+    checkFile(file, st, uid);
+    const raw = await readConfigFile(file, 'search');
+    if (raw === NOT_HERE) continue;
+    return { file, raw };
+  }
+  return null;
+}
+
+/** A package.json without a "medic" key: not a config, the search goes on. */
+const NOT_HERE = Symbol('not a Medic config');
+
+/**
+ * For a reader of an explicit config outside findConfig (the quick `medic beat` path): throws the
+ * same ConfigError findConfig would for a file another user could have written, or one too big.
+ */
+export function checkConfigFile(file: string, uid: number): void {
+  checkFile(file, statSync(file), uid);
+}
+
+/** Refuses a config file another user could have written (SPEC §8), or one too big to read. */
+function checkFile(file: string, st: Stats, uid: number): void {
+  // Group write is the owner's choice (user private groups make files 0664); other users' write is not.
+  const problem = trustProblem(st, uid, { groupWritable: true });
+  if (problem) {
+    const fix = st.uid !== uid && st.uid !== 0 ? `chown ${uid === 0 ? 'root' : uid} ${file}` : `chmod go-w ${file}`;
+    throw new ConfigError(`refusing config ${file}: ${problem}, so someone else could change what Medic does`, `read it through; if it is what you meant: ${fix}`);
+  }
+  if (st.size > MAX_CONFIG_BYTES) throw new ConfigError(`config ${file} is ${st.size} bytes; the limit is ${MAX_CONFIG_BYTES}`);
+}
+
+/** Reads and parses one config file by its name; every failure is a ConfigError naming the file. */
+async function readConfigFile(file: string, how: 'explicit' | 'search'): Promise<unknown> {
+  const ext = extname(file);
+  // Only a file the user named, and only after checkFile: SPEC §8, never run what a search found.
+  if (JS_EXTENSIONS.includes(ext)) {
+    if (how !== 'explicit') throw new ConfigError(`refusing to run ${file}: it was not passed with --config`);
+    return loadWith(file, ext, '');
+  }
+  const bytes = readFileSync(file);
+  const text = decodeUtf8(file, bytes);
+  if (text.trim() === '') throw new ConfigError(`config ${file} is empty`, '`medic init --force` writes a starter config there; or remove the file');
+  if (basename(file) === 'package.json') {
+    const pkg = parseJson(file, text);
+    const medic = pkg !== null && typeof pkg === 'object' && Object.hasOwn(pkg, MODULE) ? (pkg as Record<string, unknown>)[MODULE] : undefined;
+    if (medic !== undefined) return medic;
+    if (how === 'search') return NOT_HERE;
+    throw new ConfigError(`${file} has no "${MODULE}" key`, `put the config under "${MODULE}" in package.json, or pass a medic.config.json`);
+  }
+  if (ext === '.json') return parseJson(file, text);
+  if (ext === '' || ext === '.yaml' || ext === '.yml' || basename(file) === '.medicrc') return loadWith(file, '.yaml', text);
+  throw new ConfigError(`config ${file}: Medic reads .json, .yaml, .yml and .js/.mjs/.cjs configs, not ${ext}`, 'rename the file or convert it to JSON');
+}
+
+/** YAML and (explicit) JavaScript configs through cosmiconfig's loaders; their errors redacted, YAML's at line:column. */
+async function loadWith(file: string, ext: string, text: string): Promise<unknown> {
+  const { defaultLoaders } = await import('cosmiconfig');
+  const loader = defaultLoaders[ext as keyof typeof defaultLoaders];
+  try {
+    return await loader(file, text);
+  } catch (err) {
+    // js-yaml's message quotes the lines around the error, cut where it likes: a key cut in half
+    // would not be recognised. So the quoted line is Medic's own, redacted whole.
+    const yaml = err as { reason?: unknown; mark?: { line?: unknown; column?: unknown } };
+    if (typeof yaml.reason === 'string' && typeof yaml.mark?.line === 'number' && typeof yaml.mark.column === 'number') {
+      const lines = text.split('\n');
+      const at = lines.slice(0, yaml.mark.line).reduce((n, l) => n + l.length + 1, 0) + yaml.mark.column;
+      throw syntaxError(file, 'YAML', redactSecrets(yaml.reason, [], { keyShaped: true }), text, Math.min(at, text.length), 'fix the indentation or syntax at that spot');
+    }
+    const message = redactSecrets(oneLine((err as Error)?.message ?? String(err)), [], { keyShaped: true });
+    throw new ConfigError(`cannot read config ${file}: ${message}`);
+  }
+}
+
+function decodeUtf8(file: string, bytes: Buffer): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new ConfigError(`config ${file} is not valid UTF-8 text`, 'save the file as UTF-8');
+  }
+}
+
+/**
+ * JSON.parse, with a syntax error reported at its line and column, the offending line quoted and a
+ * caret under the spot (V8 gives a byte position at best, or a snippet that could hold a key).
+ */
+export function parseJson(file: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    const what = (err as Error).message
+      .replace(/ in JSON at position \d+.*$/s, '')
+      .replace(/^Unexpected token '(.+?)', .*$/s, 'unexpected character "$1"');
+    throw syntaxError(file, 'JSON', what, text, jsonErrorAt(text), 'fix the syntax at that spot (JSON has no comments, no trailing commas, and quotes keys with ")');
+  }
+}
+
+/**
+ * `config <file> is not valid JSON: <what> at line 3, column 5:` with the offending line quoted and a
+ * caret under the spot. The quoted line passes through redactSecrets: it may hold a routing key.
+ */
+function syntaxError(file: string, format: string, what: string, text: string, at: number, hint: string): ConfigError {
+  const { line, column, text: lineText } = lineAt(text, at);
+  // eslint-disable-next-line no-control-regex -- control characters are what it removes
+  const clean = (t: string) => redactSecrets(t.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' '), [], { keyShaped: true });
+  // Redacted whole before it is cut: a key cut in half would no longer look like one.
+  const shown = clean(lineText);
+  const caretAt = Math.min(clean(lineText.slice(0, column - 1)).length, shown.length);
+  const start = Math.max(0, caretAt - 60);
+  return new ConfigError(
+    `config ${file} is not valid ${format}: ${what} at line ${line}, column ${column}:\n    ${shown.slice(start, start + 120)}\n    ${' '.repeat(caretAt - start)}^`,
+    hint,
+  );
+}
+
+/** 1-based line and column of offset `at`, and that line's text. */
+function lineAt(text: string, at: number): { line: number; column: number; text: string } {
+  const before = text.slice(0, at);
+  const lineStart = before.lastIndexOf('\n') + 1;
+  const lineEnd = text.indexOf('\n', at);
+  const line = before.split('\n').length;
+  return { line, column: at - lineStart + 1, text: text.slice(lineStart, lineEnd < 0 ? undefined : lineEnd).replace(/\r$/, '') };
+}
+
+// eslint-disable-next-line no-control-regex -- JSON forbids raw control characters in strings
+const JSON_SCALAR = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null/y;
+// eslint-disable-next-line no-control-regex -- as above
+const JSON_STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
+
+/**
+ * The offset of the first character that makes `text` invalid JSON (text.length for a text that
+ * ends too early); -1 when it is valid. Iterative, so a deeply nested file cannot overflow the stack.
+ */
+export function jsonErrorAt(text: string): number {
+  const closers: string[] = [];
+  let i = 0;
+  let expect: 'value' | 'value-or-close' | 'key' | 'key-or-close' | 'after' = 'value';
+  const token = (re: RegExp): boolean => {
+    re.lastIndex = i;
+    const m = re.exec(text);
+    if (m) i += m[0].length;
+    return m !== null;
+  };
+  for (;;) {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
+    if (i >= text.length) return expect === 'after' && closers.length === 0 ? -1 : i;
+    const c = text[i]!;
+    if ((expect === 'value-or-close' && c === ']') || (expect === 'key-or-close' && c === '}')) {
+      closers.pop();
+      i++;
+      expect = 'after';
+    } else if (expect === 'value' || expect === 'value-or-close') {
+      if (c === '{' || c === '[') {
+        closers.push(c === '{' ? '}' : ']');
+        i++;
+        expect = c === '{' ? 'key-or-close' : 'value-or-close';
+      } else if (token(JSON_SCALAR)) expect = 'after';
+      else return i;
+    } else if (expect === 'key' || expect === 'key-or-close') {
+      if (!token(JSON_STRING)) return i;
+      while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
+      if (text[i] !== ':') return i;
+      i++;
+      expect = 'value';
+    } else {
+      const top = closers.at(-1);
+      if (top === undefined) return i; // something after the document
+      if (c === ',') expect = top === '}' ? 'key' : 'value';
+      else if (c === top) closers.pop();
+      else return i;
+      i++;
+    }
+  }
+}
+
+function oneLine(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join(' ')
+    .slice(0, 300);
+}
+
+function homeOf(env: NodeJS.ProcessEnv): string {
+  return env.HOME || homedir();
+}
+
+function xdgDir(env: NodeJS.ProcessEnv): string {
+  return join(env.XDG_CONFIG_HOME || join(homeOf(env), '.config'), MODULE);
+}

@@ -1,0 +1,369 @@
+/**
+ * The store contract: what every Store must do, written against the `Store` interface only (no
+ * SQL, no files), so a second implementation (PostgreSQL) runs the same suite with its own fixture.
+ * The outbox methods (applyTransitions, pendingEvents, settle, ...) have their own suite.
+ */
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { isMedicError } from '../../src/errors.js';
+import { SCHEMA_VERSION } from '../../src/store/migrations.js';
+import type { OpenOptions, Store } from '../../src/store/types.js';
+
+/** One fresh store, nothing written to it yet: each `open` is one more handle on that same store (another process). */
+export interface StoreFixture {
+  open(opts?: OpenOptions): Promise<Store>;
+}
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const T0 = Date.parse('2026-11-26T12:00:00Z');
+const LEASE = 2 * MIN;
+const A = '100@host-a';
+const B = '200@host-b';
+
+/** Registers the contract's tests; `fresh` is called inside each test (it may make temp files then). */
+export function storeContract(name: string, fresh: () => StoreFixture | Promise<StoreFixture>): void {
+  /** A fresh store and a way to open handles on it, each closed when the test finishes. */
+  async function setUp(): Promise<{ store: Store; open: (opts?: OpenOptions) => Promise<Store> }> {
+    const fixture = await fresh();
+    const open = async (opts?: OpenOptions) => {
+      const store = await fixture.open(opts);
+      onTestFinished(() => store.close().catch(() => {}));
+      return store;
+    };
+    return { store: await open(), open };
+  }
+
+  async function service(store: Store, slug: string) {
+    return (await store.services()).find((s) => s.slug === slug);
+  }
+
+  /** The MedicError a promise rejects with (fails the test if it resolves). */
+  async function rejection(p: Promise<unknown>): Promise<{ exitCode: number; message: string }> {
+    const err = await p.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isMedicError(err), String(err)).toBe(true);
+    return err as { exitCode: number; message: string };
+  }
+
+  describe(`Store contract: ${name}`, () => {
+    describe('opening', () => {
+      it('a new store has the current schema version, seen from every handle', async () => {
+        const { store, open } = await setUp();
+        expect(await store.schemaVersion()).toBe(SCHEMA_VERSION);
+        expect(await (await open()).schemaVersion()).toBe(SCHEMA_VERSION);
+      });
+
+      it('a new store is empty: no services, no last check, no gap', async () => {
+        const { store } = await setUp();
+        expect(await store.services()).toEqual([]);
+        expect(await store.lastCheckAt()).toBeNull();
+        expect(await store.lastGap()).toBeNull();
+      });
+
+      it('read-only before anything was written: reads as empty, probe says it does not exist, writes reject (74), and the store stays uncreated', async () => {
+        const fixture = await fresh();
+        const ro = await fixture.open({ readOnly: true });
+        try {
+          expect(await ro.services()).toEqual([]);
+          expect(await ro.lastCheckAt()).toBeNull();
+          expect(await ro.probe()).toEqual({ exists: false });
+          expect((await rejection(ro.recordBeat('job', T0))).exitCode).toBe(74);
+        } finally {
+          await ro.close();
+        }
+        const again = await fixture.open({ readOnly: true });
+        try {
+          expect(await again.probe()).toEqual({ exists: false });
+        } finally {
+          await again.close();
+        }
+      });
+
+      it('read-only on a written store: sees what was written, and writes reject (74) without changing it', async () => {
+        const { store, open } = await setUp();
+        await store.recordBeat('job', T0);
+        const ro = await open({ readOnly: true });
+        expect((await ro.services()).map((s) => [s.slug, s.lastBeatAt])).toEqual([['job', T0]]);
+        expect((await rejection(ro.recordBeat('job', T0 + MIN))).exitCode).toBe(74);
+        expect((await rejection(ro.acquireLock(A, T0, LEASE))).exitCode).toBe(74);
+        expect((await service(store, 'job'))?.beatSeq).toBe(1);
+      });
+    });
+
+    describe('probe', () => {
+      it('says a written store exists and is writable, and changes nothing to learn it', async () => {
+        const { store, open } = await setUp();
+        await store.recordBeat('job', T0);
+        await store.acquireLock(A, T0, LEASE);
+        await store.releaseLock(A, T0 + 1000);
+        const before = { services: await store.services(), last: await store.lastCheckAt(), history: await store.history('job', 0, T0 + HOUR) };
+        expect(await store.probe()).toEqual({ exists: true });
+        expect(await (await open({ readOnly: true })).probe()).toEqual({ exists: true });
+        expect({ services: await store.services(), last: await store.lastCheckAt(), history: await store.history('job', 0, T0 + HOUR) }).toEqual(before);
+        expect(await store.schemaVersion()).toBe(SCHEMA_VERSION);
+        // The lock is free: the probe took nothing.
+        expect(await store.acquireLock(B, T0 + 2000, LEASE)).toEqual({ acquired: true, holder: B });
+      });
+    });
+
+    describe('beats', () => {
+      it('recordBeat sets lastBeatAt and counts beats in beatSeq', async () => {
+        const { store } = await setUp();
+        await store.register(['job'], T0 - HOUR);
+        await store.recordBeat('job', T0);
+        expect(await service(store, 'job')).toMatchObject({ registeredAt: T0 - HOUR, lastBeatAt: T0, beatSeq: 1 });
+        await store.recordBeat('job', T0 + 5 * MIN);
+        expect(await service(store, 'job')).toMatchObject({ lastBeatAt: T0 + 5 * MIN, beatSeq: 2 });
+      });
+
+      it('the latest beat written wins even when its time is earlier (the clock stepped back)', async () => {
+        const { store } = await setUp();
+        await store.recordBeat('job', T0);
+        await store.recordBeat('job', T0 - 2 * MIN);
+        expect(await service(store, 'job')).toMatchObject({ lastBeatAt: T0 - 2 * MIN, beatSeq: 2 });
+      });
+
+      it('a beat for a service never seen registers it at the beat, with nothing else set', async () => {
+        const { store } = await setUp();
+        await store.recordBeat('fresh', T0);
+        expect(await service(store, 'fresh')).toEqual({
+          slug: 'fresh',
+          registeredAt: T0,
+          lastBeatAt: T0,
+          beatSeq: 1,
+          resetAt: null,
+          pause: null,
+          incident: null,
+          incidentId: null,
+          version: 0,
+        });
+      });
+
+      it('a beat touches only its own service', async () => {
+        const { store } = await setUp();
+        await store.register(['a', 'b'], T0);
+        await store.recordBeat('a', T0 + MIN);
+        expect(await service(store, 'b')).toMatchObject({ lastBeatAt: null, beatSeq: 0, registeredAt: T0 });
+      });
+
+      it('a beat is there for every other handle once recordBeat resolves', async () => {
+        const { store, open } = await setUp();
+        const other = await open();
+        await store.recordBeat('job', T0);
+        expect(await service(other, 'job')).toMatchObject({ lastBeatAt: T0, beatSeq: 1 });
+      });
+
+      it('beats from several handles at once are all counted', async () => {
+        const { store, open } = await setUp();
+        const handles = [store, await open(), await open()];
+        await Promise.all(Array.from({ length: 30 }, (_, i) => handles[i % 3]!.recordBeat('job', T0 + i)));
+        expect(await service(store, 'job')).toMatchObject({ beatSeq: 30 });
+        expect((await store.history('job', T0, T0 + HOUR)).beats).toHaveLength(30);
+      });
+    });
+
+    describe('register and forget', () => {
+      it('register adds services seen for the first time and leaves known ones alone', async () => {
+        const { store } = await setUp();
+        await store.register(['a'], T0);
+        await store.recordBeat('a', T0 + MIN);
+        await store.register(['a', 'b'], T0 + 2 * MIN);
+        expect(await service(store, 'a')).toMatchObject({ registeredAt: T0, lastBeatAt: T0 + MIN, beatSeq: 1 });
+        expect(await service(store, 'b')).toMatchObject({ registeredAt: T0 + 2 * MIN, lastBeatAt: null, beatSeq: 0, incident: null });
+      });
+
+      it('forget drops the live state of services without an open incident, keeps their history, and a comeback starts afresh', async () => {
+        const { store } = await setUp();
+        await store.register(['gone', 'kept'], T0);
+        await store.recordBeat('gone', T0 + MIN);
+        await store.forget(['gone']);
+        expect((await store.services()).map((s) => s.slug)).toEqual(['kept']);
+        expect((await store.history('gone', T0, T0 + HOUR)).beats).toEqual([T0 + MIN]);
+        await store.register(['gone'], T0 + HOUR);
+        expect(await service(store, 'gone')).toMatchObject({ registeredAt: T0 + HOUR, lastBeatAt: null, beatSeq: 0 });
+      });
+    });
+
+    describe('pause and resume', () => {
+      it('pause mutes until resumed, keeps the reason, bumps the version and records the caller\'s line in history', async () => {
+        const { store } = await setUp();
+        await store.register(['job'], T0);
+        const version = (await service(store, 'job'))!.version;
+        expect(await store.pause(['job'], T0 + MIN, null, 'disk swap', 'paused until resumed: disk swap')).toEqual(['job']);
+        expect(await service(store, 'job')).toMatchObject({ pause: { since: T0 + MIN, until: null, reason: 'disk swap' }, version: version + 1 });
+        expect((await store.history('job', T0, T0 + HOUR)).transitions).toEqual([
+          { at: T0 + MIN, recordedAt: T0 + MIN, from: '', to: 'paused', reason: 'paused until resumed: disk swap' },
+        ]);
+      });
+
+      it('pause registers a service it has not seen, and takes an end time and no reason', async () => {
+        const { store } = await setUp();
+        await store.pause(['new-job'], T0, T0 + HOUR, null, 'paused for 1h');
+        expect(await service(store, 'new-job')).toMatchObject({ registeredAt: T0, pause: { since: T0, until: T0 + HOUR, reason: null } });
+      });
+
+      it('resume ends the pause, restarts the clock at now, records it, and returns only the services that were paused', async () => {
+        const { store } = await setUp();
+        await store.register(['a', 'b'], T0);
+        await store.pause(['a'], T0, null, null, 'paused until resumed');
+        expect(await store.resume(['a', 'b'], T0 + HOUR)).toEqual(['a']);
+        expect(await service(store, 'a')).toMatchObject({ pause: null, resetAt: T0 + HOUR });
+        expect(await service(store, 'b')).toMatchObject({ pause: null, resetAt: null });
+        expect((await store.history('a', T0, T0 + HOUR)).transitions.map((t) => [t.at, t.to])).toEqual([
+          [T0, 'paused'],
+          [T0 + HOUR, 'resumed'],
+        ]);
+        expect(await store.resume(['a'], T0 + 2 * HOUR)).toEqual([]);
+      });
+
+      it.each([
+        ['ended before now', T0 + HOUR - 1, []],
+        ['ending exactly now', T0 + HOUR, []],
+        ['still running', T0 + HOUR + 1, ['job']],
+      ])('resume of a pause %s', async (_label, until, resumed) => {
+        const { store } = await setUp();
+        await store.pause(['job'], T0, until, null, 'paused');
+        expect(await store.resume(['job'], T0 + HOUR)).toEqual(resumed);
+      });
+    });
+
+    describe('checker gap', () => {
+      it('recordGap restarts the clock of the named services at the gap\'s end, records the caller\'s line, and is remembered', async () => {
+        const { store } = await setUp();
+        await store.register(['a', 'b'], T0);
+        const versionA = (await service(store, 'a'))!.version;
+        await store.recordGap(['a'], T0 + HOUR, T0 + 3 * HOUR, 'medic check was not running; deadline restarted');
+        expect(await service(store, 'a')).toMatchObject({ resetAt: T0 + 3 * HOUR, version: versionA + 1 });
+        expect(await service(store, 'b')).toMatchObject({ resetAt: null });
+        expect(await store.lastGap()).toEqual({ from: T0 + HOUR, to: T0 + 3 * HOUR });
+        expect((await store.history('a', T0, T0 + 4 * HOUR)).transitions).toEqual([
+          { at: T0 + 3 * HOUR, recordedAt: T0 + 3 * HOUR, from: '', to: 'unknown', reason: 'medic check was not running; deadline restarted' },
+        ]);
+        expect((await store.history('b', T0, T0 + 4 * HOUR)).transitions).toEqual([]);
+      });
+
+      it('a gap with no service affected is still remembered; the latest gap wins', async () => {
+        const { store } = await setUp();
+        await store.recordGap([], T0, T0 + HOUR, 'x');
+        await store.recordGap([], T0 + 2 * HOUR, T0 + 5 * HOUR, 'y');
+        expect(await store.lastGap()).toEqual({ from: T0 + 2 * HOUR, to: T0 + 5 * HOUR });
+      });
+    });
+
+    describe('the checker lock', () => {
+      it('A takes the free lock; B is refused while the lease is live and learns the holder', async () => {
+        const { store } = await setUp();
+        expect(await store.acquireLock(A, T0, LEASE)).toEqual({ acquired: true, holder: A });
+        expect(await store.acquireLock(B, T0 + 1, LEASE)).toEqual({ acquired: false, holder: A });
+        expect(await store.acquireLock(B, T0 + LEASE - 1, LEASE)).toEqual({ acquired: false, holder: A });
+      });
+
+      it('B takes the lock once the lease has run out (the lease ends at its last millisecond)', async () => {
+        const { store } = await setUp();
+        await store.acquireLock(A, T0, LEASE);
+        expect(await store.acquireLock(B, T0 + LEASE, LEASE)).toEqual({ acquired: true, holder: B });
+        expect(await store.acquireLock(A, T0 + LEASE + 1, LEASE)).toEqual({ acquired: false, holder: B });
+      });
+
+      it('takeOverFrom names the holder: B takes a live lease over from A, not from someone else', async () => {
+        const { store } = await setUp();
+        await store.acquireLock(A, T0, LEASE);
+        expect(await store.acquireLock(B, T0 + 1, LEASE, '300@host-c')).toEqual({ acquired: false, holder: A });
+        expect(await store.acquireLock(B, T0 + 1, LEASE, A)).toEqual({ acquired: true, holder: B });
+        expect(await store.acquireLock('300@host-c', T0 + 2, LEASE)).toEqual({ acquired: false, holder: B });
+      });
+
+      it('releaseLock frees the lock and records lastCheckAt', async () => {
+        const { store } = await setUp();
+        await store.acquireLock(A, T0, LEASE);
+        await store.releaseLock(A, T0 + 5_000);
+        expect(await store.lastCheckAt()).toBe(T0 + 5_000);
+        expect(await store.acquireLock(B, T0 + 6_000, LEASE)).toEqual({ acquired: true, holder: B });
+      });
+
+      it('a checker whose lock was taken over can neither release the new holder\'s lock nor move lastCheckAt', async () => {
+        const { store } = await setUp();
+        await store.acquireLock(A, T0, LEASE);
+        await store.acquireLock(B, T0 + 1, LEASE, A);
+        await store.releaseLock(A, T0 + 2);
+        expect(await store.lastCheckAt()).toBeNull();
+        expect(await store.acquireLock('300@host-c', T0 + 3, LEASE)).toEqual({ acquired: false, holder: B });
+      });
+
+      it('the lock is shared between handles, and only one of many racing checkers gets it', async () => {
+        const { store, open } = await setUp();
+        const handles = [store, await open(), await open(), await open()];
+        const results = await Promise.all(handles.map((h, i) => h.acquireLock(`${i}@host`, T0, LEASE)));
+        const winners = results.filter((r) => r.acquired);
+        expect(winners).toHaveLength(1);
+        for (const r of results) expect(r.holder).toBe(winners[0]!.holder);
+      });
+    });
+
+    describe('prune by time', () => {
+      it('deletes beats before the beat cut-off (a beat at the cut-off stays) and leaves the live state alone', async () => {
+        const { store } = await setUp();
+        for (const at of [T0, T0 + MIN, T0 + 2 * MIN]) await store.recordBeat('job', at);
+        expect(await store.prune(T0 + MIN, 0)).toBe(1);
+        expect((await store.history('job', 0, T0 + HOUR)).beats).toEqual([T0 + MIN, T0 + 2 * MIN]);
+        expect(await service(store, 'job')).toMatchObject({ lastBeatAt: T0 + 2 * MIN, beatSeq: 3 });
+        expect(await store.prune(T0 + MIN, 0)).toBe(0);
+      });
+
+      it('deletes state records before the records cut-off, independently of beats', async () => {
+        const { store } = await setUp();
+        await store.recordBeat('job', T0);
+        await store.pause(['job'], T0, null, null, 'old pause');
+        await store.resume(['job'], T0 + HOUR);
+        await store.recordGap(['job'], T0 + 2 * HOUR, T0 + 3 * HOUR, 'recent gap');
+        expect(await store.prune(0, T0 + HOUR)).toBe(1);
+        const h = await store.history('job', 0, T0 + 4 * HOUR);
+        expect(h.beats).toEqual([T0]);
+        expect(h.transitions.map((t) => t.reason)).toEqual(['resumed', 'recent gap']);
+      });
+
+      it('deletes everything that is old however much there is (within one call or over a few)', async () => {
+        const { store } = await setUp();
+        const n = 2500;
+        for (let i = 0; i < n; i += 500) {
+          await Promise.all(Array.from({ length: 500 }, (_, j) => store.recordBeat(`job-${(i + j) % 5}`, T0 + i + j)));
+        }
+        let deleted = 0;
+        for (let calls = 0; calls < 10 && deleted < n; calls++) deleted += await store.prune(T0 + HOUR, 0);
+        expect(deleted).toBe(n);
+        expect((await store.history('job-0', 0, T0 + HOUR)).beats).toEqual([]);
+      });
+    });
+
+    describe('history', () => {
+      it('returns one service\'s beats and state records within [since, until], oldest first', async () => {
+        const { store } = await setUp();
+        for (const at of [T0 + 3 * MIN, T0, T0 + 10 * MIN, T0 + 20 * MIN]) await store.recordBeat('job', at);
+        await store.recordBeat('other', T0 + 5 * MIN);
+        await store.pause(['job'], T0 + 4 * MIN, null, null, 'paused');
+        await store.pause(['other'], T0 + 4 * MIN, null, null, 'paused');
+        const h = await store.history('job', T0 + 3 * MIN, T0 + 10 * MIN);
+        expect(h.beats).toEqual([T0 + 3 * MIN, T0 + 10 * MIN]);
+        expect(h.transitions).toEqual([{ at: T0 + 4 * MIN, recordedAt: T0 + 4 * MIN, from: '', to: 'paused', reason: 'paused' }]);
+        expect(h.deliveries).toEqual([]);
+      });
+
+      it('is empty for a slug it never saw', async () => {
+        const { store } = await setUp();
+        expect(await store.history('nobody', 0, T0)).toEqual({ beats: [], transitions: [], deliveries: [] });
+      });
+    });
+
+    describe('closing', () => {
+      it('close() returns a promise; other handles go on working', async () => {
+        const { store, open } = await setUp();
+        const other = await open();
+        await store.recordBeat('job', T0);
+        await expect(other.close()).resolves.toBeUndefined();
+        expect(await service(store, 'job')).toMatchObject({ beatSeq: 1 });
+      });
+    });
+  });
+}
