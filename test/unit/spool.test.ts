@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isMedicError } from '../../src/errors.js';
 import { ingestSpool, SPOOL_MAX_PER_RUN, type SpoolDeps, writeSpoolEntry } from '../../src/spool.js';
@@ -18,8 +18,9 @@ const uid = process.getuid?.() ?? 0;
 /** A temp folder holding a spool (mode 1733) and a database; `ingest` runs one check's ingestion. */
 function setUp() {
   const dir = tempDir('medic-spool-');
-  const spool = join(dir, 'spool');
-  mkdirSync(spool);
+  // In a folder of its own: the database's folder must stay private (the store refuses it otherwise).
+  const spool = join(dir, 'shared', 'spool');
+  mkdirSync(spool, { recursive: true });
   chmodSync(spool, 0o1733);
   const dbPath = join(dir, 'medic.db');
   const lines: { notice: string[]; verbose: string[] } = { notice: [], verbose: [] };
@@ -132,7 +133,8 @@ describe('medic check ingests the spool: every entry is untrusted input', () => 
     // `medic beat` checks the slug rule before anything (commands/beat.ts); here the writer itself
     // is given one, and O_CREAT|O_EXCL|O_NOFOLLOW under the spool folder cannot leave it either.
     expect(() => writeSpoolEntry(spool, '../escape', NOW, 1)).toThrow();
-    expect(readdirSync(dir).sort()).toEqual(['spool']);
+    expect(readdirSync(dirname(spool))).toEqual(['spool']);
+    expect(readdirSync(dir)).toEqual(['shared']);
   });
 
   it('a symbolic link to /etc/passwd is removed without being followed or read', async () => {
@@ -210,7 +212,7 @@ describe('medic check ingests the spool: every entry is untrusted input', () => 
       execFileSync('mv', [spool, `${spool}-real`]);
       symlinkSync(`${spool}-real`, spool);
     }, 'symbolic link'],
-    ['in a parent folder others can write without the sticky bit', ({ dir }: { dir: string }) => chmodSync(dir, 0o777), 'parent folder'],
+    ['in a parent folder others can write without the sticky bit', ({ spool }: { spool: string }) => chmodSync(dirname(spool), 0o777), 'parent folder'],
   ])('refuses a spool folder %s (74) and takes nothing from it', async (_label, breakIt, why) => {
     const ctx = setUp();
     ctx.touch(`svc-1.${NOW}.1.abc`);
