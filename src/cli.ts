@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import pkg from '../package.json' with { type: 'json' };
 import type { Config, LoadOptions } from './config.js';
 import { beatArgs } from './beat-args.js';
-import { EXIT, isMedicError, UsageError } from './errors.js';
+import { EXIT, isMedicError, keysInEnv, redactSecrets, stripUserinfo, UsageError } from './errors.js';
 import type { Pinger, Sender } from './notify/http.js';
 import type { Stream } from './output.js';
 import type { Store } from './store/types.js';
@@ -34,17 +34,43 @@ function install(): { binPath: string; nodePath: string } {
   return { binPath: fileURLToPath(new URL('../bin/medic', import.meta.url)), nodePath: process.execPath };
 }
 
-/** For bin/medic: run with the real process and set the exit code. */
+/** How long the process may linger after main() settled before it is ended anyway. */
+const LINGER_MS = 1500;
+
+/**
+ * For bin/medic: run with the real process, set the exit code, and make sure the process ends.
+ * This is the one place that calls process.exit.
+ */
 export function run(): void {
+  const env = process.env;
+  let crashed = false;
+  // Anything thrown or rejected outside main()'s own try (a stray callback or promise) is a bug:
+  // exit 70 with the request to report it, never Node's raw stack and exit 1.
+  const crash = (err: unknown) => {
+    if (crashed) process.exit(EXIT.software);
+    crashed = true;
+    process.exitCode = EXIT.software;
+    setTimeout(() => process.exit(EXIT.software), LINGER_MS).unref();
+    void report(err, processIo, env).then(
+      () => process.exit(EXIT.software),
+      () => process.exit(EXIT.software),
+    );
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
   // A reader that goes away (`medic status | head`) is not an error worth a stack trace.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EPIPE') throw err;
     });
   }
-  void main(process.argv.slice(2), process.env).then((code) => {
+  void main(process.argv.slice(2), env).then((code) => {
+    if (crashed) return;
     process.exitCode = code;
-  });
+    // A socket or timer left behind (a proxy that never lets go, nodejs/undici#3897) must not keep
+    // a cron job alive: give the output a moment to drain, then end.
+    setTimeout(() => process.exit(code), LINGER_MS).unref();
+  }, crash);
 }
 
 /**
@@ -86,9 +112,18 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     const { loadConfig } = await import('./config.js');
     return loadConfig(loadOptions(cmd.opts().config ?? globalConfig, io, env));
   };
-  const sender = async (): Promise<Sender> => overrides.send ?? (await import('./notify/http.js')).undiciSender;
-  const pinger = async (): Promise<Pinger> => overrides.ping ?? (await import('./notify/http.js')).undiciPinger;
-  const warn = (text: string) => io.stderr.write(`medic: ${text}\n`);
+  const sender = async (): Promise<Sender> => overrides.send ?? (await import('./notify/http.js')).httpSender(env);
+  const pinger = async (): Promise<Pinger> => overrides.ping ?? (await import('./notify/http.js')).httpPinger(env);
+  const { printable, printableLines } = await import('./output.js');
+  const warn = (text: string) => io.stderr.write(`medic: ${printableLines(text)}\n`);
+  /** Human lines: control characters in them (a server's answer, a reason, a name) are escaped. JSON goes through print. */
+  const human = (text: string) => print(printableLines(text));
+  /** Node's own warning is generic; say what it means for pages, once per run. */
+  const warnTls = () => {
+    if (env.NODE_TLS_REJECT_UNAUTHORIZED === '0') {
+      warn('NODE_TLS_REJECT_UNAUTHORIZED=0 turns certificate checks off: anyone between this machine and PagerDuty can read the routing key and answer in its place; unset it');
+    }
+  };
   /**
    * Runs a command body with the config and an open store, closing the store afterwards. A
    * read-only command never creates or migrates the database.
@@ -138,7 +173,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
         const { init } = await import('./commands/init.js');
         const root = fileURLToPath(new URL('..', import.meta.url));
         const result = init({ force: opts.force === true, config: opts.config ?? globalConfig }, { cwd: io.cwd, ...install(), schemaPath: `${root}medic.schema.json` });
-        for (const line of result.lines) print(line);
+        for (const line of result.lines) human(line);
       };
     });
 
@@ -158,7 +193,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
       job = () =>
         withStore(cmd, async (cfg, store) => {
           const { check } = await import('./commands/check.js');
-          const verbose = (opts.verbose || opts.dryRun) && !opts.json ? print : () => {};
+          const verbose = (opts.verbose || opts.dryRun) && !opts.json ? human : () => {};
+          warnTls();
           const result = await check(
             { dryRun: opts.dryRun === true },
             { config: cfg, store, send: await sender(), ping: await pinger(), env, now, sleep, verbose, notice: warn, isAlive },
@@ -167,7 +203,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
             const { checkJson } = await import('./output.js');
             print(checkJson(result, opts.dryRun === true));
           } else if (result.ran && result.planned.length === 0 && (opts.dryRun || opts.verbose) && (result.delivery?.delivered.length ?? 0) === 0) {
-            print(`checked ${cfg.services.length} service${cfg.services.length === 1 ? '' : 's'}: ${opts.dryRun ? 'nothing would change' : 'no changes'}`);
+            human(`checked ${cfg.services.length} service${cfg.services.length === 1 ? '' : 's'}: ${opts.dryRun ? 'nothing would change' : 'no changes'}`);
           }
           if (result.undelivered) throw result.undelivered;
         }, { readOnly: opts.dryRun === true });
@@ -206,7 +242,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
       job = () =>
         withStore(cmd, async (cfg, store) => {
           const { pause } = await import('./commands/pause.js');
-          print(await pause({ slugs, ...opts }, { config: cfg, store, now }));
+          // One line, whatever the reason holds.
+          print(printable(await pause({ slugs, ...opts }, { config: cfg, store, now })));
         });
     });
 
@@ -216,7 +253,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
       job = () =>
         withStore(cmd, async (cfg, store) => {
           const { resume } = await import('./commands/resume.js');
-          print(await resume({ slugs, ...opts }, { config: cfg, store, now }));
+          print(printable(await resume({ slugs, ...opts }, { config: cfg, store, now })));
         });
     });
 
@@ -244,8 +281,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
       job = async () => {
         const { doctor, formatFindings, readUserCrontab } = await import('./commands/doctor.js');
         const { isExecutableFile } = await import('./crontab.js');
-        const { reach } = await import('./notify/http.js');
+        const { probeEventsUrl } = await import('./notify/http.js');
         const { openStore } = await import('./store/index.js');
+        const reach = (url: string, timeoutMs: number) => probeEventsUrl(url, timeoutMs, env);
         const result = await doctor(
           { sendTest: opts.sendTest === true },
           {
@@ -266,7 +304,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
         } else {
           const { painter } = await import('./output.js');
           const c = painter(io.stdout, env);
-          io.stdout.write(formatFindings(result.findings, (level, text) => (level === 'ok' ? c.green : level === 'warn' ? c.yellow : level === 'fail' ? c.red : c.dim)(text)));
+          const shown = result.findings.map((f) => ({ ...f, check: printable(f.check), detail: printableLines(f.detail), ...(f.fix !== undefined && { fix: printableLines(f.fix) }) }));
+          io.stdout.write(formatFindings(shown, (level, text) => (level === 'ok' ? c.green : level === 'warn' ? c.yellow : level === 'fail' ? c.red : c.dim)(text)));
         }
         return result.exitCode;
       };
@@ -279,8 +318,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .action((opts: { resolve?: boolean; target?: string }, cmd: Command) => {
       job = async () => {
         const cfg = await config(cmd);
+        warnTls();
         const { testAlert } = await import('./commands/test-alert.js');
-        await testAlert({ resolve: opts.resolve === true, target: opts.target }, { config: cfg, send: await sender(), env, sleep, report: print });
+        await testAlert({ resolve: opts.resolve === true, target: opts.target }, { config: cfg, send: await sender(), env, sleep, report: human });
       };
     });
 
@@ -335,7 +375,12 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** The exit funnel: a MedicError is one red line and a dim hint; anything else is a bug (70). */
+/**
+ * The exit funnel: a MedicError is one red line and a dim hint; anything else is a bug (70).
+ * Routing keys found in the environment are hidden wherever they appear; any key-shaped token is
+ * hidden too in text that quotes someone else (errors marked so, and internal errors). No URL is
+ * printed with its userinfo.
+ */
 async function report(err: unknown, io: Io, env: NodeJS.ProcessEnv): Promise<number> {
   const code = (err as { code?: unknown })?.code;
   if (typeof code === 'string' && code.startsWith('commander.')) {
@@ -344,14 +389,18 @@ async function report(err: unknown, io: Io, env: NodeJS.ProcessEnv): Promise<num
     if (code === 'commander.help') return EXIT.usage;
     err = new UsageError((err as Error).message.replace(/^error: /, ''), 'see `medic --help`');
   }
-  const { formatError, painter } = await import('./output.js');
+  const { formatError, painter, printableLines } = await import('./output.js');
   const c = painter(io.stderr, env);
+  const known = keysInEnv(env);
   if (isMedicError(err)) {
-    io.stderr.write(formatError(err.message, err.hint, c));
+    const hide = (text: string) => redactSecrets(stripUserinfo(text), known, { keyShaped: err.quotesThirdParty });
+    io.stderr.write(formatError(hide(err.message), err.hint === undefined ? undefined : hide(err.hint), c));
     return err.exitCode;
   }
-  const e = err as Error;
-  io.stderr.write(formatError(`internal error: ${e?.message ?? String(err)}`, 'this is a bug in Medic; please report it with the lines below', c));
-  io.stderr.write(`${e?.stack ?? ''}\n`);
+  const hide = (text: string) => redactSecrets(stripUserinfo(text), known, { keyShaped: true });
+  const e = err as Error | undefined;
+  const message = e instanceof Error ? e.message : String(err);
+  io.stderr.write(formatError(hide(`internal error: ${message}`), 'this is a bug in Medic; please report it with the lines below', c));
+  if (e instanceof Error && e.stack) io.stderr.write(`${printableLines(hide(e.stack))}\n`);
   return EXIT.software;
 }

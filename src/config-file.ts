@@ -232,7 +232,6 @@ export function parseJson(file: string, text: string): unknown {
  */
 function syntaxError(file: string, format: string, what: string, text: string, at: number, hint: string): ConfigError {
   const { line, column, text: lineText } = lineAt(text, at);
-  // eslint-disable-next-line no-control-regex -- control characters are what it removes
   const clean = (t: string) => redactSecrets(t.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' '), [], { keyShaped: true });
   // Redacted whole before it is cut: a key cut in half would no longer look like one.
   const shown = clean(lineText);
@@ -253,9 +252,7 @@ function lineAt(text: string, at: number): { line: number; column: number; text:
   return { line, column: at - lineStart + 1, text: text.slice(lineStart, lineEnd < 0 ? undefined : lineEnd).replace(/\r$/, '') };
 }
 
-// eslint-disable-next-line no-control-regex -- JSON forbids raw control characters in strings
 const JSON_SCALAR = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null/y;
-// eslint-disable-next-line no-control-regex -- as above
 const JSON_STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
 
 /**

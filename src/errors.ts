@@ -22,15 +22,26 @@ const BRAND = Symbol.for('medic.MedicError');
  */
 export class MedicError extends Error {
   readonly [BRAND] = true;
+  /**
+   * The message or hint quotes text Medic did not write (a config snippet, a server's answer):
+   * the exit funnel then also hides key-shaped tokens in it, not only the keys it knows.
+   */
+  readonly quotesThirdParty: boolean;
 
   constructor(
     message: string,
     readonly exitCode: number,
     readonly hint?: string,
+    opts: MedicErrorOptions = {},
   ) {
     super(message);
     this.name = new.target.name;
+    this.quotesThirdParty = opts.quotesThirdParty === true;
   }
+}
+
+export interface MedicErrorOptions {
+  quotesThirdParty?: boolean;
 }
 
 export function isMedicError(err: unknown): err is MedicError {
@@ -44,26 +55,26 @@ export function mostUrgent(codes: Iterable<number>): number | undefined {
 }
 
 export class UsageError extends MedicError {
-  constructor(message: string, hint?: string) {
-    super(message, EXIT.usage, hint);
+  constructor(message: string, hint?: string, opts?: MedicErrorOptions) {
+    super(message, EXIT.usage, hint, opts);
   }
 }
 
 export class DataError extends MedicError {
-  constructor(message: string, hint?: string) {
-    super(message, EXIT.data, hint);
+  constructor(message: string, hint?: string, opts?: MedicErrorOptions) {
+    super(message, EXIT.data, hint, opts);
   }
 }
 
 export class ConfigError extends MedicError {
-  constructor(message: string, hint?: string) {
-    super(message, EXIT.config, hint);
+  constructor(message: string, hint?: string, opts?: MedicErrorOptions) {
+    super(message, EXIT.config, hint, opts);
   }
 }
 
 export class DatabaseError extends MedicError {
-  constructor(message: string, hint?: string) {
-    super(message, EXIT.ioerr, hint);
+  constructor(message: string, hint?: string, opts?: MedicErrorOptions) {
+    super(message, EXIT.ioerr, hint, opts);
   }
 }
 
@@ -94,4 +105,36 @@ export function redactSecrets(text: string, known: Iterable<string> = [], opts: 
   }
   if (opts.keyShaped) out = out.replace(/(?<![A-Za-z0-9])[A-Za-z0-9]{32}(?![A-Za-z0-9])/g, (found) => (/\d/.test(found) && /[A-Za-z]/.test(found) ? redactKey(found) : found));
   return out;
+}
+
+/** Drops the `user:password@` of every URL in a text (a proxy's credentials in an error message). */
+export function stripUserinfo(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/gi, '$1');
+}
+
+/**
+ * A URL as Medic may print it: without userinfo, and with key-shaped tokens hidden (a key pasted
+ * into a URL is config text, not an identifier of ours).
+ */
+export function urlForDisplay(url: string): string {
+  let shown: string;
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    shown = u.href;
+  } catch {
+    shown = stripUserinfo(url);
+  }
+  return redactSecrets(shown, [], { keyShaped: true });
+}
+
+/**
+ * The routing keys the exit funnel hides wherever they appear: every value in the environment
+ * shaped like one (PAGERDUTY_ROUTING_KEY and whatever variables the targets name).
+ */
+export function keysInEnv(env: Readonly<Record<string, string | undefined>>): string[] {
+  return Object.values(env)
+    .map((v) => v?.trim() ?? '')
+    .filter(looksLikeRoutingKey);
 }

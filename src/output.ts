@@ -14,10 +14,36 @@ export function painter(stream: Stream, env: NodeJS.ProcessEnv): ChalkInstance {
   return new Chalk({ level: stream.isTTY && !env.NO_COLOR && env.TERM !== 'dumb' ? 1 : 0 });
 }
 
+/**
+ * Characters a terminal acts on instead of showing: C0 controls (ESC starts colour, cursor and
+ * OSC title/hyperlink sequences; \r rewrites a line), DEL, C1 controls, the line and paragraph
+ * separators, and the Unicode bidi controls that reorder what is shown.
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * Text from outside (a server's answer, a pause reason, a service name) made safe for a terminal
+ * or a cron mail: every control character becomes a visible escape (`\x1b`, `\r`, `\u202e`), so
+ * it can neither act on the terminal nor start a line of its own. For human output only: JSON
+ * output stays exact.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (ch) => {
+    const code = ch.charCodeAt(0);
+    return NAMED[ch] ?? (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
+  });
+}
+
+/** `printable` for Medic's own multi-line text: its line breaks stay, everything else is escaped. */
+export function printableLines(text: string): string {
+  return text.split('\n').map(printable).join('\n');
+}
+
 /** One red line per message line, then the dim hint: the shape of every error Medic prints. */
 export function formatError(message: string, hint: string | undefined, c: ChalkInstance): string {
-  const lines = message.split('\n').map((l, i) => (i === 0 ? c.red(`medic: ${l}`) : c.red(l)));
-  if (hint) lines.push(...hint.split('\n').map((h) => c.dim(`  → ${h}`)));
+  const lines = message.split('\n').map((l, i) => (i === 0 ? c.red(`medic: ${printable(l)}`) : c.red(printable(l))));
+  if (hint) lines.push(...hint.split('\n').map((h) => c.dim(`  → ${printable(h)}`)));
   return `${lines.join('\n')}\n`;
 }
 
@@ -42,7 +68,7 @@ export function statusTable(report: StatusReport, now: number, c: ChalkInstance)
     r.incidentOpen ? `open since ${r.incidentSince}` : '-',
     r.pendingEvents > 0 ? String(r.pendingEvents) : '-',
     r.muted?.reason ?? (r.flapping ? 'resolve held until stable' : ''),
-  ]);
+  ].map(printable));
   const head = ['SERVICE', 'STATE', 'LAST SEEN', 'DEADLINE', 'INCIDENT', 'UNDELIVERED', 'NOTE'];
   const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   const line = (cells: string[], paint?: (i: number, s: string) => string) =>
@@ -69,7 +95,7 @@ export function historyText(h: HistoryReport, c: ChalkInstance): string {
   const max = Math.max(1, ...h.strip);
   const strip = h.strip.map((n) => (n === 0 ? c.red('·') : BLOCKS[Math.max(1, Math.round((n / max) * 8))]!)).join('');
   const out = [
-    `${c.bold(h.slug)}${h.removed ? ' (removed from the config)' : ''}: beats per ${formatDuration(h.bucketMs)} from ${at(h.since)} to ${at(h.until)} (· = none)`,
+    `${c.bold(printable(h.slug))}${h.removed ? ' (removed from the config)' : ''}: beats per ${formatDuration(h.bucketMs)} from ${at(h.since)} to ${at(h.until)} (· = none)`,
     `  ${strip}`,
     '',
   ];
@@ -79,10 +105,10 @@ export function historyText(h: HistoryReport, c: ChalkInstance): string {
       out.push(`  ${at(e.at)}  ${c.green('beat')}${e.count > 1 ? ` ×${e.count} until ${at(e.until)}` : ''}`);
     } else if (e.kind === 'state') {
       const late = e.recordedAt - e.at >= 1000 ? c.dim(` (recorded ${at(e.recordedAt)})`) : '';
-      out.push(`  ${at(e.at)}  ${(c[STATE_COLOUR[e.to] ?? 'yellow'] as (t: string) => string)(`${e.from ? `${e.from} → ` : ''}${e.to}`)}: ${e.reason}${late}`);
+      out.push(`  ${at(e.at)}  ${(c[STATE_COLOUR[e.to] ?? 'yellow'] as (t: string) => string)(printable(`${e.from ? `${e.from} → ` : ''}${e.to}`))}: ${printable(e.reason)}${late}`);
     } else {
       const colour = e.outcome === 'delivered' ? c.green : e.outcome === 'retry' ? c.yellow : c.red;
-      out.push(`  ${at(e.at)}  ${e.action} → ${e.target}: ${colour(e.outcome)}${e.detail ? ` ${c.dim(e.detail)}` : ''}`);
+      out.push(`  ${at(e.at)}  ${printable(e.action)} → ${printable(e.target)}: ${colour(printable(e.outcome))}${e.detail ? ` ${c.dim(printable(e.detail))}` : ''}`);
     }
   }
   return `${out.join('\n')}\n`;

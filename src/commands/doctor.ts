@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Config, Target } from '../config.js';
 import { roughDuration } from '../core/duration.js';
 import { checkerCrontabLine, checkerLines, commentedChecker, parseCrontab, type Install } from '../crontab.js';
-import { EXIT, MedicError } from '../errors.js';
+import { EXIT, MedicError, urlForDisplay } from '../errors.js';
 import { GET_KEY, KEY_FILE_ADVICE, missingKeyHint, TLS_OFF_HINT, tlsChecksOff, UNREACHABLE_HINT } from '../hints.js';
 import type { Sender } from '../notify/http.js';
 import { describeKeyRef, keyRefOf, readKey } from '../notify/keys.js';
@@ -31,7 +31,8 @@ export type CrontabRead =
   | { kind: 'not-installed' }
   | { kind: 'error'; message: string };
 
-export type ReachResult = { ok: true; status: number } | { ok: false; error: string };
+/** What probing an events URL found (notify/http.ts probeEventsUrl); `fix` replaces the generic network hint. */
+export type ReachResult = { ok: true; status: number; said?: string } | { ok: false; error: string; fix?: string };
 
 /** The little of the store doctor needs. */
 export type DoctorStore = Pick<Store, 'probe' | 'lastCheckAt' | 'schemaVersion' | 'close'>;
@@ -210,7 +211,11 @@ function checkKey(target: Target, env: NodeJS.ProcessEnv, add: Add): boolean {
   return true;
 }
 
-/** One GET per distinct events URL; any HTTP answer means the machine can reach it. */
+/**
+ * One probe per distinct events URL: an empty event `{}` without a key, which the Events API
+ * refuses with 400 "Event object is invalid" (the healthy answer); a 404, a redirect, a 5xx or no
+ * answer fails. A URL is shown without its userinfo.
+ */
 async function checkReach(config: Config, deps: DoctorDeps, add: Add): Promise<void> {
   const byUrl = new Map<string, Target[]>();
   for (const t of config.targets.values()) byUrl.set(t.eventsUrl, [...(byUrl.get(t.eventsUrl) ?? []), t]);
@@ -218,14 +223,14 @@ async function checkReach(config: Config, deps: DoctorDeps, add: Add): Promise<v
     const names = `target${targets.length === 1 ? '' : 's'} ${targets.map((t) => t.name).join(', ')}`;
     const result = await deps.reach(url, Math.max(...targets.map((t) => t.timeoutMs)));
     if (result.ok) {
-      add(EXIT.tempfail, 'events URL', 'ok', `${url} (${names}): reachable (answered HTTP ${result.status})`);
+      add(EXIT.tempfail, 'events URL', 'ok', `${urlForDisplay(url)} (${names}): reachable (answered HTTP ${result.status}${result.said ? `: ${result.said}` : ''})`);
     } else {
       add(
         EXIT.tempfail,
         'events URL',
         'fail',
-        `${url} (${names}): ${result.error}`,
-        UNREACHABLE_HINT,
+        `${urlForDisplay(url)} (${names}): ${result.error}`,
+        result.fix ?? UNREACHABLE_HINT,
       );
     }
   }

@@ -1,5 +1,6 @@
-import { redactKey } from '../errors.js';
-import { parseAnswer, type PdAnswer } from './pagerduty.js';
+import type { Dispatcher } from 'undici';
+import { redactSecrets, stripUserinfo, urlForDisplay } from '../errors.js';
+import type { PdAnswer } from './pagerduty.js';
 
 export type SendResult =
   | { ok: true; status: number; answer: PdAnswer }
@@ -8,109 +9,328 @@ export type SendResult =
 /** Sends one JSON event. The only code that talks HTTP; callers decide what a result means. */
 export type Sender = (url: string, body: Record<string, unknown>, timeoutMs: number) => Promise<SendResult>;
 
-let dispatcher: import('undici').Dispatcher | undefined;
-
-/**
- * undici, imported on first use so commands that never send (beat, status) do not pay for it,
- * with a dispatcher that honours HTTPS_PROXY/HTTP_PROXY (and NO_PROXY) when they are set.
- */
-async function client() {
-  const undici = await import('undici');
-  if (dispatcher === undefined) {
-    const proxied = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((name) => process.env[name]);
-    dispatcher = proxied ? new undici.EnvHttpProxyAgent() : undici.getGlobalDispatcher();
-  }
-  return { undici, dispatcher };
-}
-
-/** The undici sender. */
-export const undiciSender: Sender = async (url, body, timeoutMs) => {
-  const { undici, dispatcher } = await client();
-  let res;
-  try {
-    res = await undici.request(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': 'medic' },
-      body: JSON.stringify(body),
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      signal: AbortSignal.timeout(timeoutMs),
-      dispatcher,
-    });
-  } catch (err) {
-    return { ok: false, permanent: false, status: null, error: networkError(err, timeoutMs) };
-  }
-  let text: string;
-  try {
-    text = await res.body.text();
-  } catch (err) {
-    return { ok: false, permanent: false, status: res.statusCode, error: `HTTP ${res.statusCode}, then ${networkError(err, timeoutMs)}` };
-  }
-  // Whatever PagerDuty says goes into messages and the database: never let it echo the key.
-  const key = typeof body.routing_key === 'string' ? body.routing_key : '';
-  const answer = parseAnswer(key ? text.split(key).join(redactKey(key)) : text);
-  const status = res.statusCode;
-  if (status >= 200 && status < 300) return { ok: true, status, answer };
-  const retryAfterMs = retryAfter(res.headers['retry-after']);
-  // 429 and 5xx are PagerDuty's "retry after some time"; 408 is a timeout by another name.
-  const permanent = status >= 400 && status < 500 && status !== 429 && status !== 408;
-  return { ok: false, permanent, status, error: `HTTP ${status}`, answer, ...(retryAfterMs !== undefined && { retryAfterMs }) };
-};
-
 export type Pinger = (url: string, method: 'GET' | 'POST', timeoutMs: number) => Promise<{ ok: true; status: number } | { ok: false; error: string }>;
 
-/** A plain request to a dead man's switch (healthchecks.io, Dead Man's Snitch): any 2xx is a good ping. */
-export const undiciPinger: Pinger = async (url, method, timeoutMs) => {
-  const result = await plainRequest(url, method, timeoutMs);
-  return !result.ok || (result.status >= 200 && result.status < 300) ? result : { ok: false, error: `HTTP ${result.status}` };
-};
+/** What `medic doctor` learns from probing an events URL; `fix` says what to change when it is not ok. */
+export type ProbeResult = { ok: true; status: number; said?: string } | { ok: false; error: string; fix?: string };
 
-function retryAfter(header: string | string[] | undefined): number | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+/** The variables that choose a proxy: the environment cli.ts was given, never read here from process.env. */
+export type NetEnv = Readonly<Record<string, string | undefined>>;
+
+/** At most this much of any answer is read off the socket; the rest is never read (issue 8: a 50 MB 202). */
+export const MAX_READ_BYTES = 64 * 1024;
+/** An answer as kept (stored with the event, returned in a SendResult): at most this many characters of JSON. */
+export const MAX_KEPT_CHARS = 4096;
+/** What a person is shown of an answer (its message and errors together): about 1 KB. */
+export const MAX_SHOWN_CHARS = 1000;
+/** Retry-After is obeyed between these bounds: `Retry-After: 0` must not become a tight loop. */
+export const RETRY_AFTER_MIN_MS = 1000;
+export const RETRY_AFTER_MAX_MS = 5 * 60_000;
+
+/** The undici sender, with the proxy settings of `env`. */
+export function httpSender(env: NetEnv): Sender {
+  return async (url, body, timeoutMs) => {
+    const key = typeof body.routing_key === 'string' ? body.routing_key : '';
+    const sentDedup = typeof body.dedup_key === 'string' ? body.dedup_key : undefined;
+    const out = await exchange(url, 'POST', JSON.stringify(body), timeoutMs, env);
+    if ('error' in out) return { ok: false, permanent: false, status: out.status, error: cleanError(out.error, key) };
+    return judgeAnswer(out, { url, key, sentDedup, now: Date.now() });
+  };
 }
 
-function networkError(err: unknown, timeoutMs: number): string {
-  const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
-  const code = e.code ?? e.cause?.code;
-  if (e.name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
-    return `no answer within ${timeoutMs} ms (timeout)`;
-  }
-  if (code === 'ECONNREFUSED') return 'connection refused';
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve the host (${code})`;
-  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET') return 'the connection was closed before the server answered';
-  return `${e.message}${code ? ` (${code})` : ''}`;
+/** A plain request to a dead man's switch (healthchecks.io, Dead Man's Snitch): any 2xx is a good ping. */
+export function httpPinger(env: NetEnv): Pinger {
+  return async (url, method, timeoutMs) => {
+    const out = await exchange(url, method, undefined, timeoutMs, env);
+    if ('error' in out) return { ok: false, error: cleanError(out.error, '') };
+    return out.status >= 200 && out.status < 300 ? { ok: true, status: out.status } : { ok: false, error: `HTTP ${out.status}` };
+  };
 }
 
 /**
- * Whether a URL answers at all (for `medic doctor`): a plain GET whose body is thrown away. Any
- * HTTP status counts as reachable (PagerDuty answers a GET of its enqueue URL with an error), so
- * only DNS, connection, TLS, proxy and timeout failures come back as not ok.
+ * Whether `url` answers like PagerDuty's Events API v2 (for `medic doctor`): POSTs an empty event
+ * `{}`, without a routing key, which PagerDuty refuses with 400 "Event object is invalid" — the
+ * healthy answer. 404 means a wrong path, 3xx a redirect; 5xx, timeouts and network errors mean
+ * unreachable. Nothing is ever enqueued: the event has no key.
  */
-/** Whether a server answers at `url` at all (for `medic doctor`): any HTTP status counts. */
-export function reach(url: string, timeoutMs: number): Promise<{ ok: true; status: number } | { ok: false; error: string }> {
-  return plainRequest(url, 'GET', timeoutMs);
+export async function probeEventsUrl(url: string, timeoutMs: number, env: NetEnv): Promise<ProbeResult> {
+  const out = await exchange(url, 'POST', '{}', timeoutMs, env);
+  const network = "check that this machine can reach PagerDuty over HTTPS (firewall, DNS, HTTPS_PROXY), and the target's eventsUrl";
+  if ('error' in out) return { ok: false, error: cleanError(out.error, ''), fix: network };
+  const { status } = out;
+  const { answer } = readAnswer(out.text, '');
+  const said = describe(answer);
+  const http = `HTTP ${status}${said ? `: ${said}` : ''}`;
+  if (status === 400 || status === 429 || (status >= 200 && status < 300)) return { ok: true, status, ...(said && { said }) };
+  if (status >= 300 && status < 400) return { ok: false, error: redirectError(out, url, ''), fix: 'set eventsUrl to the final URL' };
+  if (status === 404 || status === 405) {
+    return { ok: false, error: `eventsUrl path is wrong (${http})`, fix: 'the Events API v2 URL ends in /v2/enqueue (https://events.pagerduty.com/v2/enqueue, or events.eu.pagerduty.com for the EU)' };
+  }
+  if (status >= 500) return { ok: false, error: `the server is failing (${http})`, fix: `try again in a minute (status.pagerduty.com); ${network}` };
+  return { ok: false, error: `this is not how the Events API answers an empty event (${http})`, fix: "check the target's eventsUrl, and any proxy between this machine and PagerDuty" };
 }
 
-async function plainRequest(url: string, method: 'GET' | 'POST', timeoutMs: number): Promise<{ ok: true; status: number } | { ok: false; error: string }> {
-  const { undici, dispatcher } = await client();
+// ---------------------------------------------------------------------------------------------
+// Reading an answer
+
+interface Answered {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** At most MAX_READ_BYTES of the body, decoded as UTF-8. */
+  text: string;
+}
+
+/**
+ * What an HTTP answer to an event means (SPEC §5). 2xx: delivered. 3xx: never followed, and a
+ * config problem (`permanent`). 408, 429 and 5xx: retry (after Retry-After, within its bounds).
+ * Any other status: refused in a way only a config change cures (`permanent`). The answer is
+ * redacted, bounded and made one line before anything keeps it.
+ */
+export function judgeAnswer(res: Answered, ctx: { url: string; key: string; sentDedup?: string; now: number }): SendResult {
+  const { status } = res;
+  if (status >= 300 && status < 400) return { ok: false, permanent: true, status, error: redirectError(res, ctx.url, ctx.key) };
+  const { answer } = readAnswer(res.text, ctx.key, ctx.sentDedup);
+  if (status >= 200 && status < 300) return { ok: true, status, answer };
+  // A plain-text 5xx (a load balancer's error page) stays retryable: holding a page until someone
+  // edits the config would be worse than trying again.
+  const retryable = status === 408 || status === 429 || status >= 500;
+  const retryAfter = retryAfterMs(res.headers['retry-after'], ctx.now);
+  return { ok: false, permanent: !retryable, status, error: `HTTP ${status}`, answer, ...(retryAfter !== undefined && { retryAfterMs: retryAfter }) };
+}
+
+/**
+ * PagerDuty's answer as kept: only the fields Medic knows, every string redacted (the key that
+ * was sent, and any key-shaped token: this is a third party's text), on one line, and bounded
+ * (message and errors together at most MAX_SHOWN_CHARS, the whole at most MAX_KEPT_CHARS of JSON).
+ * A body that is not a JSON object is kept as its message; `json` says which it was.
+ */
+export function readAnswer(text: string, key: string, sentDedup?: string): { answer: PdAnswer; json: boolean } {
+  const clean = (s: string) => oneLine(redactSecrets(s, key ? [key] : [], { keyShaped: true }));
+  let parsed: unknown;
   try {
-    const res = await undici.request(url, {
-      method,
-      headers: { 'user-agent': 'medic' },
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      signal: AbortSignal.timeout(timeoutMs),
-      dispatcher,
-    });
-    // The status line already proves the server answered; a body cut short changes nothing.
-    await res.body.dump().catch(() => {});
-    return { ok: true, status: res.statusCode };
-  } catch (err) {
-    return { ok: false, error: networkError(err, timeoutMs) };
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
   }
+  const json = parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed);
+  const fields = json ? (parsed as Record<string, unknown>) : { message: text };
+  const str = (v: unknown) => (typeof v === 'string' ? v : v === undefined || v === null ? undefined : JSON.stringify(v));
+  const status = str(fields.status);
+  const message = str(fields.message);
+  const dedup = str(fields.dedup_key);
+  const errors = Array.isArray(fields.errors) ? fields.errors.slice(0, 50).map((e) => str(e) ?? '') : undefined;
+  const build = (shown: number): PdAnswer => {
+    let room = shown;
+    const take = (s: string) => {
+      const cut = clip(clean(s), Math.max(0, room));
+      room -= cut.length + 2;
+      return cut;
+    };
+    const answer: PdAnswer = {};
+    if (status !== undefined) answer.status = clip(clean(status), 100);
+    const msg = message === undefined ? undefined : take(message);
+    if (msg) answer.message = msg;
+    // Our own dedup key comes back as sent (it may hold a slug); anything else is their text.
+    if (dedup !== undefined) answer.dedup_key = clip(dedup === sentDedup ? oneLine(redactSecrets(dedup, key ? [key] : [])) : clean(dedup), 255);
+    if (errors) {
+      const kept: string[] = [];
+      for (const e of errors) {
+        if (room <= 0) break;
+        kept.push(take(e));
+      }
+      answer.errors = kept;
+    }
+    return answer;
+  };
+  let shown = MAX_SHOWN_CHARS;
+  let answer = build(shown);
+  // JSON escapes can make the kept text longer than what is shown (a control character is 6).
+  while (JSON.stringify(answer).length > MAX_KEPT_CHARS && shown > 0) answer = build((shown = Math.floor(shown / 2)));
+  return { answer, json };
+}
+
+/** One line quoting what the answer said, as `describeAnswer` in pagerduty.ts words it. */
+function describe(answer: PdAnswer): string {
+  return [answer.message ?? answer.status, ...(answer.errors ?? [])].filter(Boolean).join(': ');
+}
+
+function redirectError(res: Answered, url: string, key: string): string {
+  const raw = res.headers.location;
+  const location = Array.isArray(raw) ? raw[0] : raw;
+  let where = 'no Location';
+  if (location) {
+    let absolute = location;
+    try {
+      absolute = new URL(location, url).href;
+    } catch {
+      // shown as given, still sanitized below
+    }
+    where = clip(oneLine(redactSecrets(urlForDisplay(absolute), key ? [key] : [], { keyShaped: true })), 300);
+  }
+  return `eventsUrl answers with a redirect (HTTP ${res.status} to ${where}); set eventsUrl to the final URL`;
+}
+
+/**
+ * Retry-After (seconds or an HTTP date) as a wait in ms, between RETRY_AFTER_MIN_MS and
+ * RETRY_AFTER_MAX_MS (`0` and dates in the past wait the minimum); undefined when absent or unreadable.
+ */
+export function retryAfterMs(header: string | string[] | undefined, now: number): number | undefined {
+  const value = (Array.isArray(header) ? header[0] : header)?.trim();
+  if (!value) return undefined;
+  let ms: number;
+  if (/^\d+(\.\d+)?$/.test(value)) ms = Number(value) * 1000;
+  else if (/[a-z]/i.test(value)) {
+    const at = Date.parse(value);
+    if (Number.isNaN(at)) return undefined;
+    ms = at - now;
+  } else return undefined;
+  return Math.min(RETRY_AFTER_MAX_MS, Math.max(RETRY_AFTER_MIN_MS, Math.round(ms)));
+}
+
+function clip(s: string, n: number): string {
+  if (s.length <= n) return s;
+  if (n <= 1) return n === 1 ? '…' : '';
+  let cut = s.slice(0, n - 1);
+  if (/[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}
+
+/** A third party's text never starts a line of its own in Medic's output. */
+function oneLine(s: string): string {
+  return s.replace(/\s*[\r\n\u2028\u2029]+\s*/g, ' ').trim();
+}
+
+function cleanError(error: string, key: string): string {
+  return clip(oneLine(redactSecrets(stripUserinfo(error), key ? [key] : [], { keyShaped: true })), MAX_SHOWN_CHARS);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One request
+
+/**
+ * The proxy an https URL goes through: HTTPS_PROXY (else HTTP_PROXY, as undici and curl's
+ * neighbours do), unless NO_PROXY names the host. Plain http:// is never proxied: config allows
+ * it only to loopback (tests, local relays), and a proxy must not get around that rule.
+ */
+function dispatcherFor(undici: typeof import('undici'), url: URL, env: NetEnv, timeoutMs: number): { dispatcher: Dispatcher; proxy: string | null } {
+  const opts = { connect: { timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs };
+  const proxy = url.protocol === 'https:' ? env.https_proxy || env.HTTPS_PROXY || env.http_proxy || env.HTTP_PROXY || null : null;
+  if (!proxy) return { dispatcher: new undici.Agent(opts), proxy: null };
+  const noProxy = env.no_proxy || env.NO_PROXY || '';
+  return { dispatcher: new undici.EnvHttpProxyAgent({ ...opts, httpProxy: '', httpsProxy: proxy, noProxy, clientFactory: tunnelFailsOnce(undici) }), proxy };
+}
+
+/**
+ * The client ProxyAgent talks to the proxy with, made to fail a request when the proxy drops the
+ * CONNECT: undici reports that as a socket error, which its origin client treats as recoverable
+ * and retries at once, for ever, at 100% CPU (nodejs/undici#3897; fixed upstream by #5441, not in
+ * the undici 7 this uses). Another error code ends the request; the deadline stays the safety net.
+ */
+function tunnelFailsOnce(undici: typeof import('undici')) {
+  return (origin: URL, opts: object): Dispatcher => {
+    const pool = new undici.Pool(origin, opts);
+    const connect = pool.connect.bind(pool) as (params: Dispatcher.ConnectOptions) => Promise<Dispatcher.ConnectData>;
+    const wrapped = async (params: Dispatcher.ConnectOptions) => {
+      try {
+        return await connect(params);
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code !== 'UND_ERR_SOCKET' && code !== 'UND_ERR_INFO') throw err;
+        throw Object.assign(new Error('the proxy dropped the CONNECT', { cause: err }), { code: PROXY_DROPPED });
+      }
+    };
+    return Object.assign(pool, { connect: wrapped });
+  };
+}
+
+const PROXY_DROPPED = 'MEDIC_PROXY_DROPPED_CONNECT';
+
+/**
+ * One request with a hard deadline: it settles within `timeoutMs` whatever the server or a proxy
+ * does. Every request gets its own dispatcher, destroyed when it settles: undici's ProxyAgent
+ * loops for ever (100% CPU, signal and timeouts ignored) on a proxy that accepts TCP and then
+ * drops or never answers CONNECT (nodejs/undici#3897), and destroying its dispatcher is what
+ * stops it. The body is read up to MAX_READ_BYTES; the rest is never read.
+ */
+async function exchange(url: string, method: 'GET' | 'POST', body: string | undefined, timeoutMs: number, env: NetEnv): Promise<Answered | { error: string; status: number | null }> {
+  const undici = await import('undici');
+  let parsed: URL;
+  let chosen: { dispatcher: Dispatcher; proxy: string | null };
+  try {
+    parsed = new URL(url);
+    chosen = dispatcherFor(undici, parsed, env, timeoutMs);
+  } catch (err) {
+    return { status: null, error: `cannot send to ${urlForDisplay(url)}: ${(err as Error).message} (check eventsUrl and HTTPS_PROXY/NO_PROXY)` };
+  }
+  const { dispatcher, proxy } = chosen;
+  const shownProxy = proxy ? urlForDisplay(proxy) : null;
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<{ error: string; status: null }>((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      resolve({ status: null, error: timeoutText(timeoutMs, shownProxy) });
+    }, timeoutMs);
+  });
+  const work = (async (): Promise<Answered | { error: string; status: number | null }> => {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await undici.request(parsed, {
+        method,
+        headers: { 'user-agent': 'medic', ...(body !== undefined && { 'content-type': 'application/json' }) },
+        body,
+        dispatcher,
+        signal: controller.signal,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+    } catch (err) {
+      return { status: null, error: networkError(err, timeoutMs, shownProxy) };
+    }
+    const read = await readBounded(res.body);
+    if ('error' in read) return { status: res.statusCode, error: `HTTP ${res.statusCode}, then ${networkError(read.error, timeoutMs, shownProxy)}` };
+    return { status: res.statusCode, headers: res.headers, text: read.text };
+  })();
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+    void dispatcher.destroy().catch(() => {});
+  }
+}
+
+async function readBounded(body: Dispatcher.ResponseData['body']): Promise<{ text: string } | { error: unknown }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      const room = MAX_READ_BYTES - size;
+      chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
+      size += Math.min(chunk.length, room);
+      // Leaving the loop destroys the stream: the rest of a huge answer is never read.
+      if (size >= MAX_READ_BYTES) break;
+    }
+  } catch (err) {
+    return { error: err };
+  }
+  return { text: Buffer.concat(chunks).toString('utf8') };
+}
+
+function timeoutText(timeoutMs: number, proxy: string | null): string {
+  return `no answer within ${timeoutMs} ms (timeout${proxy ? `, through the proxy ${proxy}` : ''})`;
+}
+
+/** What went wrong, in words; `proxy` is the proxy the request went through (shown without userinfo). */
+function networkError(err: unknown, timeoutMs: number, proxy: string | null): string {
+  const via = proxy ? `, through the proxy ${proxy}` : '';
+  const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
+  const code = e.code ?? e.cause?.code;
+  const timeouts = ['UND_ERR_ABORTED', 'UND_ERR_DESTROYED', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT'];
+  if (e.name === 'TimeoutError' || e.name === 'AbortError' || (code && timeouts.includes(code))) return timeoutText(timeoutMs, proxy);
+  if (code === PROXY_DROPPED) return `the proxy ${proxy} closed the connection before the tunnel was set up (does it allow CONNECT to this host and port?)`;
+  if (code === 'ECONNREFUSED') return `connection refused${via}`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve the host (${code})${via}`;
+  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET') return `the connection was closed before the server answered${via}`;
+  return `${e.message}${code ? ` (${code})` : ''}${via}`;
 }

@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { doctor, formatFindings, readUserCrontab, type DoctorDeps, type Finding } from '../../src/commands/doctor.js';
 import { loadConfig } from '../../src/config.js';
 import { checkerCrontabLine, isExecutableFile, medicCommand } from '../../src/crontab.js';
-import { reach, undiciSender } from '../../src/notify/http.js';
+import { httpSender, probeEventsUrl } from '../../src/notify/http.js';
 import { SCHEMA_VERSION } from '../../src/store/migrations.js';
 import { openStore } from '../../src/store/index.js';
 import { BIN, ROUTING_KEY as KEY, tempProject, type Project } from '../helpers/cli.js';
@@ -86,8 +86,8 @@ function realDeps(p: Project, setup: Setup = {}): DoctorDeps {
     env,
     now: () => setup.now ?? T + MIN,
     readCrontab: () => readUserCrontab(env),
-    reach,
-    send: undiciSender,
+    reach: (url, timeoutMs) => probeEventsUrl(url, timeoutMs, env),
+    send: httpSender(env),
     sleep: async () => {},
     install: INSTALL,
     isExecutable: isExecutableFile,
@@ -111,9 +111,11 @@ async function checkAt(p: Project, at = T): Promise<void> {
 }
 
 describe('medic doctor on a working setup', () => {
-  it('finds nothing wrong, probes the events URL with a GET that sends no event, and never shows the key', async () => {
+  it('finds nothing wrong, probes the events URL with an empty event that PagerDuty refuses, and never shows the key', async () => {
     const p = project();
     await checkAt(p);
+    // PagerDuty's answer to an event without a key: the healthy answer to doctor's probe.
+    pd.reply((req) => (req.body?.routing_key === undefined ? badRequestJson(["'routing_key' is missing"]) : 202));
     const { findings, exitCode } = await doctor({ sendTest: false }, realDeps(p));
     expect(findings.map((f) => `${f.check}: ${f.level}`)).toEqual([
       'config: ok',
@@ -126,10 +128,10 @@ describe('medic doctor on a working setup', () => {
     ]);
     expect(exitCode).toBe(0);
     expect(finding(findings, 'database').detail).toBe(`${join(p.dir, 'medic.db')}: opens and is writable, schema version ${SCHEMA_VERSION} (current)`);
-    expect(finding(findings, 'events URL').detail).toBe(`${pd.url} (target oncall): reachable (answered HTTP 405)`);
+    expect(finding(findings, 'events URL').detail).toBe(`${pd.url} (target oncall): reachable (answered HTTP 400: Event object is invalid: 'routing_key' is missing)`);
     // The check ran at 12:00:00 plus its own run time (the faked clock runs on); doctor looks at 12:01:00.
     expect(finding(findings, 'last check').detail).toMatch(/^last run 2026-11-26T12:00:\d\d\.\d{3}Z \((\d+s|1m) ago\)$/);
-    expect(pd.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /v2/enqueue']);
+    expect(pd.requests.map((r) => `${r.method} ${r.path} ${r.rawBody}`)).toEqual(['POST /v2/enqueue {}']);
     expect(pd.accepted).toEqual([]);
     const text = formatFindings(findings) + JSON.stringify(findings);
     expect(text).not.toContain(KEY.slice(0, 8));

@@ -124,7 +124,6 @@ describe('medic check ingests the spool: every entry is untrusted input', () => 
     if (notice) expect(lines.notice.join('\n')).toMatch(notice);
     else expect(lines.notice).toEqual([]);
     // What is printed never carries the raw name's control characters.
-    // eslint-disable-next-line no-control-regex -- control characters are what it looks for
     expect(lines.notice.join('\n')).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
   });
 

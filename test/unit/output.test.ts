@@ -1,0 +1,98 @@
+/**
+ * Terminal and log injection: text from outside (a server's answer, a pause reason, a name) never
+ * acts on the terminal or forges a line; JSON output stays exact.
+ */
+import { Chalk } from 'chalk';
+import { describe, expect, it } from 'vitest';
+import type { HistoryReport } from '../../src/commands/history.js';
+import type { ServiceStatus, StatusReport } from '../../src/commands/status.js';
+import { formatError, historyJson, historyText, printable, printableLines, statusTable } from '../../src/output.js';
+
+const plain = new Chalk({ level: 0 });
+const coloured = new Chalk({ level: 1 });
+/** Everything a terminal would act on. */
+const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+/** A PagerDuty answer written by an attacker: window title, screen clear, carriage return, an OSC 8 hyperlink, a forged line, bidi override. */
+const HOSTILE = 'Event\u001b]0;pwned\u0007 \u001b[2J\rmedic: ok\n\u001b]8;;https://evil.example\u001b\\click\u001b]8;;\u001b\\ \u202egnp.exe\u009b31m\u007f';
+
+describe('printable', () => {
+  it.each<[string, string, string]>([
+    ['plain text stays as it is', 'Event object is invalid', 'Event object is invalid'],
+    ['non-ASCII text stays', 'Zürich → 東京 ✓', 'Zürich → 東京 ✓'],
+    ['ESC (colours, cursor moves)', '\u001b[2J', '\\x1b[2J'],
+    ['an OSC window title', '\u001b]0;pwned\u0007', '\\x1b]0;pwned\\x07'],
+    ['an OSC 8 hyperlink', '\u001b]8;;https://evil.example\u001b\\x', '\\x1b]8;;https://evil.example\\x1b\\x'],
+    ['a carriage return that would overwrite the line', 'bad\rmedic: ok', 'bad\\rmedic: ok'],
+    ['a line feed that would forge a line', 'bad\nmedic: ok', 'bad\\nmedic: ok'],
+    ['a tab', 'a\tb', 'a\\tb'],
+    ['DEL and NUL', '\u007f\u0000', '\\x7f\\x00'],
+    ['C1 controls (CSI)', '\u009b31m', '\\x9b31m'],
+    ['bidi overrides and isolates', '\u202egnp.exe\u2066x\u2069', '\\u202egnp.exe\\u2066x\\u2069'],
+    ['line and paragraph separators', 'a\u2028b\u2029c', 'a\\u2028b\\u2029c'],
+  ])('%s', (_name, input, expected) => {
+    expect(printable(input)).toBe(expected);
+  });
+
+  it('printableLines keeps Medic\'s own line breaks and escapes the rest', () => {
+    expect(printableLines('one\u001b[31m\ntwo\r')).toBe('one\\x1b[31m\ntwo\\r');
+  });
+});
+
+describe('every human output escapes what came from outside', () => {
+  it('an error quoting a hostile answer: one line per line of Medic\'s, no control character, colours intact', () => {
+    const text = formatError(`PagerDuty rejected the trigger for backup (HTTP 400): ${HOSTILE.replace('\n', ' ')}\n2 events not yet delivered`, `see ${HOSTILE}`, coloured);
+    const withoutColours = text.replace(/\u001b\[\d+m/g, '');
+    expect(withoutColours).not.toMatch(CONTROL);
+    expect(withoutColours.split('\n').filter((l) => l.startsWith('medic: '))).toHaveLength(1);
+    expect(text).toContain('\u001b[31m'); // Medic's own colour is still there
+    expect(formatError(HOSTILE, undefined, plain)).not.toMatch(CONTROL);
+  });
+
+  it('the status table: a pause reason with escapes, a slug, every cell', () => {
+    const row = {
+      slug: 'backup',
+      name: `Backup ${HOSTILE}`,
+      team: null,
+      priority: 'P3',
+      state: 'paused',
+      lastSeen: null,
+      deadline: '2026-11-26T12:06:00.000Z',
+      lateAt: '2026-11-26T12:05:00.000Z',
+      missedHeartbeats: 0,
+      incidentOpen: false,
+      incidentSince: null,
+      pendingEvents: 0,
+      muted: { kind: 'paused', reason: HOSTILE, until: null },
+      flapping: false,
+      interval: '5m',
+      grace: '1m',
+      threshold: 1,
+      targets: ['oncall'],
+    } satisfies ServiceStatus;
+    const report: StatusReport = { rows: [row], lastCheckAt: null, lastGap: null };
+    const text = statusTable(report, Date.parse('2026-11-26T12:00:00Z'), plain);
+    expect(text).not.toMatch(CONTROL);
+    expect(text).toContain('\\x1b]0;pwned\\x07');
+    expect(text.split('\n').some((l) => l.startsWith('medic: ok'))).toBe(false);
+  });
+
+  it('history: a delivery detail quoting a hostile answer, a state reason; --json stays exact', () => {
+    const h: HistoryReport = {
+      slug: 'backup',
+      removed: false,
+      since: Date.parse('2026-11-26T00:00:00Z'),
+      until: Date.parse('2026-11-26T12:00:00Z'),
+      bucketMs: 3_600_000,
+      strip: new Array(12).fill(0),
+      events: [
+        { at: Date.parse('2026-11-26T06:00:00Z'), kind: 'state', from: 'up', to: 'down', reason: `paused: ${HOSTILE}`, recordedAt: Date.parse('2026-11-26T06:00:00Z') },
+        { at: Date.parse('2026-11-26T06:00:01Z'), kind: 'delivery', target: 'oncall', action: 'trigger', outcome: 'rejected', detail: `HTTP 400 — ${HOSTILE}` },
+      ],
+    };
+    const text = historyText(h, plain);
+    expect(text).not.toMatch(CONTROL);
+    expect(text.split('\n').some((l) => l.startsWith('medic: ok'))).toBe(false);
+    const json = JSON.parse(historyJson(h));
+    expect(json.events[1].detail).toBe(`HTTP 400 — ${HOSTILE}`);
+  });
+});
