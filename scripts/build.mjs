@@ -25,12 +25,20 @@ export default validate;
 
 compileConfigValidator();
 
-// Both bundles: ESM for Node 20, packages left to node_modules.
-const common = { bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', sourcemap: true, logLevel: 'warning' };
+// Node 20, packages left to node_modules.
+const common = { bundle: true, platform: 'node', target: 'node20', packages: 'external', sourcemap: true, logLevel: 'warning' };
 // dist/ is overwritten in place, not removed first: tests running beside a rebuild keep working.
-await build({ ...common, entryPoints: [`${root}src/cli.ts`], outdir: `${root}dist`, splitting: true });
-// The quick `medic beat` path as one self-contained file (see src/quick-beat.ts).
-await build({ ...common, entryPoints: [`${root}src/quick-beat.ts`], outfile: `${root}dist/quick-beat.js` });
+await build({ ...common, format: 'esm', entryPoints: [`${root}src/cli.ts`], outdir: `${root}dist`, splitting: true });
+// The quick `medic beat` path as one self-contained CommonJS file, which bin/medic requires before
+// anything else (see src/quick-beat.ts). `import.meta.url` is only read by the store, to find
+// better-sqlite3's addon with createRequire, which takes the file's path as well as its URL.
+await build({
+  ...common,
+  format: 'cjs',
+  entryPoints: [`${root}src/quick-beat.ts`],
+  outfile: `${root}dist/quick-beat.cjs`,
+  define: { 'import.meta.url': '__filename' },
+});
 
 /**
  * medic.schema.json → src/generated/validate-config.js (+ .d.ts), a self-contained ES module.

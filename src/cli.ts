@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import pkg from '../package.json' with { type: 'json' };
 import type { Config, LoadOptions } from './config.js';
+import { beatArgs } from './beat-args.js';
 import { EXIT, isMedicError, keysInEnv, redactSecrets, stripUserinfo, UsageError } from './errors.js';
 import type { Pinger, Sender } from './notify/http.js';
 import type { Stream } from './output.js';
@@ -205,7 +206,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
               send: await sender(),
               ping: await pinger(),
               env,
-              uid: process.getuid?.() ?? null,
+              uid: userId(),
               pid: process.pid,
               host: hostname(),
               now,
@@ -356,56 +357,31 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
   }
 }
 
-/** `[-c path] beat <slug> [-c path]` and nothing else: the shape cron lines and scripts use. */
-function beatArgs(argv: string[]): { slug: string; config?: string } | null {
-  let config: string | undefined;
-  let slug: string | undefined;
-  let sawBeat = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '-c' || a === '--config') {
-      config = argv[++i];
-      if (config === undefined) return null;
-    } else if (a.startsWith('--config=')) config = a.slice('--config='.length);
-    else if (a.startsWith('-')) return null;
-    else if (!sawBeat) {
-      if (a !== 'beat') return null;
-      sawBeat = true;
-    } else if (slug === undefined) slug = a;
-    else return null;
-  }
-  return sawBeat && slug !== undefined ? { slug, config } : null;
+/**
+ * `medic beat` without commander: the quick path (an explicit JSON config, src/quick-beat.ts),
+ * else the full path, which gives the same answer on every config (commands/beat.ts).
+ */
+async function fastBeat(args: { slug: string; config?: string }, env: NodeJS.ProcessEnv, io: Io, now: () => number): Promise<void> {
+  const opts = loadOptions(args.config, io, env);
+  const deps = { ...opts, now, pid: process.pid };
+  const { quickBeat } = await import('./quick-beat.js');
+  if (await quickBeat(args.slug, deps)) return;
+  const { beat } = await import('./commands/beat.js');
+  const { openStore } = await import('./store/index.js');
+  const { buildConfig, findConfig } = await import('./config.js');
+  await beat({ slug: args.slug }, { ...deps, findConfig: () => findConfig(opts), buildConfig: (raw, file) => buildConfig(raw, file, opts), openStore: (target) => openStore(target, { uid: opts.uid }) });
 }
 
-/** `medic beat` without commander; an explicit JSON config is read without the validator. */
-async function fastBeat(args: { slug: string; config?: string }, env: NodeJS.ProcessEnv, io: Io, now: () => number): Promise<void> {
-  const { quickBeat } = await loadQuickBeat();
-  if (await quickBeat(args.slug, args.config, env, io.cwd, now)) return;
-  const { beat } = await import('./commands/beat.js');
-  const { openSqliteStore } = await import('./store/sqlite.js');
-  const { buildConfig, findConfig } = await import('./config.js');
-  const opts = loadOptions(args.config, io, env);
-  await beat(
-    { slug: args.slug },
-    { findConfig: () => findConfig(opts), buildConfig: (raw, file) => buildConfig(raw, file, opts), openStore: (path) => openSqliteStore(path, { uid: userId() }), env, now },
-  );
+/** For bin/medic: the quick beat (dist/quick-beat.cjs) failed with `err`; report it as main() would. */
+export function runFailedBeat(err: unknown): void {
+  void report(err, processIo, process.env).then((code) => {
+    process.exitCode = code;
+  });
 }
 
 /** Where the config is and who is asking: only files this user or root owns are trusted (SPEC §8). */
 function loadOptions(path: string | undefined, io: Io, env: NodeJS.ProcessEnv): LoadOptions {
   return { path, cwd: io.cwd, env, uid: userId() };
-}
-
-type QuickBeatModule = typeof import('./quick-beat.js');
-
-/**
- * dist/quick-beat.js, the separately bundled beat path; running from source (tests in-process)
- * there is no such file, and the same code comes from the module graph instead.
- */
-async function loadQuickBeat(): Promise<QuickBeatModule> {
-  const bundled = new URL('./quick-beat.js', import.meta.url);
-  if (bundled.pathname.includes('/dist/')) return (await import(bundled.href)) as QuickBeatModule;
-  return import('./quick-beat.js');
 }
 
 /** Whose files Medic trusts besides root's (SPEC §8): the effective user, whose rights open them. */

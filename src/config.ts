@@ -36,6 +36,8 @@ export interface Config {
   databasePath: string;
   /** File mode of the database (and 0700 | group bits for its folder): 0o600, or 0o660 for a group set-up. */
   databaseMode: number;
+  /** `spool`, absolute: beats arrive as files in this folder (src/spool.ts); null without one. */
+  spool: string | null;
   services: ServiceSpec[];
   bySlug: Map<string, ServiceSpec>;
   targets: Map<string, Target>;
@@ -69,6 +71,7 @@ interface RawConfig {
   $comment?: string | string[];
   database?: string;
   databaseMode?: '0600' | '0660';
+  spool?: string;
   retention?: RawDuration;
   defaults?: RawDefaults;
   targets?: Record<string, RawTarget>;
@@ -213,6 +216,7 @@ function collect(raw: unknown, file: string, opts: BuildOptions): { config: Conf
     file,
     databasePath: opts.env.MEDIC_DB ? resolve(opts.cwd, opts.env.MEDIC_DB) : inFolder(cfg.database ?? 'medic.db'),
     databaseMode: DATABASE_MODES[cfg.databaseMode ?? '0600'],
+    spool: cfg.spool !== undefined ? inFolder(cfg.spool) : null,
     services,
     bySlug: new Map(services.map((s) => [s.slug, s])),
     targets,

@@ -1,16 +1,54 @@
 /**
- * `medic beat` with an explicit JSON config, as one self-contained module. The build bundles this
- * entry on its own (scripts/build.mjs), so a beat loads one file of ours instead of the chunks the
- * other commands share: on the path of every job, each module load is a measurable share of the
- * start-up (BENCHMARKS.md).
+ * `medic beat` with an explicit JSON config, as one self-contained module. The build bundles it
+ * a second time on its own as CommonJS (dist/quick-beat.cjs, scripts/build.mjs), and bin/medic
+ * runs a plain `medic beat` from that file before anything else is loaded: a beat is on the path
+ * of every job, and Node's ES module loader, the CLI and its chunks are most of what a beat would
+ * cost above the bare database write (BENCHMARKS.md). Anything else goes to the ES module CLI.
  */
-import { quickBeatTarget, recordBeat } from './commands/beat.js';
-import { openSqliteStore } from './store/sqlite.js';
+import { beatArgs } from './beat-args.js';
+import { type DatabaseTarget, deliverBeat, quickBeatTarget } from './commands/beat.js';
+import { openStore } from './store/index.js';
+import type { Store } from './store/types.js';
 
-/** Records the beat and returns true, or returns false when the quick path does not apply. */
-export async function quickBeat(slug: string, configPath: string | undefined, env: NodeJS.ProcessEnv, cwd: string, now: () => number): Promise<boolean> {
-  const target = quickBeatTarget({ path: configPath, cwd, env }, slug);
+export interface QuickBeatDeps {
+  /** `--config`, else MEDIC_CONFIG in env. */
+  path?: string;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** The user medic runs as (effective uid): the trust rules of SPEC §8 apply to the config and the database. */
+  uid: number;
+  now: () => number;
+  pid: number;
+  openStore?: (target: DatabaseTarget) => Promise<Store>;
+}
+
+/**
+ * Records the beat and returns true, or returns false when the quick path does not apply (the
+ * caller then takes the full path, which gives the same answer: commands/beat.ts). Throws what the
+ * beat fails with (a bad slug 65, a database or spool that cannot be written 74).
+ */
+export async function quickBeat(slug: string, deps: QuickBeatDeps): Promise<boolean> {
+  const target = quickBeatTarget(deps, slug);
   if (!target) return false;
-  await recordBeat(openSqliteStore(target.databasePath), slug, now());
+  await deliverBeat(target, slug, deps.now(), { openStore: deps.openStore ?? ((t) => openStore(t, { uid: deps.uid })), pid: deps.pid });
   return true;
+}
+
+type Cli = Pick<typeof import('./cli.js'), 'run' | 'runFailedBeat'>;
+
+/**
+ * bin/medic's entry: a plain `medic beat <slug>` with an explicit JSON config is done here;
+ * everything else (and the report of a failure, through the one exit funnel) loads the CLI.
+ */
+export function start(argv: string[], env: NodeJS.ProcessEnv, loadCli: () => Promise<Cli>): void {
+  const args = beatArgs(argv);
+  const attempt: Promise<unknown> = args
+    ? quickBeat(args.slug, { path: args.config, env, cwd: process.cwd(), uid: process.geteuid?.() ?? -1, now: Date.now, pid: process.pid }).catch((err: unknown) => ({ failed: err }))
+    : Promise.resolve(false);
+  void attempt.then(async (outcome) => {
+    if (outcome === true) return;
+    const cli = await loadCli();
+    if (outcome === false) cli.run();
+    else cli.runFailedBeat((outcome as { failed: unknown }).failed);
+  });
 }

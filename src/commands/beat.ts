@@ -1,92 +1,151 @@
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import type { Config, LoadOptions } from '../config.js';
+import { isSlug, quoteSlug } from '../core/slug.js';
 import { nearest } from '../core/suggest.js';
 import { DataError } from '../errors.js';
+import { trustProblem } from '../file-trust.js';
+import { writeSpoolEntry } from '../spool.js';
 import type { Store } from '../store/types.js';
+
+/** Where a beat goes: the database (and the mode it is created with), or (with `spool` set) a file in the spool folder. */
+export type BeatTarget = DatabaseTarget | { spoolDir: string };
+export interface DatabaseTarget {
+  databasePath: string;
+  databaseMode: number;
+}
 
 export interface BeatDeps {
   /** Finds and parses the config without validating it (config.ts findConfig). */
   findConfig: () => Promise<{ file: string; raw: unknown }>;
   /** Full validation (config.ts buildConfig): throws a ConfigError listing every problem. */
   buildConfig: (raw: unknown, file: string) => Config;
-  openStore: (databasePath: string) => Store;
+  openStore: (target: DatabaseTarget) => Promise<Store>;
   env: NodeJS.ProcessEnv;
+  cwd: string;
   now: () => number;
+  /** This process's id, for the spool entry's name. */
+  pid: number;
 }
 
 /**
  * Records one heartbeat. Never touches the network; prints nothing on success.
  *
- * A beat needs only the database path and the slug's presence in the config, so it checks only
+ * A beat needs only where to write and the slug's presence in the config, so it checks only
  * those: a mistake elsewhere in the file must not lose the beats of healthy jobs (`medic check`
  * validates everything, every minute, and exits 78 on a bad config). An unknown slug is refused
  * (65), after full validation, so a broken config is reported as such (78).
  */
 export async function beat(input: { slug: string }, deps: BeatDeps): Promise<void> {
-  const found = await deps.findConfig();
-  const target = beatTarget(found.raw, found.file, input.slug, deps.env);
-  if (!target) throw unknownService(input.slug, deps.buildConfig(found.raw, found.file));
-  await recordBeat(deps.openStore(target.databasePath), input.slug, deps.now());
+  await deliverBeat(await resolveBeat(input.slug, deps), input.slug, deps.now(), deps);
 }
 
-export async function recordBeat(store: Store, slug: string, at: number): Promise<void> {
+/** The full path's answer: where a beat for `slug` goes, or the error (65, 78) it ends with. */
+export async function resolveBeat(slug: string, deps: Pick<BeatDeps, 'findConfig' | 'buildConfig' | 'env' | 'cwd'>): Promise<BeatTarget> {
+  checkSlug(slug);
+  const found = await deps.findConfig();
+  const target = beatTarget(found.raw, found.file, slug, deps.env, deps.cwd);
+  if (!target) throw unknownService(slug, deps.buildConfig(found.raw, found.file));
+  return target;
+}
+
+/** Writes the beat where `target` says: one row in the database, or one empty file in the spool. */
+export async function deliverBeat(target: BeatTarget, slug: string, at: number, deps: Pick<BeatDeps, 'openStore' | 'pid'>): Promise<void> {
+  if ('spoolDir' in target) {
+    writeSpoolEntry(target.spoolDir, slug, at, deps.pid);
+    return;
+  }
+  const store = await deps.openStore(target);
   try {
     await store.recordBeat(slug, at);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
-/** The database a beat for `slug` goes to, when the parsed config lists the slug. */
-export function beatTarget(raw: unknown, file: string, slug: string, env: NodeJS.ProcessEnv): { databasePath: string } | null {
-  const cfg = raw as { services?: unknown; database?: unknown } | null;
-  const database = cfg?.database ?? 'medic.db';
-  if (!Array.isArray(cfg?.services) || typeof database !== 'string') return null;
-  if (!cfg.services.some((s: { slug?: unknown } | null) => s?.slug === slug)) return null;
-  return { databasePath: env.MEDIC_DB ? resolve(env.MEDIC_DB) : resolve(dirname(file), database) };
+/** A slug that breaks the slug rule can be no service's: refused first, with the rule (65). */
+export function checkSlug(slug: string): void {
+  if (isSlug(slug)) return;
+  throw new DataError(
+    `${quoteSlug(slug)} is not a valid slug: a slug is 1-64 characters of a-z 0-9 . _ - starting with a letter or digit`,
+    'use the slug exactly as the config lists it; `medic status` shows them',
+  );
 }
 
 /**
- * The fast path for the common case, an explicit JSON config (`--config` or MEDIC_CONFIG): read
- * and parse it directly, so a beat loads neither cosmiconfig nor the validator. Null when the
- * case is not that simple; the caller then takes `beat()`.
+ * Where a beat for `slug` goes, when the parsed config lists the slug and says where with a usable
+ * value; null otherwise (the caller then validates the whole config, to report what is wrong).
+ * Only the top-level `database` and `spool` count: a key of that name anywhere else is not read.
  */
-export function quickBeatTarget(opts: Pick<LoadOptions, 'path' | 'cwd' | 'env'>, slug: string): { databasePath: string } | null {
+export function beatTarget(raw: unknown, file: string, slug: string, env: NodeJS.ProcessEnv, cwd: string): BeatTarget | null {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return null;
+  const cfg = raw as { services?: unknown; database?: unknown; databaseMode?: unknown; spool?: unknown };
+  if (!Array.isArray(cfg.services) || !cfg.services.some((s: unknown) => (s as { slug?: unknown } | null)?.slug === slug)) return null;
+  const inFolder = (p: string) => (isAbsolute(p) ? p : resolve(dirname(file), p));
+  if (cfg.spool !== undefined) return typeof cfg.spool === 'string' && cfg.spool !== '' ? { spoolDir: inFolder(cfg.spool) } : null;
+  const database = cfg.database ?? 'medic.db';
+  const databaseMode = DATABASE_MODES.get(cfg.databaseMode ?? '0600');
+  if (typeof database !== 'string' || database === '' || databaseMode === undefined) return null;
+  return { databasePath: env.MEDIC_DB ? resolve(cwd, env.MEDIC_DB) : inFolder(database), databaseMode };
+}
+
+/** `databaseMode` as config.ts reads it: a beat may be the one that creates the database. */
+const DATABASE_MODES = new Map<unknown, number>([
+  ['0600', 0o600],
+  ['0660', 0o660],
+]);
+
+/**
+ * The quick path, for the common case of an explicit JSON config (`--config` or MEDIC_CONFIG):
+ * the file is read and parsed here, so a beat loads neither cosmiconfig nor the validator. It
+ * gives the full path's answer or null (then the caller takes the full path): it applies exactly
+ * where config-file.ts reads a file with JSON.parse, reads the file the same way (UTF-8, fatal on
+ * a bad byte), and leaves the unusual to the full path (files over QUICK_MAX_BYTES, anything not
+ * a regular file, a file the trust rules refuse). The equivalence is
+ * property-tested (test/unit/quick-beat.test.ts).
+ */
+export function quickBeatTarget(opts: LoadOptions, slug: string): BeatTarget | null {
+  checkSlug(slug);
   const explicit = opts.path ?? opts.env.MEDIC_CONFIG;
-  if (!explicit || !explicit.endsWith('.json')) return null;
+  if (!explicit) return null;
   const file = resolve(opts.cwd, explicit);
+  // config-file.ts parses a `.json` file with JSON.parse, except `package.json` (its "medic" key).
+  if (extname(file) !== '.json' || basename(file) === 'package.json') return null;
+  let text: string;
   try {
-    const bytes = readFileSync(file);
-    if (bytes.length > SCAN_FROM_BYTES) return scanBeatTarget(bytes, file, slug, opts.env);
-    return beatTarget(JSON.parse(bytes.toString('utf8')), file, slug, opts.env);
+    text = readSmallFile(file, opts.uid);
   } catch {
     return null;
   }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  return beatTarget(raw, file, slug, opts.env, opts.cwd);
 }
 
-/** Above this size, parsing the whole config would be most of a beat's cost (BENCHMARKS.md). */
-const SCAN_FROM_BYTES = 256 * 1024;
+/** Far below config-file.ts's 64 MiB limit: a bigger config is left to the full path. */
+const QUICK_MAX_BYTES = 16 * 1024 * 1024;
 
-/**
- * The same answer as beatTarget, from the text of a large JSON config without parsing it: the slug
- * must appear as a `"slug": "<slug>"` member (only services have a "slug" key), and "database", the
- * only key of that name in the schema, must appear at most once. Anything less clear-cut returns
- * null, and the caller takes the full path. latin1 keeps string offsets equal to byte offsets.
- */
-function scanBeatTarget(bytes: Buffer, file: string, slug: string, env: NodeJS.ProcessEnv): { databasePath: string } | null {
-  const text = bytes.toString('latin1');
-  const escaped = slug.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  if (!new RegExp(`"slug"\\s*:\\s*"${escaped}"`).test(text)) return null;
-  const databases = [...text.matchAll(/"database"\s*:\s*"((?:[^"\\]|\\.)*)"/g)];
-  if (databases.length > 1 || (databases.length === 0 && text.includes('"database"'))) return null;
-  let database = 'medic.db';
-  const match = databases[0];
-  if (match) {
-    const end = match.index! + match[0].length - 1; // the closing quote
-    database = JSON.parse(`"${bytes.toString('utf8', end - match[1]!.length, end)}"`) as string;
+function readSmallFile(file: string, uid: number): string {
+  const fd = openSync(file, 'r');
+  try {
+    const st = fstatSync(fd);
+    // The trust rule config-file.ts applies to a config (SPEC §8): what it would refuse, it refuses.
+    if (!st.isFile() || st.size > QUICK_MAX_BYTES || trustProblem(st, uid, { groupWritable: true }) !== null) throw new Error('not for the quick path');
+    const bytes = Buffer.allocUnsafe(st.size);
+    let n = 0;
+    while (n < st.size) {
+      const read = readSync(fd, bytes, n, st.size - n, null);
+      if (read === 0) break;
+      n += read;
+    }
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, n));
+  } finally {
+    closeSync(fd);
   }
-  return beatTarget({ services: [{ slug }], database }, file, slug, env);
 }
 
 /** "unknown service 'nightly-bakup' — did you mean 'nightly-backup'?" (exit 65). */

@@ -7,6 +7,7 @@ import { EXIT, MedicError, mostUrgent } from '../errors.js';
 import { deliverPending, type DeferReason, type Deferral, type DeliveryReport } from '../notify/deliver.js';
 import type { Pinger, Sender } from '../notify/http.js';
 import { refusalHint } from '../notify/pagerduty.js';
+import { ingestSpool } from '../spool.js';
 import type { ChangeKind, NewEvent, Store, StoredService, TransitionInput } from '../store/types.js';
 
 export interface CheckDeps {
@@ -15,8 +16,8 @@ export interface CheckDeps {
   send: Sender;
   ping: Pinger;
   env: NodeJS.ProcessEnv;
-  /** The user running medic (process.getuid()), for the key file check; null where there is none. */
-  uid: number | null;
+  /** The user running medic (its effective uid): key files, the spool and the database must be its own or root's. */
+  uid: number;
   /** This process and host, for the checker lock (`pid@host`). */
   pid: number;
   host: string;
@@ -124,6 +125,7 @@ async function runLocked(opts: CheckOptions, deps: CheckDeps, owner: string, sig
   let result: CheckResult;
   try {
     const now = deps.now();
+    if (config.spool && !opts.dryRun) await ingestSpool(config.spool, { store, services: config.bySlug, now, retentionMs: config.retentionMs, uid: deps.uid, verbose: deps.verbose, notice: deps.notice });
     let records = new Map((await store.services()).map((r) => [r.slug, r]));
     const unregistered = config.services.filter((s) => !records.has(s.slug)).map((s) => s.slug);
     if (unregistered.length > 0 && !opts.dryRun) {

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -79,6 +79,19 @@ describe('medic beat', { timeout: 120_000 }, () => {
     const rows = await statusBySlug(project, { at: T + 1000, frozen: true });
     expect(rows.get('nightly-backup').lastSeen).toBeNull();
     expect(rows.get('queue-worker').lastSeen).toBeNull();
+  });
+
+  it.each([
+    ['the quick path (--config)', true],
+    ['the full path (config found by the search)', false],
+  ])('creates the database with the config\'s databaseMode in a group set-up, through %s', async (_how, explicit) => {
+    project = tempProject({ database: 'state/medic.db', databaseMode: '0660', services: [{ slug: 'nightly-backup' }] });
+    const state = join(project.dir, 'state');
+    mkdirSync(state);
+    chmodSync(state, 0o2770); // the group set-up's folder: group-writable, setgid
+    const res = await project.run(explicit ? ['--config', project.configPath, 'beat', 'nightly-backup'] : ['beat', 'nightly-backup']);
+    expect(res).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(statSync(join(state, 'medic.db')).mode & 0o777).toBe(0o660);
   });
 
   it('exits 78 with no config anywhere, saying where it looked and that `medic init` writes one', async () => {

@@ -1,0 +1,237 @@
+/**
+ * The spool: beats as empty files in a folder that only the checker reads (SPEC §8). With
+ * `"spool"` set in the config, `medic beat` never opens the database: it creates one empty file
+ * named `<slug>.<epoch-ms>.<pid>.<random>` in the spool folder, so a job's user needs write
+ * access to that folder only (mode 1733, or 1770 with a group, owned by the checker's user), not
+ * to the checker's database. `medic check` then ingests the folder before it evaluates.
+ *
+ * Every entry is untrusted input: only its name is used (its content is never read, links are
+ * never followed), its time is capped at the check's now, and each run handles a bounded number.
+ */
+import { chmodSync, closeSync, constants, lstatSync, mkdirSync, opendirSync, openSync, rmdirSync, type Stats, unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { isSlug } from './core/slug.js';
+import { DatabaseError, DataError } from './errors.js';
+import type { Store } from './store/types.js';
+
+/** At most this many entries are looked at per check run; the rest wait for the next run. */
+export const SPOOL_MAX_PER_RUN = 10_000;
+/** The mode `medic check` gives a spool folder it creates: anyone may add a file, only its owner (or the checker) remove it, nobody list it. */
+export const SPOOL_MODE = 0o1733;
+/** `<slug>.<epoch-ms>.<pid>.<random>`; the last three parts hold no dot, so the slug is what is left. */
+const ENTRY_NAME = /^([a-z0-9][a-z0-9._-]{0,63})\.(\d{1,15})\.(\d{1,10})\.([a-z0-9]{1,16})$/;
+const HOW_TO_SET_UP = 'the spool folder must be a real folder owned by the checker\'s user (or root), mode 1733 (or 1770 with a group of job users): `install -d -m 1733 <folder>`';
+
+/** For `medic beat`: records the beat as one new empty file in the spool folder. Returns its name. */
+export function writeSpoolEntry(dir: string, slug: string, at: number, pid: number): string {
+  // The caller checked the slug rule already; a name must never hold a path separator all the same.
+  if (!isSlug(slug)) throw new DataError(`not a valid slug: ${JSON.stringify(slug)}`);
+  let st: Stats;
+  try {
+    st = lstatSync(dir);
+  } catch (err) {
+    throw spoolError(dir, err as NodeJS.ErrnoException);
+  }
+  const problem = folderProblem(st);
+  if (problem) throw new DatabaseError(`cannot use spool folder ${dir}: ${problem}`, HOW_TO_SET_UP);
+  for (let attempt = 0; ; attempt++) {
+    const name = `${slug}.${at}.${pid}.${Math.random().toString(36).slice(2, 10) || '0'}`;
+    try {
+      // O_EXCL|O_NOFOLLOW: never write through a file or link someone else put there.
+      closeSync(openSync(join(dir, name), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
+      return name;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && attempt < 5) continue;
+      throw spoolError(dir, err as NodeJS.ErrnoException);
+    }
+  }
+}
+
+function spoolError(dir: string, err: NodeJS.ErrnoException): DatabaseError {
+  if (err.code === 'ENOENT') {
+    return new DatabaseError(`cannot write into spool folder ${dir}: it does not exist`, `run \`medic check\` once as the checker's user (it creates the folder), or create it: ${HOW_TO_SET_UP}`);
+  }
+  if (err.code === 'EACCES' || err.code === 'EPERM') {
+    return new DatabaseError(`cannot write into spool folder ${dir}: permission denied`, `the job's user needs write access to the spool folder; ${HOW_TO_SET_UP}`);
+  }
+  return new DatabaseError(`cannot write into spool folder ${dir}: ${err.message}`, HOW_TO_SET_UP);
+}
+
+/** What makes a folder unfit as a spool for everyone: a link, not a folder, or writable by others who could delete others' beats. */
+function folderProblem(st: Pick<Stats, 'mode' | 'isSymbolicLink' | 'isDirectory'>): string | null {
+  if (st.isSymbolicLink()) return 'it is a symbolic link; give the real folder';
+  if (!st.isDirectory()) return 'it is not a folder';
+  if (st.mode & 0o022 && !(st.mode & 0o1000)) return "other users can write it and it lacks the sticky bit, so any of them could delete others' beats (chmod +t it)";
+  return null;
+}
+
+export interface SpoolDeps {
+  store: Store;
+  /** The configured services: beats for any other slug are deleted. */
+  services: ReadonlyMap<string, unknown>;
+  /** The check's now: no beat is recorded later than this. */
+  now: number;
+  /** Beats older than this long ago are deleted unrecorded (the check would prune them at once). */
+  retentionMs: number;
+  /** The user running the check: the spool must be theirs or root's. */
+  uid: number;
+  verbose: (line: string) => void;
+  notice: (line: string) => void;
+  /** Entries handled per run (SPOOL_MAX_PER_RUN). */
+  maxEntries?: number;
+}
+
+export interface SpoolReport {
+  recorded: number;
+  /** Recorded at the check's now because their name said a later time. */
+  capped: number;
+  /** Deleted unrecorded: older than the retention, or not newer than the service's last beat. */
+  stale: number;
+  /** Deleted: valid names for slugs that are not in the config. */
+  unknown: Map<string, number>;
+  /** Deleted: names that are not `<slug>.<epoch-ms>.<pid>.<random>`, links, folders, devices, pipes. */
+  junk: number;
+  /** Left for the next run (over the per-run limit, or a folder that is not empty). */
+  waiting: number;
+}
+
+/**
+ * For `medic check`, before it evaluates: records each spool entry as a beat and deletes it.
+ * A missing spool folder is created (mode 1733). A spool folder that is a link, not the checker's
+ * (or root's), or writable by others without the sticky bit is refused (74): anyone could delete
+ * others' beats, or point the checker at another folder.
+ */
+export async function ingestSpool(dir: string, deps: SpoolDeps): Promise<SpoolReport> {
+  const report: SpoolReport = { recorded: 0, capped: 0, stale: 0, unknown: new Map(), junk: 0, waiting: 0 };
+  if (!checkSpoolFolder(dir, deps)) return report;
+  const max = deps.maxEntries ?? SPOOL_MAX_PER_RUN;
+  const beats: { slug: string; at: number; path: string }[] = [];
+  const folder = opendirSync(dir);
+  try {
+    let seen = 0;
+    for (let entry = folder.readSync(); entry !== null; entry = folder.readSync()) {
+      if (seen >= max) {
+        report.waiting++;
+        continue;
+      }
+      seen++;
+      const path = join(dir, entry.name);
+      let st: Stats;
+      try {
+        st = lstatSync(path); // never stat: a link is judged as a link, not as what it points at
+      } catch {
+        continue; // gone already
+      }
+      const name = ENTRY_NAME.exec(entry.name);
+      if (!st.isFile() || !name) {
+        if (remove(path, st)) report.junk++;
+        else report.waiting++;
+        continue;
+      }
+      const slug = name[1]!;
+      if (!isSlug(slug) || !deps.services.has(slug)) {
+        remove(path, st);
+        report.unknown.set(slug, (report.unknown.get(slug) ?? 0) + 1);
+        continue;
+      }
+      let at = Number(name[2]);
+      if (at > deps.now) {
+        at = deps.now;
+        report.capped++;
+      }
+      if (at < deps.now - deps.retentionMs) {
+        remove(path, st);
+        report.stale++;
+        continue;
+      }
+      beats.push({ slug, at, path });
+    }
+  } finally {
+    folder.closeSync();
+  }
+  // Oldest first, and none older than the service's last beat: a late entry must not move it back.
+  beats.sort((a, b) => a.at - b.at);
+  const lastBeat = new Map((await deps.store.services()).map((s) => [s.slug, s.lastBeatAt]));
+  for (const b of beats) {
+    const last = lastBeat.get(b.slug);
+    if (last !== undefined && last !== null && b.at <= last) {
+      report.stale++;
+    } else {
+      await deps.store.recordBeat(b.slug, b.at);
+      lastBeat.set(b.slug, b.at);
+      report.recorded++;
+    }
+    // After recording: a run killed in between records the beat again next time, never loses it.
+    unlinkQuietly(b.path);
+  }
+  say(report, deps);
+  return report;
+}
+
+/** True when the folder can be ingested; false when it did not exist (now created, empty). Throws when it is refused. */
+function checkSpoolFolder(dir: string, deps: SpoolDeps): boolean {
+  let st: Stats;
+  try {
+    st = lstatSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new DatabaseError(`cannot read spool folder ${dir}: ${(err as Error).message}`, HOW_TO_SET_UP);
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+      chmodSync(dir, SPOOL_MODE); // mkdir's mode is cut by the umask
+    } catch (e) {
+      throw new DatabaseError(`cannot create spool folder ${dir}: ${(e as Error).message}`, HOW_TO_SET_UP);
+    }
+    deps.notice(`created spool folder ${dir} (mode 1733: every user can add beats; only the checker can list them or remove others')`);
+    return false;
+  }
+  const problem = folderProblem(st) ?? ownerProblem(st, deps.uid) ?? parentProblem(dirname(dir));
+  if (problem) throw new DatabaseError(`refusing spool folder ${dir}: ${problem}; no beat was taken from it`, HOW_TO_SET_UP);
+  return true;
+}
+
+function ownerProblem(st: Stats, uid: number): string | null {
+  return st.uid === uid || st.uid === 0 ? null : `it is owned by uid ${st.uid}, neither the user running medic (uid ${uid}) nor root, so that user could swap or empty it`;
+}
+
+/** Whoever can rename entries of the parent could replace the spool with another folder. */
+function parentProblem(parent: string): string | null {
+  try {
+    const st = lstatSync(parent);
+    return st.mode & 0o022 && !(st.mode & 0o1000) ? `its parent folder ${parent} is writable by other users without the sticky bit, so they could replace the spool` : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Removes an entry without following it; a folder only when empty. False when it had to stay. */
+function remove(path: string, st: Stats): boolean {
+  try {
+    if (st.isDirectory()) rmdirSync(path);
+    else unlinkSync(path);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Gone already (another check cannot run at the same time; a person may have removed it).
+  }
+}
+
+function say(r: SpoolReport, deps: SpoolDeps): void {
+  const entries = (n: number) => `${n} spool entr${n === 1 ? 'y' : 'ies'}`;
+  if (r.unknown.size > 0) {
+    const n = [...r.unknown.values()].reduce((a, b) => a + b, 0);
+    const slugs = [...r.unknown.keys()].slice(0, 5).join(', ');
+    deps.notice(`deleted ${entries(n)} for services not in the config: ${slugs}${r.unknown.size > 5 ? `, and ${r.unknown.size - 5} more` : ''}`);
+  }
+  if (r.junk > 0) deps.notice(`deleted ${entries(r.junk)} that are not beats (names not <slug>.<epoch-ms>.<pid>.<random>, links, folders or special files); their contents were not read`);
+  if (r.capped > 0) deps.notice(`${entries(r.capped)} carried a time after now; recorded at now instead`);
+  if (r.recorded > 0) deps.verbose(`recorded ${r.recorded} beat${r.recorded === 1 ? '' : 's'} from the spool`);
+  if (r.stale > 0) deps.verbose(`deleted ${entries(r.stale)} older than the retention or than the service's last beat, unrecorded`);
+  if (r.waiting > 0) deps.verbose(`${entries(r.waiting)} wait for the next run (at most ${deps.maxEntries ?? SPOOL_MAX_PER_RUN} are handled per run)`);
+}

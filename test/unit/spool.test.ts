@@ -1,0 +1,240 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { isMedicError } from '../../src/errors.js';
+import { ingestSpool, SPOOL_MAX_PER_RUN, type SpoolDeps, writeSpoolEntry } from '../../src/spool.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import { isRoot, query, tempDir } from '../helpers/db.js';
+
+const NOW = Date.parse('2026-03-02T09:00:00Z');
+const DAY = 86_400_000;
+const SERVICES = new Map([
+  ['svc-1', {}],
+  ['a.b_c', {}],
+]);
+const uid = process.getuid?.() ?? 0;
+
+/** A temp folder holding a spool (mode 1733) and a database; `ingest` runs one check's ingestion. */
+function setUp() {
+  const dir = tempDir('medic-spool-');
+  // In a folder of its own: the database's folder must stay private (the store refuses it otherwise).
+  const spool = join(dir, 'shared', 'spool');
+  mkdirSync(spool, { recursive: true });
+  chmodSync(spool, 0o1733);
+  const dbPath = join(dir, 'medic.db');
+  const lines: { notice: string[]; verbose: string[] } = { notice: [], verbose: [] };
+  const ingest = async (over: Partial<SpoolDeps> = {}) => {
+    const store = openSqliteStore(dbPath);
+    try {
+      return await ingestSpool(spool, {
+        store,
+        services: SERVICES,
+        now: NOW,
+        retentionMs: 30 * DAY,
+        uid,
+        verbose: (l) => lines.verbose.push(l),
+        notice: (l) => lines.notice.push(l),
+        ...over,
+      });
+    } finally {
+      await store.close();
+    }
+  };
+  const beats = () => query<{ slug: string; at: number }>(dbPath, 'SELECT slug, at FROM beats ORDER BY id');
+  const touch = (name: string) => writeFileSync(join(spool, name), '');
+  return { dir, spool, dbPath, lines, ingest, beats, touch };
+}
+
+async function refusal(run: () => Promise<unknown>): Promise<string> {
+  try {
+    await run();
+    return 'accepted';
+  } catch (err) {
+    if (!isMedicError(err)) throw err;
+    return `exit ${err.exitCode}: ${err.message}`;
+  }
+}
+
+describe('medic beat with a spool: one new empty file, no database', () => {
+  it('names the file <slug>.<epoch-ms>.<pid>.<random> and writes nothing in it', () => {
+    const { spool, dbPath } = setUp();
+    const name = writeSpoolEntry(spool, 'a.b_c', NOW, 4242);
+    expect(name).toMatch(/^a\.b_c\.1772442000000\.4242\.[a-z0-9]{1,8}$/);
+    expect(readFileSync(join(spool, name), 'utf8')).toBe('');
+    expect(existsSync(dbPath)).toBe(false);
+  });
+
+  it('two beats in the same millisecond from the same process make two files', () => {
+    const { spool } = setUp();
+    writeSpoolEntry(spool, 'svc-1', NOW, 1);
+    writeSpoolEntry(spool, 'svc-1', NOW, 1);
+    expect(readdirSync(spool)).toHaveLength(2);
+  });
+
+  it.each([
+    ['a missing folder', (spool: string) => execFileSync('rmdir', [spool]), 'it does not exist'],
+    ['a folder every user can write without the sticky bit', (spool: string) => chmodSync(spool, 0o777), 'lacks the sticky bit'],
+    ['a symbolic link to a folder', (spool: string) => {
+      execFileSync('mv', [spool, `${spool}-real`]);
+      symlinkSync(`${spool}-real`, spool);
+    }, 'symbolic link'],
+    ['a file', (spool: string) => {
+      execFileSync('rmdir', [spool]);
+      writeFileSync(spool, '');
+    }, 'not a folder'],
+  ])('refuses %s (74), saying why', async (_label, breakIt, why) => {
+    const { spool } = setUp();
+    breakIt(spool);
+    const got = await refusal(async () => writeSpoolEntry(spool, 'svc-1', NOW, 1));
+    expect(got).toMatch(/^exit 74: cannot (write into|use) spool folder /);
+    expect(got).toContain(why);
+  });
+});
+
+describe('medic check ingests the spool: every entry is untrusted input', () => {
+  it('records a beat at the time its name gives and deletes the file', async () => {
+    const { ingest, beats, touch, spool } = setUp();
+    touch(`svc-1.${NOW - 60_000}.100.abc`);
+    touch(`a.b_c.${NOW - 1000}.101.x9`);
+    const report = await ingest();
+    expect(report.recorded).toBe(2);
+    expect(beats()).toEqual([
+      { slug: 'svc-1', at: NOW - 60_000 },
+      { slug: 'a.b_c', at: NOW - 1000 },
+    ]);
+    expect(readdirSync(spool)).toEqual([]);
+  });
+
+  it.each([
+    ['a time in the future is capped at the check’s now', `svc-1.${NOW + 365 * DAY}.1.abc`, [{ slug: 'svc-1', at: NOW }], /carried a time after now/],
+    ['a slug that is not in the config is deleted, unrecorded, and named in a notice', `other-job.${NOW}.1.abc`, [], /deleted 1 spool entry for services not in the config: other-job/],
+    ['a time older than the retention is deleted, unrecorded', `svc-1.${NOW - 31 * DAY}.1.abc`, [], null],
+    ['an uppercase slug is not a beat', `SVC-1.${NOW}.1.abc`, [], /not beats/],
+    ['a name with a control character is not a beat', `svc-1\n.${NOW}.1.abc`, [], /not beats/],
+    ['a name with an escape sequence is not a beat', `svc-1\u001b]0;owned\u0007.${NOW}.1.abc`, [], /not beats/],
+    ['a name without its parts is not a beat', 'svc-1', [], /not beats/],
+    ['a time that is not a number is not a beat', `svc-1.12e5.1.abc`, [], /not beats/],
+  ])('%s', async (_label, name, recorded, notice) => {
+    const { ingest, beats, touch, spool, lines } = setUp();
+    touch(name);
+    await ingest();
+    expect(beats()).toEqual(recorded);
+    expect(readdirSync(spool)).toEqual([]);
+    if (notice) expect(lines.notice.join('\n')).toMatch(notice);
+    else expect(lines.notice).toEqual([]);
+    // What is printed never carries the raw name's control characters.
+    expect(lines.notice.join('\n')).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
+  });
+
+  it('a name with a path separator cannot reach another folder: the beat side refuses the slug first', () => {
+    const { spool, dir } = setUp();
+    // `medic beat` checks the slug rule before anything (commands/beat.ts); here the writer itself
+    // is given one, and O_CREAT|O_EXCL|O_NOFOLLOW under the spool folder cannot leave it either.
+    expect(() => writeSpoolEntry(spool, '../escape', NOW, 1)).toThrow();
+    expect(readdirSync(dirname(spool))).toEqual(['spool']);
+    expect(readdirSync(dir)).toEqual(['shared']);
+  });
+
+  it('a symbolic link to /etc/passwd is removed without being followed or read', async () => {
+    const { ingest, beats, spool, dir } = setUp();
+    const before = readFileSync('/etc/passwd', 'utf8');
+    symlinkSync('/etc/passwd', join(spool, `svc-1.${NOW}.1.abc`));
+    // A link to a FIFO would block any open() for ever: the test would time out if one happened.
+    execFileSync('mkfifo', [join(dir, 'fifo')]);
+    symlinkSync(join(dir, 'fifo'), join(spool, `a.b_c.${NOW}.2.abc`));
+    await ingest();
+    expect(readdirSync(spool)).toEqual([]);
+    expect(beats()).toEqual([]);
+    expect(readFileSync('/etc/passwd', 'utf8')).toBe(before);
+    expect(lstatSync(join(dir, 'fifo')).isFIFO()).toBe(true);
+  });
+
+  it('a FIFO, a folder and a folder with contents: removed without being opened (a full folder is left)', async () => {
+    const { ingest, beats, spool, lines } = setUp();
+    execFileSync('mkfifo', [join(spool, `svc-1.${NOW}.1.abc`)]);
+    mkdirSync(join(spool, `svc-1.${NOW}.2.abc`));
+    mkdirSync(join(spool, 'full'));
+    writeFileSync(join(spool, 'full', 'x'), '');
+    const report = await ingest();
+    expect(beats()).toEqual([]);
+    expect(readdirSync(spool)).toEqual(['full']);
+    expect(report.junk).toBe(2);
+    expect(report.waiting).toBe(1);
+    expect(lines.notice.join('\n')).toMatch(/deleted 2 spool entries that are not beats/);
+  });
+
+  it('never moves a service’s last beat back: entries older than it are dropped', async () => {
+    const { ingest, beats, touch, dbPath } = setUp();
+    const store = openSqliteStore(dbPath);
+    await store.recordBeat('svc-1', NOW - 1000);
+    await store.close();
+    touch(`svc-1.${NOW - 5000}.1.abc`);
+    touch(`svc-1.${NOW - 500}.1.abc`);
+    touch(`svc-1.${NOW - 2000}.1.abc`);
+    await ingest();
+    expect(beats()).toEqual([
+      { slug: 'svc-1', at: NOW - 1000 },
+      { slug: 'svc-1', at: NOW - 500 },
+    ]);
+    expect(query(dbPath, 'SELECT last_beat_at FROM services')).toEqual([{ last_beat_at: NOW - 500 }]);
+  });
+
+  it(`handles at most ${SPOOL_MAX_PER_RUN.toLocaleString('en-US')} entries per run: 20,000 files take two runs`, async () => {
+    const { ingest, spool, touch, lines, beats } = setUp();
+    for (let i = 0; i < 20_000; i++) touch(`svc-1.${NOW - 20_000 + i}.${i}.abc`);
+    const first = await ingest();
+    expect(readdirSync(spool)).toHaveLength(20_000 - SPOOL_MAX_PER_RUN);
+    expect(first.waiting).toBe(20_000 - SPOOL_MAX_PER_RUN);
+    expect(lines.verbose.join('\n')).toContain('10000 spool entries wait for the next run');
+    const second = await ingest();
+    expect(second.waiting).toBe(0);
+    expect(readdirSync(spool)).toEqual([]);
+    // Recorded oldest first, never moving the last beat back.
+    const at = beats().map((b) => b.at);
+    expect(at).toEqual([...at].sort((a, b) => a - b));
+    expect(at.at(-1)).toBe(NOW - 1);
+  }, 120_000);
+
+  it('creates a missing spool folder with mode 1733 and says so', async () => {
+    const { ingest, spool, lines } = setUp();
+    execFileSync('rmdir', [spool]);
+    await ingest();
+    expect(lstatSync(spool).mode & 0o7777).toBe(0o1733);
+    expect(lines.notice.join('\n')).toContain(`created spool folder ${spool}`);
+  });
+
+  it.each([
+    ['writable by every user without the sticky bit', ({ spool }: { spool: string }) => chmodSync(spool, 0o777), 'lacks the sticky bit'],
+    ['group-writable without the sticky bit', ({ spool }: { spool: string }) => chmodSync(spool, 0o770), 'lacks the sticky bit'],
+    ['a symbolic link', ({ spool }: { spool: string }) => {
+      execFileSync('mv', [spool, `${spool}-real`]);
+      symlinkSync(`${spool}-real`, spool);
+    }, 'symbolic link'],
+    ['in a parent folder others can write without the sticky bit', ({ spool }: { spool: string }) => chmodSync(dirname(spool), 0o777), 'parent folder'],
+  ])('refuses a spool folder %s (74) and takes nothing from it', async (_label, breakIt, why) => {
+    const ctx = setUp();
+    ctx.touch(`svc-1.${NOW}.1.abc`);
+    breakIt(ctx);
+    const got = await refusal(() => ctx.ingest());
+    expect(got).toMatch(/^exit 74: refusing spool folder /);
+    expect(got).toContain(why);
+    expect(ctx.beats()).toEqual([]);
+  });
+
+  it('refuses a spool folder owned by someone other than the checker’s user or root', async () => {
+    const ctx = setUp();
+    // As root, hand the folder to another user; otherwise, run the check as if it were another user.
+    if (isRoot) chownSync(ctx.spool, 4242, 4242);
+    const got = await refusal(() => ctx.ingest({ uid: isRoot ? 0 : uid + 4242 }));
+    expect(got).toMatch(/^exit 74: refusing spool folder .*owned by uid/);
+  });
+
+  it('accepts mode 1770 (a group of job users with the sticky bit)', async () => {
+    const { ingest, spool, touch, beats } = setUp();
+    chmodSync(spool, 0o1770);
+    touch(`svc-1.${NOW}.1.abc`);
+    await ingest();
+    expect(beats()).toEqual([{ slug: 'svc-1', at: NOW }]);
+  });
+});
