@@ -131,7 +131,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
   const withStore = async <T>(cmd: Command, body: (cfg: Config, store: Store) => Promise<T>, opts: { readOnly?: boolean } = {}): Promise<T> => {
     const cfg = await config(cmd);
     const { openStore } = await import('./store/index.js');
-    const store = await openStore(cfg, { uid: userId(), readOnly: opts.readOnly });
+    const store = await openStore(cfg, { uid: userId(), gid: groupId(), readOnly: opts.readOnly });
     try {
       return await body(cfg, store);
     } finally {
@@ -149,7 +149,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     const { config: cfg, problems } = await loadConfigLenient(loadOptions(cmd.opts().config ?? globalConfig, io, env));
     if (cfg.zoneNote) warn(cfg.zoneNote);
     const { openStore } = await import('./store/index.js');
-    const store = await openStore(cfg, { uid: userId(), readOnly: true });
+    const store = await openStore(cfg, { uid: userId(), gid: groupId(), readOnly: true });
     try {
       await body(cfg, store);
     } catch (err) {
@@ -308,7 +308,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
           { sendTest: opts.sendTest === true },
           {
             loadConfig: () => config(cmd),
-            openStore: (cfg) => openStore(cfg, { uid: userId(), readOnly: true }),
+            openStore: (cfg) => openStore(cfg, { uid: userId(), gid: groupId(), readOnly: true }),
             env,
             now,
             sleep,
@@ -369,7 +369,7 @@ async function fastBeat(args: { slug: string; config?: string }, env: NodeJS.Pro
   const { beat } = await import('./commands/beat.js');
   const { openStore } = await import('./store/index.js');
   const { buildConfig, findConfig } = await import('./config.js');
-  await beat({ slug: args.slug }, { ...deps, findConfig: () => findConfig(opts), buildConfig: (raw, file) => buildConfig(raw, file, opts), openStore: (target) => openStore(target, { uid: opts.uid }) });
+  await beat({ slug: args.slug }, { ...deps, findConfig: () => findConfig(opts), buildConfig: (raw, file) => buildConfig(raw, file, opts), openStore: (target) => openStore(target, { uid: opts.uid, gid: opts.gid }) });
 }
 
 /** For bin/medic: the quick beat (dist/quick-beat.cjs) failed with `err`; report it as main() would. */
@@ -381,12 +381,17 @@ export function runFailedBeat(err: unknown): void {
 
 /** Where the config is and who is asking: only files this user or root owns are trusted (SPEC §8). */
 function loadOptions(path: string | undefined, io: Io, env: NodeJS.ProcessEnv): LoadOptions {
-  return { path, cwd: io.cwd, env, uid: userId() };
+  return { path, cwd: io.cwd, env, uid: userId(), gid: groupId() };
 }
 
 /** Whose files Medic trusts besides root's (SPEC §8): the effective user, whose rights open them. */
 function userId(): number {
   return process.geteuid?.() ?? -1;
+}
+
+/** The effective user's primary group: with user private groups, a folder only it can write is trusted. */
+function groupId(): number | undefined {
+  return process.getegid?.();
 }
 
 function isAlive(pid: number): boolean {

@@ -33,6 +33,8 @@ export interface LoadOptions {
   env: NodeJS.ProcessEnv;
   /** The user running medic (cli.ts: process.getuid()): only files and folders they or root own are trusted. */
   uid: number;
+  /** Its primary group: a folder writable only by that group (a user private group) is still trusted. */
+  gid?: number;
 }
 
 export interface FoundConfig {
@@ -96,7 +98,7 @@ async function search(opts: LoadOptions): Promise<FoundConfig> {
       continue;
     }
     if (!st.isDirectory()) continue;
-    const problem = trustProblem(st, opts.uid);
+    const problem = trustProblem(st, opts.uid, { ownGroup: opts.gid });
     if (problem) {
       skipped.push(stopsWalk ? `${dir} (${problem}) nor above it` : `${dir} (${problem})`);
       if (stopsWalk) walking = false;

@@ -17,6 +17,8 @@ export interface QuickBeatDeps {
   cwd: string;
   /** The user medic runs as (effective uid): the trust rules of SPEC §8 apply to the config and the database. */
   uid: number;
+  /** Its primary group: a folder only that group can write is trusted (user private groups). */
+  gid?: number;
   now: () => number;
   pid: number;
   openStore?: (target: DatabaseTarget) => Promise<Store>;
@@ -30,7 +32,7 @@ export interface QuickBeatDeps {
 export async function quickBeat(slug: string, deps: QuickBeatDeps): Promise<boolean> {
   const target = quickBeatTarget(deps, slug);
   if (!target) return false;
-  await deliverBeat(target, slug, deps.now(), { openStore: deps.openStore ?? ((t) => openStore(t, { uid: deps.uid })), pid: deps.pid });
+  await deliverBeat(target, slug, deps.now(), { openStore: deps.openStore ?? ((t) => openStore(t, { uid: deps.uid, gid: deps.gid })), pid: deps.pid });
   return true;
 }
 
@@ -43,7 +45,7 @@ type Cli = Pick<typeof import('./cli.js'), 'run' | 'runFailedBeat'>;
 export function start(argv: string[], env: NodeJS.ProcessEnv, loadCli: () => Promise<Cli>): void {
   const args = beatArgs(argv);
   const attempt: Promise<unknown> = args
-    ? quickBeat(args.slug, { path: args.config, env, cwd: process.cwd(), uid: process.geteuid?.() ?? -1, now: Date.now, pid: process.pid }).catch((err: unknown) => ({ failed: err }))
+    ? quickBeat(args.slug, { path: args.config, env, cwd: process.cwd(), uid: process.geteuid?.() ?? -1, gid: process.getegid?.(), now: Date.now, pid: process.pid }).catch((err: unknown) => ({ failed: err }))
     : Promise.resolve(false);
   void attempt.then(async (outcome) => {
     if (outcome === true) return;

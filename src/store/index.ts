@@ -11,6 +11,8 @@ export interface StoreConfig {
 export interface StoreOptions extends OpenOptions {
   /** The user medic runs as (cli.ts reads it from the process): only files it or root owns are trusted. */
   uid: number;
+  /** Its primary group (see trustProblem). */
+  gid?: number;
 }
 
 /**
@@ -18,5 +20,5 @@ export interface StoreOptions extends OpenOptions {
  * (PostgreSQL, chosen by a URL in "database") plugs in here and runs test/store/contract.ts.
  */
 export async function openStore(config: StoreConfig, opts: StoreOptions): Promise<Store> {
-  return openSqliteStore(config.databasePath, { uid: opts.uid, mode: config.databaseMode ?? DEFAULT_DATABASE_MODE, readOnly: opts.readOnly === true });
+  return openSqliteStore(config.databasePath, { uid: opts.uid, gid: opts.gid, mode: config.databaseMode ?? DEFAULT_DATABASE_MODE, readOnly: opts.readOnly === true });
 }

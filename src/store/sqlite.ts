@@ -18,6 +18,8 @@ export interface SqliteOptions extends OpenOptions {
    * without it, this process's effective uid (the one whose rights open the file).
    */
   uid?: number;
+  /** Its primary group (see trustProblem); without it, a group-writable folder is refused. */
+  gid?: number;
   /** The file's mode: 0o600, or 0o660 for several users sharing one group (the folder may then be group-writable). */
   mode?: number;
 }
@@ -25,6 +27,8 @@ export interface SqliteOptions extends OpenOptions {
 /** How a store was opened, for its methods: probe() and the messages they give. */
 interface Opened {
   uid: number;
+  /** The primary group of the user running medic (see trustProblem). */
+  gid: number | undefined;
   mode: number;
   readOnly: boolean;
   /** False: there is no database file; a read-only open reads an empty one held in memory. */
@@ -43,6 +47,7 @@ interface Opened {
 export function openSqliteStore(path: string, opts: SqliteOptions = {}): SqliteStore {
   const opened: Opened = {
     uid: opts.uid ?? process.geteuid?.() ?? 0,
+    gid: opts.gid,
     mode: opts.mode ?? DEFAULT_DATABASE_MODE,
     readOnly: opts.readOnly === true,
     exists: true,
@@ -132,7 +137,7 @@ const octal = (mode: number) => `0${(mode & 0o777).toString(8)}`;
  */
 function trustFolder(path: string, dir: string, opened: Opened): void {
   const group = (opened.mode & 0o070) !== 0;
-  const problem = trustProblem(statSync(dir), opened.uid, { groupWritable: group });
+  const problem = trustProblem(statSync(dir), opened.uid, { groupWritable: group, ownGroup: opened.gid });
   if (!problem) return;
   throw new DatabaseError(
     `refusing database ${path}: its folder ${dir} could have been changed by someone else (${problem})`,
@@ -381,7 +386,7 @@ export class SqliteStore implements Store {
   constructor(
     readonly db: Db,
     readonly path: string,
-    private readonly opened: Opened = { uid: 0, mode: DEFAULT_DATABASE_MODE, readOnly: false, exists: true, olderSchema: null },
+    private readonly opened: Opened = { uid: 0, gid: undefined, mode: DEFAULT_DATABASE_MODE, readOnly: false, exists: true, olderSchema: null },
   ) {}
 
   /** Statements are prepared once, on first use, so `medic beat` prepares only its own. */

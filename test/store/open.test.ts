@@ -284,6 +284,19 @@ describe('opening safely: nothing at the database path is followed or trusted bl
     expect(readdirSync(folder)).toEqual([]);
   });
 
+  it('accepts a folder only the user\'s own primary group can write (user private groups, umask 002)', async () => {
+    const folder = join(tempDir(), 'mine');
+    mkdirSync(folder);
+    chmodSync(folder, 0o775);
+    const path = join(folder, 'medic.db');
+    const own = statSync(folder).gid;
+    const store = openSqliteStore(path, { gid: own });
+    await store.close();
+    expect(mode(path)).toBe(0o600);
+    const err = await databaseError(() => openSqliteStore(path, { gid: own + 1 }));
+    expect(err.message).toContain('(its group can write it)');
+  });
+
   it('refuses a database whose folder belongs to another user', async () => {
     const folder = join(tempDir(), 'theirs');
     mkdirSync(folder);

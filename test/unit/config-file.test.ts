@@ -4,7 +4,7 @@
  * or can write, and reports unreadable files (too big, too deep, bad syntax) as config problems
  * (78) that say where, never echoing a routing key.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { statSync, chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -109,6 +109,19 @@ describe('the search stops at folders other users could write', () => {
     expect(err.message).toContain('no Medic config found');
     expect(err.message).toContain(`did not look in ${shared} (${why}`);
     expect(err.message).toContain(') nor above it, because a config there could have been planted by another user');
+  });
+
+  it('trusts a folder only the user\'s own primary group can write (user private groups, umask 002)', async () => {
+    const root = folder({ 'medic.config.json': JSON.stringify(CONFIG) });
+    const project = join(root, 'project');
+    mkdirSync(project, { mode: 0o700 });
+    chmodSync(root, 0o775);
+    const own = statSync(root).gid;
+    const found = await findConfig({ cwd: project, env: { HOME: root }, uid: UID, gid: own });
+    expect(found.file).toBe(join(root, 'medic.config.json'));
+    // The same folder, for a user whose primary group is another one: not trusted.
+    const err = await refusal(loadConfig({ cwd: project, env: { HOME: root, XDG_CONFIG_HOME: join(project, 'xdg') }, uid: UID, gid: own + 1 }));
+    expect(err.message).toContain(`did not look in ${root} (its group can write it) nor above it`);
   });
 
   it('still finds a config in the working folder and its sound parents', async () => {

@@ -13,8 +13,13 @@ describe('trustProblem', () => {
     { uid: 1000, mode: 0o100660, me: 1000, group: false, problem: /group can write/ },
     { uid: 1000, mode: 0o100660, me: 1000, group: true, problem: null },
     { uid: 0, mode: 0o041777, me: 0, group: true, problem: /every user/ },
-  ])('uid $uid mode $mode for uid $me (group write allowed: $group) → $problem', ({ uid, mode, me, group, problem }) => {
-    const got = trustProblem({ uid, mode }, me, { groupWritable: group });
+    // User private groups (umask 002): the group is the user alone.
+    { uid: 1000, mode: 0o040775, me: 1000, group: false, gid: 1000, ownGroup: 1000, problem: null },
+    { uid: 1000, mode: 0o040775, me: 1000, group: false, gid: 100, ownGroup: 1000, problem: /group can write/ },
+    { uid: 1000, mode: 0o040777, me: 1000, group: false, gid: 1000, ownGroup: 1000, problem: /every user/ },
+  ])('uid $uid mode $mode for uid $me (group write allowed: $group, own group $ownGroup) → $problem', ({ uid, mode, me, group, problem, ...g }) => {
+    const { gid = 50, ownGroup } = g as { gid?: number; ownGroup?: number };
+    const got = trustProblem({ uid, gid, mode }, me, { groupWritable: group, ownGroup });
     if (problem === null) expect(got).toBeNull();
     else expect(got).toMatch(problem);
   });
