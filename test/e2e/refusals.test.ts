@@ -13,8 +13,8 @@ import { statusBySlug, tempProject, type Project } from '../helpers/cli.js';
 import { badRequestJson, type Reply } from '../helpers/pd-server.js';
 import { standIns } from '../helpers/standins.js';
 
-const KEY = 'R0UT1NGK3Y1234567890ABCDEFGHIJKL';
-const NEW_KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
+const KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
+const NEW_KEY = 'b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6a1';
 const MIN = 60_000;
 const R = Date.parse('2026-03-02T09:00:00Z');
 /** Registered at R with interval 5m and grace 1m: down from R + 6m. */

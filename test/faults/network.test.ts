@@ -14,7 +14,7 @@ import { startPdServer, type PdServer } from '../helpers/pd-server.js';
 import { badProxy, type Listener, type ProxyMode } from '../helpers/proxy.js';
 
 /** The guide's example key: never a real one. */
-const KEY = 'R0UT1NGK3Y1234567890ABCDEFGHIJKL';
+const KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
 const T0 = Date.parse('2026-11-26T12:00:00Z');
 /** interval 5m + grace 1m: registered at T0, down from T0+6m. */
 const AT_DOWN = T0 + 7 * MIN;
@@ -195,7 +195,7 @@ describe('one exit funnel', { timeout: 60_000 }, () => {
     const proj = project({ targets: { oncall: { type: 'pagerduty', eventsUrl: pd.url, timeout: '5s' } }, services: [{ slug: 'backup' }] });
     const res = await withScript(rogue, ['--config', join(proj.dir, 'medic.config.json'), 'test-alert'], proj.dir);
     expect(res.code, res.stderr).toBe(70);
-    expect(res.stderr).toMatch(/^medic: internal error: boom with key R0UT…IJKL and 0123…6789\n {2}→ this is a bug in Medic; please report it/);
+    expect(res.stderr).toMatch(/^medic: internal error: boom with key a1b2…o5p6 and 0123…6789\n {2}→ this is a bug in Medic; please report it/);
     expect(res.stderr).not.toContain(KEY);
     expect(res.stderr).not.toMatch(/^Node\.js v\d/m);
   });
@@ -212,7 +212,7 @@ describe('one exit funnel', { timeout: 60_000 }, () => {
     const proj = project({ targets: { oncall: { type: 'pagerduty', eventsUrl: 'http://127.0.0.1:9/v2/enqueue' } }, services: [{ slug: 'backup' }] });
     const res = await proj.run(['test-alert', '--target', KEY]);
     expect(res.code).toBe(64);
-    expect(res.stderr).toContain("unknown target 'R0UT…IJKL'");
+    expect(res.stderr).toContain("unknown target 'a1b2…o5p6'");
     expect(res.stderr).not.toContain(KEY);
   });
 });

@@ -11,7 +11,7 @@ import type { SendResult } from '../../src/notify/http.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { query, tempDir } from '../helpers/db.js';
 
-const KEY = 'R0UT1NGK3Y1234567890ABCDEFGHIJKL';
+const KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
 const MIN = 60_000;
 const T0 = Date.parse('2026-11-26T12:00:00Z');
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { buildConfig, buildConfigLenient, machineZone, type BuildOptions } from '../../src/config.js';
 import { ConfigError, EXIT } from '../../src/errors.js';
 
-const KEY = 'R0UT1NGK3Y1234567890ABCDEFGHIJKL';
+const KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
 const FILE = '/srv/app/medic.config.json';
 const OPTS: BuildOptions = { env: {}, cwd: '/home/ops', machineZone: 'Europe/Berlin' };
 
@@ -42,7 +42,7 @@ function problemsOf(raw: unknown, opts: BuildOptions = OPTS): string[] {
 }
 
 describe('a routing key written where no key belongs is refused and never echoed', () => {
-  const refusal = (at: string) => `${at}: this looks like a routing key (R0UT…IJKL), which must not be written in the config file; put it in a file named by "routingKeyFile" or a variable named by "routingKeyEnv"`;
+  const refusal = (at: string) => `${at}: this looks like a routing key (a1b2…o5p6), which must not be written in the config file; put it in a file named by "routingKeyFile" or a variable named by "routingKeyEnv"`;
   it.each([
     ['targets.oncall.routingKeyFile', (c: any) => (c.targets.oncall.routingKeyFile = KEY)],
     ['targets.oncall.routingKeyEnv', (c: any) => (c.targets.oncall.routingKeyEnv = KEY)],

@@ -12,7 +12,7 @@ import { checkConfigFile, jsonErrorAt } from '../../src/config-file.js';
 import { findConfig, loadConfig } from '../../src/config.js';
 import { ConfigError, EXIT } from '../../src/errors.js';
 
-const KEY = 'R0UT1NGK3Y1234567890ABCDEFGHIJKL';
+const KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
 const UID = process.getuid!();
 /** A uid that is neither the user running the tests nor root. */
 const STRANGER = UID === 4242 ? 4243 : 4242;
@@ -207,7 +207,7 @@ describe('a file that cannot be read is a config problem (78), not an internal e
     const err = await refusal(loadConfig({ cwd: dir, env: { HOME: dir }, uid: UID }));
     expect(err.message.split('\n')).toEqual([
       `config ${join(dir, 'medic.config.yaml')} is not valid YAML: bad indentation of a mapping entry at line 4, column 4:`,
-      '       routingKeyFile: R0UT…IJKL',
+      '       routingKeyFile: a1b2…o5p6',
       '       ^',
     ]);
     expect(err.message).not.toContain(KEY);
@@ -222,7 +222,7 @@ describe('a JSON syntax error is shown at its line and column, with the line and
     ['single quotes', "{ 'services': [] }", 1, 3, "{ 'services': [] }", '  ^'],
     ['a cut-off file', '{\n  "services": [', 2, 16, '  "services": [', '               ^'],
     ['a second document', '{}\n{}', 2, 1, '{}', '^'],
-    ['a key where a value goes', `{ "database": ${KEY} }`, 1, 15, '{ "database": R0UT…IJKL }', '              ^'],
+    ['a key where a value goes', `{ "database": ${KEY} }`, 1, 15, '{ "database": a1b2…o5p6 }', '              ^'],
   ])('%s', async (_name, text, line, column, shown, caret) => {
     const dir = folder({ 'medic.config.json': text });
     const err = await refusal(loadConfig({ cwd: dir, env: { HOME: dir }, uid: UID }));

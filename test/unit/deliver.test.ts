@@ -19,8 +19,8 @@ import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
 import type { OutboxEvent, ServiceDelivery } from '../../src/store/types.js';
 import { query, tempDir } from '../helpers/db.js';
 
-const KEY = 'R0UT1NGK3Y1234567890ABCDEFGHIJKL';
-const OTHER_KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
+const KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
+const OTHER_KEY = 'b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6a1';
 const ONCALL = 'http://127.0.0.1:9/v2/enqueue';
 const MOVED = 'http://127.0.0.1:10/v2/enqueue';
 const MIN = 60_000;

@@ -22,7 +22,7 @@ import { badProxy, silentListener, type Listener, type ProxyMode } from '../help
 import { badRequestJson, startPdServer, type PdServer } from '../helpers/pd-server.js';
 
 /** The guide's example key: never a real one. */
-const KEY = 'R0UT1NGK3Y1234567890ABCDEFGHIJKL';
+const KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
 const EVENT = { routing_key: KEY, event_action: 'trigger', dedup_key: 'medic-heartbeat-backup', payload: { summary: 's', severity: 'error', source: 'medic' } };
 const NOW = Date.parse('2026-11-26T12:00:00Z');
 
@@ -63,7 +63,7 @@ describe('what an answer means', () => {
 
   it('a redirect names where it points, without userinfo or a key, and says what to change', () => {
     const r = failed(judgeAnswer({ status: 302, headers: { location: `https://bob:hunter2@relay.example/v2/${KEY}?k=${KEY.toLowerCase()}` }, text: '<a>moved</a>' }, ctx));
-    expect(r.error).toBe('eventsUrl answers with a redirect (HTTP 302 to https://relay.example/v2/R0UT…IJKL?k=r0ut…ijkl); set eventsUrl to the final URL');
+    expect(r.error).toBe('eventsUrl answers with a redirect (HTTP 302 to https://relay.example/v2/a1b2…o5p6?k=a1b2…o5p6); set eventsUrl to the final URL');
     expect(r.answer).toBeUndefined();
   });
 });
@@ -90,10 +90,10 @@ describe('Retry-After', () => {
 
 describe('what of an answer is kept', () => {
   it.each<[string, string, object]>([
-    ['the key sent, as it was', JSON.stringify({ message: `bad key ${KEY}` }), { message: 'bad key R0UT…IJKL' }],
-    ['the key sent, upper-cased', JSON.stringify({ message: `bad key ${KEY.toUpperCase()}` }), { message: 'bad key R0UT…IJKL' }],
-    ['the key sent, \\u-escaped in JSON', `{"message":"bad key ${[...KEY].map((ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}"}`, { message: 'bad key R0UT…IJKL' }],
-    ['the key sent, \\u-escaped in plain text', `bad key \\u0052${KEY.slice(1)}`, { message: 'bad key R0UT…IJKL' }],
+    ['the key sent, as it was', JSON.stringify({ message: `bad key ${KEY}` }), { message: 'bad key a1b2…o5p6' }],
+    ['the key sent, upper-cased', JSON.stringify({ message: `bad key ${KEY.toUpperCase()}` }), { message: 'bad key A1B2…O5P6' }],
+    ['the key sent, \\u-escaped in JSON', `{"message":"bad key ${[...KEY].map((ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}"}`, { message: 'bad key a1b2…o5p6' }],
+    ['the key sent, \\u-escaped in plain text', `bad key \\u0061${KEY.slice(1)}`, { message: 'bad key a1b2…o5p6' }],
     ['another key-shaped token in their text', JSON.stringify({ errors: ['key 0123456789abcdefABCDEF0123456789 is unknown'] }), { errors: ['key 0123…6789 is unknown'] }],
     ['our own dedup key, even one holding a long slug, as sent', JSON.stringify({ dedup_key: 'medic-heartbeat-backup' }), { dedup_key: 'medic-heartbeat-backup' }],
     ['a third party cannot start a line of its own', JSON.stringify({ message: 'oops\nmedic: all events delivered\r\nok' }), { message: 'oops medic: all events delivered ok' }],
@@ -101,7 +101,7 @@ describe('what of an answer is kept', () => {
   ])('%s', (_name, text, expected) => {
     const { answer } = readAnswer(text, KEY, 'medic-heartbeat-backup');
     expect(answer).toEqual(expected);
-    expect(JSON.stringify(answer)).not.toMatch(/R0UT1NGK3Y|r0ut1ngk3y/i);
+    expect(JSON.stringify(answer)).not.toMatch(/a1b2c3d4e5f6/i);
   });
 
   it('keeps at most ~1 KB to show and 4 KiB in all, however long or escaped the answer', () => {
@@ -161,8 +161,8 @@ describe('sending through real sockets', () => {
     const escaped = [...KEY].map((ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
     pd.reply(() => ({ status: 400, body: `{"status":"invalid event","message":"key ${escaped}","errors":["${KEY.toUpperCase()} unknown"]}`, contentType: 'application/json' }));
     const result = await httpSender({})(pd.url, EVENT, 2000);
-    expect(JSON.stringify(result)).not.toMatch(/R0UT1NGK3Y|r0ut1ngk3y|\\u0052\\u0030/i);
-    expect(failed(result).answer).toEqual({ status: 'invalid event', message: 'key R0UT…IJKL', errors: ['R0UT…IJKL unknown'] });
+    expect(JSON.stringify(result)).not.toMatch(/a1b2c3d4e5f6|\\u0061\\u0031/i);
+    expect(failed(result).answer).toEqual({ status: 'invalid event', message: 'key a1b2…o5p6', errors: ['A1B2…O5P6 unknown'] });
   });
 
   it('plain http:// never goes through a proxy, whatever HTTP_PROXY and HTTPS_PROXY say', async () => {
@@ -255,7 +255,7 @@ describe('URLs and keys as Medic shows them', () => {
     ['https://events.pagerduty.com/v2/enqueue', 'https://events.pagerduty.com/v2/enqueue'],
     ['https://user:pw@relay.example:8443/v2/enqueue', 'https://relay.example:8443/v2/enqueue'],
     ['http://only-user@127.0.0.1:9/x', 'http://127.0.0.1:9/x'],
-    [`https://events.pagerduty.com/integration/${KEY}/enqueue`, 'https://events.pagerduty.com/integration/R0UT…IJKL/enqueue'],
+    [`https://events.pagerduty.com/integration/${KEY}/enqueue`, 'https://events.pagerduty.com/integration/a1b2…o5p6/enqueue'],
     ['not a url user:pw@host', 'not a url user:pw@host'],
   ])('urlForDisplay(%j) → %j', (url, shown) => {
     expect(urlForDisplay(url)).toBe(shown);
