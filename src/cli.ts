@@ -317,6 +317,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
             readCrontab: () => readUserCrontab(env),
             install: install(),
             isExecutable: isExecutableFile,
+            uid: userId(),
           },
         );
         if (opts.json) {

@@ -6,9 +6,9 @@ import type { Config, Target } from '../config.js';
 import { roughDuration } from '../core/duration.js';
 import { checkerCrontabLine, checkerLines, commentedChecker, parseCrontab, type Install } from '../crontab.js';
 import { EXIT, MedicError, urlForDisplay } from '../errors.js';
-import { GET_KEY, KEY_FILE_ADVICE, missingKeyHint, TLS_OFF_HINT, tlsChecksOff, UNREACHABLE_HINT } from '../hints.js';
+import { KEY_FILE_ADVICE, missingKeyHint, TLS_OFF_HINT, tlsChecksOff, UNREACHABLE_HINT } from '../hints.js';
 import type { Sender } from '../notify/http.js';
-import { describeKeyRef, keyRefOf, readKey } from '../notify/keys.js';
+import { describeKeyRef, keyRefOf, readTargetKey } from '../notify/keys.js';
 import { SCHEMA_VERSION } from '../store/migrations.js';
 import type { StoreConfig } from '../store/index.js';
 import type { Store } from '../store/types.js';
@@ -52,6 +52,8 @@ export interface DoctorDeps {
   install: Install;
   /** Whether a file is there and executable (is the medic a crontab line names really there?). */
   isExecutable: (path: string) => boolean;
+  /** The user running medic: a key file must be its own or root's (as check and test-alert require). */
+  uid?: number;
 }
 
 export interface DoctorResult {
@@ -106,7 +108,7 @@ export async function doctor(input: { sendTest: boolean }, deps: DoctorDeps): Pr
 
     const keysOk = new Set<string>();
     if (config) {
-      for (const target of config.targets.values()) if (checkKey(target, deps.env, add)) keysOk.add(target.name);
+      for (const target of config.targets.values()) if (checkKey(target, deps.env, deps.uid ?? null, add)) keysOk.add(target.name);
     } else {
       skip('routing keys', 'config');
     }
@@ -180,24 +182,17 @@ async function checkDatabase(config: Config, deps: DoctorDeps, add: Add): Promis
   return store;
 }
 
-/** Whether the target's key is set and 32 characters. The key itself is never put in a finding. */
-function checkKey(target: Target, env: NodeJS.ProcessEnv, add: Add): boolean {
+/**
+ * Whether the target's key is usable, judged exactly as check and test-alert judge it before they
+ * send (readTargetKey: set, 32 letters and digits, a key file the user or root owns that others
+ * cannot write). The key itself is never put in a finding.
+ */
+function checkKey(target: Target, env: NodeJS.ProcessEnv, uid: number | null, add: Add): boolean {
   const check = `routing key (${target.name})`;
-  const ref = keyRefOf(target);
-  const where = describeKeyRef(ref);
-  const key = readKey(ref, env);
-  if ('missing' in key) {
-    add(EXIT.config, check, 'fail', key.missing, missingKeyHint(ref));
-    return false;
-  }
-  if (key.key.length !== KEY_LENGTH) {
-    add(
-      EXIT.config,
-      check,
-      'fail',
-      `${where} is set, but has ${key.key.length} characters; an Integration Key has ${KEY_LENGTH}`,
-      `copy ${GET_KEY} again, whole and without quotes or spaces`,
-    );
+  const where = describeKeyRef(keyRefOf(target));
+  const key = readTargetKey(target, env, uid);
+  if (!('key' in key)) {
+    add(EXIT.config, check, 'fail', key.message, key.hint);
     return false;
   }
   if (target.routingKeyFile) {
@@ -245,7 +240,7 @@ async function sendTests(config: Config, keysOk: Set<string>, deps: DoctorDeps, 
       continue;
     }
     const lines: string[] = [];
-    const alertDeps = { config, send: deps.send, env: deps.env, sleep: deps.sleep, report: (line: string) => lines.push(line) };
+    const alertDeps = { config, send: deps.send, env: deps.env, uid: deps.uid, sleep: deps.sleep, report: (line: string) => lines.push(line) };
     try {
       await testAlert({ resolve: false, target: target.name }, alertDeps);
       await testAlert({ resolve: true, target: target.name }, alertDeps);

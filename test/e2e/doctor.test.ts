@@ -237,7 +237,7 @@ describe('medic doctor finds what is wrong, and exits with the code of the first
 
   it.each([
     ['unset', undefined, 'environment variable PAGERDUTY_ROUTING_KEY is not set'],
-    ['31 characters', KEY.slice(1), 'environment variable PAGERDUTY_ROUTING_KEY is set, but has 31 characters; an Integration Key has 32'],
+    ['31 characters', KEY.slice(1), 'the routing key in environment variable PAGERDUTY_ROUTING_KEY is 31 characters, expected 32 letters and digits'],
   ])('a routing key that is %s fails (78)', async (_label, value, detail) => {
     const p = project();
     await checkAt(p);

@@ -273,7 +273,7 @@ describe('doctor: what the findings say', () => {
   it('counts the characters of a wrong-length key and says how to get it again', async () => {
     const { findings } = await run({ env: { HOME: '', PAGERDUTY_ROUTING_KEY: KEY.slice(0, 20) } }).result;
     const f = findings.find((x) => x.check === 'routing key (oncall)')!;
-    expect(f.detail).toBe('environment variable PAGERDUTY_ROUTING_KEY is set, but has 20 characters; an Integration Key has 32');
+    expect(f.detail).toBe('the routing key in environment variable PAGERDUTY_ROUTING_KEY is 20 characters, expected 32 letters and digits');
     expect(f.fix).toContain('Events API v2');
   });
 
