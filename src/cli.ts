@@ -24,8 +24,9 @@ export interface Overrides {
 
 const EXIT_CODES_HELP = `
 Exit codes: 0 ok, 64 usage, 65 bad data (unknown slug), 70 internal error, 74 database cannot be
-opened or written, 75 events not yet delivered (will retry), 76 PagerDuty rejected an event,
-78 configuration missing or invalid (including an unset routing key).`;
+opened or written, 75 events not yet delivered (will retry; also a check that hit its hard limit),
+76 PagerDuty refused an event (kept queued until the target's key or URL changes, or --retry-refused),
+78 configuration missing or invalid (including an unset or malformed routing key).`;
 
 const processIo: Io = { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() };
 

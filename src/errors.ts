@@ -11,7 +11,7 @@ export const EXIT = {
 } as const;
 
 /**
- * Marks a MedicError across copies of this module: dist/quick-beat.js is bundled on its own, with
+ * Marks a MedicError across copies of this module: dist/quick-beat.cjs is bundled on its own, with
  * its own copy of these classes, so `instanceof` alone would miss its errors.
  */
 const BRAND = Symbol.for('medic.MedicError');

@@ -128,7 +128,7 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
       const waitMs = event.nextAttemptAt - deps.now();
       if (waitMs > 0 && waitMs <= MAX_RETRY_DELAY_MS && !event.refusal) return defer({ kind: 'retry', error: event.lastError ?? 'waiting for its retry time' });
       if (event.action === 'resolve') {
-        const trigger = await deps.store.triggerStatus(event.incidentId, event.target);
+        const trigger = await deps.store.triggerStatus(event.slug, event.incidentId, event.target);
         if (trigger === 'rejected' || trigger === 'skipped') {
           await skip(`its trigger was ${trigger === 'rejected' ? 'rejected' : 'not sent'}, so there is no incident to resolve`, false);
           continue;

@@ -555,9 +555,10 @@ export class SqliteStore implements Store {
     );
   }
 
-  triggerStatus(incidentId: number, target: string): Promise<EventStatus | null> {
+  triggerStatus(slug: string, incidentId: number, target: string): Promise<EventStatus | null> {
     return this.run(() => {
-      const row = this.sql("SELECT status FROM outbox WHERE incident_id = ? AND target = ? AND action = 'trigger' ORDER BY id DESC LIMIT 1").get(
+      const row = this.sql("SELECT status FROM outbox WHERE slug = ? AND incident_id = ? AND target = ? AND action = 'trigger' ORDER BY id DESC LIMIT 1").get(
+        slug,
         incidentId,
         target,
       ) as { status: EventStatus } | undefined;

@@ -117,7 +117,7 @@ export interface Store {
   applyTransitions(changes: TransitionInput[], now: number): Promise<string[]>;
   pendingEvents(): Promise<OutboxEvent[]>;
   /** Status of the trigger an event's incident sent to the same target (for resolve ordering). */
-  triggerStatus(incidentId: number, target: string): Promise<EventStatus | null>;
+  triggerStatus(slug: string, incidentId: number, target: string): Promise<EventStatus | null>;
   settle(id: number, outcome: Settlement, now: number): Promise<void>;
   /** Logs a failed attempt that will be retried within this run (for history); the event stays as it is. */
   noteAttempt(id: number, error: string, now: number): Promise<void>;

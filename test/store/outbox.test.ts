@@ -308,16 +308,18 @@ describe('pendingEvents, settle, triggerStatus, pendingCounts', () => {
     withStore(async (store) => {
       const [aOncall, aPayments] = await fourTriggers(store);
       const incident = aOncall!.incidentId;
-      expect(await store.triggerStatus(incident, 'oncall')).toBe('pending');
+      expect(await store.triggerStatus('a', incident, 'oncall')).toBe('pending');
       await store.settle(aOncall!.id, { status: 'delivered', response: 'ok' }, T0 + 1);
       await store.settle(aPayments!.id, { status: 'skipped', error: 'target "payments" is no longer in the config' }, T0 + 1);
-      expect(await store.triggerStatus(incident, 'oncall')).toBe('delivered');
-      expect(await store.triggerStatus(incident, 'payments')).toBe('skipped');
-      expect(await store.triggerStatus(incident, 'nobody')).toBeNull();
-      expect(await store.triggerStatus(incident + 1000, 'oncall')).toBeNull();
+      expect(await store.triggerStatus('a', incident, 'oncall')).toBe('delivered');
+      expect(await store.triggerStatus('a', incident, 'payments')).toBe('skipped');
+      expect(await store.triggerStatus('a', incident, 'nobody')).toBeNull();
+      expect(await store.triggerStatus('a', incident + 1000, 'oncall')).toBeNull();
+      // Another service's row (a forged one, say) never answers for this incident.
+      expect(await store.triggerStatus('b', incident, 'oncall')).toBeNull();
       // The resolve it causes does not count as the trigger.
       await store.applyTransitions([up(await svc(store, 'a'))], T0 + 10 * MIN);
-      expect(await store.triggerStatus(incident, 'oncall')).toBe('delivered');
+      expect(await store.triggerStatus('a', incident, 'oncall')).toBe('delivered');
     }));
 
   it('pendingCounts counts pending events per service', () =>
