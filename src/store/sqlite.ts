@@ -583,6 +583,23 @@ export class SqliteStore implements Store {
     return this.run(() => this.settleTx(id, outcome, now));
   }
 
+  reroute(id: number, targets: string[], reason: string, now: number): Promise<void> {
+    return this.run(() =>
+      this.db
+        .transaction(() => {
+          const copy = this.sql(
+            `INSERT INTO outbox (slug, incident_id, target, action, dedup_key, down_at, last_beat_at, missed_heartbeats, created_at, next_attempt_at)
+             SELECT slug, incident_id, ?, 'trigger', dedup_key, down_at, last_beat_at, missed_heartbeats, ?, ?
+             FROM outbox o WHERE id = ? AND action = 'trigger' AND status = 'pending'
+             AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.slug = o.slug AND x.incident_id = o.incident_id AND x.target = ? AND x.action = 'trigger')`,
+          );
+          for (const target of targets) copy.run(target, now, now, id, target);
+          this.settleTx(id, { status: 'skipped', error: reason }, now);
+        })
+        .immediate(),
+    );
+  }
+
   private readonly settleTx = (id: number, outcome: Settlement, now: number) =>
     this.db.transaction(() => {
       // The delivery log keeps the outcome names history has always shown: a refusal is 'rejected' there.

@@ -119,6 +119,12 @@ export interface Store {
   /** Status of the trigger an event's incident sent to the same target (for resolve ordering). */
   triggerStatus(slug: string, incidentId: number, target: string): Promise<EventStatus | null>;
   settle(id: number, outcome: Settlement, now: number): Promise<void>;
+  /**
+   * A pending trigger whose target left the config goes to `targets` instead: a trigger for each
+   * of them that the incident has not had yet is queued, with the same facts, and this one is
+   * settled as skipped with `reason` — in one transaction.
+   */
+  reroute(id: number, targets: string[], reason: string, now: number): Promise<void>;
   /** Logs a failed attempt that will be retried within this run (for history); the event stays as it is. */
   noteAttempt(id: number, error: string, now: number): Promise<void>;
   pendingCounts(): Promise<Map<string, number>>;

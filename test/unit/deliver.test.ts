@@ -363,6 +363,37 @@ describe('deliverPending: the database does not say where or what to send', () =
     expect(again).toEqual({ delivered: [], skipped: [], deferred: [] });
   });
 
+  it('a target renamed while its trigger waited: the trigger goes to the service\'s current targets at the next run, and its resolve follows', async () => {
+    const w = world({ targets: { oncall: { type: 'pagerduty', eventsUrl: ONCALL } } });
+    await w.down('job', ['oncall']);
+    // The target is renamed (and its URL fixed) before the trigger went out.
+    w.reconfigure({ targets: { primary: { type: 'pagerduty', eventsUrl: MOVED } } });
+    const report = await w.deliver();
+    expect(w.sent).toEqual([]);
+    expect(report.skipped.map((s) => [s.event.target, s.notice, s.reason])).toEqual([
+      ['oncall', true, 'target "oncall" is no longer in the config: the trigger for job goes to primary instead'],
+    ]);
+    // Not sent yet, so the run must not look clean: 75, the next check sends it.
+    expect(undeliveredError(report)?.exitCode).toBe(75);
+    await w.deliver();
+    expect(wire(w.sent)).toEqual([`trigger medic-heartbeat-job → ${MOVED}`]);
+    await w.up('job');
+    await w.deliver();
+    expect(wire(w.sent)).toEqual([`trigger medic-heartbeat-job → ${MOVED}`, `resolve medic-heartbeat-job → ${MOVED}`]);
+    expect(await w.deliver()).toEqual({ delivered: [], skipped: [], deferred: [] });
+  });
+
+  it('a target removed after the outage ended: the unsent trigger and its resolve are dropped, not moved', async () => {
+    const w = world({ targets: { oncall: { type: 'pagerduty', eventsUrl: ONCALL } } });
+    await w.down('job', ['oncall']);
+    await w.up('job');
+    w.reconfigure({ targets: { primary: { type: 'pagerduty', eventsUrl: MOVED } } });
+    const report = await w.deliver();
+    expect(w.sent).toEqual([]);
+    expect(report.skipped.map((s) => s.event.action)).toEqual(['trigger', 'resolve']);
+    expect(undeliveredError(report)).toBeNull();
+  });
+
   it.each<[string, string, string]>([
     ['a dedup key for another service', "UPDATE outbox SET dedup_key = 'medic-heartbeat-other'", 'its dedup key is not medic-heartbeat-job'],
     ['a slug that breaks the slug rule', "UPDATE outbox SET slug = 'job\",\"x', dedup_key = 'medic-heartbeat-job\",\"x'", 'its service slug does not follow the slug rule'],
