@@ -317,9 +317,12 @@ describe('the --json examples in docs/commands.md', () => {
         status: JSON.parse((await project.run(['status', 'queue-worker', '--json'], { env })).stdout),
         history: JSON.parse((await project.run(['history', 'queue-worker', '--since', '5m', '--json'], { env })).stdout),
       };
+      const top = (v: unknown) => Object.keys((Array.isArray(v) ? v[0] : v) as object);
       for (const [command, real] of Object.entries(runs)) {
         const documented = [...new Set(shape(example(command)))].sort();
         expect([...new Set(shape(real))].sort(), `medic ${command} --json`).toEqual(documented);
+        // In the order the binary prints them.
+        expect(top(real), `medic ${command} --json key order`).toEqual(top(example(command)));
       }
     } finally {
       project.remove();
