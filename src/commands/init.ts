@@ -22,7 +22,7 @@ export function starterConfig(schemaRef: string): string {
   const config = {
     $schema: schemaRef,
     $comment: [
-      'Medic config. Every key is described in README.md; medic.config.example.json shows them all.',
+      'Medic config. Every key is described in docs/configuration.md; medic.config.example.json shows them all.',
       'Durations: "90s", "5m", "1h30m", "2d" or a number of seconds. Priorities P1-P4 map to critical/error/warning/info.',
       'A service is down when no beat came for interval x threshold + grace. Routing keys never go in this file:',
       'the "oncall" target reads it from the environment variable PAGERDUTY_ROUTING_KEY. For cron, prefer',
