@@ -135,19 +135,24 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
         }
       }
       const target = deps.config.targets.get(event.target);
-      if (!target && event.action === 'trigger') {
-        // The target was removed or renamed while the page waited: it goes to where the service
-        // pages now (a fix to the config must not cost the page), unless the outage is already over.
-        const spec = deps.config.bySlug.get(event.slug);
+      const spec = deps.config.bySlug.get(event.slug);
+      if (event.action === 'trigger' && spec && !spec.targets.includes(event.target)) {
+        // A trigger goes only to a target the service pages now. One whose target was removed or
+        // renamed, or taken off the service, while the page waited goes to where the service pages
+        // now (a fix to the config must not cost the page), unless the outage is already over; and
+        // a row naming another team's target (the database is not trusted) never reaches it.
         const over = events.slice(i + 1).some((e) => e.action === 'resolve' && e.incidentId === event.incidentId);
-        const to = spec && !over ? spec.targets.filter((t) => t !== event.target && deps.config.targets.has(t)) : [];
-        if (to.length > 0) {
-          const reason = `target "${event.target}" is no longer in the config: the trigger for ${event.slug} goes to ${to.join(', ')} instead`;
-          await deps.store.reroute(event.id, to, reason, deps.now());
-          report.skipped.push({ event, reason, notice: true });
-          say(event, reason);
-          return defer({ kind: 'retry', error: `the trigger for ${event.slug} was moved to ${to.join(', ')} and goes out at the next check` });
+        const to = over ? [] : spec.targets.filter((t) => deps.config.targets.has(t));
+        const why = target ? `target "${event.target}" is not one of ${event.slug}'s targets` : `target "${event.target}" is no longer in the config`;
+        if (to.length === 0) {
+          await skip(`${why}: the trigger for ${event.slug} was not sent there, and the outage is already over`, true);
+          continue;
         }
+        const reason = `${why}: the trigger for ${event.slug} goes to ${to.join(', ')} instead`;
+        await deps.store.reroute(event.id, to, reason, deps.now());
+        report.skipped.push({ event, reason, notice: true });
+        say(event, reason);
+        return defer({ kind: 'retry', error: `the trigger for ${event.slug} was moved to ${to.join(', ')} and goes out at the next check` });
       }
       if (!target) {
         const by = event.action === 'resolve' ? `resolve it by hand in PagerDuty (dedup key ${event.dedupKey})` : `PagerDuty was not paged for it (dedup key ${event.dedupKey})`;

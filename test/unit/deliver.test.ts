@@ -347,7 +347,7 @@ describe('deliverPending: refusals are kept, and released by a change of the tar
 
 describe('deliverPending: the database does not say where or what to send', () => {
   it('a target removed from the config: its trigger and resolve are settled unsent, said once with the dedup key', async () => {
-    const w = world({ targets: { oncall: { type: 'pagerduty', eventsUrl: ONCALL }, payments: { type: 'pagerduty', eventsUrl: MOVED } }, defaults: { targets: ['oncall'] } });
+    const w = world({ targets: { oncall: { type: 'pagerduty', eventsUrl: ONCALL }, payments: { type: 'pagerduty', eventsUrl: MOVED } }, defaults: { targets: ['oncall', 'payments'] } });
     await w.down('job', ['oncall', 'payments']);
     await w.deliver();
     await w.up('job');
@@ -381,6 +381,15 @@ describe('deliverPending: the database does not say where or what to send', () =
     await w.deliver();
     expect(wire(w.sent)).toEqual([`trigger medic-heartbeat-job → ${MOVED}`, `resolve medic-heartbeat-job → ${MOVED}`]);
     expect(await w.deliver()).toEqual({ delivered: [], skipped: [], deferred: [] });
+  });
+
+  it("a row sending a service's trigger to another team's target (a forged row) never reaches that target", async () => {
+    const w = world({ targets: { oncall: { type: 'pagerduty', eventsUrl: ONCALL }, payments: { type: 'pagerduty', eventsUrl: MOVED } }, defaults: { targets: ['oncall'] } });
+    await w.down('job', ['oncall']);
+    w.store.db.prepare("UPDATE outbox SET target = 'payments'").run();
+    await w.deliver();
+    await w.deliver();
+    expect(wire(w.sent)).toEqual([`trigger medic-heartbeat-job → ${ONCALL}`]);
   });
 
   it('a target removed after the outage ended: the unsent trigger and its resolve are dropped, not moved', async () => {
