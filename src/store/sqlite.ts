@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { accessSync, chmodSync, closeSync, constants, existsSync, fchmodSync, lstatSync, mkdirSync, openSync, statSync, statfsSync, type Stats } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, existsSync, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, statSync, statfsSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { DatabaseError } from '../errors.js';
@@ -73,6 +73,14 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): SqliteS
     writable(path, opened);
     const db = new Database(path, { readonly: opened.readOnly, fileMustExist: true, timeout: 15_000, nativeBinding: addonPath() });
     try {
+      // SQLite opens by name: in a folder others can write (the group set-up), a link could have
+      // been swapped in between the checks above and that open. Nothing is written before this.
+      if (!holdsOpen(file)) {
+        throw new DatabaseError(
+          `refusing database ${path}: it changed while Medic opened it (another file or a link was put in its place)`,
+          'someone with write access to its folder is tampering with it; keep the database in a folder only the user running medic can write, and use "spool" for job users',
+        );
+      }
       // Refuse what is not ours before changing anything (the journal mode rewrites the header).
       const version = refuseForeign(db, path);
       if (opened.readOnly) {
@@ -89,6 +97,28 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): SqliteS
     return db;
   });
   return new SqliteStore(db, path, opened);
+}
+
+/**
+ * Whether this process has the file `st` describes open (by device and inode): after SQLite opened
+ * the database by name, it must be the file that was checked. Linux lists a process's open files in
+ * /proc/self/fd; where there is no such list, the open cannot be verified and is taken as it is.
+ */
+export function holdsOpen(st: Stats): boolean {
+  let fds: string[];
+  try {
+    fds = readdirSync('/proc/self/fd');
+  } catch {
+    return true;
+  }
+  return fds.some((fd) => {
+    try {
+      const open = fstatSync(Number(fd));
+      return open.dev === st.dev && open.ino === st.ino;
+    } catch {
+      return false;
+    }
+  });
 }
 
 function lstatOrNull(path: string): Stats | null {

@@ -1,10 +1,11 @@
 import Database from 'better-sqlite3';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { DatabaseError } from '../../src/errors.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/store/migrations.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { holdsOpen, openSqliteStore } from '../../src/store/sqlite.js';
 import { EXAMPLE_KEY, isRoot, makeReadOnly, medicEnv, query, runMedic, sha256, tempDir, writeConfig } from '../helpers/db.js';
 
 const T0 = Date.parse('2026-11-26T12:00:00Z');
@@ -282,6 +283,51 @@ describe('opening safely: nothing at the database path is followed or trusted bl
     expect(err.exitCode).toBe(74);
     expect(err.message).toBe(`refusing database ${path}: its folder ${folder} could have been changed by someone else (${why})`);
     expect(readdirSync(folder)).toEqual([]);
+  });
+
+  it('a database swapped for a link to another file while Medic opens it is refused, never written (a racing folder writer)', async () => {
+    const folder = join(tempDir(), 'raced');
+    mkdirSync(folder, { mode: 0o700 });
+    const path = join(folder, 'medic.db');
+    const victim = join(folder, 'victim');
+    writeFileSync(victim, '');
+    await openSqliteStore(path).close();
+    // Another process swaps medic.db for a link to the victim and back, as fast as it can.
+    const swapper = spawn(process.execPath, ['-e', `
+      const fs = require('fs'); const p = ${JSON.stringify(path)}; const keep = p + '.keep'; const lnk = p + '.lnk';
+      const end = Date.now() + 3000;
+      while (Date.now() < end) {
+        try { fs.linkSync(p, keep); fs.symlinkSync(${JSON.stringify(victim)}, lnk); fs.renameSync(lnk, p); fs.renameSync(keep, p); } catch {}
+        try { fs.unlinkSync(lnk); } catch {} try { fs.unlinkSync(keep); } catch {}
+      }`]);
+    const done = new Promise((r) => swapper.on('exit', r));
+    let refused = 0;
+    while (swapper.exitCode === null) {
+      try {
+        await openSqliteStore(path).close();
+      } catch (err) {
+        if (!(err instanceof DatabaseError)) throw err;
+        refused++;
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    await done;
+    expect(readFileSync(victim)).toHaveLength(0);
+    expect(refused).toBeGreaterThan(0);
+  });
+
+  it('holdsOpen: tells the file SQLite opened from another one', () => {
+    const dir = tempDir();
+    const a = join(dir, 'a.db');
+    const other = join(dir, 'other');
+    writeFileSync(other, '');
+    const store = openSqliteStore(a);
+    try {
+      expect(holdsOpen(statSync(a))).toBe(true);
+      expect(holdsOpen(statSync(other))).toBe(false);
+    } finally {
+      void store.close();
+    }
   });
 
   it('accepts a folder only the user\'s own primary group can write (user private groups, umask 002)', async () => {
