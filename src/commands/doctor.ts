@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Config, Target } from '../config.js';
-import { roughDuration } from '../core/duration.js';
+import { iso, roughDuration } from '../core/duration.js';
 import { checkerCrontabLine, checkerLines, commentedChecker, parseCrontab, type Install } from '../crontab.js';
 import { EXIT, MedicError, urlForDisplay } from '../errors.js';
 import { KEY_FILE_ADVICE, missingKeyHint, TLS_OFF_HINT, tlsChecksOff, UNREACHABLE_HINT } from '../hints.js';
@@ -362,7 +362,7 @@ async function checkLastRun(store: DoctorStore, configFile: string, now: number,
     return;
   }
   const age = now - last;
-  const when = `${new Date(last).toISOString()} (${age >= 0 ? `${roughDuration(age)} ago` : `${roughDuration(-age)} in the future: is the clock right?`})`;
+  const when = `${iso(last)} (${age >= 0 ? `${roughDuration(age)} ago` : `${roughDuration(-age)} in the future: is the clock right?`})`;
   if (age > STALE_CHECK_MS) {
     add(EXIT.tempfail, 'last check', 'warn', `last run ${when}; it should run every minute`, hint);
   } else {

@@ -51,6 +51,6 @@ export async function pause(
   }
   const record = `paused ${until === null ? 'until resumed' : `until ${iso(until)}`}${input.reason ? `: ${input.reason}` : ''}`;
   await deps.store.pause(slugs, now, until, input.reason ?? null, record);
-  const when = until === null ? 'until `medic resume`' : `until ${new Date(until).toISOString()} (${formatDuration(until - now)})`;
+  const when = until === null ? 'until `medic resume`' : `until ${iso(until)} (${formatDuration(until - now)})`;
   return `paused ${listed(slugs)} ${when}${input.reason ? `: ${input.reason}` : ''}`;
 }

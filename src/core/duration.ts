@@ -42,8 +42,12 @@ export function formatDuration(ms: number): string {
 
 /** An instant as ISO 8601 UTC, the form Medic shows and sends (SPEC §3: epoch ms inside). */
 export function iso(at: number): string {
-  return new Date(at).toISOString();
+  // The database is input (SPEC §8): an instant out of Date's range is shown, never thrown over.
+  return Number.isFinite(at) && Math.abs(at) <= MAX_INSTANT ? new Date(at).toISOString() : `an invalid time (${at})`;
 }
+
+/** The largest magnitude of a JavaScript Date (±100,000,000 days from 1970). */
+const MAX_INSTANT = 8.64e15;
 
 /** A rough human form for tables: "3m", "2h", "4d" (largest unit, floored). */
 export function roughDuration(ms: number): string {

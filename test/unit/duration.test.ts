@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDuration } from '../../src/core/duration.js';
+import { formatDuration, iso, parseDuration } from '../../src/core/duration.js';
 import { nearest } from '../../src/core/suggest.js';
 
 describe('parseDuration', () => {
@@ -37,5 +37,18 @@ describe('nearest (did you mean)', () => {
     ['payments', ['nightly-backup', 'hourly-sync'], undefined],
   ])('%s among %j → %s', (word, candidates, expected) => {
     expect(nearest(word, candidates)).toBe(expected);
+  });
+});
+
+describe('iso', () => {
+  it.each([
+    [0, '1970-01-01T00:00:00.000Z'],
+    [Date.parse('2026-11-29T12:00:00Z'), '2026-11-29T12:00:00.000Z'],
+    // The database is input: an instant Date cannot hold is shown, not thrown over (exit 70).
+    [9e18, 'an invalid time (9000000000000000000)'],
+    [-9e18, 'an invalid time (-9000000000000000000)'],
+    [Number.NaN, 'an invalid time (NaN)'],
+  ])('%s → %s', (at, shown) => {
+    expect(iso(at)).toBe(shown);
   });
 });
