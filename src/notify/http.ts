@@ -61,7 +61,10 @@ export async function probeEventsUrl(url: string, timeoutMs: number, env: NetEnv
   const { answer } = readAnswer(out.text, '');
   const said = describe(answer);
   const http = `HTTP ${status}${said ? `: ${said}` : ''}`;
-  if (status === 400 || status === 429 || (status >= 200 && status < 300)) return { ok: true, status, ...(said && { said }) };
+  if (status === 400 || status === 429 || status === 202) return { ok: true, status, ...(said && { said }) };
+  if (status >= 200 && status < 300) {
+    return { ok: false, error: `answered an empty event with ${http}; PagerDuty answers 400: something other than PagerDuty answers at eventsUrl`, fix: 'check eventsUrl and anything between this machine and PagerDuty (a proxy or captive portal)' };
+  }
   if (status >= 300 && status < 400) return { ok: false, error: redirectError(out, url, ''), fix: 'set eventsUrl to the final URL' };
   if (status === 404 || status === 405) {
     return { ok: false, error: `eventsUrl path is wrong (${http})`, fix: 'the Events API v2 URL ends in /v2/enqueue (https://events.pagerduty.com/v2/enqueue, or events.eu.pagerduty.com for the EU)' };
@@ -81,7 +84,7 @@ interface Answered {
 }
 
 /**
- * What an HTTP answer to an event means (SPEC §5). 2xx: delivered. 3xx: never followed, and a
+ * What an HTTP answer to an event means (SPEC §5). 202: delivered; another 2xx: retry (not PagerDuty). 3xx: never followed, and a
  * config problem (`permanent`). 408, 429 and 5xx: retry (after Retry-After, within its bounds).
  * Any other status: refused in a way only a config change cures (`permanent`). The answer is
  * redacted, bounded and made one line before anything keeps it.
@@ -90,7 +93,10 @@ export function judgeAnswer(res: Answered, ctx: { url: string; key: string; sent
   const { status } = res;
   if (status >= 300 && status < 400) return { ok: false, permanent: true, status, error: redirectError(res, ctx.url, ctx.key) };
   const { answer } = readAnswer(res.text, ctx.key, ctx.sentDedup);
-  if (status >= 200 && status < 300) return { ok: true, status, answer };
+  if (status === 202) return { ok: true, status, answer };
+  // PagerDuty accepts an event with 202 and nothing else: another 2xx is something in between (a
+  // captive portal, a proxy's login page) and must never count as a page sent. Tried again later.
+  if (status >= 200 && status < 300) return { ok: false, permanent: false, status, error: `HTTP ${status} instead of PagerDuty's 202: something other than PagerDuty answered at eventsUrl`, answer };
   // A plain-text 5xx (a load balancer's error page) stays retryable: holding a page until someone
   // edits the config would be worse than trying again.
   const retryable = status === 408 || status === 429 || status >= 500;

@@ -48,6 +48,9 @@ describe('what an answer means', () => {
   it.each<[string, number, string, Record<string, string>, Partial<SendResult>]>([
     ['202 is delivered', 202, json({ status: 'success', message: 'Event processed', dedup_key: 'medic-heartbeat-backup' }), {}, { ok: true, status: 202 }],
     ['a 202 whose body is not JSON is still delivered', 202, 'accepted', {}, { ok: true, status: 202 }],
+    // PagerDuty accepts with 202 only: a captive portal's 200 or a proxy's 204 is not a page sent.
+    ['a 200 login page is not delivered: retried', 200, '<html>Login required</html>', {}, { ok: false, permanent: false, status: 200 }],
+    ['a 204 is not delivered either', 204, '', {}, { ok: false, permanent: false, status: 204 }],
     ['301 is a config problem, never followed', 301, '', { location: 'https://events.eu.pagerduty.com/v2/enqueue' }, { ok: false, permanent: true, status: 301 }],
     ['307 too', 307, '', { location: '/v2/enqueue2' }, { ok: false, permanent: true, status: 307 }],
     ['400 (the key) is permanent', 400, json({ status: 'invalid event', message: 'Event object is invalid', errors: ["'routing_key' is invalid"] }), {}, { ok: false, permanent: true, status: 400 }],
