@@ -63,7 +63,7 @@ export async function findConfig(opts: LoadOptions): Promise<FoundConfig> {
     throw new ConfigError(`config file ${file} not found`, 'check the --config path or MEDIC_CONFIG; `medic init` writes a starter config');
   }
   if (st.isDirectory()) throw new ConfigError(`config ${file} is a folder, not a file`, 'pass the path of the config file itself');
-  checkFile(file, st, opts.uid);
+  checkFile(file, st, opts.uid, opts.gid);
   return { file, raw: await readConfigFile(file, 'explicit') };
 }
 
@@ -104,7 +104,7 @@ async function search(opts: LoadOptions): Promise<FoundConfig> {
       if (stopsWalk) walking = false;
       continue;
     }
-    const found = await searchIn(dir, places, opts.uid);
+    const found = await searchIn(dir, places, opts.uid, opts.gid);
     if (found) return found;
   }
   const looked = searchDirs(opts.cwd, opts.env).join(', ');
@@ -116,7 +116,7 @@ async function search(opts: LoadOptions): Promise<FoundConfig> {
 }
 
 /** The first search place in `dir` that holds a config, read; null when none does. */
-async function searchIn(dir: string, places: string[], uid: number): Promise<FoundConfig | null> {
+async function searchIn(dir: string, places: string[], uid: number, gid: number | undefined): Promise<FoundConfig | null> {
   for (const place of places) {
     const file = join(dir, place);
     let st: Stats;
@@ -132,7 +132,7 @@ async function searchIn(dir: string, places: string[], uid: number): Promise<Fou
         `pass it with --config ${file} (or MEDIC_CONFIG) if you wrote it; otherwise remove it`,
       );
     }
-    checkFile(file, st, uid);
+    checkFile(file, st, uid, gid);
     const raw = await readConfigFile(file, 'search');
     if (raw === NOT_HERE) continue;
     return { file, raw };
@@ -147,14 +147,15 @@ const NOT_HERE = Symbol('not a Medic config');
  * For a reader of an explicit config outside findConfig (the quick `medic beat` path): throws the
  * same ConfigError findConfig would for a file another user could have written, or one too big.
  */
-export function checkConfigFile(file: string, uid: number): void {
-  checkFile(file, statSync(file), uid);
+export function checkConfigFile(file: string, uid: number, gid?: number): void {
+  checkFile(file, statSync(file), uid, gid);
 }
 
 /** Refuses a config file another user could have written (SPEC §8), or one too big to read. */
-function checkFile(file: string, st: Stats, uid: number): void {
-  // Group write is the owner's choice (user private groups make files 0664); other users' write is not.
-  const problem = trustProblem(st, uid, { groupWritable: true });
+function checkFile(file: string, st: Stats, uid: number, gid: number | undefined): void {
+  // Group write is fine only for the user's own primary group (user private groups make files
+  // 0664): a group of other users could rewrite where pages and the key go.
+  const problem = trustProblem(st, uid, { ownGroup: gid });
   if (problem) {
     const fix = st.uid !== uid && st.uid !== 0 ? `chown ${uid === 0 ? 'root' : uid} ${file}` : `chmod go-w ${file}`;
     throw new ConfigError(`refusing config ${file}: ${problem}, so someone else could change what Medic does`, `read it through; if it is what you meant: ${fix}`);

@@ -113,7 +113,7 @@ export function quickBeatTarget(opts: LoadOptions, slug: string): BeatTarget | n
   if (extname(file) !== '.json' || basename(file) === 'package.json') return null;
   let text: string;
   try {
-    text = readSmallFile(file, opts.uid);
+    text = readSmallFile(file, opts.uid, opts.gid);
   } catch {
     return null;
   }
@@ -129,12 +129,12 @@ export function quickBeatTarget(opts: LoadOptions, slug: string): BeatTarget | n
 /** Far below config-file.ts's 64 MiB limit: a bigger config is left to the full path. */
 const QUICK_MAX_BYTES = 16 * 1024 * 1024;
 
-function readSmallFile(file: string, uid: number): string {
+function readSmallFile(file: string, uid: number, gid: number | undefined): string {
   const fd = openSync(file, 'r');
   try {
     const st = fstatSync(fd);
     // The trust rule config-file.ts applies to a config (SPEC §8): what it would refuse, it refuses.
-    if (!st.isFile() || st.size > QUICK_MAX_BYTES || trustProblem(st, uid, { groupWritable: true }) !== null) throw new Error('not for the quick path');
+    if (!st.isFile() || st.size > QUICK_MAX_BYTES || trustProblem(st, uid, { ownGroup: gid }) !== null) throw new Error('not for the quick path');
     const bytes = Buffer.allocUnsafe(st.size);
     let n = 0;
     while (n < st.size) {

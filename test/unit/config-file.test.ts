@@ -171,9 +171,12 @@ describe('a config file other users own or can write is refused, found or given'
     chmodSync(file, 0o646);
     expect((await refusal(loadConfig(opts))).message).toContain('every user on this machine can write it');
 
-    // Group write is the owner's business (user private groups make files 0664).
+    // Group write: fine for the user's own primary group (user private groups make files 0664),
+    // refused for a group of other users, who could rewrite where pages and the key go.
     chmodSync(file, 0o664);
-    expect((await loadConfig(opts)).file).toBe(file);
+    const gid = statSync(file).gid;
+    expect((await loadConfig({ ...opts, gid })).file).toBe(file);
+    expect((await refusal(loadConfig({ ...opts, gid: gid + 1 }))).message).toContain('its group can write it');
   });
 
   it('checkConfigFile (for readers outside findConfig, like the quick beat path) says the same', () => {
