@@ -3,6 +3,7 @@ import type { OutboxEvent, Store } from '../store/types.js';
 import type { Sender } from './http.js';
 import { readTargetKey, targetFingerprint } from './keys.js';
 import { boundedAnswer, describeAnswer, eventBody } from './pagerduty.js';
+import { isSlug } from '../core/slug.js';
 
 export interface DeliveryDeps {
   /** The current config: targets are found by name, bodies rebuilt from its services. */
@@ -111,7 +112,9 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
   }
   const throttledUntil = new Map<string, number>();
   const stopped = () => opts.signal?.aborted === true;
-  const say = (event: OutboxEvent, what: string) => opts.onEvent?.(`${event.action} ${event.slug} → ${event.target}: ${what}`);
+  /** A name from the database, as a message may show it: quoted and escaped if it holds control characters. */
+  const name = (text: string) => (/[\u0000-\u001f\u007f-\u009f]/.test(text) ? JSON.stringify(text) : text);
+  const say = (event: OutboxEvent, what: string) => opts.onEvent?.(`${event.action} ${name(event.slug)} → ${name(event.target)}: ${what}`);
 
   const deliverGroup = async (events: OutboxEvent[]) => {
     for (let i = 0; i < events.length; i++) {
@@ -129,6 +132,12 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
         report.skipped.push({ event, reason, notice });
         say(event, `not sent: ${reason}`);
       };
+      // Names from the database go into messages: a row whose slug or target could not have come
+      // from a config (a forged one, with a line break to fake a line of cron mail) goes no further.
+      if (!isSlug(event.slug) || /[\u0000-\u001f\u007f-\u009f]/.test(event.target)) {
+        await skip(`an outbox row for ${JSON.stringify(event.slug)} → ${JSON.stringify(event.target)} is not one Medic wrote, and was not sent`, true);
+        continue;
+      }
       // A retry time further out than any backoff means the clock stepped back: try now.
       const waitMs = event.nextAttemptAt - deps.now();
       if (waitMs > 0 && waitMs <= MAX_RETRY_DELAY_MS && !event.refusal) return defer({ kind: 'retry', error: event.lastError ?? 'waiting for its retry time' });
@@ -210,7 +219,7 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
       if (result.ok) {
         await deps.store.settle(event.id, { status: 'delivered', response: JSON.stringify(result.answer) }, deps.now());
         report.delivered.push(event);
-        opts.onEvent?.(`${event.action} ${event.slug} → ${event.target}: delivered (HTTP ${result.status})`);
+        say(event, `delivered (HTTP ${result.status})`);
         return 'delivered';
       }
       const said = boundedAnswer(result.answer ? describeAnswer(result.answer) : '');
@@ -218,10 +227,10 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
       if (result.permanent) {
         const answer = said || result.error;
         await deps.store.settle(event.id, { status: 'refused', error, httpStatus: result.status, answer, fingerprint }, deps.now());
-        opts.onEvent?.(`${event.action} ${event.slug} → ${event.target}: refused (${error}); kept until the target's key or URL changes`);
+        say(event, `refused (${error}); kept until the target's key or URL changes`);
         return { kind: 'refused', status: result.status, answer };
       }
-      opts.onEvent?.(`${event.action} ${event.slug} → ${event.target}: ${error}; will retry`);
+      say(event, `${error}; will retry`);
       // 429 throttles the key, not this event: every event for that key and URL pauses for
       // Retry-After or a fixed second (not this event's growing backoff, which would starve the key).
       const delay = result.retryAfterMs ?? (result.status === 429 ? throttlePause(deps.random) : inRunBackoff(attempt, deps.random));

@@ -267,6 +267,13 @@ export function storeContract(name: string, fresh: () => StoreFixture | Promise<
         expect(await store.acquireLock(A, T0 + LEASE + 1, LEASE)).toEqual({ acquired: false, holder: B });
       });
 
+      it('a lease ending later than any lease taken now (a planted one, or the clock stepped back) counts as run out', async () => {
+        const { store } = await setUp();
+        await store.acquireLock(A, T0 + 10 * LEASE, LEASE);
+        expect(await store.acquireLock(B, T0, LEASE)).toEqual({ acquired: true, holder: B });
+        expect(await store.acquireLock(A, T0 + 1, LEASE)).toEqual({ acquired: false, holder: B });
+      });
+
       it('takeOverFrom names the holder: B takes a live lease over from A, not from someone else', async () => {
         const { store } = await setUp();
         await store.acquireLock(A, T0, LEASE);

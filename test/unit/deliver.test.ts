@@ -392,6 +392,18 @@ describe('deliverPending: the database does not say where or what to send', () =
     expect(wire(w.sent)).toEqual([`trigger medic-heartbeat-job → ${ONCALL}`]);
   });
 
+  it('a forged row whose target holds a line break (to fake a line of cron mail) is dropped with its names escaped', async () => {
+    const w = world();
+    await w.down('job');
+    w.store.db.prepare("UPDATE outbox SET target = 'pagerduty' || char(10) || 'medic: every page delivered'").run();
+    const lines: string[] = [];
+    const report = await w.deliver({ onEvent: (l: string) => lines.push(l) });
+    expect(w.sent).toEqual([]);
+    expect(report.skipped).toHaveLength(1);
+    expect(report.skipped[0]!.reason).toContain('"pagerduty\\nmedic: every page delivered"');
+    for (const text of [report.skipped[0]!.reason, ...lines]) expect(text).not.toContain('\n');
+  });
+
   it('a target removed after the outage ended: the unsent trigger and its resolve are dropped, not moved', async () => {
     const w = world({ targets: { oncall: { type: 'pagerduty', eventsUrl: ONCALL } } });
     await w.down('job', ['oncall']);
@@ -405,7 +417,7 @@ describe('deliverPending: the database does not say where or what to send', () =
 
   it.each<[string, string, string]>([
     ['a dedup key for another service', "UPDATE outbox SET dedup_key = 'medic-heartbeat-other'", 'its dedup key is not medic-heartbeat-job'],
-    ['a slug that breaks the slug rule', "UPDATE outbox SET slug = 'job\",\"x', dedup_key = 'medic-heartbeat-job\",\"x'", 'its service slug does not follow the slug rule'],
+    ['a slug that breaks the slug rule', "UPDATE outbox SET slug = 'job\",\"x', dedup_key = 'medic-heartbeat-job\",\"x'", 'is not one Medic wrote'],
     ['a down time that is not a number', "UPDATE outbox SET down_at = NULL", 'its down time or last beat is not a valid instant'],
     ['a missed count below zero', 'UPDATE outbox SET missed_heartbeats = -4', 'its missed heartbeats is not a count'],
     ['a trigger for a service no longer configured', "UPDATE outbox SET slug = 'gone', dedup_key = 'medic-heartbeat-gone'", 'service gone is no longer in the config'],
