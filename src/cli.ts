@@ -166,6 +166,35 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     return EXIT.config;
   };
 
+  /**
+   * A check whose config has problems cannot evaluate, but beats go on being recorded (a beat only
+   * needs its slug and the database): note the attempt, so that once the config is fixed the time in
+   * between is not taken for a blind period and the services that went down meanwhile page at once.
+   * Only when the file parses (a file that does not parse stops beats too) and not on --dry-run.
+   */
+  const noteBrokenRun = async (cmd: Command, dryRun: boolean, evaluated: () => boolean, run: () => Promise<void>): Promise<void> => {
+    try {
+      await run();
+    } catch (err) {
+      if (!dryRun && !evaluated() && isMedicError(err) && err.exitCode === EXIT.config) {
+        try {
+          const { loadConfigLenient } = await import('./config.js');
+          const { config: cfg } = await loadConfigLenient(loadOptions(cmd.opts().config ?? globalConfig, io, env));
+          const { openStore } = await import('./store/index.js');
+          const store = await openStore(cfg, { uid: userId(), gid: groupId() });
+          try {
+            await store.noteCheckAttempt(now());
+          } finally {
+            await store.close();
+          }
+        } catch {
+          // Best effort: the config problem is what this run reports.
+        }
+      }
+      throw err;
+    }
+  };
+
   withConfig(program.command('init'))
     .description('write a starter medic.config.json here (or the --config path) and print the crontab line')
     .option('--force', 'overwrite an existing config (replacing the file, never writing through a link)')
@@ -192,8 +221,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .option('-v, --verbose', 'say what happens')
     .option('--json', 'print what the run did as JSON for scripts')
     .action((opts: { dryRun?: boolean; retryRefused?: boolean; verbose?: boolean; json?: boolean }, cmd: Command) => {
+      let evaluated = false;
       job = () =>
-        withStore(cmd, async (cfg, store) => {
+        noteBrokenRun(cmd, opts.dryRun === true, () => evaluated, () => withStore(cmd, async (cfg, store) => {
+          evaluated = true;
           const { check } = await import('./commands/check.js');
           const verbose = (opts.verbose || opts.dryRun) && !opts.json ? human : () => {};
           warnTls();
@@ -227,7 +258,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
             human(`checked ${cfg.services.length} service${cfg.services.length === 1 ? '' : 's'}: ${opts.dryRun ? 'nothing would change' : 'no changes'}`);
           }
           if (result.undelivered) throw result.undelivered;
-        }, { readOnly: opts.dryRun === true });
+        }, { readOnly: opts.dryRun === true }));
     });
 
   withConfig(program.command('status'))

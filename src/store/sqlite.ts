@@ -844,6 +844,12 @@ export class SqliteStore implements Store {
     );
   }
 
+  noteCheckAttempt(at: number): Promise<void> {
+    return this.run(() => {
+      this.sql('UPDATE checker SET last_run_at = ? WHERE id = 1 AND (last_run_at IS NULL OR last_run_at < ?)').run(at, at);
+    });
+  }
+
   releaseLock(owner: string, lastRunAt: number): Promise<void> {
     return this.run(() => {
       this.sql('UPDATE checker SET owner = NULL, lease_until = NULL, last_run_at = ? WHERE id = 1 AND owner = ?').run(lastRunAt, owner);

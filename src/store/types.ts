@@ -164,6 +164,11 @@ export interface Store {
   /** Takes the checker lock unless another live checker holds it. */
   acquireLock(owner: string, now: number, leaseMs: number, takeOverFrom?: string): Promise<{ acquired: boolean; holder: string | null }>;
   releaseLock(owner: string, lastRunAt: number): Promise<void>;
+  /**
+   * A check ran at `at` but could not evaluate (its config has problems): beats were still being
+   * recorded, so that time is not a blind period for checker-gap protection.
+   */
+  noteCheckAttempt(at: number): Promise<void>;
   lastCheckAt(): Promise<number | null>;
   schemaVersion(): Promise<number>;
   /**

@@ -4,6 +4,7 @@
  * that it was blind from A to B, and the services get a fresh interval × threshold + grace.
  * Real binary under faketime, real SQLite, the PagerDuty stand-in counting.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { iso, MIN, SEC, startRig, T0 } from '../helpers/trust.js';
 
@@ -73,5 +74,24 @@ describe('checker-gap protection', { timeout: 180_000 }, () => {
     await rig.ok(end + 2 * MIN, ['beat', 'backup']);
     for (let at = end + 2 * MIN; at <= end + 7 * MIN; at += MIN) await rig.ok(at, ['check']);
     expect(rig.pd.requests).toHaveLength(0);
+  });
+
+  it('checks that ran on a broken config (exit 78) are not a blind period: once fixed, the service that went down meanwhile pages at once', async () => {
+    const rig = await startRig([{ slug: 'backup' }, { slug: 'steady', interval: '1h' }], { checker: {} });
+    onTestFinished(rig.close);
+    await rig.ok(T0, ['check']);
+    await rig.ok(T0, ['beat', 'backup']);
+    await rig.ok(T0, ['beat', 'steady']);
+    const good = JSON.parse(readFileSync(rig.project.configPath, 'utf8'));
+    // A schema mistake in another service: beats are still recorded, checks exit 78 every minute.
+    rig.project.writeConfig({ ...good, services: [good.services[0], { ...good.services[1], grace: '5 minutes' }] });
+    for (let m = 1; m <= 20; m++) expect((await rig.medic(T0 + m * MIN, ['check'])).code).toBe(78);
+    await rig.ok(T0 + 20 * MIN, ['beat', 'steady']);
+    rig.project.writeConfig(good);
+    const fixed = await rig.ok(T0 + 21 * MIN, ['check']);
+    expect(fixed.stderr).not.toMatch(NOTICE);
+    expect(rig.triggers('backup')).toHaveLength(1);
+    expect(rig.triggers('backup')[0]!.body.payload.timestamp).toBe(iso(T0 + 6 * MIN));
+    expect(rig.triggers('steady')).toHaveLength(0);
   });
 });
