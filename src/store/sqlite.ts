@@ -186,7 +186,10 @@ function trustFile(path: string, file: Stats, opened: Opened): void {
   }
   if (!file.isFile()) throw new DatabaseError(`refusing database ${path}: it is not a regular file`, 'point "database" (or MEDIC_DB) at a file');
   // Group write is the group set-up's business (doctor flags a mode wider than the configured one).
-  const problem = trustProblem(file, opened.uid, { groupWritable: true });
+  // In that set-up every job user can write the file anyway, so one of them may also own it (the
+  // first beat created it before the checker's first run): only write by everyone is refused.
+  const group = (opened.mode & 0o070) !== 0;
+  const problem = trustProblem(file, group ? file.uid : opened.uid, { groupWritable: true });
   if (problem) {
     throw new DatabaseError(
       `refusing database ${path}: ${problem}`,

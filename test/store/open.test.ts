@@ -343,6 +343,24 @@ describe('opening safely: nothing at the database path is followed or trusted bl
     expect(err.message).toContain('(its group can write it)');
   });
 
+  it('group set-up (0660): a database a job user created first (owned by them) is accepted, unless everyone can write it', async () => {
+    const folder = join(tempDir(), 'group');
+    mkdirSync(folder);
+    chmodSync(folder, 0o2770);
+    const path = join(folder, 'medic.db');
+    await openSqliteStore(path, { mode: 0o660, uid: 4242 }).close();
+    // The file belongs to "a job user" (uid 4242 opened it first); the checker is another user.
+    expect(statSync(path).uid === 4242 || statSync(path).uid === process.geteuid!()).toBe(true);
+    chownSync(path, 4242, statSync(path).gid);
+    await openSqliteStore(path, { mode: 0o660 }).close();
+    chmodSync(path, 0o666);
+    const err = await databaseError(() => openSqliteStore(path, { mode: 0o660 }));
+    expect(err.message).toContain('every user on this machine can write it');
+    // Without the group set-up, a database another user owns stays refused.
+    chmodSync(path, 0o600);
+    expect((await databaseError(() => openSqliteStore(path))).message).toMatch(/^refusing database /);
+  });
+
   it('refuses a database whose folder belongs to another user', async () => {
     const folder = join(tempDir(), 'theirs');
     mkdirSync(folder);
