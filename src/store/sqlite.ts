@@ -167,12 +167,18 @@ const octal = (mode: number) => `0${(mode & 0o777).toString(8)}`;
  */
 function trustFolder(path: string, dir: string, opened: Opened): void {
   const group = (opened.mode & 0o070) !== 0;
-  const problem = trustProblem(statSync(dir), opened.uid, { groupWritable: group, ownGroup: opened.gid });
+  const st = statSync(dir);
+  const problem = trustProblem(st, opened.uid, { groupWritable: group, ownGroup: opened.gid });
   if (!problem) return;
+  // A shared folder such as /tmp (sticky, everyone writes) or another user's is not ours to chmod:
+  // the database moves instead.
+  const notOurs = (st.mode & 0o1002) !== 0 || (st.uid !== opened.uid && st.uid !== 0);
   throw new DatabaseError(
     `refusing database ${path}: its folder ${dir} could have been changed by someone else (${problem})`,
-    `keep the database in a folder owned by the user running medic (or root) that others cannot write (chmod ${group ? 2770 : 700} ${dir})` +
-      (group ? '' : '; for several users sharing it, set "databaseMode": "0660" and give the folder their group (chgrp <group>, chmod 2770)'),
+    notOurs
+      ? 'set "database" (or MEDIC_DB) to a file in a folder of your own that others cannot write, e.g. /var/lib/medic/medic.db when root runs the checker'
+      : `keep the database in a folder owned by the user running medic (or root) that others cannot write (chmod ${group ? 2770 : 700} ${dir})` +
+          (group ? '' : '; for several users sharing it, set "databaseMode": "0660" and give the folder their group (chgrp <group>, chmod 2770)'),
   );
 }
 

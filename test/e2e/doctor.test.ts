@@ -55,6 +55,12 @@ interface Setup {
   now?: number;
 }
 
+/**
+ * The real executable check, blind to a medic installed on this machine's cron PATH (`npm link`
+ * puts one in /usr/bin): the tests about "a bare medic" must not depend on the machine.
+ */
+const isExecutable = (path: string) => !/^\/(usr\/)?bin\/medic$/.test(path) && isExecutableFile(path);
+
 /** The dependencies the CLI passes, pointed at the project; `crontab` on PATH is a stand-in. */
 function realDeps(p: Project, setup: Setup = {}): DoctorDeps {
   const bin = join(p.dir, 'bin');
@@ -90,7 +96,7 @@ function realDeps(p: Project, setup: Setup = {}): DoctorDeps {
     send: httpSender(env),
     sleep: async () => {},
     install: INSTALL,
-    isExecutable: isExecutableFile,
+    isExecutable,
   };
 }
 

@@ -361,6 +361,15 @@ describe('opening safely: nothing at the database path is followed or trusted bl
     expect((await databaseError(() => openSqliteStore(path))).message).toMatch(/^refusing database /);
   });
 
+  it('in a folder like /tmp (sticky, everyone writes) the fix is to move the database, never to chmod the folder', async () => {
+    const folder = join(tempDir(), 'tmp-like');
+    mkdirSync(folder);
+    chmodSync(folder, 0o1777);
+    const err = await databaseError(() => openSqliteStore(join(folder, 'medic.db')));
+    expect(err.hint).toContain('set "database" (or MEDIC_DB) to a file in a folder of your own');
+    expect(err.hint).not.toContain('chmod');
+  });
+
   it('refuses a database whose folder belongs to another user', async () => {
     const folder = join(tempDir(), 'theirs');
     mkdirSync(folder);
