@@ -229,7 +229,7 @@ function say(r: SpoolReport, deps: SpoolDeps): void {
     const slugs = [...r.unknown.keys()].slice(0, 5).join(', ');
     deps.notice(`deleted ${entries(n)} for services not in the config: ${slugs}${r.unknown.size > 5 ? `, and ${r.unknown.size - 5} more` : ''}`);
   }
-  if (r.junk > 0) deps.notice(`deleted ${entries(r.junk)} that are not beats (names not <slug>.<epoch-ms>.<pid>.<random>, links, folders or special files); their contents were not read`);
+  if (r.junk > 0) deps.notice(`deleted ${entries(r.junk)} that ${r.junk === 1 ? 'is' : 'are'} not beats (names not <slug>.<epoch-ms>.<pid>.<random>, links, folders or special files); their contents were not read`);
   if (r.capped > 0) deps.notice(`${entries(r.capped)} carried a time after now; recorded at now instead`);
   if (r.recorded > 0) deps.verbose(`recorded ${r.recorded} beat${r.recorded === 1 ? '' : 's'} from the spool`);
   if (r.stale > 0) deps.verbose(`deleted ${entries(r.stale)} older than the retention or than the service's last beat, unrecorded`);
