@@ -67,7 +67,7 @@ export function statusTable(report: StatusReport, now: number, c: ChalkInstance)
     r.muted ? (r.muted.until ? `muted ${relative(Date.parse(r.muted.until), now)}` : 'until resumed') : relative(Date.parse(r.deadline), now),
     r.incidentOpen ? `open since ${r.incidentSince}${r.delivery === 'not-sent' ? ' (never sent)' : ''}` : '-',
     // "1 queued" / "2 refused": whether PagerDuty has the incident shown beside it.
-    r.pendingEvents > 0 ? `${r.pendingEvents} ${r.delivery}` : '-',
+    r.pendingEvents > 0 ? undeliveredCell(r.pendingEvents, r.refusedEvents) : '-',
     [r.muted?.reason ?? (r.flapping ? 'resolve held until stable' : ''), r.deliveryProblem ?? ''].filter(Boolean).join('; '),
   ].map(printable));
   const head = ['SERVICE', 'STATE', 'LAST SEEN', 'DEADLINE', 'INCIDENT', 'UNDELIVERED', 'NOTE'];
@@ -151,4 +151,9 @@ export function historyJson(h: HistoryReport): string {
     ...('recordedAt' in e && { recordedAt: iso(e.recordedAt) }),
   }));
   return JSON.stringify({ ...h, since: iso(h.since), until: iso(h.until), events }, null, 2);
+}
+
+/** "1 refused, 2 queued": each kind counted on its own (a refused trigger holds its resolve back). */
+function undeliveredCell(pending: number, refused: number): string {
+  return [refused > 0 && `${refused} refused`, pending - refused > 0 && `${pending - refused} queued`].filter(Boolean).join(', ');
 }

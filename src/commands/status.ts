@@ -22,6 +22,8 @@ export interface ServiceStatus {
   incidentOpen: boolean;
   incidentSince: string | null;
   pendingEvents: number;
+  /** How many of the pending events PagerDuty refused (the rest are queued). */
+  refusedEvents: number;
   /**
    * Whether PagerDuty has what Medic sent: `sent` (every event reached it), `queued` (waiting to
    * be sent: retry, missing key), `refused` (PagerDuty refused it; kept until the target's key or
@@ -84,6 +86,7 @@ export async function status(input: { slugs: string[] }, deps: { config: Config;
       incidentOpen: rec.incident !== null,
       incidentSince: isoOrNull(rec.incident?.downAt ?? null),
       pendingEvents: deliveries.get(spec.slug)?.pending ?? 0,
+      refusedEvents: deliveries.get(spec.slug)?.refusedCount ?? 0,
       ...deliveryOf(deliveries.get(spec.slug), rec.incident !== null),
       muted: mute ? { kind: mute.kind, reason: mute.reason, until: isoOrNull(mute.until) } : null,
       flapping,

@@ -681,7 +681,7 @@ export class SqliteStore implements Store {
       const states = new Map<string, ServiceDelivery>();
       const state = (slug: string) => {
         let s = states.get(slug);
-        if (!s) states.set(slug, (s = { pending: 0, refused: null, lastError: null, openIncident: null }));
+        if (!s) states.set(slug, (s = { pending: 0, refusedCount: 0, refused: null, lastError: null, openIncident: null }));
         return s;
       };
       type Row = Pick<OutboxRow, 'slug' | 'target' | 'action' | 'last_error' | 'refused_at' | 'refused_status' | 'refused_answer' | 'refused_fingerprint'>;
@@ -692,6 +692,7 @@ export class SqliteStore implements Store {
         const s = state(r.slug);
         s.pending++;
         const refusal = refusalOf(r);
+        if (refusal) s.refusedCount++;
         if (refusal && !s.refused) s.refused = { target: r.target, action: r.action as Action, refusal };
         if (r.last_error !== null && !s.lastError) s.lastError = { target: r.target, action: r.action as Action, error: r.last_error };
       }

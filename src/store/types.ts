@@ -62,6 +62,8 @@ export interface OutboxEvent extends NewEvent {
 export interface ServiceDelivery {
   /** Events still pending (refused ones included). */
   pending: number;
+  /** How many of them PagerDuty refused (kept until the target's key or URL changes). */
+  refusedCount: number;
   /** The oldest pending event PagerDuty refused, if any. */
   refused: { target: string; action: Action; refusal: Refusal } | null;
   /** The oldest pending event's last error (why it is not out yet), if any. */

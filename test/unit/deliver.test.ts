@@ -542,23 +542,23 @@ describe('status: what PagerDuty has of a service (deliveryOf)', () => {
   const refusal = { at: T0, status: 404, answer: 'No route', fingerprint: 'f' };
   it.each<[string, ServiceDelivery | undefined, boolean, { delivery: string | null; deliveryProblem: string | null }]>([
     ['nothing queued, no incident', undefined, false, { delivery: null, deliveryProblem: null }],
-    ['open incident, its trigger delivered', { pending: 0, refused: null, lastError: null, openIncident: { delivered: 1, dropped: 0 } }, true, { delivery: 'sent', deliveryProblem: null }],
+    ['open incident, its trigger delivered', { pending: 0, refusedCount: 0, refused: null, lastError: null, openIncident: { delivered: 1, dropped: 0 } }, true, { delivery: 'sent', deliveryProblem: null }],
     [
       'open incident, its trigger waiting for a retry',
-      { pending: 1, refused: null, lastError: { target: 'oncall', action: 'trigger', error: 'HTTP 503' }, openIncident: { delivered: 0, dropped: 0 } },
+      { pending: 1, refusedCount: 0, refused: null, lastError: { target: 'oncall', action: 'trigger', error: 'HTTP 503' }, openIncident: { delivered: 0, dropped: 0 } },
       true,
       { delivery: 'queued', deliveryProblem: 'trigger to oncall: HTTP 503' },
     ],
-    ['queued and never tried yet', { pending: 1, refused: null, lastError: null, openIncident: { delivered: 0, dropped: 0 } }, true, { delivery: 'queued', deliveryProblem: null }],
+    ['queued and never tried yet', { pending: 1, refusedCount: 0, refused: null, lastError: null, openIncident: { delivered: 0, dropped: 0 } }, true, { delivery: 'queued', deliveryProblem: null }],
     [
       'refused',
-      { pending: 2, refused: { target: 'oncall', action: 'trigger', refusal }, lastError: { target: 'oncall', action: 'trigger', error: 'HTTP 404 — No route' }, openIncident: null },
+      { pending: 2, refusedCount: 1, refused: { target: 'oncall', action: 'trigger', refusal }, lastError: { target: 'oncall', action: 'trigger', error: 'HTTP 404 — No route' }, openIncident: null },
       false,
       { delivery: 'refused', deliveryProblem: 'trigger to oncall refused (HTTP 404): No route' },
     ],
     [
       'open incident whose only trigger was never sent (its target was removed)',
-      { pending: 0, refused: null, lastError: null, openIncident: { delivered: 0, dropped: 1 } },
+      { pending: 0, refusedCount: 0, refused: null, lastError: null, openIncident: { delivered: 0, dropped: 1 } },
       true,
       { delivery: 'not-sent', deliveryProblem: 'the trigger was not sent and never will be (see medic history)' },
     ],

@@ -62,6 +62,7 @@ describe('every human output escapes what came from outside', () => {
       incidentOpen: false,
       incidentSince: null,
       pendingEvents: 0,
+      refusedEvents: 0,
       delivery: null,
       deliveryProblem: null,
       muted: { kind: 'paused', reason: HOSTILE, until: null },
