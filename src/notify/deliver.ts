@@ -163,9 +163,10 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
           continue;
         }
         const reason = `${why}: the trigger for ${event.slug} goes to ${to.join(', ')} instead`;
-        await deps.store.reroute(event.id, to, reason, deps.now());
-        report.skipped.push({ event, reason, notice: true });
+        const queued = await deps.store.reroute(event.id, to, reason, deps.now());
+        report.skipped.push({ event, reason: queued > 0 ? reason : `${why}: not sent there; ${event.slug}'s own targets (${to.join(', ')}) already have this incident`, notice: true });
         say(event, reason);
+        if (queued === 0) continue;
         return defer({ kind: 'retry', error: `the trigger for ${event.slug} was moved to ${to.join(', ')} and goes out at the next check` });
       }
       if (!target) {

@@ -622,7 +622,7 @@ export class SqliteStore implements Store {
     return this.run(() => this.settleTx(id, outcome, now));
   }
 
-  reroute(id: number, targets: string[], reason: string, now: number): Promise<void> {
+  reroute(id: number, targets: string[], reason: string, now: number): Promise<number> {
     return this.run(() =>
       this.db
         .transaction(() => {
@@ -632,8 +632,10 @@ export class SqliteStore implements Store {
              FROM outbox o WHERE id = ? AND action = 'trigger' AND status = 'pending'
              AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.slug = o.slug AND x.incident_id = o.incident_id AND x.target = ? AND x.action = 'trigger')`,
           );
-          for (const target of targets) copy.run(target, now, now, id, target);
+          let queued = 0;
+          for (const target of targets) queued += copy.run(target, now, now, id, target).changes;
           this.settleTx(id, { status: 'skipped', error: reason }, now);
+          return queued;
         })
         .immediate(),
     );

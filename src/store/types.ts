@@ -124,9 +124,9 @@ export interface Store {
   /**
    * A pending trigger whose target left the config goes to `targets` instead: a trigger for each
    * of them that the incident has not had yet is queued, with the same facts, and this one is
-   * settled as skipped with `reason` — in one transaction.
+   * settled as skipped with `reason` — in one transaction. Returns how many triggers it queued.
    */
-  reroute(id: number, targets: string[], reason: string, now: number): Promise<void>;
+  reroute(id: number, targets: string[], reason: string, now: number): Promise<number>;
   /** Logs a failed attempt that will be retried within this run (for history); the event stays as it is. */
   noteAttempt(id: number, error: string, now: number): Promise<void>;
   pendingCounts(): Promise<Map<string, number>>;

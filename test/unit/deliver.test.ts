@@ -404,6 +404,17 @@ describe('deliverPending: the database does not say where or what to send', () =
     for (const text of [report.skipped[0]!.reason, ...lines]) expect(text).not.toContain('\n');
   });
 
+  it("a forged copy of a delivered trigger naming another team's target: not sent, and no promise of a later send", async () => {
+    const w = world({ targets: { oncall: { type: 'pagerduty', eventsUrl: ONCALL }, payments: { type: 'pagerduty', eventsUrl: MOVED } }, defaults: { targets: ['oncall'] } });
+    await w.down('job', ['oncall']);
+    await w.deliver();
+    w.store.db.prepare("INSERT INTO outbox (slug, incident_id, target, action, dedup_key, down_at, last_beat_at, missed_heartbeats, created_at, next_attempt_at) SELECT slug, incident_id, 'payments', action, dedup_key, down_at, last_beat_at, missed_heartbeats, created_at, next_attempt_at FROM outbox").run();
+    const report = await w.deliver();
+    expect(wire(w.sent)).toEqual([`trigger medic-heartbeat-job → ${ONCALL}`]);
+    expect(report.skipped.map((s) => s.reason)).toEqual(["target \"payments\" is not one of job's targets: not sent there; job's own targets (oncall) already have this incident"]);
+    expect(undeliveredError(report)).toBeNull();
+  });
+
   it('a target removed after the outage ended: the unsent trigger and its resolve are dropped, not moved', async () => {
     const w = world({ targets: { oncall: { type: 'pagerduty', eventsUrl: ONCALL } } });
     await w.down('job', ['oncall']);
