@@ -111,9 +111,7 @@ async function search(opts: LoadOptions): Promise<FoundConfig> {
   const notLooked = skipped.length > 0 ? `; did not look in ${skipped.join(', ')}, because a config there could have been planted by another user` : '';
   throw new ConfigError(
     `no Medic config found; looked in ${looked} for ${SEARCH_PLACES.join(', ')}${notLooked}`,
-    skipped.length > 0
-      ? 'keep the config (and the database) in a folder other users cannot write, or pass --config <path> or set MEDIC_CONFIG'
-      : '`medic init` writes a starter medic.config.json; or pass --config <path> or set MEDIC_CONFIG',
+    `\`medic init\` writes a starter medic.config.json${skipped.length > 0 ? ' (in a folder other users cannot write: it keeps the database beside it)' : ''}; or pass --config <path> or set MEDIC_CONFIG`,
   );
 }
 

@@ -362,20 +362,22 @@ describe('refusals and deliveryStates', () => {
 
       const states = await store.deliveryStates();
       expect(states.get('quiet')).toBeUndefined();
-      expect(states.get('sent')).toEqual({ pending: 0, refused: null, lastError: null, openIncident: { delivered: 1, dropped: 0 } });
+      expect(states.get('sent')).toEqual({ pending: 0, refusedCount: 0, refused: null, lastError: null, openIncident: { delivered: 1, dropped: 0 } });
       expect(states.get('queued')).toEqual({
         pending: 1,
+        refusedCount: 0,
         refused: null,
         lastError: { target: 'oncall', action: 'trigger', error: 'HTTP 503' },
         openIncident: { delivered: 0, dropped: 0 },
       });
       expect(states.get('refused')).toEqual({
         pending: 1,
+        refusedCount: 1,
         refused: { target: 'oncall', action: 'trigger', refusal: { at: T0 + 1, status: 403, answer: 'forbidden', fingerprint: 'f' } },
         lastError: { target: 'oncall', action: 'trigger', error: 'HTTP 403 — forbidden' },
         openIncident: { delivered: 0, dropped: 0 },
       });
-      expect(states.get('dropped')).toEqual({ pending: 0, refused: null, lastError: null, openIncident: { delivered: 0, dropped: 1 } });
+      expect(states.get('dropped')).toEqual({ pending: 0, refusedCount: 0, refused: null, lastError: null, openIncident: { delivered: 0, dropped: 1 } });
     }));
 });
 
