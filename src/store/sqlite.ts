@@ -843,11 +843,12 @@ export class SqliteStore implements Store {
       this.db
         .transaction(() => {
           const taken = this.sql(
-            // A lease ending later than a lease taken now would is not one a checker took (the
-            // clock stepped back, or a database writer planted it): it counts as run out.
+            // A lease ending far later than a lease taken now would (more than a whole lease beyond
+            // it, so clocks a little apart never count) is not one a checker took: the clock stepped
+            // back, or a database writer planted it. It counts as run out.
             `UPDATE checker SET owner = ?, lease_until = ?
              WHERE id = 1 AND (owner IS NULL OR lease_until <= ? OR lease_until > ? OR owner = ?)`,
-          ).run(owner, now + leaseMs, now, now + leaseMs, takeOverFrom ?? null);
+          ).run(owner, now + leaseMs, now, now + 2 * leaseMs, takeOverFrom ?? null);
           if (taken.changes === 1) return { acquired: true, holder: owner };
           const row = this.sql('SELECT owner FROM checker WHERE id = 1').get() as { owner: string | null };
           return { acquired: false, holder: row.owner };

@@ -267,11 +267,17 @@ export function storeContract(name: string, fresh: () => StoreFixture | Promise<
         expect(await store.acquireLock(A, T0 + LEASE + 1, LEASE)).toEqual({ acquired: false, holder: B });
       });
 
-      it('a lease ending later than any lease taken now (a planted one, or the clock stepped back) counts as run out', async () => {
+      it('a lease ending more than a lease beyond any taken now (planted, or the clock stepped back) counts as run out', async () => {
         const { store } = await setUp();
         await store.acquireLock(A, T0 + 10 * LEASE, LEASE);
         expect(await store.acquireLock(B, T0, LEASE)).toEqual({ acquired: true, holder: B });
         expect(await store.acquireLock(A, T0 + 1, LEASE)).toEqual({ acquired: false, holder: B });
+      });
+
+      it('a live lease taken by a clock a little ahead is still live (checkers started together)', async () => {
+        const { store } = await setUp();
+        await store.acquireLock(A, T0 + 5_000, LEASE);
+        expect(await store.acquireLock(B, T0, LEASE)).toEqual({ acquired: false, holder: A });
       });
 
       it('takeOverFrom names the holder: B takes a live lease over from A, not from someone else', async () => {
