@@ -1,9 +1,9 @@
 import { checkUrl, type Config, type Target } from '../config.js';
 import { nearest } from '../core/suggest.js';
-import { ConfigError, EXIT, MedicError, mostUrgent, UsageError } from '../errors.js';
+import { ConfigError, EXIT, MedicError, mostUrgent, urlForDisplay, UsageError } from '../errors.js';
 import type { Sender, SendResult } from '../notify/http.js';
 import { readTargetKey } from '../notify/keys.js';
-import { INVALID_KEY_HINT, boundedAnswer, describeAnswer, refusalHint, shownUrl, testAlertBody } from '../notify/pagerduty.js';
+import { INVALID_KEY_HINT, boundedAnswer, describeAnswer, refusalHint, testAlertBody } from '../notify/pagerduty.js';
 import { UNREACHABLE_HINT } from '../hints.js';
 
 export interface TestAlertDeps {
@@ -88,7 +88,7 @@ async function sendOne(target: Target, resolve: boolean, deps: TestAlertDeps): P
     );
   }
   throw new MedicError(
-    `target ${target.name}: could not deliver the ${what} to ${shownUrl(target.eventsUrl)} after ${ATTEMPTS} attempts: ${failed.error}${said ? ` — ${said}` : ''}`,
+    `target ${target.name}: could not deliver the ${what} to ${urlForDisplay(target.eventsUrl)} after ${ATTEMPTS} attempts: ${failed.error}${said ? ` — ${said}` : ''}`,
     EXIT.tempfail,
     failed.status === null
       ? UNREACHABLE_HINT

@@ -83,6 +83,9 @@ export function nextRunDelay(runs: number): number {
   return runs <= 3 ? 0 : Math.min(60_000 * 2 ** (runs - 4), MAX_RETRY_DELAY_MS);
 }
 
+/** A control character (C0, DEL, C1): none can be in a name a config holds. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
 /**
  * Sends every pending outbox event. Per (service, target) events go strictly in order: an event
  * waits until the one before it is settled, so a resolve never overtakes its trigger.
@@ -113,7 +116,7 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
   const throttledUntil = new Map<string, number>();
   const stopped = () => opts.signal?.aborted === true;
   /** A name from the database, as a message may show it: quoted and escaped if it holds control characters. */
-  const name = (text: string) => (/[\u0000-\u001f\u007f-\u009f]/.test(text) ? JSON.stringify(text) : text);
+  const name = (text: string) => (CONTROL.test(text) ? JSON.stringify(text) : text);
   const say = (event: OutboxEvent, what: string) => opts.onEvent?.(`${event.action} ${name(event.slug)} → ${name(event.target)}: ${what}`);
 
   const deliverGroup = async (events: OutboxEvent[]) => {
@@ -134,7 +137,7 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
       };
       // Names from the database go into messages: a row whose slug or target could not have come
       // from a config (a forged one, with a line break to fake a line of cron mail) goes no further.
-      if (!isSlug(event.slug) || /[\u0000-\u001f\u007f-\u009f]/.test(event.target)) {
+      if (!isSlug(event.slug) || CONTROL.test(event.target)) {
         await skip(`an outbox row for ${JSON.stringify(event.slug)} → ${JSON.stringify(event.target)} is not one Medic wrote, and was not sent`, true);
         continue;
       }

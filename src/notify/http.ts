@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import { UNREACHABLE_HINT } from '../hints.js';
 import { redactSecrets, stripUserinfo, urlForDisplay } from '../errors.js';
 import type { PdAnswer } from './pagerduty.js';
 
@@ -55,8 +56,7 @@ export function httpPinger(env: NetEnv): Pinger {
  */
 export async function probeEventsUrl(url: string, timeoutMs: number, env: NetEnv): Promise<ProbeResult> {
   const out = await exchange(url, 'POST', '{}', timeoutMs, env);
-  const network = "check that this machine can reach PagerDuty over HTTPS (firewall, DNS, HTTPS_PROXY), and the target's eventsUrl";
-  if ('error' in out) return { ok: false, error: cleanError(out.error, ''), fix: network };
+  if ('error' in out) return { ok: false, error: cleanError(out.error, ''), fix: UNREACHABLE_HINT };
   const { status } = out;
   const { answer } = readAnswer(out.text, '');
   const said = describe(answer);
@@ -69,7 +69,7 @@ export async function probeEventsUrl(url: string, timeoutMs: number, env: NetEnv
   if (status === 404 || status === 405) {
     return { ok: false, error: `eventsUrl path is wrong (${http})`, fix: 'the Events API v2 URL ends in /v2/enqueue (https://events.pagerduty.com/v2/enqueue, or events.eu.pagerduty.com for the EU)' };
   }
-  if (status >= 500) return { ok: false, error: `the server is failing (${http})`, fix: `try again in a minute (status.pagerduty.com); ${network}` };
+  if (status >= 500) return { ok: false, error: `the server is failing (${http})`, fix: `try again in a minute (status.pagerduty.com); ${UNREACHABLE_HINT}` };
   return { ok: false, error: `this is not how the Events API answers an empty event (${http})`, fix: "check the target's eventsUrl, and any proxy between this machine and PagerDuty" };
 }
 

@@ -1,3 +1,4 @@
+import { urlForDisplay } from '../errors.js';
 import type { Config, Target } from '../config.js';
 import { formatDuration } from '../core/duration.js';
 import { dedupKey, severityFor, type ServiceSpec, type Severity } from '../core/service.js';
@@ -136,18 +137,6 @@ export function boundedAnswer(text: string): string {
   return text.length <= ANSWER_LIMIT ? text : `${text.slice(0, ANSWER_LIMIT)}… (cut)`;
 }
 
-/** A URL as printed: never its user:password part. */
-export function shownUrl(value: string): string {
-  try {
-    const url = new URL(value);
-    url.username = '';
-    url.password = '';
-    return url.href;
-  } catch {
-    return value;
-  }
-}
-
 /**
  * What to do about a refusal (a 3xx, or a 4xx other than 408/429): the guide's "Invalid Routing
  * Key" steps when it is about the key (its words, or 401/403), the events URL for a redirect or an
@@ -158,11 +147,11 @@ export function refusalHint(status: number | null, answer: string, eventsUrl: st
   if (/routing.?key|integration key/i.test(answer) || status === 401 || status === 403) return `${INVALID_KEY_HINT}
 ${again}`;
   if (status !== null && ((status >= 300 && status < 400) || status === 404 || status === 405)) {
-    return `check the target's eventsUrl (${shownUrl(eventsUrl)}); PagerDuty's is https://events.pagerduty.com/v2/enqueue (EU: https://events.eu.pagerduty.com/v2/enqueue)
+    return `check the target's eventsUrl (${urlForDisplay(eventsUrl)}); PagerDuty's is https://events.pagerduty.com/v2/enqueue (EU: https://events.eu.pagerduty.com/v2/enqueue)
 ${again}`;
   }
   if (status === 400) return `PagerDuty refused the event's content: if the routing key is right, this is a bug in Medic; please report it with PagerDuty's answer
 ${again}`;
-  return `check the target's routing key and eventsUrl (${shownUrl(eventsUrl)})
+  return `check the target's routing key and eventsUrl (${urlForDisplay(eventsUrl)})
 ${again}`;
 }

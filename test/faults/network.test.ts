@@ -8,9 +8,10 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, MIN, fileTempDir, medic } from '../helpers/faults.js';
 import { startPdServer, type PdServer } from '../helpers/pd-server.js';
+import { closedAfterEach } from '../helpers/standins.js';
 import { badProxy, type Listener, type ProxyMode } from '../helpers/proxy.js';
 
 /** The guide's example key: never a real one. */
@@ -25,22 +26,9 @@ const HOSTILE = 'Event object is invalid\u001b]0;pwned\u0007\u001b[2J\rmedic: ok
 
 const tmp = fileTempDir('net');
 afterAll(() => tmp.remove());
-const open: { close(): Promise<unknown> }[] = [];
-afterEach(async () => {
-  for (const o of open.splice(0)) await o.close();
-});
-
-async function pdServer(): Promise<PdServer> {
-  const pd = await startPdServer();
-  open.push(pd);
-  return pd;
-}
-
-async function proxy(mode: ProxyMode): Promise<Listener> {
-  const p = await badProxy(mode);
-  open.push(p);
-  return p;
-}
+const track = closedAfterEach();
+const pdServer = (): Promise<PdServer> => track(startPdServer());
+const proxy = (mode: ProxyMode): Promise<Listener> => track(badProxy(mode));
 
 /** A project folder with this config; `run` spawns the real binary there (NO_COLOR, clean env). */
 function project(config: object) {

@@ -1,16 +1,24 @@
-/** PagerDuty stand-ins that close by themselves after each test of the file that asks for them. */
+/** Stand-ins (PagerDuty, proxies, plain servers) that close by themselves after each test of the file that asks for them. */
 import { afterEach } from 'vitest';
 import { startPdServer, type PdServer } from './pd-server.js';
 
-/** Call once at the top of a test file; the function it returns starts a stand-in. */
-export function standIns(): () => Promise<PdServer> {
-  const open: PdServer[] = [];
+type Closable = { close(): Promise<unknown> | void };
+
+/** Call once at the top of a test file; what the returned function is given is closed after each test. */
+export function closedAfterEach(): <T extends Closable>(thing: T | Promise<T>) => Promise<T> {
+  const open: Closable[] = [];
   afterEach(async () => {
-    await Promise.all(open.splice(0).map((pd) => pd.close()));
+    await Promise.all(open.splice(0).map((o) => o.close()));
   });
-  return async () => {
-    const pd = await startPdServer();
-    open.push(pd);
-    return pd;
+  return async (thing) => {
+    const it = await thing;
+    open.push(it);
+    return it;
   };
+}
+
+/** Call once at the top of a test file; the function it returns starts a PagerDuty stand-in. */
+export function standIns(): () => Promise<PdServer> {
+  const track = closedAfterEach();
+  return () => track(startPdServer());
 }

@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   httpPinger,
   httpSender,
@@ -18,6 +18,7 @@ import {
   type SendResult,
 } from '../../src/notify/http.js';
 import { keysInEnv, stripUserinfo, urlForDisplay } from '../../src/errors.js';
+import { closedAfterEach } from '../helpers/standins.js';
 import { badProxy, silentListener, type Listener, type ProxyMode } from '../helpers/proxy.js';
 import { badRequestJson, startPdServer, type PdServer } from '../helpers/pd-server.js';
 
@@ -26,20 +27,9 @@ const KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
 const EVENT = { routing_key: KEY, event_action: 'trigger', dedup_key: 'medic-heartbeat-backup', payload: { summary: 's', severity: 'error', source: 'medic' } };
 const NOW = Date.parse('2026-11-26T12:00:00Z');
 
-const open: { close(): Promise<unknown> | void }[] = [];
-afterEach(async () => {
-  for (const o of open.splice(0)) await o.close();
-});
-async function pdServer(): Promise<PdServer> {
-  const pd = await startPdServer();
-  open.push(pd);
-  return pd;
-}
-async function proxy(mode: ProxyMode): Promise<Listener> {
-  const p = await badProxy(mode);
-  open.push(p);
-  return p;
-}
+const track = closedAfterEach();
+const pdServer = (): Promise<PdServer> => track(startPdServer());
+const proxy = (mode: ProxyMode): Promise<Listener> => track(badProxy(mode));
 const failed = (r: SendResult) => r as Extract<SendResult, { ok: false }>;
 
 describe('what an answer means', () => {
@@ -137,7 +127,7 @@ describe('sending through real sockets', () => {
       pump();
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    open.push({ close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))) });
+    await track({ close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))) });
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v2/enqueue`;
     const before = process.memoryUsage().rss;
     const result = await httpSender({})(url, EVENT, 5000);
@@ -178,7 +168,7 @@ describe('sending through real sockets', () => {
 
   it('https goes through HTTPS_PROXY (a CONNECT), unless NO_PROXY names the host', async () => {
     const direct = await silentListener();
-    open.push(direct);
+    await track(direct);
     const url = `https://127.0.0.1:${direct.port}/v2/enqueue`;
     const p = await proxy('refuse');
     const proxied = await httpSender({ HTTPS_PROXY: p.url })(url, EVENT, 1000);
