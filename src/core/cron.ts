@@ -151,3 +151,18 @@ export function previousMatch(cron: Cron, timeZone: string, at: number): number 
   }
   return null;
 }
+
+/**
+ * [jobs] The first run strictly after `after` of a job with this schedule in `timeZone`, or null if
+ * none within ~5 years. CONTRACT (the DST rules of Debian cron(8) are still to be applied): for now
+ * every schedule is walked over real minutes, as a wildcard job runs.
+ */
+export function nextRun(cron: Cron, timeZone: string, after: number): number | null {
+  let t = Math.floor(after / MINUTE) * MINUTE + MINUTE;
+  const stop = t + 5 * 366 * 24 * 60 * MINUTE;
+  for (; t <= stop; t += MINUTE) {
+    const local = localTime(t, timeZone);
+    if (dayMatches(cron, local) && cron.hours.has(local.hour) && cron.minutes.has(local.minute)) return t;
+  }
+  return null;
+}

@@ -1,5 +1,6 @@
 import type { Pause } from './mute.js';
 import type { ServiceSpec } from './service.js';
+import type { Signal } from './signal.js';
 
 export type State = 'new' | 'up' | 'late' | 'down';
 
@@ -17,6 +18,10 @@ export interface ServiceRecord {
   resetAt: number | null;
   pause: Pause | null;
   incident: OpenIncident | null;
+  /** [jobs] The failure reported since the last success (`--fail`, a failed `medic run`); cleared by a success. */
+  failure?: Signal | null;
+  /** [jobs] A run started (`--start`, `medic run`) and not yet ended by a success or a failure. */
+  runStartedAt?: number | null;
 }
 
 export interface OpenIncident {

@@ -1,3 +1,4 @@
+import type { DownReason, Signal, SignalDetails, SignalKind } from '../core/signal.js';
 import type { ServiceRecord } from '../core/state.js';
 
 export type Action = 'trigger' | 'resolve';
@@ -16,6 +17,13 @@ export interface TriggerFacts {
   downAt: number;
   lastBeatAt: number | null;
   missedHeartbeats: number;
+  /** [jobs] Why it went down; absent (a database before schema 4) means missed. */
+  reason?: DownReason;
+  /** [jobs] From the failing run's signal (reason 'failed'), else null/absent. */
+  exitCode?: number | null;
+  durationMs?: number | null;
+  message?: string | null;
+  outputTail?: string | null;
 }
 
 /** PagerDuty refused the event (a config change can cure it); it stays pending until the target changes. */
@@ -94,6 +102,8 @@ export interface TransitionInput {
 
 export interface History {
   beats: number[];
+  /** [jobs] Starts, failures and successes that carry details (exit code, message, output), oldest first. */
+  signals: Signal[];
   transitions: { at: number; recordedAt: number; from: string; to: string; reason: string }[];
   deliveries: { at: number; target: string; action: string; outcome: string; detail: string | null }[];
 }
@@ -109,7 +119,12 @@ export type Settlement =
   | { status: 'retry'; error: string; nextAttemptAt: number };
 
 export interface Store {
-  recordBeat(slug: string, at: number): Promise<void>;
+  /**
+   * Records a beat: a success (`ok`, the default) bumps the beat sequence, sets the last beat and
+   * clears a failure and a started run; `start` sets the started run; `fail` sets the failure and
+   * clears the started run. Details are cut to their bounds (core/signal.ts), never refused.
+   */
+  recordBeat(slug: string, at: number, signal?: { kind: SignalKind } & SignalDetails): Promise<void>;
   /** Drops the live state of services no longer in the config (not their history); open incidents stay. */
   forget(slugs: string[]): Promise<void>;
   /** Adds services seen for the first time in the config, registered at `at`. */
