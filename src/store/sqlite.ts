@@ -821,6 +821,8 @@ export class SqliteStore implements Store {
   history(slug: string, since: number, until: number): Promise<History> {
     return this.run(() => ({
       signals: [],
+      pauses: [],
+      resets: [],
       beats: (this.sql('SELECT at FROM beats WHERE slug = ? AND at >= ? AND at <= ? ORDER BY at').all(slug, since, until) as { at: number }[]).map(
         (r) => r.at,
       ),

@@ -104,6 +104,10 @@ export interface History {
   beats: number[];
   /** [jobs] Starts, failures and successes that carry details (exit code, message, output), oldest first. */
   signals: Signal[];
+  /** [jobs] For replay: pauses that overlap the range (until: its own end; endedAt: when `medic resume` ended it). */
+  pauses: { since: number; until: number | null; endedAt: number | null }[];
+  /** [jobs] For replay: moments its clock was restarted (resume, checker gap), oldest first. */
+  resets: number[];
   transitions: { at: number; recordedAt: number; from: string; to: string; reason: string }[];
   deliveries: { at: number; target: string; action: string; outcome: string; detail: string | null }[];
 }
