@@ -325,6 +325,32 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
         });
     });
 
+  withConfig(program.command('replay'))
+    .description('what a config would have paged over the kept history, beside what did (reads only; sends nothing)')
+    .argument('[slug...]', 'the services')
+    .option('--all', 'every service')
+    .option('--since <duration>', 'how far back (e.g. 7d; bounded by retention)', '30d')
+    .option('--with <config>', 'evaluate under this config file instead of the current one')
+    .option('--json', 'print JSON for scripts')
+    .action((slugs: string[], opts: { all?: boolean; since: string; with?: string; json?: boolean }, cmd: Command) => {
+      job = () =>
+        withStore(
+          cmd,
+          async (cfg, store) => {
+            const { replay, replayJson, replayText } = await import('./commands/replay.js');
+            const { loadConfig } = await import('./config.js');
+            const at = now();
+            const report = await replay(
+              { slugs, all: opts.all === true, since: opts.since, with: opts.with },
+              { config: cfg, store, now: () => at, loadConfig: (path) => loadConfig(loadOptions(path, io, env)) },
+            );
+            if (opts.json) print(replayJson(report));
+            else human(replayText(report));
+          },
+          { readOnly: true },
+        );
+    });
+
   withConfig(program.command('doctor'))
     .description('check the config, database, routing keys, events URL, crontab entry and last check run; say what to fix')
     .option('--send-test', "send the guide's test trigger and its resolve to every target (instead of only checking that each events URL answers)")

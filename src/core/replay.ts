@@ -1,0 +1,191 @@
+import { activeMute, withUnmute, type Window } from './mute.js';
+import type { ServiceSpec } from './service.js';
+import type { DownReason, Signal } from './signal.js';
+import { decide, type Evaluation, type ServiceRecord } from './state.js';
+
+/** One incident, replayed or real: open from the moment it went down until it was resolved (null: still open). */
+export interface ReplayIncident {
+  openedAt: number;
+  resolvedAt: number | null;
+  reason: DownReason;
+}
+
+/** The kept history replay reads (store/types.ts History, minus what it does not need). */
+export interface ReplayHistory {
+  /** Successes, oldest first. */
+  beats: number[];
+  /** Starts and failures (successes with details are in `beats` too, so `ok` here is ignored), oldest first. */
+  signals: Signal[];
+  pauses: { since: number; until: number | null; endedAt: number | null }[];
+  /** Moments its clock was restarted (resume, checker gap), oldest first. */
+  resets: number[];
+}
+
+export interface ReplayInput {
+  spec: ServiceSpec;
+  /**
+   * When its clock started: registration, or the oldest moment whose beats are still kept
+   * (retention), whichever is later; a beat older than that is gone, so the clock cannot start earlier.
+   */
+  startedAt: number;
+  history: ReplayHistory;
+  windows: Window[];
+  localZone: string;
+  flap: { windowMs: number; maxTriggers: number };
+  /** Checks run every minute in [from, until]; history before `from` only sets the starting state. */
+  from: number;
+  until: number;
+}
+
+const MINUTE = 60_000;
+
+/**
+ * What `medic check`, run every minute over [from, until], would have opened and resolved for one
+ * service, with the same decisions check makes (withUnmute, activeMute, decide, flap counting over
+ * the triggers and relapses of the window). The record is rebuilt as the store would have kept
+ * it: a success moves the last beat and the beat sequence and clears a failure and a started run;
+ * a start arms the run; a failure is kept until a success; pauses and clock restarts as recorded.
+ * One pass: each event is applied once, in time order, as the simulated clock passes it.
+ */
+export function replayService(input: ReplayInput): ReplayIncident[] {
+  const { spec, history: h, windows, localZone, flap } = input;
+  const rec: ServiceRecord = {
+    slug: spec.slug,
+    registeredAt: input.startedAt,
+    lastBeatAt: null,
+    beatSeq: 0,
+    resetAt: null,
+    pause: null,
+    incident: null,
+    failure: null,
+    runStartedAt: null,
+  };
+  const pauses = [...h.pauses].sort((a, b) => a.since - b.since);
+  const signals = h.signals.filter((s) => s.kind !== 'ok');
+  let b = 0;
+  let s = 0;
+  let p = 0;
+  let r = 0;
+  let endedAt: number | null = null;
+  const incidents: ReplayIncident[] = [];
+  let open: ReplayIncident | null = null;
+  // Moments it went down (triggers and relapses) within the flap window, as the store counts them.
+  let downs: number[] = [];
+
+  const first = Math.ceil(input.from / MINUTE) * MINUTE;
+  for (let now = first; now <= input.until; now += MINUTE) {
+    // Successes and signals in the order they happened.
+    for (;;) {
+      const beat = b < h.beats.length && h.beats[b]! <= now ? h.beats[b]! : Infinity;
+      const signal = s < signals.length && signals[s]!.at <= now ? signals[s]! : null;
+      if (beat === Infinity && signal === null) break;
+      if (signal === null || beat <= signal.at) {
+        rec.lastBeatAt = beat;
+        rec.beatSeq++;
+        rec.failure = null;
+        rec.runStartedAt = null;
+        b++;
+      } else {
+        if (signal.kind === 'start') rec.runStartedAt = signal.at;
+        else {
+          rec.failure = signal;
+          rec.runStartedAt = null;
+        }
+        s++;
+      }
+    }
+    while (p < pauses.length && pauses[p]!.since <= now) {
+      const pause = pauses[p++]!;
+      rec.pause = { since: pause.since, until: pause.until, reason: null };
+      endedAt = pause.endedAt;
+    }
+    if (rec.pause && endedAt !== null && endedAt <= now) {
+      // `medic resume`: the pause is over and the clock restarts then.
+      rec.pause = null;
+      if (rec.resetAt === null || endedAt > rec.resetAt) rec.resetAt = endedAt;
+      endedAt = null;
+    }
+    while (r < h.resets.length && h.resets[r]! <= now) rec.resetAt = h.resets[r++]!;
+
+    const since = now - flap.windowMs;
+    if (downs.length > 0 && downs[0]! < since) downs = downs.filter((at) => at >= since);
+    const seen = withUnmute(spec, rec, windows, now, localZone);
+    const muted = activeMute(spec, seen.pause, windows, now, localZone) !== null;
+    const t = decide(spec, seen, now, { muted, recentTriggers: downs.length, flap });
+    if (!t) continue;
+    switch (t.kind) {
+      case 'down':
+        open = { openedAt: t.at, resolvedAt: null, reason: reasonOf(t.evaluation) };
+        incidents.push(open);
+        rec.incident = { downAt: t.at, beatSeq: rec.beatSeq, heldSince: null };
+        downs.push(t.at);
+        break;
+      case 'relapse':
+        rec.incident = { ...rec.incident!, beatSeq: rec.beatSeq, heldSince: null };
+        downs.push(t.at);
+        break;
+      case 'hold':
+        rec.incident = { ...rec.incident!, beatSeq: rec.beatSeq, heldSince: t.at };
+        break;
+      case 'up':
+        open!.resolvedAt = t.at;
+        open = null;
+        rec.incident = null;
+        break;
+    }
+  }
+  return incidents;
+}
+
+/** Why the state machine says it is down; an evaluation without a reason (before [jobs]) is a missed deadline. */
+function reasonOf(evaluation: Evaluation): DownReason {
+  return (evaluation as Evaluation & { reason?: DownReason | null }).reason ?? 'missed';
+}
+
+/**
+ * The incidents that really happened, from the stored transitions (oldest first): `down` opens one,
+ * `up` resolves it; `flapping` and `relapse` belong to the open one. Only those overlapping
+ * [from, until] are kept. Why it went down comes from the transition's own words.
+ */
+export function actualIncidents(transitions: { at: number; from: string; to: string; reason: string }[], from: number, until: number): ReplayIncident[] {
+  const all: ReplayIncident[] = [];
+  let open: ReplayIncident | null = null;
+  for (const t of transitions) {
+    if (t.to === 'down') {
+      open = { openedAt: t.at, resolvedAt: null, reason: reasonFromText(t.reason) };
+      all.push(open);
+    } else if (t.to === 'up' && open) {
+      open.resolvedAt = t.at;
+      open = null;
+    }
+  }
+  return all.filter((i) => overlaps(i, { openedAt: from, resolvedAt: until }, until));
+}
+
+/** The stored reason text says `failed: …` or `stuck: …` for those; anything else is a missed deadline. */
+export function reasonFromText(text: string): DownReason {
+  if (/^failed\b/i.test(text)) return 'failed';
+  if (/^stuck\b/i.test(text)) return 'stuck';
+  return 'missed';
+}
+
+/** Whether two incidents were open at a common moment (an open one lasts until `until`); ends inclusive. */
+export function overlaps(a: { openedAt: number; resolvedAt: number | null }, b: { openedAt: number; resolvedAt: number | null }, until: number): boolean {
+  return a.openedAt <= (b.resolvedAt ?? until) && b.openedAt <= (a.resolvedAt ?? until);
+}
+
+export interface Comparison {
+  /** Pages the replayed config would have sent (one per incident; a relapse while flapping is not a page). */
+  pages: number;
+  actualPages: number;
+  /** Real incidents no replayed incident overlaps: outages the replayed config would not have paged. */
+  uncovered: ReplayIncident[];
+}
+
+export function compare(replayed: ReplayIncident[], actual: ReplayIncident[], until: number): Comparison {
+  return {
+    pages: replayed.length,
+    actualPages: actual.length,
+    uncovered: actual.filter((a) => !replayed.some((r) => overlaps(a, r, until))),
+  };
+}
