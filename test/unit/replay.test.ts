@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import { summary } from '../../src/commands/replay.js';
+import type { Window } from '../../src/core/mute.js';
+import { actualIncidents, compare, replayService, type ReplayHistory, type ReplayInput } from '../../src/core/replay.js';
+import { MIN, serviceSpec, T0 } from '../helpers/model.js';
+
+const at = (minutes: number) => T0 + minutes * MIN;
+const every5 = (from: number, to: number) => Array.from({ length: (to - from) / 5 + 1 }, (_, i) => at(from + i * 5));
+
+/**
+ * A 5m service beating every 5 minutes from T0 to T0+4h, with two outages: silent from 30m to
+ * 60m (six beats missing), and from 120m to 135m (two missing).
+ */
+const TWO_OUTAGES: number[] = [...every5(0, 30), ...every5(60, 120), ...every5(135, 240)];
+
+function history(over: Partial<ReplayHistory> = {}): ReplayHistory {
+  return { beats: TWO_OUTAGES, signals: [], pauses: [], resets: [], ...over };
+}
+
+function input(over: Partial<ReplayInput> = {}): ReplayInput {
+  return {
+    spec: serviceSpec(),
+    startedAt: at(-60),
+    history: history(),
+    windows: [],
+    localZone: 'UTC',
+    flap: { windowMs: 60 * MIN, maxTriggers: 1000 },
+    from: at(0),
+    until: at(240),
+    ...over,
+  };
+}
+
+/** [opened, resolved] in minutes after T0. */
+const minutes = (incidents: { openedAt: number; resolvedAt: number | null }[]) =>
+  incidents.map((i) => [(i.openedAt - T0) / MIN, i.resolvedAt === null ? null : (i.resolvedAt - T0) / MIN]);
+
+function window(over: Partial<Window>): Window {
+  return { services: ['job'], teams: null, all: false, startAt: null, endAt: null, cron: null, durationMs: null, timezone: null, reason: null, ...over };
+}
+
+describe('replayService: the incidents a check every minute would have opened, hand-computed', () => {
+  it.each([
+    // Budget 6m: down 6m after each last beat (36m, 126m), resolved by the next beat.
+    ['threshold 1, grace 1m', { threshold: 1, graceMs: 1 * MIN }, [[36, 60], [126, 135]]],
+    // Budget 16m: the 30-minute silence pages at 46m; the 15-minute one (beat at 135m, deadline 136m) does not.
+    ['threshold 3, grace 1m', { threshold: 3, graceMs: 1 * MIN }, [[46, 60]]],
+    // Budget 15m: 45m; the beat at 135m lands exactly on the deadline and is counted first (no page).
+    ['threshold 1, grace 10m', { threshold: 1, graceMs: 10 * MIN }, [[45, 60]]],
+    // Budget 14m: the second silence is down at 134m, one minute before its beat.
+    ['threshold 1, grace 9m', { threshold: 1, graceMs: 9 * MIN }, [[44, 60], [134, 135]]],
+  ])('%s → %j', (_label, over, expected) => {
+    const incidents = replayService(input({ spec: serviceSpec(over) }));
+    expect(minutes(incidents)).toEqual(expected);
+    expect(incidents.every((i) => i.reason === 'missed')).toBe(true);
+  });
+
+  it('the state before the range comes from the history before it: from 100m on, only the second outage', () => {
+    expect(minutes(replayService(input({ from: at(100) })))).toEqual([[126, 135]]);
+  });
+
+  it('an outage still going at the end of the range stays open', () => {
+    expect(minutes(replayService(input({ until: at(130) })))).toEqual([[36, 60], [126, null]]);
+  });
+
+  it.each([
+    // The first deadline (36m) falls in the pause: no trigger; its end (90m) restarts the clock.
+    ['a timed pause 32m–90m suppresses the first page', { since: at(32), until: at(90), endedAt: null }, [[126, 135]]],
+    // `medic resume` at 50m: the clock restarts then, still silent: down at 56m, back at 60m.
+    ['a pause ended by resume at 50m restarts the clock then', { since: at(32), until: null, endedAt: at(50) }, [[56, 60], [126, 135]]],
+  ])('%s', (_label, pause, expected) => {
+    expect(minutes(replayService(input({ history: history({ pauses: [pause] }) })))).toEqual(expected);
+  });
+
+  it('a recorded clock restart (a checker gap) at 34m moves the first deadline to 40m, as the store did', () => {
+    expect(minutes(replayService(input({ history: history({ resets: [at(34)] }) })))).toEqual([[40, 60], [126, 135]]);
+  });
+
+  it.each([
+    // The 36m deadline falls in the window: a fresh 6m from its end (45m), so down at 51m; still paged.
+    ['a window 30m–45m over the first deadline delays that page to 51m', window({ startAt: at(30), endAt: at(45) }), [[51, 60], [126, 135]]],
+    // A deadline outside every window pages as if there were none.
+    ['a window 40m–50m, after the deadline, changes nothing', window({ startAt: at(40), endAt: at(50) }), [[36, 60], [126, 135]]],
+    ['a window for another service changes nothing', window({ services: ['other'], startAt: at(30), endAt: at(45) }), [[36, 60], [126, 135]]],
+    // A recurring window every day 12:30 UTC for 40m: the 36m deadline is excused to 13:10 (70m), by when it beats again.
+    ['a daily window at 12:30 for 40m covers the first outage', window({ cron: '30 12 * * *', durationMs: 40 * MIN }), [[126, 135]]],
+  ])('%s', (_label, w, expected) => {
+    expect(minutes(replayService(input({ windows: [w] })))).toEqual(expected);
+  });
+
+  describe('flap damping', () => {
+    // Silent 10 minutes out of every 10 from 0 to 60m (a beat at 0, 10, …, 60), then every 5m: down 6m after each beat.
+    const storm = [...[0, 10, 20, 30, 40, 50].map(at), ...every5(60, 240)];
+    const stormInput = (maxTriggers: number) => input({ history: history({ beats: storm }), flap: { windowMs: 60 * MIN, maxTriggers } });
+
+    it('without it, every dip is a page of its own', () => {
+      expect(minutes(replayService(stormInput(1000)))).toEqual([[6, 10], [16, 20], [26, 30], [36, 40], [46, 50], [56, 60]]);
+    });
+
+    it('with 3 triggers per hour, the third recovery is held and the rest of the storm is one incident, resolved an hour after the last recovery (60m → 120m)', () => {
+      expect(minutes(replayService(stormInput(3)))).toEqual([[6, 10], [16, 20], [26, 120]]);
+    });
+  });
+
+  it('30 days of a 1-minute service (43,200 checks) in one pass', () => {
+    const day = 1440;
+    const beats = Array.from({ length: 30 * day }, (_, i) => at(i)).filter((b) => (b - T0) / MIN % day < 600 || (b - T0) / MIN % day >= 620);
+    const incidents = replayService(input({ spec: serviceSpec({ intervalMs: MIN, graceMs: 0 }), history: history({ beats }), until: at(30 * day - 1) }));
+    expect(incidents).toHaveLength(30);
+    expect(minutes(incidents.slice(0, 2))).toEqual([[600, 620], [day + 600, day + 620]]);
+  });
+});
+
+describe('actualIncidents: what really paged, from the stored transitions', () => {
+  const t = (minute: number, to: string, reason = 'no beat within 6m of the last beat') => ({ at: at(minute), from: '', to, reason });
+
+  it('down opens, up resolves; flapping and relapse stay in the same incident; pauses and gaps are not incidents', () => {
+    const transitions = [t(6, 'down'), t(10, 'flapping'), t(16, 'relapse'), t(20, 'flapping'), t(80, 'up'), t(90, 'paused'), t(95, 'unknown'), t(126, 'down', 'failed: exit 3 at …')];
+    expect(minutes(actualIncidents(transitions, at(0), at(240)))).toEqual([[6, 80], [126, null]]);
+    expect(actualIncidents(transitions, at(0), at(240)).map((i) => i.reason)).toEqual(['missed', 'failed']);
+  });
+
+  it.each([
+    ['ends before the range', [t(6, 'down'), t(10, 'up')], at(20), []],
+    ['overlaps the start of the range', [t(6, 'down'), t(30, 'up')], at(20), [[6, 30]]],
+    ['still open from before the range', [t(6, 'down')], at(20), [[6, null]]],
+  ])('an incident that %s', (_label, transitions, from, expected) => {
+    expect(minutes(actualIncidents(transitions, from, at(240)))).toEqual(expected);
+  });
+});
+
+describe('compare and the summary line', () => {
+  const inc = (open: number, close: number | null, reason: 'missed' | 'failed' | 'stuck' = 'missed') => ({ openedAt: at(open), resolvedAt: close === null ? null : at(close), reason });
+  const actual = [inc(36, 60), inc(126, 135), inc(200, null, 'failed')];
+
+  it.each([
+    ['every real incident overlapped', [inc(46, 60), inc(130, 135), inc(220, null)], 'job: 3 pages instead of 3; no outage missed: every real incident still paged'],
+    [
+      'two real incidents not overlapped',
+      [inc(46, 60)],
+      'job: 1 page instead of 3; 2 real incidents would not have paged: 2026-11-26T14:06Z (missed), 2026-11-26T15:20Z (failed)',
+    ],
+    ['one that starts as the real one ends still covers it', [inc(60, 70), inc(135, 140), inc(240, 241)], 'job: 3 pages instead of 3; no outage missed: every real incident still paged'],
+    ['nothing real to miss', [], 'job: 0 pages instead of 0; no real incident in this range'],
+  ])('%s', (label, replayed, line) => {
+    const real = label === 'nothing real to miss' ? [] : actual;
+    expect(summary('job', compare(replayed, real, at(240)))).toBe(line);
+  });
+});
