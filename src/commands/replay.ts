@@ -76,11 +76,18 @@ export async function replay(input: ReplayOptions, deps: ReplayDeps): Promise<Re
       notInConfig.push(slug);
       continue;
     }
-    // Not registered yet: the checker has not seen it, so nothing could have paged.
-    const registeredAt = registered.get(slug) ?? until;
+    // Not registered yet: no check has seen it, so nothing could have paged.
+    const known = registered.get(slug);
+    const registeredAt = known ?? until;
     const from = Math.max(since, registeredAt, keptFrom);
     const shortened =
-      from === since ? null : from === registeredAt ? `registered ${short(registeredAt)}` : `beats are kept for ${formatDuration(config.retentionMs)} (retention)`;
+      known === undefined
+        ? 'no check has seen it yet'
+        : from === since
+          ? null
+          : from === registeredAt
+            ? `registered ${short(registeredAt)}`
+            : `beats are kept for ${formatDuration(config.retentionMs)} (retention)`;
     const h = await store.history(slug, 0, until);
     const replayed = replayService({
       spec,

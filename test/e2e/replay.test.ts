@@ -93,6 +93,21 @@ describe('medic replay', { timeout: 180_000 }, () => {
     });
   });
 
+  it('a service no check has seen yet: nothing to replay, and it says why', async () => {
+    const rig = await startRig([{ slug: 'backup' }]);
+    onTestFinished(rig.close);
+    const r = await rig.ok(NOW, ['replay', 'backup']);
+    expect(r.stdout).toBe(
+      [
+        'backup: replayed from 2026-11-26T12:25Z to 2026-11-26T12:25Z under ' + rig.project.configPath + ' (not earlier: no check has seen it yet)',
+        '  would page  resolved  lasted  why  |  paged   resolved  lasted  why',
+        `  (none)${' '.repeat(29)}|  (none)`,
+        'backup: 0 pages instead of 0; no real incident in this range',
+        '',
+      ].join('\n'),
+    );
+  });
+
   it.each([
     ['no slug and no --all', 64, ['replay'], /which services\? give their slugs, or --all/],
     ['an unknown slug, with the nearest one', 65, ['replay', 'backpu'], /unknown service 'backpu' — did you mean 'backup'\?/],
