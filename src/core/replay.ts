@@ -109,9 +109,14 @@ export function replayService(input: ReplayInput): ReplayIncident[] {
 
     const since = now - flap.windowMs;
     if (downs.length > 0 && downs[0]! < since) downs = downs.filter((at) => at >= since);
+    // An open incident (not held) only waits for a success: nothing to ask until one comes.
+    if (rec.incident && rec.incident.heldSince === null && rec.beatSeq === rec.incident.beatSeq) continue;
     const seen = withUnmute(spec, rec, windows, now, localZone);
-    const muted = activeMute(spec, seen.pause, windows, now, localZone) !== null;
-    const t = decide(spec, seen, now, { muted, recentTriggers: downs.length, flap });
+    const ctx = { muted: false, recentTriggers: downs.length, flap };
+    let t = decide(spec, seen, now, ctx);
+    // Being muted only ever stops a trigger: asked only then, since a recurring window's occurrence
+    // costs a walk over its cron, and a quiet month is 43,200 checks.
+    if (t?.kind === 'down' && activeMute(spec, seen.pause, windows, now, localZone) !== null) t = decide(spec, seen, now, { ...ctx, muted: true });
     if (!t) continue;
     switch (t.kind) {
       case 'down':
