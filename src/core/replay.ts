@@ -42,31 +42,13 @@ const MINUTE = 60_000;
 /**
  * What `medic check`, run every minute over [from, until], would have opened and resolved for one
  * service, with the same decisions check makes (withUnmute, activeMute, decide, flap counting over
- * the triggers and relapses of the window). The record is rebuilt as the store would have kept
- * it: a success moves the last beat and the beat sequence and clears a failure and a started run;
- * a start arms the run; a failure is kept until a success; pauses and clock restarts as recorded.
- * One pass: each event is applied once, in time order, as the simulated clock passes it.
+ * the triggers and relapses of the window), on the record historyCursor rebuilds. One pass: each
+ * event is applied once, in time order, as the simulated clock passes it.
  */
 export function replayService(input: ReplayInput): ReplayIncident[] {
-  const { spec, history: h, windows, localZone, flap } = input;
-  const rec: ServiceRecord = {
-    slug: spec.slug,
-    registeredAt: input.startedAt,
-    lastBeatAt: null,
-    beatSeq: 0,
-    resetAt: null,
-    pause: null,
-    incident: null,
-    failure: null,
-    runStartedAt: null,
-  };
-  const pauses = [...h.pauses].sort((a, b) => a.since - b.since);
-  const signals = h.signals.filter((s) => s.kind !== 'ok');
-  let b = 0;
-  let s = 0;
-  let p = 0;
-  let r = 0;
-  let endedAt: number | null = null;
+  const { spec, windows, localZone, flap } = input;
+  const cursor = historyCursor(spec.slug, input.startedAt, input.history);
+  const rec = cursor.record;
   const incidents: ReplayIncident[] = [];
   let open: ReplayIncident | null = null;
   // Moments it went down (triggers and relapses) within the flap window, as the store counts them.
@@ -74,39 +56,7 @@ export function replayService(input: ReplayInput): ReplayIncident[] {
 
   const first = Math.ceil(input.from / MINUTE) * MINUTE;
   for (let now = first; now <= input.until; now += MINUTE) {
-    // Successes and signals in the order they happened.
-    for (;;) {
-      const beat = b < h.beats.length && h.beats[b]! <= now ? h.beats[b]! : Infinity;
-      const signal = s < signals.length && signals[s]!.at <= now ? signals[s]! : null;
-      if (beat === Infinity && signal === null) break;
-      if (signal === null || beat <= signal.at) {
-        rec.lastBeatAt = beat;
-        rec.beatSeq++;
-        rec.failure = null;
-        rec.runStartedAt = null;
-        b++;
-      } else {
-        if (signal.kind === 'start') rec.runStartedAt = signal.at;
-        else {
-          rec.failure = signal;
-          rec.runStartedAt = null;
-        }
-        s++;
-      }
-    }
-    while (p < pauses.length && pauses[p]!.since <= now) {
-      const pause = pauses[p++]!;
-      rec.pause = { since: pause.since, until: pause.until, reason: null };
-      endedAt = pause.endedAt;
-    }
-    if (rec.pause && endedAt !== null && endedAt <= now) {
-      // `medic resume`: the pause is over and the clock restarts then.
-      rec.pause = null;
-      if (rec.resetAt === null || endedAt > rec.resetAt) rec.resetAt = endedAt;
-      endedAt = null;
-    }
-    while (r < h.resets.length && h.resets[r]! <= now) rec.resetAt = h.resets[r++]!;
-
+    cursor.advance(now);
     const since = now - flap.windowMs;
     if (downs.length > 0 && downs[0]! < since) downs = downs.filter((at) => at >= since);
     // An open incident (not held) only waits for a success: nothing to ask until one comes.
@@ -140,6 +90,68 @@ export function replayService(input: ReplayInput): ReplayIncident[] {
     }
   }
   return incidents;
+}
+
+/**
+ * The record as the store would have kept it, rebuilt from the history as time passes: `advance(now)`
+ * applies everything stamped at or before `now` that it has not applied yet, in the order it
+ * happened. A success moves the last beat and the beat sequence and clears a failure and a started
+ * run; a start arms the run (not a success); a failure is kept until a success and ends the run;
+ * a pause mutes from its start, and `medic resume` (its endedAt) ends it and restarts the clock;
+ * a recorded reset restarts the clock. Incidents are the caller's.
+ */
+export function historyCursor(slug: string, registeredAt: number, h: ReplayHistory): { record: ServiceRecord; advance(now: number): void } {
+  const record: ServiceRecord = {
+    slug,
+    registeredAt,
+    lastBeatAt: null,
+    beatSeq: 0,
+    resetAt: null,
+    pause: null,
+    incident: null,
+    failure: null,
+    runStartedAt: null,
+  };
+  const pauses = [...h.pauses].sort((a, b) => a.since - b.since);
+  const signals = h.signals.filter((s) => s.kind !== 'ok');
+  let b = 0;
+  let s = 0;
+  let p = 0;
+  let r = 0;
+  let endedAt: number | null = null;
+  const advance = (now: number) => {
+    for (;;) {
+      const beat = b < h.beats.length && h.beats[b]! <= now ? h.beats[b]! : Infinity;
+      const signal = s < signals.length && signals[s]!.at <= now ? signals[s]! : null;
+      if (beat === Infinity && signal === null) break;
+      if (signal === null || beat <= signal.at) {
+        record.lastBeatAt = beat;
+        record.beatSeq++;
+        record.failure = null;
+        record.runStartedAt = null;
+        b++;
+      } else {
+        if (signal.kind === 'start') record.runStartedAt = signal.at;
+        else {
+          record.failure = signal;
+          record.runStartedAt = null;
+        }
+        s++;
+      }
+    }
+    while (p < pauses.length && pauses[p]!.since <= now) {
+      const pause = pauses[p++]!;
+      record.pause = { since: pause.since, until: pause.until, reason: null };
+      endedAt = pause.endedAt;
+    }
+    if (record.pause && endedAt !== null && endedAt <= now) {
+      record.pause = null;
+      if (record.resetAt === null || endedAt > record.resetAt) record.resetAt = endedAt;
+      endedAt = null;
+    }
+    while (r < h.resets.length && h.resets[r]! <= now) record.resetAt = h.resets[r++]!;
+  };
+  return { record, advance };
 }
 
 /** Why the state machine says it is down; an evaluation without a reason (before [jobs]) is a missed deadline. */

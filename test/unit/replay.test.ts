@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { summary } from '../../src/commands/replay.js';
 import type { Window } from '../../src/core/mute.js';
-import { actualIncidents, compare, replayService, type ReplayHistory, type ReplayInput } from '../../src/core/replay.js';
+import { actualIncidents, compare, historyCursor, replayService, type ReplayHistory, type ReplayInput } from '../../src/core/replay.js';
+import type { Signal } from '../../src/core/signal.js';
 import { MIN, serviceSpec, T0 } from '../helpers/model.js';
 
 const at = (minutes: number) => T0 + minutes * MIN;
@@ -108,6 +109,49 @@ describe('replayService: the incidents a check every minute would have opened, h
     const incidents = replayService(input({ spec: serviceSpec({ intervalMs: MIN, graceMs: 0 }), history: history({ beats }), until: at(30 * day - 1) }));
     expect(incidents).toHaveLength(30);
     expect(minutes(incidents.slice(0, 2))).toEqual([[600, 620], [day + 600, day + 620]]);
+  });
+});
+
+describe('historyCursor: the record as the store would have kept it, minute by minute', () => {
+  const start: Signal = { kind: 'start', at: at(10) + 5_000 };
+  const fail: Signal = { kind: 'fail', at: at(12) + 30_000, exitCode: 3, message: 'disk full' };
+  // A success with details is in `beats` too: its copy among the signals must not count twice.
+  const okWithDetails: Signal = { kind: 'ok', at: at(20), durationMs: 1000 };
+  const h = history({ beats: [at(0), at(10), at(20)], signals: [start, fail, okWithDetails] });
+
+  it.each([
+    // minute, lastBeatAt, beatSeq, runStartedAt, failure
+    [5, at(0), 1, null, null],
+    // At 10m the beat is in, the start 5 s later is not yet; by 11m the run is armed (not a success).
+    [10, at(10), 2, null, null],
+    [11, at(10), 2, start.at, null],
+    // A failure ends the run and is kept; it is not a success.
+    [13, at(10), 2, null, fail],
+    // A success clears both.
+    [20, at(20), 3, null, null],
+  ])('at %im: last beat, sequence, run, failure', (minute, lastBeatAt, beatSeq, runStartedAt, failure) => {
+    const c = historyCursor('job', at(-60), h);
+    // The minute before first, so that advancing step by step is tested too.
+    c.advance(at(minute - 1));
+    c.advance(at(minute));
+    expect(c.record).toMatchObject({ lastBeatAt, beatSeq, runStartedAt, failure });
+  });
+
+  it('within one minute, events apply in the order they happened (start, then success: no run left)', () => {
+    const c = historyCursor('job', at(-60), history({ beats: [at(1) + 50_000], signals: [{ kind: 'start', at: at(1) + 10_000 }] }));
+    c.advance(at(2));
+    expect(c.record).toMatchObject({ beatSeq: 1, runStartedAt: null });
+  });
+
+  it.each([
+    ['a timed pause is kept (its end restarts the clock in withUnmute)', { since: at(5), until: at(30), endedAt: null }, 40, { since: at(5), until: at(30), reason: null }, null],
+    ['a pause ended by resume is gone, and the clock restarts then', { since: at(5), until: null, endedAt: at(25) }, 40, null, at(25)],
+    ['a pause not yet ended mutes', { since: at(5), until: null, endedAt: at(25) }, 20, { since: at(5), until: null, reason: null }, null],
+  ])('%s', (_label, pause, minute, expected, resetAt) => {
+    const c = historyCursor('job', at(-60), history({ pauses: [pause] }));
+    c.advance(at(minute));
+    expect(c.record.pause).toEqual(expected);
+    expect(c.record.resetAt).toBe(resetAt);
   });
 });
 
