@@ -961,14 +961,16 @@ export class SqliteStore implements Store {
     const records = this.sql(
       `SELECT to_state, at, ${withEnd ? 'until_at' : 'NULL AS until_at'} FROM transitions WHERE slug = ? AND to_state IN ('paused', 'resumed') AND at <= ? ORDER BY at, id`,
     ).all(slug, until) as { to_state: string; at: number; until_at: number | null }[];
+    const live = this.sql('SELECT * FROM services WHERE slug = ?').get(slug) as { paused_at?: number | null; paused_until?: number | null } | undefined;
+    const running = live?.paused_at != null && live.paused_at <= until ? { since: live.paused_at, until: live.paused_until ?? null, endedAt: null } : null;
     const pauses: History['pauses'] = [];
     for (const [i, r] of records.entries()) {
       if (r.to_state !== 'paused') continue;
-      pauses.push({ since: r.at, until: r.until_at, endedAt: records[i + 1]?.at ?? null });
+      const endedAt = records[i + 1]?.at ?? null;
+      pauses.push(endedAt === null && r.at === running?.since ? running : { since: r.at, until: r.until_at, endedAt });
     }
-    const live = this.sql('SELECT * FROM services WHERE slug = ?').get(slug) as { paused_at?: number | null; paused_until?: number | null } | undefined;
-    if (live?.paused_at != null && live.paused_at <= until && !pauses.some((p) => p.since === live.paused_at)) {
-      pauses.push({ since: live.paused_at, until: live.paused_until ?? null, endedAt: null });
+    if (running && !pauses.includes(running)) {
+      pauses.push(running);
       pauses.sort((a, b) => a.since - b.since);
     }
     return pauses.filter((p) => Math.min(p.until ?? Infinity, p.endedAt ?? Infinity) >= since);
