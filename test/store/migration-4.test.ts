@@ -80,7 +80,7 @@ describe('migration to schema 4', () => {
     }
   });
 
-  it('a read-only look at a schema 3 file reads services, events and history (no signals there; the running pause's end from the service) and leaves it as it was', async () => {
+  it('a read-only look at a schema 3 file reads services, events and history (no signals there; the running pause\'s end from the service) and leaves it as it was', async () => {
     const path = join(tempDir(), 'medic.db');
     schema3(path);
     const before = sha256(path);
