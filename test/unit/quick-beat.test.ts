@@ -235,7 +235,9 @@ describe('the real binary: quick path (--config) and full path (config found by 
     return answers[0]!;
   }
 
-  it.each(sample)('%s', async (_label, c) => agree(c, []));
+  it.each(sample)('%s', async (_label, c) => {
+    await agree(c, []);
+  });
 
   // A signal (`--fail -m`, the same for --start) takes the CLI, which tries the quick path with it first.
   const signalled = new Set(['a listed slug', 'a spool', 'an unknown slug', 'a broken config and an unknown slug', 'MEDIC_DB']);
