@@ -11,7 +11,7 @@
  * regular file opened without following links or blocking, at most SPOOL_DETAILS_MAX_BYTES of it;
  * its time is capped at the check's now, and each run handles a bounded number.
  */
-import { chmodSync, closeSync, constants, fstatSync, lstatSync, mkdirSync, opendirSync, openSync, readSync, rmdirSync, type Stats, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, opendirSync, openSync, readSync, rmdirSync, type Stats, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { SignalDetails, SignalKind } from './core/signal.js';
 import { boundDetails, hasDetails } from './core/signal-bounds.js';
@@ -55,6 +55,10 @@ export function writeSpoolEntry(dir: string, slug: string, at: number, pid: numb
       try {
         const bytes = Buffer.from(content, 'utf8');
         for (let n = 0; n < bytes.length; ) n += writeSync(fd, bytes, n);
+        // Details are read by the checker, which may be another user than the job's (the folder's
+        // owner, not root): readable, whatever the umask. Only those who can list the folder (the
+        // checker; with mode 1770, its group) can find the name.
+        if (bytes.length > 0) fchmodSync(fd, 0o644);
       } finally {
         closeSync(fd);
       }

@@ -258,6 +258,8 @@ describe('signals in the spool: the kind in the name, the details as JSON inside
     expect(written).toMatch(/^svc-1\.1772442000000\.7\.[a-z0-9]{1,8}/);
     expect(written).toMatch(name);
     expect(readFileSync(join(spool, written), 'utf8')).toBe(content);
+    // Details must be readable by a checker that is not root; an empty entry is never read.
+    expect(lstatSync(join(spool, written)).mode & 0o777).toBe(content === '' ? 0o600 : 0o644);
   });
 
   it('the beat side keeps the file within what the checker reads: output that JSON escapes six-fold is cut further', () => {
