@@ -25,10 +25,11 @@ export interface QuickBeatDeps {
 }
 
 /**
- * Records the beat (with `signal`, what it says: `medic beat --start/--fail/-m` come through the
- * CLI, never through bin/medic's own quick start) and returns true, or returns false when the quick path does not apply (the
- * caller then takes the full path, which gives the same answer: commands/beat.ts). Throws what the
- * beat fails with (a bad slug 65, a database or spool that cannot be written 74).
+ * Records the beat (with `signal`, what it says: `medic beat --start/--fail/-m` come here from the
+ * CLI, never from bin/medic's own start, which takes a plain beat only) and returns true, or
+ * returns false when the quick path does not apply (the caller then takes the full path, which
+ * gives the same answer: commands/beat.ts). Throws what the beat fails with (a bad slug 65, a
+ * database or spool that cannot be written 74).
  */
 export async function quickBeat(slug: string, deps: QuickBeatDeps, signal?: BeatSignal): Promise<boolean> {
   const target = quickBeatTarget(deps, slug);

@@ -29,11 +29,12 @@ export interface BeatDeps {
   pid: number;
 }
 
-/** What a beat says (commands/beat.ts's callers: `medic beat --start/--fail/-m`, `medic run`); none is a plain success. */
+/** What a beat says (`medic beat --start/--fail/-m`, `medic run`); without one, a beat is a plain success. */
 export type BeatSignal = { kind: SignalKind } & SignalDetails;
 
 /**
- * Records one heartbeat, or with `signal` a run's start, failure or success with details. Never touches the network; prints nothing on success.
+ * Records one heartbeat, or with `signal` a run's start, failure or success with details. Never
+ * touches the network; prints nothing on success.
  *
  * A beat needs only where to write and the slug's presence in the config, so it checks only
  * those: a mistake elsewhere in the file must not lose the beats of healthy jobs (`medic check`
