@@ -65,6 +65,18 @@ describe('medic beat --start / --fail / -m', { timeout: 120_000 }, () => {
     expect(r.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
   });
 
+  it('a service removed from the config whose only records are signals still has its history', async () => {
+    project = tempProject({ services: [{ slug: 'backup', interval: '1h' }] });
+    const store = openSqliteStore(join(project.dir, 'medic.db'));
+    await store.recordBeat('old-job', T0, { kind: 'start' });
+    await store.forget(['old-job']);
+    await store.close();
+    const r = await project.run(['history', 'old-job', '--since', '1h'], at(T0 + MIN));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('old-job (removed from the config)');
+    expect(r.stdout).toContain(`  ${short(T0)}  run started`);
+  });
+
   it.each([
     ['--start with --fail', ['beat', 'backup', '--start', '--fail']],
     ['--fail with --start and a message', ['beat', 'backup', '--fail', '-m', 'x', '--start']],
