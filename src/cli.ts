@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
 import pkg from '../package.json' with { type: 'json' };
+import type { BeatSignal } from './commands/beat.js';
 import type { Config, LoadOptions } from './config.js';
 import { beatArgs } from './beat-args.js';
 import { EXIT, isMedicError, keysInEnv, redactSecrets, stripUserinfo, UsageError } from './errors.js';
@@ -210,8 +211,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
   withConfig(program.command('beat'))
     .description('record one heartbeat for a service (silent on success)')
     .argument('<slug>', 'the service slug from the config')
-    .action((slug: string, _opts: unknown, cmd: Command) => {
-      job = () => fastBeat({ slug, config: cmd.opts().config ?? globalConfig }, env, io, now);
+    .option('--start', 'record that a run started (arms maxRuntime; not a success)')
+    .option('--fail', 'record that a run failed: the service is down at the next check, until a later success')
+    .option('-m, --message <text>', 'a few words kept with the beat (shown in history; with --fail, in the page)')
+    .action((slug: string, opts: { start?: boolean; fail?: boolean; message?: string }, cmd: Command) => {
+      if (opts.start && opts.fail) throw new UsageError('--start and --fail cannot be given together', 'a run starts (--start), then succeeds (no flag) or fails (--fail): one beat for each');
+      const kind = opts.start ? 'start' : opts.fail ? 'fail' : opts.message !== undefined ? 'ok' : null;
+      const signal = kind ? { kind, ...(opts.message !== undefined && { message: opts.message }) } as const : undefined;
+      job = () => fastBeat({ slug, config: cmd.opts().config ?? globalConfig }, env, io, now, signal);
     });
 
   withConfig(program.command('check'))
@@ -420,15 +427,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
  * `medic beat` without commander: the quick path (an explicit JSON config, src/quick-beat.ts),
  * else the full path, which gives the same answer on every config (commands/beat.ts).
  */
-async function fastBeat(args: { slug: string; config?: string }, env: NodeJS.ProcessEnv, io: Io, now: () => number): Promise<void> {
+async function fastBeat(args: { slug: string; config?: string }, env: NodeJS.ProcessEnv, io: Io, now: () => number, signal?: BeatSignal): Promise<void> {
   const opts = loadOptions(args.config, io, env);
   const deps = { ...opts, now, pid: process.pid };
   const { quickBeat } = await import('./quick-beat.js');
-  if (await quickBeat(args.slug, deps)) return;
+  if (await quickBeat(args.slug, deps, signal)) return;
   const { beat } = await import('./commands/beat.js');
   const { openStore } = await import('./store/index.js');
   const { buildConfig, findConfig } = await import('./config.js');
-  await beat({ slug: args.slug }, { ...deps, findConfig: () => findConfig(opts), buildConfig: (raw, file) => buildConfig(raw, file, opts), openStore: (target) => openStore(target, { uid: opts.uid, gid: opts.gid }) });
+  await beat({ slug: args.slug, signal }, { ...deps, findConfig: () => findConfig(opts), buildConfig: (raw, file) => buildConfig(raw, file, opts), openStore: (target) => openStore(target, { uid: opts.uid, gid: opts.gid }) });
 }
 
 /** For bin/medic: the quick beat (dist/quick-beat.cjs) failed with `err`; report it as main() would. */

@@ -107,12 +107,26 @@ export function historyText(h: HistoryReport, c: ChalkInstance): string {
     } else if (e.kind === 'state') {
       const late = e.recordedAt - e.at >= 1000 ? c.dim(` (recorded ${at(e.recordedAt)})`) : '';
       out.push(`  ${at(e.at)}  ${(c[STATE_COLOUR[e.to] ?? 'yellow'] as (t: string) => string)(printable(`${e.from ? `${e.from} → ` : ''}${e.to}`))}: ${printable(e.reason)}${late}`);
+    } else if (e.kind === 'signal') {
+      out.push(...signalLines(e, c).map((l, i) => (i === 0 ? `  ${at(e.at)}  ${l}` : `      ${l}`)));
     } else {
       const colour = e.outcome === 'delivered' ? c.green : e.outcome === 'retry' ? c.yellow : c.red;
       out.push(`  ${at(e.at)}  ${printable(e.action)} → ${printable(e.target)}: ${colour(printable(e.outcome))}${e.detail ? ` ${c.dim(printable(e.detail))}` : ''}`);
     }
   }
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * "run started", "failed (exit 3, 2m5s): <message>", "beat (exit 0, 4s): <message>", then the
+ * output tail's lines. The message and output are the job's: every control character escaped.
+ */
+function signalLines(e: Extract<HistoryReport['events'][number], { kind: 'signal' }>, c: ChalkInstance): string[] {
+  const facts = [e.exitCode !== null && `exit ${e.exitCode}`, e.durationMs !== null && formatDuration(e.durationMs >= 1000 ? Math.round(e.durationMs / 1000) * 1000 : e.durationMs)].filter(Boolean);
+  const what = e.signal === 'start' ? c.cyan('run started') : e.signal === 'fail' ? c.red('failed') : c.green('beat');
+  const head = `${what}${facts.length > 0 ? ` (${facts.join(', ')})` : ''}${e.message !== null ? `: ${printable(e.message)}` : ''}`;
+  const tail = e.outputTail === null ? [] : e.outputTail.replace(/\n$/, '').split('\n').map((l) => c.dim(`| ${printable(l)}`));
+  return [head, ...tail];
 }
 
 function relative(at: number, now: number): string {

@@ -6,7 +6,7 @@
  * cost above the bare database write (BENCHMARKS.md). Anything else goes to the ES module CLI.
  */
 import { beatArgs } from './beat-args.js';
-import { type DatabaseTarget, deliverBeat, quickBeatTarget } from './commands/beat.js';
+import { type BeatSignal, type DatabaseTarget, deliverBeat, quickBeatTarget } from './commands/beat.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
 
@@ -25,14 +25,16 @@ export interface QuickBeatDeps {
 }
 
 /**
- * Records the beat and returns true, or returns false when the quick path does not apply (the
- * caller then takes the full path, which gives the same answer: commands/beat.ts). Throws what the
- * beat fails with (a bad slug 65, a database or spool that cannot be written 74).
+ * Records the beat (with `signal`, what it says: `medic beat --start/--fail/-m` come here from the
+ * CLI, never from bin/medic's own start, which takes a plain beat only) and returns true, or
+ * returns false when the quick path does not apply (the caller then takes the full path, which
+ * gives the same answer: commands/beat.ts). Throws what the beat fails with (a bad slug 65, a
+ * database or spool that cannot be written 74).
  */
-export async function quickBeat(slug: string, deps: QuickBeatDeps): Promise<boolean> {
+export async function quickBeat(slug: string, deps: QuickBeatDeps, signal?: BeatSignal): Promise<boolean> {
   const target = quickBeatTarget(deps, slug);
   if (!target) return false;
-  await deliverBeat(target, slug, deps.now(), { openStore: deps.openStore ?? ((t) => openStore(t, { uid: deps.uid, gid: deps.gid })), pid: deps.pid });
+  await deliverBeat(target, slug, deps.now(), { openStore: deps.openStore ?? ((t) => openStore(t, { uid: deps.uid, gid: deps.gid })), pid: deps.pid }, signal);
   return true;
 }
 

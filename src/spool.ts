@@ -1,15 +1,20 @@
 /**
- * The spool: beats as empty files in a folder that only the checker reads (SPEC §8). With
- * `"spool"` set in the config, `medic beat` never opens the database: it creates one empty file
- * named `<slug>.<epoch-ms>.<pid>.<random>` in the spool folder, so a job's user needs write
- * access to that folder only (mode 1733, or 1770 with a group, owned by the checker's user), not
- * to the checker's database. `medic check` then ingests the folder before it evaluates.
+ * The spool: beats as files in a folder that only the checker reads (SPEC §8). With `"spool"` set
+ * in the config, `medic beat` never opens the database: it creates one file named
+ * `<slug>.<epoch-ms>.<pid>.<random>` in the spool folder (empty: a plain beat), or
+ * `<slug>.<epoch-ms>.<pid>.<random>-<kind>` for a signal (`-start`, `-fail`, `-ok` for a success
+ * with details), its details as JSON inside, so a job's user needs write access to that folder
+ * only (mode 1733, or 1770 with a group, owned by the checker's user), not to the checker's
+ * database. `medic check` then ingests the folder before it evaluates.
  *
- * Every entry is untrusted input: only its name is used (its content is never read, links are
- * never followed), its time is capped at the check's now, and each run handles a bounded number.
+ * Every entry is untrusted input: a plain beat's content is never read, a signal's only as a
+ * regular file opened without following links or blocking, at most SPOOL_DETAILS_MAX_BYTES of it;
+ * its time is capped at the check's now, and each run handles a bounded number.
  */
-import { chmodSync, closeSync, constants, lstatSync, mkdirSync, opendirSync, openSync, rmdirSync, type Stats, unlinkSync } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, opendirSync, openSync, readSync, rmdirSync, type Stats, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { SignalDetails, SignalKind } from './core/signal.js';
+import { boundDetails, hasDetails } from './core/signal-bounds.js';
 import { isSlug } from './core/slug.js';
 import { DatabaseError, DataError } from './errors.js';
 import type { Store } from './store/types.js';
@@ -18,12 +23,17 @@ import type { Store } from './store/types.js';
 export const SPOOL_MAX_PER_RUN = 10_000;
 /** The mode `medic check` gives a spool folder it creates: anyone may add a file, only its owner (or the checker) remove it, nobody list it. */
 export const SPOOL_MODE = 0o1733;
-/** `<slug>.<epoch-ms>.<pid>.<random>`; the last three parts hold no dot, so the slug is what is left. */
-const ENTRY_NAME = /^([a-z0-9][a-z0-9._-]{0,63})\.(\d{1,15})\.(\d{1,10})\.([a-z0-9]{1,16})$/;
+/**
+ * `<slug>.<epoch-ms>.<pid>.<random>[-<kind>]`; the last three parts hold no dot, so the slug is
+ * what is left, and the random part no dash, so a kind cannot be read into it.
+ */
+const ENTRY_NAME = /^([a-z0-9][a-z0-9._-]{0,63})\.(\d{1,15})\.(\d{1,10})\.([a-z0-9]{1,16})(?:-(start|fail|ok))?$/;
+/** The most of a signal entry's content the checker reads: the bounded details (core/signal.ts) as JSON, with room. */
+export const SPOOL_DETAILS_MAX_BYTES = 80 * 1024;
 const HOW_TO_SET_UP = 'the spool folder must be a real folder owned by the checker\'s user (or root), mode 1733 (or 1770 with a group of job users): `install -d -m 1733 <folder>`';
 
-/** For `medic beat`: records the beat as one new empty file in the spool folder. Returns its name. */
-export function writeSpoolEntry(dir: string, slug: string, at: number, pid: number): string {
+/** For `medic beat`: records the beat (or the signal, its details inside) as one new file in the spool folder. Returns its name. */
+export function writeSpoolEntry(dir: string, slug: string, at: number, pid: number, signal?: { kind: SignalKind } & SignalDetails): string {
   // The caller checked the slug rule already; a name must never hold a path separator all the same.
   if (!isSlug(slug)) throw new DataError(`not a valid slug: ${JSON.stringify(slug)}`);
   let st: Stats;
@@ -34,17 +44,45 @@ export function writeSpoolEntry(dir: string, slug: string, at: number, pid: numb
   }
   const problem = folderProblem(st);
   if (problem) throw new DatabaseError(`cannot use spool folder ${dir}: ${problem}`, HOW_TO_SET_UP);
+  const content = signal ? detailsJson(signal) : '';
+  // A success without details is a plain beat: an empty file, as before signals.
+  const suffix = signal && (signal.kind !== 'ok' || content !== '') ? `-${signal.kind}` : '';
   for (let attempt = 0; ; attempt++) {
-    const name = `${slug}.${at}.${pid}.${Math.random().toString(36).slice(2, 10) || '0'}`;
+    const name = `${slug}.${at}.${pid}.${Math.random().toString(36).slice(2, 10) || '0'}${suffix}`;
     try {
       // O_EXCL|O_NOFOLLOW: never write through a file or link someone else put there.
-      closeSync(openSync(join(dir, name), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
+      const fd = openSync(join(dir, name), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      try {
+        const bytes = Buffer.from(content, 'utf8');
+        for (let n = 0; n < bytes.length; ) n += writeSync(fd, bytes, n);
+        // Details are read by the checker, which may be another user than the job's (the folder's
+        // owner, not root): readable, whatever the umask. Only those who can list the folder (the
+        // checker; with mode 1770, its group) can find the name.
+        if (bytes.length > 0) fchmodSync(fd, 0o644);
+      } finally {
+        closeSync(fd);
+      }
       return name;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST' && attempt < 5) continue;
       throw spoolError(dir, err as NodeJS.ErrnoException);
     }
   }
+}
+
+/**
+ * A signal's details as the entry's content: cut to their bounds, then the output shortened further
+ * while the JSON (whose escapes can make text six times longer) is over what the checker reads.
+ * Empty when there are none.
+ */
+function detailsJson(signal: SignalDetails): string {
+  let d = boundDetails(signal);
+  if (!hasDetails(d)) return '';
+  const json = () => JSON.stringify(Object.fromEntries(Object.entries(d).filter(([, v]) => v !== null)));
+  for (let bytes = SPOOL_DETAILS_MAX_BYTES; Buffer.byteLength(json()) > SPOOL_DETAILS_MAX_BYTES; bytes = Math.floor(bytes / 2)) {
+    d = boundDetails({ ...d, outputTail: d.outputTail }, bytes);
+  }
+  return json();
 }
 
 function spoolError(dir: string, err: NodeJS.ErrnoException): DatabaseError {
@@ -83,6 +121,8 @@ export interface SpoolDeps {
 
 export interface SpoolReport {
   recorded: number;
+  /** Signals recorded without their details: content not a regular file, over SPOOL_DETAILS_MAX_BYTES, or not the JSON expected. */
+  undetailed: number;
   /** Recorded at the check's now because their name said a later time. */
   capped: number;
   /** Deleted unrecorded: older than the retention, or not newer than the service's last beat. */
@@ -102,10 +142,10 @@ export interface SpoolReport {
  * others' beats, or point the checker at another folder.
  */
 export async function ingestSpool(dir: string, deps: SpoolDeps): Promise<SpoolReport> {
-  const report: SpoolReport = { recorded: 0, capped: 0, stale: 0, unknown: new Map(), junk: 0, waiting: 0 };
+  const report: SpoolReport = { recorded: 0, undetailed: 0, capped: 0, stale: 0, unknown: new Map(), junk: 0, waiting: 0 };
   if (!checkSpoolFolder(dir, deps)) return report;
   const max = deps.maxEntries ?? SPOOL_MAX_PER_RUN;
-  const beats: { slug: string; at: number; path: string }[] = [];
+  const beats: { slug: string; at: number; kind: SignalKind | null; path: string; st: Stats }[] = [];
   const folder = opendirSync(dir);
   try {
     let seen = 0;
@@ -144,21 +184,29 @@ export async function ingestSpool(dir: string, deps: SpoolDeps): Promise<SpoolRe
         report.stale++;
         continue;
       }
-      beats.push({ slug, at, path });
+      beats.push({ slug, at, kind: (name[5] as SignalKind | undefined) ?? null, path, st });
     }
   } finally {
     folder.closeSync();
   }
-  // Oldest first, and none older than the service's last beat: a late entry must not move it back.
-  beats.sort((a, b) => a.at - b.at);
+  // Oldest first (in one millisecond, a run's start before its end), and none older than the
+  // service's last success: a late entry must not move it back, nor a start or failure older than
+  // that success undo it.
+  beats.sort((a, b) => a.at - b.at || Number(b.kind === 'start') - Number(a.kind === 'start'));
   const lastBeat = new Map((await deps.store.services()).map((s) => [s.slug, s.lastBeatAt]));
   for (const b of beats) {
     const last = lastBeat.get(b.slug);
     if (last !== undefined && last !== null && b.at <= last) {
       report.stale++;
-    } else {
+    } else if (b.kind === null) {
       await deps.store.recordBeat(b.slug, b.at);
       lastBeat.set(b.slug, b.at);
+      report.recorded++;
+    } else {
+      const details = readDetails(b.path, b.st);
+      if (details === null) report.undetailed++;
+      await deps.store.recordBeat(b.slug, b.at, { kind: b.kind, ...details });
+      if (b.kind === 'ok') lastBeat.set(b.slug, b.at);
       report.recorded++;
     }
     // After recording: a run killed in between records the beat again next time, never loses it.
@@ -166,6 +214,48 @@ export async function ingestSpool(dir: string, deps: SpoolDeps): Promise<SpoolRe
   }
   say(report, deps);
   return report;
+}
+
+/**
+ * A signal entry's details, read with the distrust due to a file anyone may have written: a
+ * regular file (the one listed: a link or a FIFO swapped in meanwhile is neither followed nor
+ * waited on), at most SPOOL_DETAILS_MAX_BYTES, a JSON object whose known fields have the right
+ * types (others are ignored). {} for an empty file; null when it could not be used.
+ */
+function readDetails(path: string, listed: Stats): SignalDetails | null {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+  let text: string;
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.ino !== listed.ino || st.dev !== listed.dev) return null;
+    const buf = Buffer.allocUnsafe(SPOOL_DETAILS_MAX_BYTES + 1);
+    let n = 0;
+    for (let read = -1; read !== 0 && n < buf.length; n += read) read = readSync(fd, buf, n, buf.length - n, null);
+    if (n > SPOOL_DETAILS_MAX_BYTES) return null;
+    if (n === 0) return {};
+    text = buf.toString('utf8', 0, n); // a bad byte becomes U+FFFD
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return null;
+  const r = raw as Record<string, unknown>;
+  const string = (v: unknown) => (typeof v === 'string' ? v : null);
+  const number = (v: unknown) => (typeof v === 'number' ? v : null);
+  // The store cuts them to their bounds.
+  return { exitCode: number(r.exitCode), durationMs: number(r.durationMs), message: string(r.message), outputTail: string(r.outputTail) };
 }
 
 /** True when the folder can be ingested; false when it did not exist (now created, empty). Throws when it is refused. */
@@ -232,6 +322,11 @@ function say(r: SpoolReport, deps: SpoolDeps): void {
   if (r.junk > 0) deps.notice(`deleted ${entries(r.junk)} that ${r.junk === 1 ? 'is' : 'are'} not beats (names not <slug>.<epoch-ms>.<pid>.<random>, links, folders or special files); their contents were not read`);
   if (r.capped > 0) deps.notice(`${entries(r.capped)} carried a time after now; recorded at now instead`);
   if (r.recorded > 0) deps.verbose(`recorded ${r.recorded} beat${r.recorded === 1 ? '' : 's'} from the spool`);
+  if (r.undetailed > 0) {
+    deps.verbose(
+      `recorded ${entries(r.undetailed)} without ${r.undetailed === 1 ? 'its' : 'their'} details (message, exit code, output): not a regular file, over ${SPOOL_DETAILS_MAX_BYTES / 1024} KiB, or not a JSON object`,
+    );
+  }
   if (r.stale > 0) deps.verbose(`deleted ${entries(r.stale)} older than the retention or than the service's last beat, unrecorded`);
   if (r.waiting > 0) deps.verbose(`${entries(r.waiting)} wait for the next run (at most ${deps.maxEntries ?? SPOOL_MAX_PER_RUN} are handled per run)`);
 }

@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import type { Config, LoadOptions } from '../config.js';
+import type { SignalDetails, SignalKind } from '../core/signal.js';
 import { isSlug, quoteSlug } from '../core/slug.js';
 import { nearest } from '../core/suggest.js';
 import { DataError } from '../errors.js';
@@ -28,16 +29,20 @@ export interface BeatDeps {
   pid: number;
 }
 
+/** What a beat says (`medic beat --start/--fail/-m`, `medic run`); without one, a beat is a plain success. */
+export type BeatSignal = { kind: SignalKind } & SignalDetails;
+
 /**
- * Records one heartbeat. Never touches the network; prints nothing on success.
+ * Records one heartbeat, or with `signal` a run's start, failure or success with details. Never
+ * touches the network; prints nothing on success.
  *
  * A beat needs only where to write and the slug's presence in the config, so it checks only
  * those: a mistake elsewhere in the file must not lose the beats of healthy jobs (`medic check`
  * validates everything, every minute, and exits 78 on a bad config). An unknown slug is refused
  * (65), after full validation, so a broken config is reported as such (78).
  */
-export async function beat(input: { slug: string }, deps: BeatDeps): Promise<void> {
-  await deliverBeat(await resolveBeat(input.slug, deps), input.slug, deps.now(), deps);
+export async function beat(input: { slug: string; signal?: BeatSignal }, deps: BeatDeps): Promise<void> {
+  await deliverBeat(await resolveBeat(input.slug, deps), input.slug, deps.now(), deps, input.signal);
 }
 
 /** The full path's answer: where a beat for `slug` goes, or the error (65, 78) it ends with. */
@@ -49,15 +54,15 @@ export async function resolveBeat(slug: string, deps: Pick<BeatDeps, 'findConfig
   return target;
 }
 
-/** Writes the beat where `target` says: one row in the database, or one empty file in the spool. */
-export async function deliverBeat(target: BeatTarget, slug: string, at: number, deps: Pick<BeatDeps, 'openStore' | 'pid'>): Promise<void> {
+/** Writes the beat where `target` says: one row in the database, or one file in the spool (empty for a plain beat). */
+export async function deliverBeat(target: BeatTarget, slug: string, at: number, deps: Pick<BeatDeps, 'openStore' | 'pid'>, signal?: BeatSignal): Promise<void> {
   if ('spoolDir' in target) {
-    writeSpoolEntry(target.spoolDir, slug, at, deps.pid);
+    writeSpoolEntry(target.spoolDir, slug, at, deps.pid, signal);
     return;
   }
   const store = await deps.openStore(target);
   try {
-    await store.recordBeat(slug, at);
+    await store.recordBeat(slug, at, signal);
   } finally {
     await store.close();
   }

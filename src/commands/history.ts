@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
 import { parseDuration } from '../core/duration.js';
+import type { SignalKind } from '../core/signal.js';
 import { DataError } from '../errors.js';
 import type { Store } from '../store/types.js';
 import { unknownService } from './beat.js';
@@ -7,7 +8,17 @@ import { unknownService } from './beat.js';
 export type HistoryEvent =
   | { at: number; kind: 'beats'; count: number; until: number }
   | { at: number; kind: 'state'; from: string; to: string; reason: string; recordedAt: number }
-  | { at: number; kind: 'delivery'; target: string; action: string; outcome: string; detail: string | null };
+  | { at: number; kind: 'delivery'; target: string; action: string; outcome: string; detail: string | null }
+  /** [jobs] A run's start or failure, or a success with details (`-m`, `medic run`); third-party text, escaped when shown. */
+  | {
+      at: number;
+      kind: 'signal';
+      signal: SignalKind;
+      exitCode: number | null;
+      durationMs: number | null;
+      message: string | null;
+      outputTail: string | null;
+    };
 
 export interface HistoryReport {
   slug: string;
@@ -28,11 +39,12 @@ const MINUTE = 60_000;
 async function inDatabase(store: Store, slug: string, until: number): Promise<boolean> {
   if ((await store.services()).some((r) => r.slug === slug)) return true;
   const all = await store.history(slug, 0, until);
-  return all.beats.length + all.transitions.length + all.deliveries.length > 0;
+  return all.beats.length + all.signals.length + all.transitions.length + all.deliveries.length > 0;
 }
 
 /**
- * Beats, state changes and deliveries on one timeline, oldest first; runs of beats are folded.
+ * Beats, signals, state changes and deliveries on one timeline, oldest first; runs of beats are
+ * folded. A success with details is shown once, as its signal (the strip still counts it).
  * A service removed from the config still has its history read from the database; a slug that
  * neither knows is an unknown service (65, with the nearest configured slug).
  */
@@ -53,7 +65,24 @@ export async function history(input: { slug: string; since?: string }, deps: { c
     if (i >= 0 && i < strip.length) strip[i]!++;
   }
 
+  const signals = h.signals.map((s) => ({
+    at: s.at,
+    kind: 'signal' as const,
+    signal: s.kind,
+    exitCode: s.exitCode ?? null,
+    durationMs: s.durationMs ?? null,
+    message: s.message ?? null,
+    outputTail: s.outputTail ?? null,
+  }));
+  const plain = [...h.beats];
+  for (const s of signals) {
+    if (s.signal !== 'ok') continue;
+    const i = plain.indexOf(s.at);
+    if (i >= 0) plain.splice(i, 1);
+  }
+  // Stable: at the same moment a signal comes before the state change it caused.
   const others: HistoryEvent[] = [
+    ...signals,
     ...h.transitions.map((t) => ({ at: t.at, kind: 'state' as const, from: t.from, to: t.to, reason: t.reason, recordedAt: t.recordedAt })),
     ...h.deliveries.map((d) => ({ at: d.at, kind: 'delivery' as const, target: d.target, action: d.action, outcome: d.outcome, detail: d.detail })),
   ].sort((a, b) => a.at - b.at);
@@ -63,8 +92,8 @@ export async function history(input: { slug: string; since?: string }, deps: { c
   for (const e of [...others, null]) {
     const end = e ? e.at : Infinity;
     let run: { at: number; kind: 'beats'; count: number; until: number } | null = null;
-    while (b < h.beats.length && h.beats[b]! <= end) {
-      const at = h.beats[b++]!;
+    while (b < plain.length && plain[b]! <= end) {
+      const at = plain[b++]!;
       if (run) {
         run.count++;
         run.until = at;

@@ -126,6 +126,35 @@ export const MIGRATIONS: { version: number; up: string }[] = [
       ALTER TABLE outbox DROP COLUMN body;
     `,
   },
+  {
+    // [jobs] Signals: a beat is a success ('ok', every older beat), a run start or a failure, with
+    // the run's details. The service keeps its own copy of the failure since the last success (the
+    // beats it came from are pruned by age) and the start of a run not yet ended. A trigger keeps
+    // why the service went down and the failing run's details, to rebuild its body from. A pause
+    // record keeps its own end, for replay; the one still running gets it from the service.
+    version: 4,
+    up: `
+      ALTER TABLE beats ADD COLUMN kind TEXT NOT NULL DEFAULT 'ok' CHECK (kind IN ('ok', 'start', 'fail'));
+      ALTER TABLE beats ADD COLUMN exit_code INTEGER;
+      ALTER TABLE beats ADD COLUMN duration_ms INTEGER;
+      ALTER TABLE beats ADD COLUMN message TEXT;
+      ALTER TABLE beats ADD COLUMN output_tail TEXT;
+      ALTER TABLE services ADD COLUMN failure_at INTEGER;
+      ALTER TABLE services ADD COLUMN failure_exit_code INTEGER;
+      ALTER TABLE services ADD COLUMN failure_duration_ms INTEGER;
+      ALTER TABLE services ADD COLUMN failure_message TEXT;
+      ALTER TABLE services ADD COLUMN failure_output_tail TEXT;
+      ALTER TABLE services ADD COLUMN run_started_at INTEGER;
+      ALTER TABLE outbox ADD COLUMN reason TEXT;
+      ALTER TABLE outbox ADD COLUMN exit_code INTEGER;
+      ALTER TABLE outbox ADD COLUMN duration_ms INTEGER;
+      ALTER TABLE outbox ADD COLUMN message TEXT;
+      ALTER TABLE outbox ADD COLUMN output_tail TEXT;
+      ALTER TABLE transitions ADD COLUMN until_at INTEGER;
+      UPDATE transitions SET until_at = (SELECT s.paused_until FROM services s WHERE s.slug = transitions.slug AND s.paused_at = transitions.at)
+      WHERE to_state = 'paused' AND id IN (SELECT max(id) FROM transitions WHERE to_state = 'paused' GROUP BY slug);
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -2,6 +2,8 @@ import Database from 'better-sqlite3';
 import { accessSync, chmodSync, closeSync, constants, existsSync, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, statSync, statfsSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import type { DownReason, Signal, SignalDetails, SignalKind } from '../core/signal.js';
+import { boundDetails } from '../core/signal-bounds.js';
 import { DatabaseError } from '../errors.js';
 import { trustProblem } from '../file-trust.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
@@ -390,6 +392,13 @@ interface ServiceRow {
   paused_at: number | null;
   paused_until: number | null;
   pause_reason: string | null;
+  // [jobs] Absent (undefined) in a read-only look at a database before schema 4.
+  failure_at?: number | null;
+  failure_exit_code?: number | null;
+  failure_duration_ms?: number | null;
+  failure_message?: string | null;
+  failure_output_tail?: string | null;
+  run_started_at?: number | null;
   version: number;
 }
 
@@ -403,6 +412,12 @@ interface OutboxRow {
   down_at: number | null;
   last_beat_at: number | null;
   missed_heartbeats: number | null;
+  // [jobs] Absent (undefined) in a read-only look at a database before schema 4.
+  reason?: string | null;
+  exit_code?: number | null;
+  duration_ms?: number | null;
+  message?: string | null;
+  output_tail?: string | null;
   created_at: number;
   status: EventStatus;
   attempts: number;
@@ -446,15 +461,44 @@ export class SqliteStore implements Store {
     }
   }
 
-  recordBeat(slug: string, at: number): Promise<void> {
+  recordBeat(slug: string, at: number, signal?: { kind: SignalKind } & SignalDetails): Promise<void> {
+    const kind = signal?.kind ?? 'ok';
+    const d = boundDetails(signal);
     return this.run(() =>
       this.db
         .transaction(() => {
-          this.sql('INSERT INTO beats (slug, at) VALUES (?, ?)').run(slug, at);
-          this.sql(
-            `INSERT INTO services (slug, registered_at, last_beat_at, beat_seq) VALUES (?, ?, ?, 1)
-             ON CONFLICT (slug) DO UPDATE SET last_beat_at = excluded.last_beat_at, beat_seq = beat_seq + 1`,
-          ).run(slug, at, at);
+          this.sql('INSERT INTO beats (slug, at, kind, exit_code, duration_ms, message, output_tail) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+            slug,
+            at,
+            kind,
+            d.exitCode,
+            d.durationMs,
+            d.message,
+            d.outputTail,
+          );
+          if (kind === 'ok') {
+            // A success: the service is fine again, whatever failed or started before.
+            this.sql(
+              `INSERT INTO services (slug, registered_at, last_beat_at, beat_seq) VALUES (?, ?, ?, 1)
+               ON CONFLICT (slug) DO UPDATE SET last_beat_at = excluded.last_beat_at, beat_seq = beat_seq + 1,
+               failure_at = NULL, failure_exit_code = NULL, failure_duration_ms = NULL, failure_message = NULL, failure_output_tail = NULL,
+               run_started_at = NULL`,
+            ).run(slug, at, at);
+          } else if (kind === 'start') {
+            this.sql(
+              `INSERT INTO services (slug, registered_at, run_started_at) VALUES (?, ?, ?)
+               ON CONFLICT (slug) DO UPDATE SET run_started_at = excluded.run_started_at`,
+            ).run(slug, at, at);
+          } else {
+            // The service keeps its own copy: the beat it came from is pruned by age.
+            this.sql(
+              `INSERT INTO services (slug, registered_at, failure_at, failure_exit_code, failure_duration_ms, failure_message, failure_output_tail)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (slug) DO UPDATE SET failure_at = excluded.failure_at, failure_exit_code = excluded.failure_exit_code,
+               failure_duration_ms = excluded.failure_duration_ms, failure_message = excluded.failure_message,
+               failure_output_tail = excluded.failure_output_tail, run_started_at = NULL`,
+            ).run(slug, at, at, d.exitCode, d.durationMs, d.message, d.outputTail);
+          }
         })
         .immediate(),
     );
@@ -496,6 +540,18 @@ export class SqliteStore implements Store {
           r.incident_down_at !== null
             ? { downAt: r.incident_down_at, beatSeq: r.incident_beat_seq ?? 0, heldSince: r.incident_held_since ?? null }
             : null,
+        failure:
+          r.failure_at != null
+            ? {
+                kind: 'fail' as const,
+                at: r.failure_at,
+                exitCode: r.failure_exit_code ?? null,
+                durationMs: r.failure_duration_ms ?? null,
+                message: r.failure_message ?? null,
+                outputTail: r.failure_output_tail ?? null,
+              }
+            : null,
+        runStartedAt: r.run_started_at ?? null,
         incidentId: r.incident_id,
         version: r.version,
       })),
@@ -523,12 +579,30 @@ export class SqliteStore implements Store {
               if (c.to === 'up') this.enqueueResolves(c.incidentId!, now);
             } else {
               const insert = this.sql(
-                `INSERT INTO outbox (slug, incident_id, target, action, dedup_key, down_at, last_beat_at, missed_heartbeats, created_at, next_attempt_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                `INSERT INTO outbox (slug, incident_id, target, action, dedup_key, down_at, last_beat_at, missed_heartbeats,
+                 reason, exit_code, duration_ms, message, output_tail, created_at, next_attempt_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
               );
               for (const e of c.events) {
                 const f = e.facts;
-                insert.run(c.slug, transitionId, e.target, e.action, e.dedupKey, f?.downAt ?? null, f?.lastBeatAt ?? null, f?.missedHeartbeats ?? null, now, now);
+                const d = boundDetails(f ?? undefined);
+                insert.run(
+                  c.slug,
+                  transitionId,
+                  e.target,
+                  e.action,
+                  e.dedupKey,
+                  f?.downAt ?? null,
+                  f?.lastBeatAt ?? null,
+                  f?.missedHeartbeats ?? null,
+                  f ? (f.reason ?? 'missed') : null,
+                  d.exitCode,
+                  d.durationMs,
+                  d.message,
+                  d.outputTail,
+                  now,
+                  now,
+                );
               }
             }
           }
@@ -583,7 +657,20 @@ export class SqliteStore implements Store {
         action: r.action,
         dedupKey: r.dedup_key,
         // As stored: src/notify validates them before building anything from them.
-        facts: r.action === 'trigger' ? { downAt: r.down_at as number, lastBeatAt: r.last_beat_at, missedHeartbeats: r.missed_heartbeats as number } : null,
+        facts:
+          r.action === 'trigger'
+            ? {
+                downAt: r.down_at as number,
+                lastBeatAt: r.last_beat_at,
+                missedHeartbeats: r.missed_heartbeats as number,
+                // A trigger from before schema 4 has no reason: it was a miss.
+                reason: (r.reason ?? 'missed') as DownReason,
+                exitCode: r.exit_code ?? null,
+                durationMs: r.duration_ms ?? null,
+                message: r.message ?? null,
+                outputTail: r.output_tail ?? null,
+              }
+            : null,
         createdAt: r.created_at,
         status: r.status,
         attempts: r.attempts,
@@ -627,8 +714,10 @@ export class SqliteStore implements Store {
       this.db
         .transaction(() => {
           const copy = this.sql(
-            `INSERT INTO outbox (slug, incident_id, target, action, dedup_key, down_at, last_beat_at, missed_heartbeats, created_at, next_attempt_at)
-             SELECT slug, incident_id, ?, 'trigger', dedup_key, down_at, last_beat_at, missed_heartbeats, ?, ?
+            `INSERT INTO outbox (slug, incident_id, target, action, dedup_key, down_at, last_beat_at, missed_heartbeats,
+             reason, exit_code, duration_ms, message, output_tail, created_at, next_attempt_at)
+             SELECT slug, incident_id, ?, 'trigger', dedup_key, down_at, last_beat_at, missed_heartbeats,
+             reason, exit_code, duration_ms, message, output_tail, ?, ?
              FROM outbox o WHERE id = ? AND action = 'trigger' AND status = 'pending'
              AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.slug = o.slug AND x.incident_id = o.incident_id AND x.target = ? AND x.action = 'trigger')`,
           );
@@ -724,11 +813,11 @@ export class SqliteStore implements Store {
         .transaction(() => {
           const register = this.sql('INSERT INTO services (slug, registered_at) VALUES (?, ?) ON CONFLICT (slug) DO NOTHING');
           const update = this.sql('UPDATE services SET paused_at = ?, paused_until = ?, pause_reason = ?, version = version + 1 WHERE slug = ?');
-          const insert = this.sql("INSERT INTO transitions (slug, from_state, to_state, at, recorded_at, reason) VALUES (?, '', 'paused', ?, ?, ?)");
+          const insert = this.sql("INSERT INTO transitions (slug, from_state, to_state, at, recorded_at, reason, until_at) VALUES (?, '', 'paused', ?, ?, ?, ?)");
           for (const slug of slugs) {
             register.run(slug, now);
             update.run(now, until, reason, slug);
-            insert.run(slug, now, now, record);
+            insert.run(slug, now, now, record, until);
           }
           return slugs;
         })
@@ -819,26 +908,72 @@ export class SqliteStore implements Store {
   }
 
   history(slug: string, since: number, until: number): Promise<History> {
-    return this.run(() => ({
-      signals: [],
-      pauses: [],
-      resets: [],
-      beats: (this.sql('SELECT at FROM beats WHERE slug = ? AND at >= ? AND at <= ? ORDER BY at').all(slug, since, until) as { at: number }[]).map(
-        (r) => r.at,
-      ),
-      transitions: (
-        this.sql('SELECT at, recorded_at, from_state, to_state, reason FROM transitions WHERE slug = ? AND at >= ? AND at <= ? ORDER BY at, id').all(
+    return this.run(() => {
+      // A read-only look at a database before schema 4: every beat was a success, no signal, no pause's end.
+      const signals = (this.opened.olderSchema ?? SCHEMA_VERSION) >= 4;
+      return {
+        beats: (
+          this.sql(`SELECT at FROM beats WHERE slug = ? AND at >= ? AND at <= ?${signals ? " AND kind = 'ok'" : ''} ORDER BY at`).all(slug, since, until) as {
+            at: number;
+          }[]
+        ).map((r) => r.at),
+        signals: signals ? this.signals(slug, since, until) : [],
+        pauses: this.pauses(slug, since, until, signals),
+        resets: (
+          this.sql(
+            `SELECT at FROM transitions WHERE slug = ? AND at >= ? AND at <= ? AND (to_state = 'resumed' OR (from_state = '' AND to_state = 'unknown'))
+             ORDER BY at, id`,
+          ).all(slug, since, until) as { at: number }[]
+        ).map((r) => r.at),
+        transitions: (
+          this.sql('SELECT at, recorded_at, from_state, to_state, reason FROM transitions WHERE slug = ? AND at >= ? AND at <= ? ORDER BY at, id').all(
+            slug,
+            since,
+            until,
+          ) as { at: number; recorded_at: number; from_state: string; to_state: string; reason: string }[]
+        ).map((r) => ({ at: r.at, recordedAt: r.recorded_at, from: r.from_state, to: r.to_state, reason: r.reason })),
+        deliveries: this.sql('SELECT at, target, action, outcome, detail FROM deliveries WHERE slug = ? AND at >= ? AND at <= ? ORDER BY at, id').all(
           slug,
           since,
           until,
-        ) as { at: number; recorded_at: number; from_state: string; to_state: string; reason: string }[]
-      ).map((r) => ({ at: r.at, recordedAt: r.recorded_at, from: r.from_state, to: r.to_state, reason: r.reason })),
-      deliveries: this.sql('SELECT at, target, action, outcome, detail FROM deliveries WHERE slug = ? AND at >= ? AND at <= ? ORDER BY at, id').all(
-        slug,
-        since,
-        until,
-      ) as History['deliveries'],
-    }));
+        ) as History['deliveries'],
+      };
+    });
+  }
+
+  /** Starts, failures, and successes that carry details, oldest first. */
+  private signals(slug: string, since: number, until: number): Signal[] {
+    const rows = this.sql(
+      `SELECT kind, at, exit_code, duration_ms, message, output_tail FROM beats
+       WHERE slug = ? AND at >= ? AND at <= ?
+       AND (kind <> 'ok' OR exit_code IS NOT NULL OR duration_ms IS NOT NULL OR message IS NOT NULL OR output_tail IS NOT NULL)
+       ORDER BY at, id`,
+    ).all(slug, since, until) as { kind: SignalKind; at: number; exit_code: number | null; duration_ms: number | null; message: string | null; output_tail: string | null }[];
+    return rows.map((r) => ({ kind: r.kind, at: r.at, exitCode: r.exit_code, durationMs: r.duration_ms, message: r.message, outputTail: r.output_tail }));
+  }
+
+  /**
+   * Pauses that overlap [since, until]: each pause record with its own end, and `endedAt` when a
+   * resume or a later pause (which replaces it) ended it first. The running pause comes from the
+   * service itself when its record was pruned.
+   */
+  private pauses(slug: string, since: number, until: number, withEnd: boolean): History['pauses'] {
+    const records = this.sql(
+      `SELECT to_state, at, ${withEnd ? 'until_at' : 'NULL AS until_at'} FROM transitions WHERE slug = ? AND to_state IN ('paused', 'resumed') AND at <= ? ORDER BY at, id`,
+    ).all(slug, until) as { to_state: string; at: number; until_at: number | null }[];
+    const live = this.sql('SELECT * FROM services WHERE slug = ?').get(slug) as { paused_at?: number | null; paused_until?: number | null } | undefined;
+    const running = live?.paused_at != null && live.paused_at <= until ? { since: live.paused_at, until: live.paused_until ?? null, endedAt: null } : null;
+    const pauses: History['pauses'] = [];
+    for (const [i, r] of records.entries()) {
+      if (r.to_state !== 'paused') continue;
+      const endedAt = records[i + 1]?.at ?? null;
+      pauses.push(endedAt === null && r.at === running?.since ? running : { since: r.at, until: r.until_at, endedAt });
+    }
+    if (running && !pauses.includes(running)) {
+      pauses.push(running);
+      pauses.sort((a, b) => a.since - b.since);
+    }
+    return pauses.filter((p) => Math.min(p.until ?? Infinity, p.endedAt ?? Infinity) >= since);
   }
 
   acquireLock(owner: string, now: number, leaseMs: number, takeOverFrom?: string): Promise<{ acquired: boolean; holder: string | null }> {

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { isMedicError } from '../../src/errors.js';
+import { MESSAGE_MAX_CHARS, OUTPUT_TAIL_MAX_BYTES } from '../../src/core/signal.js';
 import { SCHEMA_VERSION } from '../../src/store/migrations.js';
 import type { OpenOptions, Store } from '../../src/store/types.js';
 
@@ -136,6 +137,8 @@ export function storeContract(name: string, fresh: () => StoreFixture | Promise<
           resetAt: null,
           pause: null,
           incident: null,
+          failure: null,
+          runStartedAt: null,
           incidentId: null,
           version: 0,
         });
@@ -161,6 +164,154 @@ export function storeContract(name: string, fresh: () => StoreFixture | Promise<
         await Promise.all(Array.from({ length: 30 }, (_, i) => handles[i % 3]!.recordBeat('job', T0 + i)));
         expect(await service(store, 'job')).toMatchObject({ beatSeq: 30 });
         expect((await store.history('job', T0, T0 + HOUR)).beats).toHaveLength(30);
+      });
+    });
+
+    describe('signals: start, fail, and successes with details', () => {
+      it('start registers a service it has not seen and arms its run; it is no success (no last beat, no beat counted)', async () => {
+        const { store } = await setUp();
+        await store.recordBeat('job', T0, { kind: 'start' });
+        expect(await service(store, 'job')).toMatchObject({ registeredAt: T0, lastBeatAt: null, beatSeq: 0, runStartedAt: T0, failure: null });
+      });
+
+      it('start on a service that beat before leaves its last beat, its count and a standing failure alone', async () => {
+        const { store } = await setUp();
+        await store.recordBeat('job', T0);
+        await store.recordBeat('job', T0 + MIN, { kind: 'fail', exitCode: 1 });
+        await store.recordBeat('job', T0 + 2 * MIN, { kind: 'start' });
+        expect(await service(store, 'job')).toMatchObject({ lastBeatAt: T0, beatSeq: 1, runStartedAt: T0 + 2 * MIN, failure: { kind: 'fail', at: T0 + MIN, exitCode: 1 } });
+      });
+
+      it('fail keeps the whole signal on the service and ends the started run; it is no success', async () => {
+        const { store } = await setUp();
+        await store.recordBeat('job', T0);
+        await store.recordBeat('job', T0 + MIN, { kind: 'start' });
+        await store.recordBeat('job', T0 + 3 * MIN, { kind: 'fail', exitCode: 3, durationMs: 125_000, message: 'disk full', outputTail: 'rsync: write failed\n' });
+        expect(await service(store, 'job')).toMatchObject({
+          lastBeatAt: T0,
+          beatSeq: 1,
+          runStartedAt: null,
+          failure: { kind: 'fail', at: T0 + 3 * MIN, exitCode: 3, durationMs: 125_000, message: 'disk full', outputTail: 'rsync: write failed\n' },
+        });
+      });
+
+      it('fail without details, on a service never seen, registers it with the bare failure', async () => {
+        const { store } = await setUp();
+        await store.recordBeat('job', T0, { kind: 'fail' });
+        expect(await service(store, 'job')).toMatchObject({
+          registeredAt: T0,
+          lastBeatAt: null,
+          beatSeq: 0,
+          failure: { kind: 'fail', at: T0, exitCode: null, durationMs: null, message: null, outputTail: null },
+        });
+      });
+
+      it('a later failure replaces the earlier one', async () => {
+        const { store } = await setUp();
+        await store.recordBeat('job', T0, { kind: 'fail', message: 'first' });
+        await store.recordBeat('job', T0 + MIN, { kind: 'fail', exitCode: 2 });
+        expect((await service(store, 'job'))?.failure).toEqual({ kind: 'fail', at: T0 + MIN, exitCode: 2, durationMs: null, message: null, outputTail: null });
+      });
+
+      it.each([
+        ['a plain beat', undefined],
+        ['an ok signal', { kind: 'ok' as const }],
+        ['an ok signal with details', { kind: 'ok' as const, exitCode: 0, durationMs: 4000, message: 'deployed v2' }],
+      ])('%s is a success: counts, sets the last beat, clears the failure and the started run', async (_label, signal) => {
+        const { store } = await setUp();
+        await store.recordBeat('job', T0, { kind: 'fail', exitCode: 1 });
+        await store.recordBeat('job', T0 + MIN, { kind: 'start' });
+        await store.recordBeat('job', T0 + 2 * MIN, signal);
+        expect(await service(store, 'job')).toMatchObject({ lastBeatAt: T0 + 2 * MIN, beatSeq: 1, failure: null, runStartedAt: null });
+      });
+
+      it('history: beats are the successes only; signals are the starts, failures and successes with details, oldest first', async () => {
+        const { store } = await setUp();
+        await store.recordBeat('job', T0 + 5 * MIN, { kind: 'fail', exitCode: 3, durationMs: 60_000, message: 'boom', outputTail: 'out' });
+        await store.recordBeat('job', T0, { kind: 'start' });
+        await store.recordBeat('job', T0 + MIN);
+        await store.recordBeat('job', T0 + 2 * MIN, { kind: 'ok' });
+        await store.recordBeat('job', T0 + 3 * MIN, { kind: 'ok', message: 'deployed' });
+        await store.recordBeat('other', T0 + 4 * MIN, { kind: 'fail' });
+        const h = await store.history('job', 0, T0 + HOUR);
+        expect(h.beats).toEqual([T0 + MIN, T0 + 2 * MIN, T0 + 3 * MIN]);
+        expect(h.signals).toEqual([
+          { kind: 'start', at: T0, exitCode: null, durationMs: null, message: null, outputTail: null },
+          { kind: 'ok', at: T0 + 3 * MIN, exitCode: null, durationMs: null, message: 'deployed', outputTail: null },
+          { kind: 'fail', at: T0 + 5 * MIN, exitCode: 3, durationMs: 60_000, message: 'boom', outputTail: 'out' },
+        ]);
+        expect((await store.history('job', T0 + 4 * MIN, T0 + HOUR)).signals.map((x) => x.kind)).toEqual(['fail']);
+      });
+
+      it('details are cut to their bounds, never refused: the message\'s first characters, the output\'s last bytes', async () => {
+        const { store } = await setUp();
+        const output = `${'x'.repeat(1024 * 1024)}THE END`;
+        await store.recordBeat('job', T0, { kind: 'fail', message: 'm'.repeat(MESSAGE_MAX_CHARS + 500), outputTail: output });
+        const failure = (await service(store, 'job'))!.failure!;
+        expect(failure.message).toBe('m'.repeat(MESSAGE_MAX_CHARS));
+        expect(Buffer.byteLength(failure.outputTail!)).toBe(OUTPUT_TAIL_MAX_BYTES);
+        expect(output.endsWith(failure.outputTail!)).toBe(true);
+        expect((await store.history('job', 0, T0)).signals[0]).toEqual(failure);
+      });
+
+      it('the output is cut at a character boundary: a character the cut falls inside is dropped whole', async () => {
+        const { store } = await setUp();
+        // '€' is 3 bytes: the bound falls after its first byte.
+        const output = `€${'a'.repeat(OUTPUT_TAIL_MAX_BYTES - 2)}`;
+        await store.recordBeat('job', T0, { kind: 'fail', outputTail: output });
+        expect((await service(store, 'job'))!.failure!.outputTail).toBe('a'.repeat(OUTPUT_TAIL_MAX_BYTES - 2));
+      });
+
+      it('text that is no valid UTF-8 (a lone surrogate) is kept with U+FFFD in its place; control characters and NUL are kept as they are', async () => {
+        const { store } = await setUp();
+        await store.recordBeat('job', T0, { kind: 'fail', message: 'bad \ud800 half', outputTail: 'esc \u001b[31m nul \u0000 end' });
+        expect((await service(store, 'job'))!.failure).toMatchObject({ message: 'bad \ufffd half', outputTail: 'esc \u001b[31m nul \u0000 end' });
+      });
+
+      it.each([
+        ['a fractional exit code', { exitCode: 1.5 }, { exitCode: null }],
+        ['a negative duration', { durationMs: -5 }, { durationMs: 0 }],
+        ['a fractional duration', { durationMs: 1234.6 }, { durationMs: 1235 }],
+        ['a duration that is no number', { durationMs: Number.NaN }, { durationMs: null }],
+        ['an empty message and output', { message: '', outputTail: '' }, { message: null, outputTail: null }],
+      ])('%s is stored as the bound allows', async (_label, details, stored) => {
+        const { store } = await setUp();
+        await store.recordBeat('job', T0, { kind: 'fail', ...details });
+        expect((await service(store, 'job'))!.failure).toMatchObject(stored);
+      });
+
+      it('prune deletes old signals with the beats, but the service keeps its failure', async () => {
+        const { store } = await setUp();
+        await store.recordBeat('job', T0, { kind: 'fail', exitCode: 2, message: 'old' });
+        expect(await store.prune(T0 + MIN, 0)).toBe(1);
+        expect((await store.history('job', 0, T0 + HOUR)).signals).toEqual([]);
+        expect((await service(store, 'job'))!.failure).toMatchObject({ at: T0, exitCode: 2, message: 'old' });
+      });
+
+      it('history gives the pauses that overlap the range, each with its own end and when a resume or a later pause ended it, and the resets', async () => {
+        const { store } = await setUp();
+        await store.register(['job'], T0);
+        await store.pause(['job'], T0 + MIN, T0 + 10 * MIN, null, 'paused for 9m');
+        await store.pause(['job'], T0 + 20 * MIN, null, 'disk swap', 'paused until resumed: disk swap');
+        await store.resume(['job'], T0 + 30 * MIN);
+        await store.recordGap(['job'], T0 + 40 * MIN, T0 + 50 * MIN, 'gap');
+        await store.pause(['job'], T0 + 55 * MIN, T0 + 2 * HOUR, null, 'paused for 65m');
+        const h = await store.history('job', T0, T0 + HOUR);
+        expect(h.pauses).toEqual([
+          { since: T0 + MIN, until: T0 + 10 * MIN, endedAt: T0 + 20 * MIN },
+          { since: T0 + 20 * MIN, until: null, endedAt: T0 + 30 * MIN },
+          { since: T0 + 55 * MIN, until: T0 + 2 * HOUR, endedAt: null },
+        ]);
+        expect(h.resets).toEqual([T0 + 30 * MIN, T0 + 50 * MIN]);
+        // A range after the first two pauses ended: only the one still running.
+        expect((await store.history('job', T0 + 31 * MIN, T0 + HOUR)).pauses).toEqual([{ since: T0 + 55 * MIN, until: T0 + 2 * HOUR, endedAt: null }]);
+      });
+
+      it('a running pause whose record was pruned still comes from the service', async () => {
+        const { store } = await setUp();
+        await store.pause(['job'], T0, null, null, 'paused until resumed');
+        expect(await store.prune(0, T0 + MIN)).toBe(1);
+        expect((await store.history('job', T0 + HOUR, T0 + 2 * HOUR)).pauses).toEqual([{ since: T0, until: null, endedAt: null }]);
       });
     });
 
@@ -365,7 +516,7 @@ export function storeContract(name: string, fresh: () => StoreFixture | Promise<
 
       it('is empty for a slug it never saw', async () => {
         const { store } = await setUp();
-        expect(await store.history('nobody', 0, T0)).toEqual({ beats: [], transitions: [], deliveries: [] });
+        expect(await store.history('nobody', 0, T0)).toEqual({ beats: [], signals: [], pauses: [], resets: [], transitions: [], deliveries: [] });
       });
     });
 

@@ -1,8 +1,9 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { MESSAGE_MAX_CHARS, OUTPUT_TAIL_MAX_BYTES } from '../../src/core/signal.js';
 import { DatabaseError } from '../../src/errors.js';
-import { MIGRATIONS } from '../../src/store/migrations.js';
+import { MIGRATIONS, SCHEMA_VERSION } from '../../src/store/migrations.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
 import type { NewEvent, Settlement, StoredService, TransitionInput } from '../../src/store/types.js';
 import { query, tempDir } from '../helpers/db.js';
@@ -10,6 +11,8 @@ import { query, tempDir } from '../helpers/db.js';
 const MIN = 60_000;
 const T0 = Date.parse('2026-11-26T12:00:00Z');
 const FACTS = { downAt: T0, lastBeatAt: T0 - 6 * MIN, missedHeartbeats: 1 };
+/** FACTS as pendingEvents() returns them: a trigger that gives no reason went down for a miss, with no run details. */
+const STORED_FACTS = { ...FACTS, reason: 'missed', exitCode: null, durationMs: null, message: null, outputTail: null };
 
 function trigger(slug: string, target: string, over: Partial<NewEvent> = {}): NewEvent {
   return { target, action: 'trigger', dedupKey: `medic-heartbeat-${slug}`, facts: FACTS, ...over };
@@ -98,8 +101,8 @@ describe('applyTransitions: a down change', () => {
       ]);
       const pending = await store.pendingEvents();
       expect(pending.map((e) => [e.target, e.action, e.incidentId, e.facts, e.refusal])).toEqual([
-        ['oncall', 'trigger', incidentId, FACTS, null],
-        ['payments', 'trigger', incidentId, FACTS, null],
+        ['oncall', 'trigger', incidentId, STORED_FACTS, null],
+        ['payments', 'trigger', incidentId, STORED_FACTS, null],
       ]);
     }));
 
@@ -140,6 +143,42 @@ describe('applyTransitions: a down change', () => {
       expect(applied).toEqual(['b']);
       expect(counts(path)).toEqual({ transitions: before.transitions + 1, outbox: before.outbox + 1 });
       expect(query(path, 'SELECT slug, to_state FROM transitions ORDER BY id DESC LIMIT 1')).toEqual([{ slug: 'b', to_state: 'down' }]);
+    }));
+});
+
+describe('trigger facts of a failed or stuck run', () => {
+  const FAILED = { ...FACTS, reason: 'failed' as const, exitCode: 3, durationMs: 125_000, message: 'disk full', outputTail: 'rsync: write failed\n' };
+
+  it('keeps the reason and the run\'s details from applyTransitions to pendingEvents, and through reroute()', () =>
+    withStore(async (store) => {
+      await store.register(['job'], T0 - 60 * MIN);
+      await store.applyTransitions([down(await svc(store, 'job'), [trigger('job', 'gone', { facts: FAILED })])], T0);
+      const [event] = await store.pendingEvents();
+      expect(event!.facts).toEqual(FAILED);
+      expect(await store.reroute(event!.id, ['oncall', 'payments'], 'target removed', T0 + 1)).toBe(2);
+      expect((await store.pendingEvents()).map((e) => [e.target, e.facts])).toEqual([
+        ['oncall', FAILED],
+        ['payments', FAILED],
+      ]);
+    }));
+
+  it.each([
+    ['stuck', { ...FACTS, reason: 'stuck' as const }, { ...STORED_FACTS, reason: 'stuck' }],
+    ['missed, its reason given', { ...FACTS, reason: 'missed' as const }, STORED_FACTS],
+    ['missed, no reason given', FACTS, STORED_FACTS],
+  ])('a trigger %s reads back with its reason and no run details', (_label, facts, stored) =>
+    withStore(async (store) => {
+      await store.register(['job'], T0 - 60 * MIN);
+      await store.applyTransitions([down(await svc(store, 'job'), [trigger('job', 'oncall', { facts })])], T0);
+      expect((await store.pendingEvents())[0]!.facts).toEqual(stored);
+    }));
+
+  it('cuts the details to their bounds as a signal\'s are', () =>
+    withStore(async (store) => {
+      await store.register(['job'], T0 - 60 * MIN);
+      const facts = { ...FAILED, message: 'm'.repeat(MESSAGE_MAX_CHARS + 1), outputTail: 'o'.repeat(OUTPUT_TAIL_MAX_BYTES + 1) };
+      await store.applyTransitions([down(await svc(store, 'job'), [trigger('job', 'oncall', { facts })])], T0);
+      expect((await store.pendingEvents())[0]!.facts).toMatchObject({ message: 'm'.repeat(MESSAGE_MAX_CHARS), outputTail: 'o'.repeat(OUTPUT_TAIL_MAX_BYTES) });
     }));
 });
 
@@ -416,7 +455,7 @@ describe('migration to schema 3', () => {
     });
     const store = openSqliteStore(path);
     try {
-      expect(await store.schemaVersion()).toBe(3);
+      expect(await store.schemaVersion()).toBe(SCHEMA_VERSION);
       const columns = query<{ name: string }>(path, 'SELECT name FROM pragma_table_info(?)', 'outbox').map((c) => c.name);
       expect(columns).not.toContain('events_url');
       expect(columns).not.toContain('key_ref');

@@ -179,18 +179,19 @@ describe('the quick path gives the full path’s answer (seeded random configs)'
   });
 });
 
-/** The files a beat may have gone to, and what is in them: `medic.db: 1 beat`, `spool: 1 file`. */
+/** The files a beat may have gone to, and what is in them: `medic.db: ok, fail (disk full)`, `spool: file, file-fail`. */
 function writtenUnder(dir: string): string[] {
   const found: string[] = [];
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) {
-        if (e.name.includes('spool')) found.push(`${p.slice(dir.length)}: ${readdirSync(p).length} file(s)`);
+        if (e.name.includes('spool')) found.push(`${p.slice(dir.length)}: ${readdirSync(p).map((n) => n.replace(/^.*?(-[a-z]+)?$/, 'file$1')).join(', ')}`);
         else walk(p);
       } else if (e.name.endsWith('.db')) {
         const db = new Database(p, { readonly: true });
-        found.push(`${p.slice(dir.length)}: ${(db.prepare('SELECT count(*) AS n FROM beats').get() as { n: number }).n} beat(s)`);
+        const beats = db.prepare('SELECT kind, message FROM beats ORDER BY id').all() as { kind: string; message: string | null }[];
+        found.push(`${p.slice(dir.length)}: ${beats.map((b) => `${b.kind}${b.message === null ? '' : ` (${b.message})`}`).join(', ')}`);
         db.close();
       }
     }
@@ -213,7 +214,8 @@ describe('the real binary: quick path (--config) and full path (config found by 
     ['MEDIC_DB', { text: json({ services: [{ slug: 'svc-1' }] }), slug: 'svc-1', env: { MEDIC_DB: 'env-db/m.db' }, viaFlag: true }],
   ];
 
-  it.each(sample)('%s', async (_label, c) => {
+  /** `medic beat` on the case through both paths, with `extra` arguments: both must end alike and write alike. */
+  async function agree(c: Case, extra: string[]): Promise<{ code: number | null; written: string[] }> {
     const answers = [];
     for (const how of ['quick', 'search'] as const) {
       const { dir, file } = writeCase(c);
@@ -225,10 +227,23 @@ describe('the real binary: quick path (--config) and full path (config found by 
       mkdirSync(home);
       const env = { HOME: home, XDG_CONFIG_HOME: join(home, '.config'), ...c.env };
       // MEDIC_DB is relative to the working directory: the case's folder, both times.
-      const res = await medic(how === 'quick' ? ['beat', c.slug, '--config', file] : ['beat', c.slug], { cwd: dir, env });
+      const res = await medic(how === 'quick' ? ['beat', c.slug, ...extra, '--config', file] : ['beat', c.slug, ...extra], { cwd: dir, env });
       answers.push({ code: res.code, stderr: res.stderr.replaceAll(dir, '<dir>'), written: writtenUnder(dir) });
       if (how === 'quick') expect(existsSync(file)).toBe(true);
     }
     expect(answers[0]).toEqual(answers[1]);
+    return answers[0]!;
+  }
+
+  it.each(sample)('%s', async (_label, c) => {
+    await agree(c, []);
+  });
+
+  // A signal (`--fail -m`, the same for --start) takes the CLI, which tries the quick path with it first.
+  const signalled = new Set(['a listed slug', 'a spool', 'an unknown slug', 'a broken config and an unknown slug', 'MEDIC_DB']);
+  it.each(sample.filter(([label]) => signalled.has(label)))('with --fail -m: %s', async (_label, c) => {
+    const { code, written } = await agree(c, ['--fail', '-m', 'disk full']);
+    // Recorded as a failure with its message (in the spool: a -fail entry), or nothing at all.
+    expect(written.join('\n')).toMatch(code === 0 ? /: (fail \(disk full\)|file-fail)$/ : /^(|[^:]*: )$/);
   });
 });

@@ -3,7 +3,8 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, re
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isMedicError } from '../../src/errors.js';
-import { ingestSpool, SPOOL_MAX_PER_RUN, type SpoolDeps, writeSpoolEntry } from '../../src/spool.js';
+import { OUTPUT_TAIL_MAX_BYTES } from '../../src/core/signal.js';
+import { ingestSpool, SPOOL_DETAILS_MAX_BYTES, SPOOL_MAX_PER_RUN, type SpoolDeps, writeSpoolEntry } from '../../src/spool.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { isRoot, query, tempDir } from '../helpers/db.js';
 
@@ -236,5 +237,142 @@ describe('medic check ingests the spool: every entry is untrusted input', () => 
     touch(`svc-1.${NOW}.1.abc`);
     await ingest();
     expect(beats()).toEqual([{ slug: 'svc-1', at: NOW }]);
+  });
+});
+
+describe('signals in the spool: the kind in the name, the details as JSON inside', () => {
+  /** What the database holds after ingestion: every beat with its kind and details, in the order written. */
+  const signals = (dbPath: string) =>
+    query<Record<string, unknown>>(dbPath, 'SELECT slug, at, kind, exit_code, duration_ms, message, output_tail FROM beats ORDER BY id');
+  const service = (dbPath: string) =>
+    query<Record<string, unknown>>(dbPath, 'SELECT last_beat_at, beat_seq, run_started_at, failure_at, failure_exit_code, failure_message FROM services')[0];
+
+  it.each([
+    ['a start, no details: an empty file', { kind: 'start' as const }, /-start$/, ''],
+    ['a failure with details', { kind: 'fail' as const, exitCode: 3, durationMs: 1500, message: 'disk full' }, /-fail$/, '{"exitCode":3,"durationMs":1500,"message":"disk full"}'],
+    ['a success with a message', { kind: 'ok' as const, message: 'deployed' }, /-ok$/, '{"message":"deployed"}'],
+    ['a success without details: a plain beat', { kind: 'ok' as const }, /\.[a-z0-9]{1,8}$/, ''],
+  ])('the beat side writes %s', (_label, signal, name, content) => {
+    const { spool } = setUp();
+    const written = writeSpoolEntry(spool, 'svc-1', NOW, 7, signal);
+    expect(written).toMatch(/^svc-1\.1772442000000\.7\.[a-z0-9]{1,8}/);
+    expect(written).toMatch(name);
+    expect(readFileSync(join(spool, written), 'utf8')).toBe(content);
+    // Details must be readable by a checker that is not root; an empty entry is never read.
+    expect(lstatSync(join(spool, written)).mode & 0o777).toBe(content === '' ? 0o600 : 0o644);
+  });
+
+  it('the beat side keeps the file within what the checker reads: output that JSON escapes six-fold is cut further', () => {
+    const { spool } = setUp();
+    const written = writeSpoolEntry(spool, 'svc-1', NOW, 7, { kind: 'fail', outputTail: '\u0001'.repeat(OUTPUT_TAIL_MAX_BYTES) });
+    const text = readFileSync(join(spool, written), 'utf8');
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(SPOOL_DETAILS_MAX_BYTES);
+    expect((JSON.parse(text) as { outputTail: string }).outputTail).toMatch(/^\u0001+$/);
+  });
+
+  it('start, failure and success round-trip: written by the beat side, recorded by the check with their details, files deleted', async () => {
+    const { spool, ingest, dbPath } = setUp();
+    writeSpoolEntry(spool, 'svc-1', NOW - 3000, 1, { kind: 'start' });
+    writeSpoolEntry(spool, 'svc-1', NOW - 2000, 1, { kind: 'fail', exitCode: 2, durationMs: 1000, message: 'boom', outputTail: 'last line\n' });
+    writeSpoolEntry(spool, 'a.b_c', NOW - 1000, 2, { kind: 'ok', message: 'fine' });
+    const report = await ingest();
+    expect(report).toMatchObject({ recorded: 3, undetailed: 0 });
+    expect(signals(dbPath)).toEqual([
+      { slug: 'svc-1', at: NOW - 3000, kind: 'start', exit_code: null, duration_ms: null, message: null, output_tail: null },
+      { slug: 'svc-1', at: NOW - 2000, kind: 'fail', exit_code: 2, duration_ms: 1000, message: 'boom', output_tail: 'last line\n' },
+      { slug: 'a.b_c', at: NOW - 1000, kind: 'ok', exit_code: null, duration_ms: null, message: 'fine', output_tail: null },
+    ]);
+    expect(readdirSync(spool)).toEqual([]);
+  });
+
+  it('entries that existing Medic wrote (no kind) are plain beats, their content never read', async () => {
+    const { spool, ingest, dbPath } = setUp();
+    writeFileSync(join(spool, `svc-1.${NOW}.1.abc`), '{"message":"not read"}');
+    await ingest();
+    expect(signals(dbPath)).toEqual([{ slug: 'svc-1', at: NOW, kind: 'ok', exit_code: null, duration_ms: null, message: null, output_tail: null }]);
+  });
+
+  it('in one millisecond a run\'s start comes before its end, whatever order the folder lists them in', async () => {
+    const { touch, ingest, dbPath } = setUp();
+    touch(`svc-1.${NOW}.1.b-ok`);
+    touch(`svc-1.${NOW}.1.a-start`);
+    touch(`svc-1.${NOW}.1.c-fail`);
+    await ingest();
+    expect(service(dbPath)).toMatchObject({ run_started_at: null });
+    expect(signals(dbPath).map((r) => r.kind)[0]).toBe('start');
+  });
+
+  it('applies entries oldest first; a start or failure not newer than the last success is dropped like a stale beat', async () => {
+    const { touch, ingest, dbPath, lines } = setUp();
+    const store = openSqliteStore(dbPath);
+    await store.recordBeat('svc-1', NOW - 1000);
+    await store.close();
+    touch(`svc-1.${NOW - 2000}.1.abc-fail`);
+    touch(`svc-1.${NOW - 1000}.1.abc-start`);
+    touch(`svc-1.${NOW - 500}.1.abc-start`);
+    touch(`svc-1.${NOW - 100}.1.abc-fail`);
+    const report = await ingest({ verbose: (l) => lines.verbose.push(l) });
+    expect(report).toMatchObject({ recorded: 2, stale: 2 });
+    expect(signals(dbPath).map((r) => [r.at, r.kind])).toEqual([
+      [NOW - 1000, 'ok'],
+      [NOW - 500, 'start'],
+      [NOW - 100, 'fail'],
+    ]);
+    // Neither is a success: the last beat stays, the failure ends the started run.
+    expect(service(dbPath)).toEqual({ last_beat_at: NOW - 1000, beat_seq: 1, run_started_at: null, failure_at: NOW - 100, failure_exit_code: null, failure_message: null });
+  });
+
+  it('a signal is subject to the same rules as a beat: capped at now, dropped past the retention, deleted for a slug not in the config', async () => {
+    const { touch, ingest, dbPath, spool } = setUp();
+    touch(`svc-1.${NOW + DAY}.1.abc-start`);
+    touch(`svc-1.${NOW - 31 * DAY}.1.abc-fail`);
+    touch(`other.${NOW}.1.abc-fail`);
+    const report = await ingest();
+    expect(report).toMatchObject({ recorded: 1, capped: 1, stale: 1 });
+    expect(signals(dbPath).map((r) => [r.slug, r.at, r.kind])).toEqual([['svc-1', NOW, 'start']]);
+    expect(readdirSync(spool)).toEqual([]);
+  });
+
+  it.each([
+    ['not JSON', 'exit code 3'],
+    ['JSON that is no object', '[1,2,3]'],
+    ['over 80 KiB', `{"message":"${'x'.repeat(SPOOL_DETAILS_MAX_BYTES)}"}`],
+  ])('content %s: recorded as the kind without details, said with -v', async (_label, content) => {
+    const { spool, ingest, dbPath, lines } = setUp();
+    writeFileSync(join(spool, `svc-1.${NOW}.1.abc-fail`), content);
+    const report = await ingest();
+    expect(report).toMatchObject({ recorded: 1, undetailed: 1 });
+    expect(service(dbPath)).toMatchObject({ failure_at: NOW, failure_exit_code: null, failure_message: null });
+    expect(lines.verbose.join('\n')).toContain('recorded 1 spool entry without its details');
+    expect(readdirSync(spool)).toEqual([]);
+  });
+
+  it('fields of the wrong type are ignored, unknown fields too; bad UTF-8 bytes become U+FFFD; what is kept is cut to its bounds', async () => {
+    const { spool, ingest, dbPath } = setUp();
+    const json = Buffer.concat([
+      Buffer.from(`{"exitCode":"3","durationMs":12.4,"extra":{"a":1},"outputTail":"${'y'.repeat(OUTPUT_TAIL_MAX_BYTES)}","message":"bad `),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from(' bytes"}'),
+    ]);
+    writeFileSync(join(spool, `svc-1.${NOW}.1.abc-fail`), json);
+    const report = await ingest();
+    expect(report.undetailed).toBe(0);
+    expect(signals(dbPath)[0]).toMatchObject({ exit_code: null, duration_ms: 12, message: 'bad \ufffd\ufffd bytes', output_tail: 'y'.repeat(OUTPUT_TAIL_MAX_BYTES) });
+  });
+
+  it('a signal entry that is a link or a FIFO is removed as junk, never opened; a huge file is read no further than the bound', async () => {
+    const { spool, ingest, dbPath, dir } = setUp();
+    execFileSync('mkfifo', [join(dir, 'fifo')]);
+    symlinkSync(join(dir, 'fifo'), join(spool, `svc-1.${NOW}.1.abc-fail`));
+    symlinkSync('/etc/passwd', join(spool, `svc-1.${NOW}.2.abc-fail`));
+    execFileSync('mkfifo', [join(spool, `svc-1.${NOW}.3.abc-start`)]);
+    // Sparse: 1 GiB that takes no disk; reading it whole would take seconds and the memory.
+    const huge = join(spool, `a.b_c.${NOW}.4.abc-fail`);
+    writeFileSync(huge, '{');
+    execFileSync('truncate', ['-s', '1G', huge]);
+    const report = await ingest();
+    expect(report).toMatchObject({ junk: 3, recorded: 1, undetailed: 1 });
+    expect(signals(dbPath).map((r) => [r.slug, r.kind, r.message])).toEqual([['a.b_c', 'fail', null]]);
+    expect(readdirSync(spool)).toEqual([]);
   });
 });
