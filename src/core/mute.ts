@@ -1,4 +1,4 @@
-import { parseCron, previousMatch, type Cron } from './cron.js';
+import { parseCron, previousRun, type Cron } from './cron.js';
 import type { ServiceSpec } from './service.js';
 import { deadlineAt, referenceAt, type ServiceRecord } from './state.js';
 
@@ -74,7 +74,7 @@ function latestStart(w: Window, at: number, localZone: string): number | null {
   let start = m.starts.get(minute);
   if (start === undefined) {
     if (m.starts.size >= MEMO_MINUTES) m.starts.clear();
-    start = previousMatch(m.cron, zone, at);
+    start = previousRun(m.cron, zone, at);
     m.starts.set(minute, start);
   }
   return start;
