@@ -280,9 +280,47 @@ export function previousRun(cron: Cron, timeZone: string, at: number): number | 
 
 /** How many runs fall in (after, atOrBefore], counting no further than `cap`. */
 export function countRuns(cron: Cron, timeZone: string, after: number, atOrBefore: number, cap: number): number {
+  const first = floorMinute(after) + MINUTE;
+  const last = floorMinute(atOrBefore);
+  // Stretch by stretch of one offset, where the wall clock is the instant shifted. `seen` is the
+  // latest wall time the clock has read so far: a fixed-time job runs only at times past it, and
+  // all the times a jump skips run together at the jump.
+  let seen = first - MINUTE + offsetAt(first - MINUTE, timeZone);
+  if (cron.fixedTime) {
+    const offset = offsetAt(first - MINUTE, timeZone);
+    const stretchStart = changeBefore(timeZone, offset, first - MINUTE - DAY, first - MINUTE);
+    if (stretchStart !== null) seen = Math.max(seen, stretchStart - MINUTE + offsetAt(stretchStart - MINUTE, timeZone));
+  }
   let count = 0;
-  for (let t = nextRun(cron, timeZone, after); t !== null && t <= atOrBefore && count < cap; t = nextRun(cron, timeZone, t)) count++;
-  return count;
+  for (let t = first; t <= last && count < cap; ) {
+    const offset = offsetAt(t, timeZone);
+    const change = changeAfter(timeZone, offset, t, last) ?? last + MINUTE;
+    const from = t + offset;
+    const to = change - MINUTE + offset;
+    if (!cron.fixedTime) count += countWalls(cron, from, to, cap - count);
+    else if (from > seen) {
+      if (countWalls(cron, seen + MINUTE, from, 1) > 0) count++;
+      count += countWalls(cron, from + MINUTE, to, cap - count);
+    } else count += countWalls(cron, seen + MINUTE, to, cap - count);
+    seen = Math.max(seen, to);
+    t = change;
+  }
+  return Math.min(count, cap);
+}
+
+/** How many wall-clock times in [from, to] (naive ms, whole minutes) the fields match, at most `cap`. */
+function countWalls(cron: Cron, from: number, to: number, cap: number): number {
+  const list = minutesOfDay(cron);
+  let count = 0;
+  for (let day = Math.floor(from / DAY) * DAY; day <= to && count < cap; day += DAY) {
+    const d = new Date(day);
+    if (!cron.months.has(d.getUTCMonth() + 1) || !dayMatches(cron, d.getUTCDate(), d.getUTCDay())) continue;
+    for (const m of list) {
+      const wall = day + m * MINUTE;
+      if (wall >= from && wall <= to) count++;
+    }
+  }
+  return Math.min(count, cap);
 }
 
 function nextFixed(cron: Cron, timeZone: string, after: number): number | null {

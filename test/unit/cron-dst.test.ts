@@ -198,3 +198,134 @@ describe('Australia/Adelaide (half-hour zone), spring forward 2026-10-04: 02:00 
     ['@daily ran once', '@daily', '2026-10-03T06:00:00Z', '2026-10-04T06:00:00Z', 1],
   ]);
 });
+
+// Property test: random schedules and instants against a minute-by-minute walk of the zone's clock.
+// The walk reads the wall clock of every real minute (Intl directly, not the code under test):
+// - a wildcard job runs at each minute whose wall time matches;
+// - a fixed-time job runs at the first minute whose wall time reaches a matching time, i.e. at a
+//   minute t for each matching wall time in (the latest wall time read before t, wall(t)]: once in
+//   a repeated hour, at the jump for skipped times.
+describe('property: nextRun, previousRun and countRuns agree with a minute-by-minute walk', () => {
+  const WINDOW_MINUTES = 6 * 24 * 60;
+  const MINUTE = 60_000;
+
+  function mulberry32(seed: number) {
+    return () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  function randomExpr(rand: () => number): string {
+    const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+    const pick = <T>(...xs: T[]) => xs[Math.floor(rand() * xs.length)]!;
+    // Hours lean towards 0-4, where the transitions are.
+    const hourValue = () => (rand() < 0.6 ? int(0, 4) : int(0, 23));
+    const minute = pick(
+      () => '*',
+      () => `*/${int(2, 30)}`,
+      () => `${int(0, 59)}`,
+      () => `${int(0, 29)},${int(30, 59)}`,
+      () => `${int(0, 20)}-${int(21, 59)}`,
+      () => `${int(0, 10)}-${int(40, 59)}/${int(5, 20)}`,
+      () => `${pick(0, 15, 30, 45)}`,
+    )();
+    const hour = pick(
+      () => '*',
+      () => `*/${int(2, 6)}`,
+      () => `${hourValue()}`,
+      () => `${hourValue()}`,
+      () => `${int(0, 2)}-${int(2, 5)}`,
+      () => `${hourValue()},${int(12, 23)}`,
+      () => `${int(0, 3)}-23/${int(2, 5)}`,
+    )();
+    const dom = rand() < 0.7 ? '*' : pick(() => `${int(1, 28)}`, () => `${int(1, 14)}-${int(15, 28)}`, () => `*/${int(2, 3)}`)();
+    const dow = rand() < 0.6 ? '*' : pick(() => `${int(0, 7)}`, () => 'mon-fri', () => `${int(0, 3)}-${int(4, 6)}`, () => 'sat,sun')();
+    return `${minute} ${hour} ${dom} * ${dow}`;
+  }
+
+  // Wall clock of each real minute of a window, as naive UTC ms (Date.UTC of the local fields).
+  function walls(zone: string, start: number): number[] {
+    const f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric' });
+    const out: number[] = [];
+    for (let i = 0; i <= WINDOW_MINUTES; i++) {
+      const p: Record<string, number> = {};
+      for (const part of f.formatToParts(start + i * MINUTE)) p[part.type] = Number(part.value);
+      out.push(Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!));
+    }
+    return out;
+  }
+
+  function matches(cron: ReturnType<typeof parseCron>, wall: number): boolean {
+    const d = new Date(wall);
+    if (!cron.minutes.has(d.getUTCMinutes()) || !cron.hours.has(d.getUTCHours()) || !cron.months.has(d.getUTCMonth() + 1)) return false;
+    const dom = cron.days.has(d.getUTCDate());
+    const dow = cron.weekdays.has(d.getUTCDay());
+    return cron.daysRestricted && cron.weekdaysRestricted ? dom || dow : dom && dow;
+  }
+
+  /** The runs the walk finds in (start, start + window]. */
+  function walkRuns(cron: ReturnType<typeof parseCron>, start: number, wall: number[]): number[] {
+    const runs: number[] = [];
+    let latest = wall[0]!;
+    for (let i = 1; i < wall.length; i++) {
+      const w = wall[i]!;
+      if (!cron.fixedTime) {
+        if (matches(cron, w)) runs.push(start + i * MINUTE);
+      } else if (w > latest) {
+        for (let v = latest + MINUTE; v <= w; v += MINUTE) {
+          if (matches(cron, v)) {
+            runs.push(start + i * MINUTE);
+            break;
+          }
+        }
+      }
+      latest = Math.max(latest, w);
+    }
+    return runs;
+  }
+
+  it.each([
+    // [zone, window centre (a transition, or any instant where there is none), seed]
+    ['UTC', '2026-06-15T13:37:00Z', 1],
+    ['UTC', '2028-02-27T00:00:00Z', 2],
+    ['Asia/Tokyo', '2026-03-29T01:00:00Z', 3],
+    ['Asia/Tokyo', '2027-12-30T15:00:00Z', 4],
+    ['Europe/Berlin', '2026-03-29T01:00:00Z', 5],
+    ['Europe/Berlin', '2026-10-25T01:00:00Z', 6],
+    ['America/New_York', '2026-03-08T07:00:00Z', 7],
+    ['America/New_York', '2026-11-01T06:00:00Z', 8],
+    ['Australia/Adelaide', '2026-04-04T16:30:00Z', 9],
+    ['Australia/Adelaide', '2026-10-03T16:30:00Z', 10],
+    // Lord Howe Island moves its clock by 30 minutes: 02:00 → 01:30 and 02:00 → 02:30.
+    ['Australia/Lord_Howe', '2026-04-04T15:00:00Z', 11],
+    ['Australia/Lord_Howe', '2026-10-03T15:30:00Z', 12],
+  ] as const)('%s around %s (seed %i): 100 random schedules, 4 instants each', (zone, centre, seed) => {
+    const rand = mulberry32(seed);
+    const start = at(centre) - (WINDOW_MINUTES / 2) * MINUTE;
+    const end = start + WINDOW_MINUTES * MINUTE;
+    const wall = walls(zone, start);
+    for (let n = 0; n < 100; n++) {
+      const expr = randomExpr(rand);
+      const cron = parseCron(expr);
+      const runs = walkRuns(cron, start, wall);
+      for (let k = 0; k < 4; k++) {
+        // Instants in the middle two thirds of the window, on and off whole minutes.
+        const x = start + WINDOW_MINUTES * MINUTE * (1 / 6 + (2 / 3) * rand()) + (rand() < 0.3 ? 0 : Math.floor(rand() * MINUTE));
+        const t = k === 0 && runs.length > 0 ? runs[Math.floor(rand() * runs.length)]! : Math.floor(x);
+        const why = `"${expr}" (${cron.fixedTime ? 'fixed' : 'wildcard'}) in ${zone} from ${new Date(t).toISOString()}`;
+        const next = runs.find((r) => r > t);
+        const got = nextRun(cron, zone, t);
+        if (next !== undefined) expect(got, `nextRun ${why}`).toBe(next);
+        else expect(got === null || got > end, `nextRun ${why}`).toBe(true);
+        const prev = runs.filter((r) => r <= t).pop();
+        const gotPrev = previousRun(cron, zone, t);
+        if (prev !== undefined) expect(gotPrev, `previousRun ${why}`).toBe(prev);
+        else expect(gotPrev === null || gotPrev <= start, `previousRun ${why}`).toBe(true);
+      }
+      expect(countRuns(cron, zone, start, end, 100_000), `countRuns "${expr}" in ${zone}`).toBe(runs.length);
+    }
+  });
+});
