@@ -1,4 +1,4 @@
-import { parseCron, previousMatch, type Cron } from './cron.js';
+import { parseCron, previousRun, type Cron } from './cron.js';
 import type { ServiceSpec } from './service.js';
 import { deadlineAt, referenceAt, type ServiceRecord } from './state.js';
 
@@ -42,6 +42,9 @@ export interface Occurrence {
  * The occurrence of a window that started last at or before `at` (open or already over), or null.
  * Intervals are half-open, [start, end): at `end` the window is over. All occurrences of a
  * recurring window last as long, so the one that started last is also the one that ends last.
+ * A recurring window opens when cron would start a job with its schedule (previousRun: Debian's
+ * DST rules), so a fixed start time that a spring-forward jump skips opens at the jump, and one
+ * that a fall-back repeats opens once, at the first.
  */
 export function occurrence(w: Window, at: number, localZone: string): Occurrence | null {
   if (w.cron === null) {
@@ -74,7 +77,7 @@ function latestStart(w: Window, at: number, localZone: string): number | null {
   let start = m.starts.get(minute);
   if (start === undefined) {
     if (m.starts.size >= MEMO_MINUTES) m.starts.clear();
-    start = previousMatch(m.cron, zone, at);
+    start = previousRun(m.cron, zone, at);
     m.starts.set(minute, start);
   }
   return start;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { localTime, parseCron, previousMatch } from '../../src/core/cron.js';
+import { countRuns, localTime, nextRun, parseCron, previousRun } from '../../src/core/cron.js';
 
 const MIN = 60_000;
 const at = (iso: string) => Date.parse(iso);
@@ -92,26 +92,44 @@ describe('localTime: the wall clock of an instant in a zone', () => {
   });
 });
 
-describe('previousMatch: the latest matching minute at or before an instant', () => {
+describe('fixedTime: which jobs Debian cron moves across DST (no `*` in the minute or hour field)', () => {
+  it.each([
+    ['30 2 * * *', true],
+    ['@daily', true],
+    ['@weekly', true],
+    ['0,30 1-3 * * *', true],
+    ['0-59/5 2 * * *', true],
+    ['*/5 * * * *', false],
+    ['@hourly', false],
+    ['0 * * * *', false],
+    ['30 */2 * * *', false],
+    ['* 2 * * *', false],
+    ['5,*/10 3 * * *', false],
+  ])('"%s" → fixed time %s', (expr, fixed) => {
+    expect(parseCron(expr).fixedTime).toBe(fixed);
+  });
+});
+
+describe('previousRun: the last run at or before an instant', () => {
   const daily2am = parseCron('0 2 * * *');
   const match = at('2026-11-26T02:00:00Z');
 
   it.each([
-    ['exactly at a match', match, match],
-    ['1 ms after a match', match + 1, match],
-    ['59.999 s after a match (still the same minute)', match + MIN - 1, match],
-    ['1 ms before a match → the one a day earlier', match - 1, match - 24 * 60 * MIN],
-    ['a day later, just before the next match', match + 24 * 60 * MIN - 1, match],
+    ['exactly at a run', match, match],
+    ['1 ms after a run', match + 1, match],
+    ['59.999 s after a run (still the same minute)', match + MIN - 1, match],
+    ['1 ms before a run → the one a day earlier', match - 1, match - 24 * 60 * MIN],
+    ['a day later, just before the next run', match + 24 * 60 * MIN - 1, match],
   ])('UTC, "0 2 * * *": %s', (_label, instant, expected) => {
-    expect(previousMatch(daily2am, 'UTC', instant)).toBe(expected);
+    expect(previousRun(daily2am, 'UTC', instant)).toBe(expected);
   });
 
-  it('7 matches Sunday: "0 12 * * 7" on Wednesday 2026-11-25 → Sunday 2026-11-22 12:00', () => {
-    expect(previousMatch(parseCron('0 12 * * 7'), 'UTC', at('2026-11-25T09:00:00Z'))).toBe(at('2026-11-22T12:00:00Z'));
+  it('7 is Sunday: "0 12 * * 7" on Wednesday 2026-11-25 → Sunday 2026-11-22 12:00', () => {
+    expect(previousRun(parseCron('0 12 * * 7'), 'UTC', at('2026-11-25T09:00:00Z'))).toBe(at('2026-11-22T12:00:00Z'));
   });
 
   it('a weekday range: "30 9 * * mon-fri" on Sunday → Friday 09:30', () => {
-    expect(previousMatch(parseCron('30 9 * * mon-fri'), 'UTC', at('2026-11-29T18:00:00Z'))).toBe(at('2026-11-27T09:30:00Z'));
+    expect(previousRun(parseCron('30 9 * * mon-fri'), 'UTC', at('2026-11-29T18:00:00Z'))).toBe(at('2026-11-27T09:30:00Z'));
   });
 
   describe('both day fields restricted: a day matches if EITHER matches (Vixie cron)', () => {
@@ -124,22 +142,26 @@ describe('previousMatch: the latest matching minute at or before an instant', ()
       ['the day after the 13th (Monday) → the 13th', '2026-12-14T12:00:00Z', '2026-12-13T00:00:00Z'],
       ['Thursday 2026-12-10 → Friday 2026-12-04', '2026-12-10T12:00:00Z', '2026-12-04T00:00:00Z'],
     ])('%s', (_label, instant, expected) => {
-      expect(previousMatch(cron, 'UTC', at(instant))).toBe(at(expected));
+      expect(previousRun(cron, 'UTC', at(instant))).toBe(at(expected));
     });
 
     it('with only the weekday restricted, BOTH must match ("0 0 13 * *" vs "0 0 * * 5")', () => {
-      expect(previousMatch(parseCron('0 0 * * 5'), 'UTC', at('2026-12-14T12:00:00Z'))).toBe(at('2026-12-11T00:00:00Z'));
-      expect(previousMatch(parseCron('0 0 13 * *'), 'UTC', at('2026-12-12T12:00:00Z'))).toBe(at('2026-11-13T00:00:00Z'));
+      expect(previousRun(parseCron('0 0 * * 5'), 'UTC', at('2026-12-14T12:00:00Z'))).toBe(at('2026-12-11T00:00:00Z'));
+      expect(previousRun(parseCron('0 0 13 * *'), 'UTC', at('2026-12-12T12:00:00Z'))).toBe(at('2026-11-13T00:00:00Z'));
     });
 
     it('a starred step in the day field is "unrestricted": "0 0 */2 * 5" needs an odd day AND a Friday', () => {
       // Fridays: 2026-11-20 (even), 2026-11-27 (odd). OR would give 2026-11-29 (odd day, Sunday).
-      expect(previousMatch(parseCron('0 0 */2 * 5'), 'UTC', at('2026-11-30T12:00:00Z'))).toBe(at('2026-11-27T00:00:00Z'));
+      expect(previousRun(parseCron('0 0 */2 * 5'), 'UTC', at('2026-11-30T12:00:00Z'))).toBe(at('2026-11-27T00:00:00Z'));
     });
   });
 
   it('29 February: "0 0 29 2 *" on 2027-03-01 → 2024-02-29', () => {
-    expect(previousMatch(parseCron('0 0 29 2 *'), 'UTC', at('2027-03-01T00:00:00Z'))).toBe(at('2024-02-29T00:00:00Z'));
+    expect(previousRun(parseCron('0 0 29 2 *'), 'UTC', at('2027-03-01T00:00:00Z'))).toBe(at('2024-02-29T00:00:00Z'));
+  });
+
+  it('29 February across 2100 (not a leap year): on 2104-01-01 → 2096-02-29, 8 years back', () => {
+    expect(previousRun(parseCron('0 0 29 2 *'), 'UTC', at('2104-01-01T00:00:00Z'))).toBe(at('2096-02-29T00:00:00Z'));
   });
 
   it('a date that never comes ("0 0 30 2 *") is refused when parsed', () => {
@@ -148,57 +170,72 @@ describe('previousMatch: the latest matching minute at or before an instant', ()
 
   it('with a weekday as well, the OR rule makes "0 0 31 4 1" match every Monday in April', () => {
     // 31 April never exists, but with a weekday the OR rule lets it match every Monday in April.
-    expect(previousMatch(parseCron('0 0 31 4 1'), 'UTC', at('2026-11-26T00:00:00Z'))).toBe(at('2026-04-27T00:00:00Z'));
+    expect(previousRun(parseCron('0 0 31 4 1'), 'UTC', at('2026-11-26T00:00:00Z'))).toBe(at('2026-04-27T00:00:00Z'));
   });
 
   it('a non-UTC zone: "0 2 * * *" in Europe/Berlin in winter is 01:00 UTC', () => {
-    expect(previousMatch(daily2am, 'Europe/Berlin', at('2026-11-26T12:00:00Z'))).toBe(at('2026-11-26T01:00:00Z'));
-    expect(previousMatch(daily2am, 'Europe/Berlin', at('2026-11-26T00:59:59Z'))).toBe(at('2026-11-25T01:00:00Z'));
+    expect(previousRun(daily2am, 'Europe/Berlin', at('2026-11-26T12:00:00Z'))).toBe(at('2026-11-26T01:00:00Z'));
+    expect(previousRun(daily2am, 'Europe/Berlin', at('2026-11-26T00:59:59Z'))).toBe(at('2026-11-25T01:00:00Z'));
+  });
+});
+
+describe('nextRun: the first run strictly after an instant', () => {
+  it.each([
+    // [label, expr, zone, after, expected]
+    ['UTC daily, earlier the same day', '30 2 * * *', 'UTC', '2026-11-26T01:00:00Z', '2026-11-26T02:30:00Z'],
+    ['exactly on a run → the next one (strictly after)', '30 2 * * *', 'UTC', '2026-11-26T02:30:00Z', '2026-11-27T02:30:00Z'],
+    ['1 ms before a run → that run', '30 2 * * *', 'UTC', '2026-11-26T02:29:59.999Z', '2026-11-26T02:30:00Z'],
+    ['within the minute of a run → the next one', '30 2 * * *', 'UTC', '2026-11-26T02:30:30Z', '2026-11-27T02:30:00Z'],
+    ['every minute, on a minute → the next minute', '* * * * *', 'UTC', '2026-11-26T02:30:00Z', '2026-11-26T02:31:00Z'],
+    ['every minute, mid-minute → the next whole minute', '* * * * *', 'UTC', '2026-11-26T02:30:00.001Z', '2026-11-26T02:31:00Z'],
+    ['the 31st skips April and June: from 1 April → 31 May', '0 12 31 * *', 'UTC', '2026-04-01T00:00:00Z', '2026-05-31T12:00:00Z'],
+    ['on the 31 May run → 31 July', '0 12 31 * *', 'UTC', '2026-05-31T12:00:00Z', '2026-07-31T12:00:00Z'],
+    ['29 February: from 2026-03-01 → 2028-02-29', '0 0 29 2 *', 'UTC', '2026-03-01T00:00:00Z', '2028-02-29T00:00:00Z'],
+    ['29 February across 2100: from 2096-03-01 → 2104-02-29', '0 0 29 2 *', 'UTC', '2096-03-01T00:00:00Z', '2104-02-29T00:00:00Z'],
+    ['the last day of February in a common year is the 28th', '0 0 28-31 2 *', 'UTC', '2026-02-27T12:00:00Z', '2026-02-28T00:00:00Z'],
+    ['Vixie OR: "0 0 13 * 5" on Friday the 13th → the next Friday', '0 0 13 * 5', 'UTC', '2026-11-13T00:00:00Z', '2026-11-20T00:00:00Z'],
+    ['Vixie OR: the 13th that is a Sunday counts', '0 0 13 * 5', 'UTC', '2026-12-12T00:00:00Z', '2026-12-13T00:00:00Z'],
+    ['a starred day step is AND: odd days that are Fridays', '0 0 */2 * 5', 'UTC', '2026-11-20T00:00:00Z', '2026-11-27T00:00:00Z'],
+    ['ranges, steps and names: hours 9,13,17 on weekdays Jan-Mar; the next is Friday 2027-01-01', '15 9-17/4 * jan-mar mon-fri', 'UTC', '2026-03-31T17:15:00Z', '2027-01-01T09:15:00Z'],
+    ['ranges, steps and names: the next slot the same day', '15 9-17/4 * jan-mar mon-fri', 'UTC', '2026-03-31T09:15:00Z', '2026-03-31T13:15:00Z'],
+    ['a list of minutes: 5,20,50', '5,20,50 * * * *', 'UTC', '2026-11-26T10:20:00Z', '2026-11-26T10:50:00Z'],
+    ['a step from a start value: 5/20 → :05, :25, :45', '5/20 * * * *', 'UTC', '2026-11-26T10:45:00Z', '2026-11-26T11:05:00Z'],
+    ['Sunday as 7', '0 12 * * 7', 'UTC', '2026-11-25T09:00:00Z', '2026-11-29T12:00:00Z'],
+    ['@yearly', '@yearly', 'UTC', '2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z'],
+    ['@monthly in Berlin (CET): 1 December 00:00 = 30 November 23:00Z', '@monthly', 'Europe/Berlin', '2026-11-26T00:00:00Z', '2026-11-30T23:00:00Z'],
+    // Far east: Pacific/Kiritimati is UTC+14 all year; far west: Pacific/Pago_Pago is UTC−11.
+    ['Kiritimati (UTC+14): 09:00 on 30 November = 29 November 19:00Z', '0 9 * * *', 'Pacific/Kiritimati', '2026-11-29T12:00:00Z', '2026-11-29T19:00:00Z'],
+    ['Kiritimati: Monday midnight is still Sunday in UTC', '0 0 * * mon', 'Pacific/Kiritimati', '2026-11-28T00:00:00Z', '2026-11-29T10:00:00Z'],
+    ['Pago Pago (UTC−11): 09:00 on 29 November = 20:00Z', '0 9 * * *', 'Pacific/Pago_Pago', '2026-11-29T12:00:00Z', '2026-11-29T20:00:00Z'],
+    ['Pago Pago: Sunday 23:00 is Monday 10:00Z', '0 23 * * sun', 'Pacific/Pago_Pago', '2026-11-28T00:00:00Z', '2026-11-30T10:00:00Z'],
+    ['Pago Pago: the 1st of the month at 00:00 is 11:00Z the same day', '0 0 1 * *', 'Pacific/Pago_Pago', '2026-11-26T00:00:00Z', '2026-12-01T11:00:00Z'],
+    ['Tokyo (UTC+9): 08:00 on a weekday', '0 8 * * 1-5', 'Asia/Tokyo', '2026-11-27T00:00:00Z', '2026-11-29T23:00:00Z'],
+  ])('%s: "%s" in %s after %s → %s', (_label, expr, zone, after, expected) => {
+    expect(nextRun(parseCron(expr), zone, at(after))).toBe(at(expected));
   });
 
-  describe('across DST in Europe/Berlin: what the zone\'s clock actually showed', () => {
-    // Spring forward, 2026-03-29: 02:00 CET (01:00Z) jumps to 03:00 CEST. 02:00-02:59 never happens.
-    it.each([
-      ['02:30 did not exist on the 29th → the 28th\'s 02:30 CET', '30 2 * * *', '2026-03-29T10:00:00Z', '2026-03-28T01:30:00Z'],
-      ['02:00 did not exist either → the 28th', '0 2 * * *', '2026-03-29T10:00:00Z', '2026-03-28T01:00:00Z'],
-      ['03:00 CEST is the instant of the jump (01:00Z)', '0 3 * * *', '2026-03-29T10:00:00Z', '2026-03-29T01:00:00Z'],
-      ['01:59 CET was the last minute before it (00:59Z)', '59 1 * * *', '2026-03-29T10:00:00Z', '2026-03-29T00:59:00Z'],
-      ['a day later, 02:30 CEST exists again (00:30Z)', '30 2 * * *', '2026-03-30T10:00:00Z', '2026-03-30T00:30:00Z'],
-      ['every minute: 1 ms after the jump → the jump itself', '* * * * *', '2026-03-29T01:00:00.001Z', '2026-03-29T01:00:00Z'],
-      ['every minute: just before the jump → 01:59 CET', '* * * * *', '2026-03-29T00:59:59.999Z', '2026-03-29T00:59:00Z'],
-    ])('spring forward: %s', (_label, expr, instant, expected) => {
-      expect(previousMatch(parseCron(expr), 'Europe/Berlin', at(instant))).toBe(at(expected));
-    });
-
-    // Fall back, 2026-10-25: 03:00 CEST (01:00Z) goes back to 02:00 CET. 02:00-02:59 happens twice.
-    it.each([
-      ['after both, 02:30 → the second one (02:30 CET = 01:30Z)', '30 2 * * *', '2026-10-25T01:45:00Z', '2026-10-25T01:30:00Z'],
-      ['between the two → the first (02:30 CEST = 00:30Z)', '30 2 * * *', '2026-10-25T01:29:59.999Z', '2026-10-25T00:30:00Z'],
-      ['at the second 02:00 (01:00Z) → that instant', '0 2 * * *', '2026-10-25T01:00:00Z', '2026-10-25T01:00:00Z'],
-      ['1 ms before the second 02:00 → the first (00:00Z)', '0 2 * * *', '2026-10-25T00:59:59.999Z', '2026-10-25T00:00:00Z'],
-      ['03:00 CET came two hours after 02:00 CEST (02:00Z)', '0 3 * * *', '2026-10-25T05:00:00Z', '2026-10-25T02:00:00Z'],
-    ])('fall back: %s', (_label, expr, instant, expected) => {
-      expect(previousMatch(parseCron(expr), 'Europe/Berlin', at(instant))).toBe(at(expected));
-    });
+  it('nextRun and previousRun are each other\'s neighbours: previousRun(nextRun(t)) is nextRun(t), nextRun(previousRun(t)) is after t', () => {
+    const cron = parseCron('15 9-17/4 * * mon-fri');
+    for (const iso of ['2026-11-26T10:00:00Z', '2026-11-27T17:15:00Z', '2026-11-28T12:00:00Z']) {
+      const next = nextRun(cron, 'UTC', at(iso))!;
+      expect(previousRun(cron, 'UTC', next)).toBe(next);
+      expect(nextRun(cron, 'UTC', previousRun(cron, 'UTC', at(iso))!)).toBe(next);
+    }
   });
+});
 
-  describe('across DST in America/New_York', () => {
-    // Spring forward, 2026-03-08: 02:00 EST (07:00Z) jumps to 03:00 EDT.
-    it.each([
-      ['02:30 did not exist on the 8th → the 7th\'s 02:30 EST (07:30Z)', '30 2 * * *', '2026-03-08T12:00:00Z', '2026-03-07T07:30:00Z'],
-      ['03:00 EDT is the instant of the jump (07:00Z)', '0 3 * * *', '2026-03-08T12:00:00Z', '2026-03-08T07:00:00Z'],
-      ['01:30 EST was still there (06:30Z)', '30 1 * * *', '2026-03-08T12:00:00Z', '2026-03-08T06:30:00Z'],
-    ])('spring forward: %s', (_label, expr, instant, expected) => {
-      expect(previousMatch(parseCron(expr), 'America/New_York', at(instant))).toBe(at(expected));
-    });
-
-    // Fall back, 2026-11-01: 02:00 EDT (06:00Z) goes back to 01:00 EST. 01:00-01:59 happens twice.
-    it.each([
-      ['after both, 01:30 → the second (01:30 EST = 06:30Z)', '30 1 * * *', '2026-11-01T12:00:00Z', '2026-11-01T06:30:00Z'],
-      ['between the two → the first (01:30 EDT = 05:30Z)', '30 1 * * *', '2026-11-01T06:29:00Z', '2026-11-01T05:30:00Z'],
-      ['02:00 EST comes two hours after 01:00 EDT (07:00Z)', '0 2 * * *', '2026-11-01T12:00:00Z', '2026-11-01T07:00:00Z'],
-    ])('fall back: %s', (_label, expr, instant, expected) => {
-      expect(previousMatch(parseCron(expr), 'America/New_York', at(instant))).toBe(at(expected));
-    });
+describe('countRuns: runs in (after, atOrBefore], at most cap', () => {
+  const quarter = parseCron('*/15 * * * *');
+  const from = at('2026-11-26T10:00:00Z');
+  it.each([
+    ['a run at `after` is not counted, one at `atOrBefore` is', from, from + 60 * MIN, 1000, 4],
+    ['1 ms more on both ends', from + 1, from + 60 * MIN + 1, 1000, 4],
+    ['1 ms less on both ends', from - 1, from + 60 * MIN - 1, 1000, 4],
+    ['an empty span', from, from, 1000, 0],
+    ['no run inside', from, from + 14 * MIN, 1000, 0],
+    ['a day of quarter hours', from, from + 24 * 60 * MIN, 1000, 96],
+    ['stops at the cap', from, from + 24 * 60 * MIN, 10, 10],
+  ])('%s', (_label, after, atOrBefore, cap, runs) => {
+    expect(countRuns(quarter, 'UTC', after, atOrBefore, cap)).toBe(runs);
   });
 });

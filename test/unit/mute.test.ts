@@ -120,11 +120,43 @@ describe('a recurring window: cron + duration, in its own zone', () => {
     expect(activeMute(spec(), null, [local], at('2026-11-28T07:00:00Z'), 'UTC')).toBeNull();
   });
 
-  it('a start time that a DST jump skips does not open the window that day', () => {
-    // 02:30 Berlin did not exist on 2026-03-29; the window last opened on the 28th (01:30Z) for 1h.
-    const daily = window({ cron: '30 2 * * *', durationMs: HOUR, timezone: 'Europe/Berlin' });
-    expect(activeMute(spec(), null, [daily], at('2026-03-29T01:45:00Z'), 'UTC')).toBeNull();
-    expect(occurrence(daily, at('2026-03-29T01:45:00Z'), 'UTC')).toEqual({ startAt: at('2026-03-28T01:30:00Z'), endAt: at('2026-03-28T02:30:00Z') });
+  describe('a fixed start time across DST opens as Debian cron runs the job (cron(8))', () => {
+    // Daily 02:30-03:30 Berlin time. 2026-03-29: 02:00 CET (01:00Z) jumps to 03:00 CEST, so 02:30
+    // never comes: the window opens at the jump, 03:00 CEST = 01:00Z, and lasts its hour.
+    const daily = window({ cron: '30 2 * * *', durationMs: HOUR, timezone: 'Europe/Berlin', reason: 'nightly' });
+    const jump = at('2026-03-29T01:00:00Z');
+    it.each([
+      ['1 ms before the jump (the 28th\'s window, 01:30-02:30Z, is over)', jump - 1, null],
+      ['at the jump, 03:00 CEST (01:00Z)', jump, { kind: 'maintenance', reason: 'nightly', until: jump + HOUR }],
+      ['1 ms before its hour is up (01:59:59.999Z)', jump + HOUR - 1, { kind: 'maintenance', reason: 'nightly', until: jump + HOUR }],
+      ['when its hour is up (02:00Z)', jump + HOUR, null],
+    ])('spring forward 2026-03-29, %s', (_label, now, expected) => {
+      expect(activeMute(spec(), null, [daily], now, 'UTC')).toEqual(expected);
+    });
+
+    it('spring forward: occurrence gives the window that opened at the jump', () => {
+      expect(occurrence(daily, at('2026-03-29T01:45:00Z'), 'UTC')).toEqual({ startAt: jump, endAt: jump + HOUR });
+    });
+
+    // 2026-10-25: 03:00 CEST (01:00Z) goes back to 02:00 CET, so 02:30 comes twice (00:30Z, 01:30Z):
+    // the window opens once, at the first (00:30-01:30Z), and not again at the second.
+    it.each([
+      ['at the first 02:30 (CEST, 00:30Z)', at('2026-10-25T00:30:00Z'), { kind: 'maintenance', reason: 'nightly', until: at('2026-10-25T01:30:00Z') }],
+      ['at the second 02:30 (CET, 01:30Z)', at('2026-10-25T01:30:00Z'), null],
+      ['inside the second 02:xx hour (01:45Z)', at('2026-10-25T01:45:00Z'), null],
+    ])('fall back 2026-10-25, %s', (_label, now, expected) => {
+      expect(activeMute(spec(), null, [daily], now, 'UTC')).toEqual(expected);
+    });
+
+    it('fall back: occurrence after the second 02:30 is still the first', () => {
+      expect(occurrence(daily, at('2026-10-25T02:00:00Z'), 'UTC')).toEqual({ startAt: at('2026-10-25T00:30:00Z'), endAt: at('2026-10-25T01:30:00Z') });
+    });
+
+    it('a wildcard window (every 30 minutes, for 10) opens in both copies of the repeated hour', () => {
+      const often = window({ cron: '*/30 * * * *', durationMs: 10 * MIN, timezone: 'Europe/Berlin' });
+      expect(occurrenceAt(often, at('2026-10-25T00:35:00Z'), 'UTC')).toEqual({ startAt: at('2026-10-25T00:30:00Z'), endAt: at('2026-10-25T00:40:00Z') });
+      expect(occurrenceAt(often, at('2026-10-25T01:35:00Z'), 'UTC')).toEqual({ startAt: at('2026-10-25T01:30:00Z'), endAt: at('2026-10-25T01:40:00Z') });
+    });
   });
 });
 
@@ -331,21 +363,23 @@ describe('window excuses across DST (recurring windows in their own zone)', () =
     // Summer (CEST, UTC+2): the same window is 00:00-01:00Z.
     ['summer: a deadline at 00:30Z is inside: runs from 01:00Z', '2026-07-04T00:24:00Z', '2026-07-04T01:06:00Z'],
     ['summer: a deadline at 01:30Z (03:30 CEST) is outside: pages', '2026-07-04T01:24:00Z', '2026-07-04T01:30:00Z'],
-    // Spring forward, 2026-03-29: 02:00 Berlin never happens, so there is no window that night.
-    ['spring forward: 02:00 never came, no window: a deadline at 01:30Z pages', '2026-03-29T01:24:00Z', '2026-03-29T01:30:00Z'],
+    // Spring forward, 2026-03-29: 02:00 Berlin is skipped, so the window opens at the jump, 03:00 CEST
+    // (01:00Z), for its hour, as Debian cron runs a 02:00 job.
+    ['spring forward: the window opens at the jump (01:00-02:00Z): a deadline at 01:30Z runs from 02:00Z', '2026-03-29T01:24:00Z', '2026-03-29T02:06:00Z'],
     ['the night before (CET): a deadline at 01:30Z is inside: runs from 02:00Z', '2026-03-28T01:24:00Z', '2026-03-28T02:06:00Z'],
-    // Fall back, 2026-10-25: 02:00-02:59 happens twice (00:00Z CEST and 01:00Z CET): two hours of window.
-    ['fall back: a deadline in the first 02:xx (00:30Z) runs from 01:00Z, and 01:06Z falls in the second: from 02:00Z', '2026-10-25T00:24:00Z', '2026-10-25T02:06:00Z'],
+    // Fall back, 2026-10-25: 02:00 comes twice (00:00Z CEST and 01:00Z CET); the window opens once,
+    // at the first, as Debian cron runs a 02:00 job once.
+    ['fall back: a deadline in the first 02:xx (00:30Z) runs from 01:00Z; the second 02:00 opens no window: down at 01:06Z', '2026-10-25T00:24:00Z', '2026-10-25T01:06:00Z'],
   ])('%s', (_label, beatAt, expectedDown) => {
     const page = fromBeat(beatAt);
     expect(page?.downAt).toBe(at(expectedDown));
   });
 
-  it('a zone behind UTC (America/New_York, fall back 2026-11-01: 01:00-01:59 happens twice) gives the same answers from the zone\'s clock', () => {
+  it('a zone behind UTC (America/New_York, fall back 2026-11-01: 01:00-01:59 happens twice): the window opens at the first 01:30 only', () => {
     const ny = window({ cron: '30 1 * * *', durationMs: 20 * MIN, timezone: 'America/New_York' });
-    // 01:30 EDT = 05:30Z, 01:30 EST = 06:30Z. Deadlines at 05:40Z and 06:40Z are inside; 06:00Z is not.
+    // 01:30 EDT = 05:30Z opens the window (to 05:50Z); 01:30 EST = 06:30Z does not open it again.
     expect(fromBeat('2026-11-01T05:34:00Z', ny)?.downAt).toBe(at('2026-11-01T05:56:00Z'));
     expect(fromBeat('2026-11-01T05:54:00Z', ny)?.downAt).toBe(at('2026-11-01T06:00:00Z'));
-    expect(fromBeat('2026-11-01T06:34:00Z', ny)?.downAt).toBe(at('2026-11-01T06:56:00Z'));
+    expect(fromBeat('2026-11-01T06:34:00Z', ny)?.downAt).toBe(at('2026-11-01T06:40:00Z'));
   });
 });
