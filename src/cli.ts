@@ -431,8 +431,9 @@ async function fastBeat(args: { slug: string; config?: string }, env: NodeJS.Pro
   const opts = loadOptions(args.config, io, env);
   const deps = { ...opts, now, pid: process.pid };
   const { quickBeat } = await import('./quick-beat.js');
+  const { beat, withoutKeys } = await import('./commands/beat.js');
+  if (signal) signal = withoutKeys(signal, env);
   if (await quickBeat(args.slug, deps, signal)) return;
-  const { beat } = await import('./commands/beat.js');
   const { openStore } = await import('./store/index.js');
   const { buildConfig, findConfig } = await import('./config.js');
   await beat({ slug: args.slug, signal }, { ...deps, findConfig: () => findConfig(opts), buildConfig: (raw, file) => buildConfig(raw, file, opts), openStore: (target) => openStore(target, { uid: opts.uid, gid: opts.gid }) });

@@ -4,7 +4,7 @@ import type { Config, LoadOptions } from '../config.js';
 import type { SignalDetails, SignalKind } from '../core/signal.js';
 import { isSlug, quoteSlug } from '../core/slug.js';
 import { nearest } from '../core/suggest.js';
-import { DataError } from '../errors.js';
+import { DataError, keysInEnv, redactKnownKeys } from '../errors.js';
 import { trustProblem } from '../file-trust.js';
 import { writeSpoolEntry } from '../spool.js';
 import type { Store } from '../store/types.js';
@@ -42,7 +42,15 @@ export type BeatSignal = { kind: SignalKind } & SignalDetails;
  * (65), after full validation, so a broken config is reported as such (78).
  */
 export async function beat(input: { slug: string; signal?: BeatSignal }, deps: BeatDeps): Promise<void> {
-  await deliverBeat(await resolveBeat(input.slug, deps), input.slug, deps.now(), deps, input.signal);
+  await deliverBeat(await resolveBeat(input.slug, deps), input.slug, deps.now(), deps, input.signal && withoutKeys(input.signal, deps.env));
+}
+
+/** A message or output that holds a routing key from the environment keeps it only as `a1b2…o5p6` (never stored, never sent on). */
+export function withoutKeys(signal: BeatSignal, env: NodeJS.ProcessEnv): BeatSignal {
+  const keys = keysInEnv(env);
+  if (keys.length === 0) return signal;
+  const clean = (text: string | null | undefined) => (typeof text === 'string' ? redactKnownKeys(text, keys) : text);
+  return { ...signal, message: clean(signal.message), outputTail: clean(signal.outputTail) };
 }
 
 /** The full path's answer: where a beat for `slug` goes, or the error (65, 78) it ends with. */

@@ -2,10 +2,11 @@
  * `medic beat --start / --fail / -m` end to end: the real binary under a frozen clock, a real
  * SQLite file (or a spool folder), then `medic history` and `history --json` show the signals.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../src/store/sqlite.js';
+import { GUIDE_EXAMPLE_KEY } from '../fixtures/pagerduty.js';
 import { tempProject, type Project } from '../helpers/cli.js';
 
 const MIN = 60_000;
