@@ -50,6 +50,19 @@ describe('medic beat --start / --fail / -m', { timeout: 120_000 }, () => {
     expect(h.strip.reduce((a: number, b: number) => a + b, 0)).toBe(2);
   });
 
+  it.each([
+    ['the full path', (): string[] => ['beat', 'backup']],
+    ['the quick path (explicit JSON config)', (): string[] => ['--config', project.configPath, 'beat', 'backup']],
+  ])('a routing key from the environment in a message is never stored: only a1b2…o5p6 (%s)', async (_, args) => {
+    project = tempProject({ services: [{ slug: 'backup', interval: '1h' }] });
+    const env = { PAGERDUTY_ROUTING_KEY: GUIDE_EXAMPLE_KEY };
+    const r = await project.run([...args(), '--fail', '-m', `env says PAGERDUTY_ROUTING_KEY=${GUIDE_EXAMPLE_KEY}`], { ...at(T0), env });
+    expect(r).toEqual({ code: 0, stdout: '', stderr: '' });
+    const json = await project.run(['history', 'backup', '--since', '1h', '--json'], at(T0 + MIN));
+    expect(JSON.parse(json.stdout).events[0].message).toBe('env says PAGERDUTY_ROUTING_KEY=a1b2…o5p6');
+    for (const file of readdirSync(project.dir).filter((f) => f.startsWith('medic.db'))) expect(readFileSync(join(project.dir, file)).includes(GUIDE_EXAMPLE_KEY)).toBe(false);
+  });
+
   it('history shows a failed run\'s exit code, duration and output tail, indented, every control character escaped', async () => {
     project = tempProject({ services: [{ slug: 'backup', interval: '1h' }] });
     const store = openSqliteStore(join(project.dir, 'medic.db'));
