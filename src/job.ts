@@ -94,7 +94,11 @@ export function startJob(opts: JobOptions): RunningJob {
     );
   }
 
-  const outputs = [pass(child.stdout, opts.stdout, tail), pass(child.stderr, opts.stderr, tail)];
+  // Only the job itself: the writer cannot be known, and the job is the one a direct pipe would end.
+  const brokenPipe = () => {
+    if (!exited) child.kill('SIGPIPE');
+  };
+  const outputs = [pass(child.stdout, opts.stdout, tail, brokenPipe), pass(child.stderr, opts.stderr, tail, brokenPipe)];
   const done = new Promise<JobResult>((resolve) => {
     const finish = (exitCode: number, notStarted: string | null) => {
       exited = true;
@@ -127,14 +131,19 @@ export function startJob(opts: JobOptions): RunningJob {
 
 /**
  * Copies one of the job's output pipes to `sink` byte for byte, into the tail too, pausing while
- * the sink is full. When the sink breaks (the reader of `medic run … | head` went away), the pipe
- * is closed so the job gets SIGPIPE as it would without medic in between.
+ * the sink is full. When the sink breaks (the reader of `medic run … | head` went away), the job's
+ * next write gets it SIGPIPE, as without medic in between. (Closing the pipe instead would give it
+ * ECONNRESET: Node's child pipes are socket pairs.)
  */
-function pass(from: Readable, sink: Sink, tail: OutputTail): { ended: Promise<void>; stop: () => void } {
+function pass(from: Readable, sink: Sink, tail: OutputTail, brokenPipe: () => void): { ended: Promise<void>; stop: () => void } {
   let stop = () => {};
+  let broken = false;
   const ended = new Promise<void>((resolve) => {
     const onDrain = () => from.resume();
-    const onError = () => from.destroy();
+    const onError = () => {
+      broken = true;
+      from.resume();
+    };
     sink.on('error', onError);
     const end = () => {
       sink.off('error', onError);
@@ -147,7 +156,8 @@ function pass(from: Readable, sink: Sink, tail: OutputTail): { ended: Promise<vo
     };
     from.on('data', (chunk: Buffer) => {
       tail.push(chunk);
-      if (!sink.write(chunk)) {
+      if (broken) brokenPipe();
+      else if (!sink.write(chunk)) {
         from.pause();
         sink.once('drain', onDrain);
       }
