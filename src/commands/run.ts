@@ -59,13 +59,16 @@ export async function run(input: RunInput, deps: RunDeps): Promise<number> {
   }
 
   const warned = new Set<string>();
-  const record = async (signal: RunSignal): Promise<void> => {
-    // `beat` takes the signal (the signals work); passed as a value so this compiles either side of it.
-    const beatInput = { slug: input.slug, signal };
+  /** Records what `signal` gives, within RECORD_BOUND_MS; a failure is a warning, never the run's end. */
+  const record = async (signal: () => Promise<RunSignal>): Promise<void> => {
     let bound: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        beat(beatInput, deps),
+        // `beat` takes the signal (the signals work); passed as a value so this compiles either side of it.
+        signal().then((s) => {
+          const beatInput = { slug: input.slug, signal: s };
+          return beat(beatInput, deps);
+        }),
         new Promise<never>((_, reject) => {
           bound = setTimeout(() => reject(new Error(`recording the run did not finish within ${RECORD_BOUND_MS / 1000}s`)), RECORD_BOUND_MS);
         }),
@@ -96,14 +99,16 @@ export async function run(input: RunInput, deps: RunDeps): Promise<number> {
     });
     forward = job.forward;
     // Recorded while the job already runs: monitoring adds nothing to its start.
-    const started = record({ kind: 'start' });
+    const started = record(async () => ({ kind: 'start' }));
     const result = await job.done;
     if (result.notStarted !== null) deps.say(result.notStarted);
     else if (result.timedOut) deps.say(`${command}: timed out after ${input.timeout}`);
     await started;
-    const tailBytes = Math.max(0, Math.min(OUTPUT_TAIL_MAX_BYTES, await deps.outputTailBytes(input.slug)));
-    const details = { exitCode: result.exitCode, durationMs: result.durationMs, outputTail: result.tail.text(tailBytes) };
-    await record({ kind: result.exitCode === 0 ? 'ok' : 'fail', ...details });
+    await record(async () => {
+      const tailBytes = Math.max(0, Math.min(OUTPUT_TAIL_MAX_BYTES, await deps.outputTailBytes(input.slug)));
+      const details = { exitCode: result.exitCode, durationMs: result.durationMs, outputTail: result.tail.text(tailBytes) };
+      return { kind: result.exitCode === 0 ? 'ok' : 'fail', ...details };
+    });
     return result.exitCode;
   } finally {
     unsubscribe();
