@@ -100,29 +100,29 @@ export function startJob(opts: JobOptions): RunningJob {
   };
   const outputs = [pass(child.stdout, opts.stdout, tail, brokenPipe), pass(child.stderr, opts.stderr, tail, brokenPipe)];
   const done = new Promise<JobResult>((resolve) => {
-    const finish = (exitCode: number, notStarted: string | null) => {
+    /** The job is over (exited, or never started): no more signals, no timeout; returns its duration. */
+    const over = () => {
       exited = true;
       for (const t of timers) clearTimeout(t);
-      resolve({ exitCode, durationMs: Math.max(0, Math.round(opts.monotonic() - startedAt)), tail, timedOut, notStarted });
+      return Math.max(0, Math.round(opts.monotonic() - startedAt));
     };
     child.on('error', (err: NodeJS.ErrnoException) => {
       // 'error' without a pid: it never started. (With a pid, a failed kill: ignored.)
       if (child.pid !== undefined || exited) return;
-      exited = true;
+      const durationMs = over();
       for (const o of outputs) o.stop();
       const { exitCode, message } = spawnFailure(command, err);
-      finish(exitCode, message);
+      resolve({ exitCode, durationMs, tail, timedOut, notStarted: message });
     });
     child.once('exit', (code, sig) => {
-      exited = true;
-      for (const t of timers) clearTimeout(t);
+      const durationMs = over();
       const exitCode = timedOut ? TIMEOUT_EXIT : code ?? 128 + (sig ? constants.signals[sig] : 0);
       const bound = setTimeout(() => {
         for (const o of outputs) o.stop();
       }, OUTPUT_GRACE_MS);
       void Promise.all(outputs.map((o) => o.ended)).then(() => {
         clearTimeout(bound);
-        finish(exitCode, null);
+        resolve({ exitCode, durationMs, tail, timedOut, notStarted: null });
       });
     });
   });

@@ -42,12 +42,12 @@ function start(args: string[], opts: { onStdout?: (chunk: Buffer, pid: number) =
     const out: Buffer[] = [];
     let stderr = '';
     let lastOutputMs = 0;
-    child.stdout.on('data', (chunk: Buffer) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
       out.push(chunk);
       lastOutputMs = performance.now() - began;
       opts.onStdout?.(chunk, child.pid!);
     });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000); // a safety net, not an assertion
     child.on('error', reject);
     child.on('close', (code, signal) => {
