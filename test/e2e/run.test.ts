@@ -9,6 +9,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, tempProject, type Project } from '../helpers/cli.js';
+import { GUIDE_EXAMPLE_KEY } from '../fixtures/pagerduty.js';
 import { makeReadOnly } from '../helpers/faults.js';
 
 const CONFIG = { services: [{ slug: 'nightly-backup', interval: '24h', grace: '30m' }] };
@@ -238,6 +239,14 @@ describe('medic run', { timeout: 120_000 }, () => {
       project = tempProject();
       writeFileSync(project.configPath, '{ "services": [ ');
       expectJobRan(await run(JOB), /medic\.config\.json/);
+    });
+
+    it('config that does not parse on a line holding a routing key: the warning does not show the key', async () => {
+      project = tempProject();
+      writeFileSync(project.configPath, `{ "services": [{ "slug": "${SLUG}" }],\n  "targets": { "oncall": { "routingKey": "${GUIDE_EXAMPLE_KEY}", } } }\n`);
+      const res = await run(JOB, { env: { PAGERDUTY_ROUTING_KEY: GUIDE_EXAMPLE_KEY } });
+      expectJobRan(res, /not valid JSON/);
+      expect(res.stderr).not.toContain(GUIDE_EXAMPLE_KEY);
     });
 
     it('no config at all: the job runs, one warning, the job’s exit code', async () => {
