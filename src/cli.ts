@@ -235,7 +235,7 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
           throw new UsageError('put -- between the slug and the command', 'medic run <slug> [--timeout <duration>] -- <command> [args...]');
         }
         const { run: runJob } = await import('./commands/run.js');
-        const opts2 = loadOptions(cmd.opts().config ?? globalConfig, io, env);
+        const where = loadOptions(cmd.opts().config ?? globalConfig, io, env);
         const { openStore } = await import('./store/index.js');
         const { buildConfig, findConfig } = await import('./config.js');
         const { OUTPUT_TAIL_DEFAULT_BYTES } = await import('./core/signal.js');
@@ -244,12 +244,12 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
         return runJob(
           { slug, command, timeout: opts.timeout },
           {
-            ...opts2,
+            ...where,
             now,
             pid: process.pid,
-            findConfig: () => findConfig(opts2),
-            buildConfig: (raw, file) => buildConfig(raw, file, opts2),
-            openStore: (target) => openStore(target, { uid: opts2.uid, gid: opts2.gid }),
+            findConfig: () => findConfig(where),
+            buildConfig: (raw, file) => buildConfig(raw, file, where),
+            openStore: (target) => openStore(target, { uid: where.uid, gid: where.gid }),
             stdout: byteSink(io.stdout),
             stderr: byteSink(io.stderr),
             monotonic: () => performance.now(),
