@@ -17,6 +17,12 @@ const OWNED = [
     message: 'network only in src/notify (outbound) and src/serve (inbound)',
   },
   { modules: ['commander'], owners: ['src/cli.ts'], message: 'commander only in src/cli.ts' },
+  {
+    // doctor reads the user's crontab with `crontab -l`; every job medic runs goes through src/job.ts.
+    modules: ['child_process', 'node:child_process'],
+    owners: ['src/job.ts', 'src/commands/doctor.ts'],
+    message: 'processes only in src/job.ts (and doctor reading the crontab)',
+  },
 ];
 
 const CORE = 'src/core/**';

@@ -5,6 +5,7 @@ import type { BeatSignal } from './commands/beat.js';
 import type { Config, LoadOptions } from './config.js';
 import { beatArgs } from './beat-args.js';
 import { EXIT, isMedicError, keysInEnv, redactSecrets, stripUserinfo, UsageError } from './errors.js';
+import type { Sink } from './job.js';
 import type { Pinger, Sender } from './notify/http.js';
 import type { Stream } from './output.js';
 import type { Store } from './store/types.js';
@@ -219,6 +220,65 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
       const kind = opts.start ? 'start' : opts.fail ? 'fail' : opts.message !== undefined ? 'ok' : null;
       const signal = kind ? { kind, ...(opts.message !== undefined && { message: opts.message }) } as const : undefined;
       job = () => fastBeat({ slug, config: cmd.opts().config ?? globalConfig }, env, io, now, signal);
+    });
+
+  withConfig(program.command('run'))
+    .description("run a job: record its start, then its success or failure (exit code, duration, the end of its output); exit with the job's own code")
+    .usage('[options] <slug> -- <command...>')
+    .argument('<slug>', 'the service slug from the config')
+    .argument('<command...>', 'the command and its arguments, after -- (run without a shell: for one, give `sh -c \'...\'`)')
+    .option('--timeout <duration>', 'stop the job after this long (TERM, then KILL 5 s later), record a failure and exit 124')
+    .addHelpText('after', `
+Exit code: the job's own; 128+n when a signal n ended it; 124 after --timeout; 127 command not found,
+126 not executable. If the run cannot be recorded (unknown slug, config missing or broken, database
+unwritable), a warning says so on stderr and the job runs all the same.`)
+    .action((slug: string, command: string[], opts: { timeout?: string }, cmd: Command) => {
+      job = async () => {
+        // Everything after the first `--` is the command, untouched; without it medic's options and
+        // the command's could be taken for each other.
+        const dash = argv.indexOf('--');
+        const after = dash < 0 ? [] : argv.slice(dash + 1);
+        if (after.length !== command.length || after.some((a, i) => a !== command[i])) {
+          throw new UsageError('put -- between the slug and the command', 'medic run <slug> [--timeout <duration>] -- <command> [args...]');
+        }
+        const { run: runJob } = await import('./commands/run.js');
+        const where = loadOptions(cmd.opts().config ?? globalConfig, io, env);
+        const { openStore } = await import('./store/index.js');
+        const { buildConfig, findConfig } = await import('./config.js');
+        const { OUTPUT_TAIL_DEFAULT_BYTES } = await import('./core/signal.js');
+        const known = keysInEnv(env);
+        const say = (text: string) => io.stderr.write(`medic run: ${printable(text)}\n`);
+        return runJob(
+          { slug, command, timeout: opts.timeout },
+          {
+            ...where,
+            now,
+            pid: process.pid,
+            findConfig: () => findConfig(where),
+            buildConfig: (raw, file) => buildConfig(raw, file, where),
+            openStore: (target) => openStore(target, { uid: where.uid, gid: where.gid }),
+            stdout: byteSink(io.stdout),
+            stderr: byteSink(io.stderr),
+            monotonic: () => performance.now(),
+            kill: (pid, signal) => process.kill(pid, signal),
+            onSignal: (forward) => {
+              const handlers = FORWARDED.map((signal) => [signal, () => forward(signal)] as const);
+              for (const [signal, handler] of handlers) process.on(signal, handler);
+              return () => {
+                for (const [signal, handler] of handlers) process.off(signal, handler);
+              };
+            },
+            // TODO(merge with the config work): the service's `outputTail` (ServiceSpec.outputTailBytes).
+            outputTailBytes: async () => OUTPUT_TAIL_DEFAULT_BYTES,
+            say,
+            notMonitored: (err) => {
+              const medicError = isMedicError(err);
+              const text = medicError ? `${err.message}${err.hint ? `; ${err.hint}` : ''}` : `internal error: ${err instanceof Error ? err.message : String(err)}`;
+              say(`not monitored: ${redactSecrets(stripUserinfo(text), known, { keyShaped: !medicError || err.quotesThirdParty })}`);
+            },
+          },
+        );
+      };
     });
 
   withConfig(program.command('check'))
@@ -444,6 +504,28 @@ export function runFailedBeat(err: unknown): void {
   void report(err, processIo, process.env).then((code) => {
     process.exitCode = code;
   });
+}
+
+/** What `medic run` passes on to its job instead of ending (timeout(1) forwards these too). */
+const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * The job's output, byte for byte: the process's own streams are Writables already; a text stream
+ * (main() called in-process) gets it decoded.
+ */
+function byteSink(stream: Stream): Sink {
+  if (typeof (stream as Partial<Sink>).once === 'function') return stream as Stream & Sink;
+  const decoder = new TextDecoder();
+  const sink = {
+    write: (chunk: Uint8Array) => {
+      stream.write(decoder.decode(chunk, { stream: true }));
+      return true;
+    },
+    once: () => sink,
+    on: () => sink,
+    off: () => sink,
+  };
+  return sink as unknown as Sink;
 }
 
 /** Where the config is and who is asking: only files this user or root owns are trusted (SPEC §8). */

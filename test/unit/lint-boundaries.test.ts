@@ -39,6 +39,9 @@ describe('import boundaries', { timeout: 60_000 }, () => {
     ['src/notify/x.ts', "export { default } from 'better-sqlite3';", 'no-restricted-imports'],
     ['src/output.ts', "export const u = () => import('undici');", 'no-restricted-syntax'],
     ['src/cli.ts', "export { default } from 'better-sqlite3';", 'no-restricted-imports'],
+    ['src/commands/run.ts', "export { spawn } from 'node:child_process';", 'no-restricted-imports'],
+    ['src/cli.ts', "export const cp = () => import('child_process');", 'no-restricted-syntax'],
+    ['src/core/x.ts', "export { spawn } from 'node:child_process';", 'no-restricted-imports'],
   ])('%s: `%s` fails (%s)', async (file, code, rule) => {
     expect(await broken(file, code)).toEqual([rule]);
   });
@@ -54,6 +57,7 @@ describe('import boundaries', { timeout: 60_000 }, () => {
     ['src/cli.ts', "export const c = () => import('commander');"],
     ['src/commands/x.ts', "export { readFileSync } from 'node:fs';"],
     ['src/commands/x.ts', 'export const at = Date.now();'],
+    ['src/job.ts', "export { spawn } from 'node:child_process';"],
   ])('%s: `%s` is allowed', async (file, code) => {
     expect(await broken(file, code)).toEqual([]);
   });

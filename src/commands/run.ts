@@ -1,0 +1,116 @@
+import { parseDuration } from '../core/duration.js';
+import { OUTPUT_TAIL_MAX_BYTES, type SignalDetails, type SignalKind } from '../core/signal.js';
+import { UsageError } from '../errors.js';
+import { type Sink, startJob } from '../job.js';
+import { beat, type BeatDeps } from './beat.js';
+
+export interface RunDeps extends BeatDeps {
+  stdout: Sink;
+  stderr: Sink;
+  monotonic: () => number;
+  /** process.kill (a negative pid: a process group). */
+  kill: (pid: number, signal: NodeJS.Signals) => void;
+  /** Calls `forward` with each SIGINT, SIGTERM and SIGHUP medic receives (instead of ending medic); returns the unsubscribe. */
+  onSignal: (forward: (signal: NodeJS.Signals) => void) => () => void;
+  /** The service's `outputTail` (bytes kept of the combined output). */
+  outputTailBytes: (slug: string) => Promise<number>;
+  /** One line on stderr, as `medic run: <text>`. */
+  say: (text: string) => void;
+  /** One line on stderr saying why this run is not (fully) recorded. */
+  notMonitored: (err: unknown) => void;
+}
+
+export interface RunInput {
+  slug: string;
+  command: string[];
+  /** `--timeout`: a Medic duration. */
+  timeout?: string;
+}
+
+/** After a timeout's TERM, how long the job has before KILL. */
+export const KILL_AFTER_MS = 5000;
+/**
+ * How long recording the start or the end may take before the run goes on without it: the job's
+ * exit must not wait on a config or database that does not answer. (A database lock is bounded by
+ * SQLite's own busy timeout, store/sqlite.ts.)
+ */
+export const RECORD_BOUND_MS = 5000;
+
+/** A signal as `beat` takes it: the store stamps the time. */
+type RunSignal = { kind: SignalKind } & SignalDetails;
+
+/**
+ * `medic run <slug> -- <command...>`: records a start, runs the command (no shell) with its output
+ * streamed through, records success or failure with exit code, duration and the output's tail, and
+ * returns the command's exit code (128+n for a death by signal n, 124 after --timeout, 127 when the
+ * command is not found, 126 when it cannot be executed).
+ *
+ * Monitoring never breaks the job: an unknown slug, a broken config, an unwritable database or a
+ * recording that does not finish in time are one line on stderr each, and the job runs and its code
+ * is returned all the same. Only medic's own command line (a bad --timeout) stops it before it runs.
+ */
+export async function run(input: RunInput, deps: RunDeps): Promise<number> {
+  const [command, ...args] = input.command;
+  if (command === undefined) throw new UsageError('no command to run', 'medic run <slug> -- <command> [args...]');
+  let timeoutMs: number | null = null;
+  if (input.timeout !== undefined) {
+    timeoutMs = parseDuration(input.timeout);
+    if (!timeoutMs) throw new UsageError(`--timeout: expected a duration like "30s", "10m" or "2h", got "${input.timeout}"`);
+  }
+
+  const warned = new Set<string>();
+  /** Records what `signal` gives, within RECORD_BOUND_MS; a failure is a warning, never the run's end. */
+  const record = async (signal: () => Promise<RunSignal>): Promise<void> => {
+    let bound: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        // `beat` takes the signal (the signals work); passed as a value so this compiles either side of it.
+        signal().then((s) => {
+          const beatInput = { slug: input.slug, signal: s };
+          return beat(beatInput, deps);
+        }),
+        new Promise<never>((_, reject) => {
+          bound = setTimeout(() => reject(new Error(`recording the run did not finish within ${RECORD_BOUND_MS / 1000}s`)), RECORD_BOUND_MS);
+        }),
+      ]);
+    } catch (err) {
+      // The same cause (an unknown slug, a broken config) fails the start and the end: said once.
+      const key = err instanceof Error ? err.message : String(err);
+      if (!warned.has(key)) deps.notMonitored(err);
+      warned.add(key);
+    } finally {
+      clearTimeout(bound);
+    }
+  };
+
+  let forward = (_signal: NodeJS.Signals) => {};
+  const unsubscribe = deps.onSignal((signal) => forward(signal));
+  try {
+    const job = startJob({
+      argv: [command, ...args],
+      env: deps.env,
+      timeoutMs,
+      killAfterMs: KILL_AFTER_MS,
+      tailCapacity: OUTPUT_TAIL_MAX_BYTES,
+      stdout: deps.stdout,
+      stderr: deps.stderr,
+      kill: deps.kill,
+      monotonic: deps.monotonic,
+    });
+    forward = job.forward;
+    // Recorded while the job already runs: monitoring adds nothing to its start.
+    const started = record(async () => ({ kind: 'start' }));
+    const result = await job.done;
+    if (result.notStarted !== null) deps.say(result.notStarted);
+    else if (result.timedOut) deps.say(`${command}: timed out after ${input.timeout}`);
+    await started;
+    await record(async () => {
+      const tailBytes = Math.max(0, Math.min(OUTPUT_TAIL_MAX_BYTES, await deps.outputTailBytes(input.slug)));
+      const details = { exitCode: result.exitCode, durationMs: result.durationMs, outputTail: result.tail.text(tailBytes) };
+      return { kind: result.exitCode === 0 ? 'ok' : 'fail', ...details };
+    });
+    return result.exitCode;
+  } finally {
+    unsubscribe();
+  }
+}
