@@ -55,7 +55,16 @@ const STATE_COLOUR: Record<string, keyof ChalkInstance> = {
   paused: 'blue',
   maintenance: 'blue',
   flapping: 'magenta',
+  failed: 'red',
+  stuck: 'red',
+  running: 'green',
 };
+
+/** `every 5m`, `30 2 * * * Europe/Berlin`, or `30 2 * * * (machine zone America/New_York)`. */
+function scheduleCell(r: StatusReport['rows'][number]): string {
+  if (r.schedule === null) return `every ${r.interval}`;
+  return r.timezoneSource === 'machine' ? `${r.schedule} (machine zone ${r.timezone})` : `${r.schedule} ${r.timezone}`;
+}
 
 /** The status table: one row per service, times relative to now, then the checker's own health. */
 export function statusTable(report: StatusReport, now: number, c: ChalkInstance): string {
@@ -68,9 +77,10 @@ export function statusTable(report: StatusReport, now: number, c: ChalkInstance)
     r.incidentOpen ? `open since ${r.incidentSince}${r.delivery === 'not-sent' ? ' (never sent)' : ''}` : '-',
     // "1 queued" / "2 refused": whether PagerDuty has the incident shown beside it.
     r.pendingEvents > 0 ? undeliveredCell(r.pendingEvents, r.refusedEvents) : '-',
+    scheduleCell(r),
     [r.muted?.reason ?? (r.flapping ? 'resolve held until stable' : ''), r.deliveryProblem ?? ''].filter(Boolean).join('; '),
   ].map(printable));
-  const head = ['SERVICE', 'STATE', 'LAST SEEN', 'DEADLINE', 'INCIDENT', 'UNDELIVERED', 'NOTE'];
+  const head = ['SERVICE', 'STATE', 'LAST SEEN', 'DEADLINE', 'INCIDENT', 'UNDELIVERED', 'SCHEDULE', 'NOTE'];
   const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   const line = (cells: string[], paint?: (i: number, s: string) => string) =>
     cells.map((cell, i) => (paint ? paint(i, cell.padEnd(widths[i]!)) : cell.padEnd(widths[i]!))).join('  ').trimEnd();
