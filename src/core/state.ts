@@ -169,16 +169,16 @@ function judge(spec: ServiceSpec, rec: ServiceRecord, now: number): Judgement {
   const ref = reference(rec, now);
   const due = dueTimes(spec, ref.at, ref.kind === 'beat' || ref.kind === 'start');
   const runningSince = startAsOf(rec, now);
-  const base = { referenceAt: ref.at, runningSince };
+  const j: Judgement = { referenceAt: ref.at, lateAt: due.lateAt, deadlineAt: due.deadlineAt, reason: null, downAt: null, runningSince };
   const failure = rec.failure ?? null;
-  if (failure && counts(rec, failure.at)) return { ...base, ...due, reason: 'failed', downAt: Math.min(failure.at, now) };
-  if (runningSince !== null && spec.maxRuntimeMs !== null) {
-    const stuckAt = runningSince + spec.maxRuntimeMs;
-    const down = now >= stuckAt;
-    return { ...base, lateAt: stuckAt, deadlineAt: stuckAt, reason: down ? 'stuck' : null, downAt: down ? stuckAt : null };
-  }
-  const down = now >= due.deadlineAt;
-  return { ...base, ...due, reason: down ? 'missed' : null, downAt: down ? due.deadlineAt : null };
+  if (failure && counts(rec, failure.at)) {
+    j.reason = 'failed';
+    j.downAt = Math.min(failure.at, now);
+  } else if (runningSince !== null && spec.maxRuntimeMs !== null) {
+    j.lateAt = j.deadlineAt = runningSince + spec.maxRuntimeMs;
+    if (now >= j.deadlineAt) [j.reason, j.downAt] = ['stuck', j.deadlineAt];
+  } else if (now >= due.deadlineAt) [j.reason, j.downAt] = ['missed', due.deadlineAt];
+  return j;
 }
 
 /** The moment a service went down and why, as of `now`; null when it is not down (maintenance windows test this moment). */

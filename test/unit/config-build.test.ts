@@ -140,10 +140,10 @@ describe('the machine time zone', () => {
     ['Etc/Unknown', '', 'UTC', true], // TZ= (empty)
     [undefined, 'Foo/Bar', 'UTC', true], // a zone the machine does not know
     ['Not/AZone', undefined, 'UTC', true],
-  ])('Intl says %j with TZ=%j: recurring windows use %s', (detected, tz, zone, noted) => {
+  ])('Intl says %j with TZ=%j: schedules and recurring windows use %s', (detected, tz, zone, noted) => {
     const result = machineZone(detected, tz);
     expect(result.zone).toBe(zone);
-    if (noted) expect(result.note).toMatch(/^the machine's time zone is unusable \(.+\): recurring maintenance windows without "timezone" are read in UTC; set TZ/);
+    if (noted) expect(result.note).toMatch(/^the machine's time zone is unusable \(.+\): schedules and recurring maintenance windows without "timezone" are read in UTC; set TZ/);
     else expect(result.note).toBeNull();
   });
 
