@@ -5,6 +5,9 @@
  * Boundaries at −1 ms / 0 / +1 ms.
  */
 import { describe, expect, it } from 'vitest';
+import { evaluateAll } from '../../src/commands/check.js';
+import { buildConfig } from '../../src/config.js';
+import type { StoredService } from '../../src/store/types.js';
 import { parseCron } from '../../src/core/cron.js';
 import { withUnmute, type Window } from '../../src/core/mute.js';
 import type { ServiceSpec } from '../../src/core/service.js';
@@ -253,5 +256,63 @@ describe('withUnmute: a window excuses a failure or a stuck run inside it, as it
     const w = oneOff(F + MIN, F + HOUR);
     const r = withUnmute(daily(), rec({ failure: fail(F) }), [w], F + 2 * HOUR, 'UTC');
     expect(decide(daily(), r, F + 2 * HOUR, CALM)).toMatchObject({ kind: 'down', at: F });
+  });
+});
+
+describe('check: the trigger carries the reason and the run details, and the transition says why', () => {
+  const config = buildConfig(
+    {
+      services: [
+        { slug: 'job', interval: '1h', grace: '5m', maxRuntime: '2h' },
+        { slug: 'nightly', schedule: '30 2 * * *', timezone: 'Europe/Berlin', grace: '30m' },
+      ],
+    },
+    '/x/medic.config.json',
+    { env: {}, cwd: '/', machineZone: 'UTC' },
+  );
+  const stored = (slug: string, over: Partial<StoredService> = {}): StoredService => ({ ...rec({ slug }), version: 1, incidentId: null, ...over });
+  const change = (r: StoredService, now: number) => {
+    const changes = evaluateAll(config, new Map([[r.slug, r]]), new Map(), now);
+    expect(changes).toHaveLength(1);
+    const c = changes[0]!;
+    return { reason: c.reason, at: c.at, facts: c.events === 'resolve-sent-triggers' ? null : c.events[0]!.facts };
+  };
+  const F = BEAT + 10 * MIN;
+
+  it('failed: "failed: exit 3 at …" with the failure\'s details in the facts', () => {
+    expect(change(stored('job', { failure: fail(F) }), F + MIN)).toEqual({
+      at: F,
+      reason: `failed: exit 3 at ${new Date(F).toISOString()} after 1s234ms: "disk full"`,
+      facts: { downAt: F, lastBeatAt: BEAT, missedHeartbeats: 0, reason: 'failed', exitCode: 3, durationMs: 1234, message: 'disk full', outputTail: 'tail' },
+    });
+  });
+
+  it('failed without details (`beat --fail`): "failed at …", null details', () => {
+    const bare: Signal = { kind: 'fail', at: F };
+    expect(change(stored('job', { failure: bare }), F + MIN)).toMatchObject({
+      reason: `failed at ${new Date(F).toISOString()}`,
+      facts: { reason: 'failed', exitCode: null, durationMs: null, message: null, outputTail: null },
+    });
+  });
+
+  it('stuck: "stuck: started … and still running after maxRuntime 2h"', () => {
+    const start = BEAT + HOUR;
+    expect(change(stored('job', { runStartedAt: start }), start + 2 * HOUR)).toEqual({
+      at: start + 2 * HOUR,
+      reason: `stuck: started ${new Date(start).toISOString()} and still running after maxRuntime 2h`,
+      facts: { downAt: start + 2 * HOUR, lastBeatAt: BEAT, missedHeartbeats: 3, reason: 'stuck' },
+    });
+  });
+
+  it('missed, scheduled: names the schedule, its zone and the deadline', () => {
+    expect(change(stored('nightly'), RUN_27 + 30 * MIN)).toEqual({
+      at: RUN_27 + 30 * MIN,
+      reason: `no beat for the next scheduled run ("30 2 * * *" in Europe/Berlin) + grace 30m after the last beat (${new Date(BEAT).toISOString()}): due by ${new Date(RUN_27 + 30 * MIN).toISOString()}`,
+      facts: { downAt: RUN_27 + 30 * MIN, lastBeatAt: BEAT, missedHeartbeats: 1, reason: 'missed' },
+    });
+  });
+
+  it('missed, interval: as before', () => {
+    expect(change(stored('job'), BEAT + 65 * MIN).reason).toBe(`no beat within 1h5m of the last beat (${new Date(BEAT).toISOString()})`);
   });
 });
