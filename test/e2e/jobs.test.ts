@@ -28,10 +28,10 @@ afterEach(async () => {
   project?.remove();
 });
 
-function setUp(services: unknown[]) {
+function setUp(services: unknown[], gapThreshold = '30d') {
   project = tempProject({
     // Checks in these tests are hours apart: keep checker-gap protection out of the way.
-    checker: { gapThreshold: '30d' },
+    checker: { gapThreshold },
     targets: { oncall: { type: 'pagerduty', routingKeyEnv: 'PAGERDUTY_ROUTING_KEY', eventsUrl: pd.url } },
     services,
   });
@@ -99,6 +99,20 @@ describe('run signals', { timeout: 180_000 }, () => {
     expect(await check(started + 41 * MIN)).toEqual(OK);
     expect(resolves()).toHaveLength(1);
   });
+
+  it('a failure reported while the checker was not running still pages (gap protection restarts only missed deadlines)', async () => {
+    pd = await startPdServer();
+    setUp([{ slug: 'backup', interval: '5m', grace: '1m' }, { slug: 'quiet', interval: '5m', grace: '1m' }], '10m');
+    expect(await run(['beat', 'backup'], T)).toEqual(OK);
+    expect(await run(['beat', 'quiet'], T)).toEqual(OK);
+    expect(await check(T)).toEqual(OK);
+    expect(await run(['beat', 'backup', '--fail'], T + 2 * MIN)).toEqual(OK);
+    // 30 minutes blind: quiet's missed deadline is restarted, backup's failure is news.
+    const back = await check(T + 30 * MIN);
+    expect(back.code).toBe(0);
+    expect(back.stderr).toContain('1 service whose deadline fell in that blind period gets a fresh deadline');
+    expect(triggers().map((t) => [t.payload.custom_details.service_slug, t.payload.custom_details.reason, t.payload.timestamp])).toEqual([['backup', 'failed', iso(T + 2 * MIN)]]);
+  });
 });
 
 describe('schedules', { timeout: 180_000 }, () => {
@@ -139,6 +153,16 @@ describe('schedules', { timeout: 180_000 }, () => {
     expect(await check(newYorkDeadline, { env })).toEqual(OK);
     expect(triggers().map((t) => t.payload.timestamp)).toEqual([iso(newYorkDeadline)]);
     expect(triggers()[0].payload.custom_details.threshold).toEqual({ schedule: '30 2 * * *', timezone: 'America/New_York', grace: '10m', missed_heartbeats: 1 });
+  });
+
+  it('resume of a scheduled service says until when it has', async () => {
+    pd = await startPdServer();
+    setUp([{ slug: 'dump', schedule: '30 2 * * *', timezone: 'Europe/Berlin', grace: '10m' }]);
+    expect(await check(T)).toEqual(OK);
+    expect((await run(['pause', 'dump'], T)).code).toBe(0);
+    const resumed = await run(['resume', 'dump'], T + HOUR);
+    expect(resumed).toMatchObject({ code: 0, stderr: '' });
+    expect(resumed.stdout).toContain(`it has until ${iso(berlinDeadline)} (its next scheduled run + grace) before it can go down`);
   });
 
   it('an early beat within grace counts for the coming run and does not page; one earlier than grace does', async () => {
