@@ -60,9 +60,9 @@ const STATE_COLOUR: Record<string, keyof ChalkInstance> = {
   running: 'green',
 };
 
-/** `every 5m`, `30 2 * * * Europe/Berlin`, or `30 2 * * * (machine zone America/New_York)`. */
-function scheduleCell(r: StatusReport['rows'][number]): string {
-  if (r.schedule === null) return `every ${r.interval}`;
+/** [jobs] A scheduled service's schedule and zone: `30 2 * * * Europe/Berlin`, `30 2 * * * (machine zone America/New_York)`; '' for an interval. */
+function scheduleNote(r: StatusReport['rows'][number]): string {
+  if (r.schedule === null) return '';
   return r.timezoneSource === 'machine' ? `${r.schedule} (machine zone ${r.timezone})` : `${r.schedule} ${r.timezone}`;
 }
 
@@ -77,10 +77,9 @@ export function statusTable(report: StatusReport, now: number, c: ChalkInstance)
     r.incidentOpen ? `open since ${r.incidentSince}${r.delivery === 'not-sent' ? ' (never sent)' : ''}` : '-',
     // "1 queued" / "2 refused": whether PagerDuty has the incident shown beside it.
     r.pendingEvents > 0 ? undeliveredCell(r.pendingEvents, r.refusedEvents) : '-',
-    scheduleCell(r),
-    [r.muted?.reason ?? (r.flapping ? 'resolve held until stable' : ''), r.deliveryProblem ?? ''].filter(Boolean).join('; '),
+    [scheduleNote(r), r.muted?.reason ?? (r.flapping ? 'resolve held until stable' : ''), r.deliveryProblem ?? ''].filter(Boolean).join('; '),
   ].map(printable));
-  const head = ['SERVICE', 'STATE', 'LAST SEEN', 'DEADLINE', 'INCIDENT', 'UNDELIVERED', 'SCHEDULE', 'NOTE'];
+  const head = ['SERVICE', 'STATE', 'LAST SEEN', 'DEADLINE', 'INCIDENT', 'UNDELIVERED', 'NOTE'];
   const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   const line = (cells: string[], paint?: (i: number, s: string) => string) =>
     cells.map((cell, i) => (paint ? paint(i, cell.padEnd(widths[i]!)) : cell.padEnd(widths[i]!))).join('  ').trimEnd();

@@ -120,8 +120,7 @@ describe('medic status', { timeout: 120_000 }, () => {
     expect(dead.join('  ')).toContain(iso(N - 24 * MIN));
     // Undelivered, and why: PagerDuty does not have this incident yet.
     expect(dead[5]).toBe('1 queued');
-    expect(dead[6]).toBe('every 5m');
-    expect(dead[7]).toContain('trigger to oncall: environment variable PAGERDUTY_ROUTING_KEY is not set');
+    expect(dead[6]).toContain('trigger to oncall: environment variable PAGERDUTY_ROUTING_KEY is not set');
     expect(cells.get('fresh')![5]).toBe('-');
   });
 
@@ -136,7 +135,7 @@ describe('medic status', { timeout: 120_000 }, () => {
     expect(typo.stderr).toContain("unknown service 'deda' — did you mean 'dead'?");
   });
 
-  it('[jobs] shows a scheduled service with its schedule and zone, and says when the zone is the machine\'s', async () => {
+  it('[jobs] shows a scheduled service with its schedule and zone (NOTE in the table), and says when the zone is the machine\'s', async () => {
     project = tempProject({
       checker: { gapThreshold: '30d' },
       targets: { oncall: { type: 'pagerduty', eventsUrl: 'http://127.0.0.1:9/v2/enqueue' } },
@@ -169,9 +168,9 @@ describe('medic status', { timeout: 120_000 }, () => {
     const table = await project.run(['status'], { at: N + MIN, frozen: true, env });
     expect(table.code).toBe(0);
     const cells = new Map(table.stdout.split('\n').map((l) => [l.split(/\s+/)[0], l.split(/\s{2,}/)]));
-    expect(table.stdout.split('\n')[0]!.split(/\s{2,}/)).toEqual(['SERVICE', 'STATE', 'LAST SEEN', 'DEADLINE', 'INCIDENT', 'UNDELIVERED', 'SCHEDULE', 'NOTE']);
+    // NOTE, first: the schedule and its zone (an interval service's row is as before).
     expect(cells.get('berlin')![6]).toBe('30 2 * * * Europe/Berlin');
     expect(cells.get('local')![6]).toBe('30 2 * * * (machine zone America/New_York)');
-    expect(cells.get('plain')![6]).toBe('every 5m');
+    expect(cells.get('plain')).toHaveLength(6);
   });
 });
