@@ -1,4 +1,4 @@
-import { nextRun } from './cron.js';
+import { nextRun as cronNextRun, type Cron } from './cron.js';
 import type { Pause } from './mute.js';
 import type { ServiceSpec } from './service.js';
 import type { DownReason, Signal } from './signal.js';
@@ -63,6 +63,24 @@ export interface Evaluation {
 export const MISSED_RUNS_CAP = 10_000;
 /** "Never": the largest instant a Date can hold, for a schedule with no run within reach. */
 export const NEVER = 8.64e15;
+
+// One check asks for the same runs several times (withUnmute, decide, the missed count, status):
+// remember them per parsed schedule and zone (nextRun is a pure function of its arguments).
+const runs = new WeakMap<Cron, Map<string, number | null>>();
+const RUNS_MEMO_SIZE = 20_000;
+
+function nextRun(cron: Cron, timezone: string, after: number): number | null {
+  let memo = runs.get(cron);
+  if (!memo) runs.set(cron, (memo = new Map()));
+  const key = `${timezone} ${after}`;
+  let run = memo.get(key);
+  if (run === undefined) {
+    if (memo.size >= RUNS_MEMO_SIZE) memo.clear();
+    run = cronNextRun(cron, timezone, after);
+    memo.set(key, run);
+  }
+  return run;
+}
 
 /** The last beat as of `now`: a beat stamped after `now` counts as a beat at `now`. */
 export function lastBeatAsOf(rec: ServiceRecord, now: number): number | null {
@@ -203,12 +221,16 @@ export function evaluate(spec: ServiceSpec, rec: ServiceRecord, now: number): Ev
   else if (rec.lastBeatAt === null) state = 'new';
   else if (now >= j.lateAt) state = 'late';
   else state = 'up';
+  let missed: number | undefined;
   return {
     state,
     referenceAt: j.referenceAt,
     lateAt: j.lateAt,
     deadlineAt: j.deadlineAt,
-    missedHeartbeats: missedHeartbeats(spec, rec, now),
+    // Counted when asked (a trigger, status): for a schedule it is a walk over the runs missed.
+    get missedHeartbeats() {
+      return (missed ??= missedHeartbeats(spec, rec, now));
+    },
     beatInFuture: rec.lastBeatAt !== null && rec.lastBeatAt > now,
     reason: j.reason,
     downAt: j.downAt,
