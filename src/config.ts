@@ -561,7 +561,14 @@ function withoutBroken(raw: unknown, problems: string[]): RawConfig | null {
     if ((m = /^services\[(\d+)\]/.exec(problem))) dropServices.add(Number(m[1]));
     else if ((m = /^targets(?:\.([A-Za-z0-9_$-]+)|\[("(?:[^"\\]|\\.)*")\])/.exec(problem))) dropTargets.add(m[1] ?? (JSON.parse(m[2]!) as string));
     else if ((m = /^maintenance\[(\d+)\]/.exec(problem))) dropWindows.add(Number(m[1]));
-    else if ((m = /^defaults\.([A-Za-z]+)/.exec(problem))) {
+    else if (/^defaults: expected "interval" or "schedule", not both$/.test(problem)) {
+      // Neither default can be trusted: the services that inherit one go.
+      services.forEach((s, i) => {
+        if (obj(s).interval === undefined && obj(s).schedule === undefined) dropServices.add(i);
+      });
+      delete obj(cfg.defaults).interval;
+      delete obj(cfg.defaults).schedule;
+    } else if ((m = /^defaults\.([A-Za-z]+)/.exec(problem))) {
       const key = m[1]!;
       services.forEach((s, i) => {
         if (obj(s)[key] === undefined) dropServices.add(i);

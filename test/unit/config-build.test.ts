@@ -174,6 +174,10 @@ describe('the lenient load keeps what is valid on its own', () => {
       c.defaults = { interval: 'often' };
       c.services[1].interval = '1h';
     }, ['ledger-export'], ['oncall'], 2],
+    ['interval and schedule both in defaults: the services that inherit one go', (c: any) => {
+      c.defaults = { interval: '5m', schedule: '@daily' };
+      c.services[1].schedule = '@hourly';
+    }, ['ledger-export'], ['oncall'], 2],
     ['a typo in a window', (c: any) => (c.maintenance = [{ teams: ['payment'], cron: '0 3 * * 0', duration: '2h' }]), ['nightly-backup', 'ledger-export'], ['oncall'], 2],
     ['an unknown top-level key and a bad checker setting', (c: any) => {
       c.servces = [];
