@@ -31,6 +31,8 @@ const EXPECTED: Record<string, string> = {
   'HTTP URL': 'an http:// or https:// URL',
   'Date-time': 'an ISO 8601 date-time with a time zone, like "2026-12-01T22:00:00Z"',
   'Cron expression': 'a 5-field cron expression like "0 3 * * *"',
+  Schedule: 'a 5-field cron expression like "30 2 * * *", or @hourly, @daily, @weekly, @monthly or @yearly',
+  'Output tail': 'a number of bytes from 0 to 65536',
   'Time zone': 'an IANA time zone like "Europe/Berlin"',
   'Environment variable name': 'an environment variable name',
 };

@@ -4,7 +4,8 @@ import { schemaProblems } from './config-schema.js';
 import { checkTimeZone, parseCron } from './core/cron.js';
 import { parseDuration } from './core/duration.js';
 import type { Window } from './core/mute.js';
-import type { Priority, ServiceSpec, Severity, SeverityMap } from './core/service.js';
+import type { Priority, Schedule, ServiceSpec, Severity, SeverityMap } from './core/service.js';
+import { OUTPUT_TAIL_DEFAULT_BYTES } from './core/signal.js';
 import { nearest } from './core/suggest.js';
 import { ConfigError, isMedicError, redactKey } from './errors.js';
 
@@ -45,7 +46,7 @@ export interface Config {
   /** `defaults.severity`: used after the service's own and the target's mapping. */
   defaultSeverity: SeverityMap | null;
   maintenance: Window[];
-  /** The machine's zone (the one cron uses), for recurring windows without a "timezone"; UTC when the machine's is unusable. */
+  /** The machine's zone (the one cron uses), for schedules and recurring windows without a "timezone"; UTC when the machine's is unusable. */
   localZone: string;
   /** Why localZone is UTC instead of the machine's zone (status and doctor print it); null when it is the machine's. */
   zoneNote: string | null;
@@ -83,6 +84,10 @@ interface RawConfig {
 }
 interface RawDefaults {
   interval?: RawDuration;
+  schedule?: string;
+  timezone?: string;
+  maxRuntime?: RawDuration;
+  outputTail?: number;
   grace?: RawDuration;
   threshold?: number;
   priority?: string;
@@ -103,6 +108,10 @@ interface RawService {
   team?: string;
   priority?: string;
   interval?: RawDuration;
+  schedule?: string;
+  timezone?: string;
+  maxRuntime?: RawDuration;
+  outputTail?: number;
   grace?: RawDuration;
   threshold?: number;
   runbook?: string;
@@ -207,11 +216,11 @@ function collect(raw: unknown, file: string, opts: BuildOptions): { config: Conf
   const inFolder = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
   const dur = durations(problems);
 
+  const zone = machineZone('machineZone' in opts ? opts.machineZone : Intl.DateTimeFormat().resolvedOptions().timeZone, opts.env.TZ);
   const targets = buildTargets(cfg, inFolder, dur, problems);
-  const services = buildServices(cfg, targets, dur, problems);
+  const services = buildServices(cfg, targets, dur, problems, zone.zone);
   const maintenance = buildWindows(cfg, services, dur, problems);
   const checker = buildChecker(cfg, dur, problems);
-  const zone = machineZone('machineZone' in opts ? opts.machineZone : Intl.DateTimeFormat().resolvedOptions().timeZone, opts.env.TZ);
   const config: Config = {
     file,
     databasePath: opts.env.MEDIC_DB ? resolve(opts.cwd, opts.env.MEDIC_DB) : inFolder(cfg.database ?? 'medic.db'),
@@ -270,17 +279,36 @@ function buildTargets(cfg: RawConfig, inFolder: (p: string) => string, dur: Dur,
   return targets;
 }
 
-function buildServices(cfg: RawConfig, targets: Map<string, Target>, dur: Dur, problems: string[]): ServiceSpec[] {
+function buildServices(cfg: RawConfig, targets: Map<string, Target>, dur: Dur, problems: string[], localZone: string): ServiceSpec[] {
   const defaults = cfg.defaults ?? {};
   const teams = cfg.teams ?? {};
   const services: ServiceSpec[] = [];
   const seen = new Set<string>();
+  // A schedule or a timezone in `defaults` is checked once, where it is written.
+  const defaultCron = defaults.schedule !== undefined ? cronAt(defaults.schedule, 'defaults.schedule', problems) : undefined;
+  const defaultZone = defaults.timezone !== undefined ? zoneAt(defaults.timezone, 'defaults.timezone', problems) : undefined;
+  const maxRuntime = (value: RawDuration | undefined, at: string) => (value === undefined ? null : dur(value, at, { min: 1000, range: 'at least 1s' }));
+  const defaultMaxRuntimeMs = maxRuntime(defaults.maxRuntime, 'defaults.maxRuntime');
+  let scheduled = 0;
   (cfg.services ?? []).forEach((s, i) => {
     const at = `services[${i}]`;
     if (seen.has(s.slug)) return; // crossProblems reports it
     seen.add(s.slug);
-    const intervalAt = s.interval !== undefined ? `${at}.interval` : 'defaults.interval';
-    const intervalMs = dur(s.interval ?? defaults.interval ?? '5m', intervalAt, { min: 1000, range: 'at least 1s' });
+    // The service's own interval or schedule wins over either in `defaults`.
+    const ownSchedule = s.schedule !== undefined;
+    const useSchedule = ownSchedule || (s.interval === undefined && defaults.schedule !== undefined);
+    let intervalMs: number | null = null;
+    let schedule: Schedule | null = null;
+    if (useSchedule) {
+      scheduled++;
+      const cron = ownSchedule ? cronAt(s.schedule!, `${at}.schedule`, problems) : defaultCron;
+      const zone = s.timezone !== undefined ? zoneAt(s.timezone, `${at}.timezone`, problems) : defaultZone;
+      if (cron) schedule = { expr: (s.schedule ?? defaults.schedule!).trim(), cron, timezone: zone ?? localZone, ...(zone === undefined && { machineZone: true }) };
+    } else {
+      const intervalAt = s.interval !== undefined ? `${at}.interval` : 'defaults.interval';
+      intervalMs = dur(s.interval ?? defaults.interval ?? '5m', intervalAt, { min: 1000, range: 'at least 1s' });
+      if (s.timezone !== undefined) problems.push(`${at}.timezone: only a service with a "schedule" has a time zone; this one has an "interval"`);
+    }
     const team = s.team ?? null;
     const serviceTargets =
       s.targets ?? (team !== null ? teams[team]?.targets : undefined) ?? defaults.targets ?? (targets.size === 1 ? [...targets.keys()] : undefined);
@@ -293,14 +321,42 @@ function buildServices(cfg: RawConfig, targets: Map<string, Target>, dur: Dur, p
       team,
       priority: (s.priority ?? defaults.priority ?? 'P3').toUpperCase() as Priority,
       intervalMs,
+      // A schedule the config got wrong is reported; the spec still needs one of the two.
+      schedule: schedule ?? (intervalMs === null ? { expr: '@daily', cron: parseCron('@daily'), timezone: localZone } : null),
       graceMs: dur(s.grace ?? defaults.grace ?? '1m', s.grace !== undefined ? `${at}.grace` : 'defaults.grace'),
       threshold: s.threshold ?? defaults.threshold ?? 1,
       runbook: s.runbook ?? null,
       severity: s.severity ?? null,
       targets: serviceTargets ?? [],
+      maxRuntimeMs: s.maxRuntime !== undefined ? maxRuntime(s.maxRuntime, `${at}.maxRuntime`) : defaultMaxRuntimeMs,
+      outputTailBytes: s.outputTail ?? defaults.outputTail ?? OUTPUT_TAIL_DEFAULT_BYTES,
     });
   });
+  if (defaults.timezone !== undefined && defaults.schedule === undefined && scheduled === 0) {
+    problems.push('defaults.timezone: only services with a "schedule" have a time zone, and none has one');
+  }
   return services;
+}
+
+/** A service's schedule, parsed; a problem (and undefined) when cron would not read it. */
+function cronAt(expr: string, at: string, problems: string[]): Schedule['cron'] | undefined {
+  try {
+    return parseCron(expr);
+  } catch (err) {
+    problems.push(`${at}: expected a 5-field cron expression like "30 2 * * *" or @daily, got ${JSON.stringify(expr)} (${(err as Error).message})`);
+    return undefined;
+  }
+}
+
+/** An IANA zone as the runtime names it (`europe/berlin` → `Europe/Berlin`); a problem (and undefined) when it is unknown. */
+function zoneAt(zone: string, at: string, problems: string[]): string | undefined {
+  try {
+    checkTimeZone(zone);
+    return new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
+  } catch {
+    problems.push(`${at}: expected an IANA time zone like "Europe/Berlin", got ${JSON.stringify(zone)}`);
+    return undefined;
+  }
 }
 
 function buildWindows(cfg: RawConfig, services: ServiceSpec[], dur: Dur, problems: string[]): Window[] {
@@ -375,8 +431,8 @@ function buildChecker(cfg: RawConfig, dur: Dur, problems: string[]): CheckerSett
 }
 
 /**
- * The zone recurring windows without "timezone" are read in: the machine's, as cron uses it. An
- * unset or unknown zone (TZ= empty, a typo in TZ) would make every such window an internal error,
+ * The zone schedules and recurring windows without "timezone" are read in: the machine's, as cron
+ * uses it. An unset or unknown zone (TZ= empty, a typo in TZ) would make every such one an internal error,
  * so it falls back to UTC, with a note that status and doctor print.
  */
 export function machineZone(detected: string | undefined, tzVariable: string | undefined): { zone: string; note: string | null } {
@@ -391,7 +447,7 @@ export function machineZone(detected: string | undefined, tzVariable: string | u
   const named = tzVariable === undefined ? 'the machine does not name one' : tzVariable === '' ? 'TZ is set but empty' : `TZ=${JSON.stringify(tzVariable)} is not an IANA zone`;
   return {
     zone: 'UTC',
-    note: `the machine's time zone is unusable (${named}): recurring maintenance windows without "timezone" are read in UTC; set TZ to a zone like "Europe/Berlin" (or unset it), or give each window a "timezone"`,
+    note: `the machine's time zone is unusable (${named}): schedules and recurring maintenance windows without "timezone" are read in UTC; set TZ to a zone like "Europe/Berlin" (or unset it), or give each a "timezone"`,
   };
 }
 
@@ -505,7 +561,14 @@ function withoutBroken(raw: unknown, problems: string[]): RawConfig | null {
     if ((m = /^services\[(\d+)\]/.exec(problem))) dropServices.add(Number(m[1]));
     else if ((m = /^targets(?:\.([A-Za-z0-9_$-]+)|\[("(?:[^"\\]|\\.)*")\])/.exec(problem))) dropTargets.add(m[1] ?? (JSON.parse(m[2]!) as string));
     else if ((m = /^maintenance\[(\d+)\]/.exec(problem))) dropWindows.add(Number(m[1]));
-    else if ((m = /^defaults\.([A-Za-z]+)/.exec(problem))) {
+    else if (/^defaults: expected "interval" or "schedule", not both$/.test(problem)) {
+      // Neither default can be trusted: the services that inherit one go.
+      services.forEach((s, i) => {
+        if (obj(s).interval === undefined && obj(s).schedule === undefined) dropServices.add(i);
+      });
+      delete obj(cfg.defaults).interval;
+      delete obj(cfg.defaults).schedule;
+    } else if ((m = /^defaults\.([A-Za-z]+)/.exec(problem))) {
       const key = m[1]!;
       services.forEach((s, i) => {
         if (obj(s)[key] === undefined) dropServices.add(i);

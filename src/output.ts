@@ -55,7 +55,16 @@ const STATE_COLOUR: Record<string, keyof ChalkInstance> = {
   paused: 'blue',
   maintenance: 'blue',
   flapping: 'magenta',
+  failed: 'red',
+  stuck: 'red',
+  running: 'green',
 };
+
+/** [jobs] A scheduled service's schedule and zone: `30 2 * * * Europe/Berlin`, `30 2 * * * (machine zone America/New_York)`; '' for an interval. */
+function scheduleNote(r: StatusReport['rows'][number]): string {
+  if (r.schedule === null) return '';
+  return r.timezoneSource === 'machine' ? `${r.schedule} (machine zone ${r.timezone})` : `${r.schedule} ${r.timezone}`;
+}
 
 /** The status table: one row per service, times relative to now, then the checker's own health. */
 export function statusTable(report: StatusReport, now: number, c: ChalkInstance): string {
@@ -68,7 +77,7 @@ export function statusTable(report: StatusReport, now: number, c: ChalkInstance)
     r.incidentOpen ? `open since ${r.incidentSince}${r.delivery === 'not-sent' ? ' (never sent)' : ''}` : '-',
     // "1 queued" / "2 refused": whether PagerDuty has the incident shown beside it.
     r.pendingEvents > 0 ? undeliveredCell(r.pendingEvents, r.refusedEvents) : '-',
-    [r.muted?.reason ?? (r.flapping ? 'resolve held until stable' : ''), r.deliveryProblem ?? ''].filter(Boolean).join('; '),
+    [scheduleNote(r), r.muted?.reason ?? (r.flapping ? 'resolve held until stable' : ''), r.deliveryProblem ?? ''].filter(Boolean).join('; '),
   ].map(printable));
   const head = ['SERVICE', 'STATE', 'LAST SEEN', 'DEADLINE', 'INCIDENT', 'UNDELIVERED', 'NOTE'];
   const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));

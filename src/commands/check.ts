@@ -2,13 +2,13 @@ import type { Config } from '../config.js';
 import { formatDuration, iso } from '../core/duration.js';
 import { activeMute, withUnmute } from '../core/mute.js';
 import { dedupKey, type ServiceSpec } from '../core/service.js';
-import { decide, evaluate, type ServiceRecord, type Transition } from '../core/state.js';
+import { decide, evaluate, type Evaluation, type ServiceRecord, type Transition } from '../core/state.js';
 import { EXIT, MedicError, mostUrgent } from '../errors.js';
 import { deliverPending, type DeferReason, type Deferral, type DeliveryReport } from '../notify/deliver.js';
 import type { Pinger, Sender } from '../notify/http.js';
 import { refusalHint } from '../notify/pagerduty.js';
 import { ingestSpool } from '../spool.js';
-import type { ChangeKind, NewEvent, Store, StoredService, TransitionInput } from '../store/types.js';
+import type { ChangeKind, NewEvent, Store, StoredService, TransitionInput, TriggerFacts } from '../store/types.js';
 
 export interface CheckDeps {
   config: Config;
@@ -197,8 +197,9 @@ async function closeGap(config: Config, records: Map<string, StoredService>, now
     .filter((spec) => {
       const rec = records.get(spec.slug);
       if (!rec || rec.incident) return false;
-      const deadline = evaluate(spec, effective(spec, rec, config, now), now).deadlineAt;
-      return deadline > lastRunAt && deadline <= now;
+      // A reported failure is news, not a beat the blind checker may have lost: it still pages.
+      const ev = evaluate(spec, effective(spec, rec, config, now), now);
+      return ev.reason !== null && ev.reason !== 'failed' && ev.downAt! > lastRunAt && ev.downAt! <= now;
     })
     .map((s) => s.slug);
   // Nothing restarted: the blind period changed nothing worth a cron mail (-v still says it).
@@ -266,17 +267,44 @@ function toInput(spec: ServiceSpec, rec: StoredService, t: Transition, config: C
       return { ...base, from: 'flapping', to: 'relapse', reason: 'down again while flapping; the open incident covers it', events: [] };
     case 'down': {
       // The facts only: the body is built from them and the config of the moment it is sent.
-      const events: NewEvent[] = spec.targets.map((name) => ({
-        target: name,
-        action: 'trigger',
-        dedupKey: dedupKey(spec.slug),
-        facts: { downAt: t.evaluation.deadlineAt, lastBeatAt: rec.lastBeatAt, missedHeartbeats: t.evaluation.missedHeartbeats },
-      }));
-      const budget = formatDuration(spec.intervalMs * spec.threshold + spec.graceMs);
-      const from = t.evaluation.referenceAt === rec.lastBeatAt ? `the last beat (${iso(t.evaluation.referenceAt)})` : rec.lastBeatAt === null && t.evaluation.referenceAt === rec.registeredAt ? `registration (${iso(rec.registeredAt)})` : `the restart of its clock (${iso(t.evaluation.referenceAt)})`;
-      return { ...base, from: rec.lastBeatAt === null ? 'new' : 'up', to: 'down', reason: `no beat within ${budget} of ${from}`, events };
+      const ev = t.evaluation;
+      const failure = ev.reason === 'failed' ? (rec.failure ?? null) : null;
+      const facts: TriggerFacts = {
+        downAt: t.at,
+        lastBeatAt: rec.lastBeatAt,
+        missedHeartbeats: ev.missedHeartbeats,
+        reason: ev.reason ?? 'missed',
+        ...(failure && { exitCode: failure.exitCode ?? null, durationMs: failure.durationMs ?? null, message: failure.message ?? null, outputTail: failure.outputTail ?? null }),
+      };
+      const events: NewEvent[] = spec.targets.map((name) => ({ target: name, action: 'trigger', dedupKey: dedupKey(spec.slug), facts }));
+      return { ...base, from: rec.lastBeatAt === null ? 'new' : 'up', to: 'down', reason: downReason(spec, rec, ev, t.at), events };
     }
   }
+}
+
+/** Why it went down, for history and -v: "failed: exit 3 at …", "stuck: started … and still running after maxRuntime 2h", or the missed deadline. */
+export function downReason(spec: ServiceSpec, rec: ServiceRecord, ev: Evaluation, at: number): string {
+  if (ev.reason === 'failed') {
+    const f = rec.failure;
+    const message = f?.message ? `: ${JSON.stringify(f.message.length > 200 ? `${f.message.slice(0, 200)}…` : f.message)}` : '';
+    return `failed${f?.exitCode != null ? `: exit ${f.exitCode}` : ''} at ${iso(at)}${f?.durationMs != null ? ` after ${formatDuration(f.durationMs)}` : ''}${message}`;
+  }
+  if (ev.reason === 'stuck') return `stuck: started ${iso(ev.runningSince!)} and still running after maxRuntime ${formatDuration(spec.maxRuntimeMs!)}`;
+  const from =
+    ev.referenceAt === rec.lastBeatAt
+      ? `the last beat (${iso(ev.referenceAt)})`
+      : ev.referenceAt === rec.runStartedAt
+        ? `the start of a run that never ended (${iso(ev.referenceAt)})`
+        : rec.lastBeatAt === null && ev.referenceAt === rec.registeredAt
+          ? `registration (${iso(rec.registeredAt)})`
+          : `the restart of its clock (${iso(ev.referenceAt)})`;
+  if (spec.schedule !== null) {
+    const { expr, timezone } = spec.schedule;
+    const runs = spec.threshold === 1 ? 'the next scheduled run' : `${spec.threshold} scheduled runs`;
+    return `no beat for ${runs} (${JSON.stringify(expr)} in ${timezone}) + grace ${formatDuration(spec.graceMs)} after ${from}: due by ${iso(ev.deadlineAt)}`;
+  }
+  const budget = formatDuration((spec.intervalMs ?? 0) * spec.threshold + spec.graceMs);
+  return `no beat within ${budget} of ${from}`;
 }
 
 /** `checker.heartbeatUrl`: tell an outside dead man's switch this run went well. Failure is reported, not fatal. */

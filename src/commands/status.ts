@@ -1,18 +1,20 @@
 import type { Config } from '../config.js';
 import { formatDuration, iso } from '../core/duration.js';
 import { activeMute, withUnmute } from '../core/mute.js';
+import type { DownReason } from '../core/signal.js';
 import { evaluate, type ServiceRecord, type State } from '../core/state.js';
 import type { ServiceDelivery, Store } from '../store/types.js';
 import { unknownService } from './beat.js';
 
-export type StatusState = State | 'paused' | 'maintenance' | 'flapping';
+/** [jobs] failed: a run reported failure; stuck: a run outlived maxRuntime; running: a run started and has not ended. */
+export type StatusState = State | 'paused' | 'maintenance' | 'flapping' | 'failed' | 'stuck' | 'running';
 
 export interface ServiceStatus {
   slug: string;
   name: string;
   team: string | null;
   priority: string;
-  /** paused/maintenance while muted; flapping while a resolve is held; else up/late/down/new. */
+  /** paused/maintenance while muted; flapping while a resolve is held; failed/stuck when down for that; running while a run is in progress; else up/late/down/new. */
   state: StatusState;
   lastSeen: string | null;
   /** When it goes (or went) down if no beat comes. */
@@ -36,10 +38,25 @@ export interface ServiceStatus {
   /** Why it is muted and until when (null: until `medic resume`). */
   muted: { kind: 'paused' | 'maintenance'; reason: string | null; until: string | null } | null;
   flapping: boolean;
-  interval: string;
+  /** Null for a service with a schedule. */
+  interval: string | null;
   grace: string;
   threshold: number;
   targets: string[];
+  /** [jobs] The cron schedule as written (`30 2 * * *`), null for a service with an interval. */
+  schedule: string | null;
+  /** [jobs] The zone the schedule is read in; null for a service with an interval. */
+  timezone: string | null;
+  /** [jobs] `config` (its "timezone" or defaults.timezone) or `machine` (the machine's zone); null for an interval. */
+  timezoneSource: 'config' | 'machine' | null;
+  /** [jobs] `maxRuntime`, null when none. */
+  maxRuntime: string | null;
+  /** [jobs] Why it is down (missed, failed, stuck); null when it is not. */
+  downReason: DownReason | null;
+  /** [jobs] When the run in progress started; null when none is. */
+  runningSince: string | null;
+  /** [jobs] The failure that makes it down (reason failed), without its output; null otherwise. */
+  failure: { at: string; exitCode: number | null; durationMs: number | null; message: string | null } | null;
 }
 
 export interface StatusReport {
@@ -73,12 +90,14 @@ export async function status(input: { slugs: string[] }, deps: { config: Config;
     const mute = activeMute(spec, rec.pause, config.maintenance, now, config.localZone);
     // Flapping: a resolve is held, or it relapsed and will be held again when it comes back.
     const flapping = rec.incident !== null && (rec.incident.heldSince !== null || (recentDowns.get(spec.slug) ?? 0) >= config.flap.maxTriggers);
+    const failure = ev.reason === 'failed' ? (rec.failure ?? null) : null;
+    const jobState = ev.reason === 'failed' || ev.reason === 'stuck' ? ev.reason : ev.state !== 'down' && ev.runningSince !== null ? 'running' : ev.state;
     return {
       slug: spec.slug,
       name: spec.name,
       team: spec.team,
       priority: spec.priority,
-      state: mute ? mute.kind : flapping ? 'flapping' : ev.state,
+      state: mute ? mute.kind : flapping ? 'flapping' : jobState,
       lastSeen: isoOrNull(rec.lastBeatAt),
       deadline: iso(ev.deadlineAt),
       lateAt: iso(ev.lateAt),
@@ -90,10 +109,17 @@ export async function status(input: { slugs: string[] }, deps: { config: Config;
       ...deliveryOf(deliveries.get(spec.slug), rec.incident !== null),
       muted: mute ? { kind: mute.kind, reason: mute.reason, until: isoOrNull(mute.until) } : null,
       flapping,
-      interval: formatDuration(spec.intervalMs),
+      interval: spec.intervalMs === null ? null : formatDuration(spec.intervalMs),
       grace: formatDuration(spec.graceMs),
       threshold: spec.threshold,
       targets: spec.targets,
+      schedule: spec.schedule?.expr ?? null,
+      timezone: spec.schedule?.timezone ?? null,
+      timezoneSource: spec.schedule === null ? null : spec.schedule.machineZone ? 'machine' : 'config',
+      maxRuntime: spec.maxRuntimeMs === null ? null : formatDuration(spec.maxRuntimeMs),
+      downReason: ev.reason,
+      runningSince: isoOrNull(ev.runningSince),
+      failure: failure && { at: iso(failure.at), exitCode: failure.exitCode ?? null, durationMs: failure.durationMs ?? null, message: failure.message ?? null },
     };
   });
   return { rows, lastCheckAt: await store.lastCheckAt(), lastGap: await store.lastGap() };

@@ -1,6 +1,6 @@
 import { parseCron, previousRun, type Cron } from './cron.js';
 import type { ServiceSpec } from './service.js';
-import { deadlineAt, referenceAt, type ServiceRecord } from './state.js';
+import { downMoment, type ServiceRecord } from './state.js';
 
 /** A pause set by `medic pause`: until null means until `medic resume`. */
 export interface Pause {
@@ -124,27 +124,28 @@ export const MAX_EXCUSES = 3;
 /**
  * The record as the state machine should see it at `now` (SPEC §3):
  * - a timed pause that ran out restarts the clock at its end, as `medic resume` does;
- * - a maintenance window excuses only a miss whose deadline fell inside it. The deadline is first
- *   worked out without windows, from the real reference (last beat, registration, pause end, gap
- *   reset). If it has passed (<= now) and fell inside an open occurrence of a window covering the
- *   service ([start, end): a deadline at the very end is outside), the service gets a fresh
- *   interval × threshold + grace from that occurrence's end; if that deadline fell inside another
- *   occurrence, the same again, at most MAX_EXCUSES times. A deadline outside every window is
- *   left as it is and pages as if there were no windows, so a window that closes often (a daily
- *   one over a daily job, one every 10 minutes over an hourly service) cannot hide an outage.
- * Only passed deadlines are excused: whether a future one falls in a window is decided then.
+ * - a maintenance window excuses only a down moment that fell inside it: a missed deadline, a
+ *   reported failure, a run that became stuck. The moment is first worked out without windows,
+ *   from the real reference (last beat or run start, registration, pause end, gap reset). If it
+ *   has passed (<= now) and fell inside an open occurrence of a window covering the service
+ *   ([start, end): a moment at the very end is outside), the service gets a fresh reference at
+ *   that occurrence's end (a failure or a start older than it no longer counts); if its next down
+ *   moment fell inside another occurrence, the same again, at most MAX_EXCUSES times. A moment
+ *   outside every window is left as it is and pages as if there were no windows, so a window that
+ *   closes often (a daily one over a daily job, one every 10 minutes over an hourly service)
+ *   cannot hide an outage.
+ * Only passed moments are excused: whether a future one falls in a window is decided then.
  */
 export function withUnmute(spec: ServiceSpec, rec: ServiceRecord, windows: Window[], now: number, localZone: string): ServiceRecord {
   const pauseEnd = pauseEndedAt(rec.pause, now);
   const base = pauseEnd !== null && (rec.resetAt === null || pauseEnd > rec.resetAt) ? { ...rec, resetAt: pauseEnd } : rec;
-  const real = referenceAt(base, now);
-  let reference = real;
+  let current = base;
   for (let i = 0; i < MAX_EXCUSES; i++) {
-    const deadline = deadlineAt(spec, reference);
-    if (deadline > now) break;
-    const end = excusedUntil(spec, windows, deadline, localZone);
+    const down = downMoment(spec, current, now);
+    if (down === null) break;
+    const end = excusedUntil(spec, windows, down.at, localZone);
     if (end === null) break;
-    reference = end;
+    current = { ...base, resetAt: end };
   }
-  return reference === real ? base : { ...base, resetAt: reference };
+  return current;
 }

@@ -1,3 +1,5 @@
+import type { Cron } from './cron.js';
+
 export type Priority = 'P1' | 'P2' | 'P3' | 'P4';
 export type Severity = 'critical' | 'error' | 'warning' | 'info';
 export type SeverityMap = Partial<Record<Priority, Severity>>;
@@ -16,7 +18,10 @@ export interface ServiceSpec {
   name: string;
   team: string | null;
   priority: Priority;
-  intervalMs: number;
+  /** Expected every this long; null when the service has a `schedule` (exactly one of the two is set). */
+  intervalMs: number | null;
+  /** [jobs] Expected at the runs of a cron schedule, read in `timezone`; null when it has an `interval`. */
+  schedule: Schedule | null;
   graceMs: number;
   threshold: number;
   runbook: string | null;
@@ -24,6 +29,21 @@ export interface ServiceSpec {
   severity: Severity | SeverityMap | null;
   /** Names of the targets this service pages. Never empty after config validation. */
   targets: string[];
+  /** [jobs] A run started and not ended within this long is down ("stuck"); null: no limit. */
+  maxRuntimeMs: number | null;
+  /** [jobs] How many bytes of a run's output are kept and sent (0-65536). */
+  outputTailBytes: number;
+}
+
+/** [jobs] A service's cron schedule. */
+export interface Schedule {
+  /** As written in the config (`30 2 * * *`, `@daily`). */
+  expr: string;
+  cron: Cron;
+  /** The IANA zone it is read in. */
+  timezone: string;
+  /** True when no "timezone" was given and the machine's zone is used (status says so). */
+  machineZone?: boolean;
 }
 
 /**

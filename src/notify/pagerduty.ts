@@ -2,22 +2,50 @@ import { urlForDisplay } from '../errors.js';
 import type { Config, Target } from '../config.js';
 import { formatDuration } from '../core/duration.js';
 import { dedupKey, severityFor, type ServiceSpec, type Severity } from '../core/service.js';
+import { MESSAGE_MAX_CHARS, OUTPUT_TAIL_MAX_BYTES, type DownReason } from '../core/signal.js';
 import type { OutboxEvent, TriggerFacts } from '../store/types.js';
 
 /** PagerDuty's limit on payload.summary (Events API v2 docs). */
 export const SUMMARY_LIMIT = 1024;
+/** PagerDuty's limit on a whole event (its JSON text, routing_key included): 512 KB. */
+export const EVENT_LIMIT_BYTES = 512 * 1024;
+/** Room kept for `"routing_key":"<32 chars>",` added at send time, and then some. */
+const ROUTING_KEY_ROOM = 64;
+const REASONS: readonly DownReason[] = ['missed', 'failed', 'stuck'];
 export const TEST_DEDUP_KEY = 'medic-test-alert';
 
-/** The trigger for a service that went down (SPEC §4), without routing_key (added at send time). */
+/**
+ * The trigger for a service that went down (SPEC §4), without routing_key (added at send time).
+ * custom_details say why (`reason`): for a failure its exit code, duration, message and output
+ * tail (only those it has); for a stuck run when it started and the limit it outran. The body
+ * stays within PagerDuty's 512 KB: the output tail gives way (its start is cut), nothing fails.
+ */
 export function triggerBody(spec: ServiceSpec, facts: TriggerFacts, severity: Severity): Record<string, unknown> {
+  const reason = facts.reason ?? 'missed';
+  const threshold =
+    spec.schedule !== null
+      ? { schedule: spec.schedule.expr, timezone: spec.schedule.timezone, grace: formatDuration(spec.graceMs), missed_heartbeats: spec.threshold }
+      : { interval: formatDuration(spec.intervalMs ?? 0), grace: formatDuration(spec.graceMs), missed_heartbeats: spec.threshold };
   const details: Record<string, unknown> = {
     service_slug: spec.slug,
     team: spec.team,
     priority: spec.priority,
     missed_heartbeats: facts.missedHeartbeats,
     last_seen: facts.lastBeatAt === null ? null : new Date(facts.lastBeatAt).toISOString(),
-    threshold: { interval: formatDuration(spec.intervalMs), grace: formatDuration(spec.graceMs), missed_heartbeats: spec.threshold },
+    threshold,
+    reason,
   };
+  if (reason === 'failed') {
+    if (facts.exitCode != null) details.exit_code = facts.exitCode;
+    if (facts.durationMs != null) details.duration_ms = facts.durationMs;
+    if (facts.message != null) details.message = facts.message.slice(0, MESSAGE_MAX_CHARS);
+    const tail = facts.outputTail == null ? '' : utf8Tail(facts.outputTail, Math.min(spec.outputTailBytes, OUTPUT_TAIL_MAX_BYTES));
+    if (tail !== '') details.output_tail = tail;
+  }
+  if (reason === 'stuck' && spec.maxRuntimeMs !== null && isInstant(facts.downAt - spec.maxRuntimeMs)) {
+    details.started_at = new Date(facts.downAt - spec.maxRuntimeMs).toISOString();
+    details.max_runtime = formatDuration(spec.maxRuntimeMs);
+  }
   if (spec.runbook) details.runbook_url = spec.runbook;
   const payload: Record<string, unknown> = {
     summary: `Heartbeat failure: ${spec.name}`.slice(0, SUMMARY_LIMIT),
@@ -29,13 +57,39 @@ export function triggerBody(spec: ServiceSpec, facts: TriggerFacts, severity: Se
     timestamp: new Date(facts.downAt).toISOString(),
     custom_details: details,
   };
-  return {
+  const body = {
     event_action: 'trigger',
     dedup_key: dedupKey(spec.slug),
     payload,
     ...(spec.runbook && { links: [{ href: spec.runbook, text: 'Runbook' }] }),
     client: 'Medic',
   };
+  fitOutputTail(body, details);
+  return body;
+}
+
+/** The last `maxBytes` bytes of `text` as UTF-8, never starting inside a character. */
+export function utf8Tail(text: string, maxBytes: number): string {
+  if (maxBytes <= 0) return '';
+  // Fast path: a string of at most maxBytes / 3 UTF-16 units is at most maxBytes of UTF-8.
+  if (text.length * 3 <= maxBytes) return text;
+  const bytes = Buffer.from(text.length > maxBytes ? text.slice(-maxBytes) : text, 'utf8');
+  if (bytes.length <= maxBytes) return bytes.toString('utf8');
+  let start = bytes.length - maxBytes;
+  while (start < bytes.length && (bytes[start]! & 0xc0) === 0x80) start++;
+  return bytes.subarray(start).toString('utf8');
+}
+
+/** Cuts the output tail (from its start) until the whole event fits PagerDuty's limit; drops it when nothing else would. */
+function fitOutputTail(body: Record<string, unknown>, details: Record<string, unknown>): void {
+  const size = () => Buffer.byteLength(JSON.stringify(body)) + ROUTING_KEY_ROOM;
+  for (let over = size() - EVENT_LIMIT_BYTES; over > 0 && typeof details.output_tail === 'string'; over = size() - EVENT_LIMIT_BYTES) {
+    const tail = details.output_tail;
+    // JSON may spend up to 6 bytes on one byte of text (\u0000): cut at least what is over, and at least half.
+    const keep = Math.min(Buffer.byteLength(tail) - Math.ceil(over / 6) - 1, Math.floor(Buffer.byteLength(tail) / 2));
+    if (keep <= 0) delete details.output_tail;
+    else details.output_tail = utf8Tail(tail, keep);
+  }
 }
 
 /** The config's slug rule (medic.schema.json): a stored slug that breaks it was not written by Medic. */
@@ -66,7 +120,31 @@ export function eventBody(
     return { problem: 'its down time or last beat is not a valid instant' };
   }
   if (!Number.isSafeInteger(facts.missedHeartbeats) || facts.missedHeartbeats < 0) return { problem: 'its missed heartbeats is not a count' };
-  return { body: triggerBody(spec, facts, severityFor(spec, target.severity, config.defaultSeverity)) };
+  const run = runFacts(facts);
+  if ('problem' in run) return run;
+  return { body: triggerBody(spec, { ...facts, ...run.facts }, severityFor(spec, target.severity, config.defaultSeverity)) };
+}
+
+/**
+ * The [jobs] facts as stored, checked and bounded: a reason Medic knows (absent: missed, as
+ * written before schema 4), whole numbers for the exit code and duration, text for the message
+ * and output (cut to their bounds: a 10 MB output tail is cut, not sent, not refused).
+ */
+function runFacts(facts: TriggerFacts): { facts: Partial<TriggerFacts> } | { problem: string } {
+  const reason = facts.reason ?? 'missed';
+  if (!REASONS.includes(reason)) return { problem: 'its reason is not missed, failed or stuck' };
+  const { exitCode, durationMs, message, outputTail } = facts;
+  if (exitCode != null && !(Number.isSafeInteger(exitCode) && Math.abs(exitCode) <= 2 ** 31)) return { problem: 'its exit code is not a whole number' };
+  if (durationMs != null && !(Number.isSafeInteger(durationMs) && durationMs >= 0)) return { problem: 'its duration is not a whole number of milliseconds' };
+  if (message != null && typeof message !== 'string') return { problem: 'its message is not text' };
+  if (outputTail != null && typeof outputTail !== 'string') return { problem: 'its output tail is not text' };
+  return {
+    facts: {
+      reason,
+      message: message == null ? null : message.slice(0, MESSAGE_MAX_CHARS),
+      outputTail: outputTail == null ? null : utf8Tail(outputTail, OUTPUT_TAIL_MAX_BYTES),
+    },
+  };
 }
 
 function isInstant(value: unknown): value is number {

@@ -134,4 +134,43 @@ describe('medic status', { timeout: 120_000 }, () => {
     expect(typo.code).toBe(65);
     expect(typo.stderr).toContain("unknown service 'deda' — did you mean 'dead'?");
   });
+
+  it('[jobs] shows a scheduled service with its schedule and zone (NOTE in the table), and says when the zone is the machine\'s', async () => {
+    project = tempProject({
+      checker: { gapThreshold: '30d' },
+      targets: { oncall: { type: 'pagerduty', eventsUrl: 'http://127.0.0.1:9/v2/enqueue' } },
+      services: [
+        { slug: 'berlin', schedule: '30 2 * * *', timezone: 'Europe/Berlin', grace: '30m', maxRuntime: '2h' },
+        { slug: 'local', schedule: '30 2 * * *', grace: '30m' },
+        { slug: 'plain', interval: '5m' },
+      ],
+    });
+    const env = { TZ: 'America/New_York' };
+    expect(await project.run(['beat', 'berlin'], { at: N, frozen: true, env })).toEqual({ code: 0, stdout: '', stderr: '' });
+    const rows = await statusBySlug(project, { at: N + MIN, frozen: true, env });
+    // 02:30 in Berlin (CET) is 01:30Z; in New York (EST) 07:30Z. N is 09:00Z on 2 March.
+    expect(rows.get('berlin')).toMatchObject({
+      state: 'up',
+      interval: null,
+      schedule: '30 2 * * *',
+      timezone: 'Europe/Berlin',
+      timezoneSource: 'config',
+      maxRuntime: '2h',
+      lateAt: '2026-03-03T01:30:00.000Z',
+      deadline: '2026-03-03T02:00:00.000Z',
+      downReason: null,
+      runningSince: null,
+      failure: null,
+    });
+    expect(rows.get('local')).toMatchObject({ schedule: '30 2 * * *', timezone: 'America/New_York', timezoneSource: 'machine', maxRuntime: null, deadline: '2026-03-03T08:00:00.000Z' });
+    expect(rows.get('plain')).toMatchObject({ interval: '5m', schedule: null, timezone: null, timezoneSource: null });
+
+    const table = await project.run(['status'], { at: N + MIN, frozen: true, env });
+    expect(table.code).toBe(0);
+    const cells = new Map(table.stdout.split('\n').map((l) => [l.split(/\s+/)[0], l.split(/\s{2,}/)]));
+    // NOTE, first: the schedule and its zone (an interval service's row is as before).
+    expect(cells.get('berlin')![6]).toBe('30 2 * * * Europe/Berlin');
+    expect(cells.get('local')![6]).toBe('30 2 * * * (machine zone America/New_York)');
+    expect(cells.get('plain')).toHaveLength(6);
+  });
 });

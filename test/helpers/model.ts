@@ -12,11 +12,14 @@ export function serviceSpec(over: Partial<ServiceSpec> = {}): ServiceSpec {
     team: 'platform',
     priority: 'P3',
     intervalMs: 5 * MIN,
+    schedule: null,
     graceMs: 1 * MIN,
     threshold: 1,
     runbook: null,
     severity: null,
     targets: ['oncall'],
+    maxRuntimeMs: null,
+    outputTailBytes: 4096,
     ...over,
   };
 }

@@ -168,6 +168,7 @@ it('forged outbox rows (another URL, another key source, a body with extra field
         missed_heartbeats: 99,
         last_seen: new Date(lastBeatAt).toISOString(),
         threshold: { interval: '5m', grace: '1m', missed_heartbeats: 1 },
+        reason: 'missed',
       },
     },
     client: 'Medic',

@@ -140,10 +140,10 @@ describe('the machine time zone', () => {
     ['Etc/Unknown', '', 'UTC', true], // TZ= (empty)
     [undefined, 'Foo/Bar', 'UTC', true], // a zone the machine does not know
     ['Not/AZone', undefined, 'UTC', true],
-  ])('Intl says %j with TZ=%j: recurring windows use %s', (detected, tz, zone, noted) => {
+  ])('Intl says %j with TZ=%j: schedules and recurring windows use %s', (detected, tz, zone, noted) => {
     const result = machineZone(detected, tz);
     expect(result.zone).toBe(zone);
-    if (noted) expect(result.note).toMatch(/^the machine's time zone is unusable \(.+\): recurring maintenance windows without "timezone" are read in UTC; set TZ/);
+    if (noted) expect(result.note).toMatch(/^the machine's time zone is unusable \(.+\): schedules and recurring maintenance windows without "timezone" are read in UTC; set TZ/);
     else expect(result.note).toBeNull();
   });
 
@@ -174,6 +174,10 @@ describe('the lenient load keeps what is valid on its own', () => {
       c.defaults = { interval: 'often' };
       c.services[1].interval = '1h';
     }, ['ledger-export'], ['oncall'], 2],
+    ['interval and schedule both in defaults: the services that inherit one go', (c: any) => {
+      c.defaults = { interval: '5m', schedule: '@daily' };
+      c.services[1].schedule = '@hourly';
+    }, ['ledger-export'], ['oncall'], 2],
     ['a typo in a window', (c: any) => (c.maintenance = [{ teams: ['payment'], cron: '0 3 * * 0', duration: '2h' }]), ['nightly-backup', 'ledger-export'], ['oncall'], 2],
     ['an unknown top-level key and a bad checker setting', (c: any) => {
       c.servces = [];
@@ -189,5 +193,74 @@ describe('the lenient load keeps what is valid on its own', () => {
     ['a JavaScript config holds a function', edited((c) => (c.services[0].interval = () => '5m'))],
   ])('throws when %s', (_name, raw) => {
     expect(() => buildConfigLenient(raw, FILE, OPTS)).toThrow(ConfigError);
+  });
+});
+
+describe('[jobs] schedule, timezone, maxRuntime and outputTail', () => {
+  const service = (over: Record<string, unknown>, defaults?: Record<string, unknown>) =>
+    edited((c) => {
+      Object.assign(c.services[0], over);
+      if (defaults) c.defaults = defaults;
+    });
+  const spec = (raw: unknown, opts: BuildOptions = OPTS) => buildConfig(raw, FILE, opts).services[0]!;
+
+  it.each<[string, Record<string, unknown>, Record<string, unknown> | undefined, { intervalMs: number | null; schedule: { expr: string; timezone: string; machineZone?: boolean } | null }]>([
+    ['neither: the default interval (5m)', {}, undefined, { intervalMs: 300_000, schedule: null }],
+    ['its own schedule, no zone: the machine zone, said so', { schedule: '30 2 * * *' }, undefined, { intervalMs: null, schedule: { expr: '30 2 * * *', timezone: 'Europe/Berlin', machineZone: true } }],
+    ['its own schedule and zone', { schedule: '@daily', timezone: 'America/New_York' }, undefined, { intervalMs: null, schedule: { expr: '@daily', timezone: 'America/New_York' } }],
+    ['a zone in another case is named as the runtime names it', { schedule: '@daily', timezone: 'america/new_york' }, undefined, { intervalMs: null, schedule: { expr: '@daily', timezone: 'America/New_York' } }],
+    ['defaults.schedule and defaults.timezone', {}, { schedule: '0 * * * *', timezone: 'Asia/Tokyo' }, { intervalMs: null, schedule: { expr: '0 * * * *', timezone: 'Asia/Tokyo' } }],
+    ['its own schedule overrides defaults.interval', { schedule: '@hourly' }, { interval: '1m' }, { intervalMs: null, schedule: { expr: '@hourly', timezone: 'Europe/Berlin', machineZone: true } }],
+    ['its own interval overrides defaults.schedule', { interval: '10m' }, { schedule: '@hourly' }, { intervalMs: 600_000, schedule: null }],
+  ])('%s', (_label, over, defaults, expected) => {
+    const s = spec(service(over, defaults));
+    expect(s.intervalMs).toBe(expected.intervalMs);
+    if (expected.schedule === null) expect(s.schedule).toBeNull();
+    else expect(s.schedule).toEqual({ ...expected.schedule, cron: expect.any(Object) });
+    expect(s.schedule?.machineZone).toBe(expected.schedule?.machineZone);
+  });
+
+  it('a schedule without "timezone" on a machine with an unusable zone is read in UTC (the config notes it)', () => {
+    const config = buildConfig(service({ schedule: '@daily' }), FILE, { env: { TZ: '' }, cwd: '/', machineZone: 'Etc/Unknown' });
+    expect(config.services[0]!.schedule).toMatchObject({ timezone: 'UTC', machineZone: true });
+    expect(config.zoneNote).toContain('schedules and recurring maintenance windows without "timezone" are read in UTC');
+  });
+
+  it.each([
+    ['maxRuntime and outputTail of its own', { maxRuntime: '2h', outputTail: 0 }, undefined, { maxRuntimeMs: 7_200_000, outputTailBytes: 0 }],
+    ['from defaults', {}, { maxRuntime: '90m', outputTail: 65536 }, { maxRuntimeMs: 5_400_000, outputTailBytes: 65536 }],
+    ['none: no limit, 4096 bytes', {}, undefined, { maxRuntimeMs: null, outputTailBytes: 4096 }],
+  ])('%s', (_label, over, defaults, expected) => {
+    expect(spec(service(over, defaults))).toMatchObject(expected);
+  });
+
+  it.each<[string, Record<string, unknown>, Record<string, unknown> | undefined, string[]]>([
+    ['interval and schedule on one service', { interval: '5m', schedule: '@daily' }, undefined, ['services[0]: expected "interval" or "schedule", not both']],
+    ['interval and schedule in defaults', {}, { interval: '5m', schedule: '@daily' }, ['defaults: expected "interval" or "schedule", not both']],
+    [
+      'a schedule cron cannot read',
+      { schedule: '61 2 * * *' },
+      undefined,
+      ['services[0].schedule: expected a 5-field cron expression like "30 2 * * *" or @daily, got "61 2 * * *" (minute "61" is not in 0-59)'],
+    ],
+    ['a schedule of the wrong shape', { schedule: 'daily' }, undefined, ['services[0].schedule: expected a 5-field cron expression like "30 2 * * *", or @hourly, @daily, @weekly, @monthly or @yearly, got "daily"']],
+    ['an unknown macro', { schedule: '@reboot' }, undefined, ['services[0].schedule: expected a 5-field cron expression like "30 2 * * *" or @daily, got "@reboot" (expected 5 fields (minute hour day month weekday), got 1)']],
+    ['an unknown zone', { schedule: '@daily', timezone: 'Mars/Olympus' }, undefined, ['services[0].timezone: expected an IANA time zone like "Europe/Berlin", got "Mars/Olympus"']],
+    ['a timezone without a schedule', { timezone: 'Europe/Berlin' }, undefined, ['services[0].timezone: only a service with a "schedule" has a time zone; this one has an "interval"']],
+    ['defaults.timezone when no service has a schedule', {}, { timezone: 'Europe/Berlin' }, ['defaults.timezone: only services with a "schedule" have a time zone, and none has one']],
+    ['a maxRuntime under 1s', { maxRuntime: '500ms' }, undefined, ['services[0].maxRuntime: expected at least 1s, got "500ms"']],
+    ['an outputTail over 64 KiB', { outputTail: 65537 }, undefined, ['services[0].outputTail: expected a number of bytes from 0 to 65536, got 65537']],
+    ['a negative outputTail', {}, { outputTail: -1 }, ['defaults.outputTail: expected a number of bytes from 0 to 65536, got -1']],
+  ])('refused, with the key path: %s', (_label, over, defaults, problems) => {
+    expect(problemsOf(service(over, defaults))).toEqual(problems);
+  });
+
+  it('reports every such problem at once', () => {
+    const raw = edited((c) => {
+      c.services[0].schedule = '99 * * * *';
+      c.services[0].timezone = 'Nowhere/Land';
+      c.services[1].timezone = 'Europe/Berlin';
+    });
+    expect(problemsOf(raw)).toHaveLength(3);
   });
 });

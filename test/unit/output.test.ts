@@ -71,6 +71,13 @@ describe('every human output escapes what came from outside', () => {
       grace: '1m',
       threshold: 1,
       targets: ['oncall'],
+      schedule: null,
+      timezone: null,
+      timezoneSource: null,
+      maxRuntime: null,
+      downReason: null,
+      runningSince: null,
+      failure: null,
     } satisfies ServiceStatus;
     const report: StatusReport = { rows: [row], lastCheckAt: null, lastGap: null };
     const text = statusTable(report, Date.parse('2026-11-26T12:00:00Z'), plain);

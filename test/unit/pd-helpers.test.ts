@@ -1,5 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildConfig } from '../../src/config.js';
 import { DEFAULT_SEVERITY, dedupKey } from '../../src/core/service.js';
+import { eventBody, triggerBody, utf8Tail } from '../../src/notify/pagerduty.js';
+import type { OutboxEvent, TriggerFacts } from '../../src/store/types.js';
 import {
   GUIDE_EXAMPLE_KEY,
   SEVERITIES,
@@ -277,5 +280,89 @@ describe('refusedUrl', () => {
     );
     expect(err).toBeInstanceOf(TypeError);
     expect((err as { cause?: { code?: string } }).cause?.code).toBe('ECONNREFUSED');
+  });
+});
+
+describe('[jobs] the trigger says why: reason, run details, scheduled threshold', () => {
+  const config = buildConfig(
+    {
+      services: [
+        { slug: 'backup', schedule: '30 2 * * *', timezone: 'Europe/Berlin', grace: '30m', maxRuntime: '2h' },
+        { slug: 'worker', interval: '5m', grace: '1m' },
+        { slug: 'quiet', interval: '5m', outputTail: 0 },
+      ],
+    },
+    '/x/medic.config.json',
+    { env: {}, cwd: '/', machineZone: 'UTC' },
+  );
+  const target = config.targets.get('pagerduty')!;
+  const DOWN = Date.parse('2026-11-27T02:00:00Z');
+  const base: TriggerFacts = { downAt: DOWN, lastBeatAt: DOWN - 86_400_000, missedHeartbeats: 1 };
+  const build = (slug: string, facts: TriggerFacts) => {
+    const built = eventBody({ slug, action: 'trigger', dedupKey: dedupKey(slug), facts }, target, config);
+    if (!('body' in built)) throw new Error(built.problem);
+    return built.body as Record<string, any>;
+  };
+  const details = (slug: string, facts: TriggerFacts) => build(slug, facts).payload.custom_details;
+
+  it.each<[string, string, TriggerFacts, Record<string, unknown>]>([
+    ['missed, scheduled: threshold names the schedule and zone', 'backup', { ...base, reason: 'missed' }, { reason: 'missed', threshold: { schedule: '30 2 * * *', timezone: 'Europe/Berlin', grace: '30m', missed_heartbeats: 1 } }],
+    ['no reason stored (before schema 4): missed', 'worker', base, { reason: 'missed', threshold: { interval: '5m', grace: '1m', missed_heartbeats: 1 } }],
+    [
+      'failed with every detail',
+      'worker',
+      { ...base, reason: 'failed', exitCode: 3, durationMs: 1500, message: 'disk full', outputTail: 'No space left on device\n' },
+      { reason: 'failed', exit_code: 3, duration_ms: 1500, message: 'disk full', output_tail: 'No space left on device\n' },
+    ],
+    ['failed from `beat --fail` without details: no nulls', 'worker', { ...base, reason: 'failed', exitCode: null, durationMs: null, message: null, outputTail: null }, { reason: 'failed' }],
+    ['stuck: when it started and the limit', 'backup', { ...base, reason: 'stuck' }, { reason: 'stuck', started_at: '2026-11-27T00:00:00.000Z', max_runtime: '2h' }],
+    ['outputTail 0 in the config: no output is sent', 'quiet', { ...base, reason: 'failed', exitCode: 1, outputTail: 'secret' }, { reason: 'failed', exit_code: 1 }],
+  ])('%s', (_label, slug, facts, expected) => {
+    const d = details(slug, facts);
+    expect(d).toMatchObject(expected);
+    const runKeys = ['exit_code', 'duration_ms', 'message', 'output_tail', 'started_at', 'max_runtime'];
+    expect(Object.keys(d).filter((k) => runKeys.includes(k)).sort()).toEqual(Object.keys(expected).filter((k) => runKeys.includes(k)).sort());
+    expect(Object.values(d).filter((v) => v === undefined)).toEqual([]);
+    expect(build(slug, facts).payload.summary).toBe(`Heartbeat failure: ${slug}`);
+    expect(eventProblems({ routing_key: GUIDE_KEY, ...build(slug, facts) })).toEqual([]);
+  });
+
+  it.each<[string, Partial<TriggerFacts>, string]>([
+    ['a reason Medic does not know', { reason: 'exploded' as TriggerFacts['reason'] }, 'its reason is not missed, failed or stuck'],
+    ['a fractional exit code', { reason: 'failed', exitCode: 1.5 }, 'its exit code is not a whole number'],
+    ['a negative duration', { reason: 'failed', durationMs: -1 }, 'its duration is not a whole number of milliseconds'],
+    ['a message that is not text', { reason: 'failed', message: { html: true } as unknown as string }, 'its message is not text'],
+    ['an output tail that is not text', { reason: 'failed', outputTail: 42 as unknown as string }, 'its output tail is not text'],
+  ])('the database is not trusted: %s is a problem', (_label, over, problem) => {
+    const event: Pick<OutboxEvent, 'slug' | 'action' | 'dedupKey' | 'facts'> = { slug: 'worker', action: 'trigger', dedupKey: dedupKey('worker'), facts: { ...base, ...over } };
+    expect(eventBody(event, target, config)).toEqual({ problem });
+  });
+
+  it('a stored output tail of 10 MB and a 1 MB message are cut, and the event stays within 512 KB', () => {
+    const tail = `${'x'.repeat(10 * 1024 * 1024)}THE END`;
+    const d = details('worker', { ...base, reason: 'failed', exitCode: 1, message: 'm'.repeat(1024 * 1024), outputTail: tail });
+    expect(Buffer.byteLength(d.output_tail)).toBe(4096);
+    expect(d.output_tail.endsWith('THE END')).toBe(true);
+    expect(d.message).toHaveLength(1000);
+  });
+
+  it('an output tail that would push the event over 512 KB once escaped gives way; nothing fails', () => {
+    const big = buildConfig({ services: [{ slug: 'noisy', interval: '5m', outputTail: 65536 }] }, '/x/medic.config.json', { env: {}, cwd: '/', machineZone: 'UTC' });
+    const spec = big.bySlug.get('noisy')!;
+    // 64 KiB of control characters is 384 KiB of JSON; with a 200 KB name (config is trusted, still) it would not fit.
+    const body = triggerBody({ ...spec, name: 'n'.repeat(200_000), runbook: null }, { ...base, reason: 'failed', outputTail: '\u0001'.repeat(65536) }, 'error');
+    expect(eventProblems({ routing_key: GUIDE_KEY, ...body })).toEqual([]);
+    expect(Buffer.byteLength(JSON.stringify({ routing_key: GUIDE_KEY, ...body }))).toBeLessThanOrEqual(PD_LIMITS.eventMaxBytes);
+    expect(((body.payload as any).custom_details.output_tail as string).length).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ['ASCII within the limit', 'hello', 10, 'hello'],
+    ['ASCII over it: the end is kept', 'hello world', 5, 'world'],
+    ['never starts inside a character (é is 2 bytes)', 'aéé', 3, 'é'],
+    ['a 4-byte emoji is kept whole or not at all', 'x😀', 3, ''],
+    ['0 bytes: nothing', 'abc', 0, ''],
+  ])('utf8Tail: %s', (_label, text, bytes, expected) => {
+    expect(utf8Tail(text, bytes)).toBe(expected);
   });
 });
