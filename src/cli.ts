@@ -242,6 +242,7 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
           throw new UsageError('put -- between the slug and the command', 'medic run <slug> [--timeout <duration>] -- <command> [args...]');
         }
         const { run: runJob } = await import('./commands/run.js');
+        const { outputTailOf } = await import('./commands/beat.js');
         const where = loadOptions(cmd.opts().config ?? globalConfig, io, env);
         const { openStore } = await import('./store/index.js');
         const { buildConfig, findConfig } = await import('./config.js');
@@ -268,8 +269,8 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
                 for (const [signal, handler] of handlers) process.off(signal, handler);
               };
             },
-            // TODO(merge with the config work): the service's `outputTail` (ServiceSpec.outputTailBytes).
-            outputTailBytes: async () => OUTPUT_TAIL_DEFAULT_BYTES,
+            // As a beat does, read only what it needs: the service's `outputTail`, else `defaults.outputTail`.
+            outputTailBytes: async (s) => outputTailOf((await findConfig(where)).raw, s) ?? OUTPUT_TAIL_DEFAULT_BYTES,
             say,
             notMonitored: (err) => {
               const medicError = isMedicError(err);

@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import type { Config, LoadOptions } from '../config.js';
-import type { SignalDetails, SignalKind } from '../core/signal.js';
+import { OUTPUT_TAIL_MAX_BYTES, type SignalDetails, type SignalKind } from '../core/signal.js';
 import { isSlug, quoteSlug } from '../core/slug.js';
 import { nearest } from '../core/suggest.js';
 import { DataError, keysInEnv, redactKnownKeys } from '../errors.js';
@@ -100,6 +100,19 @@ export function beatTarget(raw: unknown, file: string, slug: string, env: NodeJS
   const databaseMode = DATABASE_MODES.get(cfg.databaseMode ?? '0600');
   if (typeof database !== 'string' || database === '' || databaseMode === undefined) return null;
   return { databasePath: env.MEDIC_DB ? resolve(cwd, env.MEDIC_DB) : inFolder(database), databaseMode };
+}
+
+/**
+ * The `outputTail` (bytes) for `medic run` of `slug`, read from the parsed config as a beat reads
+ * it: the service's own, else `defaults.outputTail`; null when neither is a whole number of bytes
+ * within the schema's bounds (the caller takes the default; `medic check` reports a bad value).
+ */
+export function outputTailOf(raw: unknown, slug: string): number | null {
+  const valid = (v: unknown) => (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= OUTPUT_TAIL_MAX_BYTES ? (v as number) : null);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return null;
+  const cfg = raw as { services?: unknown; defaults?: { outputTail?: unknown } | null };
+  const service = Array.isArray(cfg.services) ? (cfg.services as ({ slug?: unknown; outputTail?: unknown } | null)[]).find((x) => x?.slug === slug) : undefined;
+  return valid(service?.outputTail) ?? valid(cfg.defaults?.outputTail);
 }
 
 /** `databaseMode` as config.ts reads it: a beat may be the one that creates the database. */

@@ -162,6 +162,17 @@ describe('medic run', { timeout: 120_000 }, () => {
     expect(ended.outputTail).toBe(expected.subarray(expected.length - TAIL_BYTES).toString());
   });
 
+  it.each([
+    ['the service\'s own outputTail', { services: [{ slug: SLUG, interval: '24h', outputTail: 10 }] }, 'line 140000\n'.slice(-10)],
+    ['defaults.outputTail', { defaults: { outputTail: 7 }, services: [{ slug: SLUG, interval: '24h' }] }, '140000\n'],
+    ['outputTail 0: no tail kept', { defaults: { outputTail: 5 }, services: [{ slug: SLUG, interval: '24h', outputTail: 0 }] }, null],
+  ])('keeps the tail size the config gives: %s', async (_, config, tail) => {
+    project = tempProject(config);
+    const res = await run(['seq', '-f', 'line %.0f', '1', '140000']);
+    expect(res.code).toBe(0);
+    expect((await runs()).at(-1)!.outputTail).toBe(tail);
+  });
+
   it('passes binary output through unchanged; the tail holds it as text with U+FFFD for invalid bytes', async () => {
     project = tempProject(CONFIG);
     const file = join(project.dir, 'binary');
