@@ -300,7 +300,7 @@ describe('the --json examples in docs/commands.md', () => {
     throw new Error(`no JSON example under medic ${command}`);
   };
 
-  it('show the fields that check, status and history print, and no others', async () => {
+  it('show the fields that check, status, history and replay print, and no others', async () => {
     const pd = await standIn();
     const project = tempProject({
       targets: { oncall: { type: 'pagerduty', eventsUrl: pd.url } },
@@ -326,6 +326,16 @@ describe('the --json examples in docs/commands.md', () => {
         // In the order the binary prints them.
         expect(top(real), `medic ${command} --json key order`).toEqual(top(example(command)));
       }
+      // Replay's incident lists may be empty in a run this short: every key it prints is documented,
+      // and every documented key outside those lists is printed, in the documented order.
+      const replay = JSON.parse((await project.run(['replay', 'queue-worker', '--json'], { env })).stdout);
+      const documented = shape(example('replay'));
+      // `uncovered` holds real incidents, documented as the items of `actual` are.
+      const printed = shape(replay).map((k) => k.replace('.uncovered[].', '.actual[].'));
+      expect(printed.filter((k) => !documented.includes(k)), 'medic replay --json').toEqual([]);
+      expect(shape(replay), 'medic replay --json').toEqual(expect.arrayContaining(documented.filter((k) => !/\.(replayed|actual|uncovered)\[\]/.test(k))));
+      expect(top(replay)).toEqual(top(example('replay')));
+      expect(Object.keys(replay.services[0])).toEqual(Object.keys((example('replay') as { services: object[] }).services[0]!));
     } finally {
       project.remove();
     }
