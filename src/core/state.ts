@@ -102,7 +102,8 @@ export type ReferenceKind = 'beat' | 'start' | 'registration' | 'reset';
 
 /**
  * The reference point and where it comes from: the last beat (capped at `now`) or a later run
- * start (a run that started shows up for its slot), or registration when it has neither, or a
+ * start (a run that started shows up for its slot; the store keeps the earliest start no end
+ * followed, so a run that never ends buys one period, not one per new start), or registration when it has neither, or a
  * later reset (end of a pause, a `medic resume`, a checker gap, a maintenance window that excused
  * a down moment).
  */

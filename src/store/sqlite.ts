@@ -485,9 +485,11 @@ export class SqliteStore implements Store {
                run_started_at = NULL`,
             ).run(slug, at, at);
           } else if (kind === 'start') {
+            // The earliest start that no end followed stays: a job that starts every night and never
+            // ends is not kept "up" by each new start (a start is not a success, SPEC §3 [jobs]).
             this.sql(
               `INSERT INTO services (slug, registered_at, run_started_at) VALUES (?, ?, ?)
-               ON CONFLICT (slug) DO UPDATE SET run_started_at = excluded.run_started_at`,
+               ON CONFLICT (slug) DO UPDATE SET run_started_at = coalesce(run_started_at, excluded.run_started_at)`,
             ).run(slug, at, at);
           } else {
             // The service keeps its own copy: the beat it came from is pruned by age.

@@ -100,6 +100,22 @@ describe('run signals', { timeout: 180_000 }, () => {
     expect(resolves()).toHaveLength(1);
   });
 
+  it('a job that starts every day and never ends pages once a day has passed without a success (a new start does not count as one)', async () => {
+    pd = await startPdServer();
+    setUp([{ slug: 'nightly', interval: '1d', grace: '30m' }]);
+    expect(await run(['beat', 'nightly'], T)).toEqual(OK);
+    expect(await check(T)).toEqual(OK);
+    expect(await run(['beat', 'nightly', '--start'], T + 1 * 24 * HOUR)).toEqual(OK); // hangs
+    expect(await check(T + 1 * 24 * HOUR + 31 * MIN)).toEqual(OK); // the run in progress showed up on time
+    expect(triggers()).toEqual([]);
+    expect(await run(['beat', 'nightly', '--start'], T + 2 * 24 * HOUR)).toEqual(OK); // hangs again
+    expect(await check(T + 2 * 24 * HOUR + 29 * MIN)).toEqual(OK);
+    expect(triggers()).toEqual([]);
+    expect(await check(T + 2 * 24 * HOUR + 30 * MIN)).toEqual(OK);
+    expect(triggers()).toHaveLength(1);
+    expect(triggers()[0].payload).toMatchObject({ timestamp: iso(T + 2 * 24 * HOUR + 30 * MIN), custom_details: { reason: 'missed' } });
+  });
+
   it('a failure reported while the checker was not running still pages (gap protection restarts only missed deadlines)', async () => {
     pd = await startPdServer();
     setUp([{ slug: 'backup', interval: '5m', grace: '1m' }, { slug: 'quiet', interval: '5m', grace: '1m' }], '10m');

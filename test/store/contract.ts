@@ -182,6 +182,17 @@ export function storeContract(name: string, fresh: () => StoreFixture | Promise<
         expect(await service(store, 'job')).toMatchObject({ lastBeatAt: T0, beatSeq: 1, runStartedAt: T0 + 2 * MIN, failure: { kind: 'fail', at: T0 + MIN, exitCode: 1 } });
       });
 
+      it('a second start before the run ended keeps the first: the earliest start no end followed counts', async () => {
+        const { store } = await setUp();
+        const DAY = 24 * HOUR;
+        await store.recordBeat('job', T0, { kind: 'start' });
+        await store.recordBeat('job', T0 + DAY, { kind: 'start' });
+        expect(await service(store, 'job')).toMatchObject({ runStartedAt: T0, lastBeatAt: null });
+        await store.recordBeat('job', T0 + DAY + MIN);
+        await store.recordBeat('job', T0 + 2 * DAY, { kind: 'start' });
+        expect(await service(store, 'job')).toMatchObject({ runStartedAt: T0 + 2 * DAY, lastBeatAt: T0 + DAY + MIN });
+      });
+
       it('fail keeps the whole signal on the service and ends the started run; it is no success', async () => {
         const { store } = await setUp();
         await store.recordBeat('job', T0);
