@@ -131,7 +131,7 @@ export function historyCursor(slug: string, registeredAt: number, h: ReplayHisto
         record.runStartedAt = null;
         b++;
       } else {
-        if (signal.kind === 'start') record.runStartedAt = signal.at;
+        if (signal.kind === 'start') record.runStartedAt ??= signal.at; // the earliest start no end followed, as the store keeps it
         else {
           record.failure = signal;
           record.runStartedAt = null;

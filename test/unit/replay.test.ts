@@ -56,6 +56,26 @@ describe('replayService: the incidents a check every minute would have opened, h
     expect(incidents.every((i) => i.reason === 'missed')).toBe(true);
   });
 
+  it('a failure pages at the failure, not at a deadline, and the next success resolves it (reason failed)', () => {
+    // Beats every 5m from 0 to 240m; a run fails at 92.5m (between beats), the beat at 95m is the next success.
+    const fail: Signal = { kind: 'fail', at: at(92) + 30_000, exitCode: 3 };
+    const incidents = replayService(input({ history: history({ beats: every5(0, 240), signals: [fail] }) }));
+    expect(incidents.map((i) => [(i.openedAt - T0) / MIN, (i.resolvedAt! - T0) / MIN, i.reason])).toEqual([[92.5, 95, 'failed']]);
+  });
+
+  it('a run still going at start + maxRuntime is stuck; a start every day without an end pages even with no maxRuntime', () => {
+    const start: Signal = { kind: 'start', at: at(100) };
+    // Beats until 100m, a run starts at 100m and ends (a success) at 140m; maxRuntime 20m: stuck at 120m.
+    const beats = [...every5(0, 100), ...every5(140, 240)];
+    const stuck = replayService(input({ spec: serviceSpec({ maxRuntimeMs: 20 * MIN, graceMs: 60 * MIN }), history: history({ beats, signals: [start] }) }));
+    expect(stuck.map((i) => [(i.openedAt - T0) / MIN, (i.resolvedAt! - T0) / MIN, i.reason])).toEqual([[120, 140, 'stuck']]);
+    // No maxRuntime, grace 1m: a run started at 100m shows up for its slot; a second start at 103m does
+    // not move the reference again (the earliest counts): down at 100 + 5 + 1 = 106m, resolved at 140m.
+    const again: Signal = { kind: 'start', at: at(103) };
+    const missed = replayService(input({ history: history({ beats, signals: [start, again] }) }));
+    expect(missed.map((i) => [(i.openedAt - T0) / MIN, (i.resolvedAt! - T0) / MIN, i.reason])).toEqual([[106, 140, 'missed']]);
+  });
+
   it('the state before the range comes from the history before it: from 100m on, only the second outage', () => {
     expect(minutes(replayService(input({ from: at(100) })))).toEqual([[126, 135]]);
   });
