@@ -61,7 +61,7 @@ const STATE_COLOUR: Record<string, keyof ChalkInstance> = {
 };
 
 /** [jobs] A scheduled service's schedule and zone: `30 2 * * * Europe/Berlin`, `30 2 * * * (machine zone America/New_York)`; '' for an interval. */
-function scheduleNote(r: StatusReport['rows'][number]): string {
+function scheduleNote(r: Pick<StatusReport['rows'][number], 'schedule' | 'timezone' | 'timezoneSource'>): string {
   if (r.schedule === null) return '';
   return r.timezoneSource === 'machine' ? `${r.schedule} (machine zone ${r.timezone})` : `${r.schedule} ${r.timezone}`;
 }
@@ -105,7 +105,7 @@ export function historyText(h: HistoryReport, c: ChalkInstance): string {
   const max = Math.max(1, ...h.strip);
   const strip = h.strip.map((n) => (n === 0 ? c.red('·') : BLOCKS[Math.max(1, Math.round((n / max) * 8))]!)).join('');
   const out = [
-    `${c.bold(printable(h.slug))}${h.removed ? ' (removed from the config)' : ''}: beats per ${formatDuration(h.bucketMs)} from ${at(h.since)} to ${at(h.until)} (· = none)`,
+    `${c.bold(printable(h.slug))}${h.removed ? ' (removed from the config)' : ''}${h.schedule === null ? '' : ` (${scheduleNote(h)})`}: beats per ${formatDuration(h.bucketMs)} from ${at(h.since)} to ${at(h.until)} (· = none)`,
     `  ${strip}`,
     '',
   ];

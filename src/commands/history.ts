@@ -24,6 +24,10 @@ export interface HistoryReport {
   slug: string;
   /** Not in the config any more: what the database kept (SPEC §3: its history stays). */
   removed: boolean;
+  /** [jobs] For a scheduled service: its cron expression and the zone it is read in (and whether that is the machine's). */
+  schedule: string | null;
+  timezone: string | null;
+  timezoneSource: 'config' | 'machine' | null;
   since: number;
   until: number;
   /** Beats per bucket from `since`, one bucket per interval (wider when the range is long). */
@@ -102,5 +106,17 @@ export async function history(input: { slug: string; since?: string }, deps: { c
     if (run) events.push(run);
     if (e) events.push(e);
   }
-  return { slug: input.slug, removed: !spec, since, until, bucketMs, strip, events };
+  const sched = spec?.schedule ?? null;
+  return {
+    slug: input.slug,
+    removed: !spec,
+    schedule: sched?.expr ?? null,
+    timezone: sched?.timezone ?? null,
+    timezoneSource: sched ? (sched.machineZone ? 'machine' : 'config') : null,
+    since,
+    until,
+    bucketMs,
+    strip,
+    events,
+  };
 }

@@ -169,6 +169,11 @@ describe('schedules', { timeout: 180_000 }, () => {
     expect(await check(newYorkDeadline, { env })).toEqual(OK);
     expect(triggers().map((t) => t.payload.timestamp)).toEqual([iso(newYorkDeadline)]);
     expect(triggers()[0].payload.custom_details.threshold).toEqual({ schedule: '30 2 * * *', timezone: 'America/New_York', grace: '10m', missed_heartbeats: 1 });
+    // history shows the zone in use, in its header and in --json.
+    const text = await run(['history', 'dump', '--since', '2d'], newYorkDeadline, { env });
+    expect(text.stdout.split('\n')[0]).toMatch(/^dump \(30 2 \* \* \* \(machine zone America\/New_York\)\): beats per /);
+    const json = JSON.parse((await run(['history', 'dump', '--since', '2d', '--json'], newYorkDeadline, { env })).stdout);
+    expect(json).toMatchObject({ schedule: '30 2 * * *', timezone: 'America/New_York', timezoneSource: 'machine' });
   });
 
   it('resume of a scheduled service says until when it has', async () => {

@@ -90,6 +90,9 @@ describe('every human output escapes what came from outside', () => {
     const h: HistoryReport = {
       slug: 'backup',
       removed: false,
+      schedule: null,
+      timezone: null,
+      timezoneSource: null,
       since: Date.parse('2026-11-26T00:00:00Z'),
       until: Date.parse('2026-11-26T12:00:00Z'),
       bucketMs: 3_600_000,
