@@ -3,6 +3,7 @@ import type { Config, Target } from '../config.js';
 import { formatDuration } from '../core/duration.js';
 import { dedupKey, severityFor, type ServiceSpec, type Severity } from '../core/service.js';
 import { MESSAGE_MAX_CHARS, OUTPUT_TAIL_MAX_BYTES, type DownReason } from '../core/signal.js';
+import { tailUtf8 } from '../core/signal-bounds.js';
 import type { OutboxEvent, TriggerFacts } from '../store/types.js';
 
 /** PagerDuty's limit on payload.summary (Events API v2 docs). */
@@ -39,7 +40,7 @@ export function triggerBody(spec: ServiceSpec, facts: TriggerFacts, severity: Se
     if (facts.exitCode != null) details.exit_code = facts.exitCode;
     if (facts.durationMs != null) details.duration_ms = facts.durationMs;
     if (facts.message != null) details.message = facts.message.slice(0, MESSAGE_MAX_CHARS);
-    const tail = facts.outputTail == null ? '' : utf8Tail(facts.outputTail, Math.min(spec.outputTailBytes, OUTPUT_TAIL_MAX_BYTES));
+    const tail = facts.outputTail == null ? '' : tailUtf8(facts.outputTail, Math.min(spec.outputTailBytes, OUTPUT_TAIL_MAX_BYTES));
     if (tail !== '') details.output_tail = tail;
   }
   if (reason === 'stuck' && spec.maxRuntimeMs !== null && isInstant(facts.downAt - spec.maxRuntimeMs)) {
@@ -68,18 +69,6 @@ export function triggerBody(spec: ServiceSpec, facts: TriggerFacts, severity: Se
   return body;
 }
 
-/** The last `maxBytes` bytes of `text` as UTF-8, never starting inside a character. */
-export function utf8Tail(text: string, maxBytes: number): string {
-  if (maxBytes <= 0) return '';
-  // Fast path: a string of at most maxBytes / 3 UTF-16 units is at most maxBytes of UTF-8.
-  if (text.length * 3 <= maxBytes) return text;
-  const bytes = Buffer.from(text.length > maxBytes ? text.slice(-maxBytes) : text, 'utf8');
-  if (bytes.length <= maxBytes) return bytes.toString('utf8');
-  let start = bytes.length - maxBytes;
-  while (start < bytes.length && (bytes[start]! & 0xc0) === 0x80) start++;
-  return bytes.subarray(start).toString('utf8');
-}
-
 /** Cuts the output tail (from its start) until the whole event fits PagerDuty's limit; drops it when nothing else would. */
 function fitOutputTail(body: Record<string, unknown>, details: Record<string, unknown>): void {
   const size = () => Buffer.byteLength(JSON.stringify(body)) + ROUTING_KEY_ROOM;
@@ -88,7 +77,7 @@ function fitOutputTail(body: Record<string, unknown>, details: Record<string, un
     // JSON may spend up to 6 bytes on one byte of text (\u0000): cut at least what is over, and at least half.
     const keep = Math.min(Buffer.byteLength(tail) - Math.ceil(over / 6) - 1, Math.floor(Buffer.byteLength(tail) / 2));
     if (keep <= 0) delete details.output_tail;
-    else details.output_tail = utf8Tail(tail, keep);
+    else details.output_tail = tailUtf8(tail, keep);
   }
 }
 
@@ -142,7 +131,7 @@ function runFacts(facts: TriggerFacts): { facts: Partial<TriggerFacts> } | { pro
     facts: {
       reason,
       message: message == null ? null : message.slice(0, MESSAGE_MAX_CHARS),
-      outputTail: outputTail == null ? null : utf8Tail(outputTail, OUTPUT_TAIL_MAX_BYTES),
+      outputTail: outputTail == null ? null : tailUtf8(outputTail, OUTPUT_TAIL_MAX_BYTES),
     },
   };
 }

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config.js';
 import { DEFAULT_SEVERITY, dedupKey } from '../../src/core/service.js';
-import { eventBody, triggerBody, utf8Tail } from '../../src/notify/pagerduty.js';
+import { tailUtf8 } from '../../src/core/signal-bounds.js';
+import { eventBody, triggerBody } from '../../src/notify/pagerduty.js';
 import type { OutboxEvent, TriggerFacts } from '../../src/store/types.js';
 import {
   GUIDE_EXAMPLE_KEY,
@@ -362,7 +363,7 @@ describe('[jobs] the trigger says why: reason, run details, scheduled threshold'
     ['never starts inside a character (é is 2 bytes)', 'aéé', 3, 'é'],
     ['a 4-byte emoji is kept whole or not at all', 'x😀', 3, ''],
     ['0 bytes: nothing', 'abc', 0, ''],
-  ])('utf8Tail: %s', (_label, text, bytes, expected) => {
-    expect(utf8Tail(text, bytes)).toBe(expected);
+  ])('tailUtf8 (the cut pagerduty.ts uses): %s', (_label, text, bytes, expected) => {
+    expect(tailUtf8(text, bytes)).toBe(expected);
   });
 });
