@@ -101,12 +101,14 @@ export async function run(input: RunInput, deps: RunDeps): Promise<number> {
     // Recorded while the job already runs: monitoring adds nothing to its start.
     const started = record(async () => ({ kind: 'start' }));
     const result = await job.done;
-    if (result.notStarted !== null) deps.say(result.notStarted);
-    else if (result.timedOut) deps.say(`${command}: timed out after ${input.timeout}`);
+    // medic's own word on why the run ended is the run's message too (history, the page): a 124 of
+    // --timeout, a 127 or 126 of a command that could not start, told apart from the job's own codes.
+    const why = result.notStarted ?? (result.timedOut ? `${command}: timed out after ${input.timeout} (medic run --timeout)` : null);
+    if (why !== null) deps.say(why);
     await started;
     await record(async () => {
       const tailBytes = Math.max(0, Math.min(OUTPUT_TAIL_MAX_BYTES, await deps.outputTailBytes(input.slug)));
-      const details = { exitCode: result.exitCode, durationMs: result.durationMs, outputTail: result.tail.text(tailBytes) };
+      const details = { exitCode: result.exitCode, durationMs: result.durationMs, outputTail: result.tail.text(tailBytes), ...(why !== null && { message: why }) };
       return { kind: result.exitCode === 0 ? 'ok' : 'fail', ...details };
     });
     return result.exitCode;

@@ -61,7 +61,7 @@ function start(args: string[], opts: { onStdout?: (chunk: Buffer, pid: number) =
 const run = (command: string[], opts: { before?: string[]; env?: Record<string, string> } = {}) => start(['run', ...(opts.before ?? []), SLUG, '--', ...command], { env: opts.env });
 
 /** The runs `medic history --json` shows: starts, failures and successes with their details. */
-async function runs(): Promise<{ signal: string; exitCode: number | null; durationMs: number | null; outputTail: string | null }[]> {
+async function runs(): Promise<{ signal: string; exitCode: number | null; durationMs: number | null; message: string | null; outputTail: string | null }[]> {
   const res = await project.run(['history', SLUG, '--json']);
   expect(res.code, res.stderr).toBe(0);
   return JSON.parse(res.stdout).events.filter((e: { kind: string }) => e.kind === 'signal');
@@ -106,9 +106,10 @@ describe('medic run', { timeout: 120_000 }, () => {
     const res = await run(['sleep', '30'], { before: ['--timeout', '1s'] });
     expect(res.code).toBe(124);
     expect(res.ms).toBeLessThan(10_000);
-    expect(res.stderr).toBe('medic run: sleep: timed out after 1s\n');
+    expect(res.stderr).toBe('medic run: sleep: timed out after 1s (medic run --timeout)\n');
     const ended = (await runs()).at(-1)!;
-    expect(ended).toMatchObject({ signal: 'fail', exitCode: 124 });
+    // The run's message tells medic's timeout from a job that itself exits 124.
+    expect(ended).toMatchObject({ signal: 'fail', exitCode: 124, message: 'sleep: timed out after 1s (medic run --timeout)' });
     expect(ended.durationMs).toBeGreaterThanOrEqual(1000);
     expect(ended.durationMs).toBeLessThan(10_000);
   });
@@ -227,7 +228,9 @@ describe('medic run', { timeout: 120_000 }, () => {
       stdout: '',
       stderr: typeof message === 'string' ? message : message(project),
     });
-    expect((await runs()).at(-1)).toMatchObject({ signal: 'fail', exitCode: code });
+    // What medic said is the run's message (history, the page), so on-call sees which command could not run.
+    const said = res.stderr.replace(/^medic run: /, '').replace(/\n$/, '');
+    expect((await runs()).at(-1)).toMatchObject({ signal: 'fail', exitCode: code, message: said });
   });
 
   describe('monitoring never breaks the job', () => {
