@@ -99,7 +99,8 @@ export async function status(input: { slugs: string[] }, deps: { config: Config;
       priority: spec.priority,
       state: mute ? mute.kind : flapping ? 'flapping' : jobState,
       lastSeen: isoOrNull(rec.lastBeatAt),
-      deadline: iso(ev.deadlineAt),
+      // Down for a failure or a stuck run: the moment it went down, not a missed deadline still to come.
+      deadline: iso(ev.downAt ?? ev.deadlineAt),
       lateAt: iso(ev.lateAt),
       missedHeartbeats: ev.missedHeartbeats,
       incidentOpen: rec.incident !== null,

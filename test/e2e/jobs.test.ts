@@ -63,6 +63,8 @@ describe('run signals', { timeout: 180_000 }, () => {
     expect((await statusBySlug(project, { at: failedAt + MIN, frozen: true })).get('backup')).toMatchObject({
       state: 'failed',
       downReason: 'failed',
+      // Down since the failure: not "in 55m", the missed deadline still to come.
+      deadline: iso(failedAt),
       failure: { at: iso(failedAt), message: 'disk full', exitCode: null },
     });
 
