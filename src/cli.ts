@@ -248,7 +248,8 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
         const { buildConfig, findConfig } = await import('./config.js');
         const { OUTPUT_TAIL_DEFAULT_BYTES } = await import('./core/signal.js');
         const known = keysInEnv(env);
-        const say = (text: string) => io.stderr.write(`medic run: ${printable(text)}\n`);
+        // Each line of a message on a line of its own (a config's problems, a JSON error's excerpt), escaped.
+        const say = (text: string) => io.stderr.write(text.split('\n').map((line) => `medic run: ${printable(line)}\n`).join(''));
         return runJob(
           { slug, command, timeout: opts.timeout },
           {

@@ -238,8 +238,11 @@ describe('medic run', { timeout: 120_000 }, () => {
     const expectJobRan = (res: Run, warning: RegExp) => {
       expect(res.code).toBe(5);
       expect(res.stdout.toString()).toBe('ran\n');
-      // One line, said once (the start and the end fail the same way).
-      expect(res.stderr).toMatch(/^medic run: not monitored: [^\n]*\n$/);
+      // Said once (the start and the end fail the same way); a message of several lines (a JSON
+      // error's excerpt) keeps them, each line with the prefix, none with a raw control character.
+      expect(res.stderr).toMatch(/^medic run: not monitored: [^\n]*\n(medic run: [^\n]*\n)*$/);
+      expect(res.stderr.match(/not monitored/g)).toHaveLength(1);
+      expect(res.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f]|\\n/);
       expect(res.stderr).toMatch(warning);
     };
 
