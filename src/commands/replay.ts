@@ -98,6 +98,8 @@ export async function replay(input: ReplayOptions, deps: ReplayDeps): Promise<Re
       flap: under.flap,
       from,
       until,
+      // The real checks that changed something for it ran then: replayed too, beside the minute grid.
+      checksAt: h.transitions.map((t) => t.recordedAt),
     });
     const actual = actualIncidents(h.transitions, from, until);
     const c = compare(replayed, actual, until);
@@ -123,7 +125,8 @@ export function short(at: number): string {
 }
 
 function lasted(i: ReplayIncident, until: number): string {
-  return formatDuration((i.resolvedAt ?? until) - i.openedAt);
+  // Whole seconds: an open incident runs up to now, and "2h1s262ms" says nothing more than "2h1s".
+  return formatDuration(Math.round(((i.resolvedAt ?? until) - i.openedAt) / 1000) * 1000);
 }
 
 /**

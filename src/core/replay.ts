@@ -35,6 +35,12 @@ export interface ReplayInput {
   /** Checks run every minute in [from, until]; history before `from` only sets the starting state. */
   from: number;
   until: number;
+  /**
+   * Moments a real check ran besides the minute grid (a check run by hand, or cron's a few seconds
+   * after the minute), from when the stored transitions were recorded: replayed too, so an incident
+   * shorter than a minute that a real check saw is seen by the replay as well. Any order.
+   */
+  checksAt?: number[];
 }
 
 const MINUTE = 60_000;
@@ -54,8 +60,18 @@ export function replayService(input: ReplayInput): ReplayIncident[] {
   // Moments it went down (triggers and relapses) within the flap window, as the store counts them.
   let downs: number[] = [];
 
-  const first = Math.ceil(input.from / MINUTE) * MINUTE;
-  for (let now = first; now <= input.until; now += MINUTE) {
+  const extra = (input.checksAt ?? []).filter((at) => at >= input.from && at <= input.until && at % MINUTE !== 0).sort((a, b) => a - b);
+  let e = 0;
+  let minute = Math.ceil(input.from / MINUTE) * MINUTE;
+  for (;;) {
+    // The next check: the next whole minute or the next real check between two of them.
+    let now: number;
+    if (e < extra.length && extra[e]! < minute) now = extra[e++]!;
+    else {
+      now = minute;
+      minute += MINUTE;
+    }
+    if (now > input.until) break;
     cursor.advance(now);
     const since = now - flap.windowMs;
     if (downs.length > 0 && downs[0]! < since) downs = downs.filter((at) => at >= since);

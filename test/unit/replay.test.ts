@@ -76,6 +76,15 @@ describe('replayService: the incidents a check every minute would have opened, h
     expect(missed.map((i) => [(i.openedAt - T0) / MIN, (i.resolvedAt! - T0) / MIN, i.reason])).toEqual([[106, 140, 'missed']]);
   });
 
+  it('a real check between two minutes is replayed too: an incident shorter than a minute is seen, not called missed', () => {
+    // 5m service, grace 1m10s; beats to 30m, then one at 36m40s: down at 36m10s, back 30 s later.
+    const spec = serviceSpec({ graceMs: 70_000 });
+    const beats = [...every5(0, 30), at(36) + 40_000, ...every5(40, 240)];
+    expect(replayService(input({ spec, history: history({ beats }) }))).toEqual([]); // the minute grid never sees it
+    const seen = replayService(input({ spec, history: history({ beats }), checksAt: [at(36) + 20_000] }));
+    expect(seen.map((i) => [i.openedAt - at(36), i.resolvedAt! - at(36)])).toEqual([[10_000, 40_000]]);
+  });
+
   it('the state before the range comes from the history before it: from 100m on, only the second outage', () => {
     expect(minutes(replayService(input({ from: at(100) })))).toEqual([[126, 135]]);
   });
