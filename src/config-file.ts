@@ -89,6 +89,8 @@ async function search(opts: LoadOptions): Promise<FoundConfig> {
     { dir: join('/etc', MODULE), stopsWalk: false, places: SEARCH_PLACES },
   ];
   let walking = true;
+  /** The last folder of the upward walk that was searched: the walk stops below an untrusted one. */
+  let upTo: string | null = null;
   for (const { dir, stopsWalk, places } of walk) {
     if (stopsWalk && !walking) continue;
     let st: Stats;
@@ -104,10 +106,15 @@ async function search(opts: LoadOptions): Promise<FoundConfig> {
       if (stopsWalk) walking = false;
       continue;
     }
+    if (stopsWalk) upTo = dir;
     const found = await searchIn(dir, places, opts.uid, opts.gid);
     if (found) return found;
   }
-  const looked = searchDirs(opts.cwd, opts.env).join(', ');
+  // Where it really looked: an upward walk that stopped at an untrusted folder says where it stopped.
+  const [upward0, ...rest] = searchDirs(opts.cwd, opts.env);
+  const cwd = resolve(opts.cwd);
+  const up = !walking ? (upTo === null ? null : upTo === cwd ? cwd : `${cwd} and its parents up to ${upTo}`) : upward0!;
+  const looked = [...(up === null ? [] : [up]), ...rest].join(', ');
   const notLooked = skipped.length > 0 ? `; did not look in ${skipped.join(', ')}, because a config there could have been planted by another user` : '';
   throw new ConfigError(
     `no Medic config found; looked in ${looked} for ${SEARCH_PLACES.join(', ')}${notLooked}`,

@@ -109,6 +109,9 @@ describe('the search stops at folders other users could write', () => {
     expect(err.message).toContain('no Medic config found');
     expect(err.message).toContain(`did not look in ${shared} (${why}`);
     expect(err.message).toContain(') nor above it, because a config there could have been planted by another user');
+    // It says where it did look: the project folder only, not "and its parents".
+    expect(err.message).toContain(`looked in ${project}, `);
+    expect(err.message).not.toContain('and its parents');
   });
 
   it('trusts a folder only the user\'s own primary group can write (user private groups, umask 002)', async () => {
