@@ -272,6 +272,11 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
             },
             // As a beat does, read only what it needs: the service's `outputTail`, else `defaults.outputTail`.
             outputTailBytes: async (s) => outputTailOf((await findConfig(where)).raw, s) ?? OUTPUT_TAIL_DEFAULT_BYTES,
+            keysToHide: async () => {
+              const { keysToHide } = await import('./notify/keys.js');
+              const found = await findConfig(where).catch(() => null);
+              return found ? keysToHide(found.raw, found.file, env, where.uid) : keysInEnv(env);
+            },
             say,
             notMonitored: (err) => {
               const medicError = isMedicError(err);
@@ -387,7 +392,10 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
       job = () =>
         withLenientStore(cmd, async (cfg, store) => {
           const { history } = await import('./commands/history.js');
-          const report = await history({ slug, since: opts.since }, { config: cfg, store, now });
+          const { keysToHide } = await import('./notify/keys.js');
+          const keyFiles = Object.fromEntries([...cfg.targets].map(([name, t]) => [name, { routingKeyFile: t.routingKeyFile }]));
+          const hide = keysToHide({ targets: keyFiles }, cfg.file, env, userId());
+          const report = await history({ slug, since: opts.since }, { config: cfg, store, now, keysToHide: hide });
           const { historyJson, historyText, painter } = await import('./output.js');
           if (opts.json) print(historyJson(report));
           else io.stdout.write(historyText(report, painter(io.stdout, env)));

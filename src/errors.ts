@@ -115,7 +115,11 @@ export function redactSecrets(text: string, known: Iterable<string> = [], opts: 
  */
 export function redactKnownKeys(text: string, keys: readonly string[]): string {
   let out = text;
-  for (const key of keys) if (key.length >= 8 && out.includes(key)) out = out.split(key).join(redactKey(key));
+  for (const key of keys) {
+    if (key.length < 8) continue;
+    // Any letter case: a job may print the key upper-cased.
+    out = out.replace(new RegExp(key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), (found) => redactKey(found));
+  }
   return out;
 }
 

@@ -1,6 +1,8 @@
 import type { Config } from '../config.js';
 import { parseDuration } from '../core/duration.js';
-import type { SignalKind } from '../core/signal.js';
+import { MESSAGE_MAX_CHARS, OUTPUT_TAIL_MAX_BYTES, type SignalKind } from '../core/signal.js';
+import { headChars, tailUtf8 } from '../core/signal-bounds.js';
+import { redactKnownKeys } from '../errors.js';
 import { DataError } from '../errors.js';
 import type { Store } from '../store/types.js';
 import { unknownService } from './beat.js';
@@ -52,7 +54,10 @@ async function inDatabase(store: Store, slug: string, until: number): Promise<bo
  * A service removed from the config still has its history read from the database; a slug that
  * neither knows is an unknown service (65, with the nearest configured slug).
  */
-export async function history(input: { slug: string; since?: string }, deps: { config: Config; store: Store; now: () => number }): Promise<HistoryReport> {
+export async function history(
+  input: { slug: string; since?: string },
+  deps: { config: Config; store: Store; now: () => number; keysToHide?: string[] },
+): Promise<HistoryReport> {
   const spec = deps.config.bySlug.get(input.slug);
   const until = deps.now();
   if (!spec && !(await inDatabase(deps.store, input.slug, until))) throw unknownService(input.slug, deps.config);
@@ -75,9 +80,13 @@ export async function history(input: { slug: string; since?: string }, deps: { c
     signal: s.kind,
     exitCode: s.exitCode ?? null,
     durationMs: s.durationMs ?? null,
-    message: s.message ?? null,
-    outputTail: s.outputTail ?? null,
+    // From the database: bounded again (a writer may have stored 50 MB), keys hidden (a job may have printed one).
+    message: shown(s.message, (t) => headChars(t, MESSAGE_MAX_CHARS)),
+    outputTail: shown(s.outputTail, (t) => tailUtf8(t, OUTPUT_TAIL_MAX_BYTES)),
   }));
+  function shown(text: string | null | undefined, bound: (t: string) => string): string | null {
+    return typeof text === 'string' ? redactKnownKeys(bound(text), deps.keysToHide ?? []) : null;
+  }
   const plain = [...h.beats];
   for (const s of signals) {
     if (s.signal !== 'ok') continue;

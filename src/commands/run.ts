@@ -1,6 +1,7 @@
 import { parseDuration } from '../core/duration.js';
 import { OUTPUT_TAIL_MAX_BYTES, type SignalDetails, type SignalKind } from '../core/signal.js';
-import { UsageError } from '../errors.js';
+import { redactKnownKeys, UsageError } from '../errors.js';
+import { tailUtf8 } from '../core/signal-bounds.js';
 import { type Sink, startJob } from '../job.js';
 import { beat, type BeatDeps } from './beat.js';
 
@@ -14,6 +15,8 @@ export interface RunDeps extends BeatDeps {
   onSignal: (forward: (signal: NodeJS.Signals) => void) => () => void;
   /** The service's `outputTail` (bytes kept of the combined output). */
   outputTailBytes: (slug: string) => Promise<number>;
+  /** Routing keys this process can see (environment, the config's key files), hidden in the output kept. */
+  keysToHide: () => Promise<string[]>;
   /** One line on stderr, as `medic run: <text>`. */
   say: (text: string) => void;
   /** One line on stderr saying why this run is not (fully) recorded. */
@@ -35,6 +38,9 @@ export const KILL_AFTER_MS = 5000;
  * SQLite's own busy timeout, store/sqlite.ts.)
  */
 export const RECORD_BOUND_MS = 5000;
+
+/** More than a routing key (32 characters) in any encoding the tail could hold it in. */
+const KEY_MARGIN_BYTES = 256;
 
 /** A signal as `beat` takes it: the store stamps the time. */
 type RunSignal = { kind: SignalKind } & SignalDetails;
@@ -91,7 +97,8 @@ export async function run(input: RunInput, deps: RunDeps): Promise<number> {
       env: deps.env,
       timeoutMs,
       killAfterMs: KILL_AFTER_MS,
-      tailCapacity: OUTPUT_TAIL_MAX_BYTES,
+      // Room beyond the largest tail for a key that the cut would otherwise halve (hidden before the cut).
+      tailCapacity: OUTPUT_TAIL_MAX_BYTES + KEY_MARGIN_BYTES,
       stdout: deps.stdout,
       stderr: deps.stderr,
       kill: deps.kill,
@@ -108,7 +115,10 @@ export async function run(input: RunInput, deps: RunDeps): Promise<number> {
     await started;
     await record(async () => {
       const tailBytes = Math.max(0, Math.min(OUTPUT_TAIL_MAX_BYTES, await deps.outputTailBytes(input.slug)));
-      const details = { exitCode: result.exitCode, durationMs: result.durationMs, outputTail: result.tail.text(tailBytes), ...(why !== null && { message: why }) };
+      // Keys are hidden before the tail is cut to size: cut first, a key across the cut would keep 31 of its 32 characters.
+      const keys = await deps.keysToHide().catch(() => []);
+      const outputTail = tailUtf8(redactKnownKeys(result.tail.text(tailBytes + KEY_MARGIN_BYTES), keys), tailBytes);
+      const details = { exitCode: result.exitCode, durationMs: result.durationMs, outputTail, ...(why !== null && { message: why }) };
       return { kind: result.exitCode === 0 ? 'ok' : 'fail', ...details };
     });
     return result.exitCode;

@@ -2,8 +2,9 @@ import { checkUrl, type Config, type Target } from '../config.js';
 import type { OutboxEvent, Store } from '../store/types.js';
 import type { Sender } from './http.js';
 import { readTargetKey, targetFingerprint } from './keys.js';
-import { boundedAnswer, describeAnswer, eventBody } from './pagerduty.js';
+import { boundedAnswer, describeAnswer, eventBody, withoutKeysInDetails } from './pagerduty.js';
 import { isSlug } from '../core/slug.js';
+import { keysInEnv } from '../errors.js';
 
 export interface DeliveryDeps {
   /** The current config: targets are found by name, bodies rebuilt from its services. */
@@ -196,7 +197,7 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
       if (event.refusal && event.refusal.fingerprint === fingerprint && !opts.retryRefused) {
         return defer(refused(event.refusal.status, event.refusal.answer, false));
       }
-      const result = await sendWithRetries(event, target, key.key, fingerprint, built.body);
+      const result = await sendWithRetries(event, target, key.key, fingerprint, withoutKeysInDetails(built.body, [key.key, ...keysInEnv(deps.env)]));
       if (result === 'delivered') continue;
       if (result === 'stopped') return;
       return defer(result.kind === 'refused' ? refused(result.status, result.answer, true) : result);

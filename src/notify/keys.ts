@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import type { Target } from '../config.js';
-import { ROUTING_KEY_SHAPE } from '../errors.js';
+import { dirname, resolve } from 'node:path';
+import { keysInEnv, ROUTING_KEY_SHAPE } from '../errors.js';
 import { trustProblem } from '../file-trust.js';
 import { GET_KEY, missingKeyHint } from '../hints.js';
 import type { KeyRef } from '../store/types.js';
@@ -106,4 +107,22 @@ function readRawKey(ref: KeyRef, env: NodeJS.ProcessEnv, uid: number | null): { 
  */
 export function targetFingerprint(eventsUrl: string, key: string): string {
   return createHash('sha256').update(`${eventsUrl}\n${key}`).digest('hex').slice(0, 16);
+}
+
+/**
+ * Every routing key this process can see, to hide them in what a job printed (never to send): the
+ * keys in the environment, and the key files the parsed config's targets name (relative to the
+ * config's folder), read with the same care as for sending; a file that cannot be read is passed over.
+ */
+export function keysToHide(raw: unknown, configFile: string, env: NodeJS.ProcessEnv, uid: number): string[] {
+  const keys = keysInEnv(env);
+  const targets = raw !== null && typeof raw === 'object' ? (raw as { targets?: unknown }).targets : undefined;
+  if (targets === null || typeof targets !== 'object') return keys;
+  for (const t of Object.values(targets as Record<string, unknown>)) {
+    const file = t !== null && typeof t === 'object' ? (t as { routingKeyFile?: unknown }).routingKeyFile : undefined;
+    if (typeof file !== 'string' || file === '') continue;
+    const read = readRawKey(`file:${resolve(dirname(configFile), file)}`, env, uid);
+    if ('key' in read && !keyShapeProblem(read.key)) keys.push(read.key);
+  }
+  return keys;
 }

@@ -1,4 +1,4 @@
-import { urlForDisplay } from '../errors.js';
+import { redactKnownKeys, urlForDisplay } from '../errors.js';
 import type { Config, Target } from '../config.js';
 import { formatDuration } from '../core/duration.js';
 import { dedupKey, severityFor, type ServiceSpec, type Severity } from '../core/service.js';
@@ -221,4 +221,17 @@ ${again}`;
 ${again}`;
   return `check the target's routing key and eventsUrl (${urlForDisplay(eventsUrl)})
 ${again}`;
+}
+
+/**
+ * The trigger body with every given routing key hidden (`a1b2…o5p6`) in the text that came from a
+ * job (its message and output tail): the key of the target it is sent to, and keys in the
+ * environment, may have been printed by the job, and are never sent on.
+ */
+export function withoutKeysInDetails(body: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  const details = (body.payload as { custom_details?: Record<string, unknown> } | undefined)?.custom_details;
+  if (!details) return body;
+  const clean = { ...details };
+  for (const field of ['message', 'output_tail']) if (typeof clean[field] === 'string') clean[field] = redactKnownKeys(clean[field] as string, keys);
+  return { ...body, payload: { ...(body.payload as object), custom_details: clean } };
 }

@@ -5,7 +5,7 @@
  * database). What was recorded is read back with `medic history --json`.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, tempProject, type Project } from '../helpers/cli.js';
@@ -172,6 +172,35 @@ describe('medic run', { timeout: 120_000 }, () => {
     const res = await run(['seq', '-f', 'line %.0f', '1', '140000']);
     expect(res.code).toBe(0);
     expect((await runs()).at(-1)!.outputTail).toBe(tail);
+  });
+
+  describe('a routing key the job prints is never kept', () => {
+    const KEY = GUIDE_EXAMPLE_KEY;
+    const fragments = (text: string) => Array.from({ length: KEY.length - 11 }, (_, i) => KEY.slice(i, i + 12)).filter((f) => text.toLowerCase().includes(f.toLowerCase()));
+
+    it('not even in part, when the cut of the tail falls inside it', async () => {
+      project = tempProject(CONFIG);
+      const res = await run(['sh', '-c', `printf %s "$PAGERDUTY_ROUTING_KEY"; head -c ${TAIL_BYTES - 31} /dev/zero | tr "\\0" x; exit 1`], { env: { PAGERDUTY_ROUTING_KEY: KEY } });
+      expect(res.code).toBe(1);
+      const tail = (await runs()).at(-1)!.outputTail!;
+      expect(Buffer.byteLength(tail)).toBeLessThanOrEqual(TAIL_BYTES);
+      expect(fragments(tail)).toEqual([]);
+    });
+
+    it.each([
+      ['from a routingKeyFile of the config', (dir: string) => `cat ${join(dir, 'pd.key')}`],
+      ['upper-cased', (dir: string) => `tr a-z A-Z < ${join(dir, 'pd.key')}`],
+    ])('%s', async (_, print) => {
+      project = tempProject({ targets: { oncall: { type: 'pagerduty', routingKeyFile: 'pd.key' } }, services: CONFIG.services });
+      writeFileSync(join(project.dir, 'pd.key'), `${KEY}\n`, { mode: 0o600 });
+      const res = await run(['sh', '-c', `echo "key: $(${print(project.dir)})"; exit 1`]);
+      expect(res.code).toBe(1);
+      const tail = (await runs()).at(-1)!.outputTail!;
+      expect(tail).toMatch(/^key: a1b2…o5p6\n$/i);
+      expect(fragments(tail)).toEqual([]);
+      // Not stored either (history hides keys too, so look at the database's bytes).
+      for (const file of readdirSync(project.dir).filter((f) => f.startsWith('medic.db'))) expect(fragments(readFileSync(join(project.dir, file), 'latin1'))).toEqual([]);
+    });
   });
 
   it('passes binary output through unchanged; the tail holds it as text with U+FFFD for invalid bytes', async () => {

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config.js';
 import { DEFAULT_SEVERITY, dedupKey } from '../../src/core/service.js';
 import { tailUtf8 } from '../../src/core/signal-bounds.js';
-import { eventBody, triggerBody } from '../../src/notify/pagerduty.js';
+import { eventBody, triggerBody, withoutKeysInDetails } from '../../src/notify/pagerduty.js';
 import type { OutboxEvent, TriggerFacts } from '../../src/store/types.js';
 import {
   GUIDE_EXAMPLE_KEY,
@@ -365,5 +365,15 @@ describe('[jobs] the trigger says why: reason, run details, scheduled threshold'
     ['0 bytes: nothing', 'abc', 0, ''],
   ])('tailUtf8 (the cut pagerduty.ts uses): %s', (_label, text, bytes, expected) => {
     expect(tailUtf8(text, bytes)).toBe(expected);
+  });
+});
+
+describe('withoutKeysInDetails: a key the job printed is not sent on', () => {
+  it('hides every given key, in any case, in the message and the output tail; nothing else changes', () => {
+    const body = { event_action: 'trigger', payload: { summary: 'Heartbeat failure: x', custom_details: { message: `key ${GUIDE_KEY}`, output_tail: `A ${GUIDE_KEY.toUpperCase()} B`, service_slug: 'x' } } };
+    const out = withoutKeysInDetails(body, [GUIDE_KEY]);
+    expect((out.payload as any).custom_details).toEqual({ message: 'key a1b2…o5p6', output_tail: 'A A1B2…O5P6 B', service_slug: 'x' });
+    expect((body.payload.custom_details as any).message).toBe(`key ${GUIDE_KEY}`); // the input is left as it was
+    expect(JSON.stringify(out)).not.toMatch(new RegExp(GUIDE_KEY.slice(4, 28), 'i'));
   });
 });
