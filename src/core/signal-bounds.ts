@@ -18,11 +18,16 @@ export function boundDetails(d: SignalDetails | undefined, tailBytes = OUTPUT_TA
   const exitCode = d?.exitCode;
   const durationMs = d?.durationMs;
   return {
-    exitCode: Number.isSafeInteger(exitCode) ? exitCode! : null,
+    exitCode: isExitCode(exitCode) ? exitCode : null,
     durationMs: typeof durationMs === 'number' && Number.isFinite(durationMs) ? Math.min(Math.max(0, Math.round(durationMs)), Number.MAX_SAFE_INTEGER) : null,
     message: typeof d?.message === 'string' && d.message !== '' ? headChars(d.message, MESSAGE_MAX_CHARS) : null,
     outputTail: typeof d?.outputTail === 'string' && d.outputTail !== '' ? tailUtf8(d.outputTail, Math.min(tailBytes, OUTPUT_TAIL_MAX_BYTES)) || null : null,
   };
+}
+
+/** An exit code as a process can have one (a 32-bit whole number): anything else is dropped, never stored or sent. */
+export function isExitCode(n: unknown): n is number {
+  return Number.isSafeInteger(n) && (n as number) >= -(2 ** 31) && (n as number) < 2 ** 31;
 }
 
 /** True when any detail is set (a success with details is kept in history as a signal). */

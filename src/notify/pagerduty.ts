@@ -3,7 +3,7 @@ import type { Config, Target } from '../config.js';
 import { formatDuration } from '../core/duration.js';
 import { dedupKey, severityFor, type ServiceSpec, type Severity } from '../core/service.js';
 import { MESSAGE_MAX_CHARS, OUTPUT_TAIL_MAX_BYTES, type DownReason } from '../core/signal.js';
-import { tailUtf8 } from '../core/signal-bounds.js';
+import { isExitCode, tailUtf8 } from '../core/signal-bounds.js';
 import type { OutboxEvent, TriggerFacts } from '../store/types.js';
 
 /** PagerDuty's limit on payload.summary (Events API v2 docs). */
@@ -123,13 +123,14 @@ function runFacts(facts: TriggerFacts): { facts: Partial<TriggerFacts> } | { pro
   const reason = facts.reason ?? 'missed';
   if (!REASONS.includes(reason)) return { problem: 'its reason is not missed, failed or stuck' };
   const { exitCode, durationMs, message, outputTail } = facts;
-  if (exitCode != null && !(Number.isSafeInteger(exitCode) && Math.abs(exitCode) <= 2 ** 31)) return { problem: 'its exit code is not a whole number' };
-  if (durationMs != null && !(Number.isSafeInteger(durationMs) && durationMs >= 0)) return { problem: 'its duration is not a whole number of milliseconds' };
   if (message != null && typeof message !== 'string') return { problem: 'its message is not text' };
   if (outputTail != null && typeof outputTail !== 'string') return { problem: 'its output tail is not text' };
   return {
     facts: {
       reason,
+      // A detail out of range is left out, never the page (boundDetails applies the same rule when storing).
+      exitCode: isExitCode(exitCode) ? exitCode : null,
+      durationMs: Number.isSafeInteger(durationMs) && durationMs! >= 0 ? durationMs : null,
       message: message == null ? null : message.slice(0, MESSAGE_MAX_CHARS),
       outputTail: outputTail == null ? null : tailUtf8(outputTail, OUTPUT_TAIL_MAX_BYTES),
     },

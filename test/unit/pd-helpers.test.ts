@@ -330,13 +330,22 @@ describe('[jobs] the trigger says why: reason, run details, scheduled threshold'
 
   it.each<[string, Partial<TriggerFacts>, string]>([
     ['a reason Medic does not know', { reason: 'exploded' as TriggerFacts['reason'] }, 'its reason is not missed, failed or stuck'],
-    ['a fractional exit code', { reason: 'failed', exitCode: 1.5 }, 'its exit code is not a whole number'],
-    ['a negative duration', { reason: 'failed', durationMs: -1 }, 'its duration is not a whole number of milliseconds'],
     ['a message that is not text', { reason: 'failed', message: { html: true } as unknown as string }, 'its message is not text'],
     ['an output tail that is not text', { reason: 'failed', outputTail: 42 as unknown as string }, 'its output tail is not text'],
   ])('the database is not trusted: %s is a problem', (_label, over, problem) => {
     const event: Pick<OutboxEvent, 'slug' | 'action' | 'dedupKey' | 'facts'> = { slug: 'worker', action: 'trigger', dedupKey: dedupKey('worker'), facts: { ...base, ...over } };
     expect(eventBody(event, target, config)).toEqual({ problem });
+  });
+
+  it.each<[string, Partial<TriggerFacts>]>([
+    ['a fractional exit code', { exitCode: 1.5 }],
+    ['an exit code beyond 32 bits (a spool writer may give one)', { exitCode: 9_999_999_999 }],
+    ['a negative duration', { durationMs: -1 }],
+  ])('a detail out of range (%s) is left out; the page is still sent', (_label, over) => {
+    const d = details('worker', { ...base, reason: 'failed', ...over });
+    expect(d).toMatchObject({ reason: 'failed' });
+    expect(d).not.toHaveProperty('exit_code');
+    expect(d).not.toHaveProperty('duration_ms');
   });
 
   it('a stored output tail of 10 MB and a 1 MB message are cut, and the event stays within 512 KB', () => {

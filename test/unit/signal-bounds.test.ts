@@ -42,6 +42,8 @@ describe('boundDetails: never refuses, cuts or drops', () => {
     ['nothing', undefined, { exitCode: null, durationMs: null, message: null, outputTail: null }],
     ['every field fine', { exitCode: 3, durationMs: 1500, message: 'm', outputTail: 'o' }, { exitCode: 3, durationMs: 1500, message: 'm', outputTail: 'o' }],
     ['a fractional exit code is dropped', { exitCode: 2.5 }, { exitCode: null }],
+    ['an exit code beyond 32 bits is dropped (a process has none such; pagerduty.ts would leave it out)', { exitCode: 9_999_999_999 }, { exitCode: null }],
+    ['the 32-bit bounds are kept', { exitCode: -(2 ** 31) }, { exitCode: -(2 ** 31) }],
     ['an infinite duration is dropped', { durationMs: Infinity }, { durationMs: null }],
     ['a negative duration is 0', { durationMs: -1 }, { durationMs: 0 }],
     ['a message over the bound keeps its start', { message: 'x'.repeat(MESSAGE_MAX_CHARS + 1) }, { message: 'x'.repeat(MESSAGE_MAX_CHARS) }],
