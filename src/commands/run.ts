@@ -30,6 +30,7 @@ export interface RunInput {
   timeout?: string;
 }
 
+const MAX_TIMEOUT_MS = 24 * 86_400_000;
 /** After a timeout's TERM, how long the job has before KILL. */
 export const KILL_AFTER_MS = 5000;
 /**
@@ -62,6 +63,8 @@ export async function run(input: RunInput, deps: RunDeps): Promise<number> {
   if (input.timeout !== undefined) {
     timeoutMs = parseDuration(input.timeout);
     if (!timeoutMs) throw new UsageError(`--timeout: expected a duration like "30s", "10m" or "2h", got "${input.timeout}"`);
+    // Node's timers hold at most 2^31-1 ms (about 24.8 days); a longer one would fire at once.
+    if (timeoutMs > MAX_TIMEOUT_MS) throw new UsageError(`--timeout: at most 24d, got "${input.timeout}"`, 'for a longer run, leave --timeout out and set maxRuntime on the service');
   }
 
   const warned = new Set<string>();

@@ -60,7 +60,8 @@ export function replayService(input: ReplayInput): ReplayIncident[] {
   // Moments it went down (triggers and relapses) within the flap window, as the store counts them.
   let downs: number[] = [];
 
-  const extra = (input.checksAt ?? []).filter((at) => at >= input.from && at <= input.until && at % MINUTE !== 0).sort((a, b) => a - b);
+  // `until` (now) is a check too: what a check run now would see.
+  const extra = [...(input.checksAt ?? []), input.until].filter((at) => at >= input.from && at <= input.until && at % MINUTE !== 0).sort((a, b) => a - b);
   let e = 0;
   let minute = Math.ceil(input.from / MINUTE) * MINUTE;
   for (;;) {

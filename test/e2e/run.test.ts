@@ -350,6 +350,8 @@ describe('medic run', { timeout: 120_000 }, () => {
     [['run', SLUG, 'true'], /put -- between the slug and the command/],
     [['run', '--timeout', 'soon', SLUG, '--', 'sh', '-c', 'echo ran'], /--timeout: expected a duration/],
     [['run', '--timeout', '0s', SLUG, '--', 'sh', '-c', 'echo ran'], /--timeout: expected a duration/],
+    // Node's timers hold at most 2^31-1 ms: a longer one would fire at once and kill the job.
+    [['run', '--timeout', '30d', SLUG, '--', 'sh', '-c', 'echo ran'], /--timeout: at most 24d/],
   ])('medic %j is a usage error (64): the job does not run', async (args, message) => {
     project = tempProject(CONFIG);
     const res = await start(args);

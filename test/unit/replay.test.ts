@@ -85,6 +85,12 @@ describe('replayService: the incidents a check every minute would have opened, h
     expect(seen.map((i) => [i.openedAt - at(36), i.resolvedAt! - at(36)])).toEqual([[10_000, 40_000]]);
   });
 
+  it('the end of the range is a check too: what a check run now would see', () => {
+    const spec = serviceSpec({ graceMs: 70_000 }); // down 6m10s after the last beat
+    const beats = every5(0, 30);
+    expect(minutes(replayService(input({ spec, history: history({ beats }), until: at(36) + 20_000 })))).toEqual([[36 + 10 / 60, null]]);
+  });
+
   it('the state before the range comes from the history before it: from 100m on, only the second outage', () => {
     expect(minutes(replayService(input({ from: at(100) })))).toEqual([[126, 135]]);
   });
