@@ -38,3 +38,40 @@ for (const [name, expr, zone, call] of cases) {
   const us = ((performance.now() - started) * 1000) / runs;
   console.log(`| ${name} | \`${expr}\` | ${zone} | ${us.toFixed(1)} |`);
 }
+
+// A check over 1,000 services `{"schedule":"0 0 29 2 *","timezone":"Pacific/Chatham","threshold":1000}`
+// (each registered at its own minute, never beat): evaluate() and the missed count of each, from a
+// cold memo as in a fresh `medic check`. "shared" is how config.ts builds them (one Cron per schedule
+// text); "one each" parses the schedule per service. Before the horizon this took ~50 s.
+const both = await build({
+  stdin: { contents: "export * from './src/core/cron.ts'; export * from './src/core/state.ts';", resolveDir: root, loader: 'ts' },
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  write: false,
+  logLevel: 'warning',
+});
+const state = await import(`data:text/javascript,${encodeURIComponent(both.outputFiles[0].text)}`);
+const NOW = Date.UTC(2026, 10, 29, 12);
+const SERVICES = 1000;
+const checkOnce = (shared) => {
+  const one = shared && state.parseCron('0 0 29 2 *');
+  let never = 0;
+  for (let i = 0; i < SERVICES; i++) {
+    const cron = one || state.parseCron('0 0 29 2 *');
+    const spec = { intervalMs: null, schedule: { expr: '0 0 29 2 *', cron, timezone: 'Pacific/Chatham' }, threshold: 1000, graceMs: 60_000, maxRuntimeMs: null };
+    const rec = { slug: `leap-${i}`, registeredAt: NOW - (i + 1) * 60_000, lastBeatAt: null, beatSeq: 0, resetAt: null, pause: null, incident: null };
+    const ev = state.evaluate(spec, rec, NOW);
+    if (ev.deadlineAt === state.NEVER && ev.missedHeartbeats === 0) never++;
+  }
+  if (never !== SERVICES) throw new Error(`expected every deadline NEVER, got ${never}/${SERVICES}`);
+};
+console.log('');
+console.log(`| check of ${SERVICES} services \`0 0 29 2 *\` Pacific/Chatham, threshold 1000 | ms per check (mean of 5) |`);
+console.log('| --- | ---: |');
+for (const [label, shared] of [['shared Cron (as config.ts builds it)', true], ['one Cron per service', false]]) {
+  checkOnce(shared);
+  const started = performance.now();
+  for (let i = 0; i < 5; i++) checkOnce(shared);
+  console.log(`| ${label} | ${((performance.now() - started) / 5).toFixed(0)} |`);
+}

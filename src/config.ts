@@ -284,8 +284,16 @@ function buildServices(cfg: RawConfig, targets: Map<string, Target>, dur: Dur, p
   const teams = cfg.teams ?? {};
   const services: ServiceSpec[] = [];
   const seen = new Set<string>();
+  // Services with the same schedule text share one parsed Cron, so the runs state.ts remembers
+  // per Cron serve them all (1,000 services on one schedule walk its runs once, not 1,000 times).
+  const crons = new Map<string, Schedule['cron']>();
+  const cronAt = (expr: string, at: string) => {
+    let cron = crons.get(expr);
+    if (!cron && (cron = parseCronAt(expr, at, problems))) crons.set(expr, cron);
+    return cron;
+  };
   // A schedule or a timezone in `defaults` is checked once, where it is written.
-  const defaultCron = defaults.schedule !== undefined ? cronAt(defaults.schedule, 'defaults.schedule', problems) : undefined;
+  const defaultCron = defaults.schedule !== undefined ? cronAt(defaults.schedule, 'defaults.schedule') : undefined;
   const defaultZone = defaults.timezone !== undefined ? zoneAt(defaults.timezone, 'defaults.timezone', problems) : undefined;
   const maxRuntime = (value: RawDuration | undefined, at: string) => (value === undefined ? null : dur(value, at, { min: 1000, range: 'at least 1s' }));
   const defaultMaxRuntimeMs = maxRuntime(defaults.maxRuntime, 'defaults.maxRuntime');
@@ -301,7 +309,7 @@ function buildServices(cfg: RawConfig, targets: Map<string, Target>, dur: Dur, p
     let schedule: Schedule | null = null;
     if (useSchedule) {
       scheduled++;
-      const cron = ownSchedule ? cronAt(s.schedule!, `${at}.schedule`, problems) : defaultCron;
+      const cron = ownSchedule ? cronAt(s.schedule!, `${at}.schedule`) : defaultCron;
       const zone = s.timezone !== undefined ? zoneAt(s.timezone, `${at}.timezone`, problems) : defaultZone;
       if (cron) schedule = { expr: (s.schedule ?? defaults.schedule!).trim(), cron, timezone: zone ?? localZone, ...(zone === undefined && { machineZone: true }) };
     } else {
@@ -339,7 +347,7 @@ function buildServices(cfg: RawConfig, targets: Map<string, Target>, dur: Dur, p
 }
 
 /** A service's schedule, parsed; a problem (and undefined) when cron would not read it. */
-function cronAt(expr: string, at: string, problems: string[]): Schedule['cron'] | undefined {
+function parseCronAt(expr: string, at: string, problems: string[]): Schedule['cron'] | undefined {
   try {
     return parseCron(expr);
   } catch (err) {

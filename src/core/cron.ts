@@ -294,7 +294,19 @@ export function countRuns(cron: Cron, timeZone: string, after: number, atOrBefor
   let count = 0;
   for (let t = first; t <= last && count < cap; ) {
     const offset = offsetAt(t, timeZone);
-    const change = changeAfter(timeZone, offset, t, last) ?? last + MINUTE;
+    // The next wall time the fields match (for a fixed-time job, from the first time a jump may
+    // have skipped). None for days: skip to two days before it (no run comes in between, and the
+    // offsets met there change no count), so a sparse schedule over years (29 February) costs a
+    // look per run, not an offset probe per day. Stretches end two days after it at the latest.
+    const next = firstWallFrom(cron, cron.fixedTime ? Math.min(seen + MINUTE, t + offset) : t + offset, last + offset + 2 * DAY);
+    if (next === null) break;
+    if (next - (t + offset) > 3 * DAY) {
+      t = floorMinute(next - offset - 2 * DAY);
+      seen = Math.max(seen, t - MINUTE + offsetAt(t - MINUTE, timeZone));
+      continue;
+    }
+    const bound = Math.min(last, floorMinute(next - offset + 2 * DAY));
+    const change = changeAfter(timeZone, offset, t, bound) ?? bound + MINUTE;
     const from = t + offset;
     const to = change - MINUTE + offset;
     if (!cron.fixedTime) count += countWalls(cron, from, to, cap - count);

@@ -1,4 +1,4 @@
-import { nextRun as cronNextRun, type Cron } from './cron.js';
+import { countRuns, nextRun as cronNextRun, type Cron } from './cron.js';
 import type { Pause } from './mute.js';
 import type { ServiceSpec } from './service.js';
 import type { DownReason, Signal } from './signal.js';
@@ -63,6 +63,12 @@ export interface Evaluation {
 export const MISSED_RUNS_CAP = 10_000;
 /** "Never": the largest instant a Date can hold, for a schedule with no run within reach. */
 export const NEVER = 8.64e15;
+/**
+ * How far after its reference a scheduled service's runs are walked: a threshold-th run later
+ * than this is not looked for and the service is never due (NEVER). Without it, a 29 February
+ * schedule with threshold 1000 walks 4,000 years of runs, per service, at every check.
+ */
+export const DUE_HORIZON_MS = 10 * 366 * 86_400_000;
 
 // One check asks for the same runs several times (withUnmute, decide, the missed count, status):
 // remember them per parsed schedule and zone (nextRun is a pure function of its arguments).
@@ -126,7 +132,8 @@ export function referenceAt(rec: ServiceRecord, now: number): number {
  * - schedule: late at the first run after the reference, down at the threshold-th run + grace.
  *   Early-beat rule (`early`: the reference is a beat or a start): one within grace before a
  *   scheduled run counts for that run (bounds inclusive: at run − grace it counts), so the runs
- *   are counted from that run on. A schedule with no run within reach is never due (NEVER).
+ *   are counted from that run on. A threshold-th run more than DUE_HORIZON_MS (~10 years) after
+ *   the reference is not looked for: the service is never due (NEVER), as with no run at all.
  */
 export function dueTimes(spec: ServiceSpec, reference: number, early = false): { lateAt: number; deadlineAt: number } {
   if (spec.schedule === null) {
@@ -136,8 +143,12 @@ export function dueTimes(spec: ServiceSpec, reference: number, early = false): {
   const from = early ? countFrom(spec, reference) : reference;
   const { cron, timezone } = spec.schedule;
   const first = nextRun(cron, timezone, from);
-  let run = first;
-  for (let i = 1; i < spec.threshold && run !== null; i++) run = nextRun(cron, timezone, run);
+  const horizon = reference + DUE_HORIZON_MS;
+  let run = first !== null && first <= horizon ? first : null;
+  for (let i = 1; i < spec.threshold && run !== null; i++) {
+    run = nextRun(cron, timezone, run);
+    if (run !== null && run > horizon) run = null;
+  }
   return { lateAt: first ?? NEVER, deadlineAt: run === null ? NEVER : run + spec.graceMs };
 }
 
@@ -161,10 +172,8 @@ export function missedHeartbeats(spec: ServiceSpec, rec: ServiceRecord, now: num
   const beat = lastBeatAsOf(rec, now);
   const since = beat ?? rec.registeredAt;
   if (spec.schedule === null) return Math.max(0, Math.floor((now - since) / (spec.intervalMs ?? 1)));
-  const { cron, timezone } = spec.schedule;
-  let count = 0;
-  for (let run = nextRun(cron, timezone, beat === null ? since : countFrom(spec, beat)); run !== null && run <= now && count < MISSED_RUNS_CAP; run = nextRun(cron, timezone, run)) count++;
-  return count;
+  const from = beat === null ? since : countFrom(spec, beat);
+  return from >= now ? 0 : countRuns(spec.schedule.cron, spec.schedule.timezone, from, now, MISSED_RUNS_CAP);
 }
 
 interface Judgement {

@@ -239,3 +239,24 @@ describe('countRuns: runs in (after, atOrBefore], at most cap', () => {
     expect(countRuns(quarter, 'UTC', after, atOrBefore, cap)).toBe(runs);
   });
 });
+
+describe('countRuns over years agrees with a nextRun walk (it skips the days a sparse schedule has no run)', () => {
+  it.each([
+    ['0 0 29 2 *', 'Pacific/Chatham'],
+    ['30 2 29 2 *', 'Europe/Berlin'],
+    ['30 2 * 3 0', 'Europe/Berlin'], // Sundays of March: the spring-forward night among them
+    ['30 1 1-7 11 0', 'America/New_York'], // the first Sunday of November: the fall-back night
+    ['* 2 1 1,4,10 *', 'Australia/Lord_Howe'],
+    ['0 0 1 * *', 'Asia/Tokyo'],
+    ['15 3 13 * 5', 'UTC'],
+  ])('"%s" in %s over 12 years, from several instants', (expr, zone) => {
+    const cron = parseCron(expr);
+    for (const after of [at('2026-11-29T12:00:00Z'), at('2027-03-27T23:59:30Z'), at('2028-02-28T10:14:00Z'), at('2026-10-31T00:00:00Z')]) {
+      const upTo = after + 12 * 365 * 24 * 60 * MIN;
+      let walked = 0;
+      // nextRun looks ~9 years ahead: walk run to run, which is never that far apart here.
+      for (let run = nextRun(cron, zone, after); run !== null && run <= upTo; run = nextRun(cron, zone, run)) walked++;
+      expect(countRuns(cron, zone, after, upTo, 1_000_000), `from ${new Date(after).toISOString()}`).toBe(walked);
+    }
+  });
+});

@@ -4,16 +4,23 @@
  * their priority, and maintenance windows excusing a failure or a stuck run (withUnmute).
  * Boundaries at −1 ms / 0 / +1 ms.
  */
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { evaluateAll } from '../../src/commands/check.js';
 import { buildConfig } from '../../src/config.js';
 import type { StoredService } from '../../src/store/types.js';
-import { parseCron } from '../../src/core/cron.js';
+import { countRuns, nextRun, parseCron } from '../../src/core/cron.js';
 import { withUnmute, type Window } from '../../src/core/mute.js';
 import type { ServiceSpec } from '../../src/core/service.js';
 import type { Signal } from '../../src/core/signal.js';
-import { decide, downMoment, evaluate, MISSED_RUNS_CAP, missedHeartbeats, type DecideContext, type ServiceRecord } from '../../src/core/state.js';
+import { decide, DUE_HORIZON_MS, downMoment, evaluate, MISSED_RUNS_CAP, missedHeartbeats, NEVER, type DecideContext, type ServiceRecord } from '../../src/core/state.js';
 import { MIN, serviceRecord, serviceSpec } from '../helpers/model.js';
+
+// The real cron functions, watched: how many runs state.ts asks cron for is the work a check does
+// (counted instead of timed, as the machine is noisy).
+vi.mock('../../src/core/cron.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/core/cron.js')>();
+  return { ...real, nextRun: vi.fn(real.nextRun), countRuns: vi.fn(real.countRuns) };
+});
 
 const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
@@ -314,5 +321,71 @@ describe('check: the trigger carries the reason and the run details, and the tra
 
   it('missed, interval: as before', () => {
     expect(change(stored('job'), BEAT + 65 * MIN).reason).toBe(`no beat within 1h5m of the last beat (${new Date(BEAT).toISOString()})`);
+  });
+});
+
+describe('schedules cannot make a check run past its minute (1,000 services on 29 February, threshold 1000)', () => {
+  const NOW = at('2026-11-29T12:00:00Z');
+  // 00:00 on 29 February in Pacific/Chatham (UTC+13:45 in its summer).
+  const FEB29 = (year: number) => at(`${year}-02-28T10:15:00Z`);
+  const feb29 = (threshold: number) =>
+    serviceSpec({ intervalMs: null, schedule: { expr: '0 0 29 2 *', cron: parseCron('0 0 29 2 *'), timezone: 'Pacific/Chatham' }, threshold, graceMs: MIN });
+  beforeEach(() => {
+    vi.mocked(nextRun).mockClear();
+    vi.mocked(countRuns).mockClear();
+  });
+
+  it.each([
+    ['threshold 1: the next 29 February', 1, FEB29(2028) + MIN],
+    ['threshold 3: 2036, within ~10 years', 3, FEB29(2036) + MIN],
+    ['threshold 4: 2040, past the horizon: never', 4, NEVER],
+    ['threshold 1000: 4,000 years away: never', 1000, NEVER],
+  ])('%s', (_label, threshold, deadline) => {
+    const ev = evaluate(feb29(threshold), rec({ lastBeatAt: NOW, registeredAt: NOW - DAY }), NOW);
+    expect(ev).toMatchObject({ state: 'up', lateAt: FEB29(2028), deadlineAt: deadline });
+    // The walk stops at the horizon: at most the runs within it and the one past it.
+    expect(vi.mocked(nextRun).mock.calls.length).toBeLessThanOrEqual(5);
+  });
+
+  it('the horizon is about 10 years after the reference', () => {
+    expect(DUE_HORIZON_MS).toBeGreaterThanOrEqual(10 * 365 * DAY);
+    expect(FEB29(2036) - NOW).toBeLessThan(DUE_HORIZON_MS);
+    expect(FEB29(2040) - NOW).toBeGreaterThan(DUE_HORIZON_MS);
+  });
+
+  it('1,000 such services evaluate (check, status, missed count) with a few cron calls each, sharing one parsed schedule', () => {
+    const n = 1000;
+    const config = buildConfig(
+      {
+        services: Array.from({ length: n }, (_, i) => ({ slug: `leap-${i}`, schedule: '0 0 29 2 *', timezone: 'Pacific/Chatham', threshold: 1000 })),
+      },
+      '/x/medic.config.json',
+      { env: {}, cwd: '/', machineZone: 'UTC' },
+    );
+    expect(new Set(config.services.map((s) => s.schedule!.cron)).size).toBe(1);
+    // Each registered at its own minute, half of them beat once.
+    const records = new Map(
+      config.services.map((s, i): [string, StoredService] => [
+        s.slug,
+        { ...serviceRecord({ slug: s.slug, registeredAt: NOW - (i + 1) * MIN, lastBeatAt: i % 2 ? NOW - i * 1000 : null, beatSeq: i % 2 }), version: 1, incidentId: null },
+      ]),
+    );
+    expect(evaluateAll(config, records, new Map(), NOW)).toEqual([]);
+    for (const spec of config.services) {
+      const ev = evaluate(spec, records.get(spec.slug)!, NOW);
+      expect(ev.deadlineAt).toBe(NEVER);
+      expect(ev.missedHeartbeats).toBe(0);
+    }
+    // Before: 1,000 runs walked per service (~10⁶ calls, ~50 s). Now: the first run from each
+    // reference, the rest shared through the memo of the one parsed schedule.
+    expect(vi.mocked(nextRun).mock.calls.length).toBeLessThanOrEqual(2 * n);
+  });
+
+  it(`an every-minute job dead for a week counts its missed runs with one countRuns, not ${MISSED_RUNS_CAP} nextRun calls`, () => {
+    const everyMinute = serviceSpec({ intervalMs: null, schedule: { expr: '* * * * *', cron: parseCron('* * * * *'), timezone: 'Pacific/Chatham' }, graceMs: 0 });
+    expect(missedHeartbeats(everyMinute, rec({ lastBeatAt: NOW - 7 * DAY }), NOW)).toBe(MISSED_RUNS_CAP);
+    expect(missedHeartbeats(everyMinute, rec({ lastBeatAt: NOW - 90 * MIN - 30_000 }), NOW)).toBe(91); // NOW − 90m … NOW
+    expect(vi.mocked(nextRun).mock.calls.length).toBeLessThanOrEqual(2); // the early-beat rule's look at the next run
+    expect(vi.mocked(countRuns)).toHaveBeenCalledTimes(2);
   });
 });
