@@ -56,6 +56,8 @@ export async function findConfig(opts: LoadOptions): Promise<FoundConfig> {
   const explicit = opts.path ?? opts.env.MEDIC_CONFIG;
   if (!explicit) return search(opts);
   const file = resolve(opts.cwd, explicit);
+  // Another user's link is refused before anything about where it leads is looked at or said.
+  checkLinks(file, opts.uid);
   let st: Stats;
   try {
     st = statSync(file);

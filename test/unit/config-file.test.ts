@@ -226,6 +226,11 @@ describe('an explicit config is checked and read as one file (a link or a swap c
     const theirs = link(join(dir, 'real.json'), join(dir, 'theirs.json'), STRANGER);
     const file = link(theirs, join(dir, 'mine.json'), UID);
     expect((await refusal(findConfig({ path: file, cwd: dir, env: {}, uid: UID }))).message).toContain(`through the link ${theirs}, owned by uid ${STRANGER}`);
+    // Nor does it say where another user's link leads (a folder, nothing).
+    for (const target of [dir, join(dir, 'nothing.json')]) {
+      const theirsTo = link(target, join(dir, `to-${target === dir ? 'folder' : 'nothing'}.json`), STRANGER);
+      expect((await refusal(findConfig({ path: theirsTo, cwd: dir, env: {}, uid: UID }))).message).toContain(`through the link ${theirsTo}, owned by uid ${STRANGER}`);
+    }
   });
 
   it.each([
