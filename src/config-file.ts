@@ -1,6 +1,6 @@
 // Finding and reading the config file: the explicit path (--config, MEDIC_CONFIG) or the search of
 // SPEC §2, with the trust rules of SPEC §8. Validation and defaults are in config.ts.
-import { readFileSync, statSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { ConfigError, redactSecrets } from './errors.js';
@@ -56,6 +56,8 @@ export async function findConfig(opts: LoadOptions): Promise<FoundConfig> {
   const explicit = opts.path ?? opts.env.MEDIC_CONFIG;
   if (!explicit) return search(opts);
   const file = resolve(opts.cwd, explicit);
+  // Another user's link is refused before anything about where it leads is looked at or said.
+  checkLinks(file, opts.uid);
   let st: Stats;
   try {
     st = statSync(file);
@@ -63,8 +65,7 @@ export async function findConfig(opts: LoadOptions): Promise<FoundConfig> {
     throw new ConfigError(`config file ${file} not found`, 'check the --config path or MEDIC_CONFIG; `medic init` writes a starter config');
   }
   if (st.isDirectory()) throw new ConfigError(`config ${file} is a folder, not a file`, 'pass the path of the config file itself');
-  checkFile(file, st, opts.uid, opts.gid);
-  return { file, raw: await readConfigFile(file, 'explicit') };
+  return { file, raw: await readConfigFile(file, 'explicit', opts.uid, opts.gid) };
 }
 
 /**
@@ -139,8 +140,7 @@ async function searchIn(dir: string, places: string[], uid: number, gid: number 
         `pass it with --config ${file} (or MEDIC_CONFIG) if you wrote it; otherwise remove it`,
       );
     }
-    checkFile(file, st, uid, gid);
-    const raw = await readConfigFile(file, 'search');
+    const raw = await readConfigFile(file, 'search', uid, gid);
     if (raw === NOT_HERE) continue;
     return { file, raw };
   }
@@ -170,15 +170,20 @@ function checkFile(file: string, st: Stats, uid: number, gid: number | undefined
   if (st.size > MAX_CONFIG_BYTES) throw new ConfigError(`config ${file} is ${st.size} bytes; the limit is ${MAX_CONFIG_BYTES}`);
 }
 
-/** Reads and parses one config file by its name; every failure is a ConfigError naming the file. */
-async function readConfigFile(file: string, how: 'explicit' | 'search'): Promise<unknown> {
+/**
+ * Reads and parses one config file; every failure is a ConfigError naming the file. A JSON or YAML
+ * file is opened once and checked and read through that descriptor (readTrustedFile); a JavaScript
+ * file is imported by its real path, only once that path cannot be swapped by anyone else
+ * (trustedJsPath).
+ */
+async function readConfigFile(file: string, how: 'explicit' | 'search', uid: number, gid: number | undefined): Promise<unknown> {
   const ext = extname(file);
-  // Only a file the user named, and only after checkFile: SPEC §8, never run what a search found.
+  // Only a file the user named, and only once trusted: SPEC §8, never run what a search found.
   if (JS_EXTENSIONS.includes(ext)) {
     if (how !== 'explicit') throw new ConfigError(`refusing to run ${file}: it was not passed with --config`);
-    return loadWith(file, ext, '');
+    return loadWith(trustedJsPath(file, uid, gid), ext, '');
   }
-  const bytes = readFileSync(file);
+  const bytes = readTrustedFile(file, uid, gid);
   const text = decodeUtf8(file, bytes);
   if (text.trim() === '') throw new ConfigError(`config ${file} is empty`, '`medic init --force` writes a starter config there; or remove the file');
   if (basename(file) === 'package.json') {
@@ -191,6 +196,120 @@ async function readConfigFile(file: string, how: 'explicit' | 'search'): Promise
   if (ext === '.json') return parseJson(file, text);
   if (ext === '' || ext === '.yaml' || ext === '.yml' || basename(file) === '.medicrc') return loadWith(file, '.yaml', text);
   throw new ConfigError(`config ${file}: Medic reads .json, .yaml, .yml and .js/.mjs/.cjs configs, not ${ext}`, 'rename the file or convert it to JSON');
+}
+
+/**
+ * The bytes of config `file`, checked and read through one descriptor, so what is read is what was
+ * checked (SPEC §8): each link on the way must be the user's or root's (checkLinks), the file is
+ * opened without blocking (a FIFO, a device), then the descriptor's own stat must be a regular file
+ * the trust rules accept, and at most its size (and `maxBytes`) is read: a /proc file (size 0)
+ * reads as empty. Nothing of a refused file is read. Also the quick beat path's reader
+ * (commands/beat.ts), so both refuse the same files.
+ */
+export function readTrustedFile(file: string, uid: number, gid: number | undefined, maxBytes = MAX_CONFIG_BYTES): Buffer {
+  checkLinks(file, uid);
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(code === 'ENOENT' ? `config file ${file} not found` : `cannot read config ${file}: ${code ?? (err as Error).message}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw new ConfigError(`config ${file} is a folder, not a file`, 'pass the path of the config file itself');
+    if (!st.isFile()) throw new ConfigError(`refusing config ${file}: it is not a regular file (a pipe, a device or a socket)`, 'pass the path of the config file itself');
+    checkFile(file, st, uid, gid);
+    // The links again, now that the file is open: they must still lead to the file that was opened
+    // (a link swapped in after the first look, for one that was not there, is caught here).
+    const now = checkLinks(file, uid);
+    if (now === null || now.dev !== st.dev || now.ino !== st.ino) throw new ConfigError(`refusing config ${file}: it changed while Medic was reading it`, 'run the command again; if this repeats, someone is changing the file or a link to it');
+    if (st.size > maxBytes) throw new ConfigError(`config ${file} is ${st.size} bytes; the limit is ${maxBytes}`);
+    const bytes = Buffer.alloc(st.size);
+    let n = 0;
+    while (n < st.size) {
+      const read = readSync(fd, bytes, n, st.size - n, null);
+      if (read === 0) break;
+      n += read;
+    }
+    return bytes.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Follows `file` the way the kernel will, component by component, and refuses a link owned by
+ * anyone but the user or root (as protected_symlinks does in sticky folders): such a link lets its
+ * owner choose, and change at any moment, the file Medic reads (a root-owned file that passes the
+ * trust rules, /proc/kmsg, a FIFO). Returns the stat (lstat) of the file the path leads to, or null
+ * when it leads nowhere (the open that follows says so).
+ */
+function checkLinks(file: string, uid: number): Stats | null {
+  let todo = file.split('/').filter(Boolean);
+  let at = '/';
+  for (let hops = 0; ; ) {
+    const name = todo.shift();
+    if (name === undefined) return lstatOrNull(at);
+    if (name === '.') continue;
+    if (name === '..') {
+      at = dirname(at);
+      continue;
+    }
+    const next = join(at, name);
+    const st = lstatOrNull(next);
+    if (st === null) return null;
+    if (!st.isSymbolicLink()) {
+      at = next;
+      continue;
+    }
+    if (st.uid !== uid && st.uid !== 0) {
+      throw new ConfigError(
+        `refusing config ${file}: it is reached through the link ${next}, owned by uid ${st.uid}, neither the user running medic (uid ${uid}) nor root, so someone else could choose the file Medic reads`,
+        `pass the path of the file itself, or have the user running medic own the link (chown -h)`,
+      );
+    }
+    if (++hops > 40) return null; // a loop: the open fails with ELOOP
+    const target = readlinkSync(next);
+    if (target.startsWith('/')) at = '/';
+    todo = [...target.split('/').filter(Boolean), ...todo];
+  }
+}
+
+function lstatOrNull(path: string): Stats | null {
+  try {
+    return lstatSync(path);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The real path of an explicit JavaScript config, once nobody but the user or root could swap what
+ * is imported from it: the links on the way are theirs (checkLinks), the real file passes the
+ * trust rules, and so does its folder (owned by the user or root, not writable by others), since
+ * whoever can write the folder could replace the file between this check and the import.
+ */
+function trustedJsPath(file: string, uid: number, gid: number | undefined): string {
+  checkLinks(file, uid);
+  let real: string;
+  try {
+    real = realpathSync(file);
+  } catch {
+    throw new ConfigError(`config file ${file} not found`, 'check the --config path or MEDIC_CONFIG; `medic init` writes a starter config');
+  }
+  const st = lstatSync(real);
+  if (!st.isFile()) throw new ConfigError(`refusing config ${file}: it is not a regular file (a pipe, a device or a socket)`, 'pass the path of the config file itself');
+  checkFile(file, st, uid, gid);
+  const folder = dirname(real);
+  const problem = trustProblem(statSync(folder), uid, { ownGroup: gid });
+  if (problem) {
+    throw new ConfigError(
+      `refusing to run config ${file}: its folder ${folder} is not safe (${problem}), so someone else could replace the file before Medic runs it`,
+      `move the config into a folder only you (or root) can write, or: chmod go-w ${folder}`,
+    );
+  }
+  return real;
 }
 
 /** YAML and (explicit) JavaScript configs through cosmiconfig's loaders; their errors redacted, YAML's at line:column. */

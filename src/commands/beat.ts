@@ -1,11 +1,10 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import type { Config, LoadOptions } from '../config.js';
+import { readTrustedFile } from '../config-file.js';
 import { OUTPUT_TAIL_MAX_BYTES, type SignalDetails, type SignalKind } from '../core/signal.js';
 import { isSlug, quoteSlug } from '../core/slug.js';
 import { nearest } from '../core/suggest.js';
 import { DataError, keysInEnv, redactKnownKeys } from '../errors.js';
-import { trustProblem } from '../file-trust.js';
 import { writeSpoolEntry } from '../spool.js';
 import type { Store } from '../store/types.js';
 
@@ -156,22 +155,9 @@ export function quickBeatTarget(opts: LoadOptions, slug: string): BeatTarget | n
 const QUICK_MAX_BYTES = 16 * 1024 * 1024;
 
 function readSmallFile(file: string, uid: number, gid: number | undefined): string {
-  const fd = openSync(file, 'r');
-  try {
-    const st = fstatSync(fd);
-    // The trust rule config-file.ts applies to a config (SPEC §8): what it would refuse, it refuses.
-    if (!st.isFile() || st.size > QUICK_MAX_BYTES || trustProblem(st, uid, { ownGroup: gid }) !== null) throw new Error('not for the quick path');
-    const bytes = Buffer.allocUnsafe(st.size);
-    let n = 0;
-    while (n < st.size) {
-      const read = readSync(fd, bytes, n, st.size - n, null);
-      if (read === 0) break;
-      n += read;
-    }
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
+  // config-file.ts's own reader (SPEC §8): what it would refuse (a link another user owns, not a
+  // regular file, the trust rules), it refuses, through the one descriptor it checked.
+  return new TextDecoder('utf-8', { fatal: true }).decode(readTrustedFile(file, uid, gid, QUICK_MAX_BYTES));
 }
 
 /** "unknown service 'nightly-bakup' — did you mean 'nightly-backup'?" (exit 65). */

@@ -7,10 +7,11 @@
  * exit 78 and a message naming the key (or the file's problem), never a stack trace. Most run
  * in-process through `main()`; every tenth runs through the real binary.
  */
-import { mkdirSync, mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, lchownSync, mkdirSync, mkdtempSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { KEY, STACK_FRAME, fileTempDir, inProcess, medic, rng } from '../helpers/faults.js';
+import { KEY, STACK_FRAME, fileTempDir, inProcess, medic, rng, spawnMedic } from '../helpers/faults.js';
 
 const SEED = 0x4d454443; // fixed: the same 200 configs every run
 const COUNT = 200;
@@ -304,4 +305,35 @@ describe('every malformed config is rejected: exit 78, a message naming the key 
       expect(said).not.toContain(KEY); // a literal key is refused without repeating it
     },
   );
+});
+
+describe('the real binary: an explicit config is checked and read as one file', { timeout: 60_000 }, () => {
+  const uid = process.getuid!();
+  /** A uid that is neither the user running the tests nor root. */
+  const stranger = uid === 4242 ? 4243 : 4242;
+
+  it('--config, a .cjs link another user owns (to a file that passes the trust rules), is refused (78) and never run', async () => {
+    const cwd = mkdtempSync(join(tmp.dir, 'link-'));
+    const marker = join(cwd, 'ran');
+    writeFileSync(join(cwd, 'real.cjs'), `require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'ran');\nmodule.exports = { services: [{ slug: 'web' }] };\n`);
+    symlinkSync(join(cwd, 'real.cjs'), join(cwd, 'proposal.cjs'));
+    lchownSync(join(cwd, 'proposal.cjs'), stranger, stranger);
+    const r = await medic(['--config', join(cwd, 'proposal.cjs'), 'status'], { cwd, env: { HOME: cwd, MEDIC_DB: join(cwd, 'medic.db') } });
+    expect(r.code, r.stderr).toBe(78);
+    expect(r.stderr).toContain(`it is reached through the link ${join(cwd, 'proposal.cjs')}, owned by uid ${stranger}`);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('medic beat with MEDIC_CONFIG a FIFO (the quick path, then the full one) is refused (78) at once, not waited on', async () => {
+    const cwd = mkdtempSync(join(tmp.dir, 'fifo-'));
+    const fifo = join(cwd, 'k.json');
+    expect(spawnSync('mkfifo', ['-m', '0600', fifo]).status).toBe(0);
+    const run = spawnMedic(['beat', 'web'], { cwd, env: { HOME: cwd, MEDIC_CONFIG: fifo, MEDIC_DB: join(cwd, 'medic.db') } });
+    const timer = setTimeout(() => run.kill(), 30_000);
+    const r = await run.done;
+    clearTimeout(timer);
+    expect(r.signal, 'it hung and was killed').toBeNull();
+    expect(r.code, r.stderr).toBe(78);
+    expect(r.stderr).toContain(`refusing config ${fifo}: it is not a regular file`);
+  });
 });

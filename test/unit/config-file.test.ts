@@ -2,12 +2,16 @@
  * Finding and reading the config (src/config-file.ts) against real temp folders: the search never
  * runs a JavaScript config, stops at folders other users could write, refuses files other users own
  * or can write, and reports unreadable files (too big, too deep, bad syntax) as config problems
- * (78) that say where, never echoing a routing key.
+ * (78) that say where, never echoing a routing key. An explicit config is checked and read as one
+ * file: links other users own are refused, JSON and YAML are read through the descriptor checked,
+ * a JavaScript config is run only from a folder nobody else can write.
  */
-import { statSync, chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { statSync, chmodSync, chownSync, existsSync, lchownSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { quickBeatTarget } from '../../src/commands/beat.js';
 import { checkConfigFile, jsonErrorAt } from '../../src/config-file.js';
 import { findConfig, loadConfig } from '../../src/config.js';
 import { ConfigError, EXIT } from '../../src/errors.js';
@@ -188,6 +192,113 @@ describe('a config file other users own or can write is refused, found or given'
     expect(() => checkConfigFile(file, UID)).not.toThrow();
     chmodSync(file, 0o606);
     expect(() => checkConfigFile(file, UID)).toThrow(`refusing config ${file}: every user on this machine can write it`);
+  });
+});
+
+/** A link at `link` to `target`, owned (the link itself) by `owner`. */
+function link(target: string, link: string, owner: number): string {
+  symlinkSync(target, link);
+  lchownSync(link, owner, owner);
+  return link;
+}
+
+describe('an explicit config is checked and read as one file (a link or a swap cannot change what is read)', () => {
+  // The attack: another user's link in her own folder, swapped between a root-owned file (which
+  // passes the owner check) and her own. Refusing her link at all closes it, whatever it points to.
+  it.each([
+    ['proposal.json', 'json'],
+    ['proposal.cjs', 'cjs'],
+  ] as const)('%s, a link owned by another user, is refused naming the link and its owner, even to a file the user owns', async (name, kind) => {
+    const dir = folder();
+    const marker = join(dir, 'ran');
+    const real = join(dir, `real.${kind}`);
+    writeFileSync(real, kind === 'json' ? JSON.stringify(CONFIG) : plantedJs(marker, 'cjs'));
+    const file = link(real, join(dir, name), STRANGER);
+    const err = await refusal(loadConfig({ path: file, cwd: dir, env: { HOME: dir }, uid: UID }));
+    expect(err.message).toBe(
+      `refusing config ${file}: it is reached through the link ${file}, owned by uid ${STRANGER}, neither the user running medic (uid ${UID}) nor root, so someone else could choose the file Medic reads`,
+    );
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('a link further along the chain, owned by another user, is refused too', async () => {
+    const dir = folder({ 'real.json': JSON.stringify(CONFIG) });
+    const theirs = link(join(dir, 'real.json'), join(dir, 'theirs.json'), STRANGER);
+    const file = link(theirs, join(dir, 'mine.json'), UID);
+    expect((await refusal(findConfig({ path: file, cwd: dir, env: {}, uid: UID }))).message).toContain(`through the link ${theirs}, owned by uid ${STRANGER}`);
+    // Nor does it say where another user's link leads (a folder, nothing).
+    for (const target of [dir, join(dir, 'nothing.json')]) {
+      const theirsTo = link(target, join(dir, `to-${target === dir ? 'folder' : 'nothing'}.json`), STRANGER);
+      expect((await refusal(findConfig({ path: theirsTo, cwd: dir, env: {}, uid: UID }))).message).toContain(`through the link ${theirsTo}, owned by uid ${STRANGER}`);
+    }
+  });
+
+  it.each([
+    ['medic.config.json', 'json'],
+    ['medic.config.cjs', 'cjs'],
+  ] as const)('%s, a link the user owns (to a file in a sound folder), is followed', async (name, kind) => {
+    const dir = folder();
+    const marker = join(dir, 'ran');
+    mkdirSync(join(dir, 'etc'), { mode: 0o755 });
+    writeFileSync(join(dir, 'etc', name), kind === 'json' ? JSON.stringify(CONFIG) : plantedJs(marker, 'cjs'));
+    const file = link(join(dir, 'etc', name), join(dir, name), UID);
+    const config = await loadConfig({ path: file, cwd: dir, env: { HOME: dir }, uid: UID });
+    expect(config.services.map((s) => s.slug)).toEqual(['web']);
+    expect(existsSync(marker)).toBe(kind === 'cjs');
+  });
+
+  it('a link owned by another user to a root-owned file that passes the trust rules is refused, and nothing of the file is shown', async () => {
+    const dir = folder({ 'secret.yaml': 'root:$6$notarealhash:19000:0:99999:7:::\n' });
+    chownSync(join(dir, 'secret.yaml'), 0, 0);
+    chmodSync(join(dir, 'secret.yaml'), 0o640);
+    const file = link(join(dir, 'secret.yaml'), join(dir, 's.yaml'), STRANGER);
+    const err = await refusal(findConfig({ path: file, cwd: dir, env: {}, uid: UID }));
+    expect(err.message).toContain(`it is reached through the link ${file}, owned by uid ${STRANGER}`);
+    expect(`${err.message} ${err.hint}`).not.toContain('notarealhash');
+    // The quick beat path refuses it the same way: it leaves it to the full path.
+    expect(quickBeatTarget({ path: link(join(dir, 'secret.yaml'), join(dir, 'k.json'), STRANGER), cwd: dir, env: {}, uid: UID }, 'web')).toBeNull();
+  });
+
+  it.each(['k.json', 'k.yaml', 'k.cjs'])('a FIFO as %s is refused at once, not waited on (also on the quick beat path)', async (name) => {
+    const dir = folder();
+    const fifo = join(dir, name);
+    expect(spawnSync('mkfifo', ['-m', '0600', fifo]).status).toBe(0);
+    const err = await refusal(findConfig({ path: fifo, cwd: dir, env: {}, uid: UID }));
+    expect(err.message).toBe(`refusing config ${fifo}: it is not a regular file (a pipe, a device or a socket)`);
+    // Through a link the user owns, too.
+    const viaLink = link(fifo, join(dir, `via-${name}`), UID);
+    expect((await refusal(findConfig({ path: viaLink, cwd: dir, env: {}, uid: UID }))).message).toContain('it is not a regular file');
+    if (name === 'k.json') expect(quickBeatTarget({ path: fifo, cwd: dir, env: {}, uid: UID }, 'web')).toBeNull();
+  });
+
+  it.each([
+    ['an empty file', (dir: string) => join(dir, 'empty.json')],
+    ['a /proc file (size 0, content on read), through a link the user owns', (dir: string) => link('/proc/self/status', join(dir, 'k.json'), UID)],
+  ])('%s is an empty config (78), read at once, not a hang', async (_name, make) => {
+    const dir = folder({ 'empty.json': '' });
+    const file = make(dir);
+    const err = await refusal(findConfig({ path: file, cwd: dir, env: {}, uid: UID }));
+    expect(err.message).toBe(`config ${file} is empty`);
+  });
+
+  it.each([
+    ['writable by every user', (d: string) => chmodSync(d, 0o777), 'every user on this machine can write it'],
+    ['writable by a group of other users', (d: string) => chmodSync(d, 0o775), 'its group can write it'],
+    ['owned by another user', (d: string) => chownSync(d, STRANGER, STRANGER), `it is owned by uid ${STRANGER}`],
+  ])('a JavaScript config in a folder %s is refused, not run (the file could be swapped before the import)', async (_name, spoil, why) => {
+    const dir = folder();
+    const shared = join(dir, 'shared');
+    mkdirSync(shared, { mode: 0o755 });
+    const marker = join(dir, 'ran');
+    writeFileSync(join(shared, 'medic.config.cjs'), plantedJs(marker, 'cjs'));
+    spoil(shared);
+    const gid = statSync(shared).gid + 1;
+    // Given directly, or through a link the user owns in a sound folder: the real file's folder counts.
+    for (const file of [join(shared, 'medic.config.cjs'), link(join(shared, 'medic.config.cjs'), join(dir, 'medic.config.cjs'), UID)]) {
+      const err = await refusal(loadConfig({ path: file, cwd: dir, env: { HOME: dir }, uid: UID, gid }));
+      expect(err.message).toBe(`refusing to run config ${file}: its folder ${shared} is not safe (${why}${why.startsWith('it is owned') ? ', neither the user running medic (uid ' + UID + ') nor root' : ''}), so someone else could replace the file before Medic runs it`);
+    }
+    expect(existsSync(marker)).toBe(false);
   });
 });
 
