@@ -117,9 +117,16 @@ export function startJob(opts: JobOptions): RunningJob {
     child.once('exit', (code, sig) => {
       const durationMs = over();
       const exitCode = timedOut ? TIMEOUT_EXIT : code ?? 128 + (sig ? constants.signals[sig] : 0);
-      const bound = setTimeout(() => {
-        for (const o of outputs) o.stop();
-      }, OUTPUT_GRACE_MS);
+      // Output a process left behind still holds open is given OUTPUT_GRACE_MS; time spent waiting
+      // for medic's own reader (a slow sink) does not count: what the job wrote is passed whole.
+      let bound: NodeJS.Timeout;
+      const arm = () => {
+        bound = setTimeout(() => {
+          if (outputs.map((o) => o.waitedOnSink()).some(Boolean)) arm();
+          else for (const o of outputs) o.stop();
+        }, OUTPUT_GRACE_MS);
+      };
+      arm();
       void Promise.all(outputs.map((o) => o.ended)).then(() => {
         clearTimeout(bound);
         resolve({ exitCode, durationMs, tail, timedOut, notStarted: null });
@@ -135,13 +142,20 @@ export function startJob(opts: JobOptions): RunningJob {
  * next write gets it SIGPIPE, as without medic in between. (Closing the pipe instead would give it
  * ECONNRESET: Node's child pipes are socket pairs.)
  */
-function pass(from: Readable, sink: Sink, tail: OutputTail, brokenPipe: () => void): { ended: Promise<void>; stop: () => void } {
+function pass(from: Readable, sink: Sink, tail: OutputTail, brokenPipe: () => void): { ended: Promise<void>; stop: () => void; waitedOnSink: () => boolean } {
   let stop = () => {};
   let broken = false;
+  /** Paused for the sink now, or since the last time this was asked. */
+  let waiting = false;
+  let waited = false;
   const ended = new Promise<void>((resolve) => {
-    const onDrain = () => from.resume();
+    const onDrain = () => {
+      waiting = false;
+      from.resume();
+    };
     const onError = () => {
       broken = true;
+      waiting = false;
       from.resume();
     };
     sink.on('error', onError);
@@ -159,13 +173,19 @@ function pass(from: Readable, sink: Sink, tail: OutputTail, brokenPipe: () => vo
       if (broken) brokenPipe();
       else if (!sink.write(chunk)) {
         from.pause();
+        waiting = waited = true;
         sink.once('drain', onDrain);
       }
     });
     from.once('close', end);
     from.on('error', () => {});
   });
-  return { ended, stop: () => stop() };
+  const waitedOnSink = () => {
+    const answer = waiting || waited;
+    waited = false;
+    return answer;
+  };
+  return { ended, stop: () => stop(), waitedOnSink };
 }
 
 /** Why the command did not start, in the shell's words, and the shell's exit code for it. */

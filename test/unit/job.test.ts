@@ -88,13 +88,13 @@ describe('OutputTail', () => {
 });
 
 /** A sink that collects what it is given; with `slow`, it says it is full on every write and drains later. */
-function sink(slow = false): { stream: Writable; data: () => Buffer } {
+function sink(slow: boolean | number = false): { stream: Writable; data: () => Buffer } {
   const parts: Buffer[] = [];
   const stream = new Writable({
     highWaterMark: slow ? 1 : 16 * 1024,
     write(chunk: Buffer, _enc, done) {
       parts.push(Buffer.from(chunk));
-      if (slow) setTimeout(done, 1);
+      if (slow) setTimeout(done, slow === true ? 1 : slow);
       else done();
     },
   });
@@ -144,8 +144,20 @@ describe('startJob', { timeout: 30_000 }, () => {
     const out = sink(true);
     const running = job(['sh', '-c', 'seq 1 20000'], { stdout: out.stream });
     await running.done;
+    await new Promise((flushed) => out.stream.end(flushed)); // what was handed to the sink, written
     expect(out.data().toString()).toBe(`${Array.from({ length: 20000 }, (_, i) => i + 1).join('\n')}\n`);
   });
+
+  it('a sink slower than the output grace still gets everything the job wrote before it exited', async () => {
+    // ~200 KB through a sink that takes 700 ms per chunk: after the job exits, what is left in the
+    // pipe takes longer than OUTPUT_GRACE_MS (1 s) to pass; waiting for the sink does not count.
+    const out = sink(700);
+    const expected = `${Array.from({ length: 35_000 }, (_, i) => i + 1).join('\n')}\n`;
+    const running = job(['sh', '-c', 'seq 1 35000'], { stdout: out.stream });
+    await running.done;
+    await new Promise((flushed) => out.stream.end(flushed)); // what was handed to the sink, written
+    expect(out.data().toString() === expected).toBe(true);
+  }, 60_000);
 
   it.each([
     ['a name not on PATH', 'no-such-command-medic-test', 127, 'no-such-command-medic-test: command not found'],
