@@ -444,7 +444,7 @@ function buildChecker(cfg: RawConfig, dur: Dur, problems: string[]): CheckerSett
  * so it falls back to UTC, with a note that status and doctor print.
  */
 export function machineZone(detected: string | undefined, tzVariable: string | undefined): { zone: string; note: string | null } {
-  if (detected !== undefined && detected !== 'Etc/Unknown') {
+  if (detected !== undefined && detected !== 'Etc/Unknown' && namesAZone(tzVariable)) {
     try {
       checkTimeZone(detected);
       return { zone: detected, note: null };
@@ -457,6 +457,21 @@ export function machineZone(detected: string | undefined, tzVariable: string | u
     zone: 'UTC',
     note: `the machine's time zone is unusable (${named}): schedules and recurring maintenance windows without "timezone" are read in UTC; set TZ to a zone like "Europe/Berlin" (or unset it), or give each a "timezone"`,
   };
+}
+
+/**
+ * Whether TZ (when set) is a zone name Intl reads as cron does: a POSIX rule such as
+ * `EST5EDT,M3.2.0/2,M11.1.0` or `<+0530>-5:30` is one cron (libc) follows and Intl does not (it
+ * reads it as UTC), so it must be said, not silently replaced.
+ */
+function namesAZone(tzVariable: string | undefined): boolean {
+  if (tzVariable === undefined || tzVariable === '') return true;
+  try {
+    checkTimeZone(tzVariable.replace(/^:/, ''));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -140,6 +140,11 @@ describe('the machine time zone', () => {
     ['Etc/Unknown', '', 'UTC', true], // TZ= (empty)
     [undefined, 'Foo/Bar', 'UTC', true], // a zone the machine does not know
     ['Not/AZone', undefined, 'UTC', true],
+    // POSIX rules cron (libc) follows and Intl reads as UTC: said, not silently UTC.
+    ['UTC', 'EST5EDT,M3.2.0/2,M11.1.0', 'UTC', true],
+    ['UTC', '<+0530>-5:30', 'UTC', true],
+    ['America/New_York', ':America/New_York', 'America/New_York', false], // glibc's leading colon
+    ['America/New_York', 'US/Eastern', 'America/New_York', false], // an alias Intl knows
   ])('Intl says %j with TZ=%j: schedules and recurring windows use %s', (detected, tz, zone, noted) => {
     const result = machineZone(detected, tz);
     expect(result.zone).toBe(zone);
