@@ -147,14 +147,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
    * They show what is valid on their own, then the problems, and exit 78 (a file that cannot be
    * read or parsed at all is 78 straight away).
    */
-  const withLenientStore = async (cmd: Command, body: (cfg: Config, store: Store) => Promise<void>): Promise<number> => {
+  const withLenientStore = async (cmd: Command, body: (cfg: Config, store: Store, partial: boolean) => Promise<void>): Promise<number> => {
     const { loadConfigLenient } = await import('./config.js');
     const { config: cfg, problems } = await loadConfigLenient(loadOptions(cmd.opts().config ?? globalConfig, io, env));
     if (cfg.zoneNote) warn(cfg.zoneNote);
     const { openStore } = await import('./store/index.js');
     const store = await openStore(cfg, { uid: userId(), gid: groupId(), readOnly: true });
     try {
-      await body(cfg, store);
+      await body(cfg, store, problems !== null);
     } catch (err) {
       // "unknown service" may only mean its entry is the broken part: say both.
       if (!problems || !isMedicError(err)) throw err;
@@ -390,7 +390,7 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
     .option('--json', 'print JSON for scripts')
     .action((slug: string, opts: { since: string; json?: boolean }, cmd: Command) => {
       job = () =>
-        withLenientStore(cmd, async (cfg, store) => {
+        withLenientStore(cmd, async (cfg, store, partial) => {
           const { history } = await import('./commands/history.js');
           const { keysToHide } = await import('./notify/keys.js');
           const keyFiles = Object.fromEntries([...cfg.targets].map(([name, t]) => [name, { routingKeyFile: t.routingKeyFile }]));
@@ -398,7 +398,7 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
           const report = await history({ slug, since: opts.since }, { config: cfg, store, now, keysToHide: hide });
           const { historyJson, historyText, painter } = await import('./output.js');
           if (opts.json) print(historyJson(report));
-          else io.stdout.write(historyText(report, painter(io.stdout, env)));
+          else io.stdout.write(historyText(report, painter(io.stdout, env), { partialConfig: partial }));
         });
     });
 

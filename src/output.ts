@@ -100,12 +100,14 @@ export function statusTable(report: StatusReport, now: number, c: ChalkInstance)
 const BLOCKS = ' ▁▂▃▄▅▆▇█';
 
 /** `medic history`: the strip of beats per bucket, then the timeline, oldest first. */
-export function historyText(h: HistoryReport, c: ChalkInstance): string {
+export function historyText(h: HistoryReport, c: ChalkInstance, opts: { partialConfig?: boolean } = {}): string {
+  // With part of the config invalid, a service missing from the valid part may only be the broken entry.
+  const gone = !h.removed ? '' : opts.partialConfig ? ' (not in the valid part of the config)' : ' (removed from the config)';
   const at = (ms: number) => iso(ms).replace('.000Z', 'Z');
   const max = Math.max(1, ...h.strip);
   const strip = h.strip.map((n) => (n === 0 ? c.red('·') : BLOCKS[Math.max(1, Math.round((n / max) * 8))]!)).join('');
   const out = [
-    `${c.bold(printable(h.slug))}${h.removed ? ' (removed from the config)' : ''}${h.schedule === null ? '' : ` (${scheduleNote(h)})`}: beats per ${formatDuration(h.bucketMs)} from ${at(h.since)} to ${at(h.until)} (· = none)`,
+    `${c.bold(printable(h.slug))}${gone}${h.schedule === null ? '' : ` (${scheduleNote(h)})`}: beats per ${formatDuration(h.bucketMs)} from ${at(h.since)} to ${at(h.until)} (· = none)`,
     `  ${strip}`,
     '',
   ];

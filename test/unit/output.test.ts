@@ -108,4 +108,12 @@ describe('every human output escapes what came from outside', () => {
     const json = JSON.parse(historyJson(h));
     expect(json.events[1].detail).toBe(`HTTP 400 — ${HOSTILE}`);
   });
+
+  it.each([
+    [false, 'backup (removed from the config): beats per'],
+    [true, 'backup (not in the valid part of the config): beats per'],
+  ])('history of a service missing from the config (part of the config invalid: %s) says which', (partialConfig, header) => {
+    const h: HistoryReport = { slug: 'backup', removed: true, schedule: null, timezone: null, timezoneSource: null, since: 0, until: 60_000, bucketMs: 60_000, strip: [0], events: [] };
+    expect(historyText(h, plain, { partialConfig }).split('\n')[0]).toMatch(new RegExp(`^${header.replace(/[()]/g, '\\$&')}`));
+  });
 });
