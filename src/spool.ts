@@ -21,6 +21,8 @@ import type { Store } from './store/types.js';
 
 /** At most this many entries are looked at per check run; the rest wait for the next run. */
 export const SPOOL_MAX_PER_RUN = 10_000;
+/** What one run looks at, beats or not, is at most this many times SPOOL_MAX_PER_RUN. */
+const SPOOL_EXAMINE_FACTOR = 10;
 /** The mode `medic check` gives a spool folder it creates: anyone may add a file, only its owner (or the checker) remove it, nobody list it. */
 export const SPOOL_MODE = 0o1733;
 /**
@@ -148,13 +150,17 @@ export async function ingestSpool(dir: string, deps: SpoolDeps): Promise<SpoolRe
   const beats: { slug: string; at: number; kind: SignalKind | null; path: string; st: Stats }[] = [];
   const folder = opendirSync(dir);
   try {
+    // Only beats count against the per-run limit: entries that stay behind whatever the checker does
+    // (a folder that is not empty) would otherwise fill it, in the same listing order, every run.
+    // Everything else is bounded by a looser limit on what one run looks at.
     let seen = 0;
+    let examined = 0;
     for (let entry = folder.readSync(); entry !== null; entry = folder.readSync()) {
-      if (seen >= max) {
+      if (seen >= max || examined >= max * SPOOL_EXAMINE_FACTOR) {
         report.waiting++;
         continue;
       }
-      seen++;
+      examined++;
       const path = join(dir, entry.name);
       let st: Stats;
       try {
@@ -184,6 +190,7 @@ export async function ingestSpool(dir: string, deps: SpoolDeps): Promise<SpoolRe
         report.stale++;
         continue;
       }
+      seen++;
       beats.push({ slug, at, kind: (name[5] as SignalKind | undefined) ?? null, path, st });
     }
   } finally {

@@ -181,6 +181,19 @@ describe('medic check ingests the spool: every entry is untrusted input', () => 
     expect(query(dbPath, 'SELECT last_beat_at FROM services')).toEqual([{ last_beat_at: NOW - 500 }]);
   });
 
+  it('folders that stay behind (not empty) do not use up the per-run limit: every beat is recorded in one run', async () => {
+    const { ingest, spool, touch, beats } = setUp();
+    // maxEntries 100: 600 planted folders the checker cannot remove, listed in any order, and 10 beats.
+    for (let i = 0; i < 600; i++) {
+      mkdirSync(join(spool, `planted-${i}`));
+      writeFileSync(join(spool, `planted-${i}`, 'x'), '');
+    }
+    for (let i = 0; i < 10; i++) touch(`svc-1.${NOW - 100 + i}.${i}.abc`);
+    const report = await ingest({ maxEntries: 100 });
+    expect(beats()).toHaveLength(10);
+    expect(report.waiting).toBe(600);
+  });
+
   it(`handles at most ${SPOOL_MAX_PER_RUN.toLocaleString('en-US')} entries per run: 20,000 files take two runs`, async () => {
     const { ingest, spool, touch, lines, beats } = setUp();
     for (let i = 0; i < 20_000; i++) touch(`svc-1.${NOW - 20_000 + i}.${i}.abc`);
