@@ -309,6 +309,21 @@ function trustedJsPath(file: string, uid: number, gid: number | undefined): stri
       `move the config into a folder only you (or root) can write, or: chmod go-w ${folder}`,
     );
   }
+  // Every folder above too: one another user can write could rename the whole branch away and put
+  // hers in its place between this check and the import. A sticky folder owned by the user or root
+  // (like /tmp) is fine when the entry below it is the user's or root's: nobody else can rename it.
+  for (let child = folder, dir = dirname(folder); child !== dir; child = dir, dir = dirname(dir)) {
+    const st = statSync(dir);
+    const above = trustProblem(st, uid, { ownGroup: gid });
+    if (above === null) continue;
+    const entry = lstatSync(child);
+    const sticky = (st.mode & 0o1000) !== 0 && (st.uid === uid || st.uid === 0) && (entry.uid === uid || entry.uid === 0);
+    if (sticky) continue;
+    throw new ConfigError(
+      `refusing to run config ${file}: the folder ${dir} above it is not safe (${above}), so someone else could swap the folders below it before Medic runs the file`,
+      'move the config into a folder whose every parent only you (or root) can write, or use a JSON or YAML config',
+    );
+  }
   return real;
 }
 

@@ -300,6 +300,32 @@ describe('an explicit config is checked and read as one file (a link or a swap c
     }
     expect(existsSync(marker)).toBe(false);
   });
+
+  it.each([
+    ['owned by another user', (d: string) => chownSync(d, STRANGER, STRANGER)],
+    ['writable by every user, without the sticky bit', (d: string) => chmodSync(d, 0o777)],
+  ])('a JavaScript config below a folder %s is refused: its branch could be renamed away and replaced', async (_name, spoil) => {
+    const dir = folder();
+    const team = join(dir, 'team');
+    const safe = join(team, 'safe');
+    mkdirSync(safe, { recursive: true, mode: 0o755 });
+    const marker = join(dir, 'ran');
+    writeFileSync(join(safe, 'medic.config.cjs'), plantedJs(marker, 'cjs'));
+    spoil(team);
+    const err = await refusal(loadConfig({ path: join(safe, 'medic.config.cjs'), cwd: dir, env: { HOME: dir }, uid: UID }));
+    expect(err.message).toMatch(new RegExp(`^refusing to run config .*: the folder ${team} above it is not safe`));
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('a JavaScript config below a sticky folder (like /tmp) is run when the entry below it is the user\'s', async () => {
+    const dir = folder();
+    const shared = join(dir, 'shared');
+    mkdirSync(join(shared, 'mine'), { recursive: true, mode: 0o755 });
+    chmodSync(shared, 0o1777);
+    writeFileSync(join(shared, 'mine', 'medic.config.cjs'), 'module.exports = { services: [] };\n');
+    const found = await findConfig({ path: join(shared, 'mine', 'medic.config.cjs'), cwd: dir, env: { HOME: dir }, uid: UID });
+    expect(found.raw).toEqual({ services: [] });
+  });
 });
 
 describe('a file that cannot be read is a config problem (78), not an internal error', () => {
