@@ -4,7 +4,7 @@ import pkg from '../package.json' with { type: 'json' };
 import type { BeatSignal } from './commands/beat.js';
 import type { Config, LoadOptions } from './config.js';
 import { beatArgs } from './beat-args.js';
-import { EXIT, isMedicError, keysInEnv, redactSecrets, stripUserinfo, UsageError } from './errors.js';
+import { EXIT, isMedicError, keysInEnv, redactKnownKeys, redactSecrets, stripUserinfo, UsageError } from './errors.js';
 import type { Sink } from './job.js';
 import type { Pinger, Sender } from './notify/http.js';
 import type { Stream } from './output.js';
@@ -345,6 +345,10 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
           const { status } = await import('./commands/status.js');
           const at = now();
           const report = await status({ slugs }, { config: cfg, store, now: () => at });
+          // A failure's message is what a job said: a routing key in it is hidden.
+          const { configKeys } = await import('./notify/keys.js');
+          const hide = configKeys(cfg.targets.values(), env, userId());
+          for (const r of report.rows) if (r.failure?.message) r.failure.message = redactKnownKeys(r.failure.message, hide);
           if (opts.json) {
             print(JSON.stringify(report.rows, null, 2));
           } else {
@@ -392,9 +396,8 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
       job = () =>
         withLenientStore(cmd, async (cfg, store, partial) => {
           const { history } = await import('./commands/history.js');
-          const { keysToHide } = await import('./notify/keys.js');
-          const keyFiles = Object.fromEntries([...cfg.targets].map(([name, t]) => [name, { routingKeyFile: t.routingKeyFile }]));
-          const hide = keysToHide({ targets: keyFiles }, cfg.file, env, userId());
+          const { configKeys } = await import('./notify/keys.js');
+          const hide = configKeys(cfg.targets.values(), env, userId());
           const report = await history({ slug, since: opts.since }, { config: cfg, store, now, keysToHide: hide });
           const { historyJson, historyText, painter } = await import('./output.js');
           if (opts.json) print(historyJson(report));
@@ -502,7 +505,13 @@ async function fastBeat(args: { slug: string; config?: string }, env: NodeJS.Pro
   const deps = { ...opts, now, pid: process.pid };
   const { quickBeat } = await import('./quick-beat.js');
   const { beat, withoutKeys } = await import('./commands/beat.js');
-  if (signal) signal = withoutKeys(signal, env);
+  if (signal?.message) {
+    // A message may hold a key: those in the environment and in the config's key files are hidden.
+    const { keysToHide } = await import('./notify/keys.js');
+    const { findConfig } = await import('./config.js');
+    const found = await findConfig(opts).catch(() => null);
+    signal = withoutKeys(signal, env, found ? keysToHide(found.raw, found.file, env, opts.uid) : []);
+  }
   if (await quickBeat(args.slug, deps, signal)) return;
   const { openStore } = await import('./store/index.js');
   const { buildConfig, findConfig } = await import('./config.js');

@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import type { SignalDetails, SignalKind } from './core/signal.js';
 import { boundDetails, hasDetails } from './core/signal-bounds.js';
 import { isSlug } from './core/slug.js';
-import { DatabaseError, DataError } from './errors.js';
+import { DatabaseError, DataError, redactKnownKeys } from './errors.js';
 import type { Store } from './store/types.js';
 
 /** At most this many entries are looked at per check run; the rest wait for the next run. */
@@ -117,6 +117,8 @@ export interface SpoolDeps {
   uid: number;
   verbose: (line: string) => void;
   notice: (line: string) => void;
+  /** Routing keys to hide in a signal's message and output (what a job user wrote). */
+  keysToHide?: string[];
   /** Entries handled per run (SPOOL_MAX_PER_RUN). */
   maxEntries?: number;
 }
@@ -210,8 +212,10 @@ export async function ingestSpool(dir: string, deps: SpoolDeps): Promise<SpoolRe
       lastBeat.set(b.slug, b.at);
       report.recorded++;
     } else {
-      const details = readDetails(b.path, b.st);
-      if (details === null) report.undetailed++;
+      const read = readDetails(b.path, b.st);
+      if (read === null) report.undetailed++;
+      const hide = (t: string | null | undefined) => (typeof t === 'string' ? redactKnownKeys(t, deps.keysToHide ?? []) : t);
+      const details = read && { ...read, message: hide(read.message), outputTail: hide(read.outputTail) };
       await deps.store.recordBeat(b.slug, b.at, { kind: b.kind, ...details });
       if (b.kind === 'ok') lastBeat.set(b.slug, b.at);
       report.recorded++;

@@ -45,8 +45,8 @@ export async function beat(input: { slug: string; signal?: BeatSignal }, deps: B
 }
 
 /** A message or output that holds a routing key from the environment keeps it only as `a1b2…o5p6` (never stored, never sent on). */
-export function withoutKeys(signal: BeatSignal, env: NodeJS.ProcessEnv): BeatSignal {
-  const keys = keysInEnv(env);
+export function withoutKeys(signal: BeatSignal, env: NodeJS.ProcessEnv, more: string[] = []): BeatSignal {
+  const keys = [...keysInEnv(env), ...more];
   if (keys.length === 0) return signal;
   const clean = (text: string | null | undefined) => (typeof text === 'string' ? redactKnownKeys(text, keys) : text);
   return { ...signal, message: clean(signal.message), outputTail: clean(signal.outputTail) };

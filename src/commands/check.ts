@@ -3,7 +3,8 @@ import { formatDuration, iso } from '../core/duration.js';
 import { activeMute, withUnmute } from '../core/mute.js';
 import { dedupKey, type ServiceSpec } from '../core/service.js';
 import { decide, evaluate, type Evaluation, type ServiceRecord, type Transition } from '../core/state.js';
-import { EXIT, MedicError, mostUrgent } from '../errors.js';
+import { EXIT, MedicError, mostUrgent, redactKnownKeys } from '../errors.js';
+import { configKeys } from '../notify/keys.js';
 import { deliverPending, type DeferReason, type Deferral, type DeliveryReport } from '../notify/deliver.js';
 import type { Pinger, Sender } from '../notify/http.js';
 import { refusalHint } from '../notify/pagerduty.js';
@@ -125,12 +126,16 @@ async function runLocked(opts: CheckOptions, deps: CheckDeps, owner: string, sig
   let result: CheckResult;
   try {
     const now = deps.now();
-    if (config.spool && !opts.dryRun) await ingestSpool(config.spool, { store, services: config.bySlug, now, retentionMs: config.retentionMs, uid: deps.uid, verbose: deps.verbose, notice: deps.notice });
-    let records = new Map((await store.services()).map((r) => [r.slug, r]));
+    if (config.spool && !opts.dryRun) await ingestSpool(config.spool, { store, services: config.bySlug, now, retentionMs: config.retentionMs, uid: deps.uid, verbose: deps.verbose, notice: deps.notice, keysToHide: configKeys(config.targets.values(), deps.env, deps.uid) });
+    // What jobs said (a failure's message and output) with any routing key this process can see
+    // hidden: it goes into the state change's reason, the trigger's facts and the page.
+    const hide = configKeys(config.targets.values(), deps.env, deps.uid);
+    const load = async () => new Map((await store.services()).map((r) => [r.slug, withoutKeysInFailure(r, hide)]));
+    let records = await load();
     const unregistered = config.services.filter((s) => !records.has(s.slug)).map((s) => s.slug);
     if (unregistered.length > 0 && !opts.dryRun) {
       await store.register(unregistered, now);
-      records = new Map((await store.services()).map((r) => [r.slug, r]));
+      records = await load();
     }
     // A beat stamped after now (the writer's clock ahead) counts as a beat now, once and for good:
     // judged from its stamp, a job that died would look up until that moment came.
@@ -138,10 +143,10 @@ async function runLocked(opts: CheckOptions, deps: CheckDeps, owner: string, sig
     for (const r of ahead) deps.verbose(`${r.slug}: its last beat is stamped ${iso(r.lastBeatAt!)}, after this check's clock; counted as a beat at ${iso(now)} (is the clock of the machine that sent it ahead?)`);
     if (ahead.length > 0 && !opts.dryRun) {
       await store.capFutureBeats(now);
-      records = new Map((await store.services()).map((r) => [r.slug, r]));
+      records = await load();
     }
     const gap = await closeGap(config, records, now, opts.dryRun, deps);
-    if (gap && !opts.dryRun) records = new Map((await store.services()).map((r) => [r.slug, r]));
+    if (gap && !opts.dryRun) records = await load();
     const recent = await store.recentTriggers(now - config.flap.windowMs);
     const changes = evaluateAll(config, records, recent, now);
     for (const c of changes) deps.verbose(`${opts.dryRun ? 'would mark' : 'marking'} ${c.slug} ${c.to}: ${c.reason}`);
@@ -155,7 +160,7 @@ async function runLocked(opts: CheckOptions, deps: CheckDeps, owner: string, sig
     const delivery = opts.dryRun
       ? null
       : await deliverPending(
-          { config, store, send: deps.send, env: deps.env, uid: deps.uid, now: deps.now, sleep: deps.sleep, monotonic: deps.monotonic, random: deps.random },
+          { config, store, send: deps.send, env: deps.env, uid: deps.uid, now: deps.now, sleep: deps.sleep, monotonic: deps.monotonic, random: deps.random, keysToHide: hide },
           { budgetMs: config.checker.deliveryBudgetMs, concurrency: 8, retryRefused: opts.retryRefused === true, signal, onEvent: deps.verbose },
         );
     for (const s of delivery?.skipped ?? []) if (s.notice) deps.notice(s.reason);
@@ -379,4 +384,12 @@ export function undeliveredError(report: DeliveryReport): MedicError | null {
 /** PagerDuty's words, quoted, with anything that is not plain text escaped (JSON string rules). */
 function quoted(answer: string): string {
   return JSON.stringify(answer);
+}
+
+/** The record with routing keys hidden in its failure's message and output (what a job said). */
+function withoutKeysInFailure<T extends ServiceRecord>(rec: T, keys: string[]): T {
+  const f = rec.failure;
+  if (!f || keys.length === 0) return rec;
+  const clean = (t: string | null | undefined) => (typeof t === 'string' ? redactKnownKeys(t, keys) : t);
+  return { ...rec, failure: { ...f, message: clean(f.message), outputTail: clean(f.outputTail) } };
 }

@@ -96,7 +96,8 @@ export async function history(
   // Stable: at the same moment a signal comes before the state change it caused.
   const others: HistoryEvent[] = [
     ...signals,
-    ...h.transitions.map((t) => ({ at: t.at, kind: 'state' as const, from: t.from, to: t.to, reason: t.reason, recordedAt: t.recordedAt })),
+    // A failed run's reason quotes what the job said: keys hidden there too.
+    ...h.transitions.map((t) => ({ at: t.at, kind: 'state' as const, from: t.from, to: t.to, reason: redactKnownKeys(t.reason, deps.keysToHide ?? []), recordedAt: t.recordedAt })),
     ...h.deliveries.map((d) => ({ at: d.at, kind: 'delivery' as const, target: d.target, action: d.action, outcome: d.outcome, detail: d.detail })),
   ].sort((a, b) => a.at - b.at);
   // Fold the beats between two other events into one line.

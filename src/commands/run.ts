@@ -113,7 +113,9 @@ export async function run(input: RunInput, deps: RunDeps): Promise<number> {
     const result = await job.done;
     // medic's own word on why the run ended is the run's message too (history, the page): a 124 of
     // --timeout, a 127 or 126 of a command that could not start, told apart from the job's own codes.
-    const why = result.notStarted ?? (result.timedOut ? `${command}: timed out after ${input.timeout} (medic run --timeout)` : null);
+    const said = result.notStarted ?? (result.timedOut ? `${command}: timed out after ${input.timeout} (medic run --timeout)` : null);
+    // It quotes the command, which may hold a key: hidden, on stderr and where it is kept.
+    const why = said === null ? null : redactKnownKeys(said, await deps.keysToHide().catch(() => []));
     if (why !== null) deps.say(why);
     await started;
     await record(async () => {

@@ -11,6 +11,8 @@ export interface DeliveryDeps {
   config: Pick<Config, 'targets' | 'bySlug' | 'defaultSeverity'>;
   store: Store;
   send: Sender;
+  /** Every routing key this process can see (all targets'): hidden in what a job said before it is sent. */
+  keysToHide?: string[];
   env: NodeJS.ProcessEnv;
   /** The user running medic, for the key file check (null: not checked). */
   uid: number | null;
@@ -197,7 +199,7 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
       if (event.refusal && event.refusal.fingerprint === fingerprint && !opts.retryRefused) {
         return defer(refused(event.refusal.status, event.refusal.answer, false));
       }
-      const result = await sendWithRetries(event, target, key.key, fingerprint, withoutKeysInDetails(built.body, [key.key, ...keysInEnv(deps.env)]));
+      const result = await sendWithRetries(event, target, key.key, fingerprint, withoutKeysInDetails(built.body, [key.key, ...keysInEnv(deps.env), ...(deps.keysToHide ?? [])]));
       if (result === 'delivered') continue;
       if (result === 'stopped') return;
       return defer(result.kind === 'refused' ? refused(result.status, result.answer, true) : result);

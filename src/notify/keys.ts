@@ -126,3 +126,9 @@ export function keysToHide(raw: unknown, configFile: string, env: NodeJS.Process
   }
   return keys;
 }
+
+/** keysToHide for a built config: the keys in the environment and those of its targets' key files this process can read. */
+export function configKeys(targets: Iterable<Target>, env: NodeJS.ProcessEnv, uid: number): string[] {
+  const files = Object.fromEntries([...targets].map((t) => [t.name, { routingKeyFile: t.routingKeyFile }]));
+  return keysToHide({ targets: files }, '/', env, uid);
+}

@@ -2,11 +2,12 @@
  * `medic beat --start / --fail / -m` end to end: the real binary under a frozen clock, a real
  * SQLite file (or a spool folder), then `medic history` and `history --json` show the signals.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { GUIDE_EXAMPLE_KEY } from '../fixtures/pagerduty.js';
+import { startPdServer } from '../helpers/pd-server.js';
 import { tempProject, type Project } from '../helpers/cli.js';
 
 const MIN = 60_000;
@@ -134,5 +135,40 @@ describe('medic beat --start / --fail / -m', { timeout: 120_000 }, () => {
       ['start', null],
       ['fail', 'disk full'],
     ]);
+  });
+
+  it.each([
+    ['from the environment, through a spool file the checker reads', true],
+    ['from a routingKeyFile, in beat -m straight into the database', false],
+  ])('a routing key in a failure message (%s) is stored, shown and sent by no one', async (_, spooled) => {
+    const pd = await startPdServer();
+    try {
+      project = tempProject({
+        ...(spooled ? { spool: 'spool' } : {}),
+        targets: { oncall: spooled ? { type: 'pagerduty', eventsUrl: pd.url } : { type: 'pagerduty', eventsUrl: pd.url, routingKeyFile: 'pd.key' } },
+        services: [{ slug: 'backup', interval: '1h' }],
+      });
+      writeFileSync(join(project.dir, 'pd.key'), `${GUIDE_EXAMPLE_KEY}\n`, { mode: 0o600 });
+      if (spooled) {
+        mkdirSync(join(project.dir, 'spool'));
+        chmodSync(join(project.dir, 'spool'), 0o1733);
+      }
+      const env = spooled ? { PAGERDUTY_ROUTING_KEY: GUIDE_EXAMPLE_KEY } : {};
+      // A job user who has neither the key in its environment nor the key file's contents hands it on.
+      expect((await project.run(['beat', 'backup', '--fail', '-m', `leaked ${GUIDE_EXAMPLE_KEY.toUpperCase()}`], { ...at(T0), env: {} })).code).toBe(0);
+      expect((await project.run(['check'], { at: T0 + MIN, env })).code).toBe(0);
+      const shown = [
+        (await project.run(['history', 'backup', '--since', '1h'], { ...at(T0 + 2 * MIN), env })).stdout,
+        (await project.run(['history', 'backup', '--since', '1h', '--json'], { ...at(T0 + 2 * MIN), env })).stdout,
+        (await project.run(['status', '--json'], { ...at(T0 + 2 * MIN), env })).stdout,
+        JSON.stringify(pd.requests.map((r) => r.body?.payload ?? null)),
+      ];
+      expect(pd.requests.filter((r) => r.body?.event_action === 'trigger')).toHaveLength(1);
+      for (const text of shown) expect(text.toLowerCase()).not.toContain(GUIDE_EXAMPLE_KEY.slice(4, 28));
+      expect(shown[3]).toContain('leaked A1B2…O5P6');
+      for (const file of readdirSync(project.dir).filter((f) => f.startsWith('medic.db'))) expect(readFileSync(join(project.dir, file), 'latin1').toLowerCase()).not.toContain(GUIDE_EXAMPLE_KEY.slice(4, 28));
+    } finally {
+      await pd.close();
+    }
   });
 });
