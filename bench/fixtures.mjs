@@ -3,6 +3,7 @@
 // this module then fills the rows the way the store writes them: one `services` row per service
 // with last_beat_at and beat_seq (the number of its beats), and one `beats` row per beat.
 import Database from 'better-sqlite3';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 
 /** PagerDuty's example key from the integration guide: never a real one. */
@@ -103,3 +104,22 @@ export function inspect(path, fn) {
     db.close();
   }
 }
+
+/** Runs a command to its end: its exit code and what it printed. */
+export function exec(cmd, argv, env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};

@@ -4,14 +4,14 @@
 // loopback URL nobody listens on, and replay never sends anyway).
 //
 //   node bench/replay.mjs [--runs 5]     (standalone; bench/run.mjs may call replayBench instead)
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { ROUTING_KEY } from './fixtures.mjs';
+import { exec, median, ROUTING_KEY } from './fixtures.mjs';
 
 const MINUTE = 60_000;
 const DAY = 1440 * MINUTE;
@@ -44,7 +44,7 @@ async function fixture(work, { node, bin, env }) {
       services: [{ slug: SLUG }],
     })}\n`,
   );
-  await exec(node, [bin, '--config', config, 'beat', SLUG], env);
+  await run(node, [bin, '--config', config, 'beat', SLUG], env);
   const end = Math.floor(Date.now() / MINUTE) * MINUTE;
   const start = end - DAYS * DAY;
   const silent = new Set();
@@ -75,24 +75,12 @@ async function fixture(work, { node, bin, env }) {
   return { config, beats };
 }
 
-function exec(cmd, argv, env) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${cmd} ${argv.join(' ')} exited ${code}\n${stderr}`))));
-  });
+/** exec, failing on a non-zero exit (the fixture's and the measured commands must succeed). */
+async function run(cmd, argv, env) {
+  const r = await exec(cmd, argv, env);
+  if (r.code !== 0) throw new Error(`${cmd} ${argv.join(' ')} exited ${r.code}\n${r.stderr}`);
+  return r.stdout;
 }
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
 /**
  * Runs `medic replay <slug> --since 30d --json` `runs` times under /usr/bin/time. Returns the
  * median wall time, the peak RSS of every run, and problems when the replay's own answer is not
@@ -107,7 +95,7 @@ export async function replayBench({ work, node = process.execPath, bin, env = pr
   let report;
   for (let i = 0; i < runs; i++) {
     const startedAt = performance.now();
-    const out = await exec('/usr/bin/time', ['-o', timeFile, '-f', '%M', node, bin, '--config', config, 'replay', SLUG, '--since', `${DAYS}d`, '--json'], env);
+    const out = await run('/usr/bin/time', ['-o', timeFile, '-f', '%M', node, bin, '--config', config, 'replay', SLUG, '--since', `${DAYS}d`, '--json'], env);
     walls.push(performance.now() - startedAt);
     rss.push(Number(readFileSync(timeFile, 'utf8').trim().split('\n').pop()));
     report = JSON.parse(out).services[0];

@@ -4,11 +4,12 @@
 // (and NODE_OPTIONS, proxy variables, MEDIC_CONFIG, MEDIC_DB) unset; nothing touches the network.
 //
 //   node bench/run-overhead.mjs [--runs 20] [--warmup 3]   (standalone; bench/run.mjs may call runOverheadBench)
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { exec, median } from './fixtures.mjs';
 
 const SLUG = 'nightly-job';
 const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
@@ -21,24 +22,6 @@ export function measuredEnv(base = process.env) {
   }
   return env;
 }
-
-function exec(cmd, argv, env) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 /**
  * Measures `true`, `medic run <slug> -- true` and `medic beat <slug>` side by side with hyperfine

@@ -245,7 +245,11 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
         const { outputTailOf } = await import('./commands/beat.js');
         const where = loadOptions(cmd.opts().config ?? globalConfig, io, env);
         const { openStore } = await import('./store/index.js');
-        const { buildConfig, findConfig } = await import('./config.js');
+        const config = await import('./config.js');
+        // One read of the config for the whole run: the start, the end, the tail size and the keys to hide.
+        let found: ReturnType<typeof config.findConfig> | undefined;
+        const findConfig = () => (found ??= config.findConfig(where));
+        const { buildConfig } = config;
         const { OUTPUT_TAIL_DEFAULT_BYTES } = await import('./core/signal.js');
         const known = keysInEnv(env);
         // Each line of a message on a line of its own (a config's problems, a JSON error's excerpt), escaped.
@@ -256,7 +260,7 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
             ...where,
             now,
             pid: process.pid,
-            findConfig: () => findConfig(where),
+            findConfig,
             buildConfig: (raw, file) => buildConfig(raw, file, where),
             openStore: (target) => openStore(target, { uid: where.uid, gid: where.gid }),
             stdout: byteSink(io.stdout),
@@ -271,11 +275,11 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
               };
             },
             // As a beat does, read only what it needs: the service's `outputTail`, else `defaults.outputTail`.
-            outputTailBytes: async (s) => outputTailOf((await findConfig(where)).raw, s) ?? OUTPUT_TAIL_DEFAULT_BYTES,
+            outputTailBytes: async (s) => outputTailOf((await findConfig()).raw, s) ?? OUTPUT_TAIL_DEFAULT_BYTES,
             keysToHide: async () => {
               const { keysToHide } = await import('./notify/keys.js');
-              const found = await findConfig(where).catch(() => null);
-              return found ? keysToHide(found.raw, found.file, env, where.uid) : keysInEnv(env);
+              const file = await findConfig().catch(() => null);
+              return file ? keysToHide(file.raw, file.file, env, where.uid) : keysInEnv(env);
             },
             say,
             notMonitored: (err) => {
@@ -505,17 +509,20 @@ async function fastBeat(args: { slug: string; config?: string }, env: NodeJS.Pro
   const deps = { ...opts, now, pid: process.pid };
   const { quickBeat } = await import('./quick-beat.js');
   const { beat, withoutKeys } = await import('./commands/beat.js');
+  // Read once (and config.js loaded only when needed): for the keys to hide in a message, then, if
+  // the quick path declines, for the beat.
+  let found: ReturnType<typeof import('./config.js').findConfig> | undefined;
+  const findConfig = () => (found ??= import('./config.js').then((c) => c.findConfig(opts)));
   if (signal?.message) {
     // A message may hold a key: those in the environment and in the config's key files are hidden.
     const { keysToHide } = await import('./notify/keys.js');
-    const { findConfig } = await import('./config.js');
-    const found = await findConfig(opts).catch(() => null);
-    signal = withoutKeys(signal, env, found ? keysToHide(found.raw, found.file, env, opts.uid) : []);
+    const file = await findConfig().catch(() => null);
+    signal = withoutKeys(signal, env, file ? keysToHide(file.raw, file.file, env, opts.uid) : []);
   }
   if (await quickBeat(args.slug, deps, signal)) return;
   const { openStore } = await import('./store/index.js');
-  const { buildConfig, findConfig } = await import('./config.js');
-  await beat({ slug: args.slug, signal }, { ...deps, findConfig: () => findConfig(opts), buildConfig: (raw, file) => buildConfig(raw, file, opts), openStore: (target) => openStore(target, { uid: opts.uid, gid: opts.gid }) });
+  const { buildConfig } = await import('./config.js');
+  await beat({ slug: args.slug, signal }, { ...deps, findConfig, buildConfig: (raw, file) => buildConfig(raw, file, opts), openStore: (target) => openStore(target, { uid: opts.uid, gid: opts.gid }) });
 }
 
 /** For bin/medic: the quick beat (dist/quick-beat.cjs) failed with `err`; report it as main() would. */

@@ -123,6 +123,13 @@ export function redactKnownKeys(text: string, keys: readonly string[]): string {
   return out;
 }
 
+/** What a job said (a signal's or a failure's message and output tail), with the given keys hidden (redactKnownKeys). */
+export function redactJobText<T extends { message?: string | null; outputTail?: string | null }>(said: T, keys: readonly string[]): T {
+  if (keys.length === 0) return said;
+  const clean = (text: string | null | undefined) => (typeof text === 'string' ? redactKnownKeys(text, keys) : text);
+  return { ...said, message: clean(said.message), outputTail: clean(said.outputTail) };
+}
+
 export function stripUserinfo(text: string): string {
   return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/gi, '$1');
 }

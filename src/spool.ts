@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import type { SignalDetails, SignalKind } from './core/signal.js';
 import { boundDetails, hasDetails } from './core/signal-bounds.js';
 import { isSlug } from './core/slug.js';
-import { DatabaseError, DataError, redactKnownKeys } from './errors.js';
+import { DatabaseError, DataError, redactJobText } from './errors.js';
 import type { Store } from './store/types.js';
 
 /** At most this many entries are looked at per check run; the rest wait for the next run. */
@@ -214,8 +214,7 @@ export async function ingestSpool(dir: string, deps: SpoolDeps): Promise<SpoolRe
     } else {
       const read = readDetails(b.path, b.st);
       if (read === null) report.undetailed++;
-      const hide = (t: string | null | undefined) => (typeof t === 'string' ? redactKnownKeys(t, deps.keysToHide ?? []) : t);
-      const details = read && { ...read, message: hide(read.message), outputTail: hide(read.outputTail) };
+      const details = read && redactJobText(read, deps.keysToHide ?? []);
       await deps.store.recordBeat(b.slug, b.at, { kind: b.kind, ...details });
       if (b.kind === 'ok') lastBeat.set(b.slug, b.at);
       report.recorded++;

@@ -4,7 +4,7 @@ import { readTrustedFile } from '../config-file.js';
 import { OUTPUT_TAIL_MAX_BYTES, type SignalDetails, type SignalKind } from '../core/signal.js';
 import { isSlug, quoteSlug } from '../core/slug.js';
 import { nearest } from '../core/suggest.js';
-import { DataError, keysInEnv, redactKnownKeys } from '../errors.js';
+import { DataError, keysInEnv, redactJobText } from '../errors.js';
 import { writeSpoolEntry } from '../spool.js';
 import type { Store } from '../store/types.js';
 
@@ -46,10 +46,7 @@ export async function beat(input: { slug: string; signal?: BeatSignal }, deps: B
 
 /** A message or output that holds a routing key from the environment keeps it only as `a1b2…o5p6` (never stored, never sent on). */
 export function withoutKeys(signal: BeatSignal, env: NodeJS.ProcessEnv, more: string[] = []): BeatSignal {
-  const keys = [...keysInEnv(env), ...more];
-  if (keys.length === 0) return signal;
-  const clean = (text: string | null | undefined) => (typeof text === 'string' ? redactKnownKeys(text, keys) : text);
-  return { ...signal, message: clean(signal.message), outputTail: clean(signal.outputTail) };
+  return redactJobText(signal, [...keysInEnv(env), ...more]);
 }
 
 /** The full path's answer: where a beat for `slug` goes, or the error (65, 78) it ends with. */

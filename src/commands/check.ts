@@ -3,7 +3,7 @@ import { formatDuration, iso } from '../core/duration.js';
 import { activeMute, withUnmute } from '../core/mute.js';
 import { dedupKey, type ServiceSpec } from '../core/service.js';
 import { decide, evaluate, type Evaluation, type ServiceRecord, type Transition } from '../core/state.js';
-import { EXIT, MedicError, mostUrgent, redactKnownKeys } from '../errors.js';
+import { EXIT, MedicError, mostUrgent, redactJobText } from '../errors.js';
 import { configKeys } from '../notify/keys.js';
 import { deliverPending, type DeferReason, type Deferral, type DeliveryReport } from '../notify/deliver.js';
 import type { Pinger, Sender } from '../notify/http.js';
@@ -126,11 +126,11 @@ async function runLocked(opts: CheckOptions, deps: CheckDeps, owner: string, sig
   let result: CheckResult;
   try {
     const now = deps.now();
-    if (config.spool && !opts.dryRun) await ingestSpool(config.spool, { store, services: config.bySlug, now, retentionMs: config.retentionMs, uid: deps.uid, verbose: deps.verbose, notice: deps.notice, keysToHide: configKeys(config.targets.values(), deps.env, deps.uid) });
-    // What jobs said (a failure's message and output) with any routing key this process can see
-    // hidden: it goes into the state change's reason, the trigger's facts and the page.
+    // What jobs said (a signal's message and output) with any routing key this process can see hidden:
+    // it goes into the database, the state change's reason, the trigger's facts and the page.
     const hide = configKeys(config.targets.values(), deps.env, deps.uid);
-    const load = async () => new Map((await store.services()).map((r) => [r.slug, withoutKeysInFailure(r, hide)]));
+    if (config.spool && !opts.dryRun) await ingestSpool(config.spool, { store, services: config.bySlug, now, retentionMs: config.retentionMs, uid: deps.uid, verbose: deps.verbose, notice: deps.notice, keysToHide: hide });
+    const load = async () => new Map((await store.services()).map((r) => [r.slug, (r.failure ? { ...r, failure: redactJobText(r.failure, hide) } : r)]));
     let records = await load();
     const unregistered = config.services.filter((s) => !records.has(s.slug)).map((s) => s.slug);
     if (unregistered.length > 0 && !opts.dryRun) {
@@ -384,12 +384,4 @@ export function undeliveredError(report: DeliveryReport): MedicError | null {
 /** PagerDuty's words, quoted, with anything that is not plain text escaped (JSON string rules). */
 function quoted(answer: string): string {
   return JSON.stringify(answer);
-}
-
-/** The record with routing keys hidden in its failure's message and output (what a job said). */
-function withoutKeysInFailure<T extends ServiceRecord>(rec: T, keys: string[]): T {
-  const f = rec.failure;
-  if (!f || keys.length === 0) return rec;
-  const clean = (t: string | null | undefined) => (typeof t === 'string' ? redactKnownKeys(t, keys) : t);
-  return { ...rec, failure: { ...f, message: clean(f.message), outputTail: clean(f.outputTail) } };
 }
