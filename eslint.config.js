@@ -9,7 +9,7 @@ import tseslint from 'typescript-eslint';
 /** Modules that one part of src/ owns: anywhere else in src/ they are an error. */
 const OWNED = [
   { modules: ['chalk'], owners: ['src/output.ts'], message: 'chalk only in src/output.ts' },
-  { modules: ['better-sqlite3'], owners: ['src/store/**'], message: 'SQL only in src/store' },
+  { modules: ['better-sqlite3', 'pg'], owners: ['src/store/**'], message: 'SQL only in src/store' },
   { modules: ['undici'], owners: ['src/notify/**'], message: 'network only in src/notify' },
   {
     modules: ['http', 'https', 'http2', 'net', 'tls', 'dgram'].flatMap((m) => [m, `node:${m}`]),

@@ -2,12 +2,14 @@
 # Installs the system tools that Medic's tests use, from Debian/Ubuntu packages:
 #   faketime  end-to-end tests run the real binary at chosen instants (libfaketime)
 #   curl      the PagerDuty guide's manual test
+#   postgresql  the store tests start a throwaway PostgreSQL from its binaries (initdb, pg_ctl);
+#             nothing is started or enabled by installing it
 # The one place that lists them: add a tool here, and .ci/run and every developer get it.
 # Idempotent and quiet (installs only what is missing). Needs root: run as root or through sudo.
 #   sudo scripts/install-test-tools.sh
 set -euo pipefail
 
-packages=(faketime curl)
+packages=(faketime curl postgresql)
 
 missing=()
 for package in "${packages[@]}"; do

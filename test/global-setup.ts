@@ -8,6 +8,15 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { TestProject } from 'vitest/node';
+import { startCluster, type ClusterInfo } from './helpers/pg-cluster.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** The run's shared throwaway PostgreSQL (test/helpers/pg-cluster.ts). */
+    pg: ClusterInfo;
+  }
+}
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -35,9 +44,17 @@ export function staleBuild(root: string): string | undefined {
   return undefined;
 }
 
-export default function setup(): void {
+/**
+ * Builds dist/ when stale, and starts the run's throwaway PostgreSQL (a run that cannot start one
+ * fails here, with the reason: store tests never silently skip PostgreSQL). Returns the teardown.
+ */
+export default async function setup(project: TestProject): Promise<() => void> {
   const reason = staleBuild(ROOT);
-  if (!reason) return;
-  console.log(`Building dist/ first: ${reason}.`);
-  execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
+  if (reason) {
+    console.log(`Building dist/ first: ${reason}.`);
+    execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
+  }
+  const cluster = await startCluster();
+  project.provide('pg', { adminUrl: cluster.adminUrl, host: cluster.host, port: cluster.port, dir: cluster.dir });
+  return () => cluster.destroy();
 }

@@ -88,7 +88,8 @@ export const RECORD_RETENTION_MS = 400 * 86_400_000;
  * is due, prune old beats, ping the watcher, release the lock.
  * What could not be delivered comes back as `undelivered`, the error (exit 75/76/78) the run ends with.
  */
-export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckResult> {
+export async function check(opts: CheckOptions, given: CheckDeps): Promise<CheckResult> {
+  const deps = await onStoreClock(given);
   const { capMs, leaseMs } = runLimits(deps.config);
   const owner = `${deps.pid}@${deps.host}`;
   if (!opts.dryRun && !(await takeLock(owner, leaseMs, deps))) return { ran: false, planned: [], transitions: [], delivery: null, gap: null, undelivered: null };
@@ -119,6 +120,18 @@ export async function check(opts: CheckOptions, deps: CheckDeps): Promise<CheckR
     EXIT.tempfail,
     'something on the way to PagerDuty does not answer within its timeout (a proxy? see HTTPS_PROXY); `medic check -v` shows each request',
   );
+}
+
+/**
+ * [scale] A store with a clock of its own (PostgreSQL) is the one clock of every checker: this
+ * run's clock is moved onto it, so checkers on hosts with skewed clocks agree on deadlines and leases.
+ */
+async function onStoreClock(deps: CheckDeps): Promise<CheckDeps> {
+  const storeNow = await deps.store.clock();
+  if (storeNow === null) return deps;
+  const offset = storeNow - deps.now();
+  const local = deps.now;
+  return { ...deps, now: () => local() + offset };
 }
 
 async function runLocked(opts: CheckOptions, deps: CheckDeps, owner: string, signal: AbortSignal): Promise<CheckResult> {
@@ -161,7 +174,14 @@ async function runLocked(opts: CheckOptions, deps: CheckDeps, owner: string, sig
       ? null
       : await deliverPending(
           { config, store, send: deps.send, env: deps.env, uid: deps.uid, now: deps.now, sleep: deps.sleep, monotonic: deps.monotonic, random: deps.random, keysToHide: hide },
-          { budgetMs: config.checker.deliveryBudgetMs, concurrency: 8, retryRefused: opts.retryRefused === true, signal, onEvent: deps.verbose },
+          {
+            budgetMs: config.checker.deliveryBudgetMs,
+            concurrency: 8,
+            retryRefused: opts.retryRefused === true,
+            signal,
+            claim: { owner, leaseMs: runLimits(config).leaseMs },
+            onEvent: deps.verbose,
+          },
         );
     for (const s of delivery?.skipped ?? []) if (s.notice) deps.notice(s.reason);
     if (signal.aborted) throw new Error('stopped at the hard limit');

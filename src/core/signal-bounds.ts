@@ -63,3 +63,11 @@ const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 function wellFormed(text: string): string {
   return /[\ud800-\udfff]/.test(text) ? decoder.decode(utf8.encode(text)) : text;
 }
+
+/** [scale] The longest run id kept (a UUID is 36 characters); a longer one, or one that is not text, is dropped. */
+export const RUN_ID_MAX_CHARS = 64;
+
+/** A run id as stored: text of at most RUN_ID_MAX_CHARS characters, else null. */
+export function boundRunId(runId: unknown): string | null {
+  return typeof runId === 'string' && runId !== '' && runId.length <= RUN_ID_MAX_CHARS ? runId : null;
+}

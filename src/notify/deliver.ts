@@ -34,6 +34,11 @@ export interface DeliveryOptions {
   retryRefused?: boolean;
   /** Once aborted (the run hit its hard limit), nothing more is sent or settled. */
   signal?: AbortSignal;
+  /**
+   * [scale] Claim the events for this checker (until its lease runs out) instead of reading them
+   * all: another checker never sends an event this one holds, nor this one an event another holds.
+   */
+  claim?: { owner: string; leaseMs: number };
   onEvent?: (line: string) => void;
 }
 
@@ -110,7 +115,8 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
   const maxAttempts = opts.maxAttempts ?? MAX_ATTEMPTS_PER_RUN;
   const report: DeliveryReport = { delivered: [], skipped: [], deferred: [] };
   const groups = new Map<string, OutboxEvent[]>();
-  for (const event of await deps.store.pendingEvents()) {
+  const events = opts.claim ? await deps.store.claimEvents(opts.claim.owner, deps.now(), opts.claim.leaseMs) : await deps.store.pendingEvents();
+  for (const event of events) {
     const key = `${event.slug}\u0000${event.target}`;
     const group = groups.get(key);
     if (group) group.push(event);

@@ -155,6 +155,28 @@ export const MIGRATIONS: { version: number; up: string }[] = [
       WHERE to_state = 'paused' AND id IN (SELECT max(id) FROM transitions WHERE to_state = 'paused' GROUP BY slug);
     `,
   },
+  {
+    // [scale] Healthchecks-style pings (medic serve): a run id pairs a start with its end, and /log
+    // lines are kept for history without changing state. Several checkers: an outbox event is
+    // claimed by the checker sending it (until its lease runs out), and the last run's owner is
+    // kept for status.
+    version: 5,
+    up: `
+      ALTER TABLE beats ADD COLUMN run_id TEXT;
+      CREATE INDEX beats_run ON beats (slug, run_id) WHERE run_id IS NOT NULL;
+      CREATE TABLE logs (
+        id INTEGER PRIMARY KEY,
+        slug TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        message TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX logs_slug_at ON logs (slug, at);
+      CREATE INDEX logs_at ON logs (at);
+      ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+      ALTER TABLE outbox ADD COLUMN claimed_until INTEGER;
+      ALTER TABLE checker ADD COLUMN last_run_by TEXT;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -3,11 +3,11 @@ import { accessSync, chmodSync, closeSync, constants, existsSync, fchmodSync, fs
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type { DownReason, Signal, SignalDetails, SignalKind } from '../core/signal.js';
-import { boundDetails } from '../core/signal-bounds.js';
+import { boundDetails, boundRunId } from '../core/signal-bounds.js';
 import { DatabaseError } from '../errors.js';
 import { trustProblem } from '../file-trust.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
-import type { Action, EventStatus, History, OpenOptions, OutboxEvent, Refusal, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
+import type { Action, BeatInput, EventStatus, History, OpenOptions, OutboxEvent, Refusal, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
 
 type Db = Database.Database;
 
@@ -434,6 +434,39 @@ function refusalOf(r: Pick<OutboxRow, 'refused_at' | 'refused_status' | 'refused
   return r.refused_at === null ? null : { at: r.refused_at, status: r.refused_status, answer: r.refused_answer ?? '', fingerprint: r.refused_fingerprint };
 }
 
+/** An outbox row as the Store gives it. */
+function outboxEvent(r: OutboxRow): OutboxEvent {
+  return {
+    id: r.id,
+    slug: r.slug,
+    incidentId: r.incident_id,
+    target: r.target,
+    action: r.action,
+    dedupKey: r.dedup_key,
+    // As stored: src/notify validates them before building anything from them.
+    facts:
+      r.action === 'trigger'
+        ? {
+            downAt: r.down_at as number,
+            lastBeatAt: r.last_beat_at,
+            missedHeartbeats: r.missed_heartbeats as number,
+            // A trigger from before schema 4 has no reason: it was a miss.
+            reason: (r.reason ?? 'missed') as DownReason,
+            exitCode: r.exit_code ?? null,
+            durationMs: r.duration_ms ?? null,
+            message: r.message ?? null,
+            outputTail: r.output_tail ?? null,
+          }
+        : null,
+    createdAt: r.created_at,
+    status: r.status,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    lastError: r.last_error,
+    refusal: refusalOf(r),
+  };
+}
+
 export class SqliteStore implements Store {
   private readonly stmts = new Map<string, Database.Statement>();
 
@@ -462,48 +495,74 @@ export class SqliteStore implements Store {
   }
 
   recordBeat(slug: string, at: number, signal?: { kind: SignalKind } & SignalDetails): Promise<void> {
-    const kind = signal?.kind ?? 'ok';
-    const d = boundDetails(signal);
+    return this.recordBeats([{ slug, at, kind: signal?.kind, details: signal }]);
+  }
+
+  recordBeats(beats: BeatInput[]): Promise<void> {
     return this.run(() =>
       this.db
         .transaction(() => {
-          this.sql('INSERT INTO beats (slug, at, kind, exit_code, duration_ms, message, output_tail) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-            slug,
-            at,
-            kind,
-            d.exitCode,
-            d.durationMs,
-            d.message,
-            d.outputTail,
-          );
-          if (kind === 'ok') {
-            // A success: the service is fine again, whatever failed or started before.
-            this.sql(
-              `INSERT INTO services (slug, registered_at, last_beat_at, beat_seq) VALUES (?, ?, ?, 1)
-               ON CONFLICT (slug) DO UPDATE SET last_beat_at = excluded.last_beat_at, beat_seq = beat_seq + 1,
-               failure_at = NULL, failure_exit_code = NULL, failure_duration_ms = NULL, failure_message = NULL, failure_output_tail = NULL,
-               run_started_at = NULL`,
-            ).run(slug, at, at);
-          } else if (kind === 'start') {
-            // The earliest start that no end followed stays: a job that starts every night and never
-            // ends is not kept "up" by each new start (a start is not a success, SPEC §3 [jobs]).
-            this.sql(
-              `INSERT INTO services (slug, registered_at, run_started_at) VALUES (?, ?, ?)
-               ON CONFLICT (slug) DO UPDATE SET run_started_at = coalesce(run_started_at, excluded.run_started_at)`,
-            ).run(slug, at, at);
-          } else {
-            // The service keeps its own copy: the beat it came from is pruned by age.
-            this.sql(
-              `INSERT INTO services (slug, registered_at, failure_at, failure_exit_code, failure_duration_ms, failure_message, failure_output_tail)
-               VALUES (?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (slug) DO UPDATE SET failure_at = excluded.failure_at, failure_exit_code = excluded.failure_exit_code,
-               failure_duration_ms = excluded.failure_duration_ms, failure_message = excluded.failure_message,
-               failure_output_tail = excluded.failure_output_tail, run_started_at = NULL`,
-            ).run(slug, at, at, d.exitCode, d.durationMs, d.message, d.outputTail);
-          }
+          for (const b of beats) this.writeBeat(b, b.at ?? Date.now());
         })
         .immediate(),
     );
+  }
+
+  clock(): Promise<number | null> {
+    return Promise.resolve(null);
+  }
+
+  private writeBeat(b: BeatInput, at: number): void {
+    const { slug } = b;
+    const kind = b.kind ?? 'ok';
+    if (kind === 'log') {
+      this.sql('INSERT INTO logs (slug, at, message) VALUES (?, ?, ?)').run(slug, at, boundDetails(b.details).message ?? '');
+      return;
+    }
+    const runId = boundRunId(b.runId);
+    let details = b.details;
+    if (runId !== null && kind !== 'start' && details?.durationMs == null) {
+      const start = this.sql("SELECT at FROM beats WHERE slug = ? AND run_id = ? AND kind = 'start' ORDER BY id DESC LIMIT 1").get(slug, runId) as
+        | { at: number }
+        | undefined;
+      if (start && at >= start.at) details = { ...details, durationMs: at - start.at };
+    }
+    const d = boundDetails(details);
+    this.sql('INSERT INTO beats (slug, at, kind, exit_code, duration_ms, message, output_tail, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+      slug,
+      at,
+      kind,
+      d.exitCode,
+      d.durationMs,
+      d.message,
+      d.outputTail,
+      runId,
+    );
+    if (kind === 'ok') {
+      // A success: the service is fine again, whatever failed or started before.
+      this.sql(
+        `INSERT INTO services (slug, registered_at, last_beat_at, beat_seq) VALUES (?, ?, ?, 1)
+         ON CONFLICT (slug) DO UPDATE SET last_beat_at = excluded.last_beat_at, beat_seq = beat_seq + 1,
+         failure_at = NULL, failure_exit_code = NULL, failure_duration_ms = NULL, failure_message = NULL, failure_output_tail = NULL,
+         run_started_at = NULL`,
+      ).run(slug, at, at);
+    } else if (kind === 'start') {
+      // The earliest start that no end followed stays: a job that starts every night and never
+      // ends is not kept "up" by each new start (a start is not a success, SPEC §3 [jobs]).
+      this.sql(
+        `INSERT INTO services (slug, registered_at, run_started_at) VALUES (?, ?, ?)
+         ON CONFLICT (slug) DO UPDATE SET run_started_at = coalesce(run_started_at, excluded.run_started_at)`,
+      ).run(slug, at, at);
+    } else {
+      // The service keeps its own copy: the beat it came from is pruned by age.
+      this.sql(
+        `INSERT INTO services (slug, registered_at, failure_at, failure_exit_code, failure_duration_ms, failure_message, failure_output_tail)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (slug) DO UPDATE SET failure_at = excluded.failure_at, failure_exit_code = excluded.failure_exit_code,
+         failure_duration_ms = excluded.failure_duration_ms, failure_message = excluded.failure_message,
+         failure_output_tail = excluded.failure_output_tail, run_started_at = NULL`,
+      ).run(slug, at, at, d.exitCode, d.durationMs, d.message, d.outputTail);
+    }
   }
 
   register(slugs: string[], at: number): Promise<void> {
@@ -650,36 +709,20 @@ export class SqliteStore implements Store {
   }
 
   pendingEvents(): Promise<OutboxEvent[]> {
+    return this.run(() => (this.sql("SELECT * FROM outbox WHERE status = 'pending' ORDER BY id").all() as OutboxRow[]).map(outboxEvent));
+  }
+
+  claimEvents(owner: string, now: number, leaseMs: number): Promise<OutboxEvent[]> {
     return this.run(() =>
-      (this.sql("SELECT * FROM outbox WHERE status = 'pending' ORDER BY id").all() as OutboxRow[]).map((r) => ({
-        id: r.id,
-        slug: r.slug,
-        incidentId: r.incident_id,
-        target: r.target,
-        action: r.action,
-        dedupKey: r.dedup_key,
-        // As stored: src/notify validates them before building anything from them.
-        facts:
-          r.action === 'trigger'
-            ? {
-                downAt: r.down_at as number,
-                lastBeatAt: r.last_beat_at,
-                missedHeartbeats: r.missed_heartbeats as number,
-                // A trigger from before schema 4 has no reason: it was a miss.
-                reason: (r.reason ?? 'missed') as DownReason,
-                exitCode: r.exit_code ?? null,
-                durationMs: r.duration_ms ?? null,
-                message: r.message ?? null,
-                outputTail: r.output_tail ?? null,
-              }
-            : null,
-        createdAt: r.created_at,
-        status: r.status,
-        attempts: r.attempts,
-        nextAttemptAt: r.next_attempt_at,
-        lastError: r.last_error,
-        refusal: refusalOf(r),
-      })),
+      (
+        this.sql(
+          `UPDATE outbox SET claimed_by = ?, claimed_until = ?
+           WHERE status = 'pending' AND (claimed_by IS NULL OR claimed_by = ? OR claimed_until <= ? OR claimed_until > ?)
+           RETURNING *`,
+        ).all(owner, now + leaseMs, owner, now, now + 2 * leaseMs) as OutboxRow[]
+      )
+        .sort((a, b) => a.id - b.id)
+        .map(outboxEvent),
     );
   }
 
@@ -739,18 +782,19 @@ export class SqliteStore implements Store {
       if (outcome.status === 'retry') {
         this.sql(
           `UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?,
-           refused_at = NULL, refused_status = NULL, refused_answer = NULL, refused_fingerprint = NULL
+           refused_at = NULL, refused_status = NULL, refused_answer = NULL, refused_fingerprint = NULL, claimed_by = NULL, claimed_until = NULL
            WHERE id = ? AND status = 'pending'`,
         ).run(outcome.error, outcome.nextAttemptAt, id);
       } else if (outcome.status === 'refused') {
         // Stays pending: sent again once the target's URL or key changes (a different fingerprint).
         this.sql(
-          `UPDATE outbox SET last_error = ?, refused_at = ?, refused_status = ?, refused_answer = ?, refused_fingerprint = ?
+          `UPDATE outbox SET last_error = ?, refused_at = ?, refused_status = ?, refused_answer = ?, refused_fingerprint = ?,
+           claimed_by = NULL, claimed_until = NULL
            WHERE id = ? AND status = 'pending'`,
         ).run(outcome.error, now, outcome.httpStatus, outcome.answer, outcome.fingerprint, id);
       } else {
         this.sql(
-          "UPDATE outbox SET status = ?, attempts = attempts + ?, last_error = ?, response = ?, settled_at = ? WHERE id = ? AND status = 'pending'",
+          "UPDATE outbox SET status = ?, attempts = attempts + ?, last_error = ?, response = ?, settled_at = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ? AND status = 'pending'",
         ).run(
           outcome.status,
           outcome.status === 'skipped' ? 0 : 1,
@@ -888,6 +932,7 @@ export class SqliteStore implements Store {
       // at most PRUNE_BATCHES of them per call, so one run stays quick (the next run goes on).
       const batches = [
         this.sql('DELETE FROM beats WHERE id IN (SELECT id FROM beats WHERE at < ? LIMIT 1000)'),
+        this.sql('DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE at < ? LIMIT 1000)'),
         this.sql('DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE at < ? LIMIT 1000)'),
         this.sql(
           `DELETE FROM transitions WHERE id IN (SELECT id FROM transitions WHERE at < ? AND id NOT IN
@@ -898,7 +943,7 @@ export class SqliteStore implements Store {
       let deleted = 0;
       let left = PRUNE_BATCHES;
       for (const [i, stmt] of batches.entries()) {
-        const before = i === 0 ? beatsBefore : recordsBefore;
+        const before = i <= 1 ? beatsBefore : recordsBefore;
         while (left-- > 0) {
           const n = stmt.run(before).changes;
           deleted += n;
@@ -920,6 +965,10 @@ export class SqliteStore implements Store {
           }[]
         ).map((r) => r.at),
         signals: signals ? this.signals(slug, since, until) : [],
+        logs:
+          (this.opened.olderSchema ?? SCHEMA_VERSION) >= 5
+            ? (this.sql('SELECT at, message FROM logs WHERE slug = ? AND at >= ? AND at <= ? ORDER BY at, id').all(slug, since, until) as History['logs'])
+            : [],
         pauses: this.pauses(slug, since, until, signals),
         resets: (
           this.sql(
@@ -1004,8 +1053,20 @@ export class SqliteStore implements Store {
   }
 
   releaseLock(owner: string, lastRunAt: number): Promise<void> {
+    return this.run(() =>
+      this.db
+        .transaction(() => {
+          this.sql('UPDATE checker SET owner = NULL, lease_until = NULL, last_run_at = ?, last_run_by = owner WHERE id = 1 AND owner = ?').run(lastRunAt, owner);
+          this.sql("UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ? AND status = 'pending'").run(owner);
+        })
+        .immediate(),
+    );
+  }
+
+  lastChecker(): Promise<string | null> {
     return this.run(() => {
-      this.sql('UPDATE checker SET owner = NULL, lease_until = NULL, last_run_at = ? WHERE id = 1 AND owner = ?').run(lastRunAt, owner);
+      if ((this.opened.olderSchema ?? SCHEMA_VERSION) < 5) return null;
+      return (this.sql('SELECT last_run_by FROM checker WHERE id = 1').get() as { last_run_by: string | null }).last_run_by;
     });
   }
 

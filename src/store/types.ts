@@ -100,8 +100,27 @@ export interface TransitionInput {
   events: NewEvent[] | 'resolve-sent-triggers';
 }
 
+/**
+ * [scale] One beat for recordBeats: `medic serve` writes many in one transaction (group commit).
+ * `log` (Healthchecks' /log) is kept for history only and changes no state.
+ */
+export interface BeatInput {
+  slug: string;
+  /** When it happened; omitted: the store's clock at write time (PostgreSQL: the database's now(); SQLite: Date.now()). */
+  at?: number;
+  kind?: SignalKind | 'log';
+  details?: SignalDetails;
+  /**
+   * Pairs a run's start and its end (Healthchecks' `?rid=`, a UUID): an end with a run id and no
+   * duration of its own gets the time since the start with the same run id, when there was one.
+   */
+  runId?: string;
+}
+
 export interface History {
   beats: number[];
+  /** [scale] Lines sent to `/log` (bounded like a message), oldest first. */
+  logs: { at: number; message: string }[];
   /** [jobs] Starts, failures and successes that carry details (exit code, message, output), oldest first. */
   signals: Signal[];
   /** [jobs] For replay: pauses that overlap the range (until: its own end; endedAt: when `medic resume` ended it). */
@@ -129,6 +148,17 @@ export interface Store {
    * clears the started run. Details are cut to their bounds (core/signal.ts), never refused.
    */
   recordBeat(slug: string, at: number, signal?: { kind: SignalKind } & SignalDetails): Promise<void>;
+  /**
+   * [scale] Records many beats in one transaction, in order, with recordBeat's rules each (group
+   * commit for `medic serve`): when it resolves, every one of them is durable; when it rejects, none is.
+   */
+  recordBeats(beats: BeatInput[]): Promise<void>;
+  /**
+   * [scale] The store's own clock, when it has one that every host shares: PostgreSQL's now(), so
+   * that checkers on hosts with skewed clocks agree on deadlines and leases. Null for SQLite (one
+   * machine: the process's clock is the clock).
+   */
+  clock(): Promise<number | null>;
   /** Drops the live state of services no longer in the config (not their history); open incidents stay. */
   forget(slugs: string[]): Promise<void>;
   /** Adds services seen for the first time in the config, registered at `at`. */
@@ -137,6 +167,12 @@ export interface Store {
   /** Applies state changes and their outbox events in one transaction; returns the slugs applied. */
   applyTransitions(changes: TransitionInput[], now: number): Promise<string[]>;
   pendingEvents(): Promise<OutboxEvent[]>;
+  /**
+   * [scale] The pending events, oldest first, that no other checker holds a live claim on, each
+   * now claimed by `owner` until `now + leaseMs` (PostgreSQL: FOR UPDATE SKIP LOCKED): two checkers
+   * never send the same event at once. settle() ends a claim; a claim that runs out frees the event.
+   */
+  claimEvents(owner: string, now: number, leaseMs: number): Promise<OutboxEvent[]>;
   /** Status of the trigger an event's incident sent to the same target (for resolve ordering). */
   triggerStatus(slug: string, incidentId: number, target: string): Promise<EventStatus | null>;
   settle(id: number, outcome: Settlement, now: number): Promise<void>;
@@ -184,6 +220,7 @@ export interface Store {
   history(slug: string, since: number, until: number): Promise<History>;
   /** Takes the checker lock unless another live checker holds it. */
   acquireLock(owner: string, now: number, leaseMs: number, takeOverFrom?: string): Promise<{ acquired: boolean; holder: string | null }>;
+  /** Frees the lock, records the run (at, owner) for status and gap protection, and drops the owner's remaining claims on events. */
   releaseLock(owner: string, lastRunAt: number): Promise<void>;
   /**
    * A check ran at `at` but could not evaluate (its config has problems): beats were still being
@@ -191,6 +228,8 @@ export interface Store {
    */
   noteCheckAttempt(at: number): Promise<void>;
   lastCheckAt(): Promise<number | null>;
+  /** [scale] Who ran the last check that finished (`pid@host`, the lock's owner), for status; null: none yet. */
+  lastChecker(): Promise<string | null>;
   schemaVersion(): Promise<number>;
   /**
    * For doctor: whether the store exists yet, and whether this process could write it (or, when it

@@ -477,6 +477,166 @@ export function storeContract(name: string, fresh: () => StoreFixture | Promise<
       });
     });
 
+    describe('[scale] recordBeats (group commit), run ids, logs, the store clock', () => {
+      it('records many beats in one call, in order, each by recordBeat\'s rules', async () => {
+        const { store } = await setUp();
+        await store.recordBeats([
+          { slug: 'a', at: T0 },
+          { slug: 'b', at: T0 + 1, kind: 'start' },
+          { slug: 'a', at: T0 + 2 },
+          { slug: 'c', at: T0 + 3, kind: 'fail', details: { exitCode: 2 } },
+        ]);
+        expect(await service(store, 'a')).toMatchObject({ lastBeatAt: T0 + 2, beatSeq: 2 });
+        expect(await service(store, 'b')).toMatchObject({ lastBeatAt: null, runStartedAt: T0 + 1 });
+        expect((await service(store, 'c'))?.failure).toMatchObject({ at: T0 + 3, exitCode: 2 });
+      });
+
+      it('an empty batch is fine; a beat without a time gets the store\'s clock (its own, or this process\'s)', async () => {
+        const { store } = await setUp();
+        await store.recordBeats([]);
+        const clock = await store.clock();
+        const before = clock ?? Date.now();
+        await store.recordBeats([{ slug: 'a' }]);
+        const after = (await store.clock()) ?? Date.now();
+        const at = (await service(store, 'a'))!.lastBeatAt!;
+        expect(at).toBeGreaterThanOrEqual(before - 1000);
+        expect(at).toBeLessThanOrEqual(after + 1000);
+      });
+
+      it('an end with a run id gets the time since the start with the same run id as its duration, unless it gives one', async () => {
+        const { store } = await setUp();
+        const rid = '0b5f1c1e-3a7e-4c1b-9d55-2f6f0c1d2e3f';
+        await store.recordBeats([{ slug: 'a', at: T0, kind: 'start', runId: rid }]);
+        await store.recordBeats([{ slug: 'a', at: T0 + 5 * MIN, kind: 'start', runId: 'other' }]);
+        await store.recordBeats([{ slug: 'a', at: T0 + 7 * MIN, kind: 'fail', runId: rid, details: { exitCode: 1 } }]);
+        expect((await service(store, 'a'))?.failure).toMatchObject({ exitCode: 1, durationMs: 7 * MIN });
+        await store.recordBeats([{ slug: 'a', at: T0 + 8 * MIN, runId: 'other', details: { durationMs: 5 } }]);
+        await store.recordBeats([{ slug: 'a', at: T0 + 9 * MIN, runId: 'never-started' }]);
+        const h = await store.history('a', T0, T0 + HOUR);
+        expect(h.signals.map((x) => [x.kind, x.durationMs ?? null])).toEqual([
+          ['start', null],
+          ['start', null],
+          ['fail', 7 * MIN],
+          ['ok', 5],
+        ]);
+        expect(h.beats).toEqual([T0 + 8 * MIN, T0 + 9 * MIN]);
+      });
+
+      it('a log line is kept for history only: no state changes, no service registered', async () => {
+        const { store } = await setUp();
+        await store.recordBeats([{ slug: 'a', at: T0, kind: 'log', details: { message: 'disk at 91%' } }]);
+        expect(await store.services()).toEqual([]);
+        await store.recordBeat('a', T0 + 1);
+        await store.recordBeats([{ slug: 'a', at: T0 + 2, kind: 'log', details: { message: 'm'.repeat(MESSAGE_MAX_CHARS + 10) } }]);
+        expect(await service(store, 'a')).toMatchObject({ lastBeatAt: T0 + 1, beatSeq: 1 });
+        const h = await store.history('a', T0, T0 + HOUR);
+        expect(h.logs).toEqual([
+          { at: T0, message: 'disk at 91%' },
+          { at: T0 + 2, message: 'm'.repeat(MESSAGE_MAX_CHARS) },
+        ]);
+        expect(h.beats).toEqual([T0 + 1]);
+        await store.prune(T0 + 1, T0);
+        expect((await store.history('a', T0, T0 + HOUR)).logs).toEqual([{ at: T0 + 2, message: 'm'.repeat(MESSAGE_MAX_CHARS) }]);
+      });
+
+      it('clock() is null or a time close to now, the same from every handle', async () => {
+        const { store, open } = await setUp();
+        const [x, y] = [await store.clock(), await (await open()).clock()];
+        expect(x === null).toBe(y === null);
+        if (x !== null) expect(Math.abs(x - Date.now())).toBeLessThan(60_000);
+      });
+    });
+
+    describe('[scale] several checkers: event claims and who ran the last check', () => {
+      /** A service down with a trigger to each of `targets`; returns the pending events. */
+      async function incident(store: Store, slug: string, targets: string[]) {
+        await store.register([slug], T0 - HOUR);
+        const s = (await service(store, slug))!;
+        const facts = { downAt: T0, lastBeatAt: null, missedHeartbeats: 1 };
+        await store.applyTransitions(
+          [
+            {
+              slug,
+              version: s.version,
+              from: 'up',
+              to: 'down',
+              at: T0,
+              reason: 'no beat',
+              beatSeq: s.beatSeq,
+              incidentId: null,
+              events: targets.map((target) => ({ target, action: 'trigger' as const, dedupKey: `medic-heartbeat-${slug}`, facts })),
+            },
+          ],
+          T0,
+        );
+      }
+
+      it('A claims the pending events, oldest first; B gets none of them while A\'s claim lasts, and all once it ran out', async () => {
+        const { store, open } = await setUp();
+        await incident(store, 'x', ['one', 'two']);
+        const mine = await store.claimEvents(A, T0, LEASE);
+        expect(mine.map((e) => e.target)).toEqual(['one', 'two']);
+        expect(mine[0]!.id).toBeLessThan(mine[1]!.id);
+        const other = await open();
+        expect(await other.claimEvents(B, T0 + 1, LEASE)).toEqual([]);
+        expect((await other.claimEvents(B, T0 + LEASE, LEASE)).map((e) => e.id)).toEqual(mine.map((e) => e.id));
+        expect(await store.claimEvents(A, T0 + LEASE + 1, LEASE)).toEqual([]);
+      });
+
+      it('claims again what it holds; settle ends a claim; releaseLock drops the owner\'s claims', async () => {
+        const { store } = await setUp();
+        await incident(store, 'x', ['one', 'two', 'three']);
+        const [e1, e2] = await store.claimEvents(A, T0, LEASE);
+        expect((await store.claimEvents(A, T0 + 1, LEASE)).length).toBe(3);
+        await store.settle(e1!.id, { status: 'retry', error: 'HTTP 500', nextAttemptAt: T0 + MIN }, T0 + 2);
+        expect((await store.claimEvents(B, T0 + 3, LEASE)).map((e) => e.id)).toEqual([e1!.id]);
+        await store.acquireLock(A, T0, LEASE);
+        await store.releaseLock(A, T0 + 4);
+        expect((await store.claimEvents(B, T0 + 5, LEASE)).map((e) => e.id)).toEqual([e1!.id, e2!.id, e2!.id + 1]);
+        expect((await store.claimEvents(B, T0 + 5, LEASE)).every((e) => e.status === 'pending')).toBe(true);
+      });
+
+      it('a delivered event is never claimed again; pendingEvents still lists claimed ones (status counts them)', async () => {
+        const { store } = await setUp();
+        await incident(store, 'x', ['one', 'two']);
+        const [e1] = await store.claimEvents(A, T0, LEASE);
+        await store.settle(e1!.id, { status: 'delivered', response: '{}' }, T0 + 1);
+        expect((await store.pendingEvents()).map((e) => e.target)).toEqual(['two']);
+        expect((await store.claimEvents(B, T0 + LEASE, LEASE)).map((e) => e.target)).toEqual(['two']);
+      });
+
+      it('a claim ending more than a lease beyond now (planted, or the clock stepped back) counts as run out', async () => {
+        const { store } = await setUp();
+        await incident(store, 'x', ['one']);
+        await store.claimEvents(A, T0 + 10 * LEASE, LEASE);
+        expect((await store.claimEvents(B, T0, LEASE)).length).toBe(1);
+      });
+
+      it('of many checkers claiming at once, each event goes to exactly one', async () => {
+        const { store, open } = await setUp();
+        await incident(store, 'x', ['t1', 't2', 't3', 't4', 't5', 't6']);
+        const handles = [store, await open(), await open(), await open()];
+        const got = await Promise.all(handles.map((h, i) => h.claimEvents(`${i}@host-${i}`, T0, LEASE)));
+        const ids = got.flat().map((e) => e.id);
+        expect(ids).toHaveLength(6);
+        expect(new Set(ids).size).toBe(6);
+      });
+
+      it('lastChecker is null until a check finished, then the owner of the last lock released', async () => {
+        const { store } = await setUp();
+        expect(await store.lastChecker()).toBeNull();
+        await store.acquireLock(A, T0, LEASE);
+        expect(await store.lastChecker()).toBeNull();
+        await store.releaseLock(A, T0 + 1);
+        expect(await store.lastChecker()).toBe(A);
+        await store.acquireLock(B, T0 + 2, LEASE);
+        await store.releaseLock(B, T0 + 3);
+        expect(await store.lastChecker()).toBe(B);
+        await store.releaseLock(A, T0 + 4);
+        expect(await store.lastChecker()).toBe(B);
+      });
+    });
+
     describe('prune by time', () => {
       it('deletes beats before the beat cut-off (a beat at the cut-off stays) and leaves the live state alone', async () => {
         const { store } = await setUp();
@@ -527,7 +687,7 @@ export function storeContract(name: string, fresh: () => StoreFixture | Promise<
 
       it('is empty for a slug it never saw', async () => {
         const { store } = await setUp();
-        expect(await store.history('nobody', 0, T0)).toEqual({ beats: [], signals: [], pauses: [], resets: [], transitions: [], deliveries: [] });
+        expect(await store.history('nobody', 0, T0)).toEqual({ beats: [], logs: [], signals: [], pauses: [], resets: [], transitions: [], deliveries: [] });
       });
     });
 

@@ -495,7 +495,7 @@ describe('read-only opens: status, history, check --dry-run and doctor never cre
     try {
       expect(await store.services()).toEqual([]);
       expect(await store.lastCheckAt()).toBeNull();
-      expect(await store.history('nightly-backup', 0, T0)).toEqual({ beats: [], signals: [], pauses: [], resets: [], transitions: [], deliveries: [] });
+      expect(await store.history('nightly-backup', 0, T0)).toEqual({ beats: [], logs: [], signals: [], pauses: [], resets: [], transitions: [], deliveries: [] });
       expect(await store.probe()).toEqual({ exists: false });
       expect((await databaseError(() => store.recordBeat('nightly-backup', T0))).exitCode).toBe(74);
     } finally {
