@@ -34,5 +34,5 @@ process.stdin.destroy();
 
 /** What openStore takes for a database URL (src/store/index.ts StoreConfig). */
 function storeConfig(databaseUrl) {
-  return { databasePath: databaseUrl, database: databaseUrl };
+  return { databasePath: '', databaseUrl };
 }
