@@ -100,8 +100,8 @@ export async function copyIntoPostgres(sqlitePath, url) {
 export async function pgBench({ work, bin, node = process.execPath, env, quick, deps }) {
   const { run, hyperfine, pool, makeTemplate, templates, standIn, say } = deps;
   const P = quick
-    ? { beats: 100_000, checkRounds: 1, checkRuns: 3, scaleSizes: [10_000, 30_000], scaleRuns: 1, ingest: { seconds: 3, writers: [1, 8], batches: [1, 100] }, beatRuns: 10 }
-    : { beats: 1_000_000, checkRounds: 2, checkRuns: 5, scaleSizes: [10_000, 30_000, 100_000], scaleRuns: 2, ingest: { seconds: 5, writers: [1, 8, 32], batches: [1, 10, 100] }, beatRuns: 20 };
+    ? { beats: 100_000, checkRounds: 1, checkRuns: 3, scaleSizes: [10_000, 30_000], scaleRuns: 1, ingest: { seconds: 3, runs: [['store', [1, 8], [1, 100]], ['bare', [1], [1, 100]]] }, beatRuns: 10 }
+    : { beats: 1_000_000, checkRounds: 2, checkRuns: 5, scaleSizes: [10_000, 30_000, 100_000], scaleRuns: 2, ingest: { seconds: 5, runs: [['store', [1, 8, 32], [1, 10, 100]], ['bare', [1, 8], [1, 100]]] }, beatRuns: 20 };
   const problems = [];
   const dir = join(work, 'pg');
   mkdirSync(dir, { recursive: true });
@@ -339,7 +339,7 @@ export function summarizeStatementLog(text) {
 // c) beats per second: writer processes, each with its own store, calling recordBeats in a loop
 
 
-async function ingestBench({ cluster, createDb, bin, node, env, run, say, seconds, writers, batches, services, dir }) {
+async function ingestBench({ cluster, createDb, bin, node, env, run, say, seconds, runs, services, dir }) {
   const db = 'ingest';
   await createDb(db);
   const url = cluster.urlOf(db);
@@ -351,11 +351,12 @@ async function ingestBench({ cluster, createDb, bin, node, env, run, say, second
   const dist = join(bin, '..', '..', 'dist');
   const slugs = Array.from({ length: services }, (_, i) => slugOf(i)).join(',');
   const rows = [];
-  for (const w of writers) {
+  for (const [mode, writers, batches] of runs) {
+   for (const w of writers) {
     for (const b of batches) {
-      say(`7c. ingest: ${w} writer(s) × ${b} beat(s) per transaction, ${seconds} s`);
+      say(`7c. ingest (${mode}): ${w} writer(s) × ${b} beat(s) per transaction, ${seconds} s`);
       const before = Number((await cluster.query(db, 'SELECT count(*) AS n FROM beats'))[0].n);
-      const children = Array.from({ length: w }, (_, k) => spawnCollect(node, [workerFile, dist, url, slugs, String(b), String(seconds), String(k * 997)], env));
+      const children = Array.from({ length: w }, (_, k) => spawnCollect(node, [workerFile, mode, dist, url, slugs, String(b), String(seconds), String(k * 997)], env));
       await Promise.all(children.map((c) => c.ready));
       const t0 = performance.now();
       for (const c of children) c.go();
@@ -365,6 +366,7 @@ async function ingestBench({ cluster, createDb, bin, node, env, run, say, second
       const beats = outs.reduce((s, o) => s + o.beats, 0);
       const latencies = outs.flatMap((o) => o.latencies).sort((a, c) => a - c);
       rows.push({
+        mode,
         writers: w,
         batch: b,
         beats,
@@ -375,6 +377,7 @@ async function ingestBench({ cluster, createDb, bin, node, env, run, say, second
         p99: latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))],
       });
     }
+   }
   }
   return { seconds, services, rows };
 }
@@ -498,12 +501,12 @@ export function pgTable(r) {
     p(['```', e.plan, '```'].join('\n'));
   }
   p();
-  p(`c) Beats per second into one PostgreSQL through the store's recordBeats (one transaction per call), ${r.ingest.seconds} s per row, ${fmtInt(r.ingest.services)} services:`);
+  p(`c) Beats per second into one PostgreSQL, ${r.ingest.seconds} s per row, ${fmtInt(r.ingest.services)} services: the store's recordBeats (one transaction per call), and the floor, node-postgres alone writing the same batch as one multi-row INSERT into beats and one upsert of services:`);
   p();
   p(
     table(
-      ['writers', 'beats per transaction', 'beats/s', 'commits/s', 'recordBeats p50 ms', 'p99 ms', 'beats stored / sent'],
-      r.ingest.rows.map((x) => [x.writers, x.batch, fmtInt(Math.round(x.beatsPerSecond)), fmtInt(Math.round(x.commitsPerSecond)), ms(x.p50), ms(x.p99), `${fmtInt(x.stored)} / ${fmtInt(x.beats)}`]),
+      ['writer', 'writers', 'beats per transaction', 'beats/s', 'commits/s', 'transaction p50 ms', 'p99 ms', 'beats stored / sent'],
+      r.ingest.rows.map((x) => [x.mode === 'bare' ? 'bare SQL (2 set-based statements)' : 'Medic store, recordBeats', x.writers, x.batch, fmtInt(Math.round(x.beatsPerSecond)), fmtInt(Math.round(x.commitsPerSecond)), ms(x.p50), ms(x.p99), `${fmtInt(x.stored)} / ${fmtInt(x.beats)}`]),
     ),
   );
   p();
