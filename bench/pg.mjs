@@ -101,7 +101,7 @@ export async function pgBench({ work, bin, node = process.execPath, env, quick, 
   const { run, hyperfine, pool, makeTemplate, templates, standIn, say } = deps;
   const P = quick
     ? { beats: 100_000, checkRounds: 1, checkRuns: 3, scaleSizes: [10_000, 30_000], scaleRuns: 1, ingest: { seconds: 3, runs: [['store', [1, 8], [1, 100]], ['bare', [1], [1, 100]]] }, beatRuns: 10 }
-    : { beats: 1_000_000, checkRounds: 2, checkRuns: 5, scaleSizes: [10_000, 30_000, 100_000], scaleRuns: 2, ingest: { seconds: 5, runs: [['store', [1, 8, 32], [1, 10, 100]], ['bare', [1, 8], [1, 100]]] }, beatRuns: 20 };
+    : { beats: 1_000_000, checkRounds: 2, checkRuns: 5, scaleSizes: [10_000, 30_000, 100_000], scaleRuns: 2, ingest: { seconds: 5, runs: [['store', [1, 8], [1, 10, 100]], ['bare', [1, 8], [1, 100]]] }, beatRuns: 20 };
   const problems = [];
   const dir = join(work, 'pg');
   mkdirSync(dir, { recursive: true });
@@ -123,8 +123,6 @@ export async function pgBench({ work, bin, node = process.execPath, env, quick, 
       return r;
     };
     const createDb = (name) => cluster.query('postgres', `CREATE DATABASE ${name}`);
-    // The async control connects as a second superuser whose sessions commit without waiting for the WAL flush.
-    await cluster.query('postgres', "CREATE ROLE medic_async LOGIN SUPERUSER; ALTER ROLE medic_async SET synchronous_commit = off");
 
     /** SQLite template of `n` services with P.beats beats (run.mjs's own when part 2 made it). */
     const liteTemplates = new Map(P.beats === deps.beats ? templates : []);
@@ -165,7 +163,7 @@ export async function pgBench({ work, bin, node = process.execPath, env, quick, 
 
     // A case is one store at one size: its config, and the prepare command that gives each measured
     // run the same starting state (cp of the template for SQLite, the reset above for PostgreSQL).
-    const makeCase = async (store, n, { id = `${store}-${n}`, user = 'medic' } = {}) => {
+    const makeCase = async (store, n, { id = `${store}-${n}` } = {}) => {
       const d = join(dir, id);
       mkdirSync(d, { recursive: true });
       const lite = await sqliteTemplate(n);
@@ -183,7 +181,7 @@ export async function pgBench({ work, bin, node = process.execPath, env, quick, 
         };
       } else {
         const { db, reset } = await pgDatabase(n, lite);
-        writeConfig(c.config, { services: n, database: cluster.urlOf(db).replace('//medic@', `//${user}@`), eventsUrl: standIn.url });
+        writeConfig(c.config, { services: n, database: cluster.urlOf(db), eventsUrl: standIn.url });
         c.prepare = cluster.psqlCommand(db, reset).map(q).join(' ');
         c.db = db;
         c.down = async () => Number((await cluster.query(db, 'SELECT count(*) AS n FROM services WHERE incident_id IS NOT NULL'))[0].n);
@@ -228,7 +226,6 @@ export async function pgBench({ work, bin, node = process.execPath, env, quick, 
     const sizes = [10, 1000, 10_000];
     const sideCases = [];
     for (const n of sizes) for (const store of ['sqlite', 'pg']) sideCases.push(await makeCase(store, n));
-    sideCases.push(await makeCase('pg', 10_000, { id: 'pg-async-10000', user: 'medic_async' }));
     const side = await measureChecks('7a. check, SQLite and PostgreSQL side by side', sideCases, { rounds: P.checkRounds, runs: P.checkRuns, warmup: 1 });
     side.loadAfter = loadavg()[0];
 
@@ -458,23 +455,21 @@ export function pgTable(r) {
     ),
   );
   p();
-  const a = r.side.find((c) => c.id === 'pg-async-10000');
   p(
-    `Control: 10,000 services on PostgreSQL with synchronous_commit = off (commits do not wait for the WAL flush): ${ms(a.median)} ms (durable: ${ms(r.side.find((c) => c.id === 'pg-10000').median)}). ` +
-      `10,000 / 10 services: SQLite ${(lite(10_000).median / lite(10).median).toFixed(2)}×, PostgreSQL ${(r.side.find((c) => c.id === 'pg-10000').median / r.side.find((c) => c.id === 'pg-10').median).toFixed(2)}×. Load (1 min) after: ${r.side.loadAfter.toFixed(1)}.`,
+    `10,000 / 10 services: SQLite ${(lite(10_000).median / lite(10).median).toFixed(2)}×, PostgreSQL ${(r.side.find((c) => c.id === 'pg-10000').median / r.side.find((c) => c.id === 'pg-10').median).toFixed(2)}×. Load (1 min) after: ${r.side.loadAfter.toFixed(1)}.`,
   );
   p();
-  p(`b) As services grow (1% due, ${fmtInt(r.params.beats)} beats; hyperfine, ${r.params.scaleRuns} run(s) each on a fresh copy; ms):`);
+  p(`b) As services grow (1% due, ${fmtInt(r.params.beats)} beats; hyperfine, ${r.params.scaleRuns} run(s) each on a fresh copy; ms). Load (1 min) after: ${r.scale.loadAfter.toFixed(1)}:`);
   p();
   const sizes = [...new Set(r.scale.map((c) => c.services))];
   p(
     table(
-      ['services', 'SQLite median', 'PostgreSQL median', 'PostgreSQL / SQLite', 'PostgreSQL µs per added service'],
+      ['services', 'SQLite median', 'PostgreSQL median', 'PostgreSQL / SQLite', 'SQLite CPU', 'PostgreSQL CPU (client only)', 'PostgreSQL µs per added service (wall)'],
       sizes.map((n, i) => {
         const s = r.scale.find((c) => c.id === `sqlite-${n}`);
         const g = r.scale.find((c) => c.id === `pg-${n}`);
         const prev = i > 0 ? r.scale.find((c) => c.id === `pg-${sizes[i - 1]}`) : null;
-        return [fmtInt(n), ms(s.median), ms(g.median), `${(g.median / s.median).toFixed(2)}×`, prev ? ((1000 * (g.median - prev.median)) / (n - sizes[i - 1])).toFixed(1) : '—'];
+        return [fmtInt(n), ms(s.median), ms(g.median), `${(g.median / s.median).toFixed(2)}×`, ms(s.cpu), ms(g.cpu), prev ? ((1000 * (g.median - prev.median)) / (n - sizes[i - 1])).toFixed(1) : '—'];
       }),
     ),
   );
