@@ -105,8 +105,7 @@ function text(b: unknown): string | null {
 export async function openPostgresStore(url: string, opts: PostgresOptions = {}): Promise<PostgresStore> {
   const readOnly = opts.readOnly === true;
   const pool = new pg.Pool({
-    connectionString: url,
-    ...(opts.password !== undefined && { password: opts.password }),
+    connectionString: withPassword(url, opts.password),
     max: opts.maxConnections ?? 4,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     statement_timeout: STATEMENT_TIMEOUT_MS,
@@ -129,6 +128,21 @@ export async function openPostgresStore(url: string, opts: PostgresOptions = {})
     throw postgresError(url, err);
   }
   return store;
+}
+
+/**
+ * The URL pg connects with: the password from the password file goes into it in memory only (pg
+ * lets a URL's empty password override a `password` option). Never printed: messages use describeUrl.
+ */
+function withPassword(url: string, password: string | undefined): string {
+  if (password === undefined) return url;
+  try {
+    const u = new URL(url);
+    u.password = encodeURIComponent(password);
+    return u.toString();
+  } catch {
+    return url;
+  }
 }
 
 const newerSchema = (where: string, v: number) =>
