@@ -865,7 +865,11 @@ export class PostgresStore implements Store {
          WHERE id = 1 AND (owner IS NULL OR lease_until <= $3 OR lease_until > $4 OR owner = $5)`,
         [param(owner), now + leaseMs, now, now + 2 * leaseMs, takeOverFrom === undefined ? null : param(takeOverFrom)],
       );
-      if (taken.rowCount === 1) return { acquired: true, holder: owner };
+      if (taken.rowCount === 1) {
+        // Taken over from a checker known to be gone: its claims on events go with its lease.
+        if (takeOverFrom !== undefined) await this.q(c, "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = $1 AND status = 'pending'", [takeOverFrom]);
+        return { acquired: true, holder: owner };
+      }
       const [row] = await this.q<{ owner: string | null }>(c, 'SELECT owner FROM checker WHERE id = 1');
       return { acquired: false, holder: row?.owner ?? null };
     });
