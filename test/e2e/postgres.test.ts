@@ -82,6 +82,11 @@ describe('medic on PostgreSQL, spawned', { timeout: 120_000 }, () => {
     expect(Date.parse(row.lastSeen)).toBeLessThanOrEqual(Date.now() + 1000);
     expect(row.state).toBe('up');
     expect(pd.requests).toEqual([]);
+    // A pause taken there ends an hour after the database's now, not an hour after 2020.
+    expect((await project.run(['pause', 'job', '--for', '1h'], skewed)).code).toBe(0);
+    const until = Date.parse((await statusBySlug(project, skewed)).get('job').muted.until);
+    expect(until).toBeGreaterThanOrEqual(before + 3_600_000 - 1000);
+    expect(until).toBeLessThanOrEqual(Date.now() + 3_600_000 + 1000);
   });
 
   it('MEDIC_DB may name the PostgreSQL database instead of the file\'s "database"', async () => {
