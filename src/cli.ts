@@ -339,6 +339,41 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
         }, { readOnly: opts.dryRun === true }));
     });
 
+  withConfig(program.command('serve'))
+    .description('take beats over HTTP on Healthchecks-style URLs (/ping/<ping-key>/<slug>[/start|/fail|/log|/<exit-status>]) and answer /healthz, until SIGTERM')
+    .option('-v, --verbose', 'one line per request (the ping key never in it), and a summary at the end')
+    .action((opts: { verbose?: boolean }, cmd: Command) => {
+      job = async () => {
+        const where = loadOptions(cmd.opts().config ?? globalConfig, io, env);
+        const { loadConfig } = await import('./config.js');
+        const cfg = await loadConfig(where);
+        const { openStore } = await import('./store/index.js');
+        const { configKeys } = await import('./notify/keys.js');
+        const { serve } = await import('./commands/serve.js');
+        return serve({
+          config: cfg,
+          reload: () => loadConfig(where),
+          openStore: (c) => openStore(c, { uid: where.uid, gid: where.gid }),
+          keysToHide: (c) => configKeys(c.targets.values(), env, where.uid),
+          env,
+          uid: where.uid,
+          gid: where.gid,
+          onSignal: ({ stop, reload }) => {
+            const handlers = [['SIGTERM', stop], ['SIGINT', stop], ['SIGHUP', reload]] as const;
+            for (const [signal, handler] of handlers) process.on(signal, handler);
+            return () => {
+              for (const [signal, handler] of handlers) process.off(signal, handler);
+            };
+          },
+          say: human,
+          warn: (text) => io.stderr.write(`medic serve: ${printableLines(text)}\n`),
+          verbose: opts.verbose === true,
+          monotonic: () => performance.now(),
+          now,
+        });
+      };
+    });
+
   withConfig(program.command('status'))
     .description('show every service: state, last seen, next deadline, open incident, undelivered events')
     .argument('[slug...]', 'only these services')
