@@ -172,8 +172,9 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
 function tooLarge(res: ServerResponse, headers: Record<string, string>): void {
   if (res.headersSent || res.destroyed) return;
   // Connection: close — the rest of the body is never read; the connection ends with the answer.
-  res.writeHead(413, { ...headers, Connection: 'close' });
-  res.end('request body too large');
+  const body = 'request body too large';
+  res.writeHead(413, { ...headers, 'Content-Length': String(body.length), Connection: 'close' });
+  res.end(body);
 }
 
 /**
