@@ -27,6 +27,9 @@ export interface ServeDeps {
   now: () => number;
 }
 
+/** Errors while serving are said on stderr at most this often. */
+export const ERROR_EVERY_MS = 10_000;
+
 /** How long a stop waits for requests in flight (and their beats' commit) before it drops them. */
 export const DRAIN_MS = 10_000;
 
@@ -42,6 +45,18 @@ export async function serve(deps: ServeDeps): Promise<number> {
   const tls = readTls(config.serve);
   const store = await deps.openStore(config);
   const commit = new GroupCommit(store);
+  // At most one line per ERROR_EVERY_MS: a database that stays down must not flood the journal.
+  let lastErrorAt = -Infinity;
+  let unsaid = 0;
+  const onError = (what: 'commit' | 'internal', err: unknown) => {
+    unsaid++;
+    if (deps.monotonic() - lastErrorAt < ERROR_EVERY_MS) return;
+    lastErrorAt = deps.monotonic();
+    const message = (isMedicError(err) ? `${err.message}${err.hint ? `; ${err.hint}` : ''}` : err instanceof Error ? err.message : String(err)).replaceAll(state.pingKey, '…');
+    const times = unsaid > 1 ? ` (${unsaid} times since the last such line)` : '';
+    unsaid = 0;
+    deps.warn(what === 'commit' ? `beats could not be recorded, answered 503${times}: ${message}` : `internal error answering a request${times} (a bug in Medic; please report it): ${message}`);
+  };
   let server: RunningServer;
   try {
     server = await startServer({
@@ -51,6 +66,7 @@ export async function serve(deps: ServeDeps): Promise<number> {
       store,
       state: () => state,
       log: deps.verbose ? deps.say : null,
+      onError,
       monotonic: deps.monotonic,
       now: deps.now,
     }).catch((err: NodeJS.ErrnoException) => {

@@ -34,6 +34,8 @@ export interface ServerDeps {
   state: () => ServeState;
   /** With -v: one line per request (the ping key never in it). */
   log: ((line: string) => void) | null;
+  /** A commit failed (its requests were answered 503), or answering a request failed (500). */
+  onError: (what: 'commit' | 'internal', err: unknown) => void;
   monotonic: () => number;
   now: () => number;
 }
@@ -72,7 +74,9 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const answer = (status: number, body: string, headers: Record<string, string> = TEXT) => {
       if (res.headersSent || res.destroyed) return;
-      res.writeHead(status, { ...headers, 'Content-Length': String(Buffer.byteLength(body)), ...(draining && { Connection: 'close' }) });
+      // A body left unread (a 404 to a POST) is not read to its end: the connection ends with the answer.
+      const close = draining || !req.complete;
+      res.writeHead(status, { ...headers, 'Content-Length': String(Buffer.byteLength(body)), ...(close && { Connection: 'close' }) });
       res.end(body);
     };
     const r = route(req.method ?? '', req.url ?? '/');
@@ -100,7 +104,8 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     else if (text !== null || r.exitCode !== null) beat.details = redactJobText({ exitCode: r.exitCode, outputTail: text }, state.hide);
     try {
       await commit.add(beat);
-    } catch {
+    } catch (err) {
+      deps.onError('commit', err);
       return answer(503, 'database unavailable, try again', { ...pingHeaders, 'Retry-After': '5' });
     }
     answer(200, 'OK', pingHeaders);
@@ -116,7 +121,8 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
       });
     }
     handle(req, res)
-      .catch(() => {
+      .catch((err: unknown) => {
+        deps.onError('internal', err);
         if (!res.headersSent && !res.destroyed) {
           res.writeHead(500, TEXT);
           res.end('internal error');
