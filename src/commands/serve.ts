@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import type { Config, ServeSettings } from '../config.js';
 import { ConfigError, isMedicError } from '../errors.js';
+import { trustProblem } from '../file-trust.js';
 import { GroupCommit } from '../serve/batch.js';
 import { readPingKey } from '../serve/key.js';
 import { startServer, type RunningServer, type ServeState } from '../serve/server.js';
@@ -42,7 +43,7 @@ export const DRAIN_MS = 10_000;
 export async function serve(deps: ServeDeps): Promise<number> {
   let config = deps.config;
   let state = stateOf(config, deps);
-  const tls = readTls(config.serve);
+  const tls = readTls(config.serve, deps.uid, deps.gid);
   const store = await deps.openStore(config);
   const commit = new GroupCommit(store);
   // At most one line per ERROR_EVERY_MS: a database that stays down must not flood the journal.
@@ -121,13 +122,24 @@ function stateOf(config: Config, deps: Pick<ServeDeps, 'env' | 'uid' | 'gid' | '
   };
 }
 
-function readTls(s: ServeSettings): { cert: Buffer; key: Buffer } | null {
+/** The PEM files of serve.tls; the private key only from a file the user or root owns and others cannot write (SPEC §8). */
+function readTls(s: ServeSettings, uid: number, gid: number | undefined): { cert: Buffer; key: Buffer } | null {
   if (!s.tls) return null;
-  const read = (path: string, what: string) => {
+  const read = (path: string, what: 'cert' | 'key') => {
+    let fd: number;
     try {
-      return readFileSync(path);
+      fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
     } catch (err) {
       throw new ConfigError(`cannot read serve.tls.${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'give the paths of PEM files the user running medic serve can read');
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw new ConfigError(`serve.tls.${what} ${path} is not a regular file`, 'give the path of a PEM file');
+      const distrust = what === 'key' ? trustProblem(st, uid, { ownGroup: gid }) : null;
+      if (distrust) throw new ConfigError(`refusing serve.tls.key ${path}: ${distrust}`, `make it the user's own and private: chown ${uid} ${path} && chmod 600 ${path}`);
+      return readFileSync(fd);
+    } finally {
+      closeSync(fd);
     }
   };
   return { cert: read(s.tls.cert, 'cert'), key: read(s.tls.key, 'key') };

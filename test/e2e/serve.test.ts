@@ -304,6 +304,36 @@ describe('medic serve: life cycle', () => {
     expect((await curl(['-fsS', '-m', '10', `${s.base}/backup`])).code).not.toBe(0); // an unknown certificate is refused by curl
   }, 30_000);
 
+  it('refuses a TLS private key that other users can write (exit 78)', async () => {
+    const { serveDir } = await import('../helpers/serve.js');
+    const { chmodSync, writeFileSync } = await import('node:fs');
+    const dir = serveDir();
+    writeFileSync(`${dir}/cert.pem`, 'not used');
+    writeFileSync(`${dir}/key.pem`, 'not used');
+    chmodSync(`${dir}/key.pem`, 0o666);
+    const err = (await startServe(configFor({ tls: { cert: 'cert.pem', key: 'key.pem' } }), { dir }).catch((e: Error) => e)) as Error;
+    expect(err.message).toMatch(/exited 78 before listening/);
+    expect(err.message).toMatch(/refusing serve\.tls\.key .*key\.pem: every user on this machine can write it/);
+  }, 30_000);
+
+  it('exits 74 when the database cannot be opened', async () => {
+    const err = (await startServe({ ...configFor(), database: '/proc/medic-serve-test/medic.db' }).catch((e: Error) => e)) as Error;
+    expect(err.message).toMatch(/exited 74 before listening/);
+    expect(err.message).toMatch(/medic\.db/);
+  }, 30_000);
+
+  it('does not wait for idle keep-alive connections when it stops', async () => {
+    const s = await startServe(configFor());
+    const c = await rawConnection(s.url);
+    c.socket.write(`GET /ping/${PING_KEY}/backup HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(c.received()).toMatch(/^HTTP\/1\.1 200 OK/);
+    const t0 = Date.now();
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - t0).toBeLessThan(3000);
+  }, 30_000);
+
   it('exits 78 naming serve.listen when the address is taken', async () => {
     const first = await startServe(configFor());
     const port = new URL(first.url).port;
