@@ -342,6 +342,11 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
   withConfig(program.command('serve'))
     .description('take beats over HTTP on Healthchecks-style URLs (/ping/<ping-key>/<slug>[/start|/fail|/log|/<exit-status>]) and answer /healthz, until SIGTERM')
     .option('-v, --verbose', 'one line per request (the ping key never in it), and a summary at the end')
+    .addHelpText('after', `
+The ping key comes from $MEDIC_PING_KEY (or the config's serve.pingKeyEnv / serve.pingKeyFile).
+SIGTERM or SIGINT: stop accepting, finish the requests in flight, exit 0. SIGHUP: read the config
+again (a broken one is reported and the running one kept). Exit codes: 74 database cannot be opened,
+78 config invalid, ping key missing or malformed, or the listen address unusable.`)
     .action((opts: { verbose?: boolean }, cmd: Command) => {
       job = async () => {
         const where = loadOptions(cmd.opts().config ?? globalConfig, io, env);
