@@ -27,6 +27,14 @@ function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: s
   });
 }
 
+/** Polls `ok` every 50 ms for up to 10 s (a signal is handled a moment after it is sent). */
+async function until(ok: () => Promise<boolean>): Promise<void> {
+  for (const t0 = Date.now(); !(await ok()); ) {
+    if (Date.now() - t0 > 10_000) throw new Error('condition not met within 10 s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 const PING_HEADERS = { 'access-control-allow-origin': '*', 'cache-control': 'no-cache', 'ping-body-limit': '10000' };
 
 describe('medic serve: Healthchecks slug URLs', () => {
@@ -143,6 +151,15 @@ describe('medic serve: Healthchecks slug URLs', () => {
     expect(beats(s.db)).toEqual([]);
     // The server itself is fine.
     expect((await fetch(`${s.base}/backup`)).status).toBe(200);
+  }, 30_000);
+
+  it('answers 431 to headers over 16 KiB', async () => {
+    const s = await startServe(configFor());
+    const c = await rawConnection(s.url);
+    c.socket.write(`GET /ping/${PING_KEY}/backup HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    await c.closed;
+    expect(c.received()).toMatch(/^HTTP\/1\.1 431 /);
+    expect(beats(s.db)).toEqual([]);
   }, 30_000);
 
   it('closes connections over serve.maxConnections at once', async () => {
@@ -271,11 +288,10 @@ describe('medic serve: life cycle', () => {
     expect((await fetch(`${s.base}/new-job`)).status).toBe(404);
     s.writeConfig(configFor({}, ['backup', 'new-job']));
     s.child.kill('SIGHUP');
-    await new Promise((r) => setTimeout(r, 500));
-    expect((await fetch(`${s.base}/new-job`)).status).toBe(200);
+    await until(async () => (await fetch(`${s.base}/new-job`)).status === 200);
     s.writeConfig({ ...configFor({}, ['backup']), services: [{ slug: 'backup', interval: '5 minutes' }] });
     s.child.kill('SIGHUP');
-    await new Promise((r) => setTimeout(r, 500));
+    await until(async () => s.stderr() !== '');
     expect(s.stderr()).toMatch(/^medic serve: the config was not reloaded, still serving with the previous one: invalid config .*\n.*services\[0\]\.interval/);
     expect((await fetch(`${s.base}/new-job`)).status).toBe(200);
     s.child.kill('SIGTERM');
