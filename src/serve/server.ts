@@ -75,7 +75,8 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     const answer = (status: number, body: string, headers: Record<string, string> = TEXT) => {
       if (res.headersSent || res.destroyed) return;
       // A body left unread (a 404 to a POST) is not read to its end: the connection ends with the answer.
-      const close = draining || !req.complete;
+      const unreadBody = !req.complete && (Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined);
+      const close = draining || unreadBody;
       res.writeHead(status, { ...headers, 'Content-Length': String(Buffer.byteLength(body)), ...(close && { Connection: 'close' }) });
       res.end(body);
     };
