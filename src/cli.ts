@@ -553,7 +553,7 @@ async function fastBeat(args: { slug: string; config?: string }, env: NodeJS.Pro
 /** What a ping to medic serve needs: the undici sender (proxies from `env`), the clocks, a sleep. */
 async function pingDeps(env: NodeJS.ProcessEnv, now: () => number, sleep: (ms: number) => Promise<void>): Promise<import('./notify/ping-client.js').PingClientDeps> {
   const { httpPingSender } = await import('./notify/ping-client.js');
-  return { send: httpPingSender(env), monotonic: () => performance.now(), now, sleep, random: Math.random };
+  return { send: await httpPingSender(env), monotonic: () => performance.now(), now, sleep, random: Math.random };
 }
 
 /** For bin/medic: the quick beat (dist/quick-beat.cjs) failed with `err`; report it as main() would. */

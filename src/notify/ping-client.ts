@@ -84,8 +84,13 @@ export type PingOutcome = { status: number; headers: Record<string, string | str
 /** Sends one POST (body: text/plain; UTF-8) and settles within `timeoutMs` whatever the server does. */
 export type PingSender = (url: string, body: string | undefined, timeoutMs: number) => Promise<PingOutcome>;
 
-/** The undici sender (src/notify/http.ts: proxies, hard deadline, bounded answer). */
-export function httpPingSender(env: NetEnv): PingSender {
+/**
+ * The undici sender (src/notify/http.ts: proxies, hard deadline, bounded answer). undici is
+ * loaded here, before the first try: its load (~100 ms, more on a busy machine) would otherwise
+ * come on top of that try's deadline.
+ */
+export async function httpPingSender(env: NetEnv): Promise<PingSender> {
+  await import('undici');
   return async (url, body, timeoutMs) => {
     const out = await exchange(url, 'POST', body, timeoutMs, env, 'text/plain; charset=utf-8');
     return 'error' in out ? { error: out.error } : out;

@@ -297,7 +297,7 @@ describe('through the real sender, on loopback', () => {
   it('posts text/plain UTF-8 and reads Healthchecks’ OK', async () => {
     const server = await track(startPingServer({ key: PING_KEY, slugs: ['backup'] }));
     const loopback = readPingBase(server.url) as typeof base;
-    const client = pingClient(loopback, { send: httpPingSender({}), monotonic: () => performance.now(), now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: Math.random });
+    const client = pingClient(loopback, { send: await httpPingSender({}), monotonic: () => performance.now(), now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: Math.random });
     await client.send({ slug: 'backup', signal: 'fail', body: 'disk full ✗' }, 5000, 'failure');
     expect(server.requests[0]).toMatchObject({ method: 'POST', path: `/ping/${PING_KEY}/backup/fail`, headers: { 'content-type': 'text/plain; charset=utf-8' } });
     expect(server.accepted).toEqual([{ slug: 'backup', kind: 'fail', rid: null, body: 'disk full ✗' }]);
