@@ -30,6 +30,11 @@ opened or written, 75 events not yet delivered (will retry; also a check that hi
 76 PagerDuty refused an event (kept queued until the target's key or URL changes, or --retry-refused),
 78 configuration missing or invalid (including an unset or malformed routing key).`;
 
+const REMOTE_HELP = `
+With MEDIC_URL set or --url given (the flag wins), the beat goes to medic serve over HTTP and no
+config is needed. A beat not delivered within MEDIC_URL_TIMEOUT (default 10s; retried meanwhile)
+exits 75; an unknown slug or a wrong ping key exits 65. medic run waits at most 2 s for its start.`;
+
 const processIo: Io = { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() };
 
 /** This install's medic and node, for the command lines init and doctor print. */
@@ -215,7 +220,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .option('--start', 'record that a run started (arms maxRuntime; not a success)')
     .option('--fail', 'record that a run failed: the service is down at the next check, until a later success')
     .option('-m, --message <text>', 'a few words kept with the beat (shown in history; with --fail, in the page)')
-    .option('--url <base>', 'send the beat to medic serve at this ping URL (https://host/ping/<ping-key>) instead of recording it here (else $MEDIC_URL)')
+    .option('--url <base>', 'send the beat to medic serve at this ping URL (https://host/ping/<ping-key>; default: $MEDIC_URL) instead of recording it here')
+    .addHelpText('after', REMOTE_HELP)
     .action((slug: string, opts: { start?: boolean; fail?: boolean; message?: string; url?: string }, cmd: Command) => {
       if (opts.start && opts.fail) throw new UsageError('--start and --fail cannot be given together', 'a run starts (--start), then succeeds (no flag) or fails (--fail): one beat for each');
       const kind = opts.start ? 'start' : opts.fail ? 'fail' : opts.message !== undefined ? 'ok' : null;
@@ -229,11 +235,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .argument('<slug>', 'the service slug from the config')
     .argument('<command...>', 'the command and its arguments, after -- (run without a shell: for one, give `sh -c \'...\'`)')
     .option('--timeout <duration>', 'stop the job after this long (TERM, then KILL 5 s later), record a failure and exit 124')
-    .option('--url <base>', 'send the start and the end to medic serve at this ping URL (https://host/ping/<ping-key>) instead of recording them here (else $MEDIC_URL)')
+    .option('--url <base>', 'send the start and the end to medic serve at this ping URL (https://host/ping/<ping-key>; default: $MEDIC_URL) instead of recording them here')
     .addHelpText('after', `
 Exit code: the job's own; 128+n when a signal n ended it; 124 after --timeout; 127 command not found,
 126 not executable. If the run cannot be recorded (unknown slug, config missing or broken, database
-unwritable, medic serve out of reach), a warning says so on stderr and the job runs all the same.`)
+unwritable, medic serve out of reach), a warning says so on stderr and the job runs all the same.
+
+With MEDIC_URL set or --url given (the flag wins), the start and the end go to medic serve over HTTP
+(paired by ?rid=) and no config is needed: the job starts at once, the start may take 2 s at most,
+the end MEDIC_URL_TIMEOUT (default 10s).`)
     .action((slug: string, command: string[], opts: { timeout?: string; url?: string }, cmd: Command) => {
       job = async () => {
         // Everything after the first `--` is the command, untouched; without it medic's options and
