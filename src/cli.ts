@@ -33,7 +33,7 @@ opened or written, 75 events not yet delivered (will retry; also a check that hi
 const REMOTE_HELP = `
 With MEDIC_URL set or --url given (the flag wins), the beat goes to medic serve over HTTP and no
 config is needed. A beat not delivered within MEDIC_URL_TIMEOUT (default 10s; retried meanwhile)
-exits 75; an unknown slug or a wrong ping key exits 65. medic run waits at most 2 s for its start.`;
+exits 75; an unknown slug or a wrong ping key exits 65.`;
 
 const processIo: Io = { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() };
 
