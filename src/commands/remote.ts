@@ -78,14 +78,18 @@ export function remoteRun(slug: string, target: RemoteTarget, deps: PingClientDe
   return {
     boundMs: { start: startBudgetMs + RUN_MARGIN_MS, end: target.budgetMs + RUN_MARGIN_MS },
     hide: client.hide,
-    start: () => client.send({ slug, signal: 'start', runId }, startBudgetMs, 'start signal'),
-    end: (s) => {
+    start: async () => {
+      checkSlug(slug);
+      await client.send({ slug, signal: 'start', runId }, startBudgetMs, 'start signal');
+    },
+    end: async (s) => {
+      checkSlug(slug);
       const tail = s.outputTail ?? '';
       const said = s.message ? `${tail === '' || tail.endsWith('\n') ? '' : '\n'}${s.message}\n` : '';
       const body = tailUtf8(client.hide(`${tail}${said}`), OUTPUT_TAIL_DEFAULT_BYTES);
       const signal = typeof s.exitCode === 'number' ? { exitStatus: s.exitCode } : s.kind === 'ok' ? 'ok' : 'fail';
       const what = typeof s.exitCode === 'number' ? `end of the run (exit status ${s.exitCode})` : 'end of the run';
-      return client.send({ slug, signal, runId, ...(body !== '' && { body }) }, target.budgetMs, what);
+      await client.send({ slug, signal, runId, ...(body !== '' && { body }) }, target.budgetMs, what);
     },
   };
 }

@@ -51,7 +51,7 @@ export function readPingBase(value: string): PingBase | { problem: string } {
   if (rule) return { problem: rule.replace(/ping-key(?=")/, '<ping-key>') };
   const shown = `${masked.origin}${path}/<ping-key>`;
   if (url.search || url.hash) return { problem: `${shown}: no query (?…) or fragment (#…) allowed; Medic adds ?rid= itself` };
-  if (key === '') return { problem: `${masked.origin}${url.pathname}: the URL does not end in the ping key (is the variable that holds it empty?); expected ${PING_URL_EXAMPLE}` };
+  if (key === '') return { problem: `${masked.origin}${url.pathname}: the URL does not end in the ping key (a slash at the end, or an empty variable?); expected ${PING_URL_EXAMPLE}` };
   if (!PING_KEY.test(key)) {
     return { problem: `${shown}: the ping key (the URL's last part) must be 16 or more of A-Z a-z 0-9 _ -, got ${key.length} character${key.length === 1 ? '' : 's'}${/^[A-Za-z0-9_-]*$/.test(key) ? '' : ' with others among them'}` };
   }

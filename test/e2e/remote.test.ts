@@ -241,6 +241,14 @@ describe('medic run with MEDIC_URL', { timeout: 60_000 }, () => {
     expect(res.stderr).toMatch(/^medic run: not monitored: MEDIC_URL: https:\/\/medic\.example\.test\/ping\/: the URL does not end in the ping key[^\n]*\n$/);
   });
 
+  it('a slug that breaks the slug rule: nothing is sent, the job runs, one warning, the job’s own code', async () => {
+    const server = await serve();
+    const res = await run(['run', 'Bad Slug', '--', 'sh', '-c', 'exit 6'], { MEDIC_URL: server.url });
+    expect(res.code).toBe(6);
+    expect(res.stderr).toMatch(/^medic run: not monitored: "Bad Slug" is not a valid slug[^\n]*\n$/);
+    expect(server.requests).toHaveLength(0);
+  });
+
   it('unknown slug (404): the job runs, one warning, the job’s own code', async () => {
     const server = await serve();
     const res = await run(['run', 'no-such-service', '--', 'sh', '-c', 'exit 5'], { MEDIC_URL: server.url });
