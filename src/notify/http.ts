@@ -76,7 +76,7 @@ export async function probeEventsUrl(url: string, timeoutMs: number, env: NetEnv
 // ---------------------------------------------------------------------------------------------
 // Reading an answer
 
-export interface Answered {
+interface Answered {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   /** At most MAX_READ_BYTES of the body, decoded as UTF-8. */
