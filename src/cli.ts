@@ -76,8 +76,11 @@ export function run(): void {
     if (crashed) return;
     process.exitCode = code;
     // A socket or timer left behind (a proxy that never lets go, nodejs/undici#3897) must not keep
-    // a cron job alive: give the output a moment to drain, then end.
+    // a cron job alive, nor V8 still compiling undici's parser (300-600 ms on `medic beat` with
+    // MEDIC_URL): end once the output has drained, or after a moment whatever happens.
     setTimeout(() => process.exit(code), LINGER_MS).unref();
+    const drained = (s: NodeJS.WriteStream) => new Promise<void>((done) => (s.writableLength === 0 ? done() : s.write('', () => done())));
+    void Promise.all([drained(process.stdout), drained(process.stderr)]).then(() => process.exit(code));
   }, crash);
 }
 
