@@ -7,7 +7,7 @@
  */
 import { beatArgs } from './beat-args.js';
 import { type BeatSignal, type DatabaseTarget, deliverBeat, quickBeatTarget } from './commands/beat.js';
-import { openStore } from './store/index.js';
+import { DEFAULT_DATABASE_MODE, openSqliteStore } from './store/sqlite.js';
 import type { Store } from './store/types.js';
 
 export interface QuickBeatDeps {
@@ -33,8 +33,11 @@ export interface QuickBeatDeps {
  */
 export async function quickBeat(slug: string, deps: QuickBeatDeps, signal?: BeatSignal): Promise<boolean> {
   const target = quickBeatTarget(deps, slug);
-  if (!target) return false;
-  await deliverBeat(target, slug, deps.now(), { openStore: deps.openStore ?? ((t) => openStore(t, { uid: deps.uid, gid: deps.gid })), pid: deps.pid }, signal);
+  // PostgreSQL is the full CLI's (pg is not part of this bundle's quick start).
+  if (!target || ('databaseUrl' in target && target.databaseUrl)) return false;
+  // SQLite only here (store/index.ts would bring the PostgreSQL store into this bundle).
+  const open = async (t: DatabaseTarget) => openSqliteStore(t.databasePath, { uid: deps.uid, gid: deps.gid, mode: t.databaseMode ?? DEFAULT_DATABASE_MODE });
+  await deliverBeat(target, slug, deps.now(), { openStore: deps.openStore ?? open, pid: deps.pid }, signal);
   return true;
 }
 
