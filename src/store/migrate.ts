@@ -64,9 +64,8 @@ export interface MigrateReport {
 
 /** Above this many rows in all, progress is printed per table. */
 export const PROGRESS_ROWS = 100_000;
-/** PostgreSQL takes at most 65,535 parameters per statement. */
-const MAX_PARAMS = 60_000;
-const MAX_BATCH_ROWS = 5_000;
+/** Rows per INSERT (and per read from SQLite). */
+const BATCH_ROWS = 10_000;
 /** The migration's hold on the checker lock, renewed every RENEW_MS while it copies. */
 const LEASE_MS = 120_000;
 const RENEW_MS = 20_000;
@@ -272,7 +271,8 @@ async function copy(store: SqliteStore, client: pg.Client, url: string, opts: Mi
         say?.(`${t.name}: ${tallies[i]!.rows} ${tallies[i]!.rows === 1 ? 'row' : 'rows'} copied`);
         if (t.key === 'id') await setSequence(client, t.name);
       }
-      const copied = await Promise.all(TABLES.map((t) => pgTally(client, t.name, t.key)));
+      const copied: Tally[] = [];
+      for (const t of TABLES) copied.push(await pgTally(client, t.name, t.key));
       const problems = tallyMismatches(tallies, copied);
       if (problems.length > 0) {
         throw new DatabaseError(
@@ -342,32 +342,27 @@ async function copyTable(reader: Database.Database, client: pg.Client, table: st
   const names = columns.map((c) => c.name);
   const cleared = new Set(CLEARED[table] ?? []);
   const convert = columns.map((c) => (cleared.has(c.name) ? () => null : c.type === 'bytea' ? toBytes : c.type === 'text' ? toText : (v: unknown) => v));
-  const perBatch = Math.max(1, Math.min(MAX_BATCH_ROWS, Math.floor(MAX_PARAMS / names.length)));
-  const read = reader.prepare(`SELECT ${names.join(', ')} FROM ${table} WHERE ${key} > ? ORDER BY ${key} LIMIT ${perBatch}`).raw(true);
-  const head = `INSERT INTO ${table} (${names.join(', ')}) VALUES `;
-  const statements = new Map<number, string>();
-  const statement = (rows: number) => {
-    let text = statements.get(rows);
-    if (!text) {
-      const tuples: string[] = [];
-      for (let r = 0; r < rows; r++) tuples.push(`(${names.map((_, c) => `$${r * names.length + c + 1}`).join(', ')})`);
-      text = head + tuples.join(', ');
-      statements.set(rows, text);
-    }
-    return text;
-  };
+  const read = reader.prepare(`SELECT ${names.join(', ')} FROM ${table} WHERE ${key} > ? ORDER BY ${key} LIMIT ${BATCH_ROWS}`).raw(true);
+  // One array parameter per column, unnested: a batch is one short statement whatever its rows
+  // (a multi-row VALUES list would need a parameter per value, and its planning costs as much).
+  const insert = `INSERT INTO ${table} (${names.join(', ')}) SELECT * FROM unnest(${columns.map((c, i) => `$${i + 1}::${sqlType(c)}[]`).join(', ')})`;
   const keyAt = names.indexOf(key);
   let after: number | string = key === 'id' ? Number.MIN_SAFE_INTEGER : '';
   for (;;) {
     const rows = read.all(after) as unknown[][];
     if (rows.length === 0) return;
-    const values: unknown[] = [];
-    for (const row of rows) for (let c = 0; c < names.length; c++) values.push(convert[c]!(row[c]));
-    await client.query(statement(rows.length), values);
+    const values = names.map((_, c) => rows.map((row) => convert[c]!(row[c])));
+    await client.query(insert, values);
     after = rows[rows.length - 1]![keyAt] as number | string;
     await renew();
-    if (rows.length < perBatch) return;
+    if (rows.length < BATCH_ROWS) return;
   }
+}
+
+/** The column's type as a cast names it (information_schema's data_type: bigint, integer, text, bytea). */
+function sqlType(c: Column): string {
+  if (!/^[a-z ]+$/.test(c.type)) throw new Error(`column ${c.name} has a type medic migrate does not know: ${c.type}`);
+  return c.type;
 }
 
 const toBytes = (v: unknown) => (typeof v === 'string' ? Buffer.from(v, 'utf8') : v);
