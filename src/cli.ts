@@ -447,7 +447,6 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
         checkTargetUrl(opts.to);
         const cfg = await config(cmd);
         const { migrateToPostgres } = await import('./store/migrate.js');
-        const { openStore } = await import('./store/index.js');
         const { hostname } = await import('node:os');
         const result = await migrate(
           { to: opts.to },
@@ -461,7 +460,6 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
                 uid: userId(),
                 gid: groupId(),
                 mode: cfg.databaseMode,
-                createSchema: async (url) => (await openStore({ ...cfg, databasePath: url }, { uid: userId(), gid: groupId() })).close(),
                 progress: (line) => warn(line),
                 notice: warn,
                 verbose: opts.verbose === true,

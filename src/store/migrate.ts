@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { DatabaseError, DataError, MedicError, EXIT } from '../errors.js';
+import { describeUrl, openPostgresStore, postgresError } from './postgres.js';
 import { openSqliteStore, type SqliteStore } from './sqlite.js';
 
 /** Every table of schema 5, in the order they are copied, with the key they are read in order of. */
@@ -45,8 +46,6 @@ export interface MigrateOptions {
   mode?: number;
   /** The PostgreSQL password (from a password file), else PGPASSWORD / ~/.pgpass as libpq reads them. */
   password?: string;
-  /** Creates Medic's schema in the target through the PostgreSQL store's own migrations (opened as a writer). */
-  createSchema: (url: string) => Promise<void>;
   /** A line of progress (stderr): called once per table copied, when the database is big or `verbose`. */
   progress?: (line: string) => void;
   /** Progress for every database, not only big ones. */
@@ -72,6 +71,8 @@ const RENEW_MS = 20_000;
 /** How long a running check may keep the copy waiting for the lock. */
 const LOCK_WAIT_MS = 180_000;
 const CONNECT_TIMEOUT_MS = 10_000;
+/** A statement of the copy (a batch, a count) that takes longer means the server is not answering. */
+const QUERY_TIMEOUT_MS = 300_000;
 
 /**
  * Differences between what was read from SQLite and what PostgreSQL holds after the copy, one line
@@ -97,17 +98,6 @@ export function tallyMismatches(source: readonly Tally[], target: readonly Tally
 
 const range = (t: Tally) => (t.minId === null ? 'none' : `${t.minId}–${t.maxId}`);
 
-/** The URL as it may be shown: no userinfo password (there is none: it is refused), nothing else changed. */
-function shown(url: string): string {
-  try {
-    const u = new URL(url);
-    u.password = '';
-    return u.href;
-  } catch {
-    return url;
-  }
-}
-
 /**
  * Copies the SQLite database at `sqlitePath` into the empty PostgreSQL database at `url`: the
  * target's schema comes from the PostgreSQL store's own migrations, the rows in one transaction
@@ -128,7 +118,8 @@ export async function migrateToPostgres(sqlitePath: string, url: string, opts: M
     await refuseNonEmpty(client, url, false);
     await takeLock(store, opts);
     locked = true;
-    await opts.createSchema(url);
+    // Medic's schema, from the PostgreSQL store's own migrations: it is opened as a writer once.
+    await (await openPostgresStore(url, { ...(opts.password !== undefined && { password: opts.password }) })).close();
     return await copy(store, client, url, opts, started);
   } finally {
     if (locked) {
@@ -144,30 +135,23 @@ export async function migrateToPostgres(sqlitePath: string, url: string, opts: M
 }
 
 async function connect(url: string, password: string | undefined): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, ...(password !== undefined && { password }) });
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: QUERY_TIMEOUT_MS, application_name: 'medic migrate', ...(password !== undefined && { password }) });
   // An error on an idle client (the server went away) must not become an uncaught exception.
   client.on('error', () => {});
   try {
     await client.connect();
   } catch (err) {
     await client.end().catch(() => {});
-    throw pgError(url, err, 'cannot connect to PostgreSQL at');
+    throw pgError(url, err);
   }
   return client;
 }
 
-/** A PostgreSQL failure as a DatabaseError (exit 74) naming the database, why, and what to do. */
-function pgError(url: string, err: unknown, what: string): MedicError {
+/** A PostgreSQL failure as the PostgreSQL store words it (exit 74), its advice pointed at --to rather than the config. */
+function pgError(url: string, err: unknown): MedicError {
   if (err instanceof MedicError) return err;
-  const e = err as Error & { code?: string };
-  const why = `${e?.message ?? String(err)}${e?.code && !e.message?.includes(e.code) ? ` (${e.code})` : ''}`;
-  const hint =
-    e?.code === '28P01' || e?.code === '28000' || /password/i.test(e?.message ?? '')
-      ? 'give the password through PGPASSWORD, ~/.pgpass or --password-file (never in the URL), and check the user in the URL'
-      : e?.code === '3D000'
-        ? 'create the database first (createdb), empty'
-        : 'check that PostgreSQL runs and is reachable at that host and port, and that the URL names the right database';
-  return new DatabaseError(`${what} ${shown(url)}: ${why}`, hint);
+  const e = postgresError(url, err);
+  return new DatabaseError(e.message, e.hint?.replaceAll('"database" (or MEDIC_DB)', 'the --to URL').replaceAll('"database"', 'the --to URL'));
 }
 
 const MEDIC_TABLES = new Set<string>(TABLES.map((t) => t.name));
@@ -189,7 +173,7 @@ async function refuseNonEmpty(client: pg.Client, url: string, locked: boolean): 
   if (others.length > 0) {
     const names = others.map((r) => (r.current ? r.name : `${r.schema}.${r.name}`));
     throw new DataError(
-      `refusing to migrate into ${shown(url)}: it is not empty (${names.length === 1 ? 'table' : 'tables'} ${names.slice(0, 10).join(', ')}${names.length > 10 ? ` and ${names.length - 10} more` : ''})`,
+      `refusing to migrate into ${describeUrl(url)}: it is not empty (${names.length === 1 ? 'table' : 'tables'} ${names.slice(0, 10).join(', ')}${names.length > 10 ? ` and ${names.length - 10} more` : ''})`,
       'migrate copies into an empty database only: create one for Medic (createdb medic) and give its URL',
     );
   }
@@ -202,7 +186,7 @@ async function refuseNonEmpty(client: pg.Client, url: string, locked: boolean): 
   }
   if (filled.length > 0) {
     throw new DataError(
-      `refusing to migrate into ${shown(url)}: it already holds a Medic database (${filled.join(', ')})${locked ? '; nothing was copied' : ''}`,
+      `refusing to migrate into ${describeUrl(url)}: it already holds a Medic database (${filled.join(', ')})${locked ? '; nothing was copied' : ''}`,
       'migrate never writes over data: give an empty database, or drop and recreate this one (dropdb, createdb) if its content is not needed',
     );
   }
@@ -276,14 +260,14 @@ async function copy(store: SqliteStore, client: pg.Client, url: string, opts: Mi
       const problems = tallyMismatches(tallies, copied);
       if (problems.length > 0) {
         throw new DatabaseError(
-          `the copy into ${shown(url)} does not match ${store.path}, so nothing was kept (rolled back):\n${problems.map((p) => `  ${p}`).join('\n')}`,
+          `the copy into ${describeUrl(url)} does not match ${store.path}, so nothing was kept (rolled back):\n${problems.map((p) => `  ${p}`).join('\n')}`,
           'this is not expected: run medic migrate again, and report it if it happens again',
         );
       }
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
-      throw err instanceof MedicError ? err : pgError(url, err, 'cannot copy into');
+      throw pgError(url, err);
     }
     const last = tallies.find((t) => t.table === 'beats')!.maxId ?? 0;
     reader.exec('COMMIT');
