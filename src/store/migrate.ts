@@ -168,7 +168,8 @@ async function refuseNonEmpty(client: pg.Client, url: string, locked: boolean): 
      WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_schema NOT LIKE 'pg\\_%'
      ORDER BY table_schema, table_name`,
   );
-  const medic = rows.filter((r) => r.current && MEDIC_TABLES.has(r.name));
+  const present = new Set(rows.filter((r) => r.current).map((r) => r.name));
+  const medic = TABLES.filter((t) => present.has(t.name));
   const others = rows.filter((r) => !(r.current && (MEDIC_TABLES.has(r.name) || isSchemaBookkeeping(r.name))));
   if (others.length > 0) {
     const names = others.map((r) => (r.current ? r.name : `${r.schema}.${r.name}`));
