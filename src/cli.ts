@@ -457,7 +457,12 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
         checkTargetUrl(opts.to);
         const cfg = await config(cmd);
         const { migrateToPostgres } = await import('./store/migrate.js');
+        const { readPasswordFile } = await import('./store/postgres-url.js');
         const { hostname } = await import('node:os');
+        const { resolve } = await import('node:path');
+        // --password-file, else the config's "passwordFile", else pg reads PGPASSWORD, then ~/.pgpass.
+        const passwordFile = opts.passwordFile !== undefined ? resolve(io.cwd, opts.passwordFile) : cfg.passwordFile;
+        const password = passwordFile ? readPasswordFile(passwordFile, userId()) : undefined;
         const result = await migrate(
           { to: opts.to },
           {
@@ -470,6 +475,7 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
                 uid: userId(),
                 gid: groupId(),
                 mode: cfg.databaseMode,
+                ...(password !== undefined && { password }),
                 progress: (line) => warn(line),
                 notice: warn,
                 verbose: opts.verbose === true,

@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import { formatDuration } from '../core/duration.js';
 import { UsageError } from '../errors.js';
+import { databaseUrlProblem, describeUrl } from '../store/postgres-url.js';
 import type { MigrateReport, Tally } from '../store/migrate.js';
 
 export interface MigrateInput {
@@ -40,18 +41,20 @@ export function checkTargetUrl(to: string): URL {
       'medic migrate copies the SQLite database into PostgreSQL: give the URL of an empty PostgreSQL database',
     );
   }
-  if (url.password !== '' || url.searchParams.has('password')) {
-    throw new UsageError(
-      '--to: the URL holds a password; Medic never takes a password in a URL (the command line is visible to every user of this machine)',
-      'remove it from the URL and give it through PGPASSWORD, ~/.pgpass or --password-file (the config\'s "passwordFile")',
-    );
-  }
+  const problem = databaseUrlProblem(to);
+  if (problem) throw new UsageError(`--to: ${problem}`, 'the command line is visible to every user of this machine (ps) and kept in shell histories');
   return url;
 }
 
 /** Copies the configured SQLite database into the PostgreSQL database `--to` names. */
 export async function migrate(input: MigrateInput, deps: MigrateDeps): Promise<MigrateResult> {
   checkTargetUrl(input.to);
+  if (deps.config.databaseUrl) {
+    throw new UsageError(
+      `the config's database is already PostgreSQL (${describeUrl(deps.config.databaseUrl)}); medic migrate copies a SQLite database into PostgreSQL`,
+      'run it with the config (or MEDIC_DB) that names the SQLite file to copy',
+    );
+  }
   const from = deps.config.databasePath;
   const report = await deps.copy(from, input.to);
   return { from, to: input.to, configFile: deps.config.file, report };

@@ -13,7 +13,8 @@ import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { DatabaseError, DataError, MedicError, EXIT } from '../errors.js';
-import { describeUrl, openPostgresStore, postgresError } from './postgres.js';
+import { openPostgresStore, postgresError } from './postgres.js';
+import { describeUrl } from './postgres-url.js';
 import { openSqliteStore, type SqliteStore } from './sqlite.js';
 
 /** Every table of schema 5, in the order they are copied, with the key they are read in order of. */

@@ -39,8 +39,8 @@ describe('--to', () => {
   });
 
   it.each([
-    ['a password in the userinfo', 'postgres://medic:s3cret-pw@db.internal/medic', /holds a password/],
-    ['a password as a parameter', 'postgres://medic@db.internal/medic?password=s3cret-pw', /holds a password/],
+    ['a password in the userinfo', 'postgres://medic:s3cret-pw@db.internal/medic', /^--to: a password in the database URL is refused; .*PGPASSWORD/],
+    ['a password as a parameter', 'postgres://medic@db.internal/medic?password=s3cret-pw', /^--to: a password in the database URL \(\?password=\) is refused/],
     ['another scheme', 'mysql://medic@db.internal/medic', /expected a postgres:\/\/ or postgresql:\/\/ URL, got a mysql:\/\/ URL/],
     ['a file path', './medic.db', /expected a PostgreSQL URL/],
   ])('%s is refused (64), without repeating the URL', (_what, url, message) => {
