@@ -150,7 +150,23 @@ describe('medic migrate', { timeout: 300_000 }, () => {
     expect(await pgQuery(other, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")).toEqual([{ table_name: 'invoices' }]);
 
     const done = await freshDatabase();
-    expect((await project.run(['migrate', '--to', done])).code).toBe(0);
+    const first = await project.run(['migrate', '--to', done, '--json', '-v']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({
+      to: done,
+      tables: { services: { rows: 1 }, beats: { rows: 1, minId: 1, maxId: 1 }, logs: { rows: 0, minId: null, maxId: null }, checker: { rows: 1 } },
+      beatsAfterSnapshot: 0,
+    });
+    // -v: a line per table (without it, only databases of 100,000 rows and more say so).
+    expect(first.stderr.trim().split('\n')).toEqual([
+      'medic: services: 1 row copied',
+      'medic: beats: 1 row copied',
+      'medic: logs: 0 rows copied',
+      'medic: transitions: 0 rows copied',
+      'medic: outbox: 0 rows copied',
+      'medic: deliveries: 0 rows copied',
+      'medic: checker: 1 row copied',
+    ]);
     expect((await project.run(['beat', 'backup'])).code).toBe(0);
     const r2 = await project.run(['migrate', '--to', done]);
     expect(r2.code).toBe(65);
