@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { DatabaseError, DataError, MedicError, EXIT } from '../errors.js';
 import { openPostgresStore, postgresError } from './postgres.js';
+import { VERSION_TABLE } from './postgres-migrations.js';
 import { describeUrl } from './postgres-url.js';
 import { openSqliteStore, type SqliteStore } from './sqlite.js';
 
@@ -194,9 +195,9 @@ async function refuseNonEmpty(client: pg.Client, url: string, locked: boolean): 
   }
 }
 
-/** The PostgreSQL store's own tables besides the data (its schema version), which an empty Medic schema has. */
+/** The PostgreSQL store's own table besides the data (its schema version), which an empty Medic schema has. */
 function isSchemaBookkeeping(name: string): boolean {
-  return /^medic_/.test(name) || name === 'schema_version' || name === 'schema_migrations';
+  return name === VERSION_TABLE;
 }
 
 /** Takes the checker lock of the SQLite database, waiting for a running check to finish. */
@@ -269,7 +270,9 @@ async function copy(store: SqliteStore, client: pg.Client, url: string, opts: Mi
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
-      throw pgError(url, err);
+      if (err instanceof MedicError) throw err;
+      const e = pgError(url, err);
+      throw new DatabaseError(`${e.message}; nothing was kept in PostgreSQL (the copy is one transaction)`, e.hint?.replace(/the next run tries again/, 'run medic migrate again once the cause is fixed'));
     }
     const last = tallies.find((t) => t.table === 'beats')!.maxId ?? 0;
     reader.exec('COMMIT');

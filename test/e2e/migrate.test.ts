@@ -226,4 +226,32 @@ describe('medic migrate', { timeout: 300_000 }, () => {
     expect(sha256(dbPath)).toBe(before);
     expect(await pgQuery(target, "SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'public'")).toEqual([{ n: 0 }]);
   });
+
+  it('a copy that fails half-way keeps nothing in PostgreSQL (74); once the cause is gone, the same target takes the copy', async () => {
+    const project = tempProject({ services: [{ slug: 'backup' }] });
+    onTestFinished(() => project.remove());
+    for (let i = 0; i < 3; i++) expect((await project.run(['beat', 'backup'])).code).toBe(0);
+    const dbPath = join(project.dir, 'medic.db');
+    // An exit code PostgreSQL's INTEGER cannot hold, in the outbox (copied after services and beats).
+    const db = new Database(dbPath);
+    db.prepare(
+      "INSERT INTO outbox (slug, incident_id, target, action, dedup_key, created_at, next_attempt_at, status, exit_code) VALUES ('backup', 1, 'pagerduty', 'trigger', 'medic-heartbeat-backup', 1, 1, 'skipped', ?)",
+    ).run(2 ** 40);
+    db.close();
+    const url = await freshDatabase();
+    const r = await project.run(['migrate', '--to', url]);
+    expect(r.code).toBe(74);
+    expect(r.stderr).toMatch(/out of range for type integer.*; nothing was kept in PostgreSQL \(the copy is one transaction\)\n.*run medic migrate again/);
+    for (const table of ['services', 'beats', 'outbox']) expect(await pgQuery(url, `SELECT count(*)::int AS n FROM ${table}`), table).toEqual([{ n: 0 }]);
+
+    const fix = new Database(dbPath);
+    fix.prepare('UPDATE outbox SET exit_code = 1').run();
+    fix.close();
+    const again = await project.run(['migrate', '--to', url]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(await pgQuery(url, 'SELECT count(*)::int AS n FROM beats')).toEqual([{ n: 3 }]);
+    // The sequences go on after the copied ids.
+    await pgQuery(url, "INSERT INTO beats (slug, at) VALUES ('backup', 1)");
+    expect(await pgQuery(url, 'SELECT max(id)::int AS n FROM beats')).toEqual([{ n: 4 }]);
+  });
 });
