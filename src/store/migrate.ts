@@ -111,28 +111,29 @@ export async function migrateToPostgres(sqlitePath: string, url: string, opts: M
   if (!existsSync(sqlitePath)) {
     throw new DatabaseError(`there is no SQLite database at ${sqlitePath}: nothing to migrate`, 'point "database" (or MEDIC_DB, or --config) at the database to copy');
   }
-  // As a writer: a database older than schema 5 is upgraded first, a newer one refused, untouched.
-  const store = openSqliteStore(sqlitePath, { uid: opts.uid, gid: opts.gid, mode: opts.mode });
-  let client: pg.Client | null = null;
+  // The target first: a database that cannot take the copy leaves the SQLite file untouched.
+  const client = await connect(url, opts.password);
+  let store: SqliteStore | null = null;
   let locked = false;
   try {
-    client = await connect(url, opts.password);
     await refuseNonEmpty(client, url, false);
+    // As a writer: a database older than schema 5 is upgraded first, a newer one refused, untouched.
+    store = openSqliteStore(sqlitePath, { uid: opts.uid, gid: opts.gid, mode: opts.mode });
     await takeLock(store, opts);
     locked = true;
     // Medic's schema, from the PostgreSQL store's own migrations: it is opened as a writer once.
     await (await openPostgresStore(url, { ...(opts.password !== undefined && { password: opts.password }) })).close();
     return await copy(store, client, url, opts, started);
   } finally {
-    if (locked) {
+    if (store && locked) {
       try {
         store.db.prepare('UPDATE checker SET owner = NULL, lease_until = NULL WHERE id = 1 AND owner = ?').run(opts.owner);
       } catch {
         // The lease runs out by itself.
       }
     }
-    await client?.end().catch(() => {});
-    await store.close();
+    await client.end().catch(() => {});
+    await store?.close();
   }
 }
 

@@ -190,6 +190,7 @@ describe('medic migrate', { timeout: 300_000 }, () => {
     const project = tempProject({ services: [{ slug: 'backup' }] });
     onTestFinished(() => project.remove());
     expect((await project.run(['beat', 'backup'])).code).toBe(0);
+    const sum = sha256(join(project.dir, 'medic.db'));
     const started = Date.now();
     // Port 1 on loopback: nothing listens there.
     const r = await project.run(['migrate', '--to', 'postgres://medic@127.0.0.1:1/medic']);
@@ -197,6 +198,22 @@ describe('medic migrate', { timeout: 300_000 }, () => {
     expect(r.stderr).toMatch(/cannot connect to PostgreSQL database "medic" at medic@127\.0\.0\.1:1: .*ECONNREFUSED/);
     expect(r.stderr).toMatch(/the --to URL/);
     expect(Date.now() - started).toBeLessThan(15_000);
+    expect(sha256(join(project.dir, 'medic.db'))).toBe(sum);
+  });
+
+  it('nothing to copy: no SQLite database yet (74), or a config already on PostgreSQL (64)', async () => {
+    const project = tempProject({ services: [{ slug: 'backup' }] });
+    onTestFinished(() => project.remove());
+    const url = await freshDatabase();
+    const none = await project.run(['migrate', '--to', url]);
+    expect(none.code).toBe(74);
+    expect(none.stderr).toMatch(/there is no SQLite database at .*medic\.db: nothing to migrate/);
+    expect(existsSync(join(project.dir, 'medic.db'))).toBe(false);
+
+    project.writeConfig({ database: url, services: [{ slug: 'backup' }] });
+    const already = await project.run(['migrate', '--to', url]);
+    expect(already.code).toBe(64);
+    expect(already.stderr).toMatch(/the config's database is already PostgreSQL \(PostgreSQL database "[^"]+" at medic@127\.0\.0\.1:\d+\)/);
   });
 
   it('a SQLite database of schema 4 is upgraded first and copied; a newer one is refused untouched (74)', async () => {
