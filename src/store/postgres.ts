@@ -105,8 +105,7 @@ function text(b: unknown): string | null {
 export async function openPostgresStore(url: string, opts: PostgresOptions = {}): Promise<PostgresStore> {
   const readOnly = opts.readOnly === true;
   const pool = new pg.Pool({
-    connectionString: url,
-    ...(opts.password !== undefined && { password: opts.password }),
+    connectionString: withPassword(url, opts.password),
     max: opts.maxConnections ?? 4,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     statement_timeout: STATEMENT_TIMEOUT_MS,
@@ -129,6 +128,21 @@ export async function openPostgresStore(url: string, opts: PostgresOptions = {})
     throw postgresError(url, err);
   }
   return store;
+}
+
+/**
+ * The URL pg connects with: the password from the password file goes into it in memory only (pg
+ * lets a URL's empty password override a `password` option). Never printed: messages use describeUrl.
+ */
+function withPassword(url: string, password: string | undefined): string {
+  if (password === undefined) return url;
+  try {
+    const u = new URL(url);
+    u.password = encodeURIComponent(password);
+    return u.toString();
+  } catch {
+    return url;
+  }
 }
 
 const newerSchema = (where: string, v: number) =>
@@ -851,7 +865,11 @@ export class PostgresStore implements Store {
          WHERE id = 1 AND (owner IS NULL OR lease_until <= $3 OR lease_until > $4 OR owner = $5)`,
         [param(owner), now + leaseMs, now, now + 2 * leaseMs, takeOverFrom === undefined ? null : param(takeOverFrom)],
       );
-      if (taken.rowCount === 1) return { acquired: true, holder: owner };
+      if (taken.rowCount === 1) {
+        // Taken over from a checker known to be gone: its claims on events go with its lease.
+        if (takeOverFrom !== undefined) await this.q(c, "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = $1 AND status = 'pending'", [takeOverFrom]);
+        return { acquired: true, holder: owner };
+      }
       const [row] = await this.q<{ owner: string | null }>(c, 'SELECT owner FROM checker WHERE id = 1');
       return { acquired: false, holder: row?.owner ?? null };
     });
