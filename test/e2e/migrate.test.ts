@@ -13,7 +13,8 @@ import pg from 'pg';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import { ROUTING_KEY, tempProject, type CliResult } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { BIN, ROUTING_KEY, tempProject, type CliResult } from '../helpers/cli.js';
 import { sha256 } from '../helpers/db.js';
 import { startPdServer, serverError, type PdServer } from '../helpers/pd-server.js';
 import { freshDatabase } from '../helpers/pg.js';
@@ -270,5 +271,54 @@ describe('medic migrate', { timeout: 300_000 }, () => {
     // The sequences go on after the copied ids.
     await pgQuery(url, "INSERT INTO beats (slug, at) VALUES ('backup', 1)");
     expect(await pgQuery(url, 'SELECT max(id)::int AS n FROM beats')).toEqual([{ n: 4 }]);
+  });
+
+  it('a big database: progress on stderr; beats and checks during the copy neither wait nor fail, and the beats after its snapshot are counted', async () => {
+    const project = tempProject({ services: [{ slug: 'backup' }, { slug: 'etl' }], checker: { gapThreshold: '30d' } });
+    onTestFinished(() => project.remove());
+    expect((await project.run(['check'])).code).toBe(0);
+    const dbPath = join(project.dir, 'medic.db');
+    const db = new Database(dbPath);
+    const insert = db.prepare("INSERT INTO beats (slug, at) VALUES ('etl', ?)");
+    const t = Date.now() - 86_400_000;
+    db.transaction(() => {
+      for (let i = 0; i < 300_000; i++) insert.run(t + i * 100);
+    })();
+    db.close();
+    const url = await freshDatabase();
+    const child = spawn(process.execPath, [BIN, 'migrate', '--to', url], {
+      cwd: project.dir,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TZ: 'UTC', HOME: project.home, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    const copying = new Promise<void>((resolve) =>
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+        if (stderr.includes('services:')) resolve();
+      }),
+    );
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await copying;
+    // While the beats are being copied: a check leaves the minute to the lock's holder, beats go on.
+    const check = await project.run(['check', '-v']);
+    expect(check.code, check.stderr).toBe(0);
+    expect(check.stdout).toMatch(/another medic check \(\d+@[^)]+\) is running; leaving this minute to it/);
+    for (let i = 0; i < 3; i++) {
+      const started = Date.now();
+      expect((await project.run(['beat', 'backup'])).code).toBe(0);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    }
+    expect(await exited, stderr).toBe(0);
+    // Without -v, a database this big says what it copied, a line per table.
+    expect(stderr).toMatch(/^medic: services: 2 rows copied\nmedic: beats: 300\d{3} rows copied\n/);
+    const inPostgres = (await pgQuery(url, 'SELECT count(*)::int AS n FROM beats'))[0].n;
+    const inSqlite = (new Database(dbPath, { readonly: true }).prepare('SELECT count(*) AS n FROM beats').get() as { n: number }).n;
+    expect(inSqlite).toBe(300_003);
+    const after = inSqlite - inPostgres;
+    expect(after).toBeGreaterThan(0);
+    expect(stdout).toContain(`${after} ${after === 1 ? 'beat' : 'beats'} arrived in SQLite during the copy`);
   });
 });
