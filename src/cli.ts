@@ -515,6 +515,48 @@ again (a broken one is reported and the running one kept). Exit codes: 74 databa
         );
     });
 
+  withConfig(program.command('migrate'))
+    .description('copy the SQLite database into an empty PostgreSQL database, verify the counts, and say what to change in the config')
+    .requiredOption('--to <postgres-url>', 'the empty PostgreSQL database, e.g. postgres://medic@db.internal:5432/medic (no password in it)')
+    .option('--password-file <path>', "the PostgreSQL password's file (else PGPASSWORD, else ~/.pgpass)")
+    .option('-v, --verbose', 'a line per table copied, whatever the size')
+    .option('--json', 'print what was copied as JSON for scripts')
+    .action((opts: { to: string; passwordFile?: string; verbose?: boolean; json?: boolean }, cmd: Command) => {
+      job = async () => {
+        const { checkTargetUrl, migrate, migrateJson, migrateText } = await import('./commands/migrate.js');
+        checkTargetUrl(opts.to);
+        const cfg = await config(cmd);
+        const { migrateToPostgres } = await import('./store/migrate.js');
+        const { readPasswordFile } = await import('./store/postgres-url.js');
+        const { hostname } = await import('node:os');
+        const { resolve } = await import('node:path');
+        // --password-file, else the config's "passwordFile", else pg reads PGPASSWORD, then ~/.pgpass.
+        const passwordFile = opts.passwordFile !== undefined ? resolve(io.cwd, opts.passwordFile) : cfg.passwordFile;
+        const password = passwordFile ? readPasswordFile(passwordFile, userId()) : undefined;
+        const result = await migrate(
+          { to: opts.to },
+          {
+            config: cfg,
+            copy: (from, to) =>
+              migrateToPostgres(from, to, {
+                owner: `${process.pid}@${hostname()}`,
+                now,
+                sleep,
+                uid: userId(),
+                gid: groupId(),
+                mode: cfg.databaseMode,
+                ...(password !== undefined && { password }),
+                progress: (line) => warn(line),
+                notice: warn,
+                verbose: opts.verbose === true,
+              }),
+          },
+        );
+        if (opts.json) print(migrateJson(result));
+        else human(migrateText(result));
+      };
+    });
+
   withConfig(program.command('doctor'))
     .description('check the config, database, routing keys, events URL, crontab entry and last check run; say what to fix')
     .option('--send-test', "send the guide's test trigger and its resolve to every target (instead of only checking that each events URL answers)")
