@@ -120,6 +120,8 @@ export function historyText(h: HistoryReport, c: ChalkInstance, opts: { partialC
       out.push(`  ${at(e.at)}  ${(c[STATE_COLOUR[e.to] ?? 'yellow'] as (t: string) => string)(printable(`${e.from ? `${e.from} → ` : ''}${e.to}`))}: ${printable(e.reason)}${late}`);
     } else if (e.kind === 'signal') {
       out.push(...signalLines(e, c).map((l, i) => (i === 0 ? `  ${at(e.at)}  ${l}` : `      ${l}`)));
+    } else if (e.kind === 'log') {
+      out.push(`  ${at(e.at)}  ${c.dim('log')}: ${printable(e.message)}`);
     } else {
       const colour = e.outcome === 'delivered' ? c.green : e.outcome === 'retry' ? c.yellow : c.red;
       out.push(`  ${at(e.at)}  ${printable(e.action)} → ${printable(e.target)}: ${colour(printable(e.outcome))}${e.detail ? ` ${c.dim(printable(e.detail))}` : ''}`);

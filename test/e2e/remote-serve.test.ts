@@ -57,3 +57,19 @@ describe.each([
     expect(wrong.stderr).not.toContain('not-the-ping-key-0000');
   });
 });
+
+describe('/log lines', () => {
+  it('are shown by history, escaped, and change no state', async () => {
+    const serve = await startServe(configFor());
+    const sent = await fetch(`${serve.base}/backup/log`, { method: 'POST', body: 'rotated logs\u001b[31m red' });
+    expect(await sent.text()).toBe('OK');
+    const config = ['--config', join(serve.dir, 'medic.config.json')];
+    const text = await medic(['history', 'backup', ...config], { cwd: serve.dir, env: { NO_COLOR: '1' } });
+    expect(text.stdout).toMatch(/ {2}\S+Z {2}log: rotated logs\\x1b\[31m red\n/);
+    expect(text.stdout).not.toContain('\u001b');
+    const json = JSON.parse((await medic(['history', 'backup', '--json', ...config], { cwd: serve.dir })).stdout) as { events: { kind: string; message?: string }[] };
+    expect(json.events).toEqual([expect.objectContaining({ kind: 'log', message: 'rotated logs\u001b[31m red' })]);
+    const status = JSON.parse((await medic(['status', '--json', ...config], { cwd: serve.dir })).stdout) as { slug: string; lastSeen: string | null }[];
+    expect(status.find((r) => r.slug === 'backup')?.lastSeen).toBeNull();
+  });
+});
