@@ -1,0 +1,932 @@
+import pg from 'pg';
+import type { DownReason, Signal, SignalKind, SignalDetails } from '../core/signal.js';
+import { boundDetails, boundRunId } from '../core/signal-bounds.js';
+import { DatabaseError } from '../errors.js';
+import { SCHEMA_VERSION } from './migrations.js';
+import { MIGRATION_LOCK, PG_MIGRATIONS, VERSION_TABLE } from './postgres-migrations.js';
+import type { Action, BeatInput, EventStatus, History, OpenOptions, OutboxEvent, Refusal, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
+
+export interface PostgresOptions extends OpenOptions {
+  /** The password (from the config's `passwordFile`); without it, pg's own PGPASSWORD and ~/.pgpass. */
+  password?: string;
+  /** Connections in the pool: `medic serve` calls recordBeats concurrently. */
+  maxConnections?: number;
+}
+
+/** Bounds: a database that does not answer must not hang a cron job (like SQLite's 15 s busy timeout). */
+export const CONNECT_TIMEOUT_MS = 5_000;
+export const STATEMENT_TIMEOUT_MS = 15_000;
+
+type Queryable = Pick<pg.PoolClient, 'query'>;
+type Row = Record<string, unknown>;
+
+/**
+ * Bigint (int8) and numeric (count, sum) as numbers, for this store's own pool only (not pg's global
+ * types): every time is epoch ms and every count is far below 2^53.
+ */
+const TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (oid === 20 || oid === 1700) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format as 'text');
+  }) as typeof pg.types.getTypeParser,
+};
+
+/** What a postgres URL names, for messages: never a password, never the query (it may hold options). */
+export function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    const user = u.username ? `${decodeURIComponent(u.username)}@` : '';
+    const db = decodeURIComponent(u.pathname.replace(/^\//, '')) || '(default database)';
+    return `PostgreSQL database "${db}" at ${user}${u.hostname || 'localhost'}:${u.port || '5432'}`;
+  } catch {
+    return 'the PostgreSQL database in "database"';
+  }
+}
+
+/** A server's words (untrusted): one line, control characters escaped, bounded. */
+function serverText(text: unknown): string {
+  const s = String(text ?? '').replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return s.length > 300 ? `${s.slice(0, 297)}...` : s;
+}
+
+/**
+ * Translates what pg throws into a DatabaseError (exit 74) naming the database (never the
+ * password), why, and what to do next.
+ */
+export function postgresError(url: string, err: unknown): DatabaseError {
+  if (err instanceof DatabaseError) return err;
+  const where = describeUrl(url);
+  const e = err as { code?: string; message?: string; errno?: number };
+  const code = e.code ?? '';
+  const why = serverText(e.message);
+  if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOENT'].includes(code) || /connection timeout|timeout expired/i.test(e.message ?? '')) {
+    return new DatabaseError(
+      `cannot connect to ${where}: ${why || code}`,
+      'check the host and port in "database" (or MEDIC_DB) and that PostgreSQL is running and accepts connections from this machine (listen_addresses, pg_hba.conf, firewalls)',
+    );
+  }
+  if (code === '28P01' || code === '28000' || /password|SASL|SCRAM/i.test(e.message ?? '')) {
+    return new DatabaseError(
+      `cannot log in to ${where}: ${why}`,
+      'the password comes from the config\'s "passwordFile", else PGPASSWORD, else ~/.pgpass (host:port:database:user:password, mode 0600); check the user in the URL and pg_hba.conf',
+    );
+  }
+  if (code === '3D000') {
+    return new DatabaseError(`${where} does not exist: ${why}`, 'create it (createdb <name>, or CREATE DATABASE) and give the user in the URL the right to create tables in it, or fix the name in "database"');
+  }
+  if (code === '42501') {
+    return new DatabaseError(
+      `permission denied on ${where}: ${why}`,
+      'grant the user in the URL the rights Medic needs (CONNECT on the database; CREATE and USAGE on its schema for the first run, then SELECT, INSERT, UPDATE, DELETE on Medic\'s tables)',
+    );
+  }
+  if (code === '25006') {
+    return new DatabaseError(`cannot write ${where}: this command opened it read-only`, 'status, history, doctor and check --dry-run never change the database; run `medic check` to write it');
+  }
+  if (code === '57014') {
+    return new DatabaseError(`${where} did not answer within ${STATEMENT_TIMEOUT_MS / 1000} s: ${why}`, 'another session may hold a long lock (see pg_stat_activity), or the server is overloaded; the next run tries again');
+  }
+  if (code === '53100') return new DatabaseError(`cannot write ${where}: the server's disk is full`, 'free space on the database server; nothing was recorded by this command');
+  if (code.startsWith('08') || code.startsWith('57P') || /Connection terminated|ECONNRESET|EPIPE|not queryable|Client was closed/i.test(`${code} ${e.message ?? ''}`)) {
+    return new DatabaseError(`lost the connection to ${where}: ${why || code}`, 'PostgreSQL stopped or restarted, or the network dropped; nothing half-done was kept, and the next run tries again');
+  }
+  return new DatabaseError(`${where} failed: ${why}${code && !why.includes(code) ? ` (${code})` : ''}`, 'check the server\'s log; the next run tries again');
+}
+
+/** Text parameters: PostgreSQL's TEXT holds no NUL, so one becomes U+FFFD (job text that must keep it is BYTEA). */
+function param(v: unknown): unknown {
+  return typeof v === 'string' && v.includes('\u0000') ? v.replace(/\u0000/g, '\ufffd') : v;
+}
+
+/** Job text as BYTEA (UTF-8: a lone surrogate becomes U+FFFD, as SQLite stores it). */
+function bytes(text: string | null | undefined): Buffer | null {
+  return text === null || text === undefined ? null : Buffer.from(text, 'utf8');
+}
+function text(b: unknown): string | null {
+  if (b === null || b === undefined) return null;
+  return Buffer.isBuffer(b) ? b.toString('utf8') : String(b);
+}
+
+/**
+ * Opens the PostgreSQL store at `url` (a `postgres://` URL without a password) and, unless
+ * read-only, creates or migrates its schema under an advisory lock. A read-only open never creates
+ * anything: a database without Medic's tables reads as empty. A database of a newer Medic, or
+ * another program's tables, are refused untouched.
+ */
+export async function openPostgresStore(url: string, opts: PostgresOptions = {}): Promise<PostgresStore> {
+  const readOnly = opts.readOnly === true;
+  const pool = new pg.Pool({
+    connectionString: url,
+    ...(opts.password !== undefined && { password: opts.password }),
+    max: opts.maxConnections ?? 4,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    statement_timeout: STATEMENT_TIMEOUT_MS,
+    // The client's own bound too: a server that accepts and never answers.
+    query_timeout: STATEMENT_TIMEOUT_MS + 1_000,
+    lock_timeout: STATEMENT_TIMEOUT_MS,
+    idle_in_transaction_session_timeout: STATEMENT_TIMEOUT_MS * 2,
+    application_name: 'medic',
+    keepAlive: true,
+    types: TYPES,
+    ...(readOnly && { options: '-c default_transaction_read_only=on' }),
+  });
+  // An idle connection the server dropped (a restart) must not crash the process: the next query reconnects.
+  pool.on('error', () => {});
+  const store = new PostgresStore(pool, url, readOnly);
+  try {
+    await store.prepare();
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw postgresError(url, err);
+  }
+  return store;
+}
+
+const newerSchema = (where: string, v: number) =>
+  new DatabaseError(
+    `${where} has schema version ${v}, written by a newer Medic; this Medic knows up to version ${SCHEMA_VERSION}`,
+    'upgrade Medic (or point MEDIC_DB / "database" at another database); the database was left untouched',
+  );
+
+interface ServiceRow {
+  slug: string;
+  registered_at: number;
+  last_beat_at: number | null;
+  beat_seq: number;
+  reset_at: number | null;
+  incident_id: number | null;
+  incident_down_at: number | null;
+  incident_beat_seq: number | null;
+  incident_held_since: number | null;
+  paused_at: number | null;
+  paused_until: number | null;
+  pause_reason: string | null;
+  failure_at: number | null;
+  failure_exit_code: number | null;
+  failure_duration_ms: number | null;
+  failure_message: Buffer | null;
+  failure_output_tail: Buffer | null;
+  run_started_at: number | null;
+  version: number;
+}
+
+interface OutboxRow {
+  id: number;
+  slug: string;
+  incident_id: number;
+  target: string;
+  action: Action;
+  dedup_key: string;
+  down_at: number | null;
+  last_beat_at: number | null;
+  missed_heartbeats: number | null;
+  reason: string | null;
+  exit_code: number | null;
+  duration_ms: number | null;
+  message: Buffer | null;
+  output_tail: Buffer | null;
+  created_at: number;
+  status: EventStatus;
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  refused_at: number | null;
+  refused_status: number | null;
+  refused_answer: string | null;
+  refused_fingerprint: string | null;
+}
+
+function refusalOf(r: Pick<OutboxRow, 'refused_at' | 'refused_status' | 'refused_answer' | 'refused_fingerprint'>): Refusal | null {
+  return r.refused_at === null ? null : { at: r.refused_at, status: r.refused_status, answer: r.refused_answer ?? '', fingerprint: r.refused_fingerprint };
+}
+
+function outboxEvent(r: OutboxRow): OutboxEvent {
+  return {
+    id: r.id,
+    slug: r.slug,
+    incidentId: r.incident_id,
+    target: r.target,
+    action: r.action,
+    dedupKey: r.dedup_key,
+    facts:
+      r.action === 'trigger'
+        ? {
+            downAt: r.down_at as number,
+            lastBeatAt: r.last_beat_at,
+            missedHeartbeats: r.missed_heartbeats as number,
+            reason: (r.reason ?? 'missed') as DownReason,
+            exitCode: r.exit_code,
+            durationMs: r.duration_ms,
+            message: text(r.message),
+            outputTail: text(r.output_tail),
+          }
+        : null,
+    createdAt: r.created_at,
+    status: r.status,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    lastError: r.last_error,
+    refusal: refusalOf(r),
+  };
+}
+
+/** The database's clock, epoch ms. */
+const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
+
+const OUTBOX_COLUMNS =
+  'id, slug, incident_id, target, action, dedup_key, down_at, last_beat_at, missed_heartbeats, reason, exit_code, duration_ms, message, output_tail, created_at, status, attempts, next_attempt_at, last_error, refused_at, refused_status, refused_answer, refused_fingerprint';
+
+/** At most this many batches of 1000 rows per prune() call (as SQLite). */
+const PRUNE_BATCHES = 50;
+
+export class PostgresStore implements Store {
+  /** False: a read-only open found no Medic schema; it reads as an empty store. */
+  private exists = true;
+  private readonly where: string;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly url: string,
+    private readonly readOnly: boolean,
+  ) {
+    this.where = describeUrl(url);
+  }
+
+  /** Checks (and unless read-only, creates or migrates) the schema. */
+  async prepare(): Promise<void> {
+    const version = await this.version(this.pool);
+    if (version === 'foreign') throw await this.foreign();
+    if (version !== null && version > SCHEMA_VERSION) throw newerSchema(this.where, version);
+    if (version === SCHEMA_VERSION) return;
+    if (this.readOnly) {
+      if (version === null) this.exists = false;
+      return;
+    }
+    await this.tx(async (c) => {
+      // Two processes opening a new database: the second waits here, then finds it migrated.
+      await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      const v = await this.version(c);
+      if (v === 'foreign') throw await this.foreign();
+      if (v !== null && v > SCHEMA_VERSION) throw newerSchema(this.where, v);
+      if (v === null) await c.query(`CREATE TABLE ${VERSION_TABLE} (version INTEGER NOT NULL)`);
+      for (const m of PG_MIGRATIONS) {
+        if (v !== null && m.version <= v) continue;
+        await c.query(m.up);
+      }
+      await c.query(`DELETE FROM ${VERSION_TABLE}`);
+      await c.query(`INSERT INTO ${VERSION_TABLE} (version) VALUES ($1)`, [SCHEMA_VERSION]);
+    });
+  }
+
+  /** The schema version; null: no Medic schema and no other tables; 'foreign': other tables, no Medic version. */
+  private async version(c: Queryable): Promise<number | null | 'foreign'> {
+    const { rows } = await c.query(
+      `SELECT to_regclass($1) IS NOT NULL AS ours,
+       EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema()) AS tables`,
+      [VERSION_TABLE],
+    );
+    const r = rows[0] as { ours: boolean; tables: boolean };
+    if (!r.ours) return r.tables ? 'foreign' : null;
+    const v = await c.query(`SELECT max(version) AS v FROM ${VERSION_TABLE}`);
+    return ((v.rows[0] as { v: number | null }).v ?? 0) as number;
+  }
+
+  private async foreign(): Promise<DatabaseError> {
+    const { rows } = await this.pool.query("SELECT string_agg(tablename, ', ') AS t FROM (SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename LIMIT 5) x");
+    return new DatabaseError(
+      `${this.where} is not a Medic database: its schema holds another program's tables (${serverText((rows[0] as { t: string | null }).t ?? '')}) and no Medic schema version`,
+      'point MEDIC_DB or "database" at a new, empty database (createdb medic); Medic did not change this one',
+    );
+  }
+
+  private async q<T = Row>(c: Queryable, sql: string, params: unknown[] = []): Promise<T[]> {
+    return (await c.query(sql, params.map(param))).rows as T[];
+  }
+
+  /** A read, or its empty answer when a read-only open found no schema. */
+  private async read<T>(empty: T, fn: (c: Queryable) => Promise<T>): Promise<T> {
+    if (!this.exists) return empty;
+    try {
+      return await fn(this.pool);
+    } catch (err) {
+      throw postgresError(this.url, err);
+    }
+  }
+
+  private async write<T>(fn: (c: Queryable) => Promise<T>): Promise<T> {
+    if (this.readOnly) throw postgresError(this.url, { code: '25006' });
+    return this.tx(fn);
+  }
+
+  /** One transaction on one connection; rolled back on any error, which becomes a DatabaseError. */
+  private async tx<T>(fn: (c: Queryable) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw postgresError(this.url, err);
+    }
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      throw postgresError(this.url, err);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  recordBeat(slug: string, at: number, signal?: { kind: SignalKind } & SignalDetails): Promise<void> {
+    return this.recordBeats([{ slug, at, kind: signal?.kind, details: signal }]);
+  }
+
+  recordBeats(beats: BeatInput[]): Promise<void> {
+    return this.write(async (c) => {
+      if (beats.length === 0) return;
+      // One clock for the beats that give no time: the database's.
+      const now = beats.some((b) => b.at === undefined) ? (await this.q<{ now: number }>(c, `SELECT ${NOW_MS} AS now`))[0]!.now : 0;
+      for (const b of beats) await this.writeBeat(c, b, b.at ?? now);
+    });
+  }
+
+  clock(): Promise<number | null> {
+    return (async () => {
+      try {
+        return (await this.q<{ now: number }>(this.pool, `SELECT ${NOW_MS} AS now`))[0]!.now;
+      } catch (err) {
+        throw postgresError(this.url, err);
+      }
+    })();
+  }
+
+  private async writeBeat(c: Queryable, b: BeatInput, at: number): Promise<void> {
+    const { slug } = b;
+    const kind = b.kind ?? 'ok';
+    if (kind === 'log') {
+      await this.q(c, 'INSERT INTO logs (slug, at, message) VALUES ($1, $2, $3)', [slug, at, bytes(boundDetails(b.details).message ?? '')]);
+      return;
+    }
+    const runId = boundRunId(b.runId);
+    let details = b.details;
+    if (runId !== null && kind !== 'start' && details?.durationMs == null) {
+      const [start] = await this.q<{ at: number }>(c, "SELECT at FROM beats WHERE slug = $1 AND run_id = $2 AND kind = 'start' ORDER BY id DESC LIMIT 1", [slug, runId]);
+      if (start && at >= start.at) details = { ...details, durationMs: at - start.at };
+    }
+    const d = boundDetails(details);
+    await this.q(c, 'INSERT INTO beats (slug, at, kind, exit_code, duration_ms, message, output_tail, run_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
+      slug,
+      at,
+      kind,
+      d.exitCode,
+      d.durationMs,
+      bytes(d.message),
+      bytes(d.outputTail),
+      runId,
+    ]);
+    if (kind === 'ok') {
+      await this.q(
+        c,
+        `INSERT INTO services (slug, registered_at, last_beat_at, beat_seq) VALUES ($1, $2, $2, 1)
+         ON CONFLICT (slug) DO UPDATE SET last_beat_at = excluded.last_beat_at, beat_seq = services.beat_seq + 1,
+         failure_at = NULL, failure_exit_code = NULL, failure_duration_ms = NULL, failure_message = NULL, failure_output_tail = NULL,
+         run_started_at = NULL`,
+        [slug, at],
+      );
+    } else if (kind === 'start') {
+      await this.q(
+        c,
+        `INSERT INTO services (slug, registered_at, run_started_at) VALUES ($1, $2, $2)
+         ON CONFLICT (slug) DO UPDATE SET run_started_at = coalesce(services.run_started_at, excluded.run_started_at)`,
+        [slug, at],
+      );
+    } else {
+      await this.q(
+        c,
+        `INSERT INTO services (slug, registered_at, failure_at, failure_exit_code, failure_duration_ms, failure_message, failure_output_tail)
+         VALUES ($1, $2, $2, $3, $4, $5, $6)
+         ON CONFLICT (slug) DO UPDATE SET failure_at = excluded.failure_at, failure_exit_code = excluded.failure_exit_code,
+         failure_duration_ms = excluded.failure_duration_ms, failure_message = excluded.failure_message,
+         failure_output_tail = excluded.failure_output_tail, run_started_at = NULL`,
+        [slug, at, d.exitCode, d.durationMs, bytes(d.message), bytes(d.outputTail)],
+      );
+    }
+  }
+
+  register(slugs: string[], at: number): Promise<void> {
+    return this.write(async (c) => {
+      if (slugs.length === 0) return;
+      await this.q(c, 'INSERT INTO services (slug, registered_at) SELECT unnest($1::text[]), $2 ON CONFLICT (slug) DO NOTHING', [slugs, at]);
+    });
+  }
+
+  forget(slugs: string[]): Promise<void> {
+    return this.write(async (c) => {
+      await this.q(c, 'DELETE FROM services WHERE slug = ANY($1::text[]) AND incident_id IS NULL', [slugs]);
+    });
+  }
+
+  services(): Promise<StoredService[]> {
+    return this.read([], async (c) =>
+      (await this.q<ServiceRow>(c, 'SELECT * FROM services ORDER BY slug')).map((r) => ({
+        slug: r.slug,
+        registeredAt: r.registered_at,
+        lastBeatAt: r.last_beat_at,
+        beatSeq: r.beat_seq,
+        resetAt: r.reset_at,
+        pause: r.paused_at !== null ? { since: r.paused_at, until: r.paused_until, reason: r.pause_reason } : null,
+        incident: r.incident_down_at !== null ? { downAt: r.incident_down_at, beatSeq: r.incident_beat_seq ?? 0, heldSince: r.incident_held_since } : null,
+        failure:
+          r.failure_at !== null
+            ? {
+                kind: 'fail' as const,
+                at: r.failure_at,
+                exitCode: r.failure_exit_code,
+                durationMs: r.failure_duration_ms,
+                message: text(r.failure_message),
+                outputTail: text(r.failure_output_tail),
+              }
+            : null,
+        runStartedAt: r.run_started_at,
+        incidentId: r.incident_id,
+        version: r.version,
+      })),
+    );
+  }
+
+  applyTransitions(changes: TransitionInput[], now: number): Promise<string[]> {
+    return this.write(async (c) => {
+      const applied: string[] = [];
+      for (const ch of changes) {
+        const [t] = await this.q<{ id: number }>(
+          c,
+          'INSERT INTO transitions (slug, from_state, to_state, at, recorded_at, reason) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id',
+          [ch.slug, ch.from, ch.to, ch.at, now, ch.reason],
+        );
+        const transitionId = t!.id;
+        if (!(await this.changeService(c, ch, transitionId))) {
+          // Someone else changed it first (compare-and-set): drop this change and its record.
+          await this.q(c, 'DELETE FROM transitions WHERE id = $1', [transitionId]);
+          continue;
+        }
+        applied.push(ch.slug);
+        if (ch.events === 'resolve-sent-triggers') {
+          if (ch.to === 'up') {
+            await this.q(
+              c,
+              `INSERT INTO outbox (slug, incident_id, target, action, dedup_key, created_at, next_attempt_at)
+               SELECT slug, incident_id, target, 'resolve', dedup_key, $1, $1 FROM outbox
+               WHERE action = 'trigger' AND incident_id = $2 ORDER BY id`,
+              [now, ch.incidentId],
+            );
+          }
+        } else {
+          for (const e of ch.events) {
+            const f = e.facts;
+            const d = boundDetails(f ?? undefined);
+            await this.q(
+              c,
+              `INSERT INTO outbox (slug, incident_id, target, action, dedup_key, down_at, last_beat_at, missed_heartbeats,
+               reason, exit_code, duration_ms, message, output_tail, created_at, next_attempt_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)`,
+              [
+                ch.slug,
+                transitionId,
+                e.target,
+                e.action,
+                e.dedupKey,
+                f?.downAt ?? null,
+                f?.lastBeatAt ?? null,
+                f?.missedHeartbeats ?? null,
+                f ? (f.reason ?? 'missed') : null,
+                d.exitCode,
+                d.durationMs,
+                bytes(d.message),
+                bytes(d.outputTail),
+                now,
+              ],
+            );
+          }
+        }
+      }
+      return applied;
+    });
+  }
+
+  /** The compare-and-set: true when this change won (the version it was loaded with is still current). */
+  private async changeService(c: Queryable, ch: TransitionInput, transitionId: number): Promise<boolean> {
+    const where = 'WHERE slug = $1 AND version = $2 AND incident_id IS';
+    let r: pg.QueryResult;
+    switch (ch.to) {
+      case 'down':
+        r = await c.query(
+          `UPDATE services SET incident_id = $3, incident_down_at = $4, incident_beat_seq = $5, incident_held_since = NULL, version = version + 1 ${where} NULL`,
+          [ch.slug, ch.version, transitionId, ch.at, ch.beatSeq],
+        );
+        break;
+      case 'up':
+        r = await c.query(
+          `UPDATE services SET incident_id = NULL, incident_down_at = NULL, incident_beat_seq = NULL, incident_held_since = NULL, version = version + 1 ${where} NOT NULL`,
+          [ch.slug, ch.version],
+        );
+        break;
+      case 'flapping':
+      case 'relapse':
+        r = await c.query(`UPDATE services SET incident_held_since = $3, incident_beat_seq = $4, version = version + 1 ${where} NOT NULL`, [
+          ch.slug,
+          ch.version,
+          ch.to === 'flapping' ? ch.at : null,
+          ch.beatSeq,
+        ]);
+        break;
+    }
+    return r.rowCount === 1;
+  }
+
+  pendingEvents(): Promise<OutboxEvent[]> {
+    return this.read([], async (c) => (await this.q<OutboxRow>(c, `SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' ORDER BY id`)).map(outboxEvent));
+  }
+
+  claimEvents(owner: string, now: number, leaseMs: number): Promise<OutboxEvent[]> {
+    return this.write(async (c) => {
+      // SKIP LOCKED: events another checker is claiming right now are left to it; a claim it
+      // committed is seen (and its live lease respected) when the row is re-checked.
+      const rows = await this.q<OutboxRow>(
+        c,
+        `UPDATE outbox SET claimed_by = $1, claimed_until = $2
+         WHERE id IN (SELECT id FROM outbox WHERE status = 'pending'
+           AND (claimed_by IS NULL OR claimed_by = $1 OR claimed_until <= $3 OR claimed_until > $4)
+           ORDER BY id FOR UPDATE SKIP LOCKED)
+         AND status = 'pending' AND (claimed_by IS NULL OR claimed_by = $1 OR claimed_until <= $3 OR claimed_until > $4)
+         RETURNING ${OUTBOX_COLUMNS}`,
+        [owner, now + leaseMs, now, now + 2 * leaseMs],
+      );
+      return rows.sort((a, b) => a.id - b.id).map(outboxEvent);
+    });
+  }
+
+  triggerStatus(slug: string, incidentId: number, target: string): Promise<EventStatus | null> {
+    return this.read(null, async (c) => {
+      const [row] = await this.q<{ status: EventStatus }>(
+        c,
+        "SELECT status FROM outbox WHERE slug = $1 AND incident_id = $2 AND target = $3 AND action = 'trigger' ORDER BY id DESC LIMIT 1",
+        [slug, incidentId, target],
+      );
+      return row?.status ?? null;
+    });
+  }
+
+  private async logDelivery(c: Queryable, id: number, outcome: string, detail: string | null, now: number): Promise<void> {
+    await this.q(
+      c,
+      `INSERT INTO deliveries (outbox_id, slug, target, action, at, outcome, detail)
+       SELECT id, slug, target, action, $1, $2, $3 FROM outbox WHERE id = $4 AND status = 'pending'`,
+      [now, outcome, detail, id],
+    );
+  }
+
+  noteAttempt(id: number, error: string, now: number): Promise<void> {
+    return this.write((c) => this.logDelivery(c, id, 'retry', error, now));
+  }
+
+  settle(id: number, outcome: Settlement, now: number): Promise<void> {
+    return this.write((c) => this.settleIn(c, id, outcome, now));
+  }
+
+  private async settleIn(c: Queryable, id: number, outcome: Settlement, now: number): Promise<void> {
+    await this.logDelivery(c, id, outcome.status === 'refused' ? 'rejected' : outcome.status, outcome.status === 'delivered' ? outcome.response : outcome.error, now);
+    if (outcome.status === 'retry') {
+      await this.q(
+        c,
+        `UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2,
+         refused_at = NULL, refused_status = NULL, refused_answer = NULL, refused_fingerprint = NULL, claimed_by = NULL, claimed_until = NULL
+         WHERE id = $3 AND status = 'pending'`,
+        [outcome.error, outcome.nextAttemptAt, id],
+      );
+    } else if (outcome.status === 'refused') {
+      await this.q(
+        c,
+        `UPDATE outbox SET last_error = $1, refused_at = $2, refused_status = $3, refused_answer = $4, refused_fingerprint = $5,
+         claimed_by = NULL, claimed_until = NULL WHERE id = $6 AND status = 'pending'`,
+        [outcome.error, now, outcome.httpStatus, outcome.answer, outcome.fingerprint, id],
+      );
+    } else {
+      await this.q(
+        c,
+        `UPDATE outbox SET status = $1, attempts = attempts + $2, last_error = $3, response = $4, settled_at = $5, claimed_by = NULL, claimed_until = NULL
+         WHERE id = $6 AND status = 'pending'`,
+        [
+          outcome.status,
+          outcome.status === 'skipped' ? 0 : 1,
+          outcome.status === 'delivered' ? null : outcome.error,
+          outcome.status === 'skipped' ? null : outcome.response,
+          now,
+          id,
+        ],
+      );
+    }
+  }
+
+  reroute(id: number, targets: string[], reason: string, now: number): Promise<number> {
+    return this.write(async (c) => {
+      let queued = 0;
+      for (const target of targets) {
+        const r = await c.query(
+          `INSERT INTO outbox (slug, incident_id, target, action, dedup_key, down_at, last_beat_at, missed_heartbeats,
+           reason, exit_code, duration_ms, message, output_tail, created_at, next_attempt_at)
+           SELECT slug, incident_id, $1, 'trigger', dedup_key, down_at, last_beat_at, missed_heartbeats,
+           reason, exit_code, duration_ms, message, output_tail, $2, $2
+           FROM outbox o WHERE id = $3 AND action = 'trigger' AND status = 'pending'
+           AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.slug = o.slug AND x.incident_id = o.incident_id AND x.target = $1 AND x.action = 'trigger')`,
+          [param(target), now, id],
+        );
+        queued += r.rowCount ?? 0;
+      }
+      await this.settleIn(c, id, { status: 'skipped', error: reason }, now);
+      return queued;
+    });
+  }
+
+  pendingCounts(): Promise<Map<string, number>> {
+    return this.read(new Map(), async (c) => {
+      const rows = await this.q<{ slug: string; n: number }>(c, "SELECT slug, count(*) AS n FROM outbox WHERE status = 'pending' GROUP BY slug");
+      return new Map(rows.map((r) => [r.slug, r.n]));
+    });
+  }
+
+  deliveryStates(): Promise<Map<string, ServiceDelivery>> {
+    return this.read(new Map(), async (c) => {
+      const states = new Map<string, ServiceDelivery>();
+      const state = (slug: string) => {
+        let s = states.get(slug);
+        if (!s) states.set(slug, (s = { pending: 0, refusedCount: 0, refused: null, lastError: null, openIncident: null }));
+        return s;
+      };
+      type PendingRow = Pick<OutboxRow, 'slug' | 'target' | 'action' | 'last_error' | 'refused_at' | 'refused_status' | 'refused_answer' | 'refused_fingerprint'>;
+      const pending = await this.q<PendingRow>(
+        c,
+        "SELECT slug, target, action, last_error, refused_at, refused_status, refused_answer, refused_fingerprint FROM outbox WHERE status = 'pending' ORDER BY id",
+      );
+      for (const r of pending) {
+        const s = state(r.slug);
+        s.pending++;
+        const refusal = refusalOf(r);
+        if (refusal) s.refusedCount++;
+        if (refusal && !s.refused) s.refused = { target: r.target, action: r.action, refusal };
+        if (r.last_error !== null && !s.lastError) s.lastError = { target: r.target, action: r.action, error: r.last_error };
+      }
+      const open = await this.q<{ slug: string; delivered: number; dropped: number }>(
+        c,
+        `SELECT s.slug, count(*) FILTER (WHERE o.status = 'delivered') AS delivered, count(*) FILTER (WHERE o.status IN ('skipped', 'rejected')) AS dropped
+         FROM services s JOIN outbox o ON o.incident_id = s.incident_id AND o.action = 'trigger'
+         GROUP BY s.slug`,
+      );
+      for (const r of open) state(r.slug).openIncident = { delivered: r.delivered, dropped: r.dropped };
+      return states;
+    });
+  }
+
+  recentTriggers(since: number): Promise<Map<string, number>> {
+    return this.read(new Map(), async (c) => {
+      const rows = await this.q<{ slug: string; n: number }>(
+        c,
+        "SELECT slug, count(*) AS n FROM transitions WHERE to_state IN ('down', 'relapse') AND at >= $1 GROUP BY slug",
+        [since],
+      );
+      return new Map(rows.map((r) => [r.slug, r.n]));
+    });
+  }
+
+  pause(slugs: string[], now: number, until: number | null, reason: string | null, record: string): Promise<string[]> {
+    return this.write(async (c) => {
+      for (const slug of slugs) {
+        await this.q(c, 'INSERT INTO services (slug, registered_at) VALUES ($1, $2) ON CONFLICT (slug) DO NOTHING', [slug, now]);
+        await this.q(c, 'UPDATE services SET paused_at = $1, paused_until = $2, pause_reason = $3, version = version + 1 WHERE slug = $4', [now, until, reason, slug]);
+        await this.q(c, "INSERT INTO transitions (slug, from_state, to_state, at, recorded_at, reason, until_at) VALUES ($1, '', 'paused', $2, $2, $3, $4)", [
+          slug,
+          now,
+          record,
+          until,
+        ]);
+      }
+      return slugs;
+    });
+  }
+
+  resume(slugs: string[], now: number): Promise<string[]> {
+    return this.write(async (c) => {
+      const resumed: string[] = [];
+      for (const slug of slugs) {
+        const r = await c.query(
+          `UPDATE services SET paused_at = NULL, paused_until = NULL, pause_reason = NULL, reset_at = $1, version = version + 1
+           WHERE slug = $2 AND paused_at IS NOT NULL AND (paused_until IS NULL OR paused_until > $1)`,
+          [now, slug],
+        );
+        if (r.rowCount === 1) {
+          await this.q(c, "INSERT INTO transitions (slug, from_state, to_state, at, recorded_at, reason) VALUES ($1, 'paused', 'resumed', $2, $2, 'resumed')", [slug, now]);
+          resumed.push(slug);
+        }
+      }
+      return resumed;
+    });
+  }
+
+  recordGap(slugs: string[], from: number, to: number, record: string): Promise<void> {
+    return this.write(async (c) => {
+      for (const slug of slugs) {
+        await this.q(c, 'UPDATE services SET reset_at = $1, version = version + 1 WHERE slug = $2', [to, slug]);
+        await this.q(c, "INSERT INTO transitions (slug, from_state, to_state, at, recorded_at, reason) VALUES ($1, '', 'unknown', $2, $2, $3)", [slug, to, record]);
+      }
+      await this.q(c, 'UPDATE checker SET blind_from = $1, blind_to = $2 WHERE id = 1', [from, to]);
+    });
+  }
+
+  capFutureBeats(now: number): Promise<string[]> {
+    return this.write(async (c) =>
+      (await this.q<{ slug: string }>(c, 'UPDATE services SET last_beat_at = $1, version = version + 1 WHERE last_beat_at > $1 RETURNING slug', [now])).map((r) => r.slug),
+    );
+  }
+
+  lastGap(): Promise<{ from: number; to: number } | null> {
+    return this.read(null, async (c) => {
+      const [row] = await this.q<{ blind_from: number | null; blind_to: number | null }>(c, 'SELECT blind_from, blind_to FROM checker WHERE id = 1');
+      return row && row.blind_from !== null && row.blind_to !== null ? { from: row.blind_from, to: row.blind_to } : null;
+    });
+  }
+
+  async prune(beatsBefore: number, recordsBefore: number): Promise<number> {
+    if (this.readOnly) throw postgresError(this.url, { code: '25006' });
+    const batches = [
+      'DELETE FROM beats WHERE id IN (SELECT id FROM beats WHERE at < $1 LIMIT 1000)',
+      'DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE at < $1 LIMIT 1000)',
+      'DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE at < $1 LIMIT 1000)',
+      `DELETE FROM transitions WHERE id IN (SELECT id FROM transitions WHERE at < $1 AND id NOT IN
+       (SELECT incident_id FROM services WHERE incident_id IS NOT NULL) LIMIT 1000)`,
+      "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status <> 'pending' AND created_at < $1 LIMIT 1000)",
+    ];
+    // Small batches, each its own short statement (autocommit), so beats arriving meanwhile never wait long.
+    let deleted = 0;
+    let left = PRUNE_BATCHES;
+    try {
+      for (const [i, sql] of batches.entries()) {
+        const before = i <= 1 ? beatsBefore : recordsBefore;
+        while (left-- > 0) {
+          const n = (await this.pool.query(sql, [before])).rowCount ?? 0;
+          deleted += n;
+          if (n < 1000) break;
+        }
+      }
+    } catch (err) {
+      throw postgresError(this.url, err);
+    }
+    return deleted;
+  }
+
+  history(slug: string, since: number, until: number): Promise<History> {
+    const empty: History = { beats: [], logs: [], signals: [], pauses: [], resets: [], transitions: [], deliveries: [] };
+    return this.read(empty, async (c) => {
+      const range = [slug, since, until];
+      const beats = await this.q<{ at: number }>(c, "SELECT at FROM beats WHERE slug = $1 AND at >= $2 AND at <= $3 AND kind = 'ok' ORDER BY at, id", range);
+      const signals = await this.q<{ kind: SignalKind; at: number; exit_code: number | null; duration_ms: number | null; message: Buffer | null; output_tail: Buffer | null }>(
+        c,
+        `SELECT kind, at, exit_code, duration_ms, message, output_tail FROM beats
+         WHERE slug = $1 AND at >= $2 AND at <= $3
+         AND (kind <> 'ok' OR exit_code IS NOT NULL OR duration_ms IS NOT NULL OR message IS NOT NULL OR output_tail IS NOT NULL)
+         ORDER BY at, id`,
+        range,
+      );
+      const logs = await this.q<{ at: number; message: Buffer }>(c, 'SELECT at, message FROM logs WHERE slug = $1 AND at >= $2 AND at <= $3 ORDER BY at, id', range);
+      const resets = await this.q<{ at: number }>(
+        c,
+        `SELECT at FROM transitions WHERE slug = $1 AND at >= $2 AND at <= $3 AND (to_state = 'resumed' OR (from_state = '' AND to_state = 'unknown')) ORDER BY at, id`,
+        range,
+      );
+      const transitions = await this.q<{ at: number; recorded_at: number; from_state: string; to_state: string; reason: string }>(
+        c,
+        'SELECT at, recorded_at, from_state, to_state, reason FROM transitions WHERE slug = $1 AND at >= $2 AND at <= $3 ORDER BY at, id',
+        range,
+      );
+      const deliveries = await this.q<History['deliveries'][number]>(
+        c,
+        'SELECT at, target, action, outcome, detail FROM deliveries WHERE slug = $1 AND at >= $2 AND at <= $3 ORDER BY at, id',
+        range,
+      );
+      return {
+        beats: beats.map((r) => r.at),
+        logs: logs.map((r) => ({ at: r.at, message: text(r.message) ?? '' })),
+        signals: signals.map(
+          (r): Signal => ({ kind: r.kind, at: r.at, exitCode: r.exit_code, durationMs: r.duration_ms, message: text(r.message), outputTail: text(r.output_tail) }),
+        ),
+        pauses: await this.pauses(c, slug, since, until),
+        resets: resets.map((r) => r.at),
+        transitions: transitions.map((r) => ({ at: r.at, recordedAt: r.recorded_at, from: r.from_state, to: r.to_state, reason: r.reason })),
+        deliveries,
+      };
+    });
+  }
+
+  /** As SqliteStore's: pause records with their own end and what ended them; the running pause from the service. */
+  private async pauses(c: Queryable, slug: string, since: number, until: number): Promise<History['pauses']> {
+    const records = await this.q<{ to_state: string; at: number; until_at: number | null }>(
+      c,
+      "SELECT to_state, at, until_at FROM transitions WHERE slug = $1 AND to_state IN ('paused', 'resumed') AND at <= $2 ORDER BY at, id",
+      [slug, until],
+    );
+    const [live] = await this.q<{ paused_at: number | null; paused_until: number | null }>(c, 'SELECT paused_at, paused_until FROM services WHERE slug = $1', [slug]);
+    const running = live?.paused_at != null && live.paused_at <= until ? { since: live.paused_at, until: live.paused_until ?? null, endedAt: null } : null;
+    const pauses: History['pauses'] = [];
+    for (const [i, r] of records.entries()) {
+      if (r.to_state !== 'paused') continue;
+      const endedAt = records[i + 1]?.at ?? null;
+      pauses.push(endedAt === null && r.at === running?.since ? running : { since: r.at, until: r.until_at, endedAt });
+    }
+    if (running && !pauses.includes(running)) {
+      pauses.push(running);
+      pauses.sort((a, b) => a.since - b.since);
+    }
+    return pauses.filter((p) => Math.min(p.until ?? Infinity, p.endedAt ?? Infinity) >= since);
+  }
+
+  acquireLock(owner: string, now: number, leaseMs: number, takeOverFrom?: string): Promise<{ acquired: boolean; holder: string | null }> {
+    return this.write(async (c) => {
+      // The row lock makes racing checkers queue here; each re-checks the WHERE on the winner's row.
+      const taken = await c.query(
+        `UPDATE checker SET owner = $1, lease_until = $2
+         WHERE id = 1 AND (owner IS NULL OR lease_until <= $3 OR lease_until > $4 OR owner = $5)`,
+        [param(owner), now + leaseMs, now, now + 2 * leaseMs, takeOverFrom === undefined ? null : param(takeOverFrom)],
+      );
+      if (taken.rowCount === 1) return { acquired: true, holder: owner };
+      const [row] = await this.q<{ owner: string | null }>(c, 'SELECT owner FROM checker WHERE id = 1');
+      return { acquired: false, holder: row?.owner ?? null };
+    });
+  }
+
+  releaseLock(owner: string, lastRunAt: number): Promise<void> {
+    return this.write(async (c) => {
+      await this.q(c, 'UPDATE checker SET owner = NULL, lease_until = NULL, last_run_at = $1, last_run_by = owner WHERE id = 1 AND owner = $2', [lastRunAt, owner]);
+      await this.q(c, "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = $1 AND status = 'pending'", [owner]);
+    });
+  }
+
+  noteCheckAttempt(at: number): Promise<void> {
+    return this.write(async (c) => {
+      await this.q(c, 'UPDATE checker SET last_run_at = $1 WHERE id = 1 AND (last_run_at IS NULL OR last_run_at < $1)', [at]);
+    });
+  }
+
+  lastCheckAt(): Promise<number | null> {
+    return this.read(null, async (c) => (await this.q<{ last_run_at: number | null }>(c, 'SELECT last_run_at FROM checker WHERE id = 1'))[0]?.last_run_at ?? null);
+  }
+
+  lastChecker(): Promise<string | null> {
+    return this.read(null, async (c) => (await this.q<{ last_run_by: string | null }>(c, 'SELECT last_run_by FROM checker WHERE id = 1'))[0]?.last_run_by ?? null);
+  }
+
+  schemaVersion(): Promise<number> {
+    return this.read(SCHEMA_VERSION, async (c) => {
+      const v = await this.version(c);
+      return typeof v === 'number' ? v : 0;
+    });
+  }
+
+  /**
+   * Connects and writes in a transaction that is rolled back (READ WRITE even on a read-only
+   * open): the rights `medic check` needs, found out without leaving a trace. Without a schema yet:
+   * whether this user could create it.
+   */
+  async probe(): Promise<StoreProbe> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw postgresError(this.url, err);
+    }
+    let broken = false;
+    try {
+      await client.query('BEGIN READ WRITE');
+      try {
+        if (this.exists) await client.query('UPDATE checker SET owner = owner WHERE id = 1');
+        else await client.query('CREATE TABLE medic_write_probe (x INTEGER)');
+      } finally {
+        await client.query('ROLLBACK');
+      }
+      return { exists: this.exists };
+    } catch (err) {
+      broken = true;
+      throw postgresError(this.url, err);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end().catch(() => {});
+  }
+}
