@@ -13,14 +13,17 @@
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it, type ExpectStatic } from 'vitest';
 import { runLimits } from '../../src/commands/check.js';
 import { buildConfig } from '../../src/config.js';
-import { openSqliteStore } from '../../src/store/sqlite.js';
+import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { KEY, fileTempDir, rng, spawnMedic, type Exit } from '../helpers/faults.js';
-import { onHost, requireHosts } from '../helpers/hosts.js';
+import { libfaketime } from '../helpers/clock.js';
+import { onHost, requireHosts, skewedClockEnv } from '../helpers/hosts.js';
 import { startPdServer, type PdServer, type RecordedRequest } from '../helpers/pd-server.js';
+import { createDatabase } from '../helpers/pg-cluster.js';
+import { pgAdminUrl } from '../helpers/pg.js';
 
 const tmp = fileTempDir('checkers');
 afterAll(() => tmp.remove());
@@ -28,42 +31,56 @@ beforeAll(() => requireHosts());
 
 interface Backend {
   name: string;
-  /** The config's "database" for a fresh, empty database in `dir`. */
-  database(dir: string): Promise<string>;
+  /** The config's "database" for a fresh, empty database (a file in `dir`, or a URL), and how to get rid of it. */
+  create(dir: string): Promise<{ database: string; drop(): Promise<void> }>;
   open(database: string): Promise<Store>;
 }
 
 const sqlite: Backend = {
   name: 'SQLite',
-  database: async (dir) => join(dir, 'medic.db'),
-  open: async (database) => openSqliteStore(database),
+  create: async (dir) => ({ database: join(dir, 'medic.db'), drop: async () => {} }),
+  open: (database) => openStore({ databasePath: database }, { uid: process.geteuid!() }),
+};
+
+/** PostgreSQL: a database of its own on the run's throwaway cluster (dropped by the test itself: the tests run concurrently). */
+const postgres: Backend = {
+  name: 'PostgreSQL',
+  create: async () => {
+    const db = await createDatabase(pgAdminUrl(), 'checkers');
+    return { database: db.url, drop: db.drop };
+  },
+  open: (database) => openStore({ databasePath: '/nonexistent/unused.db', databaseUrl: database }, { uid: process.geteuid!() }),
 };
 
 /** A project folder with a config: services beat every second, the stand-in as the only target. */
-function project(database: string, pd: PdServer, services: string[], extra: Record<string, unknown> = {}) {
+function project(database: string, pd: PdServer, services: string[], defaults: Record<string, unknown> = { interval: '1s', grace: '0s' }) {
   const dir = mkdtempSync(join(tmp.dir, 'p-'));
-  const config = {
+  const raw = {
     database,
     targets: { oncall: { type: 'pagerduty', eventsUrl: pd.url, timeout: '2s' } },
-    defaults: { interval: '1s', grace: '0s' },
+    defaults,
     services: services.map((slug) => ({ slug })),
     // Services here go down and up every few seconds on purpose: no flap damping, no gap notice.
     flap: { maxTriggers: 1_000_000 },
     checker: { gapThreshold: '30d', deliveryBudget: '5s' },
-    ...extra,
   };
   const path = join(dir, 'medic.config.json');
-  writeFileSync(path, JSON.stringify(config));
-  return { dir, path, config };
+  writeFileSync(path, JSON.stringify(raw));
+  const { leaseMs } = runLimits(buildConfig(raw, path, { env: {}, cwd: dir }));
+  return { dir, path, leaseMs };
 }
 
-/** `medic check -v` on host `host`, held at a gate until `gate` settles. */
-function checker(p: { dir: string; path: string }, host: string, gate?: Promise<void>, onStdout?: (s: string) => void) {
-  return spawnMedic(['--config', p.path, 'check', '-v'], { cwd: p.dir, env: { PAGERDUTY_ROUTING_KEY: KEY }, prefix: onHost(host), gate, onStdout });
+type Project = ReturnType<typeof project>;
+
+/** `medic check -v` on host `host` (held at a gate until `gate` settles), with extra environment. */
+function checker(p: Project, host: string, opts: { gate?: Promise<void>; env?: Record<string, string> } = {}) {
+  return spawnMedic(['--config', p.path, 'check', '-v'], { cwd: p.dir, env: { PAGERDUTY_ROUTING_KEY: KEY, ...opts.env }, prefix: onHost(host), gate: opts.gate });
 }
 
 const LEFT = /another medic check \(\d+@(host-[a-z0-9]+)\) is running; leaving this minute to it/;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+const triggers = (pd: PdServer) => pd.requests.filter((r) => r.body.event_action === 'trigger').length;
+const resolves = (pd: PdServer) => pd.requests.filter((r) => r.body.event_action === 'resolve').length;
 
 /** Per dedup key, the actions the stand-in received, in arrival order. */
 function actionsByKey(requests: RecordedRequest[]): Map<string, string[]> {
@@ -72,23 +89,38 @@ function actionsByKey(requests: RecordedRequest[]): Map<string, string[]> {
   return by;
 }
 
-async function race(backend: Backend, checkers: number, rounds: number, seed: number) {
+/** A fresh database and a PagerDuty stand-in for `fn`, both gone after it. */
+async function withRig<T>(backend: Backend, fn: (rig: { database: string; pd: PdServer; store: Store }) => Promise<T>): Promise<T> {
   const pd = await startPdServer();
-  const slugs = Array.from({ length: 8 }, (_, i) => `svc-${i}`);
-  const hosts = Array.from({ length: checkers }, (_, i) => `host-${String.fromCharCode(97 + i)}`);
-  const database = await backend.database(mkdtempSync(join(tmp.dir, 'db-')));
-  const p = project(database, pd, slugs);
-  const random = rng(seed);
-  // Each service starts up and flips with probability 0.3 per round; the last round brings all back.
-  const up = new Map(slugs.map((s) => [s, true]));
-  let plannedIncidents = 0;
-  let lastBeatAt = 0;
-  let left = 0;
-  let ran = 0;
-  const ranOn = new Map<string, number>();
-  // The first run registers every service; all beat before it, so none starts down.
-  const store = await backend.open(database);
+  const db = await backend.create(mkdtempSync(join(tmp.dir, 'db-')));
+  let store: Store | undefined;
   try {
+    store = await backend.open(db.database);
+    return await fn({ database: db.database, pd, store });
+  } finally {
+    await store?.close();
+    await pd.close();
+    await db.drop();
+  }
+}
+
+/**
+ * `rounds` rounds of `checkers` checkers on hosts host-a, host-b, … started at the same instant.
+ * Each round, every service flips up/down with probability 0.3 (seeded): an up one beats just
+ * before the checkers are released, a down one has not beaten for more than interval + grace.
+ * A last round brings every service back, so every incident is resolved.
+ */
+async function race(expect: ExpectStatic, backend: Backend, checkers: number, rounds: number, seed: number) {
+  return withRig(backend, async ({ database, pd, store }) => {
+    const slugs = Array.from({ length: 8 }, (_, i) => `svc-${i}`);
+    const hosts = Array.from({ length: checkers }, (_, i) => `host-${String.fromCharCode(97 + i)}`);
+    const p = project(database, pd, slugs);
+    const random = rng(seed);
+    const up = new Map(slugs.map((s) => [s, true]));
+    let plannedIncidents = 0;
+    let lastBeatAt = 0;
+    let left = 0;
+    const ranOn = new Map<string, number>();
     for (let round = 0; round <= rounds; round++) {
       if (round > 0) {
         for (const s of slugs) {
@@ -99,57 +131,158 @@ async function race(backend: Backend, checkers: number, rounds: number, seed: nu
       }
       let go!: () => void;
       const gate = new Promise<void>((resolve) => (go = resolve));
-      const runs = hosts.map((h) => checker(p, h, gate));
+      const runs = hosts.map((h) => checker(p, h, { gate }));
       await Promise.all(runs.map((r) => r.ready));
       // The quiet ones' last beat is more than interval + grace (1s) old by now.
       await sleep(lastBeatAt + 1_100 - Date.now());
-      const beating = slugs.filter((s) => up.get(s));
-      await store.recordBeats(beating.map((slug) => ({ slug })));
+      await store.recordBeats(slugs.filter((s) => up.get(s)).map((slug) => ({ slug })));
       lastBeatAt = Date.now();
       go();
       const results: Exit[] = await Promise.all(runs.map((r) => r.done));
       results.forEach((r, i) => {
         expect(r, `round ${round}, ${hosts[i]}: ${r.stderr}`).toMatchObject({ code: 0, stderr: '' });
         if (LEFT.test(r.stdout)) left++;
-        else {
-          ran++;
-          ranOn.set(hosts[i]!, (ranOn.get(hosts[i]!) ?? 0) + 1);
-        }
+        else ranOn.set(hosts[i]!, (ranOn.get(hosts[i]!) ?? 0) + 1);
       });
     }
-    // What the checkers recorded is the truth about incidents; the stand-in must have exactly one
-    // trigger and one resolve for each, in order.
+    // What the checkers recorded is the truth about incidents (a service whose beat reached a
+    // checker late went down for real); the stand-in must have exactly one trigger and one
+    // resolve for each, in order.
     const received = actionsByKey(pd.requests);
     let incidents = 0;
-    let duplicates = 0;
     for (const slug of slugs) {
-      const h = await store.history(slug, 0, Date.now() + 60_000);
+      const h = await store.history(slug, 0, Date.now() + 3_600_000);
       const downs = h.transitions.filter((t) => t.to === 'down').length;
-      const ups = h.transitions.filter((t) => t.to === 'up').length;
+      expect(h.transitions.filter((t) => t.to === 'up').length, slug).toBe(downs);
+      expect(received.get(`medic-heartbeat-${slug}`) ?? [], slug).toEqual(Array.from({ length: downs }, () => ['trigger', 'resolve']).flat());
       incidents += downs;
-      const actions = received.get(`medic-heartbeat-${slug}`) ?? [];
-      for (let i = 1; i < actions.length; i++) if (actions[i] === actions[i - 1]) duplicates++;
-      expect(ups, slug).toBe(downs);
-      expect(actions, slug).toEqual(Array.from({ length: downs }, () => ['trigger', 'resolve']).flat());
     }
-    expect(pd.requests.length).toBe(pd.accepted.length);
+    expect(pd.accepted.length).toBe(pd.requests.length);
     expect(await store.pendingCounts()).toEqual(new Map());
     // Guards on the injection: the plan did make incidents, and the checkers did race.
     expect(incidents).toBeGreaterThanOrEqual(Math.ceil(plannedIncidents / 2));
     expect(left).toBeGreaterThanOrEqual(1);
-    const summary = `${backend.name}, ${checkers} checkers, ${rounds} rounds: ${incidents} incidents (${plannedIncidents} planned), ` +
-      `${pd.requests.filter((r) => r.body.event_action === 'trigger').length} triggers and ${pd.requests.filter((r) => r.body.event_action === 'resolve').length} resolves received, ` +
-      `${duplicates} duplicates; runs that evaluated: ${ran} (${[...ranOn].map(([h, n]) => `${h} ${n}`).join(', ')}), runs that found the lock taken: ${left}`;
-    console.info(summary);
-    return { incidents, duplicates };
-  } finally {
-    await store.close();
-    await pd.close();
-  }
+    console.info(
+      `${backend.name}, ${checkers} checkers, ${rounds} rounds: ${incidents} incidents (${plannedIncidents} planned); ` +
+        `${triggers(pd)} triggers and ${resolves(pd)} resolves received, 0 duplicates; ` +
+        `runs that evaluated: ${[...ranOn].sort().map(([h, n]) => `${h} ${n}`).join(', ')}; runs that found the lock taken: ${left}`,
+    );
+  });
 }
 
-describe.each([sqlite])('checkers on several hosts sharing one $name database', (backend) => {
-  it.each([2, 5])('%i checkers racing over 50 rounds: one trigger and one resolve per incident, in order', { timeout: 180_000 }, async (checkers) => {
-    await race(backend, checkers, 50, 1000 + checkers);
+/**
+ * host-a's checker is killed (SIGKILL) while the stand-in holds the requests it sent. host-b's
+ * checker leaves the lock to it while its lease lasts, then takes over and sends every event:
+ * the ones host-a had in flight a second time (same dedup key), the ones it had claimed but not
+ * sent yet once.
+ */
+async function killed(expect: ExpectStatic, backend: Backend) {
+  return withRig(backend, async ({ database, pd, store }) => {
+    const slugs = Array.from({ length: 12 }, (_, i) => `svc-${String(i).padStart(2, '0')}`);
+    const p = project(database, pd, slugs);
+    await store.recordBeats(slugs.map((slug) => ({ slug })));
+    await sleep(1_100);
+    let holding = true;
+    pd.reply(() => (holding ? 'hang' : 202));
+    const startedAt = Date.now();
+    const a = checker(p, 'host-a');
+    // It sends 8 at once (its concurrency), holding the other 4 it claimed.
+    while (pd.requests.length < 8 && !a.exited) await sleep(20);
+    await sleep(200);
+    a.kill();
+    const killedAt = Date.now();
+    const inFlight = new Set(pd.requests.map((r) => r.body.dedup_key as string));
+    expect((await a.done).signal).toBe('SIGKILL');
+    expect(inFlight.size).toBe(8);
+    holding = false;
+
+    // Another host cannot tell a dead checker from a live one: it waits for the lease.
+    const early = await checker(p, 'host-b').done;
+    expect(early, early.stderr).toMatchObject({ code: 0, stderr: '' });
+    expect(early.stdout).toMatch(/another medic check \(\d+@host-a\) is running; leaving this minute to it/);
+    expect(pd.requests).toHaveLength(8);
+
+    // The lease was taken after startedAt: just before startedAt + lease it still holds (with
+    // room for the process to start), just after the moment the first request came it is over.
+    await sleep(startedAt + p.leaseMs - 4_000 - Date.now());
+    const stillHeldAt = Date.now();
+    const stillHeld = await checker(p, 'host-b').done;
+    expect(stillHeld.stdout).toMatch(LEFT);
+    expect(pd.requests).toHaveLength(8);
+    await sleep(pd.requests[0]!.at + p.leaseMs + 500 - Date.now());
+    const takenAt = Date.now();
+    const b = await checker(p, 'host-b').done;
+    expect(b, b.stderr).toMatchObject({ code: 0, stderr: '' });
+    expect(b.stdout).not.toMatch(LEFT);
+
+    const received = actionsByKey(pd.requests);
+    for (const slug of slugs) {
+      const key = `medic-heartbeat-${slug}`;
+      expect(received.get(key), slug).toEqual(inFlight.has(key) ? ['trigger', 'trigger'] : ['trigger']);
+      expect(pd.accepted.filter((r) => r.body.dedup_key === key), slug).toHaveLength(1);
+    }
+    expect(await store.pendingCounts()).toEqual(new Map());
+    expect(await store.lastChecker()).toMatch(/^\d+@host-b$/);
+    console.info(
+      `${backend.name}, kill -9 mid-delivery: lease ${p.leaseMs / 1000}s; host-b left the lock to the dead host-a 0s and ${((stillHeldAt - killedAt) / 1000).toFixed(1)}s after the kill, ` +
+        `took over ${((takenAt - killedAt) / 1000).toFixed(1)}s after it; ${pd.requests.length} requests for ${slugs.length} events: ${pd.requests.length - slugs.length} duplicates, all ${inFlight.size} of them events in flight at the kill`,
+    );
+  });
+}
+
+/**
+ * PostgreSQL is the one clock: checkers on hosts whose clocks are 10 minutes ahead or behind
+ * (libfaketime) page neither early nor late, and the moments they record are the database's.
+ */
+async function skewed(expect: ExpectStatic, backend: Backend) {
+  return withRig(backend, async ({ database, pd, store }) => {
+    const p = project(database, pd, ['job'], { interval: '3s', grace: '0s' });
+    const ahead = { env: skewedClockEnv('+10m', libfaketime()) };
+    const behind = { env: skewedClockEnv('-10m', libfaketime()) };
+    await store.recordBeats([{ slug: 'job' }]);
+    const beatAt = (await store.services())[0]!.lastBeatAt!;
+    // Ten minutes ahead, its own clock would say the job missed 200 beats: it must not page.
+    const early = await checker(p, 'host-ahead', ahead).done;
+    expect(early, early.stderr).toMatchObject({ code: 0, stderr: '' });
+    expect(pd.requests).toHaveLength(0);
+    // Past the deadline by the database's clock; ten minutes behind, its own clock would say the
+    // beat has not even happened yet: it must page now.
+    await sleep(beatAt + 3_500 - ((await store.clock()) ?? Date.now()));
+    const due = await checker(p, 'host-behind', behind).done;
+    expect(due, due.stderr).toMatchObject({ code: 0, stderr: '' });
+    expect(pd.requests.map((r) => r.body.event_action)).toEqual(['trigger']);
+    expect(pd.requests[0]!.body.payload.timestamp).toBe(new Date(beatAt + 3_000).toISOString());
+    const h = await store.history('job', 0, beatAt + 3_600_000);
+    expect(h.transitions.map((t) => [t.to, t.at])).toEqual([['down', beatAt + 3_000]]);
+    // Recorded on the database's clock, not 10 minutes behind it.
+    expect(Math.abs(h.transitions[0]!.recordedAt - Date.now())).toBeLessThan(30_000);
+    await store.recordBeats([{ slug: 'job' }]);
+    const back = await checker(p, 'host-ahead', ahead).done;
+    expect(back, back.stderr).toMatchObject({ code: 0, stderr: '' });
+    expect(pd.requests.map((r) => r.body.event_action)).toEqual(['trigger', 'resolve']);
+    expect(Math.abs((await store.lastCheckAt())! - Date.now())).toBeLessThan(30_000);
+    console.info(`${backend.name}, skewed clocks: checkers 10 minutes ahead and behind paged on the database's clock (trigger at the deadline, resolve after the beat)`);
+  });
+}
+
+// Concurrent: the races mostly wait for their services' deadlines, the kill test for a lease.
+describe.concurrent('several checkers on several hosts, one state', () => {
+  it.for([
+    { store: 'SQLite', backend: sqlite, checkers: 2 },
+    { store: 'PostgreSQL', backend: postgres, checkers: 2 },
+    { store: 'PostgreSQL', backend: postgres, checkers: 5 },
+  ])('$store: $checkers checkers racing over 50 rounds: one trigger and one resolve per incident, in order', { timeout: 170_000 }, async ({ backend, checkers }, { expect }) => {
+    await race(expect, backend, checkers, 50, 1000 + checkers);
+  });
+
+  it.for([
+    { store: 'SQLite', backend: sqlite },
+    { store: 'PostgreSQL', backend: postgres },
+  ])('$store: a checker killed mid-delivery is taken over by another host once its lease runs out; duplicates only of events in flight', { timeout: 120_000 }, async ({ backend }, { expect }) => {
+    await killed(expect, backend);
+  });
+
+  it('PostgreSQL: checkers on hosts with skewed clocks agree on the database clock', { timeout: 60_000 }, async ({ expect }) => {
+    await skewed(expect, postgres);
   });
 });
