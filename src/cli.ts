@@ -81,7 +81,15 @@ export function run(): void {
  * error into a message and an exit code (SPEC §6). Returns the exit code; never calls process.exit.
  */
 export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = processIo, overrides: Overrides = {}): Promise<number> {
-  const now = overrides.now ?? Date.now;
+  let now = overrides.now ?? Date.now;
+  /** [scale] A store with a clock of its own (PostgreSQL's) is the clock of the command that opened it, as of a check. */
+  const onStoreClock = async (store: Store) => {
+    const at = await store.clock();
+    if (at === null) return;
+    const local = now;
+    const offset = at - local();
+    now = () => local() + offset;
+  };
   const sleep = overrides.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const fast = beatArgs(argv);
   if (fast) {
@@ -136,6 +144,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     const { openStore } = await import('./store/index.js');
     const store = await openStore(cfg, { uid: userId(), gid: groupId(), readOnly: opts.readOnly });
     try {
+      await onStoreClock(store);
       return await body(cfg, store);
     } finally {
       await store.close();
@@ -154,6 +163,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     const { openStore } = await import('./store/index.js');
     const store = await openStore(cfg, { uid: userId(), gid: groupId(), readOnly: true });
     try {
+      await onStoreClock(store);
       await body(cfg, store, problems !== null);
     } catch (err) {
       // "unknown service" may only mean its entry is the broken part: say both.

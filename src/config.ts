@@ -8,6 +8,7 @@ import type { Priority, Schedule, ServiceSpec, Severity, SeverityMap } from './c
 import { OUTPUT_TAIL_DEFAULT_BYTES } from './core/signal.js';
 import { nearest } from './core/suggest.js';
 import { ConfigError, isMedicError, redactKey } from './errors.js';
+import { databaseUrlProblem, isPostgresUrl } from './store/postgres-url.js';
 
 export { findConfig, MODULE, SEARCH_PLACES, searchDirs, type FoundConfig, type LoadOptions } from './config-file.js';
 export const DEFAULT_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
@@ -34,7 +35,12 @@ export interface CheckerSettings {
 export interface Config {
   /** The file it came from, absolute. */
   file: string;
+  /** The SQLite file; with a PostgreSQL `databaseUrl`, that URL (for messages; nothing opens it as a file). */
   databasePath: string;
+  /** [scale] "database" (or MEDIC_DB) when it is a `postgres://` URL, kept as written (never with a password); else null. */
+  databaseUrl: string | null;
+  /** [scale] `passwordFile`, absolute: the PostgreSQL password, read when the store is opened; null without one. */
+  passwordFile: string | null;
   /** File mode of the database (and 0700 | group bits for its folder): 0o600, or 0o660 for a group set-up. */
   databaseMode: number;
   /** `spool`, absolute: beats arrive as files in this folder (src/spool.ts); null without one. */
@@ -72,6 +78,7 @@ interface RawConfig {
   $comment?: string | string[];
   database?: string;
   databaseMode?: '0600' | '0660';
+  passwordFile?: string;
   spool?: string;
   retention?: RawDuration;
   defaults?: RawDefaults;
@@ -221,9 +228,15 @@ function collect(raw: unknown, file: string, opts: BuildOptions): { config: Conf
   const services = buildServices(cfg, targets, dur, problems, zone.zone);
   const maintenance = buildWindows(cfg, services, dur, problems);
   const checker = buildChecker(cfg, dur, problems);
+  const database = opts.env.MEDIC_DB || (cfg.database ?? 'medic.db');
+  const databaseUrl = isPostgresUrl(database) ? database : null;
+  const badUrl = databaseUrl === null ? null : databaseUrlProblem(databaseUrl);
+  if (badUrl) problems.push(`${opts.env.MEDIC_DB ? 'MEDIC_DB' : 'database'}: ${badUrl}`);
   const config: Config = {
     file,
-    databasePath: opts.env.MEDIC_DB ? resolve(opts.cwd, opts.env.MEDIC_DB) : inFolder(cfg.database ?? 'medic.db'),
+    databasePath: databaseUrl ?? (opts.env.MEDIC_DB ? resolve(opts.cwd, opts.env.MEDIC_DB) : inFolder(database)),
+    databaseUrl,
+    passwordFile: cfg.passwordFile !== undefined ? inFolder(cfg.passwordFile) : null,
     databaseMode: DATABASE_MODES[cfg.databaseMode ?? '0600'],
     spool: cfg.spool !== undefined ? inFolder(cfg.spool) : null,
     services,

@@ -33,7 +33,8 @@ export interface QuickBeatDeps {
  */
 export async function quickBeat(slug: string, deps: QuickBeatDeps, signal?: BeatSignal): Promise<boolean> {
   const target = quickBeatTarget(deps, slug);
-  if (!target) return false;
+  // PostgreSQL is the full CLI's (pg is not part of this bundle's quick start).
+  if (!target || ('databaseUrl' in target && target.databaseUrl)) return false;
   await deliverBeat(target, slug, deps.now(), { openStore: deps.openStore ?? ((t) => openStore(t, { uid: deps.uid, gid: deps.gid })), pid: deps.pid }, signal);
   return true;
 }

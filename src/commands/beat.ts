@@ -6,6 +6,7 @@ import { isSlug, quoteSlug } from '../core/slug.js';
 import { nearest } from '../core/suggest.js';
 import { DataError, keysInEnv, redactJobText } from '../errors.js';
 import { writeSpoolEntry } from '../spool.js';
+import { isPostgresUrl } from '../store/postgres-url.js';
 import type { Store } from '../store/types.js';
 
 /** Where a beat goes: the database (and the mode it is created with), or (with `spool` set) a file in the spool folder. */
@@ -13,6 +14,9 @@ export type BeatTarget = DatabaseTarget | { spoolDir: string };
 export interface DatabaseTarget {
   databasePath: string;
   databaseMode: number;
+  /** [scale] A PostgreSQL URL ("database" or MEDIC_DB): the beat goes there, stamped by the database's clock. */
+  databaseUrl?: string | null;
+  passwordFile?: string | null;
 }
 
 export interface BeatDeps {
@@ -66,7 +70,9 @@ export async function deliverBeat(target: BeatTarget, slug: string, at: number, 
   }
   const store = await deps.openStore(target);
   try {
-    await store.recordBeat(slug, at, signal);
+    // PostgreSQL: one clock for every host, the database's (no time passed).
+    if (target.databaseUrl) await store.recordBeats([{ slug, kind: signal?.kind, details: signal }]);
+    else await store.recordBeat(slug, at, signal);
   } finally {
     await store.close();
   }
@@ -95,6 +101,12 @@ export function beatTarget(raw: unknown, file: string, slug: string, env: NodeJS
   const database = cfg.database ?? 'medic.db';
   const databaseMode = DATABASE_MODES.get(cfg.databaseMode ?? '0600');
   if (typeof database !== 'string' || database === '' || databaseMode === undefined) return null;
+  const url = env.MEDIC_DB || database;
+  if (isPostgresUrl(url)) {
+    const file = (cfg as { passwordFile?: unknown }).passwordFile;
+    if (file !== undefined && (typeof file !== 'string' || file === '')) return null;
+    return { databasePath: url, databaseMode, databaseUrl: url, passwordFile: typeof file === 'string' ? inFolder(file) : null };
+  }
   return { databasePath: env.MEDIC_DB ? resolve(cwd, env.MEDIC_DB) : inFolder(database), databaseMode };
 }
 

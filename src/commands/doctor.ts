@@ -11,6 +11,7 @@ import type { Sender } from '../notify/http.js';
 import { describeKeyRef, keyRefOf, readTargetKey } from '../notify/keys.js';
 import { SCHEMA_VERSION } from '../store/migrations.js';
 import type { StoreConfig } from '../store/index.js';
+import { describeUrl } from '../store/postgres-url.js';
 import type { Store } from '../store/types.js';
 import { testAlert } from './test-alert.js';
 
@@ -140,7 +141,8 @@ type Add = (code: number, check: string, level: Level, detail: string, fix?: str
  * user can write it; returns it open, or null.
  */
 async function checkDatabase(config: Config, deps: DoctorDeps, add: Add): Promise<DoctorStore | null> {
-  const path = config.databasePath;
+  // [scale] PostgreSQL: named by host, port, database and user (never a password); no file to stat.
+  const path = config.databaseUrl ? describeUrl(config.databaseUrl) : config.databasePath;
   let store: DoctorStore;
   try {
     store = await deps.openStore(config);
@@ -151,7 +153,7 @@ async function checkDatabase(config: Config, deps: DoctorDeps, add: Add): Promis
   }
   try {
     if (!(await store.probe()).exists) {
-      add(EXIT.ioerr, 'database', 'ok', `${path}: does not exist yet; the first \`medic check\` creates it`);
+      add(EXIT.ioerr, 'database', 'ok', `${path}: ${config.databaseUrl ? 'reachable and writable, no Medic tables yet' : 'does not exist yet'}; the first \`medic check\` creates ${config.databaseUrl ? 'them' : 'it'}`);
       return store;
     }
     const version = await store.schemaVersion();
@@ -164,6 +166,7 @@ async function checkDatabase(config: Config, deps: DoctorDeps, add: Add): Promis
     if (!(err instanceof MedicError)) throw err;
     add(EXIT.ioerr, 'database', 'fail', err.message, err.hint ?? DB_FIX);
   }
+  if (config.databaseUrl) return store;
   try {
     const mode = statSync(path).mode & 0o777;
     // "databaseMode": "0660" is the group set-up: the group then shares the file on purpose.

@@ -1,3 +1,5 @@
+import { ConfigError } from '../errors.js';
+import { databaseUrlProblem, readPasswordFile } from './postgres-url.js';
 import { DEFAULT_DATABASE_MODE, openSqliteStore } from './sqlite.js';
 import type { OpenOptions, Store } from './types.js';
 
@@ -8,8 +10,8 @@ export interface StoreConfig {
   databaseMode?: number;
   /** [scale] A `postgres://` or `postgresql://` URL (no password in it): the store is PostgreSQL, not the file at databasePath. */
   databaseUrl?: string | null;
-  /** [scale] The PostgreSQL password, read from the config's "passwordFile" (else pg reads PGPASSWORD, ~/.pgpass). */
-  databasePassword?: string | null;
+  /** [scale] The config's "passwordFile" (absolute): the PostgreSQL password; without it pg reads PGPASSWORD, ~/.pgpass. */
+  passwordFile?: string | null;
 }
 
 export interface StoreOptions extends OpenOptions {
@@ -19,10 +21,7 @@ export interface StoreOptions extends OpenOptions {
   gid?: number;
 }
 
-/** Whether "database" (or MEDIC_DB) names a PostgreSQL database rather than a file. */
-export function isPostgresUrl(database: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(database);
-}
+export { isPostgresUrl } from './postgres-url.js';
 
 /**
  * Opens the store the config names, the one way commands get one: PostgreSQL for a URL (pg is
@@ -30,8 +29,12 @@ export function isPostgresUrl(database: string): boolean {
  */
 export async function openStore(config: StoreConfig, opts: StoreOptions): Promise<Store> {
   if (config.databaseUrl) {
+    // The config refuses these too; a beat reads "database" without the whole config.
+    const problem = databaseUrlProblem(config.databaseUrl);
+    if (problem) throw new ConfigError(`"database" (or MEDIC_DB): ${problem}`);
+    const password = config.passwordFile ? readPasswordFile(config.passwordFile, opts.uid) : undefined;
     const { openPostgresStore } = await import('./postgres.js');
-    return openPostgresStore(config.databaseUrl, { readOnly: opts.readOnly === true, ...(config.databasePassword != null && { password: config.databasePassword }) });
+    return openPostgresStore(config.databaseUrl, { readOnly: opts.readOnly === true, ...(password !== undefined && { password }) });
   }
   return openSqliteStore(config.databasePath, { uid: opts.uid, gid: opts.gid, mode: config.databaseMode ?? DEFAULT_DATABASE_MODE, readOnly: opts.readOnly === true });
 }

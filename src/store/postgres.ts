@@ -4,6 +4,7 @@ import { boundDetails, boundRunId } from '../core/signal-bounds.js';
 import { DatabaseError } from '../errors.js';
 import { SCHEMA_VERSION } from './migrations.js';
 import { MIGRATION_LOCK, PG_MIGRATIONS, VERSION_TABLE } from './postgres-migrations.js';
+import { describeUrl } from './postgres-url.js';
 import type { Action, BeatInput, EventStatus, History, OpenOptions, OutboxEvent, Refusal, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
 
 export interface PostgresOptions extends OpenOptions {
@@ -30,18 +31,6 @@ const TYPES = {
     return pg.types.getTypeParser(oid, format as 'text');
   }) as typeof pg.types.getTypeParser,
 };
-
-/** What a postgres URL names, for messages: never a password, never the query (it may hold options). */
-export function describeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    const user = u.username ? `${decodeURIComponent(u.username)}@` : '';
-    const db = decodeURIComponent(u.pathname.replace(/^\//, '')) || '(default database)';
-    return `PostgreSQL database "${db}" at ${user}${u.hostname || 'localhost'}:${u.port || '5432'}`;
-  } catch {
-    return 'the PostgreSQL database in "database"';
-  }
-}
 
 /** A server's words (untrusted): one line, control characters escaped, bounded. */
 function serverText(text: unknown): string {

@@ -1,9 +1,35 @@
+import pg from 'pg';
+import { onTestFinished } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import { freshDatabase } from '../helpers/pg.js';
 import { storeContract } from './contract.js';
+import { outboxContract } from './outbox-contract.js';
 
 // Each test gets a fresh, empty database on the run's throwaway cluster (no Medic schema yet).
 storeContract('PostgreSQL', async () => {
   const databaseUrl = await freshDatabase();
   return { open: (opts) => openStore({ databasePath: '/nonexistent/unused.db', databaseUrl }, { uid: process.geteuid!(), ...opts }) };
+});
+
+/** A connection of the test's own, bigint and numeric read as numbers (as the store reads them). */
+export async function pgClient(url: string): Promise<pg.Client> {
+  const client = new pg.Client({
+    connectionString: url,
+    types: { getTypeParser: ((oid: number, format?: 'text') => (oid === 20 || oid === 1700 ? Number : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser },
+  });
+  client.on('error', () => {});
+  await client.connect();
+  onTestFinished(() => client.end().catch(() => {}));
+  return client;
+}
+
+outboxContract('PostgreSQL', async () => {
+  const url = await freshDatabase();
+  const store = await openStore({ databasePath: '/nonexistent/unused.db', databaseUrl: url }, { uid: process.geteuid!() });
+  const client = await pgClient(url);
+  return {
+    store,
+    rows: async (sql, ...params) => (await client.query(sql, params)).rows,
+    columns: async (table) => (await client.query('SELECT column_name FROM information_schema.columns WHERE table_name = $1', [table])).rows.map((r) => r.column_name as string),
+  };
 });
