@@ -367,7 +367,7 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
             print(JSON.stringify(report.rows, null, 2));
           } else {
             const { painter, statusTable } = await import('./output.js');
-            io.stdout.write(statusTable(report, report.at, painter(io.stdout, env)));
+            io.stdout.write(statusTable(report, at, painter(io.stdout, env)));
           }
         });
     });

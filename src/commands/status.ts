@@ -65,23 +65,17 @@ export interface ServiceStatus {
 
 export interface StatusReport {
   rows: ServiceStatus[];
-  /** The instant the report was computed at: the store's clock when it has one (PostgreSQL), else the machine's. */
-  at: number;
   lastCheckAt: number | null;
   /** [scale] The host of the checker that ran the last check. */
   lastCheckBy: string | null;
   lastGap: { from: number; to: number } | null;
 }
 
-/**
- * One row per configured service (optionally only the given slugs), computed at `now`, or at the
- * store's clock when it has one: checkers judge by it, so status agrees with them whatever this
- * host's clock says.
- */
+/** One row per configured service (optionally only the given slugs), computed at `now`. */
 export async function status(input: { slugs: string[] }, deps: { config: Config; store: Store; now: () => number }): Promise<StatusReport> {
   const { config, store } = deps;
   for (const slug of input.slugs) if (!config.bySlug.has(slug)) throw unknownService(slug, config);
-  const now = (await store.clock()) ?? deps.now();
+  const now = deps.now();
   const lastCheckAt = await store.lastCheckAt();
   const lastCheckBy = checkerHost(await store.lastChecker());
   const records = new Map((await store.services()).map((r) => [r.slug, r]));
@@ -139,7 +133,7 @@ export async function status(input: { slugs: string[] }, deps: { config: Config;
       lastCheckBy,
     };
   });
-  return { rows, at: now, lastCheckAt, lastCheckBy, lastGap: await store.lastGap() };
+  return { rows, lastCheckAt, lastCheckBy, lastGap: await store.lastGap() };
 }
 
 /** The host part of a lock owner (`pid@host`); an owner not of that shape is shown whole. */

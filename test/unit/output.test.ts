@@ -83,7 +83,7 @@ describe('every human output escapes what came from outside', () => {
     } satisfies ServiceStatus;
     const now = Date.parse('2026-11-26T12:00:00Z');
     // The last checker's host comes from the database: a writer could have planted anything there.
-    const report: StatusReport = { rows: [row], at: now, lastCheckAt: now - 12_000, lastCheckBy: HOSTILE, lastGap: null };
+    const report: StatusReport = { rows: [row], lastCheckAt: now - 12_000, lastCheckBy: HOSTILE, lastGap: null };
     const text = statusTable(report, now, plain);
     expect(text).toContain('last check 12s ago by ');
     expect(text).not.toMatch(CONTROL);
