@@ -7,7 +7,7 @@
  */
 import { beatArgs } from './beat-args.js';
 import { type BeatSignal, type DatabaseTarget, deliverBeat, quickBeatTarget } from './commands/beat.js';
-import { openStore } from './store/index.js';
+import { DEFAULT_DATABASE_MODE, openSqliteStore } from './store/sqlite.js';
 import type { Store } from './store/types.js';
 
 export interface QuickBeatDeps {
@@ -35,7 +35,9 @@ export async function quickBeat(slug: string, deps: QuickBeatDeps, signal?: Beat
   const target = quickBeatTarget(deps, slug);
   // PostgreSQL is the full CLI's (pg is not part of this bundle's quick start).
   if (!target || ('databaseUrl' in target && target.databaseUrl)) return false;
-  await deliverBeat(target, slug, deps.now(), { openStore: deps.openStore ?? ((t) => openStore(t, { uid: deps.uid, gid: deps.gid })), pid: deps.pid }, signal);
+  // SQLite only here (store/index.ts would bring the PostgreSQL store into this bundle).
+  const open = async (t: DatabaseTarget) => openSqliteStore(t.databasePath, { uid: deps.uid, gid: deps.gid, mode: t.databaseMode ?? DEFAULT_DATABASE_MODE });
+  await deliverBeat(target, slug, deps.now(), { openStore: deps.openStore ?? open, pid: deps.pid }, signal);
   return true;
 }
 

@@ -105,8 +105,7 @@ function text(b: unknown): string | null {
 export async function openPostgresStore(url: string, opts: PostgresOptions = {}): Promise<PostgresStore> {
   const readOnly = opts.readOnly === true;
   const pool = new pg.Pool({
-    connectionString: url,
-    ...(opts.password !== undefined && { password: opts.password }),
+    connectionString: withPassword(url, opts.password),
     max: opts.maxConnections ?? 4,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     statement_timeout: STATEMENT_TIMEOUT_MS,
@@ -129,6 +128,21 @@ export async function openPostgresStore(url: string, opts: PostgresOptions = {})
     throw postgresError(url, err);
   }
   return store;
+}
+
+/**
+ * The URL pg connects with: the password from the password file goes into it in memory only (pg
+ * lets a URL's empty password override a `password` option). Never printed: messages use describeUrl.
+ */
+function withPassword(url: string, password: string | undefined): string {
+  if (password === undefined) return url;
+  try {
+    const u = new URL(url);
+    u.password = encodeURIComponent(password);
+    return u.toString();
+  } catch {
+    return url;
+  }
 }
 
 const newerSchema = (where: string, v: number) =>
@@ -219,8 +233,8 @@ function outboxEvent(r: OutboxRow): OutboxEvent {
   };
 }
 
-/** The database's clock, epoch ms. */
-const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
+/** The database's clock, epoch ms: the transaction's start, so one statement or one batch stamps one instant. */
+const NOW_MS = '(extract(epoch from now()) * 1000)::bigint';
 
 const OUTBOX_COLUMNS =
   'id, slug, incident_id, target, action, dedup_key, down_at, last_beat_at, missed_heartbeats, reason, exit_code, duration_ms, message, output_tail, created_at, status, attempts, next_attempt_at, last_error, refused_at, refused_status, refused_answer, refused_fingerprint';
@@ -337,10 +351,19 @@ export class PostgresStore implements Store {
     return this.recordBeats([{ slug, at, kind: signal?.kind, details: signal }]);
   }
 
-  recordBeats(beats: BeatInput[]): Promise<void> {
-    return this.write(async (c) => {
-      if (beats.length === 0) return;
-      // One clock for the beats that give no time: the database's.
+  async recordBeats(beats: BeatInput[]): Promise<void> {
+    if (beats.length === 0) return;
+    // One beat is one statement (`medic beat`): atomic without a transaction of its own, one round trip.
+    if (beats.length === 1 && (beats[0]!.kind === 'log' || boundRunId(beats[0]!.runId) === null) && !this.readOnly) {
+      try {
+        await this.writeBeat(this.pool, beats[0]!, beats[0]!.at ?? null);
+      } catch (err) {
+        throw postgresError(this.url, err);
+      }
+      return;
+    }
+    await this.write(async (c) => {
+      // One clock for the beats that give no time: the database's (a run id's duration needs it here).
       const now = beats.some((b) => b.at === undefined) ? (await this.q<{ now: number }>(c, `SELECT ${NOW_MS} AS now`))[0]!.now : 0;
       for (const b of beats) await this.writeBeat(c, b, b.at ?? now);
     });
@@ -356,55 +379,56 @@ export class PostgresStore implements Store {
     })();
   }
 
-  private async writeBeat(c: Queryable, b: BeatInput, at: number): Promise<void> {
+  /**
+   * One beat in one statement (its row, and the service's state in a data-modifying WITH). `at`
+   * null: the database's clock, in SQL.
+   */
+  private async writeBeat(c: Queryable, b: BeatInput, at: number | null): Promise<void> {
     const { slug } = b;
     const kind = b.kind ?? 'ok';
     if (kind === 'log') {
-      await this.q(c, 'INSERT INTO logs (slug, at, message) VALUES ($1, $2, $3)', [slug, at, bytes(boundDetails(b.details).message ?? '')]);
+      await this.q(c, `INSERT INTO logs (slug, at, message) VALUES ($1, coalesce($2::bigint, ${NOW_MS}), $3)`, [slug, at, bytes(boundDetails(b.details).message ?? '')]);
       return;
     }
     const runId = boundRunId(b.runId);
     let details = b.details;
-    if (runId !== null && kind !== 'start' && details?.durationMs == null) {
+    if (runId !== null && at !== null && kind !== 'start' && details?.durationMs == null) {
       const [start] = await this.q<{ at: number }>(c, "SELECT at FROM beats WHERE slug = $1 AND run_id = $2 AND kind = 'start' ORDER BY id DESC LIMIT 1", [slug, runId]);
       if (start && at >= start.at) details = { ...details, durationMs: at - start.at };
     }
     const d = boundDetails(details);
-    await this.q(c, 'INSERT INTO beats (slug, at, kind, exit_code, duration_ms, message, output_tail, run_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
-      slug,
-      at,
-      kind,
-      d.exitCode,
-      d.durationMs,
-      bytes(d.message),
-      bytes(d.outputTail),
-      runId,
-    ]);
+    const beat = `WITH t AS (SELECT coalesce($2::bigint, ${NOW_MS}) AS at),
+      b AS (INSERT INTO beats (slug, at, kind, exit_code, duration_ms, message, output_tail, run_id)
+            SELECT $1, t.at, $3, $4, $5, $6, $7, $8 FROM t)`;
+    const params = [slug, at, kind, d.exitCode, d.durationMs, bytes(d.message), bytes(d.outputTail), runId];
     if (kind === 'ok') {
+      // A success: the service is fine again, whatever failed or started before.
       await this.q(
         c,
-        `INSERT INTO services (slug, registered_at, last_beat_at, beat_seq) VALUES ($1, $2, $2, 1)
+        `${beat} INSERT INTO services (slug, registered_at, last_beat_at, beat_seq) SELECT $1, t.at, t.at, 1 FROM t
          ON CONFLICT (slug) DO UPDATE SET last_beat_at = excluded.last_beat_at, beat_seq = services.beat_seq + 1,
          failure_at = NULL, failure_exit_code = NULL, failure_duration_ms = NULL, failure_message = NULL, failure_output_tail = NULL,
          run_started_at = NULL`,
-        [slug, at],
+        params,
       );
     } else if (kind === 'start') {
+      // The earliest start that no end followed stays (a start is not a success).
       await this.q(
         c,
-        `INSERT INTO services (slug, registered_at, run_started_at) VALUES ($1, $2, $2)
+        `${beat} INSERT INTO services (slug, registered_at, run_started_at) SELECT $1, t.at, t.at FROM t
          ON CONFLICT (slug) DO UPDATE SET run_started_at = coalesce(services.run_started_at, excluded.run_started_at)`,
-        [slug, at],
+        params,
       );
     } else {
+      // The service keeps its own copy: the beat it came from is pruned by age.
       await this.q(
         c,
-        `INSERT INTO services (slug, registered_at, failure_at, failure_exit_code, failure_duration_ms, failure_message, failure_output_tail)
-         VALUES ($1, $2, $2, $3, $4, $5, $6)
+        `${beat} INSERT INTO services (slug, registered_at, failure_at, failure_exit_code, failure_duration_ms, failure_message, failure_output_tail)
+         SELECT $1, t.at, t.at, $4, $5, $6, $7 FROM t
          ON CONFLICT (slug) DO UPDATE SET failure_at = excluded.failure_at, failure_exit_code = excluded.failure_exit_code,
          failure_duration_ms = excluded.failure_duration_ms, failure_message = excluded.failure_message,
          failure_output_tail = excluded.failure_output_tail, run_started_at = NULL`,
-        [slug, at, d.exitCode, d.durationMs, bytes(d.message), bytes(d.outputTail)],
+        params,
       );
     }
   }
@@ -851,7 +875,11 @@ export class PostgresStore implements Store {
          WHERE id = 1 AND (owner IS NULL OR lease_until <= $3 OR lease_until > $4 OR owner = $5)`,
         [param(owner), now + leaseMs, now, now + 2 * leaseMs, takeOverFrom === undefined ? null : param(takeOverFrom)],
       );
-      if (taken.rowCount === 1) return { acquired: true, holder: owner };
+      if (taken.rowCount === 1) {
+        // Taken over from a checker known to be gone: its claims on events go with its lease.
+        if (takeOverFrom !== undefined) await this.q(c, "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = $1 AND status = 'pending'", [takeOverFrom]);
+        return { acquired: true, holder: owner };
+      }
       const [row] = await this.q<{ owner: string | null }>(c, 'SELECT owner FROM checker WHERE id = 1');
       return { acquired: false, holder: row?.owner ?? null };
     });

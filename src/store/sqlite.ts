@@ -1038,7 +1038,11 @@ export class SqliteStore implements Store {
             `UPDATE checker SET owner = ?, lease_until = ?
              WHERE id = 1 AND (owner IS NULL OR lease_until <= ? OR lease_until > ? OR owner = ?)`,
           ).run(owner, now + leaseMs, now, now + 2 * leaseMs, takeOverFrom ?? null);
-          if (taken.changes === 1) return { acquired: true, holder: owner };
+          if (taken.changes === 1) {
+            // Taken over from a checker known to be gone: its claims on events go with its lease.
+            if (takeOverFrom !== undefined) this.sql("UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ? AND status = 'pending'").run(takeOverFrom);
+            return { acquired: true, holder: owner };
+          }
           const row = this.sql('SELECT owner FROM checker WHERE id = 1').get() as { owner: string | null };
           return { acquired: false, holder: row.owner };
         })

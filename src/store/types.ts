@@ -218,7 +218,10 @@ export interface Store {
    */
   prune(beatsBefore: number, recordsBefore: number): Promise<number>;
   history(slug: string, since: number, until: number): Promise<History>;
-  /** Takes the checker lock unless another live checker holds it. */
+  /**
+   * Takes the checker lock unless another live checker holds it. With `takeOverFrom` (a holder
+   * known to be gone), a lock taken also frees that holder's claims on events.
+   */
   acquireLock(owner: string, now: number, leaseMs: number, takeOverFrom?: string): Promise<{ acquired: boolean; holder: string | null }>;
   /** Frees the lock, records the run (at, owner) for status and gap protection, and drops the owner's remaining claims on events. */
   releaseLock(owner: string, lastRunAt: number): Promise<void>;

@@ -622,6 +622,17 @@ export function storeContract(name: string, fresh: () => StoreFixture | Promise<
         expect(new Set(ids).size).toBe(6);
       });
 
+      it('a lock taken over from a checker that is gone frees its claims at once; a refused takeover frees nothing', async () => {
+        const { store } = await setUp();
+        await incident(store, 'x', ['one']);
+        await store.acquireLock(A, T0, LEASE);
+        expect(await store.claimEvents(A, T0, LEASE)).toHaveLength(1);
+        expect(await store.acquireLock(B, T0 + 1, LEASE, '300@host-c')).toEqual({ acquired: false, holder: A });
+        expect(await store.claimEvents(B, T0 + 2, LEASE)).toEqual([]);
+        expect(await store.acquireLock(B, T0 + 3, LEASE, A)).toEqual({ acquired: true, holder: B });
+        expect((await store.claimEvents(B, T0 + 4, LEASE)).map((e) => e.target)).toEqual(['one']);
+      });
+
       it('lastChecker is null until a check finished, then the owner of the last lock released', async () => {
         const { store } = await setUp();
         expect(await store.lastChecker()).toBeNull();

@@ -1,27 +1,14 @@
-import pg from 'pg';
-import { onTestFinished } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import { freshDatabase } from '../helpers/pg.js';
 import { storeContract } from './contract.js';
 import { outboxContract } from './outbox-contract.js';
+import { pgClient } from './pg-client.js';
 
 // Each test gets a fresh, empty database on the run's throwaway cluster (no Medic schema yet).
 storeContract('PostgreSQL', async () => {
   const databaseUrl = await freshDatabase();
   return { open: (opts) => openStore({ databasePath: '/nonexistent/unused.db', databaseUrl }, { uid: process.geteuid!(), ...opts }) };
 });
-
-/** A connection of the test's own, bigint and numeric read as numbers (as the store reads them). */
-export async function pgClient(url: string): Promise<pg.Client> {
-  const client = new pg.Client({
-    connectionString: url,
-    types: { getTypeParser: ((oid: number, format?: 'text') => (oid === 20 || oid === 1700 ? Number : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser },
-  });
-  client.on('error', () => {});
-  await client.connect();
-  onTestFinished(() => client.end().catch(() => {}));
-  return client;
-}
 
 outboxContract('PostgreSQL', async () => {
   const url = await freshDatabase();
