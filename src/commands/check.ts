@@ -221,10 +221,8 @@ async function takeLock(owner: string, now: number, leaseMs: number, deps: Check
   const [pid, host] = at < 0 ? ['', holder] : [holder.slice(0, at), holder.slice(at + 1)];
   if (holder && host === deps.host && /^[1-9][0-9]*$/.test(pid) && !deps.isAlive(Number(pid))) {
     deps.verbose(`the checker that held the lock (${printableName(holder)}) is gone; taking over`);
-    if (!(await deps.store.acquireLock(owner, now, leaseMs, holder)).acquired) return false;
-    // Its claims on events go with it (the lock is ours now: releasing it under the dead owner's name frees only those).
-    await deps.store.releaseLock(holder, now);
-    return true;
+    // The store frees its claims on events with it: they are sent in this run, not a lease later.
+    return (await deps.store.acquireLock(owner, now, leaseMs, holder)).acquired;
   }
   deps.verbose(`another medic check (${printableName(holder)}) is running; leaving this minute to it`);
   return false;
