@@ -68,9 +68,10 @@ const RUN_SLACK_MS = 15_000;
 /**
  * How much longer than the run's hard limit the lock is leased: a live checker is never taken over.
  * Kept small enough that the default lease (65s + 25s = 90s, 95s with a watcher ping) runs out
- * before the second cron minute after a run started: a checker killed mid-run on one host is
- * taken over by the check that starts two minutes after it on any host (a dead process on the
- * same host sooner, by the next minute's check).
+ * before the second cron minute after a run started: a checker killed mid-run on one host is taken
+ * over by the first check on any host that starts a lease after it took the lock — two minutes
+ * after it started when cron fires at the same second everywhere, at most lease + 1 minute (2.5)
+ * otherwise. A dead process on the same host is taken over at once, by the next minute's check.
  */
 const LEASE_MARGIN_MS = 25_000;
 
