@@ -88,7 +88,11 @@ export function statusTable(report: StatusReport, now: number, c: ChalkInstance)
     out.push(line(row, (i, s) => (i === 1 ? (c[STATE_COLOUR[row[1]!] ?? 'reset'] as (t: string) => string)(s) : s)));
   }
   out.push(
-    c.dim(report.lastCheckAt === null ? 'medic check has not run yet (add it to the crontab: medic init prints the line)' : `last check ${roughDuration(now - report.lastCheckAt)} ago`),
+    c.dim(
+      report.lastCheckAt === null
+        ? 'medic check has not run yet (add it to the crontab: medic init prints the line)'
+        : `last check ${roughDuration(now - report.lastCheckAt)} ago${report.lastCheckBy === null ? '' : ` by ${printable(report.lastCheckBy)}`}`,
+    ),
   );
   if (report.lastGap && now - report.lastGap.to < 7 * 86_400_000) {
     const { from, to } = report.lastGap;
