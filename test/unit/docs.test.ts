@@ -212,6 +212,8 @@ function masked(output: string): string {
   return output
     .replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '<time>')
     .replace(/\b\d+s ago\b/g, '<n>s ago')
+    // The host that ran the last check (README and alerting.md show `by <host>`, commands.md a name).
+    .replace(/( ago) by \S+$/gm, '$1 by <host>')
     .split('\n')
     .map((l) => l.replace(/\s+/g, ' ').trim())
     .filter(Boolean)
