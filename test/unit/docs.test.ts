@@ -166,7 +166,8 @@ describe("the README's command list", () => {
     expect([...new Set(listed.map((l) => l.command))].sort()).toEqual(commands.sort());
   });
 
-  it('names only options that the command takes', async () => {
+  // One `--help` process per listed command (16 now): a few seconds on a loaded machine.
+  it('names only options that the command takes', { timeout: 60_000 }, async () => {
     const unknown: string[] = [];
     for (const { command, options } of listed) {
       const res = await project.run([command, '--help']);
