@@ -1,4 +1,4 @@
-// One writer of part 7c (bench/pg.mjs): `store` opens the store of the built Medic (dist/) on a
+// One writer of part 8c (bench/pg.mjs): `store` opens the store of the built Medic (dist/) on a
 // PostgreSQL URL and calls recordBeats with `batch` beats per call (one transaction each); `bare`
 // is the floor: node-postgres alone, the same batch as two set-based statements in one transaction
 // (a multi-row INSERT into beats and one upsert of services). Either runs for `seconds` seconds

@@ -1,6 +1,7 @@
-// Part 7 of `npm run bench` (issue 10): Medic on PostgreSQL against SQLite, side by side in one run,
-// and how far one PostgreSQL carries. A throwaway cluster (bench/pg-cluster.mjs, PostgreSQL's
-// durable defaults) on a free loopback port; PagerDuty is the bench's loopback stand-in.
+// Part 8 of `npm run bench` (issue 10; part 7 is `medic serve`, bench/serve.mjs): Medic on
+// PostgreSQL against SQLite, side by side in one run, and how far one PostgreSQL carries. A
+// throwaway cluster (bench/pg-cluster.mjs, PostgreSQL's durable defaults) on a free loopback port;
+// PagerDuty is the bench's loopback stand-in.
 //
 //   a) `medic check` at 10 / 1,000 / 10,000 services, SQLite and PostgreSQL, the same services and
 //      beats (each PostgreSQL database is a copy of its SQLite template), one hyperfine run.
@@ -94,7 +95,7 @@ export async function copyIntoPostgres(sqlitePath, url) {
 }
 
 /**
- * Runs part 7. `deps` are bench/run.mjs's helpers: run (spawn to the end), hyperfine, pool, makeTemplate
+ * Runs part 8. `deps` are bench/run.mjs's helpers: run (spawn to the end), hyperfine, pool, makeTemplate
  * (a migrated, filled SQLite database), templates (those run.mjs already made, by size), standIn, say.
  */
 export async function pgBench({ work, bin, node = process.execPath, env, quick, deps }) {
@@ -105,7 +106,7 @@ export async function pgBench({ work, bin, node = process.execPath, env, quick, 
   const problems = [];
   const dir = join(work, 'pg');
   mkdirSync(dir, { recursive: true });
-  say('7. PostgreSQL: starting a throwaway cluster');
+  say('8. PostgreSQL: starting a throwaway cluster');
   const cluster = await startCluster();
   // Interrupted (Ctrl-C, kill): the cluster and its folder go too, then the signal's default ends the bench.
   const onSignal = (signal) => {
@@ -226,13 +227,13 @@ export async function pgBench({ work, bin, node = process.execPath, env, quick, 
     const sizes = [10, 1000, 10_000];
     const sideCases = [];
     for (const n of sizes) for (const store of ['sqlite', 'pg']) sideCases.push(await makeCase(store, n));
-    const side = await measureChecks('7a. check, SQLite and PostgreSQL side by side', sideCases, { rounds: P.checkRounds, runs: P.checkRuns, warmup: 1 });
+    const side = await measureChecks('8a. check, SQLite and PostgreSQL side by side', sideCases, { rounds: P.checkRounds, runs: P.checkRuns, warmup: 1 });
     side.loadAfter = loadavg()[0];
 
     // b) how far: services pushed up, on both stores, fewer runs (the big sizes take seconds).
     const scaleCases = [];
     for (const n of P.scaleSizes) for (const store of ['sqlite', 'pg']) scaleCases.push(sideCases.find((c) => c.id === `${store}-${n}`) ?? (await makeCase(store, n)));
-    const scale = await measureChecks('7b. check as services grow', scaleCases, { rounds: 1, runs: P.scaleRuns, warmup: 0 });
+    const scale = await measureChecks('8b. check as services grow', scaleCases, { rounds: 1, runs: P.scaleRuns, warmup: 0 });
     scale.loadAfter = loadavg()[0];
     const biggest = scaleCases.filter((c) => c.store === 'pg').at(-1);
     const profile = await profileCheck(biggest, { node, bin, env, cluster, run, say });
@@ -255,7 +256,7 @@ export async function pgBench({ work, bin, node = process.execPath, env, quick, 
 // b) the profile of the biggest PostgreSQL check: node's side and PostgreSQL's side
 
 async function profileCheck(c, { node, bin, env, cluster, run, say }) {
-  say(`7b. profile of medic check at ${fmtInt(c.services)} services on PostgreSQL: node --cpu-prof, then every statement's duration`);
+  say(`8b. profile of medic check at ${fmtInt(c.services)} services on PostgreSQL: node --cpu-prof, then every statement's duration`);
   const profDir = join(c.dir, 'cpu-prof');
   mkdirSync(profDir, { recursive: true });
   const fresh = () => run('sh', [c.prepareScript]);
@@ -351,7 +352,7 @@ async function ingestBench({ cluster, createDb, bin, node, env, run, say, second
   for (const [mode, writers, batches] of runs) {
    for (const w of writers) {
     for (const b of batches) {
-      say(`7c. ingest (${mode}): ${w} writer(s) × ${b} beat(s) per transaction, ${seconds} s`);
+      say(`8c. ingest (${mode}): ${w} writer(s) × ${b} beat(s) per transaction, ${seconds} s`);
       const before = Number((await cluster.query(db, 'SELECT count(*) AS n FROM beats'))[0].n);
       const children = Array.from({ length: w }, (_, k) => spawnCollect(node, [workerFile, mode, dist, url, slugs, String(b), String(seconds), String(k * 997)], env));
       await Promise.all(children.map((c) => c.ready));
@@ -420,7 +421,7 @@ async function beatStartup({ cluster, createDb, dir, node, bin, hyperfine, pool,
   const root = join(bin, '..', '..');
   const barePg = join(root, 'bench', 'bare-beat-pg.cjs');
   const before = Number((await cluster.query('startup', 'SELECT count(*) AS n FROM beats'))[0].n);
-  say(`7d. beat start-up on PostgreSQL and SQLite: hyperfine -N, 3 warm-up + ${runs} runs of each command side by side`);
+  say(`8d. beat start-up on PostgreSQL and SQLite: hyperfine -N, 3 warm-up + ${runs} runs of each command side by side`);
   const commands = [
     ['medic beat (PostgreSQL)', `${q(node)} ${q(bin)} beat ${slugOf(5)} --config ${q(pgConfig)}`],
     ['medic beat (SQLite)', `${q(node)} ${q(bin)} beat ${slugOf(5)} --config ${q(liteConfig)}`],

@@ -6,7 +6,7 @@
 //   node bench/run.mjs [--quick] [--keep] [--json <file>] [--only 1,2,3,4] [--speed 20]
 //
 // Needs hyperfine, /usr/bin/time and libfaketime (Debian/Ubuntu: apt-get install hyperfine time faketime);
-// part 7 also PostgreSQL's server binaries (apt-get install postgresql; see bench/pg-cluster.mjs).
+// part 8 also PostgreSQL's server binaries (apt-get install postgresql; see bench/pg-cluster.mjs).
 // See BENCHMARKS.md.
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
@@ -18,14 +18,15 @@ import { everyHundredth, fillDatabase, inspect, overdueCount, recordBeats, ROUTI
 import { pgBench, pgTable } from './pg.mjs';
 import { replayBench, replayTable } from './replay.mjs';
 import { runOverheadBench, runOverheadTable } from './run-overhead.mjs';
+import { serveBench, serveTable } from './serve.mjs';
 import { startStandIn } from './standin.mjs';
 
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const KEEP = args.includes('--keep');
 const JSON_OUT = args.includes('--json') ? args[args.indexOf('--json') + 1] : null;
-/** `--only 1,3`: run only those parts (for working on the bench; the published run has all seven). */
-const ONLY = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : new Set(['1', '2', '3', '4', '5', '6', '7']);
+/** `--only 1,3`: run only those parts (for working on the bench; the published run has all eight). */
+const ONLY = args.includes('--only') ? new Set(args[args.indexOf('--only') + 1].split(',')) : new Set(['1', '2', '3', '4', '5', '6', '7', '8']);
 const SPEED = args.includes('--speed') ? Number(args[args.indexOf('--speed') + 1]) : 20;
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -737,7 +738,9 @@ async function main() {
     const conc = ONLY.has('4') ? await concurrency(templates, standIn, work) : null;
     const jobRun = ONLY.has('5') ? await runOverheadBench({ work, bin: BIN, env: ENV, runs: QUICK ? 5 : 20, warmup: QUICK ? 1 : 3 }) : null;
     const replay = ONLY.has('6') ? await replayBench({ work, bin: BIN, env: ENV, runs: QUICK ? 2 : 5 }) : null;
-    const postgres = ONLY.has('7')
+    const served = ONLY.has('7') ? await serveBench({ work, bin: BIN, env: ENV, quick: QUICK }) : null;
+    for (const x of served?.problems ?? []) problems.push(x);
+    const postgres = ONLY.has('8')
       ? await pgBench({ work, bin: BIN, node: NODE, env: ENV, quick: QUICK, deps: { run, hyperfine, pool, makeTemplate, templates, standIn, say, beats: P.beats } })
       : null;
     for (const x of jobRun?.problems ?? []) problems.push(`run overhead: ${x}`);
@@ -746,11 +749,12 @@ async function main() {
     const jobs = [
       jobRun && `### 5. \`medic run\` overhead\n\n${runOverheadTable(jobRun)}`,
       replay && `### 6. \`medic replay\` over 30 days of a 1-minute service (/usr/bin/time; start-up included)\n\n${replayTable(replay)}`,
-      postgres && `### 7. PostgreSQL (issue 10)\n\n${pgTable(postgres)}`,
+      served && `### 7. \`medic serve\` throughput and latency (load average when it ended: ${loadavg().map((x) => x.toFixed(2)).join(' ')})\n\n${serveTable(served)}`,
+      postgres && `### 8. PostgreSQL (issue 10)\n\n${pgTable(postgres)}`,
     ].filter(Boolean);
     const text = [report(m, beat, check, deliver, conc, performance.now() - t0), ...jobs].join('\n\n');
     process.stdout.write(`${text}\n`);
-    if (JSON_OUT) writeFileSync(JSON_OUT, `${JSON.stringify({ quick: QUICK, machine: m, beat, check, deliver, concurrency: conc, run: jobRun, replay, postgres, problems }, null, 2)}\n`);
+    if (JSON_OUT) writeFileSync(JSON_OUT, `${JSON.stringify({ quick: QUICK, machine: m, beat, check, deliver, concurrency: conc, run: jobRun, replay, serve: served, postgres, problems }, null, 2)}\n`);
     if (conc && (conc.recorded !== conc.beats || conc.countedPerService !== conc.beats)) problems.push(`concurrency: ${conc.recorded} of ${conc.beats} beats recorded`);
     if (conc && conc.failures !== 0) problems.push(`concurrency: ${conc.failures} medic beat processes failed (${conc.failureSamples.join('; ')})`);
     if (conc && conc.checkCodes.some((c) => c !== 0)) problems.push(`concurrency: medic check exited ${conc.checkCodes.join(', ')} (${conc.checkStderr.join('; ')})`);

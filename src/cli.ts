@@ -30,6 +30,11 @@ opened or written, 75 events not yet delivered (will retry; also a check that hi
 76 PagerDuty refused an event (kept queued until the target's key or URL changes, or --retry-refused),
 78 configuration missing or invalid (including an unset or malformed routing key).`;
 
+const REMOTE_HELP = `
+With MEDIC_URL set or --url given (the flag wins), the beat goes to medic serve over HTTP and no
+config is needed. A beat not delivered within MEDIC_URL_TIMEOUT (default 10s; retried meanwhile)
+exits 75; an unknown slug or a wrong ping key exits 65.`;
+
 const processIo: Io = { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() };
 
 /** This install's medic and node, for the command lines init and doctor print. */
@@ -71,8 +76,11 @@ export function run(): void {
     if (crashed) return;
     process.exitCode = code;
     // A socket or timer left behind (a proxy that never lets go, nodejs/undici#3897) must not keep
-    // a cron job alive: give the output a moment to drain, then end.
+    // a cron job alive, nor V8 still compiling undici's parser (300-600 ms on `medic beat` with
+    // MEDIC_URL): end once the output has drained, or after a moment whatever happens.
     setTimeout(() => process.exit(code), LINGER_MS).unref();
+    const drained = (s: NodeJS.WriteStream) => new Promise<void>((done) => (s.writableLength === 0 ? done() : s.write('', () => done())));
+    void Promise.all([drained(process.stdout), drained(process.stderr)]).then(() => process.exit(code));
   }, crash);
 }
 
@@ -225,11 +233,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .option('--start', 'record that a run started (arms maxRuntime; not a success)')
     .option('--fail', 'record that a run failed: the service is down at the next check, until a later success')
     .option('-m, --message <text>', 'a few words kept with the beat (shown in history; with --fail, in the page)')
-    .action((slug: string, opts: { start?: boolean; fail?: boolean; message?: string }, cmd: Command) => {
+    .option('--url <base>', 'send the beat to medic serve at this ping URL (https://host/ping/<ping-key>; default: $MEDIC_URL) instead of recording it here')
+    .addHelpText('after', REMOTE_HELP)
+    .action((slug: string, opts: { start?: boolean; fail?: boolean; message?: string; url?: string }, cmd: Command) => {
       if (opts.start && opts.fail) throw new UsageError('--start and --fail cannot be given together', 'a run starts (--start), then succeeds (no flag) or fails (--fail): one beat for each');
       const kind = opts.start ? 'start' : opts.fail ? 'fail' : opts.message !== undefined ? 'ok' : null;
       const signal = kind ? { kind, ...(opts.message !== undefined && { message: opts.message }) } as const : undefined;
-      job = () => fastBeat({ slug, config: cmd.opts().config ?? globalConfig }, env, io, now, signal);
+      job = () => fastBeat({ slug, config: cmd.opts().config ?? globalConfig }, env, io, now, signal, opts.url);
     });
 
   withConfig(program.command('run'))
@@ -238,11 +248,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .argument('<slug>', 'the service slug from the config')
     .argument('<command...>', 'the command and its arguments, after -- (run without a shell: for one, give `sh -c \'...\'`)')
     .option('--timeout <duration>', 'stop the job after this long (TERM, then KILL 5 s later), record a failure and exit 124')
+    .option('--url <base>', 'send the start and the end to medic serve at this ping URL (https://host/ping/<ping-key>; default: $MEDIC_URL) instead of recording them here')
     .addHelpText('after', `
 Exit code: the job's own; 128+n when a signal n ended it; 124 after --timeout; 127 command not found,
 126 not executable. If the run cannot be recorded (unknown slug, config missing or broken, database
-unwritable), a warning says so on stderr and the job runs all the same.`)
-    .action((slug: string, command: string[], opts: { timeout?: string }, cmd: Command) => {
+unwritable, medic serve out of reach), a warning says so on stderr and the job runs all the same.
+
+With MEDIC_URL set or --url given (the flag wins), the start and the end go to medic serve over HTTP
+(paired by ?rid=) and no config is needed: the job starts at once, the start may take 2 s at most,
+the end MEDIC_URL_TIMEOUT (default 10s).`)
+    .action((slug: string, command: string[], opts: { timeout?: string; url?: string }, cmd: Command) => {
       job = async () => {
         // Everything after the first `--` is the command, untouched; without it medic's options and
         // the command's could be taken for each other.
@@ -252,6 +267,19 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
           throw new UsageError('put -- between the slug and the command', 'medic run <slug> [--timeout <duration>] -- <command> [args...]');
         }
         const { run: runJob } = await import('./commands/run.js');
+        // With --url or MEDIC_URL the start and the end go to medic serve. A wrong --url is medic's own
+        // command line (64, before the job); a wrong MEDIC_URL leaves the job running unmonitored.
+        const url = opts.url ?? (env.MEDIC_URL || undefined);
+        let remote: import('./commands/run.js').RunRemote | undefined;
+        if (url !== undefined) {
+          const { remoteRun, remoteTarget, unmonitoredRun } = await import('./commands/remote.js');
+          try {
+            remote = remoteRun(slug, remoteTarget(url, opts.url !== undefined ? '--url' : 'MEDIC_URL', env), await pingDeps(env, now, sleep));
+          } catch (err) {
+            if (isMedicError(err) && err.exitCode === EXIT.usage) throw err;
+            remote = unmonitoredRun(err);
+          }
+        }
         const { outputTailOf } = await import('./commands/beat.js');
         const where = loadOptions(cmd.opts().config ?? globalConfig, io, env);
         const { openStore } = await import('./store/index.js');
@@ -285,7 +313,8 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
               };
             },
             // As a beat does, read only what it needs: the service's `outputTail`, else `defaults.outputTail`.
-            outputTailBytes: async (s) => outputTailOf((await findConfig()).raw, s) ?? OUTPUT_TAIL_DEFAULT_BYTES,
+            // Remote: the config-less default (the server keeps at most its Ping-Body-Limit anyway).
+            outputTailBytes: async (s) => (remote ? OUTPUT_TAIL_DEFAULT_BYTES : (outputTailOf((await findConfig()).raw, s) ?? OUTPUT_TAIL_DEFAULT_BYTES)),
             keysToHide: async () => {
               const { keysToHide } = await import('./notify/keys.js');
               const file = await findConfig().catch(() => null);
@@ -297,6 +326,7 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
               const text = medicError ? `${err.message}${err.hint ? `; ${err.hint}` : ''}` : `internal error: ${err instanceof Error ? err.message : String(err)}`;
               say(`not monitored: ${redactSecrets(stripUserinfo(text), known, { keyShaped: !medicError || err.quotesThirdParty })}`);
             },
+            remote,
           },
         );
       };
@@ -347,6 +377,46 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
           }
           if (result.undelivered) throw result.undelivered;
         }, { readOnly: opts.dryRun === true }));
+    });
+
+  withConfig(program.command('serve'))
+    .description('take beats over HTTP on Healthchecks-style URLs (/ping/<ping-key>/<slug>[/start|/fail|/log|/<exit-status>]) and answer /healthz, until SIGTERM')
+    .option('-v, --verbose', 'one line per request (the ping key never in it), and a summary at the end')
+    .addHelpText('after', `
+The ping key comes from $MEDIC_PING_KEY (or the config's serve.pingKeyEnv / serve.pingKeyFile).
+SIGTERM or SIGINT: stop accepting, finish the requests in flight, exit 0. SIGHUP: read the config
+again (a broken one is reported and the running one kept). Exit codes: 74 database cannot be opened,
+78 config invalid, ping key missing or malformed, or the listen address unusable.`)
+    .action((opts: { verbose?: boolean }, cmd: Command) => {
+      job = async () => {
+        const where = loadOptions(cmd.opts().config ?? globalConfig, io, env);
+        const { loadConfig } = await import('./config.js');
+        const cfg = await loadConfig(where);
+        const { openStore } = await import('./store/index.js');
+        const { configKeys } = await import('./notify/keys.js');
+        const { serve } = await import('./commands/serve.js');
+        return serve({
+          config: cfg,
+          reload: () => loadConfig(where),
+          openStore: (c) => openStore(c, { uid: where.uid, gid: where.gid }),
+          keysToHide: (c) => configKeys(c.targets.values(), env, where.uid),
+          env,
+          uid: where.uid,
+          gid: where.gid,
+          onSignal: ({ stop, reload }) => {
+            const handlers = [['SIGTERM', stop], ['SIGINT', stop], ['SIGHUP', reload]] as const;
+            for (const [signal, handler] of handlers) process.on(signal, handler);
+            return () => {
+              for (const [signal, handler] of handlers) process.off(signal, handler);
+            };
+          },
+          say: human,
+          warn: (text) => io.stderr.write(`medic serve: ${printableLines(text)}\n`),
+          verbose: opts.verbose === true,
+          monotonic: () => performance.now(),
+          now,
+        });
+      };
     });
 
   withConfig(program.command('status'))
@@ -445,6 +515,48 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
         );
     });
 
+  withConfig(program.command('migrate'))
+    .description('copy the SQLite database into an empty PostgreSQL database, verify the counts, and say what to change in the config')
+    .requiredOption('--to <postgres-url>', 'the empty PostgreSQL database, e.g. postgres://medic@db.internal:5432/medic (no password in it)')
+    .option('--password-file <path>', "the PostgreSQL password's file (else PGPASSWORD, else ~/.pgpass)")
+    .option('-v, --verbose', 'a line per table copied, whatever the size')
+    .option('--json', 'print what was copied as JSON for scripts')
+    .action((opts: { to: string; passwordFile?: string; verbose?: boolean; json?: boolean }, cmd: Command) => {
+      job = async () => {
+        const { checkTargetUrl, migrate, migrateJson, migrateText } = await import('./commands/migrate.js');
+        checkTargetUrl(opts.to);
+        const cfg = await config(cmd);
+        const { migrateToPostgres } = await import('./store/migrate.js');
+        const { readPasswordFile } = await import('./store/postgres-url.js');
+        const { hostname } = await import('node:os');
+        const { resolve } = await import('node:path');
+        // --password-file, else the config's "passwordFile", else pg reads PGPASSWORD, then ~/.pgpass.
+        const passwordFile = opts.passwordFile !== undefined ? resolve(io.cwd, opts.passwordFile) : cfg.passwordFile;
+        const password = passwordFile ? readPasswordFile(passwordFile, userId()) : undefined;
+        const result = await migrate(
+          { to: opts.to },
+          {
+            config: cfg,
+            copy: (from, to) =>
+              migrateToPostgres(from, to, {
+                owner: `${process.pid}@${hostname()}`,
+                now,
+                sleep,
+                uid: userId(),
+                gid: groupId(),
+                mode: cfg.databaseMode,
+                ...(password !== undefined && { password }),
+                progress: (line) => warn(line),
+                notice: warn,
+                verbose: opts.verbose === true,
+              }),
+          },
+        );
+        if (opts.json) print(migrateJson(result));
+        else human(migrateText(result));
+      };
+    });
+
   withConfig(program.command('doctor'))
     .description('check the config, database, routing keys, events URL, crontab entry and last check run; say what to fix')
     .option('--send-test', "send the guide's test trigger and its resolve to every target (instead of only checking that each events URL answers)")
@@ -514,8 +626,10 @@ unwritable), a warning says so on stderr and the job runs all the same.`)
  * `medic beat` without commander: the quick path (an explicit JSON config, src/quick-beat.ts),
  * else the full path, which gives the same answer on every config (commands/beat.ts).
  */
-async function fastBeat(args: { slug: string; config?: string }, env: NodeJS.ProcessEnv, io: Io, now: () => number, signal?: BeatSignal): Promise<void> {
+async function fastBeat(args: { slug: string; config?: string }, env: NodeJS.ProcessEnv, io: Io, now: () => number, signal?: BeatSignal, url?: string): Promise<void> {
   const opts = loadOptions(args.config, io, env);
+  // `--url`, else MEDIC_URL: the beat goes to medic serve; no config is needed (one found is used only for the keys to hide).
+  const remoteUrl = url ?? (env.MEDIC_URL || undefined);
   const deps = { ...opts, now, pid: process.pid };
   const { quickBeat } = await import('./quick-beat.js');
   const { beat, withoutKeys } = await import('./commands/beat.js');
@@ -529,10 +643,22 @@ async function fastBeat(args: { slug: string; config?: string }, env: NodeJS.Pro
     const file = await findConfig().catch(() => null);
     signal = withoutKeys(signal, env, file ? keysToHide(file.raw, file.file, env, opts.uid) : []);
   }
+  if (remoteUrl !== undefined) {
+    const { remoteBeat, remoteTarget } = await import('./commands/remote.js');
+    const target = remoteTarget(remoteUrl, url !== undefined ? '--url' : 'MEDIC_URL', env);
+    await remoteBeat({ slug: args.slug, signal }, target, await pingDeps(env, now, (ms) => new Promise<void>((r) => setTimeout(r, ms))));
+    return;
+  }
   if (await quickBeat(args.slug, deps, signal)) return;
   const { openStore } = await import('./store/index.js');
   const { buildConfig } = await import('./config.js');
   await beat({ slug: args.slug, signal }, { ...deps, findConfig, buildConfig: (raw, file) => buildConfig(raw, file, opts), openStore: (target) => openStore(target, { uid: opts.uid, gid: opts.gid }) });
+}
+
+/** What a ping to medic serve needs: the undici sender (proxies from `env`), the clocks, a sleep. */
+async function pingDeps(env: NodeJS.ProcessEnv, now: () => number, sleep: (ms: number) => Promise<void>): Promise<import('./notify/ping-client.js').PingClientDeps> {
+  const { httpPingSender } = await import('./notify/ping-client.js');
+  return { send: await httpPingSender(env), monotonic: () => performance.now(), now, sleep, random: Math.random };
 }
 
 /** For bin/medic: the quick beat (dist/quick-beat.cjs) failed with `err`; report it as main() would. */

@@ -35,12 +35,20 @@ const EXPECTED: Record<string, string> = {
   'Output tail': 'a number of bytes from 0 to 65536',
   'Time zone': 'an IANA time zone like "Europe/Berlin"',
   'Environment variable name': 'an environment variable name',
+  'Listen address': 'host:port like "127.0.0.1:8080" or "[::1]:8080"',
 };
 
 const WINDOW_KINDS = '"start" and "end" (a one-off window) or "cron" and "duration" (a recurring window)';
 
 /** `routing_key` is PagerDuty's own field name, so people paste it under that name too. */
 const LITERAL_KEY = /^(routing|integration|service)?[-_]?key$/i;
+
+/** [scale] A ping key pasted into `serve` under a name of its own. */
+const LITERAL_PING_KEY = /^ping[-_]?key$/i;
+
+const LITERAL_PING_KEY_REFUSED =
+  'a ping key must not be written in the config file (it would end up in backups and git); ' +
+  'put it in an environment variable named by "pingKeyEnv" (default MEDIC_PING_KEY) or in a file named by "pingKeyFile"';
 
 const LITERAL_KEY_REFUSED =
   'a routing key must not be written in the config file (it would end up in backups and git); ' +
@@ -95,6 +103,7 @@ function describe(error: ConfigSchemaError, raw: unknown): string | undefined {
     case 'additionalProperties': {
       const key = String(params.additionalProperty);
       if (node.title === 'Target' && LITERAL_KEY.test(key)) return `${child(at, key)}: ${LITERAL_KEY_REFUSED}`;
+      if (node.title === 'Serve' && LITERAL_PING_KEY.test(key)) return `${child(at, key)}: ${LITERAL_PING_KEY_REFUSED}`;
       const guess = likelyTypo(key, Object.keys(node.properties ?? {}));
       return `${at}: unknown key ${show(key)}${guess ? ` (did you mean ${show(guess)}?)` : ''}`;
     }

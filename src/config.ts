@@ -32,6 +32,24 @@ export interface CheckerSettings {
   deliveryBudgetMs: number;
 }
 
+/** [scale] `medic serve`: where it listens, where its ping key comes from, and its limits. */
+export interface ServeSettings {
+  host: string;
+  port: number;
+  /** Where the ping key is read at start (and on SIGHUP): one of the two is set. */
+  pingKeyEnv: string | null;
+  /** Absolute; relative paths in the file resolve against the config's folder. */
+  pingKeyFile: string | null;
+  bodyLimit: number;
+  /** Absolute paths of the PEM certificate and key; null: plain HTTP. */
+  tls: { cert: string; key: string } | null;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  maxConnections: number;
+}
+
+export const DEFAULT_PING_KEY_ENV = 'MEDIC_PING_KEY';
+
 export interface Config {
   /** The file it came from, absolute. */
   file: string;
@@ -58,6 +76,7 @@ export interface Config {
   zoneNote: string | null;
   checker: CheckerSettings;
   flap: { windowMs: number; maxTriggers: number };
+  serve: ServeSettings;
 }
 
 /** What buildConfig needs besides the parsed file: the environment (MEDIC_DB, TZ) and the working directory MEDIC_DB resolves against. */
@@ -88,6 +107,17 @@ interface RawConfig {
   maintenance?: RawWindow[];
   checker?: RawChecker;
   flap?: { window?: RawDuration; maxTriggers?: number };
+  serve?: RawServe;
+}
+interface RawServe {
+  listen?: string;
+  pingKeyEnv?: string;
+  pingKeyFile?: string;
+  bodyLimit?: number;
+  tls?: { cert: string; key: string };
+  headersTimeout?: RawDuration;
+  requestTimeout?: RawDuration;
+  maxConnections?: number;
 }
 interface RawDefaults {
   interval?: RawDuration;
@@ -249,6 +279,7 @@ function collect(raw: unknown, file: string, opts: BuildOptions): { config: Conf
     zoneNote: zone.note,
     checker,
     flap: { windowMs: dur(cfg.flap?.window ?? '1h', 'flap.window'), maxTriggers: cfg.flap?.maxTriggers ?? 3 },
+    serve: buildServe(cfg.serve ?? {}, inFolder, dur, problems),
   };
   return { config, problems };
 }
@@ -451,6 +482,28 @@ function buildChecker(cfg: RawConfig, dur: Dur, problems: string[]): CheckerSett
   };
 }
 
+/** [scale] `serve`, with its defaults: 127.0.0.1:8080, MEDIC_PING_KEY, 10,000 bytes of body (as Healthchecks). */
+function buildServe(s: RawServe, inFolder: (p: string) => string, dur: Dur, problems: string[]): ServeSettings {
+  const listen = s.listen ?? '127.0.0.1:8080';
+  const colon = listen.lastIndexOf(':');
+  const port = Number(listen.slice(colon + 1));
+  if (port > 65535) problems.push(`serve.listen: expected a port from 0 to 65535, got ${JSON.stringify(listen)}`);
+  const headersTimeoutMs = dur(s.headersTimeout ?? '10s', 'serve.headersTimeout', { min: 1000, max: MAX_WAIT_MS, range: 'a duration from 1s to 10m' });
+  const requestTimeoutMs = dur(s.requestTimeout ?? '30s', 'serve.requestTimeout', { min: 1000, max: MAX_WAIT_MS, range: 'a duration from 1s to 10m' });
+  if (requestTimeoutMs < headersTimeoutMs) problems.push(`serve.requestTimeout: expected at least serve.headersTimeout (the headers are part of the request), got ${JSON.stringify(s.requestTimeout ?? '30s')}`);
+  return {
+    host: listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1'),
+    port,
+    pingKeyEnv: s.pingKeyFile ? null : (s.pingKeyEnv ?? DEFAULT_PING_KEY_ENV),
+    pingKeyFile: s.pingKeyFile ? inFolder(s.pingKeyFile) : null,
+    bodyLimit: s.bodyLimit ?? 10_000,
+    tls: s.tls ? { cert: inFolder(s.tls.cert), key: inFolder(s.tls.key) } : null,
+    headersTimeoutMs,
+    requestTimeoutMs,
+    maxConnections: s.maxConnections ?? 1000,
+  };
+}
+
 /**
  * The zone schedules and recurring windows without "timezone" are read in: the machine's, as cron
  * uses it. An unset or unknown zone (TZ= empty, a typo in TZ) would make every such one an internal error,
@@ -616,8 +669,8 @@ function withoutBroken(raw: unknown, problems: string[]): RawConfig | null {
         if (obj(s).team === team && obj(s).targets === undefined) dropServices.add(i);
       });
       delete obj(cfg.teams)[team];
-    } else if ((m = /^(checker|flap)\.([A-Za-z]+)/.exec(problem))) delete obj(cfg[m[1]!])[m[2]!];
-    else if ((m = /^(checker|flap|retention|\$comment|\$schema)(?=[:.[])/.exec(problem))) delete cfg[m[1]!];
+    } else if ((m = /^(checker|flap|serve)\.([A-Za-z]+)/.exec(problem))) delete obj(cfg[m[1]!])[m[2]!];
+    else if ((m = /^(checker|flap|serve|retention|\$comment|\$schema)(?=[:.[])/.exec(problem))) delete cfg[m[1]!];
     else if ((m = /^\(root\): unknown key "([^"]+)"/.exec(problem))) delete cfg[m[1]!];
     else return null;
   }

@@ -88,7 +88,11 @@ export function statusTable(report: StatusReport, now: number, c: ChalkInstance)
     out.push(line(row, (i, s) => (i === 1 ? (c[STATE_COLOUR[row[1]!] ?? 'reset'] as (t: string) => string)(s) : s)));
   }
   out.push(
-    c.dim(report.lastCheckAt === null ? 'medic check has not run yet (add it to the crontab: medic init prints the line)' : `last check ${roughDuration(now - report.lastCheckAt)} ago`),
+    c.dim(
+      report.lastCheckAt === null
+        ? 'medic check has not run yet (add it to the crontab: medic init prints the line)'
+        : `last check ${roughDuration(now - report.lastCheckAt)} ago${report.lastCheckBy === null ? '' : ` by ${printable(report.lastCheckBy)}`}`,
+    ),
   );
   if (report.lastGap && now - report.lastGap.to < 7 * 86_400_000) {
     const { from, to } = report.lastGap;
@@ -120,6 +124,8 @@ export function historyText(h: HistoryReport, c: ChalkInstance, opts: { partialC
       out.push(`  ${at(e.at)}  ${(c[STATE_COLOUR[e.to] ?? 'yellow'] as (t: string) => string)(printable(`${e.from ? `${e.from} → ` : ''}${e.to}`))}: ${printable(e.reason)}${late}`);
     } else if (e.kind === 'signal') {
       out.push(...signalLines(e, c).map((l, i) => (i === 0 ? `  ${at(e.at)}  ${l}` : `      ${l}`)));
+    } else if (e.kind === 'log') {
+      out.push(`  ${at(e.at)}  ${c.dim('log')}: ${printable(e.message)}`);
     } else {
       const colour = e.outcome === 'delivered' ? c.green : e.outcome === 'retry' ? c.yellow : c.red;
       out.push(`  ${at(e.at)}  ${printable(e.action)} → ${printable(e.target)}: ${colour(printable(e.outcome))}${e.detail ? ` ${c.dim(printable(e.detail))}` : ''}`);

@@ -48,7 +48,8 @@ type Cli = Pick<typeof import('./cli.js'), 'run' | 'runFailedBeat'>;
  * everything else (and the report of a failure, through the one exit funnel) loads the CLI.
  */
 export function start(argv: string[], env: NodeJS.ProcessEnv, loadCli: () => Promise<Cli>): void {
-  const args = beatArgs(argv);
+  // A beat for medic serve (MEDIC_URL) is the full CLI's: the quick path only writes to a database.
+  const args = env.MEDIC_URL ? null : beatArgs(argv);
   const attempt: Promise<unknown> = args
     ? quickBeat(args.slug, { path: args.config, env, cwd: process.cwd(), uid: process.geteuid?.() ?? -1, gid: process.getegid?.(), now: Date.now, pid: process.pid }).catch((err: unknown) => ({ failed: err }))
     : Promise.resolve(false);

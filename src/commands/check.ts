@@ -65,8 +65,15 @@ export interface CheckResult {
 
 /** Beyond the delivery budget and the timeouts: evaluating, the store, the prune. */
 const RUN_SLACK_MS = 15_000;
-/** How much longer than the run's hard limit the lock is leased: a live checker is never taken over. */
-const LEASE_MARGIN_MS = 60_000;
+/**
+ * How much longer than the run's hard limit the lock is leased: a live checker is never taken over.
+ * Kept small enough that the default lease (65s + 25s = 90s, 95s with a watcher ping) runs out
+ * before the second cron minute after a run started: a checker killed mid-run on one host is taken
+ * over by the first check on any host that starts a lease after it took the lock — two minutes
+ * after it started when cron fires at the same second everywhere, at most lease + 1 minute (2.5)
+ * otherwise. A dead process on the same host is taken over at once, by the next minute's check.
+ */
+const LEASE_MARGIN_MS = 25_000;
 
 /**
  * A check's hard wall-clock limit, whatever the network does (SPEC §5), and its lock lease, longer
@@ -92,9 +99,10 @@ export async function check(opts: CheckOptions, given: CheckDeps): Promise<Check
   const deps = await onStoreClock(given);
   const { capMs, leaseMs } = runLimits(deps.config);
   const owner = `${deps.pid}@${deps.host}`;
-  if (!opts.dryRun && !(await takeLock(owner, leaseMs, deps))) return { ran: false, planned: [], transitions: [], delivery: null, gap: null, undelivered: null };
+  const lockedAt = deps.now();
+  if (!opts.dryRun && !(await takeLock(owner, lockedAt, leaseMs, deps))) return { ran: false, planned: [], transitions: [], delivery: null, gap: null, undelivered: null };
   const stop = new AbortController();
-  const work = runLocked(opts, deps, owner, stop.signal);
+  const work = runLocked(opts, deps, { owner, leaseUntil: lockedAt + leaseMs }, stop.signal);
   // Racing the run against its hard limit: a network that never answers (a proxy that swallows
   // CONNECT, nodejs/undici#3897) cannot keep the lock held or the run going past it.
   const limit = deps.timer(capMs, stop.signal).then(
@@ -134,7 +142,8 @@ async function onStoreClock(deps: CheckDeps): Promise<CheckDeps> {
   return { ...deps, now: () => local() + offset };
 }
 
-async function runLocked(opts: CheckOptions, deps: CheckDeps, owner: string, signal: AbortSignal): Promise<CheckResult> {
+async function runLocked(opts: CheckOptions, deps: CheckDeps, lock: { owner: string; leaseUntil: number }, signal: AbortSignal): Promise<CheckResult> {
+  const { owner } = lock;
   const { store, config } = deps;
   let result: CheckResult;
   try {
@@ -179,7 +188,9 @@ async function runLocked(opts: CheckOptions, deps: CheckDeps, owner: string, sig
             concurrency: 8,
             retryRefused: opts.retryRefused === true,
             signal,
-            claim: { owner, leaseMs: runLimits(config).leaseMs },
+            // The claims run out with the lock: whoever takes over a killed checker's lock can send
+            // the events it had claimed in the same run, not a lease later.
+            claim: { owner, leaseMs: Math.max(1, lock.leaseUntil - deps.now()) },
             onEvent: deps.verbose,
           },
         );
@@ -197,16 +208,30 @@ async function runLocked(opts: CheckOptions, deps: CheckDeps, owner: string, sig
   return result;
 }
 
-async function takeLock(owner: string, leaseMs: number, deps: CheckDeps): Promise<boolean> {
-  const first = await deps.store.acquireLock(owner, deps.now(), leaseMs);
+/**
+ * Takes the checker lock at `now` for `leaseMs`. Held by a live checker (or one on another host,
+ * which this one cannot see): this run leaves the minute to it; its lease running out frees the
+ * lock for whichever checker comes next, on any host. Held by a process of this host that is gone:
+ * taken over at once, with the events it had claimed.
+ */
+async function takeLock(owner: string, now: number, leaseMs: number, deps: CheckDeps): Promise<boolean> {
+  const first = await deps.store.acquireLock(owner, now, leaseMs);
   if (first.acquired) return true;
-  const [pid, host] = (first.holder ?? '').split('@');
-  if (first.holder && host === deps.host && !deps.isAlive(Number(pid))) {
-    deps.verbose(`the checker that held the lock (${first.holder}) is gone; taking over`);
-    return (await deps.store.acquireLock(owner, deps.now(), leaseMs, first.holder)).acquired;
+  const holder = first.holder ?? '';
+  const at = holder.indexOf('@');
+  const [pid, host] = at < 0 ? ['', holder] : [holder.slice(0, at), holder.slice(at + 1)];
+  if (holder && host === deps.host && /^[1-9][0-9]*$/.test(pid) && !deps.isAlive(Number(pid))) {
+    deps.verbose(`the checker that held the lock (${printableName(holder)}) is gone; taking over`);
+    // The store frees its claims on events with it: they are sent in this run, not a lease later.
+    return (await deps.store.acquireLock(owner, now, leaseMs, holder)).acquired;
   }
-  deps.verbose(`another medic check (${first.holder}) is running; leaving this minute to it`);
+  deps.verbose(`another medic check (${printableName(holder)}) is running; leaving this minute to it`);
   return false;
+}
+
+/** A lock owner read from the database, for a -v line: quoted and escaped if it is not plain. */
+function printableName(text: string): string {
+  return /^[\w.@:-]*$/.test(text) ? text : JSON.stringify(text);
 }
 
 /**

@@ -11,6 +11,8 @@ export type HistoryEvent =
   | { at: number; kind: 'beats'; count: number; until: number }
   | { at: number; kind: 'state'; from: string; to: string; reason: string; recordedAt: number }
   | { at: number; kind: 'delivery'; target: string; action: string; outcome: string; detail: string | null }
+  /** [scale] A line sent to medic serve's `/log`: recorded, changed nothing. Third-party text, escaped when shown. */
+  | { at: number; kind: 'log'; message: string }
   /** [jobs] A run's start or failure, or a success with details (`-m`, `medic run`); third-party text, escaped when shown. */
   | {
       at: number;
@@ -45,7 +47,7 @@ const MINUTE = 60_000;
 async function inDatabase(store: Store, slug: string, until: number): Promise<boolean> {
   if ((await store.services()).some((r) => r.slug === slug)) return true;
   const all = await store.history(slug, 0, until);
-  return all.beats.length + all.signals.length + all.transitions.length + all.deliveries.length > 0;
+  return all.beats.length + all.signals.length + all.logs.length + all.transitions.length + all.deliveries.length > 0;
 }
 
 /**
@@ -96,6 +98,7 @@ export async function history(
   // Stable: at the same moment a signal comes before the state change it caused.
   const others: HistoryEvent[] = [
     ...signals,
+    ...h.logs.map((l) => ({ at: l.at, kind: 'log' as const, message: shown(l.message, (t) => headChars(t, MESSAGE_MAX_CHARS)) ?? '' })),
     // A failed run's reason quotes what the job said: keys hidden there too.
     ...h.transitions.map((t) => ({ at: t.at, kind: 'state' as const, from: t.from, to: t.to, reason: redactKnownKeys(t.reason, deps.keysToHide ?? []), recordedAt: t.recordedAt })),
     ...h.deliveries.map((d) => ({ at: d.at, kind: 'delivery' as const, target: d.target, action: d.action, outcome: d.outcome, detail: d.detail })),

@@ -1,6 +1,6 @@
 import { parseDuration } from '../core/duration.js';
 import { OUTPUT_TAIL_MAX_BYTES, type SignalDetails, type SignalKind } from '../core/signal.js';
-import { redactKnownKeys, UsageError } from '../errors.js';
+import { EXIT, isMedicError, redactKnownKeys, UsageError } from '../errors.js';
 import { tailUtf8 } from '../core/signal-bounds.js';
 import { type Sink, startJob } from '../job.js';
 import { beat, type BeatDeps } from './beat.js';
@@ -21,6 +21,18 @@ export interface RunDeps extends BeatDeps {
   say: (text: string) => void;
   /** One line on stderr saying why this run is not (fully) recorded. */
   notMonitored: (err: unknown) => void;
+  /** With MEDIC_URL or --url: the start and the end go to medic serve instead of the config and the store. */
+  remote?: RunRemote;
+}
+
+/** Where a run's start and end go over HTTP (commands/remote.ts); each throws as a beat would. */
+export interface RunRemote {
+  start(): Promise<void>;
+  end(signal: RunSignal): Promise<void>;
+  /** How long each may take before the run goes on without it. */
+  boundMs: { start: number; end: number };
+  /** Hides the ping key in what the job printed (before the tail is cut, as for routing keys). */
+  hide(text: string): string;
 }
 
 export interface RunInput {
@@ -68,23 +80,26 @@ export async function run(input: RunInput, deps: RunDeps): Promise<number> {
   }
 
   const warned = new Set<string>();
-  /** Records what `signal` gives, within RECORD_BOUND_MS; a failure is a warning, never the run's end. */
-  const record = async (signal: () => Promise<RunSignal>): Promise<void> => {
+  const { remote } = deps;
+  /** Records what `signal` gives, within RECORD_BOUND_MS (remote: its own bound); a failure is a warning, never the run's end. */
+  const record = async (phase: 'start' | 'end', signal: () => Promise<RunSignal>): Promise<void> => {
     let bound: NodeJS.Timeout | undefined;
+    const boundMs = remote ? remote.boundMs[phase] : RECORD_BOUND_MS;
     try {
       await Promise.race([
         // `beat` takes the signal (the signals work); passed as a value so this compiles either side of it.
         signal().then((s) => {
+          if (remote) return phase === 'start' ? remote.start() : remote.end(s);
           const beatInput = { slug: input.slug, signal: s };
           return beat(beatInput, deps);
         }),
         new Promise<never>((_, reject) => {
-          bound = setTimeout(() => reject(new Error(`recording the run did not finish within ${RECORD_BOUND_MS / 1000}s`)), RECORD_BOUND_MS);
+          bound = setTimeout(() => reject(new Error(`recording the run did not finish within ${boundMs / 1000}s`)), boundMs);
         }),
       ]);
     } catch (err) {
-      // The same cause (an unknown slug, a broken config) fails the start and the end: said once.
-      const key = err instanceof Error ? err.message : String(err);
+      // The same cause (an unknown slug, a broken config, a medic serve out of reach) fails the start and the end: said once.
+      const key = isMedicError(err) && err.exitCode === EXIT.tempfail ? 'not delivered' : err instanceof Error ? err.message : String(err);
       if (!warned.has(key)) deps.notMonitored(err);
       warned.add(key);
     } finally {
@@ -109,20 +124,21 @@ export async function run(input: RunInput, deps: RunDeps): Promise<number> {
     });
     forward = job.forward;
     // Recorded while the job already runs: monitoring adds nothing to its start.
-    const started = record(async () => ({ kind: 'start' }));
+    const started = record('start', async () => ({ kind: 'start' }));
     const result = await job.done;
     // medic's own word on why the run ended is the run's message too (history, the page): a 124 of
     // --timeout, a 127 or 126 of a command that could not start, told apart from the job's own codes.
     const said = result.notStarted ?? (result.timedOut ? `${command}: timed out after ${input.timeout} (medic run --timeout)` : null);
     // It quotes the command, which may hold a key: hidden, on stderr and where it is kept.
-    const why = said === null ? null : redactKnownKeys(said, await deps.keysToHide().catch(() => []));
+    const hide = (text: string, keys: string[]) => (remote ? remote.hide(redactKnownKeys(text, keys)) : redactKnownKeys(text, keys));
+    const why = said === null ? null : hide(said, await deps.keysToHide().catch(() => []));
     if (why !== null) deps.say(why);
     await started;
-    await record(async () => {
+    await record('end', async () => {
       const tailBytes = Math.max(0, Math.min(OUTPUT_TAIL_MAX_BYTES, await deps.outputTailBytes(input.slug)));
       // Keys are hidden before the tail is cut to size: cut first, a key across the cut would keep 31 of its 32 characters.
       const keys = await deps.keysToHide().catch(() => []);
-      const outputTail = tailUtf8(redactKnownKeys(result.tail.text(tailBytes + KEY_MARGIN_BYTES), keys), tailBytes);
+      const outputTail = tailUtf8(hide(result.tail.text(tailBytes + KEY_MARGIN_BYTES), keys), tailBytes);
       const details = { exitCode: result.exitCode, durationMs: result.durationMs, outputTail, ...(why !== null && { message: why }) };
       return { kind: result.exitCode === 0 ? 'ok' : 'fail', ...details };
     });

@@ -57,11 +57,17 @@ export interface ServiceStatus {
   runningSince: string | null;
   /** [jobs] The failure that makes it down (reason failed), without its output; null otherwise. */
   failure: { at: string; exitCode: number | null; durationMs: number | null; message: string | null } | null;
+  /** [scale] When the last `medic check` finished (the same on every row); null before the first. */
+  lastCheckAt: string | null;
+  /** [scale] The host that ran it (several checkers can share one PostgreSQL); null when unknown. */
+  lastCheckBy: string | null;
 }
 
 export interface StatusReport {
   rows: ServiceStatus[];
   lastCheckAt: number | null;
+  /** [scale] The host of the checker that ran the last check. */
+  lastCheckBy: string | null;
   lastGap: { from: number; to: number } | null;
 }
 
@@ -70,6 +76,8 @@ export async function status(input: { slugs: string[] }, deps: { config: Config;
   const { config, store } = deps;
   for (const slug of input.slugs) if (!config.bySlug.has(slug)) throw unknownService(slug, config);
   const now = deps.now();
+  const lastCheckAt = await store.lastCheckAt();
+  const lastCheckBy = checkerHost(await store.lastChecker());
   const records = new Map((await store.services()).map((r) => [r.slug, r]));
   const deliveries = await store.deliveryStates();
   const recentDowns = await store.recentTriggers(now - config.flap.windowMs);
@@ -121,9 +129,18 @@ export async function status(input: { slugs: string[] }, deps: { config: Config;
       downReason: ev.reason,
       runningSince: isoOrNull(ev.runningSince),
       failure: failure && { at: iso(failure.at), exitCode: failure.exitCode ?? null, durationMs: failure.durationMs ?? null, message: failure.message ?? null },
+      lastCheckAt: isoOrNull(lastCheckAt),
+      lastCheckBy,
     };
   });
-  return { rows, lastCheckAt: await store.lastCheckAt(), lastGap: await store.lastGap() };
+  return { rows, lastCheckAt, lastCheckBy, lastGap: await store.lastGap() };
+}
+
+/** The host part of a lock owner (`pid@host`); an owner not of that shape is shown whole. */
+export function checkerHost(owner: string | null): string | null {
+  if (owner === null) return null;
+  const at = owner.indexOf('@');
+  return at > 0 && /^[0-9]+$/.test(owner.slice(0, at)) ? owner.slice(at + 1) : owner;
 }
 
 /** What PagerDuty has of a service's events (see ServiceStatus.delivery). */

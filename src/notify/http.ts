@@ -258,7 +258,7 @@ const PROXY_DROPPED = 'MEDIC_PROXY_DROPPED_CONNECT';
  * drops or never answers CONNECT (nodejs/undici#3897), and destroying its dispatcher is what
  * stops it. The body is read up to MAX_READ_BYTES; the rest is never read.
  */
-async function exchange(url: string, method: 'GET' | 'POST', body: string | undefined, timeoutMs: number, env: NetEnv): Promise<Answered | { error: string; status: number | null }> {
+export async function exchange(url: string, method: 'GET' | 'POST', body: string | undefined, timeoutMs: number, env: NetEnv, contentType = 'application/json'): Promise<Answered | { error: string; status: number | null }> {
   const undici = await import('undici');
   let parsed: URL;
   let chosen: { dispatcher: Dispatcher; proxy: string | null };
@@ -283,7 +283,7 @@ async function exchange(url: string, method: 'GET' | 'POST', body: string | unde
     try {
       res = await undici.request(parsed, {
         method,
-        headers: { 'user-agent': 'medic', ...(body !== undefined && { 'content-type': 'application/json' }) },
+        headers: { 'user-agent': 'medic', ...(body !== undefined && { 'content-type': contentType }) },
         body,
         dispatcher,
         signal: controller.signal,

@@ -16,7 +16,7 @@ const LOG = [
   '2026-11-30 00:01:54.358 UTC [15540] LOG:  checkpoint starting: time',
 ].join('\n');
 
-describe('summarizeStatementLog (bench part 7: PostgreSQL time by statement)', () => {
+describe('summarizeStatementLog (bench part 8: PostgreSQL time by statement)', () => {
   const summary = summarizeStatementLog(LOG);
   const bySql = new Map(summary.top.map((s) => [s.sql, s]));
 
@@ -45,7 +45,7 @@ describe('summarizeStatementLog (bench part 7: PostgreSQL time by statement)', (
   });
 });
 
-describe('summarizeProfile (bench part 7: where a check spends its time)', () => {
+describe('summarizeProfile (bench part 8: where a check spends its time)', () => {
   const frame = (functionName: string, url = '', lineNumber = 0) => ({ functionName, url, lineNumber });
   const profile = {
     nodes: [

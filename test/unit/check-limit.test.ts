@@ -23,7 +23,7 @@ describe('runLimits', () => {
     ['and not when there is none', { checker: { timeout: '30s', deliveryBudget: '10s' } }, 35_000],
   ])('%s', (_label, raw, capMs) => {
     const config = buildConfig({ services: [{ slug: 'job' }], ...raw }, '/x/medic.config.json', { env: {}, cwd: '/' });
-    expect(runLimits(config)).toEqual({ capMs, leaseMs: capMs + 60_000 });
+    expect(runLimits(config)).toEqual({ capMs, leaseMs: capMs + 25_000 });
   });
 });
 

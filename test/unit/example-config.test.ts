@@ -85,8 +85,9 @@ describe('medic.config.example.json', () => {
     // Sanity: the walk really reaches nested keys of maps, lists and if/then/else branches.
     expect(defined).toEqual(expect.arrayContaining(['$schema', 'targets.*.routingKeyFile', 'services[].severity.P4', 'maintenance[].timezone', 'flap.maxTriggers']));
     // One defaults object cannot hold both of a pair the schema makes exclusive ("not both"): the
-    // example shows defaults.interval; services[].schedule shows what defaults.schedule takes.
-    const exclusive = ['defaults.schedule'];
+    // example shows defaults.interval; services[].schedule shows what defaults.schedule takes. The
+    // one serve section shows serve.pingKeyEnv (serve.pingKeyFile is its alternative).
+    const exclusive = ['defaults.schedule', 'serve.pingKeyFile'];
     expect(exclusive.every((path) => defined.includes(path) && !shown.has(path))).toBe(true);
     expect(defined.filter((path) => !shown.has(path) && !exclusive.includes(path))).toEqual([]);
   });

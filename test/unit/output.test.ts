@@ -78,9 +78,14 @@ describe('every human output escapes what came from outside', () => {
       downReason: null,
       runningSince: null,
       failure: null,
+      lastCheckAt: '2026-11-26T11:59:48.000Z',
+      lastCheckBy: HOSTILE,
     } satisfies ServiceStatus;
-    const report: StatusReport = { rows: [row], lastCheckAt: null, lastGap: null };
-    const text = statusTable(report, Date.parse('2026-11-26T12:00:00Z'), plain);
+    const now = Date.parse('2026-11-26T12:00:00Z');
+    // The last checker's host comes from the database: a writer could have planted anything there.
+    const report: StatusReport = { rows: [row], lastCheckAt: now - 12_000, lastCheckBy: HOSTILE, lastGap: null };
+    const text = statusTable(report, now, plain);
+    expect(text).toContain('last check 12s ago by ');
     expect(text).not.toMatch(CONTROL);
     expect(text).toContain('\\x1b]0;pwned\\x07');
     expect(text.split('\n').some((l) => l.startsWith('medic: ok'))).toBe(false);

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { pathForLog, route } from '../../src/serve/route.js';
+
+const K = 'abcdefghijklmnop1234';
+const RID = '5F0B8C8E-1D2A-4B5C-9D8E-0F1A2B3C4D5E';
+
+describe('route: Healthchecks slug URLs', () => {
+  it.each([
+    ['GET', `/ping/${K}/backup`, { type: 'ping', key: K, slug: 'backup', kind: 'ok', exitCode: null, runId: null }],
+    ['POST', `/ping/${K}/backup/`, { type: 'ping', key: K, slug: 'backup', kind: 'ok', exitCode: null, runId: null }],
+    ['HEAD', `/ping/${K}/backup/start`, { type: 'ping', key: K, slug: 'backup', kind: 'start', exitCode: null, runId: null }],
+    ['GET', `/ping/${K}/backup/fail`, { type: 'ping', key: K, slug: 'backup', kind: 'fail', exitCode: null, runId: null }],
+    ['GET', `/ping/${K}/backup/log`, { type: 'ping', key: K, slug: 'backup', kind: 'log', exitCode: null, runId: null }],
+    ['GET', `/ping/${K}/backup/0`, { type: 'ping', key: K, slug: 'backup', kind: 'ok', exitCode: 0, runId: null }],
+    ['GET', `/ping/${K}/backup/1`, { type: 'ping', key: K, slug: 'backup', kind: 'fail', exitCode: 1, runId: null }],
+    ['GET', `/ping/${K}/backup/255`, { type: 'ping', key: K, slug: 'backup', kind: 'fail', exitCode: 255, runId: null }],
+    ['GET', `/ping/${K}/backup/007`, { type: 'ping', key: K, slug: 'backup', kind: 'fail', exitCode: 7, runId: null }],
+    ['GET', `/ping/${K}/backup/start?rid=${RID}`, { type: 'ping', key: K, slug: 'backup', kind: 'start', exitCode: null, runId: RID.toLowerCase() }],
+    ['GET', `/ping/${K}/backup?rid=`, { type: 'ping', key: K, slug: 'backup', kind: 'ok', exitCode: null, runId: null }],
+    ['GET', `/ping/${K}/a%2Db`, { type: 'ping', key: K, slug: 'a-b', kind: 'ok', exitCode: null, runId: null }],
+    ['GET', `/ping/${K}/backup/256`, { type: 'bad', reason: 'invalid url format' }],
+    ['GET', `/ping/${K}/backup/${'9'.repeat(100)}`, { type: 'bad', reason: 'invalid url format' }],
+    ['GET', `/ping/${K}/backup?rid=not-a-uuid`, { type: 'bad', reason: 'invalid rid (expected a UUID)' }],
+    ['GET', `/ping/${K}/backup/-1`, { type: 'not-found' }],
+    ['GET', `/ping/${K}/backup/start/1`, { type: 'not-found' }],
+    ['GET', `/ping/${K}`, { type: 'not-found' }],
+    ['GET', `/ping/${K}/%E0%A4%A`, { type: 'not-found' }],
+    ['GET', '/', { type: 'not-found' }],
+    ['PUT', '/nowhere', { type: 'not-found' }],
+    ['PUT', `/ping/${K}/backup`, { type: 'method-not-allowed' }],
+    ['DELETE', '/healthz', { type: 'method-not-allowed' }],
+    ['GET', '/healthz', { type: 'healthz' }],
+    ['HEAD', '/healthz', { type: 'healthz' }],
+  ])('%s %s', (method, url, expected) => {
+    expect(route(method, url)).toEqual(expected);
+  });
+});
+
+describe('pathForLog never shows the ping key', () => {
+  it.each([
+    [`/ping/${K}/backup/fail?rid=${RID}`, '/ping/…/backup/fail'],
+    [`/ping/${K}/backup`, '/ping/…/backup'],
+    [`/ping/${K}`, '/ping/…'],
+    ['/ping/almost-the-key-but-not/x', '/ping/…/x'],
+    ['/healthz', '/healthz'],
+  ])('%s → %s', (url, shown) => {
+    expect(pathForLog(url)).toBe(shown);
+  });
+});

@@ -1,0 +1,64 @@
+/**
+ * The server in-process (src/serve/server.ts) on a loopback port, over a store whose commits the
+ * test decides: what a client is answered when a commit fails, and that nothing is acknowledged
+ * before its commit. The real store is covered end to end (test/e2e/serve.test.ts); this store is a
+ * stand-in for the one thing a real one will not do on demand: fail a commit.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildConfig } from '../../src/config.js';
+import { DatabaseError } from '../../src/errors.js';
+import { GroupCommit } from '../../src/serve/batch.js';
+import { startServer, type RunningServer } from '../../src/serve/server.js';
+import type { BeatInput } from '../../src/store/types.js';
+
+const KEY = 'unit-ping-key-0123456789';
+const settings = buildConfig({ services: [{ slug: 'backup' }], serve: { listen: '127.0.0.1:0' } }, '/x/medic.config.json', { env: {}, cwd: '/', machineZone: 'UTC' }).serve;
+let server: RunningServer | null = null;
+afterEach(async () => {
+  await server?.close(100);
+  server = null;
+});
+
+async function serveWith(recordBeats: (beats: BeatInput[]) => Promise<void>) {
+  const errors: string[] = [];
+  server = await startServer({
+    settings,
+    tls: null,
+    commit: new GroupCommit({ recordBeats }),
+    store: { probe: async () => ({ exists: true }) },
+    state: () => ({ pingKey: KEY, slugs: new Set(['backup']), hide: [] }),
+    log: null,
+    onError: (what, err) => errors.push(`${what}: ${(err as Error).message}`),
+    monotonic: () => performance.now(),
+    now: Date.now,
+  });
+  return { url: server.url, errors };
+}
+
+describe('startServer', () => {
+  it('answers 503 with Retry-After to every request of a commit that failed, and reports it', async () => {
+    const s = await serveWith(() => Promise.reject(new DatabaseError('cannot write database /x/medic.db: disk full')));
+    const answers = await Promise.all([1, 2, 3].map(() => fetch(`${s.url}/ping/${KEY}/backup`)));
+    for (const res of answers) {
+      expect([res.status, res.headers.get('retry-after'), await res.text()]).toEqual([503, '5', 'database unavailable, try again']);
+    }
+    expect(s.errors[0]).toBe('commit: cannot write database /x/medic.db: disk full');
+  });
+
+  it('answers only once the commit resolved', async () => {
+    let release!: () => void;
+    const s = await serveWith(() => new Promise<void>((r) => (release = r)));
+    let answered = false;
+    const res = fetch(`${s.url}/ping/${KEY}/backup`).then((r) => ((answered = true), r));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(answered).toBe(false);
+    release();
+    expect((await res).status).toBe(200);
+  });
+
+  it('ends the connection after a 404 to a body it did not read', async () => {
+    const s = await serveWith(() => Promise.resolve());
+    const res = await fetch(`${s.url}/ping/wrong-key-000000000000/backup`, { method: 'POST', body: 'x'.repeat(100_000) });
+    expect([res.status, res.headers.get('connection')]).toEqual([404, 'close']);
+  });
+});
