@@ -282,6 +282,9 @@ export function decide(spec: ServiceSpec, rec: ServiceRecord, now: number, ctx: 
       return now >= stableAt ? { kind: 'up', at: stableAt, evaluation } : null;
     }
     if (rec.beatSeq > incident.beatSeq) {
+      // A success came, but a run failed or got stuck after it: still down, the incident stays open
+      // (resolving now would page again at the next check).
+      if (evaluation.state === 'down' && (evaluation.reason === 'failed' || evaluation.reason === 'stuck')) return null;
       const at = rec.lastBeatAt ?? now;
       return { kind: ctx.recentTriggers >= ctx.flap.maxTriggers ? 'hold' : 'up', at, evaluation };
     }

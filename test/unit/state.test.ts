@@ -126,6 +126,17 @@ describe('decide: what a check does', () => {
     expect(t).toMatchObject({ kind: 'up', at: deadline + MIN });
   });
 
+  it.each([
+    ['a run failed after the success', { failure: { kind: 'fail' as const, at: deadline + MIN + 500, exitCode: 1, durationMs: null, message: 'boom', outputTail: null } }],
+    ['a run started after the success outlived maxRuntime', { runStartedAt: deadline + MIN + 500 }],
+  ])('does not resolve when %s: it is still down, and resolving would page again at the next check', (_label, over) => {
+    const s = spec({ maxRuntimeMs: 10 * 1000 });
+    const again = rec({ lastBeatAt: deadline + MIN, beatSeq: 2, incident: { downAt: deadline, beatSeq: 1, heldSince: null }, ...over });
+    expect(decide(s, again, deadline + 2 * MIN, CALM)).toBeNull();
+    // Without the later run signal, the same record resolves.
+    expect(decide(s, rec({ lastBeatAt: deadline + MIN, beatSeq: 2, incident: { downAt: deadline, beatSeq: 1, heldSince: null } }), deadline + 2 * MIN, CALM)?.kind).toBe('up');
+  });
+
   it('resolves on a beat even when the clock stepped back (the beat sequence moved, not the time)', () => {
     const recovered = rec({ lastBeatAt: T0 - 60 * MIN, beatSeq: 2, incident: { downAt: deadline, beatSeq: 1, heldSince: null } });
     expect(decide(spec(), recovered, T0 - 59 * MIN, CALM)?.kind).toBe('up');
