@@ -9,6 +9,7 @@ import { EXIT, MedicError, urlForDisplay } from '../errors.js';
 import { KEY_FILE_ADVICE, missingKeyHint, TLS_OFF_HINT, tlsChecksOff, UNREACHABLE_HINT } from '../hints.js';
 import type { Sender } from '../notify/http.js';
 import { describeKeyRef, keyRefOf, readTargetKey } from '../notify/keys.js';
+import { checkPingKeyIsOwn, pingKeySource, readPingKey, readTls } from '../serve/key.js';
 import { SCHEMA_VERSION } from '../store/migrations.js';
 import type { StoreConfig } from '../store/index.js';
 import { describeUrl } from '../store/postgres-url.js';
@@ -55,6 +56,8 @@ export interface DoctorDeps {
   isExecutable: (path: string) => boolean;
   /** The user running medic: a key file must be its own or root's (as check and test-alert require). */
   uid?: number;
+  /** Its primary group: a serve key file its group can read is fine when the group is this one. */
+  gid?: number;
 }
 
 export interface DoctorResult {
@@ -113,6 +116,8 @@ export async function doctor(input: { sendTest: boolean }, deps: DoctorDeps): Pr
     } else {
       skip('routing keys', 'config');
     }
+
+    if (config?.serve.configured) checkServe(config, deps, add);
 
     // Node reads NODE_TLS_REJECT_UNAUTHORIZED=0 as "accept any certificate": whoever sits between
     // this machine and PagerDuty could read the routing key and drop pages.
@@ -207,6 +212,40 @@ function checkKey(target: Target, env: NodeJS.ProcessEnv, uid: number | null, ad
   }
   add(EXIT.config, check, 'ok', `${where}: set, ${KEY_LENGTH} characters`);
   return true;
+}
+
+/**
+ * [scale] With a `serve` section: medic serve's ping key (and its TLS files), judged as medic serve
+ * judges them at start (readPingKey, checkPingKeyIsOwn, readTls). A ping key variable that this
+ * shell does not have is only a warning: medic serve usually gets it from its unit's environment.
+ * The key itself is never put in a finding.
+ */
+function checkServe(config: Config, deps: DoctorDeps, add: Add): void {
+  const s = config.serve;
+  // cli.ts always passes the ids; the process's own are the same ones.
+  const uid = deps.uid ?? process.getuid?.() ?? 0;
+  const where = pingKeySource(s);
+  const check = (name: string, judge: () => string) => {
+    try {
+      add(EXIT.config, name, 'ok', judge());
+    } catch (err) {
+      if (!(err instanceof MedicError)) throw err;
+      add(EXIT.config, name, 'fail', err.message, err.hint);
+    }
+  };
+  if (s.pingKeyEnv !== null && deps.env[s.pingKeyEnv] === undefined) {
+    add(EXIT.config, 'serve ping key', 'warn', `${where} is not set here: medic serve needs it in its own environment`, `set it where medic serve runs (its systemd unit's Environment= or EnvironmentFile=), or name a file in serve.pingKeyFile`);
+  } else {
+    check('serve ping key', () => {
+      const key = readPingKey(s, deps.env, uid, deps.gid);
+      checkPingKeyIsOwn(key, config, deps.env);
+      return `${where}: set, ${key.length} characters`;
+    });
+  }
+  if (s.tls) {
+    const { cert, key } = s.tls;
+    check('serve TLS', () => (readTls(s, uid, deps.gid), `${cert} and ${key}: a certificate and the private key that belongs to it`));
+  }
 }
 
 /**
