@@ -93,10 +93,6 @@ export async function serve(deps: ServeDeps): Promise<number> {
     await store.close();
     throw err;
   }
-  say(`medic serve: listening on ${server.url} (${config.services.length} service${config.services.length === 1 ? '' : 's'})`);
-  const clear = clearTextWarning(config.serve);
-  if (clear) warn(clear);
-
   let reloading = Promise.resolve();
   const reload = async () => {
     try {
@@ -113,11 +109,16 @@ export async function serve(deps: ServeDeps): Promise<number> {
       warn(`the config was not reloaded, still serving with the previous one: ${why}`);
     }
   };
-  let undo = () => {};
-  await new Promise<void>((resolve) => {
-    // Kept until the end: a second SIGTERM during the drain changes nothing, and SIGHUP never ends the process.
-    undo = deps.onSignal({ stop: resolve, reload: () => void (reloading = reloading.then(reload)) });
-  });
+  let stop = () => {};
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  // Before the line that says it listens: whoever waits for that line may signal at once (a SIGHUP
+  // without a handler would end the process). Kept until the end: a second SIGTERM during the drain
+  // changes nothing, and SIGHUP never ends the process.
+  const undo = deps.onSignal({ stop: () => stop(), reload: () => void (reloading = reloading.then(reload)) });
+  say(`medic serve: listening on ${server.url} (${config.services.length} service${config.services.length === 1 ? '' : 's'})`);
+  const clear = clearTextWarning(config.serve);
+  if (clear) warn(clear);
+  await stopped;
   try {
     await reloading;
     await server.close(DRAIN_MS);
