@@ -388,7 +388,8 @@ the end MEDIC_URL_TIMEOUT (default 10s).`)
 The ping key comes from $MEDIC_PING_KEY (or the config's serve.pingKeyEnv / serve.pingKeyFile).
 SIGTERM or SIGINT: stop accepting, finish the requests in flight, exit 0. SIGHUP: read the config
 again (a broken one is reported and the running one kept). Exit codes: 74 database cannot be opened,
-78 config invalid, ping key missing or malformed, or the listen address unusable.`)
+78 config invalid, ping key missing, malformed or unsafe (a key file others can read), serve.tls
+files unsafe or not a matching certificate and key, or the listen address unusable.`)
     .action((opts: { verbose?: boolean }, cmd: Command) => {
       job = async () => {
         const where = loadOptions(cmd.opts().config ?? globalConfig, io, env);

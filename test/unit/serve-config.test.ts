@@ -188,7 +188,7 @@ describe('readPingKey: a key file is read as a secret', () => {
         lchownSync(link, STRANGER, STRANGER);
         return link;
       },
-      (f) => `refusing serve.pingKeyFile ${join(root, 'link')}: it is reached through the link ${join(root, 'link')}, owned by uid ${STRANGER}, neither the user running medic (uid ${uid}) nor root, so someone else could choose the file Medic reads`,
+      () => `refusing serve.pingKeyFile ${join(root, 'link')}: it is reached through the link ${join(root, 'link')}, owned by uid ${STRANGER}, neither the user running medic (uid ${uid}) nor root, so someone else could choose the file Medic reads`,
     ],
     ['it is a folder', () => (mkdirSync(join(root, 'sub')), join(root, 'sub')), (f) => `${where(f)} is not a regular file`],
     ['it is too big', (f) => (writeFileSync(f, 'k'.repeat(2000)), f), (f) => `${where(f)} is larger than 1024 bytes: not a ping key`],
