@@ -76,6 +76,9 @@ export function pathForLog(url: string): string {
   const m = PING.exec(path);
   if (!m) return `<unrouted path, ${url.length} bytes>`;
   const [, , rawSlug, suffix] = m;
-  const shown = `/ping/…/${decode(rawSlug!) ?? rawSlug!}${suffix !== undefined ? `/${suffix}` : path.endsWith('/') ? '/' : ''}`;
+  // Decoded, so that the ping key written percent-encoded in the slug's place is still the key to
+  // hide; a control character it decodes to is encoded again (a %0A must not start a log line).
+  const slug = (decode(rawSlug!) ?? rawSlug!).replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, encodeURIComponent);
+  const shown = `/ping/…/${slug}${suffix !== undefined ? `/${suffix}` : path.endsWith('/') ? '/' : ''}`;
   return shown.length > 200 ? `${shown.slice(0, 200)}…` : shown;
 }

@@ -25,7 +25,7 @@ describe('medic serve -v never prints the ping key', () => {
   it('logs near misses of the ping route as <unrouted path, N bytes>, and the key in no line of stdout or stderr', async () => {
     const s = await startServe(configFor(), { args: ['-v'] });
     const c = await rawConnection(s.url);
-    const targets = [`//ping/${PING_KEY}/backup`, `/ping//${PING_KEY}/backup`, `/x/ping/${PING_KEY}/backup`, `/PING/${PING_KEY}/backup`, `http://h/ping/${PING_KEY}/backup`, `/ping/x/${PING_KEY}`];
+    const targets = [`//ping/${PING_KEY}/backup`, `/ping//${PING_KEY}/backup`, `/x/ping/${PING_KEY}/backup`, `/PING/${PING_KEY}/backup`, `http://h/ping/${PING_KEY}/backup`, `/ping/x/${PING_KEY}`, `/ping/x/%74${PING_KEY.slice(1)}`];
     c.socket.write(targets.map((t) => `GET ${t} HTTP/1.1\r\nHost: x\r\n\r\n`).join(''));
     await until(() => (c.received().match(/HTTP\/1\.1 404/g) ?? []).length === targets.length);
     s.child.kill('SIGTERM');
@@ -37,7 +37,8 @@ describe('medic serve -v never prints the ping key', () => {
       '<unrouted path, 39 bytes> 404',
       '<unrouted path, 37 bytes> 404',
       '<unrouted path, 45 bytes> 404',
-      // A ping URL with the key in the slug's place: the slug is shown, the backstop hides the key.
+      // A ping URL with the key in the slug's place (as written, and percent-encoded): the slug is shown, the backstop hides the key.
+      '/ping/…/… 404',
       '/ping/…/… 404',
     ]);
     expect(s.stdout() + s.stderr()).not.toContain(PING_KEY);

@@ -43,6 +43,7 @@ describe('pathForLog never shows the ping key', () => {
     [`/ping/${K}/backup/`, '/ping/…/backup/'],
     [`/ping/${K}/backup/256`, '/ping/…/backup/256'],
     [`/ping/${K}/a%2Db`, '/ping/…/a-b'],
+    [`/ping/${K}/a%0Afake%0D%1B%E2%80%AEb`, '/ping/…/a%0Afake%0D%1B%E2%80%AEb'],
     ['/ping/almost-the-key-but-not/x', '/ping/…/x'],
     ['/healthz', '/healthz'],
     ['/healthz?x=1', '/healthz'],
