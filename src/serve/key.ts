@@ -93,15 +93,21 @@ export function readSecretFile(file: string, f: SecretFile, uid: number, gid: nu
     const unsafe = (problem: string, fix: string) => new ConfigError(`${f.where} is not safe to read ${f.what} from: ${problem}`, fix);
     const problem = trustProblem(st, uid, { ownGroup: gid }) ?? readableProblem(st, gid);
     if (problem) throw unsafe(problem, `make it the user's own and private: chown ${uid} ${file} && chmod 600 ${file}`);
-    const folder = dirname(realpathSync(file));
-    const folderProblem = trustProblem(statSync(folder), uid, { ownGroup: gid });
+    const changed = () => new ConfigError(`${f.where} changed while medic was reading it`, 'run the command again; if this repeats, someone is changing the file or a link to it');
+    let folder: string;
+    let folderStat: Stats;
+    try {
+      folder = dirname(realpathSync(file));
+      folderStat = statSync(folder);
+    } catch {
+      throw changed();
+    }
+    const folderProblem = trustProblem(folderStat, uid, { ownGroup: gid });
     if (folderProblem) {
       throw unsafe(`its folder ${folder} is not safe (${folderProblem}), so someone else could put another file in its place`, `move it into a folder only you (or root) can write, or: chmod go-w ${folder}`);
     }
     const now = checkLinks(file, uid, f.setting);
-    if (now === null || now.dev !== st.dev || now.ino !== st.ino) {
-      throw new ConfigError(`${f.where} changed while medic was reading it`, 'run the command again; if this repeats, someone is changing the file or a link to it');
-    }
+    if (now === null || now.dev !== st.dev || now.ino !== st.ino) throw changed();
     const buf = Buffer.alloc(f.maxBytes + 1);
     let n = 0;
     while (n < buf.length) {
