@@ -131,6 +131,7 @@ describe('medic serve with serve.tls: connections that never finish a handshake'
     expect(await s.exited).toEqual({ code: 0, signal: null });
     expect(Date.now() - t0).toBeLessThan(3000);
     await held.closed;
+    expect(s.stderr()).toBe('');
   }, 30_000);
 
   it('a TLS client still gets its beat through', async () => {
