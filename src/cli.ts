@@ -133,7 +133,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
   };
   const sender = async (): Promise<Sender> => overrides.send ?? (await import('./notify/http.js')).httpSender(env);
   const pinger = async (): Promise<Pinger> => overrides.ping ?? (await import('./notify/http.js')).httpPinger(env);
-  const { printable, printableLines } = await import('./output.js');
+  const { jsonSafe, printable, printableLines } = await import('./output.js');
+  /** Every --json output: controls and bidi characters escaped (jsonSafe), the same JSON value. */
+  const printJson = (json: string) => print(jsonSafe(json));
   const warn = (text: string) => io.stderr.write(`medic: ${printableLines(text)}\n`);
   /** Human lines: control characters in them (a server's answer, a reason, a name) are escaped. JSON goes through print. */
   const human = (text: string) => print(printableLines(text));
@@ -371,7 +373,7 @@ the end MEDIC_URL_TIMEOUT (default 10s).`)
           );
           if (opts.json) {
             const { checkJson } = await import('./output.js');
-            print(checkJson(result, opts.dryRun === true));
+            printJson(checkJson(result, opts.dryRun === true));
           } else if (result.ran && result.planned.length === 0 && (opts.dryRun || opts.verbose) && (result.delivery?.delivered.length ?? 0) === 0) {
             human(`checked ${cfg.services.length} service${cfg.services.length === 1 ? '' : 's'}: ${opts.dryRun ? 'nothing would change' : 'no changes'}`);
           }
@@ -386,7 +388,8 @@ the end MEDIC_URL_TIMEOUT (default 10s).`)
 The ping key comes from $MEDIC_PING_KEY (or the config's serve.pingKeyEnv / serve.pingKeyFile).
 SIGTERM or SIGINT: stop accepting, finish the requests in flight, exit 0. SIGHUP: read the config
 again (a broken one is reported and the running one kept). Exit codes: 74 database cannot be opened,
-78 config invalid, ping key missing or malformed, or the listen address unusable.`)
+78 config invalid, ping key missing, malformed or unsafe (a key file others can read), serve.tls
+files unsafe or not a matching certificate and key, or the listen address unusable.`)
     .action((opts: { verbose?: boolean }, cmd: Command) => {
       job = async () => {
         const where = loadOptions(cmd.opts().config ?? globalConfig, io, env);
@@ -413,6 +416,7 @@ again (a broken one is reported and the running one kept). Exit codes: 74 databa
           say: human,
           warn: (text) => io.stderr.write(`medic serve: ${printableLines(text)}\n`),
           verbose: opts.verbose === true,
+          stdoutBacklog: () => io.stdout.writableLength ?? 0,
           monotonic: () => performance.now(),
           now,
         });
@@ -434,7 +438,7 @@ again (a broken one is reported and the running one kept). Exit codes: 74 databa
           const hide = configKeys(cfg.targets.values(), env, userId());
           for (const r of report.rows) if (r.failure?.message) r.failure.message = redactKnownKeys(r.failure.message, hide);
           if (opts.json) {
-            print(JSON.stringify(report.rows, null, 2));
+            printJson(JSON.stringify(report.rows, null, 2));
           } else {
             const { painter, statusTable } = await import('./output.js');
             io.stdout.write(statusTable(report, at, painter(io.stdout, env)));
@@ -484,7 +488,7 @@ again (a broken one is reported and the running one kept). Exit codes: 74 databa
           const hide = configKeys(cfg.targets.values(), env, userId());
           const report = await history({ slug, since: opts.since }, { config: cfg, store, now, keysToHide: hide });
           const { historyJson, historyText, painter } = await import('./output.js');
-          if (opts.json) print(historyJson(report));
+          if (opts.json) printJson(historyJson(report));
           else io.stdout.write(historyText(report, painter(io.stdout, env), { partialConfig: partial }));
         });
     });
@@ -508,7 +512,7 @@ again (a broken one is reported and the running one kept). Exit codes: 74 databa
               { slugs, all: opts.all === true, since: opts.since, with: opts.with },
               { config: cfg, store, now: () => at, loadConfig: (path) => loadConfig(loadOptions(path, io, env)) },
             );
-            if (opts.json) print(replayJson(report));
+            if (opts.json) printJson(replayJson(report));
             else human(replayText(report));
           },
           { readOnly: true },
@@ -552,7 +556,7 @@ again (a broken one is reported and the running one kept). Exit codes: 74 databa
               }),
           },
         );
-        if (opts.json) print(migrateJson(result));
+        if (opts.json) printJson(migrateJson(result));
         else human(migrateText(result));
       };
     });
@@ -582,10 +586,11 @@ again (a broken one is reported and the running one kept). Exit codes: 74 databa
             install: install(),
             isExecutable: isExecutableFile,
             uid: userId(),
+            gid: groupId(),
           },
         );
         if (opts.json) {
-          print(JSON.stringify(result.findings, null, 2));
+          printJson(JSON.stringify(result.findings, null, 2));
         } else {
           const { painter } = await import('./output.js');
           const c = painter(io.stdout, env);

@@ -34,6 +34,8 @@ export interface CheckerSettings {
 
 /** [scale] `medic serve`: where it listens, where its ping key comes from, and its limits. */
 export interface ServeSettings {
+  /** Whether the config has a `serve` section (doctor checks serve's key files only then). */
+  configured: boolean;
   host: string;
   port: number;
   /** Where the ping key is read at start (and on SIGHUP): one of the two is set. */
@@ -279,7 +281,7 @@ function collect(raw: unknown, file: string, opts: BuildOptions): { config: Conf
     zoneNote: zone.note,
     checker,
     flap: { windowMs: dur(cfg.flap?.window ?? '1h', 'flap.window'), maxTriggers: cfg.flap?.maxTriggers ?? 3 },
-    serve: buildServe(cfg.serve ?? {}, inFolder, dur, problems),
+    serve: buildServe(cfg.serve, inFolder, dur, problems),
   };
   return { config, problems };
 }
@@ -483,7 +485,8 @@ function buildChecker(cfg: RawConfig, dur: Dur, problems: string[]): CheckerSett
 }
 
 /** [scale] `serve`, with its defaults: 127.0.0.1:8080, MEDIC_PING_KEY, 10,000 bytes of body (as Healthchecks). */
-function buildServe(s: RawServe, inFolder: (p: string) => string, dur: Dur, problems: string[]): ServeSettings {
+function buildServe(raw: RawServe | undefined, inFolder: (p: string) => string, dur: Dur, problems: string[]): ServeSettings {
+  const s = raw ?? {};
   const listen = s.listen ?? '127.0.0.1:8080';
   const colon = listen.lastIndexOf(':');
   const port = Number(listen.slice(colon + 1));
@@ -492,6 +495,7 @@ function buildServe(s: RawServe, inFolder: (p: string) => string, dur: Dur, prob
   const requestTimeoutMs = dur(s.requestTimeout ?? '30s', 'serve.requestTimeout', { min: 1000, max: MAX_WAIT_MS, range: 'a duration from 1s to 10m' });
   if (requestTimeoutMs < headersTimeoutMs) problems.push(`serve.requestTimeout: expected at least serve.headersTimeout (the headers are part of the request), got ${JSON.stringify(s.requestTimeout ?? '30s')}`);
   return {
+    configured: raw !== undefined,
     host: listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1'),
     port,
     pingKeyEnv: s.pingKeyFile ? null : (s.pingKeyEnv ?? DEFAULT_PING_KEY_ENV),

@@ -7,6 +7,8 @@ import type { StatusReport } from './commands/status.js';
 export interface Stream {
   write(text: string): unknown;
   isTTY?: boolean;
+  /** Bytes written and not yet taken by the reader (a pipe's backlog); medic serve -v drops lines past a cap. */
+  writableLength?: number;
 }
 
 /** Colour only on a terminal, and never with NO_COLOR set (no-color.org). */
@@ -148,6 +150,21 @@ function signalLines(e: Extract<HistoryReport['events'][number], { kind: 'signal
 
 function relative(at: number, now: number): string {
   return at >= now ? `in ${roughDuration(at - now)}` : `${roughDuration(now - at)} ago`;
+}
+
+/**
+ * Characters JSON.stringify leaves raw that a terminal acts on or that reorder what is shown: DEL,
+ * the C1 controls, the bidi marks and controls, the line and paragraph separators.
+ */
+const JSON_UNSAFE = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * JSON text as every --json output prints it: the characters of JSON_UNSAFE written as \uXXXX
+ * escapes (the same JSON value, so scripts read what was stored, and a terminal shows it inert).
+ * They can only be inside strings in JSON text, where such an escape is valid.
+ */
+export function jsonSafe(json: string): string {
+  return json.replace(JSON_UNSAFE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** `medic check --json`: what the run did (with --dry-run, what it would do). */

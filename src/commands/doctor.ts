@@ -9,6 +9,7 @@ import { EXIT, MedicError, urlForDisplay } from '../errors.js';
 import { KEY_FILE_ADVICE, missingKeyHint, TLS_OFF_HINT, tlsChecksOff, UNREACHABLE_HINT } from '../hints.js';
 import type { Sender } from '../notify/http.js';
 import { describeKeyRef, keyRefOf, readTargetKey } from '../notify/keys.js';
+import { checkPingKeyIsOwn, pingKeySource, readPingKey, readTls } from '../serve/key.js';
 import { SCHEMA_VERSION } from '../store/migrations.js';
 import type { StoreConfig } from '../store/index.js';
 import { describeUrl } from '../store/postgres-url.js';
@@ -55,6 +56,8 @@ export interface DoctorDeps {
   isExecutable: (path: string) => boolean;
   /** The user running medic: a key file must be its own or root's (as check and test-alert require). */
   uid?: number;
+  /** Its primary group: a serve key file its group can read is fine when the group is this one. */
+  gid?: number;
 }
 
 export interface DoctorResult {
@@ -71,7 +74,8 @@ const DB_FIX = 'check that the database path, its folder and the disk are usable
 /*
  * Exit code: 0 when nothing failed (warnings do not fail), else the SPEC §6 code of the first
  * failing area, in the order the checks run:
- *   config 78 · database 74 · routing keys 78 · certificate checks off 78 · events URL 75 (with
+ *   config 78 · database 74 · routing keys 78 · serve ping key and TLS files 78 (with a `serve`
+ *   section) · certificate checks off 78 · events URL 75 (with
  *   --send-test: the test alert's own code, 75 / 76 / 78) · crontab 78 (the machine is not set up
  *   to run the checker: a configuration problem, like an unset key) · last check run 75 (never
  *   ran: often cron simply has not reached its first minute yet; try again later).
@@ -79,7 +83,7 @@ const DB_FIX = 'check that the database path, its folder and the disk are usable
 
 /**
  * Checks everything a working Medic needs and says what to fix: config, database, every target's
- * routing key, that certificate checks are on, the events URLs (or, with sendTest, the guide's
+ * routing key, medic serve's ping key and TLS files (with a `serve` section), that certificate checks are on, the events URLs (or, with sendTest, the guide's
  * test trigger and resolve), the crontab line that runs `medic check` (every minute, with a medic
  * and node cron can find), and when that last ran. Never prints a routing key.
  */
@@ -113,6 +117,8 @@ export async function doctor(input: { sendTest: boolean }, deps: DoctorDeps): Pr
     } else {
       skip('routing keys', 'config');
     }
+
+    if (config?.serve.configured) checkServe(config, deps, add);
 
     // Node reads NODE_TLS_REJECT_UNAUTHORIZED=0 as "accept any certificate": whoever sits between
     // this machine and PagerDuty could read the routing key and drop pages.
@@ -207,6 +213,40 @@ function checkKey(target: Target, env: NodeJS.ProcessEnv, uid: number | null, ad
   }
   add(EXIT.config, check, 'ok', `${where}: set, ${KEY_LENGTH} characters`);
   return true;
+}
+
+/**
+ * [scale] With a `serve` section: medic serve's ping key (and its TLS files), judged as medic serve
+ * judges them at start (readPingKey, checkPingKeyIsOwn, readTls). A ping key variable that this
+ * shell does not have is only a warning: medic serve usually gets it from its unit's environment.
+ * The key itself is never put in a finding.
+ */
+function checkServe(config: Config, deps: DoctorDeps, add: Add): void {
+  const s = config.serve;
+  // cli.ts always passes the ids; the process's own are the same ones.
+  const uid = deps.uid ?? process.getuid?.() ?? 0;
+  const where = pingKeySource(s);
+  const check = (name: string, judge: () => string) => {
+    try {
+      add(EXIT.config, name, 'ok', judge());
+    } catch (err) {
+      if (!(err instanceof MedicError)) throw err;
+      add(EXIT.config, name, 'fail', err.message, err.hint);
+    }
+  };
+  if (s.pingKeyEnv !== null && deps.env[s.pingKeyEnv] === undefined) {
+    add(EXIT.config, 'serve ping key', 'warn', `${where} is not set here: medic serve needs it in its own environment`, `set it where medic serve runs (its systemd unit's Environment= or EnvironmentFile=), or name a file in serve.pingKeyFile`);
+  } else {
+    check('serve ping key', () => {
+      const key = readPingKey(s, deps.env, uid, deps.gid);
+      checkPingKeyIsOwn(key, config, deps.env);
+      return `${where}: set, ${key.length} characters`;
+    });
+  }
+  if (s.tls) {
+    const { cert, key } = s.tls;
+    check('serve TLS', () => (readTls(s, uid, deps.gid), `${cert} and ${key}: a certificate and the private key that belongs to it`));
+  }
 }
 
 /**

@@ -1,10 +1,8 @@
-import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import type { Config, ServeSettings } from '../config.js';
 import { ConfigError, isMedicError } from '../errors.js';
-import { trustProblem } from '../file-trust.js';
 import { GroupCommit } from '../serve/batch.js';
-import { readPingKey } from '../serve/key.js';
-import { startServer, type RunningServer, type ServeState } from '../serve/server.js';
+import { checkPingKeyIsOwn, readPingKey, readTls } from '../serve/key.js';
+import { clearTextWarning, startServer, TlsSetupError, type RunningServer, type ServeState } from '../serve/server.js';
 import type { Store } from '../store/types.js';
 
 export interface ServeDeps {
@@ -24,12 +22,20 @@ export interface ServeDeps {
   /** Lines for stderr (the caller says they are medic serve's): a reload that failed, a setting that needs a restart. */
   warn: (line: string) => void;
   verbose: boolean;
+  /** Bytes said on stdout that its reader has not taken yet: -v lines are dropped while it is over LOG_BACKLOG_BYTES. */
+  stdoutBacklog: () => number;
   monotonic: () => number;
   now: () => number;
 }
 
 /** Errors while serving are said on stderr at most this often. */
 export const ERROR_EVERY_MS = 10_000;
+
+/**
+ * The most -v may leave waiting on stdout. Past it (a pipe nobody reads: `medic serve -v | sleep`)
+ * request lines are dropped, not queued in memory without end; the summary counts them.
+ */
+export const LOG_BACKLOG_BYTES = 1024 * 1024;
 
 /** How long a stop waits for requests in flight (and their beats' commit) before it drops them. */
 export const DRAIN_MS = 10_000;
@@ -38,11 +44,16 @@ export const DRAIN_MS = 10_000;
  * `medic serve`: takes beats over HTTP until SIGTERM or SIGINT, then stops accepting, lets the
  * requests in flight finish (each beat committed and answered), closes the store and returns 0.
  * SIGHUP reads the config again (services, ping key, keys to hide); a broken one is reported and
- * the running one kept.
+ * the running one kept. No line it prints holds a ping key it used, whatever put it there.
  */
 export async function serve(deps: ServeDeps): Promise<number> {
   let config = deps.config;
+  const pingKeys = new Set<string>();
+  const scrub = (line: string) => [...pingKeys].reduce((out, key) => out.replaceAll(key, '…'), line);
+  const say = (line: string) => deps.say(scrub(line));
+  const warn = (line: string) => deps.warn(scrub(line));
   let state = stateOf(config, deps);
+  pingKeys.add(state.pingKey);
   const tls = readTls(config.serve, deps.uid, deps.gid);
   const store = await deps.openStore(config);
   const commit = new GroupCommit(store);
@@ -53,10 +64,15 @@ export async function serve(deps: ServeDeps): Promise<number> {
     unsaid++;
     if (deps.monotonic() - lastErrorAt < ERROR_EVERY_MS) return;
     lastErrorAt = deps.monotonic();
-    const message = (isMedicError(err) ? `${err.message}${err.hint ? `; ${err.hint}` : ''}` : err instanceof Error ? err.message : String(err)).replaceAll(state.pingKey, '…');
+    const message = isMedicError(err) ? `${err.message}${err.hint ? `; ${err.hint}` : ''}` : err instanceof Error ? err.message : String(err);
     const times = unsaid > 1 ? ` (${unsaid} times since the last such line)` : '';
     unsaid = 0;
-    deps.warn(what === 'commit' ? `beats could not be recorded, answered 503${times}: ${message}` : `internal error answering a request${times} (a bug in Medic; please report it): ${message}`);
+    warn(what === 'commit' ? `beats could not be recorded, answered 503${times}: ${message}` : `internal error answering a request${times} (a bug in Medic; please report it): ${message}`);
+  };
+  let dropped = 0;
+  const log = (line: string) => {
+    if (deps.stdoutBacklog() > LOG_BACKLOG_BYTES) dropped++;
+    else say(line);
   };
   let server: RunningServer;
   try {
@@ -66,7 +82,7 @@ export async function serve(deps: ServeDeps): Promise<number> {
       commit,
       store,
       state: () => state,
-      log: deps.verbose ? deps.say : null,
+      log: deps.verbose ? log : null,
       onError,
       monotonic: deps.monotonic,
       now: deps.now,
@@ -77,28 +93,32 @@ export async function serve(deps: ServeDeps): Promise<number> {
     await store.close();
     throw err;
   }
-  deps.say(`medic serve: listening on ${server.url} (${config.services.length} service${config.services.length === 1 ? '' : 's'})`);
-
   let reloading = Promise.resolve();
   const reload = async () => {
     try {
       const next = await deps.reload();
       const nextState = stateOf(next, deps);
-      const restart = restartNeeded(config.serve, next.serve);
+      const restart = restartNeeded(config, next);
       config = next;
       state = nextState;
-      if (restart.length > 0) deps.warn(`${restart.join(', ')} changed in the config: restart medic serve to apply ${restart.length === 1 ? 'it' : 'them'}`);
-      if (deps.verbose) deps.say(`medic serve: config reloaded (${next.services.length} services)`);
+      pingKeys.add(state.pingKey);
+      if (restart.length > 0) warn(`${restart.join(', ')} changed in the config: restart medic serve to apply ${restart.length === 1 ? 'it' : 'them'}`);
+      if (deps.verbose) say(`medic serve: config reloaded (${next.services.length} services)`);
     } catch (err) {
       const why = isMedicError(err) ? `${err.message}${err.hint ? `\n${err.hint}` : ''}` : String(err);
-      deps.warn(`the config was not reloaded, still serving with the previous one: ${why}`);
+      warn(`the config was not reloaded, still serving with the previous one: ${why}`);
     }
   };
-  let undo = () => {};
-  await new Promise<void>((resolve) => {
-    // Kept until the end: a second SIGTERM during the drain changes nothing, and SIGHUP never ends the process.
-    undo = deps.onSignal({ stop: resolve, reload: () => void (reloading = reloading.then(reload)) });
-  });
+  let stop = () => {};
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  // Before the line that says it listens: whoever waits for that line may signal at once (a SIGHUP
+  // without a handler would end the process). Kept until the end: a second SIGTERM during the drain
+  // changes nothing, and SIGHUP never ends the process.
+  const undo = deps.onSignal({ stop: () => stop(), reload: () => void (reloading = reloading.then(reload)) });
+  say(`medic serve: listening on ${server.url} (${config.services.length} service${config.services.length === 1 ? '' : 's'})`);
+  const clear = clearTextWarning(config.serve);
+  if (clear) warn(clear);
+  await stopped;
   try {
     await reloading;
     await server.close(DRAIN_MS);
@@ -109,43 +129,23 @@ export async function serve(deps: ServeDeps): Promise<number> {
   }
   if (deps.verbose) {
     const { commits, beats, failed } = commit.stats;
-    deps.say(`medic serve: stopped; ${beats} beat${beats === 1 ? '' : 's'} in ${commits} commit${commits === 1 ? '' : 's'}${failed ? ` (${failed} failed)` : ''}`);
+    const lost = dropped > 0 ? `; ${dropped} request line${dropped === 1 ? '' : 's'} not printed (stdout was not being read)` : '';
+    say(`medic serve: stopped; ${beats} beat${beats === 1 ? '' : 's'} in ${commits} commit${commits === 1 ? '' : 's'}${failed ? ` (${failed} failed)` : ''}${lost}`);
   }
   return 0;
 }
 
 function stateOf(config: Config, deps: Pick<ServeDeps, 'env' | 'uid' | 'gid' | 'keysToHide'>): ServeState {
-  return {
-    pingKey: readPingKey(config.serve, deps.env, deps.uid, deps.gid),
-    slugs: new Set(config.bySlug.keys()),
-    hide: deps.keysToHide(config),
-  };
-}
-
-/** The PEM files of serve.tls; the private key only from a file the user or root owns and others cannot write (SPEC §8). */
-function readTls(s: ServeSettings, uid: number, gid: number | undefined): { cert: Buffer; key: Buffer } | null {
-  if (!s.tls) return null;
-  const read = (path: string, what: 'cert' | 'key') => {
-    let fd: number;
-    try {
-      fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
-    } catch (err) {
-      throw new ConfigError(`cannot read serve.tls.${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'give the paths of PEM files the user running medic serve can read');
-    }
-    try {
-      const st = fstatSync(fd);
-      if (!st.isFile()) throw new ConfigError(`serve.tls.${what} ${path} is not a regular file`, 'give the path of a PEM file');
-      const distrust = what === 'key' ? trustProblem(st, uid, { ownGroup: gid }) : null;
-      if (distrust) throw new ConfigError(`refusing serve.tls.key ${path}: ${distrust}`, `make it the user's own and private: chown ${uid} ${path} && chmod 600 ${path}`);
-      return readFileSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  };
-  return { cert: read(s.tls.cert, 'cert'), key: read(s.tls.key, 'key') };
+  const pingKey = readPingKey(config.serve, deps.env, deps.uid, deps.gid);
+  checkPingKeyIsOwn(pingKey, config, deps.env);
+  return { pingKey, slugs: new Set(config.bySlug.keys()), hide: deps.keysToHide(config) };
 }
 
 function listenError(s: ServeSettings, err: NodeJS.ErrnoException): Error {
+  // A certificate and key that Node's TLS refused (readTls has parsed and matched them already).
+  if (err instanceof TlsSetupError) {
+    return new ConfigError(`medic serve cannot use serve.tls (${s.tls?.cert}, ${s.tls?.key}): ${err.message}`, 'give serve.tls.cert a PEM certificate and serve.tls.key the PEM private key that belongs to it');
+  }
   const at = `${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`;
   const why: Record<string, [string, string]> = {
     EADDRINUSE: ['the address is already in use', 'stop what listens there (another medic serve?) or set serve.listen to another port'],
@@ -155,17 +155,16 @@ function listenError(s: ServeSettings, err: NodeJS.ErrnoException): Error {
   };
   const known = err.code ? why[err.code] : undefined;
   if (known) return new ConfigError(`medic serve cannot listen on ${at} (serve.listen): ${known[0]}`, known[1]);
-  // A certificate and key that do not parse or do not match come here too (Node reads them on create).
-  if (/PEM|key|certificate|ssl|tls/i.test(err.message)) {
-    return new ConfigError(`medic serve cannot use serve.tls: ${err.message}`, 'give a PEM certificate and the PEM private key that belongs to it');
-  }
   return new ConfigError(`medic serve cannot listen on ${at} (serve.listen): ${err.code ?? err.message}`, 'check serve.listen');
 }
 
-/** Settings fixed at start: the names of those a reload changed. */
-function restartNeeded(before: ServeSettings, after: ServeSettings): string[] {
+/** Settings read only at start: the names of those a reload changed. */
+function restartNeeded(before: Config, after: Config): string[] {
   const fixed: (keyof ServeSettings)[] = ['host', 'port', 'tls', 'bodyLimit', 'headersTimeoutMs', 'requestTimeoutMs', 'maxConnections'];
   const names: Partial<Record<keyof ServeSettings, string>> = { host: 'serve.listen', port: 'serve.listen', tls: 'serve.tls', headersTimeoutMs: 'serve.headersTimeout', requestTimeoutMs: 'serve.requestTimeout' };
-  const changed = fixed.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k])).map((k) => names[k] ?? `serve.${k}`);
+  const changed = fixed.filter((k) => JSON.stringify(before.serve[k]) !== JSON.stringify(after.serve[k])).map((k) => names[k] ?? `serve.${k}`);
+  // The store is opened once: beats would go on into the old database, silently.
+  if (before.databasePath !== after.databasePath || before.databaseUrl !== after.databaseUrl) changed.unshift('database');
+  if (before.passwordFile !== after.passwordFile) changed.push('passwordFile');
   return [...new Set(changed)];
 }

@@ -1,24 +1,33 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import type { ServeSettings } from '../config.js';
-import { ConfigError } from '../errors.js';
+import { createHash, createPrivateKey, timingSafeEqual, X509Certificate } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Config, ServeSettings } from '../config.js';
+import { checkLinks } from '../config-file.js';
+import { ConfigError, looksLikeRoutingKey } from '../errors.js';
 import { trustProblem } from '../file-trust.js';
+import { describeKeyRef, keyRefOf, readKey } from '../notify/keys.js';
 
 /** A ping key: 16 or more of A-Z a-z 0-9 _ - (Healthchecks' are 22 of them); at most 256. */
 const PING_KEY = /^[A-Za-z0-9_-]{16,256}$/;
 const MAKE_ONE = "make one with `openssl rand -base64 24 | tr '+/' '-_'`";
 
+/** Where the ping key is read from, in words for messages. */
+export function pingKeySource(s: Pick<ServeSettings, 'pingKeyEnv' | 'pingKeyFile'>): string {
+  return s.pingKeyFile ? `the ping key file ${s.pingKeyFile} (serve.pingKeyFile)` : `the environment variable ${s.pingKeyEnv} (serve.pingKeyEnv)`;
+}
+
 /**
  * The ping key from `serve.pingKeyEnv` or `serve.pingKeyFile`, checked. A missing, short or
  * malformed key is a ConfigError (78) that names where it was looked for and what is wrong, never
- * the key. A key file must be the user's or root's and not writable by others (SPEC §8).
+ * the key. A key file is read as a secret (readSecretFile).
  */
 export function readPingKey(s: Pick<ServeSettings, 'pingKeyEnv' | 'pingKeyFile'>, env: NodeJS.ProcessEnv, uid: number, gid?: number): string {
-  const where = s.pingKeyFile ? `the ping key file ${s.pingKeyFile} (serve.pingKeyFile)` : `the environment variable ${s.pingKeyEnv} (serve.pingKeyEnv)`;
+  const where = pingKeySource(s);
   const setIt = s.pingKeyFile
     ? `write a ping key of 16 or more of A-Z a-z 0-9 _ - into ${s.pingKeyFile} (mode 600, owned by the user that runs medic serve); ${MAKE_ONE}`
     : `set ${s.pingKeyEnv} to a ping key of 16 or more of A-Z a-z 0-9 _ - (or name a file in serve.pingKeyFile); ${MAKE_ONE}`;
-  const key = (s.pingKeyFile ? readKeyFile(s.pingKeyFile, where, setIt, uid, gid) : (env[s.pingKeyEnv!] ?? null))?.trim() ?? null;
+  const fromFile = () => readSecretFile(s.pingKeyFile!, { setting: 'serve.pingKeyFile', where, what: 'a ping key', hint: setIt, maxBytes: 1024 }, uid, gid).toString('utf8');
+  const key = (s.pingKeyFile ? fromFile() : (env[s.pingKeyEnv!] ?? null))?.trim() ?? null;
   if (key === null) throw new ConfigError(`medic serve needs a ping key: ${where} is not set`, setIt);
   if (key === '') throw new ConfigError(`medic serve needs a ping key: ${where} is empty`, setIt);
   if (key.length < 16) throw new ConfigError(`the ping key in ${where} is too short (${key.length} characters): it must be 16 or more of A-Z a-z 0-9 _ -`, setIt);
@@ -28,26 +37,143 @@ export function readPingKey(s: Pick<ServeSettings, 'pingKeyEnv' | 'pingKeyFile'>
   return key;
 }
 
-function readKeyFile(file: string, where: string, hint: string, uid: number, gid: number | undefined): string {
+/**
+ * Refuses a ping key that is also a routing key this process can see (a target's, from its variable
+ * or file, or another variable holding a routing key): the ping key travels in URLs, shell history
+ * and the access logs of proxies, where a routing key must never be.
+ */
+export function checkPingKeyIsOwn(pingKey: string, config: Pick<Config, 'serve' | 'targets'>, env: NodeJS.ProcessEnv): void {
+  const where = pingKeySource(config.serve);
+  const refuse = (whose: string) =>
+    new ConfigError(
+      `the ping key in ${where} is ${whose}: the ping key travels in URLs and in the logs of proxies, where a routing key must never be`,
+      `give medic serve a ping key of its own; ${MAKE_ONE}`,
+    );
+  for (const target of config.targets.values()) {
+    const read = readKey(keyRefOf(target), env);
+    if ('key' in read && read.key === pingKey) throw refuse(`the routing key of target "${target.name}" (${describeKeyRef(keyRefOf(target))})`);
+  }
+  const other = Object.entries(env).find(([name, value]) => name !== config.serve.pingKeyEnv && value?.trim() === pingKey && looksLikeRoutingKey(pingKey));
+  if (other) throw refuse(`also in the environment variable ${other[0]}, shaped like a PagerDuty routing key`);
+}
+
+/** What a secret file is, for readSecretFile's messages. */
+export interface SecretFile {
+  /** The setting that names it: `serve.pingKeyFile`. */
+  setting: string;
+  /** `the ping key file /etc/medic/ping (serve.pingKeyFile)` */
+  where: string;
+  /** What it holds: `a ping key`. */
+  what: string;
+  /** How to put a good one there. */
+  hint: string;
+  maxBytes: number;
+}
+
+/**
+ * A secret file's bytes (the ping key file, the TLS private key), checked and read through one
+ * descriptor (SPEC §8): every link on the way is the user's or root's (checkLinks, as for the
+ * config); the file is opened without blocking (a FIFO planted there cannot hang the start); it is a
+ * regular file that the user or root owns, that no other user can write or read (group read only
+ * for the user's own primary group, a user private group), in a folder no other user can write
+ * (they could put another file in its place); and the path still leads to the file that was opened.
+ * Each refusal is a ConfigError (78) naming the file and what to change, never its contents.
+ */
+export function readSecretFile(file: string, f: SecretFile, uid: number, gid: number | undefined): Buffer {
+  checkLinks(file, uid, f.setting);
   let fd: number;
   try {
-    // Non-blocking: a FIFO planted at the path cannot hang the start.
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (err) {
-    throw new ConfigError(`cannot read ${where}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, hint);
+    throw new ConfigError(`cannot read ${f.where}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, f.hint);
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) throw new ConfigError(`${where} is not a regular file`, hint);
-    const distrust = trustProblem(st, uid, { ownGroup: gid });
-    if (distrust) throw new ConfigError(`${where} is not safe to read a ping key from: ${distrust}`, `make it the user's own and private: chown ${uid} ${file} && chmod 600 ${file}`);
-    const buf = Buffer.alloc(1025);
-    const n = readSync(fd, buf, 0, buf.length, 0);
-    if (n > 1024) throw new ConfigError(`${where} is larger than 1024 bytes: not a ping key`, hint);
-    return buf.subarray(0, n).toString('utf8');
+    if (!st.isFile()) throw new ConfigError(`${f.where} is not a regular file`, f.hint);
+    const unsafe = (problem: string, fix: string) => new ConfigError(`${f.where} is not safe to read ${f.what} from: ${problem}`, fix);
+    const problem = trustProblem(st, uid, { ownGroup: gid }) ?? readableProblem(st, gid);
+    if (problem) throw unsafe(problem, `make it the user's own and private: chown ${uid} ${file} && chmod 600 ${file}`);
+    const changed = () => new ConfigError(`${f.where} changed while medic was reading it`, 'run the command again; if this repeats, someone is changing the file or a link to it');
+    let folder: string;
+    let folderStat: Stats;
+    try {
+      folder = dirname(realpathSync(file));
+      folderStat = statSync(folder);
+    } catch {
+      throw changed();
+    }
+    const folderProblem = trustProblem(folderStat, uid, { ownGroup: gid });
+    if (folderProblem) {
+      throw unsafe(`its folder ${folder} is not safe (${folderProblem}), so someone else could put another file in its place`, `move it into a folder only you (or root) can write, or: chmod go-w ${folder}`);
+    }
+    const now = checkLinks(file, uid, f.setting);
+    if (now === null || now.dev !== st.dev || now.ino !== st.ino) throw changed();
+    const buf = Buffer.alloc(f.maxBytes + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const read = readSync(fd, buf, n, buf.length - n, null);
+      if (read === 0) break;
+      n += read;
+    }
+    if (n > f.maxBytes) throw new ConfigError(`${f.where} is larger than ${f.maxBytes} bytes: not ${f.what}`, f.hint);
+    return buf.subarray(0, n);
   } finally {
     closeSync(fd);
   }
+}
+
+/** Who besides the user can read a secret file, or null: group read is fine only for the user's own primary group. */
+function readableProblem(st: Pick<Stats, 'mode' | 'gid'>, gid: number | undefined): string | null {
+  const mode = (st.mode & 0o777).toString(8).padStart(3, '0');
+  if (st.mode & 0o004) return `every user on this machine can read it (mode ${mode})`;
+  if (st.mode & 0o040 && st.gid !== gid) return `its group can read it (mode ${mode})`;
+  return null;
+}
+
+/** The biggest TLS private key file read: an RSA 16384-bit PEM key is under 13 KB. */
+const MAX_TLS_KEY_BYTES = 64 * 1024;
+
+/**
+ * The PEM files of serve.tls, checked: the private key read as a secret (readSecretFile), the
+ * certificate as any file the user can read; then both parsed and matched, so that a certificate
+ * given as the key (or a key that is not the certificate's) is said in those words.
+ */
+export function readTls(s: Pick<ServeSettings, 'tls'>, uid: number, gid: number | undefined): { cert: Buffer; key: Buffer } | null {
+  if (!s.tls) return null;
+  const { cert: certFile, key: keyFile } = s.tls;
+  const pair = 'give serve.tls.cert a PEM certificate and serve.tls.key the PEM private key that belongs to it (mode 600)';
+  const key = readSecretFile(keyFile, { setting: 'serve.tls.key', where: `the TLS private key file ${keyFile} (serve.tls.key)`, what: 'a private key', hint: pair, maxBytes: MAX_TLS_KEY_BYTES }, uid, gid);
+  let cert: Buffer;
+  let fd: number;
+  try {
+    fd = openSync(certFile, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (err) {
+    throw new ConfigError(`cannot read the TLS certificate file ${certFile} (serve.tls.cert): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, pair);
+  }
+  try {
+    if (!fstatSync(fd).isFile()) throw new ConfigError(`the TLS certificate file ${certFile} (serve.tls.cert) is not a regular file`, pair);
+    cert = readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch {
+    throw new ConfigError(`the TLS certificate file ${certFile} (serve.tls.cert) holds no PEM certificate`, pair);
+  }
+  let privateKey: ReturnType<typeof createPrivateKey>;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ERR_MISSING_PASSPHRASE' ? 'is encrypted with a passphrase (medic serve cannot ask for it)' : /CERTIFICATE-----/.test(key.toString('latin1')) ? 'holds a certificate, not a private key' : 'holds no PEM private key';
+    throw new ConfigError(`the TLS private key file ${keyFile} (serve.tls.key) ${why}`, pair);
+  }
+  if (!x509.checkPrivateKey(privateKey)) {
+    throw new ConfigError(`the TLS private key in ${keyFile} (serve.tls.key) does not belong to the certificate in ${certFile} (serve.tls.cert)`, pair);
+  }
+  return { cert, key };
 }
 
 /**

@@ -63,11 +63,22 @@ function decode(part: string): string | null {
   }
 }
 
-/** The path as it may be logged: the ping key's place shows `…`, whatever was written there (a near miss of the key too). */
+/**
+ * The path as `-v` may log it. Only a request that matched a route shows its path: a ping with the
+ * key's place as `…` whatever was written there (a near miss of the key too) and the slug decoded,
+ * and /healthz. Anything else (`//ping/<key>/…`, `/PING/<key>/…`, an absolute-form target) may hold
+ * the key anywhere, so it shows as `<unrouted path, N bytes>`.
+ */
 export function pathForLog(url: string): string {
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
-  const m = /^\/ping\/[^/]*(\/.*)?$/.exec(path);
-  const shown = m ? `/ping/…${m[1] ?? ''}` : path;
+  if (path === '/healthz') return path;
+  const m = PING.exec(path);
+  if (!m) return `<unrouted path, ${url.length} bytes>`;
+  const [, , rawSlug, suffix] = m;
+  // Decoded, so that the ping key written percent-encoded in the slug's place is still the key to
+  // hide; a control character it decodes to is encoded again (a %0A must not start a log line).
+  const slug = (decode(rawSlug!) ?? rawSlug!).replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, encodeURIComponent);
+  const shown = `/ping/…/${slug}${suffix !== undefined ? `/${suffix}` : path.endsWith('/') ? '/' : ''}`;
   return shown.length > 200 ? `${shown.slice(0, 200)}…` : shown;
 }

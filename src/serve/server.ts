@@ -1,8 +1,8 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { BlockList, isIP, type AddressInfo, type Socket } from 'node:net';
 import type { ServeSettings } from '../config.js';
-import { redactJobText } from '../errors.js';
+import { redactKnownKeys } from '../errors.js';
 import type { BeatInput, Store } from '../store/types.js';
 import type { GroupCommit } from './batch.js';
 import { keyMatches } from './key.js';
@@ -14,6 +14,13 @@ import { pathForLog, route } from './route.js';
  */
 export const MAX_REQUEST_BYTES = 1024 * 1024;
 
+/**
+ * Bytes read past serve.bodyLimit so that a routing key across the limit is hidden whole before the
+ * body is cut to size (cut first, the key's first characters would be kept). More than a key (32
+ * characters) in any encoding a body could hold it in; medic run keeps the same margin.
+ */
+export const KEY_MARGIN_BYTES = 256;
+
 /** How long a /healthz answer is reused: a load balancer polling every 100 ms costs one probe a second or so. */
 export const HEALTH_CACHE_MS = 1500;
 
@@ -21,7 +28,7 @@ export const HEALTH_CACHE_MS = 1500;
 export interface ServeState {
   pingKey: string;
   slugs: ReadonlySet<string>;
-  /** Routing keys to hide in what a job sent (redactJobText), as `medic beat -m` hides them. */
+  /** Routing keys to hide in what a job sent (keptBody), as `medic beat -m` hides them. */
   hide: readonly string[];
 }
 
@@ -39,6 +46,9 @@ export interface ServerDeps {
   monotonic: () => number;
   now: () => number;
 }
+
+/** serve.tls's certificate or key refused by Node's TLS (a bad pair it found before listening). */
+export class TlsSetupError extends Error {}
 
 export interface RunningServer {
   /** `http://127.0.0.1:8080` (the port the system gave, for port 0). */
@@ -96,13 +106,13 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     if (!keyMatches(r.key, state.pingKey) || !state.slugs.has(r.slug)) return answer(404, 'not found', pingHeaders);
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > MAX_REQUEST_BYTES) return tooLarge(res, pingHeaders);
-    const body = await readBody(req, s.bodyLimit);
+    const body = await readBody(req, s.bodyLimit + KEY_MARGIN_BYTES);
     if (body === 'too-large') return tooLarge(res, pingHeaders);
     if (body === null) return; // the client went away, or timed out (Node answered 408)
-    const text = body.length > 0 ? headUtf8(body, s.bodyLimit) : null;
+    const text = body.length > 0 ? keptBody(body, s.bodyLimit, state.hide) : null;
     const beat: BeatInput = { slug: r.slug, kind: r.kind, ...(r.runId && { runId: r.runId }) };
-    if (r.kind === 'log') beat.details = redactJobText({ message: text ?? '' }, state.hide);
-    else if (text !== null || r.exitCode !== null) beat.details = redactJobText({ exitCode: r.exitCode, outputTail: text }, state.hide);
+    if (r.kind === 'log') beat.details = { message: text ?? '' };
+    else if (text !== null || r.exitCode !== null) beat.details = { exitCode: r.exitCode, outputTail: text };
     try {
       await commit.add(beat);
     } catch (err) {
@@ -142,7 +152,22 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     keepAliveTimeout: 5000,
     maxHeaderSize: 16 * 1024,
   };
-  const server: Server = deps.tls ? createHttpsServer({ ...opts, cert: deps.tls.cert, key: deps.tls.key }, onRequest) : createHttpServer(opts, onRequest);
+  let server: Server;
+  try {
+    // handshakeTimeout: Node's default (120 s) would let connections that never start a handshake
+    // hold maxConnections (and a stop) for two minutes.
+    server = deps.tls ? createHttpsServer({ ...opts, handshakeTimeout: s.headersTimeoutMs, cert: deps.tls.cert, key: deps.tls.key }, onRequest) : createHttpServer(opts, onRequest);
+  } catch (err) {
+    if (!deps.tls) throw err;
+    throw new TlsSetupError((err as Error).message);
+  }
+  // Every TCP connection, from its accept: those in a TLS handshake are not among the HTTP
+  // connections closeAllConnections ends, and a stop must not wait for them past its deadline.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   // Past the cap Node closes a new connection at once. Slow or silent clients get Node's own answers
   // (408 past a timeout, 431 for headers over maxHeaderSize, 400 for a malformed request).
   server.maxConnections = s.maxConnections;
@@ -170,10 +195,33 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
       server.closeIdleConnections();
       await Promise.race([closed, deadline]);
       server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
       clearTimeout(timer);
       await closed;
     },
   };
+}
+
+/**
+ * The warning for a ping key that would cross the network in clear text: serve.listen is not a
+ * loopback address (127.0.0.0/8, ::1, localhost) and serve.tls is not set. Null otherwise.
+ */
+export function clearTextWarning(s: Pick<ServeSettings, 'host' | 'port' | 'tls'>): string | null {
+  if (s.tls || isLoopback(s.host)) return null;
+  const at = `${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`;
+  return `serve.listen is ${at}, not a loopback address, and serve.tls is not set: the ping key travels in clear text in every ping URL unless a TLS proxy is in front (set serve.tls, or listen on 127.0.0.1 behind a reverse proxy that terminates TLS)`;
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** 127.0.0.0/8, ::1 (however written, and ::ffff:127.x.y.z), localhost. */
+function isLoopback(host: string): boolean {
+  const h = host.toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  const family = isIP(h);
+  return family !== 0 && LOOPBACK.check(h, family === 4 ? 'ipv4' : 'ipv6');
 }
 
 function tooLarge(res: ServerResponse, headers: Record<string, string>): void {
@@ -217,6 +265,15 @@ function readBody(req: IncomingMessage, keep: number): Promise<Buffer | 'too-lar
     req.once('close', onClose);
     req.on('error', () => {});
   });
+}
+
+/**
+ * What is kept of a body: its first `limit` bytes as text, with the routing keys in `hide` hidden
+ * before the cut (read `limit` + KEY_MARGIN_BYTES, hide, then cut), so that a key across the limit
+ * is never kept in part.
+ */
+export function keptBody(body: Buffer, limit: number, hide: readonly string[]): string {
+  return headUtf8(Buffer.from(redactKnownKeys(headUtf8(body, limit + KEY_MARGIN_BYTES), hide)), limit);
 }
 
 /**

@@ -104,14 +104,24 @@ describe('medic serve: Healthchecks slug URLs', () => {
   }, 30_000);
 
   it('keeps the first serve.bodyLimit bytes of a body as the output, decoded as UTF-8, routing keys hidden', async () => {
-    const s = await startServe(configFor({ bodyLimit: 40 }));
+    const s = await startServe(configFor({ bodyLimit: 41 }));
     const body = Buffer.concat([Buffer.from(`key ${ROUTING_KEY} `), Buffer.from([0xff]), Buffer.from(' é'.repeat(50))]);
     const res = await fetch(`${s.base}/backup/fail`, { method: 'POST', body });
-    expect(res.headers.get('ping-body-limit')).toBe('40');
+    expect(res.headers.get('ping-body-limit')).toBe('41');
     expect(res.status).toBe(200);
     const [row] = beats(s.db);
-    // 40 bytes: "key " + 32 + " " + 0xff + " " + the first byte of é: the cut character is dropped whole.
-    expect(row!.output_tail).toBe('key a1b2…o5p6 \ufffd ');
+    // Kept: "key a1b2…o5p6 " (16 bytes) + U+FFFD (3) + 7 × " é" (21) + " " = 41 bytes; the é the cut falls in is dropped whole.
+    expect(row!.output_tail).toBe(`key a1b2…o5p6 \ufffd${' é'.repeat(7)} `);
+  }, 30_000);
+
+  it('hides a routing key that straddles serve.bodyLimit before cutting: no part of it is kept', async () => {
+    const s = await startServe(configFor({ bodyLimit: 40 }));
+    const res = await fetch(`${s.base}/backup/fail`, { method: 'POST', body: `${'x'.repeat(30)}${ROUTING_KEY} and more` });
+    expect(res.status).toBe(200);
+    const [row] = beats(s.db);
+    // Cut first, 10 of the key's 32 characters would have been kept; hidden first, only the redaction's own ends are.
+    expect(row!.output_tail).toBe(`${'x'.repeat(30)}a1b2…o5p`);
+    expect(row!.output_tail).not.toContain(ROUTING_KEY.slice(0, 6));
   }, 30_000);
 
   it('answers 413 to a body declared over the hard cap without reading it, and closes the connection', async () => {
@@ -334,7 +344,7 @@ describe('medic serve: life cycle', () => {
     chmodSync(`${dir}/key.pem`, 0o666);
     const err = (await startServe(configFor({ tls: { cert: 'cert.pem', key: 'key.pem' } }), { dir }).catch((e: Error) => e)) as Error;
     expect(err.message).toMatch(/exited 78 before listening/);
-    expect(err.message).toMatch(/refusing serve\.tls\.key .*key\.pem: every user on this machine can write it/);
+    expect(err.message).toMatch(/the TLS private key file .*key\.pem \(serve\.tls\.key\) is not safe to read a private key from: every user on this machine can write it/);
   }, 30_000);
 
   it('exits 74 when the database cannot be opened', async () => {

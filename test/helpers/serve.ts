@@ -89,3 +89,21 @@ export function rawConnection(url: string): Promise<{ socket: Socket; received()
     onTestFinished(() => void socket.destroy());
   });
 }
+
+/**
+ * A self-signed certificate for 127.0.0.1 and its private key (mode 600), written by openssl into
+ * `dir` as cert.pem and key.pem.
+ */
+export async function makeTlsPair(dir: string): Promise<{ cert: string; key: string }> {
+  const { execFile } = await import('node:child_process');
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  await new Promise<void>((resolve, reject) =>
+    execFile('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], (err) =>
+      err ? reject(err) : resolve(),
+    ),
+  );
+  const { chmodSync } = await import('node:fs');
+  chmodSync(key, 0o600);
+  return { cert, key };
+}

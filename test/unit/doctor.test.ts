@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -427,6 +427,93 @@ describe('doctor: what the findings say', () => {
       detail: 'invalid config x (1 problem):\n  x: services[0].grace: expected a duration',
       fix: 'fix the keys named above',
     });
+  });
+});
+
+describe('doctor: the serve ping key and TLS files, when the config has a serve section', () => {
+  const PING = 'doctor-ping-key-0123456789';
+  const withServe = (serve: Record<string, unknown>) => ({ ...defaultRaw(), serve });
+  const serveFindings = async (s: Situation) => {
+    const { findings, exitCode } = await run(s).result;
+    return { found: findings.filter((f) => f.check.startsWith('serve')), exitCode, all: JSON.stringify(findings) };
+  };
+
+  it('has no serve line without a serve section', async () => {
+    expect((await serveFindings({ env: { HOME: home, PAGERDUTY_ROUTING_KEY: KEY, MEDIC_PING_KEY: PING } })).found).toEqual([]);
+  });
+
+  it.each<[string, Record<string, unknown>, NodeJS.ProcessEnv, (d: string) => void, Partial<Finding>, number]>([
+    [
+      'a good key in the variable',
+      {},
+      { MEDIC_PING_KEY: PING },
+      () => {},
+      { check: 'serve ping key', level: 'ok', detail: 'the environment variable MEDIC_PING_KEY (serve.pingKeyEnv): set, 26 characters' },
+      0,
+    ],
+    [
+      'the variable not set in this shell (medic serve may have it from its unit): a warning',
+      {},
+      {},
+      () => {},
+      { check: 'serve ping key', level: 'warn', detail: 'the environment variable MEDIC_PING_KEY (serve.pingKeyEnv) is not set here: medic serve needs it in its own environment' },
+      0,
+    ],
+    [
+      'a key too short',
+      {},
+      { MEDIC_PING_KEY: 'short-key' },
+      () => {},
+      { check: 'serve ping key', level: 'fail', detail: 'the ping key in the environment variable MEDIC_PING_KEY (serve.pingKeyEnv) is too short (9 characters): it must be 16 or more of A-Z a-z 0-9 _ -' },
+      78,
+    ],
+    [
+      'the routing key as the ping key',
+      {},
+      { MEDIC_PING_KEY: KEY },
+      () => {},
+      { check: 'serve ping key', level: 'fail' },
+      78,
+    ],
+    [
+      'a key file other users can read',
+      { pingKeyFile: 'ping.key' },
+      {},
+      (d) => {
+        writeFileSync(join(d, 'ping.key'), PING);
+        chmodSync(join(d, 'ping.key'), 0o644);
+      },
+      { check: 'serve ping key', level: 'fail', fix: `make it the user's own and private: chown ${process.getuid!()} <dir>/ping.key && chmod 600 <dir>/ping.key` },
+      78,
+    ],
+    [
+      'a private key file',
+      { pingKeyFile: 'ping.key' },
+      {},
+      (d) => writeFileSync(join(d, 'ping.key'), PING, { mode: 0o600 }),
+      { check: 'serve ping key', level: 'ok', detail: 'the ping key file <dir>/ping.key (serve.pingKeyFile): set, 26 characters' },
+      0,
+    ],
+  ])('%s', async (_, serve, env, setUp, finding, code) => {
+    setUp(dir);
+    const { found, exitCode, all } = await serveFindings({ raw: withServe(serve), env: { HOME: home, PAGERDUTY_ROUTING_KEY: KEY, ...env } });
+    const wanted = Object.fromEntries(Object.entries(finding).map(([k, v]) => [k, typeof v === 'string' ? v.replaceAll('<dir>', dir) : v]));
+    expect(found).toEqual([expect.objectContaining(wanted)]);
+    expect(exitCode).toBe(code);
+    expect(all).not.toContain(PING);
+    if (env.MEDIC_PING_KEY === KEY) expect(found[0]!.detail).toContain('is the routing key of target "oncall" (environment variable PAGERDUTY_ROUTING_KEY)');
+  });
+
+  it('checks serve.tls: a certificate given as the key fails (78)', async () => {
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=x'], { stdio: 'ignore' });
+    chmodSync(join(dir, 'k.pem'), 0o600);
+    const good = await serveFindings({ raw: withServe({ tls: { cert: 'c.pem', key: 'k.pem' } }), env: { HOME: home, PAGERDUTY_ROUTING_KEY: KEY, MEDIC_PING_KEY: PING } });
+    expect(good.found.map((f) => `${f.check}: ${f.level}`)).toEqual(['serve ping key: ok', 'serve TLS: ok']);
+    writeFileSync(join(dir, 'cert-as-key.pem'), readFileSync(join(dir, 'c.pem')), { mode: 0o600 });
+    const bad = await serveFindings({ raw: withServe({ tls: { cert: 'c.pem', key: 'cert-as-key.pem' } }), env: { HOME: home, PAGERDUTY_ROUTING_KEY: KEY, MEDIC_PING_KEY: PING } });
+    expect(bad.found[1]).toMatchObject({ check: 'serve TLS', level: 'fail', detail: `the TLS private key file ${join(dir, 'cert-as-key.pem')} (serve.tls.key) holds a certificate, not a private key` });
+    expect(bad.exitCode).toBe(78);
   });
 });
 

@@ -6,7 +6,7 @@ import { Chalk } from 'chalk';
 import { describe, expect, it } from 'vitest';
 import type { HistoryReport } from '../../src/commands/history.js';
 import type { ServiceStatus, StatusReport } from '../../src/commands/status.js';
-import { formatError, historyJson, historyText, printable, printableLines, statusTable } from '../../src/output.js';
+import { formatError, historyJson, historyText, jsonSafe, printable, printableLines, statusTable } from '../../src/output.js';
 
 const plain = new Chalk({ level: 0 });
 const coloured = new Chalk({ level: 1 });
@@ -120,5 +120,29 @@ describe('every human output escapes what came from outside', () => {
   ])('history of a service missing from the config (part of the config invalid: %s) says which', (partialConfig, header) => {
     const h: HistoryReport = { slug: 'backup', removed: true, schedule: null, timezone: null, timezoneSource: null, since: 0, until: 60_000, bucketMs: 60_000, strip: [0], events: [] };
     expect(historyText(h, plain, { partialConfig }).split('\n')[0]).toMatch(new RegExp(`^${header.replace(/[()]/g, '\\$&')}`));
+  });
+});
+
+describe('jsonSafe: --json output without raw C1, bidi or separator characters', () => {
+  it.each([
+    ['\u0085 NEL', '\\u0085 NEL'],
+    ['\u009b31m CSI', '\\u009b31m CSI'],
+    ['\u007f DEL', '\\u007f DEL'],
+    ['\u202egnp.exe', '\\u202egnp.exe'],
+    ['\u2066isolate\u2069', '\\u2066isolate\\u2069'],
+    ['\u200e\u200f\u061c marks', '\\u200e\\u200f\\u061c marks'],
+    ['line\u2028para\u2029', 'line\\u2028para\\u2029'],
+    ['plain é ✓ 日本', 'plain é ✓ 日本'],
+  ])('%j', (text, escaped) => {
+    const json = jsonSafe(JSON.stringify({ message: text }));
+    expect(json).toBe(`{"message":"${escaped}"}`);
+    expect(JSON.parse(json)).toEqual({ message: text });
+  });
+
+  it('leaves no character a terminal acts on in a whole report, and keeps its value', () => {
+    const value = { slug: 'web', events: [{ message: HOSTILE, [`key${HOSTILE}`]: 1 }] };
+    const json = jsonSafe(JSON.stringify(value, null, 2));
+    expect(json).not.toMatch(CONTROL);
+    expect(JSON.parse(json)).toEqual(value);
   });
 });

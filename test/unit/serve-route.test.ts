@@ -40,10 +40,28 @@ describe('pathForLog never shows the ping key', () => {
   it.each([
     [`/ping/${K}/backup/fail?rid=${RID}`, '/ping/…/backup/fail'],
     [`/ping/${K}/backup`, '/ping/…/backup'],
-    [`/ping/${K}`, '/ping/…'],
+    [`/ping/${K}/backup/`, '/ping/…/backup/'],
+    [`/ping/${K}/backup/256`, '/ping/…/backup/256'],
+    [`/ping/${K}/a%2Db`, '/ping/…/a-b'],
+    [`/ping/${K}/a%0Afake%0D%1B%E2%80%AEb`, '/ping/…/a%0Afake%0D%1B%E2%80%AEb'],
     ['/ping/almost-the-key-but-not/x', '/ping/…/x'],
     ['/healthz', '/healthz'],
+    ['/healthz?x=1', '/healthz'],
+    // Near misses of the ping route: the key could be anywhere in them, so no part is shown.
+    [`/ping/${K}`, '<unrouted path, 26 bytes>'],
+    [`//ping/${K}/backup`, '<unrouted path, 34 bytes>'],
+    [`/ping//${K}/backup`, '<unrouted path, 34 bytes>'],
+    [`/x/ping/${K}/backup`, '<unrouted path, 35 bytes>'],
+    [`/PING/${K}/backup`, '<unrouted path, 33 bytes>'],
+    [`http://h/ping/${K}/backup`, '<unrouted path, 41 bytes>'],
+    [`/ping/${K}/backup/start/1`, '<unrouted path, 41 bytes>'],
+    [`/?k=${K}`, '<unrouted path, 24 bytes>'],
   ])('%s → %s', (url, shown) => {
     expect(pathForLog(url)).toBe(shown);
+    expect(pathForLog(url)).not.toContain(K);
+  });
+
+  it('cuts a long slug at 200 characters', () => {
+    expect(pathForLog(`/ping/${K}/${'s'.repeat(300)}`)).toBe(`/ping/…/${'s'.repeat(192)}…`);
   });
 });

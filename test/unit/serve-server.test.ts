@@ -4,6 +4,11 @@
  * before its commit. The real store is covered end to end (test/e2e/serve.test.ts); this store is a
  * stand-in for the one thing a real one will not do on demand: fail a commit.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config.js';
 import { DatabaseError } from '../../src/errors.js';
@@ -19,11 +24,11 @@ afterEach(async () => {
   server = null;
 });
 
-async function serveWith(recordBeats: (beats: BeatInput[]) => Promise<void>) {
+async function serveWith(recordBeats: (beats: BeatInput[]) => Promise<void>, tls: { cert: Buffer; key: Buffer } | null = null) {
   const errors: string[] = [];
   server = await startServer({
     settings,
-    tls: null,
+    tls,
     commit: new GroupCommit({ recordBeats }),
     store: { probe: async () => ({ exists: true }) },
     state: () => ({ pingKey: KEY, slugs: new Set(['backup']), hide: [] }),
@@ -60,5 +65,34 @@ describe('startServer', () => {
     const s = await serveWith(() => Promise.resolve());
     const res = await fetch(`${s.url}/ping/wrong-key-000000000000/backup`, { method: 'POST', body: 'x'.repeat(100_000) });
     expect([res.status, res.headers.get('connection')]).toEqual([404, 'close']);
+  });
+});
+
+describe('startServer with TLS', () => {
+  /** A self-signed pair for 127.0.0.1, made by openssl. */
+  function tlsPair(): { cert: Buffer; key: Buffer } {
+    const dir = mkdtempSync(join(tmpdir(), 'medic-serve-tls-'));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'k'), '-out', join(dir, 'c'), '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
+      return { cert: readFileSync(join(dir, 'c')), key: readFileSync(join(dir, 'k')) };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('a stop ends, at its deadline, connections that never started a handshake', async () => {
+    const s = await serveWith(() => Promise.resolve(), tlsPair());
+    const u = new URL(s.url);
+    const silent = connect(Number(u.port), u.hostname);
+    silent.on('error', () => {});
+    await new Promise((r) => silent.once('connect', r));
+    const ended = new Promise((r) => silent.once('close', r));
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    await server!.close(300);
+    server = null;
+    // Node's TLS would hold it for serve.headersTimeout (here 10 s; its own default is 120 s).
+    expect(Date.now() - t0).toBeLessThan(2000);
+    await ended;
   });
 });
