@@ -503,12 +503,11 @@ export class PostgresStore implements Store {
         for (const r of rows) if (r.at !== null) starts.set(runKey(r.slug, r.run_id), r.at);
       }
       const f = foldBeats(beats, now, starts);
-      // Named: parsed and planned once per connection.
-      await this.pool.query({
-        name: 'medic_record_beats',
-        text: RECORD_BEATS,
-        values: [texts(f.slug), f.at, f.kind, f.exitCode, f.durationMs, f.message, f.outputTail, texts(f.runId), texts(f.services), f.first, f.oks, f.lastOk, f.fail, f.start],
-      });
+      // Unnamed (no server-side prepared statement): poolers in transaction mode (PgBouncer) keep working.
+      await this.pool.query(RECORD_BEATS, [
+        ...[texts(f.slug), f.at, f.kind, f.exitCode, f.durationMs, f.message, f.outputTail, texts(f.runId)],
+        ...[texts(f.services), f.first, f.oks, f.lastOk, f.fail, f.start],
+      ]);
     } catch (err) {
       throw postgresError(this.url, err);
     }
