@@ -12,12 +12,15 @@
 //      writers × beats per transaction.
 //   d) `medic beat` start-up on PostgreSQL against SQLite, with the cost of loading `pg` and of
 //      connecting (hyperfine -N).
+//
+//   node bench/pg.mjs --ingest [--quick]   (c alone, on a cluster of its own; npm run build first)
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { everyHundredth, overdueCount, slugOf, writeConfig } from './fixtures.mjs';
 import { startCluster } from './pg-cluster.mjs';
@@ -513,4 +516,43 @@ export function pgTable(r) {
   p();
   p(`PostgreSQL beats recorded by the timed runs: ${r.startup.pgBeatsRecorded} of ${r.startup.pgBeatsExpected}.`);
   return out.join('\n');
+}
+
+// c) alone: `node bench/pg.mjs --ingest [--quick]` prints its table (for working on recordBeats).
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--ingest')) {
+  const quick = process.argv.includes('--quick');
+  const dir = mkdtempSync(join(tmpdir(), 'medic-bench-ingest-'));
+  const cluster = await startCluster();
+  const run = (cmd, argv, { env } = {}) =>
+    new Promise((resolve, reject) => {
+      const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (c) => (stderr += c));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+  try {
+    const ingest = await ingestBench({
+      cluster,
+      createDb: (name) => cluster.query('postgres', `CREATE DATABASE ${name}`),
+      bin: fileURLToPath(new URL('../bin/medic', import.meta.url)),
+      node: process.execPath,
+      env: process.env,
+      run,
+      say: (line) => process.stderr.write(`${line}\n`),
+      seconds: quick ? 3 : 5,
+      runs: [['store', [1, 8], [1, 10, 100]], ['bare', [1, 8], [1, 100]]],
+      services: 10_000,
+      dir,
+    });
+    process.stdout.write(
+      `${table(
+        ['writer', 'writers', 'beats per transaction', 'beats/s', 'commits/s', 'transaction p50 ms', 'p99 ms', 'beats stored / sent'],
+        ingest.rows.map((x) => [x.mode === 'bare' ? 'bare SQL (2 set-based statements)' : 'Medic store, recordBeats', x.writers, x.batch, fmtInt(Math.round(x.beatsPerSecond)), fmtInt(Math.round(x.commitsPerSecond)), ms(x.p50), ms(x.p99), `${fmtInt(x.stored)} / ${fmtInt(x.beats)}`]),
+      )}\nLoad average after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`,
+    );
+  } finally {
+    cluster.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -1,7 +1,9 @@
 // `medic serve` throughput and latency (issue 10) on loopback, with autocannon, side by side in one
-// run with the floor: a bare node:http server in its own process that answers 200 OK. Both servers
+// run with the floor: a bare node:http server in its own process that answers 200 OK, `medic serve`
+// on SQLite, and `medic serve` on PostgreSQL (a throwaway cluster, bench/pg-cluster.mjs, on a free
+// loopback port; left out, as a problem, when PostgreSQL's server binaries are missing). The servers
 // run with NODE_EXTRA_CA_CERTS (and NODE_OPTIONS, proxy variables, MEDIC_CONFIG, MEDIC_DB) unset.
-// Targets: medic serve ≥ 0.5× the floor's requests/s (SQLite); p99 ≤ 25 ms at a fixed 1,000 requests/s.
+// Targets: medic serve ≥ 0.5× the floor's requests/s; p99 ≤ 25 ms at a fixed 1,000 requests/s.
 //
 //   node bench/serve.mjs [--quick]   (standalone; bench/run.mjs calls serveBench as part 7)
 import autocannon from 'autocannon';
@@ -11,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspect } from './fixtures.mjs';
+import { startCluster } from './pg-cluster.mjs';
 import { measuredEnv } from './run-overhead.mjs';
 
 const PING_KEY = 'bench-ping-key-0123456789';
@@ -59,11 +62,14 @@ const summary = (r) => ({
 });
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+/** The servers measured, in the order each round runs them, and their names in the tables. */
+const WHO = { bare: 'bare node:http (floor)', medic: '`medic serve` (SQLite)', pg: '`medic serve` (PostgreSQL)' };
+
 /**
- * Runs autocannon against a bare node:http server and `medic serve` (SQLite, 100 services), rounds
- * alternating so that load on this shared machine lands on both: first as fast as they go (50
- * connections), then at a fixed 1,000 requests/s (20 connections). Every 2xx of medic serve must be a
- * beat in the database afterwards, and medic serve must stop with exit 0 on SIGTERM.
+ * Runs autocannon against a bare node:http server and `medic serve` (100 services) on SQLite and on
+ * PostgreSQL, rounds alternating so that load on this shared machine lands on all: first as fast as
+ * they go (50 connections), then at a fixed 1,000 requests/s (20 connections). Every 2xx of a medic
+ * serve must be a beat in its database afterwards, and each must stop with exit 0 on SIGTERM.
  */
 export async function serveBench({ work, bin, env = measuredEnv(), quick = false }) {
   const duration = quick ? 3 : 10;
@@ -72,41 +78,69 @@ export async function serveBench({ work, bin, env = measuredEnv(), quick = false
   rmSync(dir, { recursive: true, force: true });
   const { mkdirSync } = await import('node:fs');
   mkdirSync(dir, { recursive: true });
-  const config = join(dir, 'medic.config.json');
   const db = join(dir, 'medic.db');
-  writeFileSync(config, `${JSON.stringify({ database: db, services: Array.from({ length: SERVICES }, (_, i) => ({ slug: slug(i), interval: '1h' })), serve: { listen: '127.0.0.1:0', maxConnections: 1000 } })}\n`);
   const problems = [];
-  const bare = await startServer(['-e', BARE], env);
-  const medic = await startServer([bin, 'serve', '--config', config], { ...env, MEDIC_PING_KEY: PING_KEY });
-  const prefix = `/ping/${PING_KEY}`;
-  const result = { duration, rounds, services: SERVICES, max: { bare: [], medic: [] }, fixed: { bare: [], medic: [] } };
+  let cluster = null;
   try {
+    cluster = await startCluster();
+    await cluster.query('postgres', 'CREATE DATABASE serve');
+  } catch (err) {
+    cluster?.destroy();
+    cluster = null;
+    problems.push(`serve: medic serve on PostgreSQL not measured: ${err.message.split('\n')[0]}`);
+  }
+  const databases = { medic: db, ...(cluster && { pg: cluster.urlOf('serve') }) };
+  const who = ['bare', ...Object.keys(databases)];
+  const servers = {};
+  const prefix = `/ping/${PING_KEY}`;
+  const result = { duration, rounds, services: SERVICES, who, max: {}, fixed: {} };
+  for (const w of who) [result.max[w], result.fixed[w]] = [[], []];
+  try {
+    servers.bare = await startServer(['-e', BARE], env);
+    for (const [w, database] of Object.entries(databases)) {
+      const config = join(dir, `medic-${w}.config.json`);
+      writeFileSync(config, `${JSON.stringify({ database, services: Array.from({ length: SERVICES }, (_, i) => ({ slug: slug(i), interval: '1h' })), serve: { listen: '127.0.0.1:0', maxConnections: 1000 } })}\n`);
+      servers[w] = await startServer([bin, 'serve', '--config', config], { ...env, MEDIC_PING_KEY: PING_KEY });
+    }
     // Warm-up: JIT, the database's pages, the sockets.
-    await cannon(bare.url, prefix, { connections: 10, duration: 1 });
-    await cannon(medic.url, prefix, { connections: 10, duration: 1 });
+    for (const w of who) await cannon(servers[w].url, prefix, { connections: 10, duration: 1 });
     for (let round = 1; round <= rounds; round++) {
-      process.stderr.write(`7. serve, round ${round}/${rounds}: autocannon ${duration}s at full speed (50 connections), then at 1,000 requests/s (20 connections), bare and medic serve alternating\n`);
-      result.max.bare.push(summary(await cannon(bare.url, prefix, { connections: 50, duration })));
-      result.max.medic.push(summary(await cannon(medic.url, prefix, { connections: 50, duration })));
-      result.fixed.bare.push(summary(await cannon(bare.url, prefix, { connections: 20, duration, rate: 1000 })));
-      result.fixed.medic.push(summary(await cannon(medic.url, prefix, { connections: 20, duration, rate: 1000 })));
+      process.stderr.write(`7. serve, round ${round}/${rounds}: autocannon ${duration}s at full speed (50 connections), then at 1,000 requests/s (20 connections), ${who.join(', ')} alternating\n`);
+      for (const w of who) result.max[w].push(summary(await cannon(servers[w].url, prefix, { connections: 50, duration })));
+      for (const w of who) result.fixed[w].push(summary(await cannon(servers[w].url, prefix, { connections: 20, duration, rate: 1000 })));
     }
   } finally {
-    bare.kill();
-    const exit = await medic.stop();
-    if (exit.code !== 0) problems.push(`medic serve exited ${exit.code ?? exit.signal} on SIGTERM: ${exit.stderr.trim()}`);
+    servers.bare?.kill();
+    for (const w of Object.keys(databases)) {
+      if (!servers[w]) continue;
+      const exit = await servers[w].stop();
+      if (exit.code !== 0) problems.push(`medic serve (${w === 'pg' ? 'PostgreSQL' : 'SQLite'}) exited ${exit.code ?? exit.signal} on SIGTERM: ${exit.stderr.trim()}`);
+    }
   }
-  const medicRuns = [...result.max.medic, ...result.fixed.medic];
-  const acked = medicRuns.reduce((n, r) => n + r.ok, 0);
-  const stored = inspect(db, (d) => d.prepare('SELECT count(*) AS n FROM beats').get().n);
-  // The warm-up's beats are stored too: at least every acknowledged one of the measured runs.
-  if (stored < acked) problems.push(`serve: ${acked} beats answered 200 but only ${stored} stored`);
-  for (const r of medicRuns) if (r.non2xx || r.errors) problems.push(`serve: ${r.non2xx} non-2xx answers and ${r.errors} errors in a run`);
-  result.maxRps = { bare: mean(result.max.bare.map((r) => r.rps)), medic: mean(result.max.medic.map((r) => r.rps)) };
-  result.ratio = result.maxRps.medic / result.maxRps.bare;
-  result.p99 = { bare: Math.max(...result.fixed.bare.map((r) => r.p99)), medic: Math.max(...result.fixed.medic.map((r) => r.p99)) };
-  result.acked = acked;
-  result.stored = stored;
+  try {
+    const counts = {
+      medic: inspect(db, (d) => d.prepare('SELECT count(*) AS n FROM beats').get().n),
+      ...(cluster && { pg: Number((await cluster.query('serve', 'SELECT count(*) AS n FROM beats'))[0].n) }),
+    };
+    result.acked = {};
+    result.stored = {};
+    result.maxRps = { bare: mean(result.max.bare.map((r) => r.rps)) };
+    result.ratio = {};
+    result.p99 = { bare: Math.max(...result.fixed.bare.map((r) => r.p99)) };
+    for (const w of Object.keys(databases)) {
+      const runs = [...result.max[w], ...result.fixed[w]];
+      result.acked[w] = runs.reduce((n, r) => n + r.ok, 0);
+      result.stored[w] = counts[w];
+      // The warm-up's beats are stored too: at least every acknowledged one of the measured runs.
+      if (counts[w] < result.acked[w]) problems.push(`serve (${w}): ${result.acked[w]} beats answered 200 but only ${counts[w]} stored`);
+      for (const r of runs) if (r.non2xx || r.errors) problems.push(`serve (${w}): ${r.non2xx} non-2xx answers and ${r.errors} errors in a run`);
+      result.maxRps[w] = mean(result.max[w].map((r) => r.rps));
+      result.ratio[w] = result.maxRps[w] / result.maxRps.bare;
+      result.p99[w] = Math.max(...result.fixed[w].map((r) => r.p99));
+    }
+  } finally {
+    cluster?.destroy();
+  }
   result.problems = problems;
   return result;
 }
@@ -116,28 +150,28 @@ const int = (n) => Math.round(n).toLocaleString('en-US');
 
 /** The Markdown table for BENCHMARKS.md. */
 export function serveTable(r) {
-  const rows = (kind) =>
-    ['bare', 'medic'].flatMap((who) =>
-      r[kind][who].map((x, i) => `| ${who === 'bare' ? 'bare node:http (floor)' : '`medic serve` (SQLite)'} | ${i + 1} | ${int(x.rps)} | ${fmt(x.p50)} | ${fmt(x.p99)} | ${fmt(x.max)} | ${int(x.ok)} | ${x.non2xx + x.errors} |`),
-    );
+  const rows = (kind) => r.who.flatMap((who) => r[kind][who].map((x, i) => `| ${WHO[who]} | ${i + 1} | ${int(x.rps)} | ${fmt(x.p50)} | ${fmt(x.p99)} | ${fmt(x.max)} | ${int(x.ok)} | ${x.non2xx + x.errors} |`));
+  const medics = r.who.filter((w) => w !== 'bare');
   const head = ['| server | round | requests/s | p50 ms | p99 ms | max ms | 2xx | other |', '|---|---|---|---|---|---|---|---|'];
   return [
-    `autocannon on 127.0.0.1, ${r.duration} s per run, ${r.rounds} round(s), servers in their own processes; medic serve with ${r.services} services, GET /ping/<key>/<slug> over 10 slugs per connection.`,
+    `autocannon on 127.0.0.1, ${r.duration} s per run, ${r.rounds} round(s), servers in their own processes; medic serve with ${r.services} services (SQLite: a file; PostgreSQL: a throwaway cluster on loopback, durable defaults), GET /ping/<key>/<slug> over 10 slugs per connection.`,
     '',
     'a) As fast as they go (50 connections):',
     '',
     ...head,
     ...rows('max'),
     '',
-    `medic serve / floor: ${r.ratio.toFixed(2)}× the requests/s (${int(r.maxRps.medic)} vs ${int(r.maxRps.bare)}; target ≥ 0.5×: ${r.ratio >= 0.5 ? 'met' : '**missed**'}).`,
-    '',
+    ...medics.flatMap((w) => [`${WHO[w]} / floor: ${r.ratio[w].toFixed(2)}× the requests/s (${int(r.maxRps[w])} vs ${int(r.maxRps.bare)}; target ≥ 0.5×: ${r.ratio[w] >= 0.5 ? 'met' : '**missed**'}).`, '']),
     'b) At a fixed 1,000 requests/s (20 connections; latency corrected for coordinated omission):',
     '',
     ...head,
     ...rows('fixed'),
     '',
-    `p99 of medic serve at 1,000 requests/s: ${fmt(r.p99.medic)} ms (worst round; floor ${fmt(r.p99.bare)} ms; target ≤ 25 ms: ${r.p99.medic <= 25 ? 'met' : '**missed**'}). ` +
-      `Beats answered 200: ${int(r.acked)}; stored: ${int(r.stored)} (the warm-up's included).`,
+    ...medics.flatMap((w, i) => [
+      ...(i > 0 ? [''] : []),
+      `p99 of ${WHO[w]} at 1,000 requests/s: ${fmt(r.p99[w])} ms (worst round; floor ${fmt(r.p99.bare)} ms; target ≤ 25 ms: ${r.p99[w] <= 25 ? 'met' : '**missed**'}). ` +
+        `Beats answered 200: ${int(r.acked[w])}; stored: ${int(r.stored[w])} (the warm-up's included).`,
+    ]),
   ].join('\n');
 }
 

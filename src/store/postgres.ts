@@ -236,6 +236,132 @@ function outboxEvent(r: OutboxRow): OutboxEvent {
 /** The database's clock, epoch ms: the transaction's start, so one statement or one batch stamps one instant. */
 const NOW_MS = '(extract(epoch from now()) * 1000)::bigint';
 
+/**
+ * recordBeats' one statement. $1..$8: the batch's rows in order (beats and /log lines; a null time
+ * is the database's clock). $9..$14: each service's change folded from its beats (foldBeats): the
+ * row of its first beat, its successes, and the rows of its last success, of a failure no success
+ * followed, and of the start that counts; rows are 1-based positions in the batch. A success or a
+ * failure in the batch (`ended`) replaces the failure and the started run; otherwise a start only
+ * fills an empty run_started_at. Rows are locked in slug order.
+ */
+const ENDED = '(excluded.beat_seq > 0 OR excluded.failure_at IS NOT NULL)';
+const RECORD_BEATS = `WITH t AS (SELECT ${NOW_MS} AS now),
+  b AS MATERIALIZED (
+    SELECT u.ord, u.slug, coalesce(u.at, t.now) AS at, u.kind, u.exit_code, u.duration_ms, u.message, u.output_tail, u.run_id
+    FROM unnest($1::text[], $2::bigint[], $3::text[], $4::integer[], $5::bigint[], $6::bytea[], $7::bytea[], $8::text[])
+      WITH ORDINALITY AS u(slug, at, kind, exit_code, duration_ms, message, output_tail, run_id, ord), t),
+  beat AS (INSERT INTO beats (slug, at, kind, exit_code, duration_ms, message, output_tail, run_id)
+    SELECT slug, at, kind, exit_code, duration_ms, message, output_tail, run_id FROM b WHERE kind <> 'log' ORDER BY ord),
+  line AS (INSERT INTO logs (slug, at, message) SELECT slug, at, message FROM b WHERE kind = 'log' ORDER BY ord)
+  INSERT INTO services (slug, registered_at, last_beat_at, beat_seq, failure_at, failure_exit_code, failure_duration_ms,
+    failure_message, failure_output_tail, run_started_at)
+  SELECT s.slug, f.at, o.at, s.oks, x.at, x.exit_code, x.duration_ms, x.message, x.output_tail, st.at
+  FROM unnest($9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[]) AS s(slug, first, oks, last_ok, fail, start)
+  JOIN b f ON f.ord = s.first LEFT JOIN b o ON o.ord = s.last_ok LEFT JOIN b x ON x.ord = s.fail LEFT JOIN b st ON st.ord = s.start
+  ORDER BY s.slug
+  ON CONFLICT (slug) DO UPDATE SET
+    last_beat_at = coalesce(excluded.last_beat_at, services.last_beat_at),
+    beat_seq = services.beat_seq + excluded.beat_seq,
+    ${['failure_at', 'failure_exit_code', 'failure_duration_ms', 'failure_message', 'failure_output_tail'].map((c) => `${c} = CASE WHEN ${ENDED} THEN excluded.${c} ELSE services.${c} END`).join(',\n    ')},
+    run_started_at = CASE WHEN ${ENDED} THEN excluded.run_started_at ELSE coalesce(services.run_started_at, excluded.run_started_at) END`;
+
+/** An end (success or failure) with a run id and no duration of its own: its duration comes from its start. */
+function needsStart(b: BeatInput): boolean {
+  const kind = b.kind ?? 'ok';
+  return (kind === 'ok' || kind === 'fail') && boundRunId(b.runId) !== null && b.details?.durationMs == null;
+}
+
+const runKey = (slug: string, runId: string) => `${slug}\u0000${runId}`;
+
+/** Text array parameters, each element as param() makes a text parameter. */
+function texts(values: (string | null)[]): unknown[] {
+  return values.map(param);
+}
+
+interface FoldedBeats {
+  slug: string[];
+  at: (number | null)[];
+  kind: string[];
+  exitCode: (number | null)[];
+  durationMs: (number | null)[];
+  message: (Buffer | null)[];
+  outputTail: (Buffer | null)[];
+  runId: (string | null)[];
+  services: string[];
+  first: number[];
+  oks: number[];
+  lastOk: (number | null)[];
+  fail: (number | null)[];
+  start: (number | null)[];
+}
+
+/**
+ * A batch as RECORD_BEATS' parameters: its rows, bounded, each end with a run id given the time
+ * since its start (`starts`: the latest start per slug and run id written before the batch; a start
+ * earlier in the batch replaces it), and each service's change from its beats in order, as
+ * recordBeat would make it one beat at a time. `now`: the time of beats that give none (null: the
+ * statement's own clock; it is known whenever a run id's duration needs it).
+ */
+function foldBeats(beats: BeatInput[], now: number | null, starts: Map<string, number>): FoldedBeats {
+  const f: FoldedBeats = { slug: [], at: [], kind: [], exitCode: [], durationMs: [], message: [], outputTail: [], runId: [], services: [], first: [], oks: [], lastOk: [], fail: [], start: [] };
+  const services = new Map<string, { first: number; oks: number; lastOk: number | null; fail: number | null; start: number | null }>();
+  for (const [i, b] of beats.entries()) {
+    const row = i + 1;
+    const kind = b.kind ?? 'ok';
+    const at = b.at ?? now;
+    f.slug.push(b.slug);
+    f.at.push(at);
+    f.kind.push(kind);
+    if (kind === 'log') {
+      f.exitCode.push(null);
+      f.durationMs.push(null);
+      f.message.push(bytes(boundDetails(b.details).message ?? ''));
+      f.outputTail.push(null);
+      f.runId.push(null);
+      continue;
+    }
+    const runId = boundRunId(b.runId);
+    let details = b.details;
+    if (runId !== null && at !== null) {
+      if (kind === 'start') starts.set(runKey(b.slug, runId), at);
+      else if (needsStart(b)) {
+        const start = starts.get(runKey(b.slug, runId));
+        if (start !== undefined && at >= start) details = { ...details, durationMs: at - start };
+      }
+    }
+    const d = boundDetails(details);
+    f.exitCode.push(d.exitCode);
+    f.durationMs.push(d.durationMs);
+    f.message.push(bytes(d.message));
+    f.outputTail.push(bytes(d.outputTail));
+    f.runId.push(runId);
+    let s = services.get(b.slug);
+    if (!s) services.set(b.slug, (s = { first: row, oks: 0, lastOk: null, fail: null, start: null }));
+    if (kind === 'ok') {
+      // A success: the service is fine again, whatever failed or started before.
+      s.oks++;
+      s.lastOk = row;
+      s.fail = null;
+      s.start = null;
+    } else if (kind === 'fail') {
+      s.fail = row;
+      s.start = null;
+    } else if (s.start === null) {
+      // The earliest start that no end followed stays (a start is not a success).
+      s.start = row;
+    }
+  }
+  for (const [slug, s] of services) {
+    f.services.push(slug);
+    f.first.push(s.first);
+    f.oks.push(s.oks);
+    f.lastOk.push(s.lastOk);
+    f.fail.push(s.fail);
+    f.start.push(s.start);
+  }
+  return f;
+}
+
 const OUTBOX_COLUMNS =
   'id, slug, incident_id, target, action, dedup_key, down_at, last_beat_at, missed_heartbeats, reason, exit_code, duration_ms, message, output_tail, created_at, status, attempts, next_attempt_at, last_error, refused_at, refused_status, refused_answer, refused_fingerprint';
 
@@ -351,22 +477,40 @@ export class PostgresStore implements Store {
     return this.recordBeats([{ slug, at, kind: signal?.kind, details: signal }]);
   }
 
+  /**
+   * A batch in one statement (beats, /log lines and the services' live state in data-modifying
+   * WITHs), plus one read first when a run id's end needs its start's time. Each service's change
+   * is folded here from its beats in batch order (foldBeats); services rows are written in slug
+   * order, so two batches touching the same services in different orders never deadlock.
+   */
   async recordBeats(beats: BeatInput[]): Promise<void> {
     if (beats.length === 0) return;
-    // One beat is one statement (`medic beat`): atomic without a transaction of its own, one round trip.
-    if (beats.length === 1 && (beats[0]!.kind === 'log' || boundRunId(beats[0]!.runId) === null) && !this.readOnly) {
-      try {
-        await this.writeBeat(this.pool, beats[0]!, beats[0]!.at ?? null);
-      } catch (err) {
-        throw postgresError(this.url, err);
+    if (this.readOnly) throw postgresError(this.url, { code: '25006' });
+    try {
+      const ends = beats.filter((b) => needsStart(b));
+      let now: number | null = null;
+      const starts = new Map<string, number>();
+      if (ends.length > 0) {
+        // The latest start written with each end's run id, and one database time for the beats that give none.
+        const rows = await this.q<{ now: number; slug: string; run_id: string; at: number | null }>(
+          this.pool,
+          `SELECT ${NOW_MS} AS now, e.slug, e.run_id,
+           (SELECT at FROM beats b WHERE b.slug = e.slug AND b.run_id = e.run_id AND b.kind = 'start' ORDER BY b.id DESC LIMIT 1) AS at
+           FROM unnest($1::text[], $2::text[]) AS e(slug, run_id)`,
+          [texts(ends.map((b) => b.slug)), texts(ends.map((b) => boundRunId(b.runId)))],
+        );
+        now = rows[0]!.now;
+        for (const r of rows) if (r.at !== null) starts.set(runKey(r.slug, r.run_id), r.at);
       }
-      return;
+      const f = foldBeats(beats, now, starts);
+      // Unnamed (no server-side prepared statement): poolers in transaction mode (PgBouncer) keep working.
+      await this.pool.query(RECORD_BEATS, [
+        ...[texts(f.slug), f.at, f.kind, f.exitCode, f.durationMs, f.message, f.outputTail, texts(f.runId)],
+        ...[texts(f.services), f.first, f.oks, f.lastOk, f.fail, f.start],
+      ]);
+    } catch (err) {
+      throw postgresError(this.url, err);
     }
-    await this.write(async (c) => {
-      // One clock for the beats that give no time: the database's (a run id's duration needs it here).
-      const now = beats.some((b) => b.at === undefined) ? (await this.q<{ now: number }>(c, `SELECT ${NOW_MS} AS now`))[0]!.now : 0;
-      for (const b of beats) await this.writeBeat(c, b, b.at ?? now);
-    });
   }
 
   clock(): Promise<number | null> {
@@ -377,60 +521,6 @@ export class PostgresStore implements Store {
         throw postgresError(this.url, err);
       }
     })();
-  }
-
-  /**
-   * One beat in one statement (its row, and the service's state in a data-modifying WITH). `at`
-   * null: the database's clock, in SQL.
-   */
-  private async writeBeat(c: Queryable, b: BeatInput, at: number | null): Promise<void> {
-    const { slug } = b;
-    const kind = b.kind ?? 'ok';
-    if (kind === 'log') {
-      await this.q(c, `INSERT INTO logs (slug, at, message) VALUES ($1, coalesce($2::bigint, ${NOW_MS}), $3)`, [slug, at, bytes(boundDetails(b.details).message ?? '')]);
-      return;
-    }
-    const runId = boundRunId(b.runId);
-    let details = b.details;
-    if (runId !== null && at !== null && kind !== 'start' && details?.durationMs == null) {
-      const [start] = await this.q<{ at: number }>(c, "SELECT at FROM beats WHERE slug = $1 AND run_id = $2 AND kind = 'start' ORDER BY id DESC LIMIT 1", [slug, runId]);
-      if (start && at >= start.at) details = { ...details, durationMs: at - start.at };
-    }
-    const d = boundDetails(details);
-    const beat = `WITH t AS (SELECT coalesce($2::bigint, ${NOW_MS}) AS at),
-      b AS (INSERT INTO beats (slug, at, kind, exit_code, duration_ms, message, output_tail, run_id)
-            SELECT $1, t.at, $3, $4, $5, $6, $7, $8 FROM t)`;
-    const params = [slug, at, kind, d.exitCode, d.durationMs, bytes(d.message), bytes(d.outputTail), runId];
-    if (kind === 'ok') {
-      // A success: the service is fine again, whatever failed or started before.
-      await this.q(
-        c,
-        `${beat} INSERT INTO services (slug, registered_at, last_beat_at, beat_seq) SELECT $1, t.at, t.at, 1 FROM t
-         ON CONFLICT (slug) DO UPDATE SET last_beat_at = excluded.last_beat_at, beat_seq = services.beat_seq + 1,
-         failure_at = NULL, failure_exit_code = NULL, failure_duration_ms = NULL, failure_message = NULL, failure_output_tail = NULL,
-         run_started_at = NULL`,
-        params,
-      );
-    } else if (kind === 'start') {
-      // The earliest start that no end followed stays (a start is not a success).
-      await this.q(
-        c,
-        `${beat} INSERT INTO services (slug, registered_at, run_started_at) SELECT $1, t.at, t.at FROM t
-         ON CONFLICT (slug) DO UPDATE SET run_started_at = coalesce(services.run_started_at, excluded.run_started_at)`,
-        params,
-      );
-    } else {
-      // The service keeps its own copy: the beat it came from is pruned by age.
-      await this.q(
-        c,
-        `${beat} INSERT INTO services (slug, registered_at, failure_at, failure_exit_code, failure_duration_ms, failure_message, failure_output_tail)
-         SELECT $1, t.at, t.at, $4, $5, $6, $7 FROM t
-         ON CONFLICT (slug) DO UPDATE SET failure_at = excluded.failure_at, failure_exit_code = excluded.failure_exit_code,
-         failure_duration_ms = excluded.failure_duration_ms, failure_message = excluded.failure_message,
-         failure_output_tail = excluded.failure_output_tail, run_started_at = NULL`,
-        params,
-      );
-    }
   }
 
   register(slugs: string[], at: number): Promise<void> {

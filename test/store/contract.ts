@@ -7,7 +7,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { isMedicError } from '../../src/errors.js';
 import { MESSAGE_MAX_CHARS, OUTPUT_TAIL_MAX_BYTES } from '../../src/core/signal.js';
 import { SCHEMA_VERSION } from '../../src/store/migrations.js';
-import type { OpenOptions, Store } from '../../src/store/types.js';
+import type { BeatInput, OpenOptions, Store } from '../../src/store/types.js';
 
 /** One fresh store, nothing written to it yet: each `open` is one more handle on that same store (another process). */
 export interface StoreFixture {
@@ -537,6 +537,84 @@ export function storeContract(name: string, fresh: () => StoreFixture | Promise<
         expect(h.beats).toEqual([T0 + 1]);
         await store.prune(T0 + 1, T0);
         expect((await store.history('a', T0, T0 + HOUR)).logs).toEqual([{ at: T0 + 2, message: 'm'.repeat(MESSAGE_MAX_CHARS) }]);
+      });
+
+      // Each service's state after a batch is what its beats would make one at a time, in batch order.
+      // Before the batch: a success at P (beatSeq 1) and a run started at P + 1 that no end followed.
+      const P = T0 - HOUR;
+      const rid = 'run-7';
+      it.each<{ name: string; batch: BeatInput[]; state: { lastBeatAt: number; beatSeq: number; runStartedAt: number | null }; failure: { at: number; exitCode: number | null; durationMs: number | null } | null }>([
+        { name: 'ok then fail', batch: [{ slug: 's', at: T0 }, { slug: 's', at: T0 + 1, kind: 'fail', details: { exitCode: 3 } }], state: { lastBeatAt: T0, beatSeq: 2, runStartedAt: null }, failure: { at: T0 + 1, exitCode: 3, durationMs: null } },
+        { name: 'fail then ok', batch: [{ slug: 's', at: T0, kind: 'fail', details: { exitCode: 3 } }, { slug: 's', at: T0 + 1 }], state: { lastBeatAt: T0 + 1, beatSeq: 2, runStartedAt: null }, failure: null },
+        { name: 'start, start, ok', batch: [{ slug: 's', at: T0, kind: 'start' }, { slug: 's', at: T0 + 1, kind: 'start' }, { slug: 's', at: T0 + 2 }], state: { lastBeatAt: T0 + 2, beatSeq: 2, runStartedAt: null }, failure: null },
+        { name: 'start, start (the standing start stays)', batch: [{ slug: 's', at: T0, kind: 'start' }, { slug: 's', at: T0 + 1, kind: 'start' }], state: { lastBeatAt: P, beatSeq: 1, runStartedAt: P + 1 }, failure: null },
+        { name: 'ok, start, start (the first start after the end)', batch: [{ slug: 's', at: T0 }, { slug: 's', at: T0 + 1, kind: 'start' }, { slug: 's', at: T0 + 2, kind: 'start' }], state: { lastBeatAt: T0, beatSeq: 2, runStartedAt: T0 + 1 }, failure: null },
+        { name: 'fail, start, fail, ok, fail', batch: [{ slug: 's', at: T0, kind: 'fail' }, { slug: 's', at: T0 + 1, kind: 'start' }, { slug: 's', at: T0 + 2, kind: 'fail', details: { exitCode: 4 } }, { slug: 's', at: T0 + 3 }, { slug: 's', at: T0 + 4, kind: 'fail', details: { exitCode: 5 } }], state: { lastBeatAt: T0 + 3, beatSeq: 2, runStartedAt: null }, failure: { at: T0 + 4, exitCode: 5, durationMs: null } },
+        { name: 'fail then start (the failure stands, a new run starts)', batch: [{ slug: 's', at: T0, kind: 'fail', details: { exitCode: 1 } }, { slug: 's', at: T0 + 1, kind: 'start' }], state: { lastBeatAt: P, beatSeq: 1, runStartedAt: T0 + 1 }, failure: { at: T0, exitCode: 1, durationMs: null } },
+        { name: 'start then fail with a run id', batch: [{ slug: 's', at: T0, kind: 'start', runId: rid }, { slug: 's', at: T0 + 7 * MIN, kind: 'fail', runId: rid, details: { exitCode: 1 } }], state: { lastBeatAt: P, beatSeq: 1, runStartedAt: null }, failure: { at: T0 + 7 * MIN, exitCode: 1, durationMs: 7 * MIN } },
+        { name: 'fail with a run id, then its start (the start after it does not count)', batch: [{ slug: 's', at: T0 + 7 * MIN, kind: 'fail', runId: rid }, { slug: 's', at: T0, kind: 'start', runId: rid }], state: { lastBeatAt: P, beatSeq: 1, runStartedAt: T0 }, failure: { at: T0 + 7 * MIN, exitCode: null, durationMs: null } },
+        { name: 'ok, a log line, fail', batch: [{ slug: 's', at: T0 }, { slug: 's', at: T0 + 1, kind: 'log', details: { message: 'half way' } }, { slug: 's', at: T0 + 2, kind: 'fail' }], state: { lastBeatAt: T0, beatSeq: 2, runStartedAt: null }, failure: { at: T0 + 2, exitCode: null, durationMs: null } },
+        { name: 'a later beat with an earlier time', batch: [{ slug: 's', at: T0 + 5 }, { slug: 's', at: T0 }], state: { lastBeatAt: T0, beatSeq: 3, runStartedAt: null }, failure: null },
+      ])('a batch mixing kinds for one service: $name, as one beat at a time in that order', async ({ batch, state, failure }) => {
+        const { store } = await setUp();
+        const prior = (slug: string): BeatInput[] => [{ slug, at: P }, { slug, at: P + 1, kind: 'start' }];
+        const as = (slug: string) => batch.map((b) => ({ ...b, slug }));
+        // 's': the batch in one call, beside other services; 'one': the same beats, one call each.
+        await store.recordBeats([...prior('s'), ...prior('one')]);
+        await store.recordBeats([{ slug: 'z', at: T0 }, ...as('s'), { slug: 'a', at: T0, kind: 'fail' }]);
+        for (const b of as('one')) await store.recordBeats([b]);
+        const s = await service(store, 's');
+        expect(s).toMatchObject({ registeredAt: P, ...state });
+        expect(s?.failure === null ? null : { at: s?.failure?.at, exitCode: s?.failure?.exitCode, durationMs: s?.failure?.durationMs }).toEqual(failure);
+        expect({ ...(await service(store, 'one')), slug: 's' }).toEqual(s);
+        expect(await store.history('s', P, T0 + HOUR)).toEqual(await store.history('one', P, T0 + HOUR));
+        // A service never seen: registered at its first beat that is no log line, then the same rules.
+        await store.recordBeats(as('new'));
+        const first = batch.find((b) => b.kind !== 'log')!.at;
+        expect(await service(store, 'new')).toMatchObject({ registeredAt: first });
+      });
+
+      it('a run id pairs an end with the latest start before it, in the same batch or an earlier one; a beat without a time gets the store\'s clock', async () => {
+        const { store } = await setUp();
+        await store.recordBeats([{ slug: 'a', at: T0, kind: 'start', runId: rid }]);
+        await store.recordBeats([
+          { slug: 'a', at: T0 + 2 * MIN, runId: rid },
+          { slug: 'a', at: T0 + 3 * MIN, kind: 'start', runId: rid },
+          { slug: 'a', at: T0 + 4 * MIN, kind: 'fail', runId: rid },
+          { slug: 'b', kind: 'start', runId: rid },
+          { slug: 'b', kind: 'fail', runId: rid },
+        ]);
+        const h = await store.history('a', T0, T0 + HOUR);
+        expect(h.signals.map((x) => [x.kind, x.durationMs])).toEqual([
+          ['start', null],
+          ['ok', 2 * MIN],
+          ['start', null],
+          ['fail', MIN],
+        ]);
+        const b = (await service(store, 'b'))!;
+        // Both at the store's clock: PostgreSQL's one instant, or this process's a moment apart.
+        expect(b.failure!.durationMs).toBe(b.failure!.at - b.registeredAt);
+        expect(b.failure!.durationMs).toBeLessThan(5_000);
+      });
+
+      it('two handles writing overlapping batches at once, in opposite service orders, lose nothing and never deadlock', async () => {
+        const { store, open } = await setUp();
+        const other = await open();
+        const slugs = Array.from({ length: 12 }, (_, i) => `svc-${String(i).padStart(2, '0')}`);
+        const rounds = 15;
+        const batch = (order: string[], round: number): BeatInput[] => order.flatMap((slug) => [{ slug, at: T0 + round }, { slug, at: T0 + round, kind: 'start' }]);
+        await Promise.all([
+          (async () => {
+            for (let r = 0; r < rounds; r++) await Promise.all([store.recordBeats(batch(slugs, r)), store.recordBeats(batch([...slugs].reverse(), r))]);
+          })(),
+          (async () => {
+            for (let r = 0; r < rounds; r++) await Promise.all([other.recordBeats(batch([...slugs].reverse(), r)), other.recordBeats(batch(slugs, r))]);
+          })(),
+        ]);
+        const services = await store.services();
+        expect(services.map((s) => [s.slug, s.beatSeq])).toEqual(slugs.map((s) => [s, 4 * rounds]));
+        for (const s of services) expect(s.runStartedAt).not.toBeNull();
+        expect((await store.history(slugs[5]!, T0, T0 + HOUR)).beats).toHaveLength(4 * rounds);
       });
 
       it('clock() is null or a time close to now, the same from every handle', async () => {
