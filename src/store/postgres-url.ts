@@ -3,6 +3,8 @@
  * pg: whether a value is a URL, whether it is one Medic accepts, and the password file's contents.
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { checkLinks } from '../config-file.js';
 import { ConfigError } from '../errors.js';
 import { trustProblem } from '../file-trust.js';
 
@@ -47,12 +49,15 @@ export function databaseUrlProblem(url: string): string | null {
 const MAX_PASSWORD_FILE_BYTES = 4096;
 
 /**
- * The password in `file` (its first line), read as key files are (notify/keys.ts): opened without
- * blocking (a FIFO cannot hang the run), a regular file owned by `uid` or root that others can
- * neither write nor read. Problems are ConfigErrors (78) naming the file, never its contents.
+ * The password in `file` (its first line), read as key files are (notify/keys.ts): every link on
+ * the way the user's or root's (checkLinks), opened without blocking (a FIFO cannot hang the run),
+ * a regular file owned by `uid` or root that nobody else can read or write (mode 600, as the docs
+ * say; a link to /etc/shadow, root's and group-readable, is refused). Problems are ConfigErrors
+ * (78) naming the file, never its contents.
  */
 export function readPasswordFile(file: string, uid: number): string {
   const where = `passwordFile ${file}`;
+  const before = checkLinks(resolve(file), uid, where);
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
@@ -63,9 +68,13 @@ export function readPasswordFile(file: string, uid: number): string {
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new ConfigError(`${where} is not a regular file`, 'point "passwordFile" at a file holding the password');
-    const problem = trustProblem(st, uid) ?? (st.mode & 0o007 ? 'every user on this machine can read it' : null);
+    const problem = trustProblem(st, uid) ?? (st.mode & 0o077 ? `its group or other users can read or write it (mode ${(st.mode & 0o777).toString(8).padStart(3, '0')})` : null);
     if (problem) {
       throw new ConfigError(`refusing ${where}: ${problem}`, `make it the user's own and private: chown ${uid} ${file} && chmod 600 ${file}`);
+    }
+    // The file opened must be the one the links were checked to lead to (not one swapped in since).
+    if (before === null || before.dev !== st.dev || before.ino !== st.ino) {
+      throw new ConfigError(`refusing ${where}: it changed while Medic was reading it`, 'run the command again; if this repeats, someone is changing the file or a link to it');
     }
     const buf = Buffer.alloc(MAX_PASSWORD_FILE_BYTES + 1);
     const n = readSync(fd, buf, 0, buf.length, 0);
