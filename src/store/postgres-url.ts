@@ -2,7 +2,7 @@
  * [scale] What the config and the store need to know about a PostgreSQL "database" without loading
  * pg: whether a value is a URL, whether it is one Medic accepts, and the password file's contents.
  */
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { resolve } from 'node:path';
 import { checkLinks } from '../config-file.js';
 import { ConfigError } from '../errors.js';
@@ -41,6 +41,7 @@ export function databaseUrlProblem(url: string): string | null {
   if (u.password !== '') return `a password in the database URL is refused; ${PASSWORD_ADVICE}`;
   for (const key of u.searchParams.keys()) {
     if (key.toLowerCase() === 'password') return `a password in the database URL (?password=) is refused; ${PASSWORD_ADVICE}`;
+    if (key.toLowerCase() === 'sslpassword') return 'a password in the database URL (?sslpassword=) is refused; use a client key (sslkey) that is not encrypted, readable only by this user (chmod 600)';
   }
   return null;
 }
@@ -85,4 +86,102 @@ export function readPasswordFile(file: string, uid: number): string {
   } finally {
     closeSync(fd);
   }
+}
+
+/** The TLS options of a connection whose certificate files Medic read itself (pg's `ssl`). */
+export interface SslOptions {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  rejectUnauthorized?: boolean;
+  checkServerIdentity?: () => undefined;
+}
+
+/** A certificate or key file is a few KiB; anything near this is not one. */
+export const MAX_SSL_FILE_BYTES = 1024 * 1024;
+
+/** The URL options that name files, and what pg reads from them (pg-connection-string). */
+const SSL_FILES = [
+  ['sslrootcert', 'ca'],
+  ['sslcert', 'cert'],
+  ['sslkey', 'key'],
+] as const;
+
+/**
+ * The URL pg may parse, and the TLS options Medic builds in its place when the URL names
+ * certificate files (`sslrootcert`, `sslcert`, `sslkey`). pg-connection-string would read those
+ * with a blocking readFileSync of any size, at every connection: a FIFO there hangs the run past
+ * every timeout, /dev/zero eats the memory. So they are read here, once, as key files are: every
+ * link on the way the user's or root's, opened without blocking, a regular file of at most 1 MiB
+ * owned by `uid` or root, the client key readable by nobody else (chmod 600). The options pg
+ * derives from `sslmode` (and `uselibpqcompat`) are kept: pg's own reading of them, done here,
+ * since pg would otherwise replace the `ssl` given beside the URL. A URL without these files is
+ * returned as it is.
+ */
+export function sslFromUrl(url: string, uid: number): { url: string; ssl?: SslOptions | false } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return { url };
+  }
+  const q = u.searchParams;
+  if (!SSL_FILES.some(([name]) => q.has(name))) return { url };
+  const ssl: SslOptions = {};
+  for (const [name, field] of SSL_FILES) {
+    // pg keeps the last of a repeated option.
+    const file = q.getAll(name).at(-1);
+    if (file) ssl[field] = readSslFile(file, uid, name);
+  }
+  const mode = q.getAll('sslmode').at(-1);
+  const libpq = q.getAll('uselibpqcompat').at(-1) === 'true';
+  for (const name of [...SSL_FILES.map(([n]) => n), 'sslmode', 'uselibpqcompat', 'ssl']) q.delete(name);
+  const rest = u.toString();
+  if (mode === 'disable') return { url: rest, ssl: false };
+  if (libpq) {
+    if (mode === 'prefer' || (mode === 'require' && !ssl.ca)) ssl.rejectUnauthorized = false;
+    else if (mode === 'require' || mode === 'verify-ca') ssl.checkServerIdentity = () => undefined;
+    if (mode === 'verify-ca' && !ssl.ca) throw new ConfigError('sslmode=verify-ca in the database URL needs sslrootcert (the CA to verify with)', 'add sslrootcert=<CA file> to the URL, or use sslmode=verify-full');
+  } else if (mode === 'no-verify') {
+    ssl.rejectUnauthorized = false;
+  }
+  return { url: rest, ssl };
+}
+
+function readSslFile(file: string, uid: number, name: string): string {
+  const where = `${name} ${file} (in the database URL)`;
+  const fix = name === 'sslkey' ? `make it the user's own and private: chown ${uid} ${file} && chmod 600 ${file}` : `make it the user's own (or root's) and not writable by others: chown ${uid} ${file} && chmod 644 ${file}`;
+  const before = checkLinks(resolve(file), uid, where);
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new ConfigError(`cannot read ${where}: ${code}`, `fix the path in "database" (or MEDIC_DB, or --to): it is the PEM file of ${SSL_WHAT[name] ?? name}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new ConfigError(`refusing ${where}: it is not a regular file (a pipe, a device or a socket)`, `point ${name} at the PEM file of ${SSL_WHAT[name] ?? name}`);
+    const problem = trustProblem(st, uid) ?? (name === 'sslkey' && st.mode & 0o077 ? `its group or other users can read or write it (mode ${(st.mode & 0o777).toString(8).padStart(3, '0')})` : null);
+    if (problem) throw new ConfigError(`refusing ${where}: ${problem}`, fix);
+    if (!sameFile(before, st)) throw new ConfigError(`refusing ${where}: it changed while Medic was reading it`, 'run the command again; if this repeats, someone is changing the file or a link to it');
+    if (st.size > MAX_SSL_FILE_BYTES) throw new ConfigError(`refusing ${where}: it is ${st.size} bytes, more than ${MAX_SSL_FILE_BYTES} (1 MiB): not a certificate or key`, `point ${name} at the PEM file of ${SSL_WHAT[name] ?? name}`);
+    const buf = Buffer.alloc(Math.min(st.size, MAX_SSL_FILE_BYTES) + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const read = readSync(fd, buf, n, buf.length - n, null);
+      if (read === 0) break;
+      n += read;
+    }
+    if (n > MAX_SSL_FILE_BYTES) throw new ConfigError(`refusing ${where}: it is larger than ${MAX_SSL_FILE_BYTES} bytes (1 MiB): not a certificate or key`, `point ${name} at the PEM file of ${SSL_WHAT[name] ?? name}`);
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const SSL_WHAT: Record<string, string> = { sslrootcert: 'the CA certificate(s) to verify the server with', sslcert: 'the client certificate', sslkey: "the client certificate's private key" };
+
+function sameFile(before: Stats | null, st: Stats): boolean {
+  return before !== null && before.dev === st.dev && before.ino === st.ino;
 }

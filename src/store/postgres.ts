@@ -4,7 +4,7 @@ import { boundDetails, boundRunId } from '../core/signal-bounds.js';
 import { DatabaseError } from '../errors.js';
 import { SCHEMA_VERSION } from './migrations.js';
 import { MIGRATION_LOCK, PG_MIGRATIONS, VERSION_TABLE } from './postgres-migrations.js';
-import { describeUrl } from './postgres-url.js';
+import { describeUrl, sslFromUrl, type SslOptions } from './postgres-url.js';
 import type { Action, BeatInput, EventStatus, History, OpenOptions, OutboxEvent, Refusal, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
 
 export interface PostgresOptions extends OpenOptions {
@@ -12,6 +12,8 @@ export interface PostgresOptions extends OpenOptions {
   password?: string;
   /** Connections in the pool: `medic serve` calls recordBeats concurrently. */
   maxConnections?: number;
+  /** The user running medic: certificate files the URL names must be theirs or root's (sslFromUrl). */
+  uid?: number;
 }
 
 /** Bounds: a database that does not answer must not hang a cron job (like SQLite's 15 s busy timeout). */
@@ -105,7 +107,7 @@ function text(b: unknown): string | null {
 export async function openPostgresStore(url: string, opts: PostgresOptions = {}): Promise<PostgresStore> {
   const readOnly = opts.readOnly === true;
   const pool = new pg.Pool({
-    connectionString: withPassword(url, opts.password),
+    ...connectionOptions(url, opts.password, opts.uid),
     max: opts.maxConnections ?? 4,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     statement_timeout: STATEMENT_TIMEOUT_MS,
@@ -128,6 +130,15 @@ export async function openPostgresStore(url: string, opts: PostgresOptions = {})
     throw postgresError(url, err);
   }
   return store;
+}
+
+/**
+ * What pg connects with: the URL (certificate files it names are read by Medic: sslFromUrl) and
+ * the password from the password file. Problems with the files are ConfigErrors (78).
+ */
+export function connectionOptions(url: string, password: string | undefined, uid: number | undefined): { connectionString: string; ssl?: SslOptions | false } {
+  const { url: rest, ssl } = sslFromUrl(url, uid ?? process.geteuid?.() ?? 0);
+  return { connectionString: withPassword(rest, password), ...(ssl !== undefined && { ssl }) };
 }
 
 /**

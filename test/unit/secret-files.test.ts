@@ -3,13 +3,14 @@
  * them: every link on the way the user's or root's (as for the config), and the password file
  * private (mode 600). Real files, real links, owners changed with chown (the tests run as root).
  */
-import { chmodSync, lchownSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, lchownSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Target } from '../../src/config.js';
 import { isMedicError } from '../../src/errors.js';
 import { readTargetKey } from '../../src/notify/keys.js';
-import { readPasswordFile } from '../../src/store/postgres-url.js';
+import { databaseUrlProblem, readPasswordFile, sslFromUrl } from '../../src/store/postgres-url.js';
 import { GUIDE_EXAMPLE_KEY } from '../fixtures/pagerduty.js';
 import { tempDir } from '../helpers/db.js';
 
@@ -95,5 +96,82 @@ describe('routingKeyFile', () => {
 
   it('a link the user owns is followed', () => {
     expect(readTargetKey(target(link(secret(`${GUIDE_EXAMPLE_KEY}\n`), uid)), {}, uid)).toEqual({ key: GUIDE_EXAMPLE_KEY });
+  });
+});
+
+describe('certificate files named in the database URL (sslrootcert, sslcert, sslkey) are read by Medic, with care', () => {
+  const PEM = '-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n';
+  const base = 'postgres://medic@db.example.test:5432/medic';
+
+  it('each file becomes pg\'s ssl option and leaves the URL, so pg reads nothing itself', () => {
+    const ca = secret(PEM, 0o644);
+    const cert = secret(PEM.replace('fake', 'client'), 0o644);
+    const key = secret('-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----\n');
+    const out = sslFromUrl(`${base}?sslrootcert=${ca}&sslcert=${cert}&sslkey=${key}&application_name=x`, uid);
+    expect(out.url).toBe(`${base}?application_name=x`);
+    expect(out.ssl).toEqual({ ca: PEM, cert: PEM.replace('fake', 'client'), key: '-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----\n' });
+  });
+
+  it('a URL without certificate files is left to pg as it is', () => {
+    expect(sslFromUrl(`${base}?sslmode=verify-full`, uid)).toEqual({ url: `${base}?sslmode=verify-full` });
+  });
+
+  it.each<[string, Record<string, unknown> | false]>([
+    ['', {}],
+    ['&sslmode=verify-full', {}],
+    ['&sslmode=require', {}],
+    ['&sslmode=no-verify', { rejectUnauthorized: false }],
+    ['&sslmode=disable', false],
+    ['&sslmode=require&uselibpqcompat=true', { checkServerIdentity: expect.any(Function) }],
+    ['&sslmode=verify-ca&uselibpqcompat=true', { checkServerIdentity: expect.any(Function) }],
+    ['&sslmode=prefer&uselibpqcompat=true', { rejectUnauthorized: false }],
+    ['&sslmode=verify-full&uselibpqcompat=true', {}],
+  ])('sslmode as pg reads it: %s', (query, extra) => {
+    const ca = secret(PEM, 0o644);
+    const out = sslFromUrl(`${base}?sslrootcert=${ca}${query}`, uid);
+    expect(out.url).toBe(base);
+    expect(out.ssl).toEqual(extra === false ? false : { ca: PEM, ...extra });
+  });
+
+  const fifo = () => {
+    const at = join(tempDir(), 'fifo');
+    execFileSync('mkfifo', [at]);
+    return at;
+  };
+  const big = () => {
+    const file = secret('', 0o644);
+    truncateSync(file, 1024 * 1024 + 1);
+    return file;
+  };
+  it.each<[string, string, () => string, string]>([
+    ['a FIFO (it would hang the run)', 'sslrootcert', fifo, 'it is not a regular file (a pipe, a device or a socket)'],
+    ['a device (/dev/zero would eat the memory)', 'sslcert', () => '/dev/zero', 'it is not a regular file (a pipe, a device or a socket)'],
+    ['larger than 1 MiB', 'sslrootcert', big, `it is ${1024 * 1024 + 1} bytes, more than ${1024 * 1024} (1 MiB)`],
+    ['a key the group can read', 'sslkey', () => secret('k\n', 0o640), 'its group or other users can read or write it (mode 640)'],
+    ['owned by another user', 'sslcert', () => {
+      const f = secret(PEM, 0o644);
+      chownSync(f, OTHER, OTHER);
+      return f;
+    }, `it is owned by uid ${OTHER}`],
+    ['reached through a link owned by another user', 'sslrootcert', () => link(secret(PEM, 0o644), OTHER), 'it is reached through the link'],
+  ])('%s is refused (78), naming the option and the file', (_label, name, make, words) => {
+    const file = make();
+    const err = thrown(() => sslFromUrl(`${base}?${name}=${file}`, uid));
+    expect(err.exitCode).toBe(78);
+    expect(err.message).toContain(`refusing ${name} ${file} (in the database URL): ${words}`);
+  });
+
+  it('a missing file is a config error naming it', () => {
+    const err = thrown(() => sslFromUrl(`${base}?sslkey=/nonexistent/medic-key.pem`, uid));
+    expect(err.exitCode).toBe(78);
+    expect(err.message).toBe('cannot read sslkey /nonexistent/medic-key.pem (in the database URL): ENOENT');
+  });
+
+  it.each([
+    ['?sslpassword=x', 'a password in the database URL (?sslpassword=) is refused'],
+    ['?SSLPassword=x', 'a password in the database URL (?sslpassword=) is refused'],
+    ['?password=x', 'a password in the database URL (?password=) is refused'],
+  ])('%s in the URL is refused like a password', (query, words) => {
+    expect(databaseUrlProblem(`${base}${query}`)).toContain(words);
   });
 });
