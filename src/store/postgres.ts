@@ -34,9 +34,28 @@ const TYPES = {
   }) as typeof pg.types.getTypeParser,
 };
 
-/** A server's words (untrusted): one line, control characters escaped, bounded. */
+/**
+ * The passwords this process gave pg (password files; PGPASSWORD, which pg reads itself): a hostile
+ * or careless server may echo one in its error text, which Medic prints. Kept for the process's
+ * life, so every store and client of it masks them, whichever helper built its message.
+ */
+const PASSWORDS = new Set<string>();
+
+/** `text` with every occurrence of a password, in any case, replaced by `<password>`. */
+export function hidePasswords(text: string, env: NodeJS.ProcessEnv = process.env): string {
+  const all = [...PASSWORDS, ...(env.PGPASSWORD ? [env.PGPASSWORD] : [])].filter((p) => p !== '');
+  if (all.length === 0) return text;
+  // Longest first: one password inside another is not left half-shown.
+  const pattern = all
+    .sort((a, b) => b.length - a.length)
+    .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('|');
+  return text.replace(new RegExp(pattern, 'gi'), '<password>');
+}
+
+/** A server's words (untrusted): one line, no password (hidePasswords), control characters escaped, bounded. */
 function serverText(text: unknown): string {
-  const s = String(text ?? '').replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  const s = hidePasswords(String(text ?? '')).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return s.length > 300 ? `${s.slice(0, 297)}...` : s;
 }
 
@@ -138,6 +157,7 @@ export async function openPostgresStore(url: string, opts: PostgresOptions = {})
  */
 export function connectionOptions(url: string, password: string | undefined, uid: number | undefined): { connectionString: string; ssl?: SslOptions | false } {
   const { url: rest, ssl } = sslFromUrl(url, uid ?? process.geteuid?.() ?? 0);
+  if (password !== undefined && password !== '') PASSWORDS.add(password);
   return { connectionString: withPassword(rest, password), ...(ssl !== undefined && { ssl }) };
 }
 
