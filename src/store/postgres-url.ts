@@ -25,6 +25,27 @@ export function describeUrl(url: string): string {
   }
 }
 
+/** The `sslmode` values under which pg refuses to talk without TLS. */
+const ENCRYPTED_MODES = ['require', 'verify-ca', 'verify-full'];
+
+/**
+ * Whether a postgres URL may send the password and beats over the network unencrypted: a host
+ * that is not this machine (loopback, a Unix socket) and no `sslmode` of require, verify-ca or
+ * verify-full (pg's default is no TLS at all).
+ */
+export function sentInClear(url: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return false;
+  }
+  const host = (u.searchParams.get('host') ?? decodeURIComponent(u.hostname)).replace(/^\[(.*)\]$/, '$1');
+  const local = host === '' || host.startsWith('/') || host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+  const mode = u.searchParams.getAll('sslmode').at(-1);
+  return !local && !ENCRYPTED_MODES.includes(mode ?? '');
+}
+
 const PASSWORD_ADVICE = 'remove it from the URL and give it through "passwordFile" (a file only this user can read), PGPASSWORD, or ~/.pgpass';
 
 /**
