@@ -25,6 +25,31 @@ export function describeUrl(url: string): string {
   }
 }
 
+/** URL options that hold no secret and name no file: the only ones a URL is printed with. */
+const SHOWN_OPTIONS = ['sslmode', 'application_name', 'connect_timeout', 'target_session_attrs', 'uselibpqcompat'];
+
+/**
+ * A postgres URL as Medic prints it where the URL itself is needed (the line to put in a config):
+ * no password, and only the query options of SHOWN_OPTIONS; `dropped` counts the others (file
+ * paths, anything unknown), never naming them.
+ */
+export function shownUrl(url: string): { url: string; dropped: number } {
+  try {
+    const u = new URL(url);
+    u.password = '';
+    const keys = new Set(u.searchParams.keys());
+    let dropped = 0;
+    for (const key of keys) {
+      if (SHOWN_OPTIONS.includes(key)) continue;
+      u.searchParams.delete(key);
+      dropped++;
+    }
+    return { url: u.toString(), dropped };
+  } catch {
+    return { url: 'the PostgreSQL URL given', dropped: 0 };
+  }
+}
+
 /** The `sslmode` values under which pg refuses to talk without TLS. */
 const ENCRYPTED_MODES = ['require', 'verify-ca', 'verify-full'];
 
