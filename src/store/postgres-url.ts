@@ -56,7 +56,8 @@ const ENCRYPTED_MODES = ['require', 'verify-ca', 'verify-full'];
 /**
  * Whether a postgres URL may send the password and beats over the network unencrypted: a host
  * that is not this machine (loopback, a Unix socket) and no `sslmode` of require, verify-ca or
- * verify-full (pg's default is no TLS at all).
+ * verify-full (pg's default is no TLS at all); without an sslmode, `ssl=true` or a certificate
+ * file (sslrootcert, sslcert, sslkey) turns TLS on too.
  */
 export function sentInClear(url: string): boolean {
   let u: URL;
@@ -67,8 +68,11 @@ export function sentInClear(url: string): boolean {
   }
   const host = (u.searchParams.get('host') ?? decodeURIComponent(u.hostname)).replace(/^\[(.*)\]$/, '$1');
   const local = host === '' || host.startsWith('/') || host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-  const mode = u.searchParams.getAll('sslmode').at(-1);
-  return !local && !ENCRYPTED_MODES.includes(mode ?? '');
+  const q = u.searchParams;
+  const mode = q.getAll('sslmode').at(-1);
+  // Without sslmode, pg turns TLS on (verified) for ssl=true or a certificate file.
+  const tls = mode === undefined ? ['true', '1'].includes(q.getAll('ssl').at(-1) ?? '') || SSL_FILES.some(([name]) => q.get(name)) : ENCRYPTED_MODES.includes(mode);
+  return !local && !tls;
 }
 
 const PASSWORD_ADVICE = 'remove it from the URL and give it through "passwordFile" (a file only this user can read), PGPASSWORD, or ~/.pgpass';
