@@ -243,10 +243,10 @@ export function readTrustedFile(file: string, uid: number, gid: number | undefin
  * anyone but the user or root (as protected_symlinks does in sticky folders): such a link lets its
  * owner choose, and change at any moment, the file Medic reads (a root-owned file that passes the
  * trust rules, /proc/kmsg, a FIFO). Returns the stat (lstat) of the file the path leads to, or null
- * when it leads nowhere (the open that follows says so). `what` names the file in the refusal
- * (`serve.pingKeyFile` for medic serve's key files).
+ * when it leads nowhere (the open that follows says so). `what` names the file in the message
+ * (`passwordFile /etc/medic/pw`); key and password files follow the same rule.
  */
-export function checkLinks(file: string, uid: number, what = 'config'): Stats | null {
+export function checkLinks(file: string, uid: number, what = `config ${file}`): Stats | null {
   let todo = file.split('/').filter(Boolean);
   let at = '/';
   for (let hops = 0; ; ) {
@@ -266,7 +266,7 @@ export function checkLinks(file: string, uid: number, what = 'config'): Stats | 
     }
     if (st.uid !== uid && st.uid !== 0) {
       throw new ConfigError(
-        `refusing ${what} ${file}: it is reached through the link ${next}, owned by uid ${st.uid}, neither the user running medic (uid ${uid}) nor root, so someone else could choose the file Medic reads`,
+        `refusing ${what}: it is reached through the link ${next}, owned by uid ${st.uid}, neither the user running medic (uid ${uid}) nor root, so someone else could choose the file Medic reads`,
         `pass the path of the file itself, or have the user running medic own the link (chown -h)`,
       );
     }

@@ -12,7 +12,7 @@ import { describeKeyRef, keyRefOf, readTargetKey } from '../notify/keys.js';
 import { checkPingKeyIsOwn, pingKeySource, readPingKey, readTls } from '../serve/key.js';
 import { SCHEMA_VERSION } from '../store/migrations.js';
 import type { StoreConfig } from '../store/index.js';
-import { describeUrl } from '../store/postgres-url.js';
+import { describeUrl, sentInClear } from '../store/postgres-url.js';
 import type { Store } from '../store/types.js';
 import { testAlert } from './test-alert.js';
 
@@ -149,6 +149,15 @@ type Add = (code: number, check: string, level: Level, detail: string, fix?: str
 async function checkDatabase(config: Config, deps: DoctorDeps, add: Add): Promise<DoctorStore | null> {
   // [scale] PostgreSQL: named by host, port, database and user (never a password); no file to stat.
   const path = config.databaseUrl ? describeUrl(config.databaseUrl) : config.databasePath;
+  if (config.databaseUrl && sentInClear(config.databaseUrl)) {
+    add(
+      EXIT.ok,
+      'database encryption',
+      'warn',
+      `${path}: no sslmode=require, verify-ca or verify-full in the URL, so the password and every beat may cross the network in clear text`,
+      'add ?sslmode=verify-full to the URL (and sslrootcert=<CA file> for a private CA)',
+    );
+  }
   let store: DoctorStore;
   try {
     store = await deps.openStore(config);

@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
 import { formatDuration } from '../core/duration.js';
 import { UsageError } from '../errors.js';
-import { databaseUrlProblem, describeUrl } from '../store/postgres-url.js';
+import { databaseUrlProblem, describeUrl, shownUrl } from '../store/postgres-url.js';
 import type { MigrateReport, Tally } from '../store/migrate.js';
 
 export interface MigrateInput {
@@ -77,8 +77,11 @@ function counted(t: Tally): string | null {
 /** What the operator reads: what was copied, and what to change in the config. */
 export function migrateText(r: MigrateResult): string {
   const counts = r.report.tallies.map(counted).filter((c) => c !== null);
+  // The URL as given may hold options that are file paths or secrets: shown without them.
+  const to = shownUrl(r.to);
+  const others = to.dropped === 0 ? '' : `, adding back the ${to.dropped === 1 ? 'query option' : `${to.dropped} query options`} of --to not shown here,`;
   const lines = [
-    `copied ${r.from} into ${r.to} in ${formatDuration(Math.max(1, Math.round(r.report.ms / 1000)) * 1000)}: ${counts.join(', ')} (counts and ids verified)`,
+    `copied ${r.from} into ${describeUrl(r.to)} in ${formatDuration(Math.max(1, Math.round(r.report.ms / 1000)) * 1000)}: ${counts.join(', ')} (counts and ids verified)`,
   ];
   if (r.report.beatsAfter > 0) {
     lines.push(
@@ -88,7 +91,7 @@ export function migrateText(r: MigrateResult): string {
   lines.push(
     '',
     'Next:',
-    `  1. In ${r.configFile} set "database": ${JSON.stringify(r.to)} (or MEDIC_DB=${r.to}) on every host that runs medic.`,
+    `  1. In ${r.configFile} set "database": ${JSON.stringify(to.url)} (or MEDIC_DB=${to.url})${others} on every host that runs medic.`,
     '  2. Give the password through PGPASSWORD, ~/.pgpass or "passwordFile" in the config, never in the URL.',
     '  3. Run `medic doctor`, then `medic status`: it shows the same services as before.',
     `  ${r.from} is left as it was; keep it until PostgreSQL has run for a while.`,
@@ -100,7 +103,7 @@ export function migrateJson(r: MigrateResult): string {
   return JSON.stringify(
     {
       from: r.from,
-      to: r.to,
+      to: shownUrl(r.to).url,
       tables: Object.fromEntries(r.report.tallies.map((t) => [t.table, { rows: t.rows, minId: t.minId, maxId: t.maxId }])),
       beatsAfterSnapshot: r.report.beatsAfter,
       ms: r.report.ms,

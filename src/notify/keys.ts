@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import type { Target } from '../config.js';
 import { dirname, resolve } from 'node:path';
-import { keysInEnv, ROUTING_KEY_SHAPE } from '../errors.js';
+import { checkLinks } from '../config-file.js';
+import { isMedicError, keysInEnv, ROUTING_KEY_SHAPE } from '../errors.js';
 import { trustProblem } from '../file-trust.js';
 import { GET_KEY, missingKeyHint } from '../hints.js';
 import type { KeyRef } from '../store/types.js';
@@ -69,6 +70,14 @@ function readRawKey(ref: KeyRef, env: NodeJS.ProcessEnv, uid: number | null): { 
   }
   const file = ref.slice(5);
   const writeIt = missingKeyHint(ref);
+  let before: ReturnType<typeof checkLinks> = null;
+  try {
+    // Every link on the way the user's or root's, as for the config: else its owner picks the file read.
+    if (uid !== null) before = checkLinks(resolve(file), uid, where);
+  } catch (err) {
+    if (!isMedicError(err)) throw err;
+    return { kind: 'bad', message: err.message, hint: err.hint ?? writeIt };
+  }
   let fd: number;
   try {
     // Non-blocking, so a FIFO planted at the path cannot hang the run.
@@ -87,6 +96,9 @@ function readRawKey(ref: KeyRef, env: NodeJS.ProcessEnv, uid: number | null): { 
         message: `${where} is not safe to read a routing key from: ${distrust}`,
         hint: `make it the user's own and private: chown ${uid} ${file} && chmod 600 ${file}`,
       };
+    }
+    if (uid !== null && (before === null || before.dev !== st.dev || before.ino !== st.ino)) {
+      return { kind: 'bad', message: `${where} changed while Medic was reading it`, hint: 'run the command again; if this repeats, someone is changing the file or a link to it' };
     }
     const buf = Buffer.alloc(MAX_KEY_FILE_BYTES + 1);
     const n = readSync(fd, buf, 0, buf.length, 0);

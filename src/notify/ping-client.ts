@@ -25,12 +25,26 @@ export interface PingBase {
 
 /** A medic serve ping key (as its config requires): 16 or more URL-safe characters. */
 const PING_KEY = /^[A-Za-z0-9_-]{16,}$/;
+/** A part of a path that holds a run of key characters as long as a key: shown as `<ping-key>` (with what is around it). */
+const KEY_LIKE = /[A-Za-z0-9_-]{16,}/;
 export const PING_URL_EXAMPLE = 'https://medic.internal/ping/<ping-key>';
 
 /**
+ * A path as Medic prints it: every part that could hold a ping key (a run of 16 or more URL-safe
+ * characters) replaced by `<ping-key>`, wherever it stands, so a key followed by anything is still hidden.
+ */
+export function maskPath(pathname: string): string {
+  return pathname
+    .split('/')
+    .map((part) => (KEY_LIKE.test(part) ? '<ping-key>' : part))
+    .join('/');
+}
+
+/**
  * Reads a MEDIC_URL or `--url` value: https (plain http only to loopback, as for PagerDuty URLs),
- * no user:password, no query or fragment, ending in a ping key. Returns the base or the problem
- * (which never quotes the key).
+ * no user:password, no query or fragment, ending in a ping key; one slash after the key is
+ * accepted (and dropped). Returns the base or the problem, which never quotes the URL's path raw
+ * (maskPath), so never the key.
  */
 export function readPingBase(value: string): PingBase | { problem: string } {
   let url: URL;
@@ -39,19 +53,22 @@ export function readPingBase(value: string): PingBase | { problem: string } {
   } catch {
     return { problem: `expected a URL like ${PING_URL_EXAMPLE}` };
   }
-  const parts = url.pathname.split('/');
+  // `…/<ping-key>/` names the same base: that one slash is dropped (`…/ping/` and `…/<ping-key>//` are mistakes).
+  const pathname = /\/[A-Za-z0-9_-]{16,}\/$/.test(url.pathname) ? url.pathname.slice(0, -1) : url.pathname;
+  const parts = pathname.split('/');
   const key = parts.pop() ?? '';
   const path = parts.join('/');
   const masked = new URL(url.href);
-  masked.pathname = `${path}/ping-key`;
   masked.search = '';
   masked.hash = '';
+  // `ping-key` for every key-like part: the rule below quotes the URL (`<` would be escaped there).
+  masked.pathname = `${maskPath(path).replaceAll('<ping-key>', 'ping-key')}/ping-key`;
   // The https/loopback and no-credentials rule of every URL Medic sends to, on the URL without its key.
   const rule = checkUrl(masked.href);
-  if (rule) return { problem: rule.replace(/ping-key(?=")/, '<ping-key>') };
-  const shown = `${masked.origin}${path}/<ping-key>`;
+  if (rule) return { problem: rule.replace(/(?<=\/)ping-key(?=[/"])/g, '<ping-key>') };
+  const shown = `${masked.origin}${maskPath(path)}/<ping-key>`;
   if (url.search || url.hash) return { problem: `${shown}: no query (?…) or fragment (#…) allowed; Medic adds ?rid= itself` };
-  if (key === '') return { problem: `${masked.origin}${url.pathname}: the URL does not end in the ping key (a slash at the end, or an empty variable?); expected ${PING_URL_EXAMPLE}` };
+  if (key === '') return { problem: `${masked.origin}${maskPath(url.pathname)}: the URL does not end in the ping key (a slash too many at the end, or an empty variable?); expected ${PING_URL_EXAMPLE}` };
   if (!PING_KEY.test(key)) {
     return { problem: `${shown}: the ping key (the URL's last part) must be 16 or more of A-Z a-z 0-9 _ -, got ${key.length} character${key.length === 1 ? '' : 's'}${/^[A-Za-z0-9_-]*$/.test(key) ? '' : ' with others among them'}` };
   }

@@ -80,7 +80,7 @@ export interface SecretFile {
  * Each refusal is a ConfigError (78) naming the file and what to change, never its contents.
  */
 export function readSecretFile(file: string, f: SecretFile, uid: number, gid: number | undefined): Buffer {
-  checkLinks(file, uid, f.setting);
+  checkLinks(file, uid, `${f.setting} ${file}`);
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
@@ -106,7 +106,7 @@ export function readSecretFile(file: string, f: SecretFile, uid: number, gid: nu
     if (folderProblem) {
       throw unsafe(`its folder ${folder} is not safe (${folderProblem}), so someone else could put another file in its place`, `move it into a folder only you (or root) can write, or: chmod go-w ${folder}`);
     }
-    const now = checkLinks(file, uid, f.setting);
+    const now = checkLinks(file, uid, `${f.setting} ${file}`);
     if (now === null || now.dev !== st.dev || now.ino !== st.ino) throw changed();
     const buf = Buffer.alloc(f.maxBytes + 1);
     let n = 0;

@@ -34,7 +34,7 @@ export async function openStore(config: StoreConfig, opts: StoreOptions): Promis
     if (problem) throw new ConfigError(`"database" (or MEDIC_DB): ${problem}`);
     const password = config.passwordFile ? readPasswordFile(config.passwordFile, opts.uid) : undefined;
     const { openPostgresStore } = await import('./postgres.js');
-    return openPostgresStore(config.databaseUrl, { readOnly: opts.readOnly === true, ...(password !== undefined && { password }) });
+    return openPostgresStore(config.databaseUrl, { readOnly: opts.readOnly === true, uid: opts.uid, ...(password !== undefined && { password }) });
   }
   return openSqliteStore(config.databasePath, { uid: opts.uid, gid: opts.gid, mode: config.databaseMode ?? DEFAULT_DATABASE_MODE, readOnly: opts.readOnly === true });
 }

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { DatabaseError, DataError, MedicError, EXIT } from '../errors.js';
-import { openPostgresStore, postgresError } from './postgres.js';
+import { connectionOptions, openPostgresStore, postgresError } from './postgres.js';
 import { VERSION_TABLE } from './postgres-migrations.js';
 import { describeUrl } from './postgres-url.js';
 import { openSqliteStore, type SqliteStore } from './sqlite.js';
@@ -112,7 +112,7 @@ export async function migrateToPostgres(sqlitePath: string, url: string, opts: M
     throw new DatabaseError(`there is no SQLite database at ${sqlitePath}: nothing to migrate`, 'point "database" (or MEDIC_DB, or --config) at the database to copy');
   }
   // The target first: a database that cannot take the copy leaves the SQLite file untouched.
-  const client = await connect(url, opts.password);
+  const client = await connect(url, opts.password, opts.uid);
   let store: SqliteStore | null = null;
   let locked = false;
   try {
@@ -122,7 +122,7 @@ export async function migrateToPostgres(sqlitePath: string, url: string, opts: M
     await takeLock(store, opts);
     locked = true;
     // Medic's schema, from the PostgreSQL store's own migrations: it is opened as a writer once.
-    await (await openPostgresStore(url, { ...(opts.password !== undefined && { password: opts.password }) })).close();
+    await (await openPostgresStore(url, { uid: opts.uid, ...(opts.password !== undefined && { password: opts.password }) })).close();
     return await copy(store, client, url, opts, started);
   } finally {
     if (store && locked) {
@@ -137,8 +137,8 @@ export async function migrateToPostgres(sqlitePath: string, url: string, opts: M
   }
 }
 
-async function connect(url: string, password: string | undefined): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: QUERY_TIMEOUT_MS, application_name: 'medic migrate', ...(password !== undefined && { password }) });
+async function connect(url: string, password: string | undefined, uid: number | undefined): Promise<pg.Client> {
+  const client = new pg.Client({ ...connectionOptions(url, password, uid), connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: QUERY_TIMEOUT_MS, application_name: 'medic migrate' });
   // An error on an idle client (the server went away) must not become an uncaught exception.
   client.on('error', () => {});
   try {

@@ -4,7 +4,7 @@ import { boundDetails, boundRunId } from '../core/signal-bounds.js';
 import { DatabaseError } from '../errors.js';
 import { SCHEMA_VERSION } from './migrations.js';
 import { MIGRATION_LOCK, PG_MIGRATIONS, VERSION_TABLE } from './postgres-migrations.js';
-import { describeUrl } from './postgres-url.js';
+import { describeUrl, sslFromUrl, type SslOptions } from './postgres-url.js';
 import type { Action, BeatInput, EventStatus, History, OpenOptions, OutboxEvent, Refusal, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
 
 export interface PostgresOptions extends OpenOptions {
@@ -12,6 +12,8 @@ export interface PostgresOptions extends OpenOptions {
   password?: string;
   /** Connections in the pool: `medic serve` calls recordBeats concurrently. */
   maxConnections?: number;
+  /** The user running medic: certificate files the URL names must be theirs or root's (sslFromUrl). */
+  uid?: number;
 }
 
 /** Bounds: a database that does not answer must not hang a cron job (like SQLite's 15 s busy timeout). */
@@ -32,9 +34,28 @@ const TYPES = {
   }) as typeof pg.types.getTypeParser,
 };
 
-/** A server's words (untrusted): one line, control characters escaped, bounded. */
+/**
+ * The passwords this process gave pg (password files; PGPASSWORD, which pg reads itself): a hostile
+ * or careless server may echo one in its error text, which Medic prints. Kept for the process's
+ * life, so every store and client of it masks them, whichever helper built its message.
+ */
+const PASSWORDS = new Set<string>();
+
+/** `text` with every occurrence of a password, in any case, replaced by `<password>`. */
+export function hidePasswords(text: string, env: NodeJS.ProcessEnv = process.env): string {
+  const all = [...PASSWORDS, ...(env.PGPASSWORD ? [env.PGPASSWORD] : [])].filter((p) => p !== '');
+  if (all.length === 0) return text;
+  // Longest first: one password inside another is not left half-shown.
+  const pattern = all
+    .sort((a, b) => b.length - a.length)
+    .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('|');
+  return text.replace(new RegExp(pattern, 'gi'), '<password>');
+}
+
+/** A server's words (untrusted): one line, no password (hidePasswords), control characters escaped, bounded. */
 function serverText(text: unknown): string {
-  const s = String(text ?? '').replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  const s = hidePasswords(String(text ?? '')).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return s.length > 300 ? `${s.slice(0, 297)}...` : s;
 }
 
@@ -105,7 +126,7 @@ function text(b: unknown): string | null {
 export async function openPostgresStore(url: string, opts: PostgresOptions = {}): Promise<PostgresStore> {
   const readOnly = opts.readOnly === true;
   const pool = new pg.Pool({
-    connectionString: withPassword(url, opts.password),
+    ...connectionOptions(url, opts.password, opts.uid),
     max: opts.maxConnections ?? 4,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     statement_timeout: STATEMENT_TIMEOUT_MS,
@@ -128,6 +149,16 @@ export async function openPostgresStore(url: string, opts: PostgresOptions = {})
     throw postgresError(url, err);
   }
   return store;
+}
+
+/**
+ * What pg connects with: the URL (certificate files it names are read by Medic: sslFromUrl) and
+ * the password from the password file. Problems with the files are ConfigErrors (78).
+ */
+export function connectionOptions(url: string, password: string | undefined, uid: number | undefined): { connectionString: string; ssl?: SslOptions | false } {
+  const { url: rest, ssl } = sslFromUrl(url, uid ?? process.geteuid?.() ?? 0);
+  if (password !== undefined && password !== '') PASSWORDS.add(password);
+  return { connectionString: withPassword(rest, password), ...(ssl !== undefined && { ssl }) };
 }
 
 /**

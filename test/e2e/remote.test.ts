@@ -44,6 +44,13 @@ describe('medic beat with MEDIC_URL', { timeout: 60_000 }, () => {
     expect(server.accepted).toEqual([{ slug: SLUG, kind: 'ok', rid: null, body: '' }]);
   });
 
+  it('a slash after the key (MEDIC_URL=…/<ping-key>/) names the same URL: the beat goes to <key>/<slug>', async () => {
+    const server = await serve();
+    const res = await run(['beat', SLUG], { MEDIC_URL: `${server.url}/` });
+    expect(res).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(server.requests.map((r) => [r.method, r.path])).toEqual([['POST', `/ping/${PING_KEY}/${SLUG}`]]);
+  });
+
   it.each<[string, string[], string, string]>([
     ['--start', ['--start'], 'start', ''],
     ['--fail -m', ['--fail', '-m', 'disk full ✗'], 'fail', 'disk full ✗'],
@@ -165,6 +172,8 @@ describe('medic beat with MEDIC_URL', { timeout: 60_000 }, () => {
     ['user:password in the URL', ['--url', `https://bob:hunter2@medic.example.test/ping/${PING_KEY}`], {}, 64, 'credentials in a URL (user:password@) are refused'],
     ['an empty key (an unset variable)', [], { MEDIC_URL: 'https://medic.example.test/ping/' }, 78, 'the URL does not end in the ping key'],
     ['a short key', [], { MEDIC_URL: 'https://medic.example.test/ping/abc' }, 78, 'must be 16 or more of A-Z a-z 0-9 _ -'],
+    ['two slashes after the key (MEDIC_URL)', [], { MEDIC_URL: `https://medic.example.test/ping/${PING_KEY}//` }, 78, 'MEDIC_URL: https://medic.example.test/ping/<ping-key>//: the URL does not end in the ping key'],
+    ['a part after the key (--url)', ['--url', `https://medic.example.test/ping/${PING_KEY}/x`], {}, 64, '--url: https://medic.example.test/ping/<ping-key>/<ping-key>: the ping key'],
     ['a bad MEDIC_URL_TIMEOUT', [], { MEDIC_URL: `https://medic.example.test/ping/${PING_KEY}`, MEDIC_URL_TIMEOUT: 'forever' }, 78, 'MEDIC_URL_TIMEOUT: expected a duration'],
   ])('%s: refused with its exit code (78 from MEDIC_URL, 64 from --url), at once', async (_name, flags, env, code, message) => {
     const began = performance.now();
@@ -172,6 +181,7 @@ describe('medic beat with MEDIC_URL', { timeout: 60_000 }, () => {
     expect(res.code).toBe(code);
     expect(res.stderr).toContain(message);
     expect(res.stderr).not.toContain('hunter2');
+    expect(res.stderr).not.toContain(PING_KEY);
     expect(performance.now() - began).toBeLessThan(5000);
   });
 });
@@ -232,6 +242,13 @@ describe('medic run with MEDIC_URL', { timeout: 60_000 }, () => {
     expect(res.code).toBe(64);
     expect(res.stderr).toContain('--url: plain http:// is only allowed to loopback');
     expect(existsSync(join(cwd, 'ran'))).toBe(false);
+  });
+
+  it('a wrong MEDIC_URL with the key in it: the warning shows <ping-key>, never the key', async () => {
+    const res = await run(['run', SLUG, '--', 'true'], { MEDIC_URL: `https://medic.example.test/ping/${PING_KEY}/x` });
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(/^medic run: not monitored: MEDIC_URL: https:\/\/medic\.example\.test\/ping\/<ping-key>\/<ping-key>: the ping key[^\n]*\n$/);
+    expect(res.stderr).not.toContain(PING_KEY);
   });
 
   it('a wrong MEDIC_URL: the job runs unmonitored, one warning, the job’s own code', async () => {

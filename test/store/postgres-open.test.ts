@@ -293,7 +293,7 @@ describe('passwordFile: the password is really sent, and only from a file this u
   });
 
   it.each([
-    ['readable by everyone', (f: string) => chmodSync(f, 0o644), 'every user on this machine can read it'],
+    ['readable by everyone', (f: string) => chmodSync(f, 0o644), 'its group or other users can read or write it (mode 644)'],
     ['owned by another user', (f: string) => chownSync(f, 65534, 65534), 'it is owned by uid 65534'],
   ])('a password file %s is refused (78) before anything is sent', async (_label, spoil, words) => {
     const file = passwordFile(`${PASSWORD}\n`);

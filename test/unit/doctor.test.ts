@@ -615,3 +615,38 @@ describe('readUserCrontab', () => {
     expect((read as { text: string }).text).not.toContain(KEY);
   });
 });
+
+describe('doctor: a PostgreSQL database reached without TLS is a warning, never a failure', () => {
+  it.each<[string, boolean]>([
+    ['postgres://medic@db.example.test:5432/medic', true],
+    ['postgres://medic@db.example.test/medic?sslmode=prefer', true],
+    ['postgres://medic@db.example.test/medic?sslmode=disable', true],
+    ['postgres://medic@db.example.test/medic?sslmode=no-verify', true],
+    ['postgres://medic@db.example.test/medic?sslmode=require', false],
+    ['postgres://medic@db.example.test/medic?sslmode=verify-ca', false],
+    ['postgresql://medic@db.example.test/medic?sslmode=verify-full&application_name=x', false],
+    ['postgres://medic@db.example.test/medic?ssl=true', false],
+    ['postgres://medic@db.example.test/medic?sslrootcert=/etc/medic/ca.pem', false],
+    ['postgres://medic@db.example.test/medic?ssl=true&sslmode=disable', true],
+    ['postgres://medic@127.0.0.1:5432/medic', false],
+    ['postgres://medic@localhost/medic', false],
+    ['postgres://medic@[::1]:5432/medic', false],
+    ['postgres://medic@db.example.test/medic?host=/var/run/postgresql', false],
+    ['postgres://medic@localhost/medic?host=db.example.test', true],
+  ])('%s: warned %s', async (url, warned) => {
+    const { result } = run({ raw: { ...defaultRaw(), database: url } });
+    const { findings, exitCode } = await result;
+    const line = findings.find((f) => f.check === 'database encryption');
+    if (warned) {
+      expect(line).toMatchObject({
+        level: 'warn',
+        detail: expect.stringContaining('no sslmode=require, verify-ca or verify-full in the URL, so the password and every beat may cross the network in clear text'),
+        fix: 'add ?sslmode=verify-full to the URL (and sslrootcert=<CA file> for a private CA)',
+      });
+      expect(line!.detail).toMatch(/^PostgreSQL database "medic" at medic@/);
+    } else {
+      expect(line).toBeUndefined();
+    }
+    expect(exitCode).toBe(0);
+  });
+});

@@ -3,7 +3,7 @@
  * able to fail: a copy that lost a row, or an id, is refused).
  */
 import { describe, expect, it } from 'vitest';
-import { checkTargetUrl } from '../../src/commands/migrate.js';
+import { checkTargetUrl, migrateJson, migrateText, type MigrateResult } from '../../src/commands/migrate.js';
 import { tallyMismatches, type Tally } from '../../src/store/migrate.js';
 
 const source: Tally[] = [
@@ -54,5 +54,27 @@ describe('--to', () => {
     expect(err.message).toMatch(message);
     expect(`${err.message} ${err.hint}`).not.toContain('s3cret');
     expect(err.message).not.toContain(url);
+  });
+});
+
+describe('what migrate prints of --to: no password, no option but the known-safe ones', () => {
+  const result = (to: string): MigrateResult => ({ from: '/var/lib/medic/medic.db', to, configFile: '/etc/medic/medic.config.json', report: { tallies: source, beatsAfter: 0, ms: 1200 } });
+  const base = 'postgres://medic@db.example.test:5432/medic';
+
+  it.each<[string, string, string]>([
+    ['a plain URL, as given', base, ''],
+    ['the safe options kept', `${base}?sslmode=verify-full&application_name=medic&connect_timeout=5`, ''],
+    ['a file path dropped, counted', `${base}?sslmode=verify-full&sslrootcert=/etc/medic/ca.pem`, ', adding back the query option of --to not shown here,'],
+    ['secrets and unknown options dropped, counted', `${base}?sslpassword=hunter2-ssl&options=-c%20x%3Dhunter2-opt&sslkey=/k`, ', adding back the 3 query options of --to not shown here,'],
+  ])('%s', (_label, to, others) => {
+    const safe = to.replace(/[?&](sslrootcert|sslpassword|options|sslkey)=[^&]*/g, '').replace(/^([^?]*)&/, '$1?');
+    const text = migrateText(result(to));
+    expect(text).toContain('copied /var/lib/medic/medic.db into PostgreSQL database "medic" at medic@db.example.test:5432 in');
+    expect(text).toContain(`  1. In /etc/medic/medic.config.json set "database": ${JSON.stringify(safe)} (or MEDIC_DB=${safe})${others} on every host that runs medic.`);
+    expect(JSON.parse(migrateJson(result(to))).to).toBe(safe);
+    for (const secret of ['hunter2', 'ca.pem', '/k']) {
+      expect(text).not.toContain(secret);
+      expect(migrateJson(result(to))).not.toContain(secret);
+    }
   });
 });

@@ -31,21 +31,27 @@ describe('what MEDIC_URL may be', () => {
     ['http to loopback', `http://127.0.0.1:8080/ping/${PING_KEY}`, null],
     ['http to localhost', `http://localhost:8080/ping/${PING_KEY}`, null],
     ['a prefix before /ping', `https://example.test/medic/ping/${PING_KEY}`, null],
+    ['one slash after the key is dropped', `${BASE}/`, null],
     ['plain http elsewhere is refused', `http://medic.example.test/ping/${PING_KEY}`, 'plain http:// is only allowed to loopback'],
     ['user:password is refused', `https://bob:secret@medic.example.test/ping/${PING_KEY}`, 'credentials in a URL (user:password@) are refused'],
     ['a trailing slash: no key', 'https://medic.example.test/ping/', 'does not end in the ping key'],
+    ['a trailing slash after a short key', 'https://medic.example.test/ping/short/', 'does not end in the ping key'],
     ['no path: no key', 'https://medic.example.test', 'does not end in the ping key'],
     ['a short key', 'https://medic.example.test/ping/short', 'must be 16 or more of A-Z a-z 0-9 _ -, got 5 characters'],
     ['a key with other characters', `https://medic.example.test/ping/${PING_KEY}%21`, 'with others among them'],
     ['a query', `${BASE}?x=1`, 'no query'],
     ['a fragment', `${BASE}#x`, 'no query'],
+    ['two slashes after the key', `${BASE}//`, 'https://medic.example.test/ping/<ping-key>//: the URL does not end in the ping key'],
+    ['a part after the key', `${BASE}/x`, 'https://medic.example.test/ping/<ping-key>/<ping-key>: the ping key (the URL\'s last part) must be 16 or more'],
+    ['a key with others after it, then a part', `${BASE}%21/x`, 'https://medic.example.test/ping/<ping-key>/<ping-key>: the ping key'],
+    ['a part after the key, plain http elsewhere', `http://medic.example.test/ping/${PING_KEY}/x`, 'plain http:// is only allowed to loopback'],
     ['not a URL', `medic.example.test/ping/${PING_KEY}`, 'expected a URL like https://medic.internal/ping/<ping-key>'],
     ['another scheme', `ftp://medic.example.test/ping/${PING_KEY}`, 'expected an https:// URL'],
   ])('%s', (_name, value, problem) => {
     const read = readPingBase(value);
     if (problem === null) {
-      expect(read).toMatchObject({ key: PING_KEY, href: value.replace(':8080', ':8080') });
-      expect((read as { shown: string }).shown).toBe(value.replace(PING_KEY, '<ping-key>'));
+      expect(read).toMatchObject({ key: PING_KEY, href: value.replace(/\/$/, '') });
+      expect((read as { shown: string }).shown).toBe(value.replace(PING_KEY, '<ping-key>').replace(/\/$/, ''));
     } else {
       expect((read as { problem: string }).problem).toContain(problem);
       // The key is a secret: a problem never quotes it.
