@@ -14,6 +14,7 @@ import { SCHEMA_VERSION } from '../../src/store/migrations.js';
 import { openStore } from '../../src/store/index.js';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import { freePort, startCluster, type Cluster } from '../helpers/pg-cluster.js';
+import { medic } from '../helpers/cli.js';
 import { tempDir } from '../helpers/db.js';
 import { freshDatabase, pgAdminUrl } from '../helpers/pg.js';
 import { pgClient } from './pg-client.js';
@@ -277,6 +278,23 @@ describe('passwordFile: the password is really sent, and only from a file this u
     try {
       await store.recordBeat('job', T0);
       expect(await store.schemaVersion()).toBe(SCHEMA_VERSION);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('medic migrate sends the password of --password-file (found by the new-user walk: it was dropped)', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'medic.config.json'), JSON.stringify({ database: 'medic.db', services: [{ slug: 'job', interval: '1h' }] }));
+    const config = ['--config', join(dir, 'medic.config.json')];
+    expect((await medic(['beat', 'job', ...config], { cwd: dir })).code).toBe(0);
+    const res = await medic(['migrate', '--to', url, '--password-file', passwordFile(`${PASSWORD}\n`), ...config], { cwd: dir });
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(`${res.stdout}${res.stderr}`).not.toContain(PASSWORD);
+    const store = await open(passwordFile(`${PASSWORD}\n`));
+    try {
+      expect((await store.services()).map((r) => r.slug)).toEqual(['job']);
     } finally {
       await store.close();
     }
