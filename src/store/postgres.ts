@@ -16,6 +16,18 @@ export interface PostgresOptions extends OpenOptions {
   uid?: number;
 }
 
+/**
+ * pg's two notices that are not the user's business, on stderr of every cron run (a mail a minute):
+ * ~/.pgpass support "deprecated in pg@9" (Medic pins pg 8), and sslmode=require treated as
+ * verify-full (stronger, as docs/multi-host.md says). Every other warning goes through.
+ */
+const PG_NOTICES = /^(pgpass support is deprecated|SECURITY WARNING: The SSL modes 'prefer', 'require', and 'verify-ca' are treated as aliases)/;
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  if (PG_NOTICES.test(typeof warning === 'string' ? warning : warning.message)) return;
+  (emitWarning as (w: string | Error, ...r: unknown[]) => void)(warning, ...rest);
+}) as typeof process.emitWarning;
+
 /** Bounds: a database that does not answer must not hang a cron job (like SQLite's 15 s busy timeout). */
 export const CONNECT_TIMEOUT_MS = 5_000;
 export const STATEMENT_TIMEOUT_MS = 15_000;

@@ -283,6 +283,22 @@ describe('passwordFile: the password is really sent, and only from a file this u
     }
   });
 
+  it('a password from ~/.pgpass works, and neither it nor sslmode=require makes pg print its notices on stderr (a cron mail a minute)', async () => {
+    const dir = tempDir();
+    const pgpass = join(dir, '.pgpass');
+    writeFileSync(pgpass, `127.0.0.1:${cluster.port}:pwdb:pwuser:${PASSWORD}\n`);
+    chmodSync(pgpass, 0o600);
+    writeFileSync(join(dir, 'medic.config.json'), JSON.stringify({ database: url, services: [{ slug: 'job', interval: '1h' }] }));
+    const config = ['--config', join(dir, 'medic.config.json')];
+    const beat = await medic(['beat', 'job', ...config], { cwd: dir, env: { HOME: dir } });
+    expect(beat).toMatchObject({ code: 0, stderr: '' });
+    // The test cluster has no TLS: the connection fails (74), but pg's notice about sslmode is not printed.
+    const tls = await medic(['status', '--config', join(dir, 'medic.config.json')], { cwd: dir, env: { HOME: dir, MEDIC_DB: `${url}?sslmode=require` } });
+    expect(tls.code).toBe(74);
+    expect(tls.stderr).not.toContain('SECURITY WARNING');
+    expect(tls.stderr).not.toContain('Warning');
+  });
+
   it('medic migrate sends the password of --password-file (found by the new-user walk: it was dropped)', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'medic.config.json'), JSON.stringify({ database: 'medic.db', services: [{ slug: 'job', interval: '1h' }] }));
