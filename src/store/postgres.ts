@@ -601,14 +601,16 @@ export class PostgresStore implements Store {
         page += ` ORDER BY id LIMIT $${params.length}`;
       } else page += ' ORDER BY id';
       // SKIP LOCKED: events another checker is claiming right now are left to it; a claim it
-      // committed is seen (and its live lease respected) when the row is re-checked.
+      // committed is seen (and its live lease respected) when the row is re-checked. The pick is a
+      // CTE, run once: as `id IN (subquery)`, a rescan skips the rows this UPDATE already changed
+      // and its LIMIT picks more.
       const rows = await this.q<OutboxRow>(
         c,
-        `UPDATE outbox SET claimed_by = $1, claimed_until = $2
-         WHERE id IN (SELECT id FROM outbox WHERE status = 'pending'
+        `WITH picked AS (SELECT id AS picked_id FROM outbox WHERE status = 'pending'
            AND (claimed_by IS NULL OR claimed_by = $1 OR claimed_until <= $3 OR claimed_until > $4)
            ${page} FOR UPDATE SKIP LOCKED)
-         AND status = 'pending' AND (claimed_by IS NULL OR claimed_by = $1 OR claimed_until <= $3 OR claimed_until > $4)
+         UPDATE outbox SET claimed_by = $1, claimed_until = $2 FROM picked
+         WHERE id = picked_id AND status = 'pending' AND (claimed_by IS NULL OR claimed_by = $1 OR claimed_until <= $3 OR claimed_until > $4)
          RETURNING ${OUTBOX_COLUMNS}`,
         params,
       );
