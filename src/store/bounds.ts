@@ -29,12 +29,16 @@ export function readNote<T extends string | null | undefined>(text: T): T {
   return (typeof text === 'string' && text.length > NOTE_MAX_CHARS ? headChars(text, NOTE_MAX_CHARS) : text) as T;
 }
 
-/** SQL that cuts a column in SQLite (characters), as `<expr> AS <column>`. */
+/**
+ * SQL that cuts a column in SQLite (characters), as `<expr> AS <column>`. Only text longer in bytes
+ * than any Medic writes is cut: SQLite's substr() on text with a NUL in it is undefined, and job
+ * output may hold one (octet_length does not read the text).
+ */
 export const sqliteBounded = {
-  message: (col: string) => `substr(${col}, 1, ${MESSAGE_MAX_CHARS}) AS ${col}`,
+  message: (col: string) => `CASE WHEN octet_length(${col}) > ${MESSAGE_MAX_BYTES} THEN substr(${col}, 1, ${MESSAGE_MAX_CHARS}) ELSE ${col} END AS ${col}`,
   // The last OUTPUT_TAIL_MAX_BYTES characters hold at least the last OUTPUT_TAIL_MAX_BYTES bytes.
-  tail: (col: string) => `substr(${col}, -${OUTPUT_TAIL_MAX_BYTES}) AS ${col}`,
-  note: (col: string) => `substr(${col}, 1, ${NOTE_MAX_CHARS}) AS ${col}`,
+  tail: (col: string) => `CASE WHEN octet_length(${col}) > ${OUTPUT_TAIL_MAX_BYTES} THEN substr(${col}, -${OUTPUT_TAIL_MAX_BYTES}) ELSE ${col} END AS ${col}`,
+  note: (col: string) => `CASE WHEN octet_length(${col}) > ${4 * NOTE_MAX_CHARS} THEN substr(${col}, 1, ${NOTE_MAX_CHARS}) ELSE ${col} END AS ${col}`,
 };
 
 /** SQL that cuts a column in PostgreSQL: job text is BYTEA (bytes), notes are TEXT (characters). */
