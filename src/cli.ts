@@ -345,7 +345,7 @@ the end MEDIC_URL_TIMEOUT (default 10s).`)
       job = () =>
         noteBrokenRun(cmd, opts.dryRun === true, () => evaluated, () => withStore(cmd, async (cfg, store) => {
           evaluated = true;
-          const { check } = await import('./commands/check.js');
+          const { check, checkerIdentity } = await import('./commands/check.js');
           const verbose = (opts.verbose || opts.dryRun) && !opts.json ? human : () => {};
           warnTls();
           const { hostname } = await import('node:os');
@@ -361,6 +361,7 @@ the end MEDIC_URL_TIMEOUT (default 10s).`)
               uid: userId(),
               pid: process.pid,
               host: hostname(),
+              identity: checkerIdentity(),
               now,
               sleep,
               monotonic: () => performance.now(),

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import type { Config } from '../config.js';
 import { formatDuration, iso } from '../core/duration.js';
 import { activeMute, withUnmute } from '../core/mute.js';
@@ -22,6 +24,12 @@ export interface CheckDeps {
   /** This process and host, for the checker lock (`pid@host`). */
   pid: number;
   host: string;
+  /**
+   * Which machine and pid namespace `pid` belongs to (checkerIdentity()): a checker of the same host
+   * name elsewhere (another machine, a container sharing the host's network) is never judged gone
+   * by a pid of ours. Null or absent: unknown, and no checker is taken over before its lease ends.
+   */
+  identity?: string | null;
   now: () => number;
   sleep: (ms: number) => Promise<void>;
   /** Elapsed time for the delivery budget (performance.now()). */
@@ -86,6 +94,8 @@ export function runLimits(config: Pick<Config, 'targets' | 'checker'>): { capMs:
   const capMs = config.checker.deliveryBudgetMs + longestTarget + ping + RUN_SLACK_MS;
   return { capMs, leaseMs: capMs + LEASE_MARGIN_MS };
 }
+/** Notices of events not sent, at most, per run; the rest are counted in one line. */
+const MAX_SKIP_NOTICES = 20;
 /** State changes and delivery records are kept this long (beats: `retention`). */
 export const RECORD_RETENTION_MS = 400 * 86_400_000;
 
@@ -98,7 +108,7 @@ export const RECORD_RETENTION_MS = 400 * 86_400_000;
 export async function check(opts: CheckOptions, given: CheckDeps): Promise<CheckResult> {
   const deps = await onStoreClock(given);
   const { capMs, leaseMs } = runLimits(deps.config);
-  const owner = `${deps.pid}@${deps.host}`;
+  const owner = lockOwner(deps);
   const lockedAt = deps.now();
   if (!opts.dryRun && !(await takeLock(owner, lockedAt, leaseMs, deps))) return { ran: false, planned: [], transitions: [], delivery: null, gap: null, undelivered: null };
   const stop = new AbortController();
@@ -194,7 +204,13 @@ async function runLocked(opts: CheckOptions, deps: CheckDeps, lock: { owner: str
             onEvent: deps.verbose,
           },
         );
-    for (const s of delivery?.skipped ?? []) if (s.notice) deps.notice(s.reason);
+    const notices = (delivery?.skipped ?? []).filter((s) => s.notice);
+    for (const s of notices.slice(0, MAX_SKIP_NOTICES)) deps.notice(s.reason);
+    // A flood of rows Medic could not have written (planted ones) is said in one line, not one each.
+    if (notices.length > MAX_SKIP_NOTICES) deps.notice(`and ${notices.length - MAX_SKIP_NOTICES} more events were not sent (\`medic check -v\` lists each)`);
+    if (delivery?.lostClaims) {
+      deps.notice('another medic check took over this one\'s lock and its events (it judged this one gone); this one stopped sending, the other sends the rest');
+    }
     if (signal.aborted) throw new Error('stopped at the hard limit');
     if (!opts.dryRun) {
       const pruned = await store.prune(now - config.retentionMs, now - Math.max(RECORD_RETENTION_MS, config.retentionMs));
@@ -209,18 +225,42 @@ async function runLocked(opts: CheckOptions, deps: CheckDeps, lock: { owner: str
 }
 
 /**
+ * This machine's boot and this process's pid namespace, as a short token: two checkers with the
+ * same token see the same process ids, so one can tell from a pid whether the other is gone. Null
+ * where Linux's /proc does not say (then no checker is taken over before its lease ends).
+ */
+export function checkerIdentity(): string | null {
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const ns = statSync('/proc/self/ns/pid');
+    if (!/^[0-9a-f-]{16,64}$/.test(boot) || !ns.ino) return null;
+    return createHash('sha256').update(`${boot}\n${ns.dev}:${ns.ino}`).digest('hex').slice(0, 12);
+  } catch {
+    return null;
+  }
+}
+
+/** The lock's owner name: `pid@host`, or `pid.identity@host` (status shows the host only). */
+export function lockOwner(deps: Pick<CheckDeps, 'pid' | 'host' | 'identity'>): string {
+  return deps.identity ? `${deps.pid}.${deps.identity}@${deps.host}` : `${deps.pid}@${deps.host}`;
+}
+
+/**
  * Takes the checker lock at `now` for `leaseMs`. Held by a live checker (or one on another host,
  * which this one cannot see): this run leaves the minute to it; its lease running out frees the
- * lock for whichever checker comes next, on any host. Held by a process of this host that is gone:
- * taken over at once, with the events it had claimed.
+ * lock for whichever checker comes next, on any host. Held by a process that is gone from this
+ * machine and pid namespace (its owner's identity is ours): taken over at once, with the events it
+ * had claimed. A same host name alone proves nothing (a cloned VM, a container with the host's
+ * network): without our identity, the holder keeps its lease.
  */
 async function takeLock(owner: string, now: number, leaseMs: number, deps: CheckDeps): Promise<boolean> {
   const first = await deps.store.acquireLock(owner, now, leaseMs);
   if (first.acquired) return true;
   const holder = first.holder ?? '';
   const at = holder.indexOf('@');
-  const [pid, host] = at < 0 ? ['', holder] : [holder.slice(0, at), holder.slice(at + 1)];
-  if (holder && host === deps.host && /^[1-9][0-9]*$/.test(pid) && !deps.isAlive(Number(pid))) {
+  const [who, host] = at < 0 ? ['', holder] : [holder.slice(0, at), holder.slice(at + 1)];
+  const [, pid, identity] = /^([1-9][0-9]*)\.([0-9a-f]+)$/.exec(who) ?? [];
+  if (holder && host === deps.host && deps.identity && identity === deps.identity && pid && !deps.isAlive(Number(pid))) {
     deps.verbose(`the checker that held the lock (${printableName(holder)}) is gone; taking over`);
     // The store frees its claims on events with it: they are sent in this run, not a lease later.
     return (await deps.store.acquireLock(owner, now, leaseMs, holder)).acquired;

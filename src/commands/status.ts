@@ -136,11 +136,11 @@ export async function status(input: { slugs: string[] }, deps: { config: Config;
   return { rows, lastCheckAt, lastCheckBy, lastGap: await store.lastGap() };
 }
 
-/** The host part of a lock owner (`pid@host`); an owner not of that shape is shown whole. */
+/** The host part of a lock owner (`pid@host`, or `pid.identity@host`); an owner not of that shape is shown whole. */
 export function checkerHost(owner: string | null): string | null {
   if (owner === null) return null;
   const at = owner.indexOf('@');
-  return at > 0 && /^[0-9]+$/.test(owner.slice(0, at)) ? owner.slice(at + 1) : owner;
+  return at > 0 && /^[0-9]+(\.[0-9a-f]+)?$/.test(owner.slice(0, at)) ? owner.slice(at + 1) : owner;
 }
 
 /** What PagerDuty has of a service's events (see ServiceStatus.delivery). */

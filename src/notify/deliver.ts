@@ -68,7 +68,12 @@ export interface DeliveryReport {
   skipped: { event: OutboxEvent; reason: string; notice: boolean }[];
   /** Still pending after this run, each with why. */
   deferred: Deferral[];
+  /** [scale] Another checker took this one's claims (its lock was taken over): it stopped sending. */
+  lostClaims?: true;
 }
+
+/** Events claimed at a time: one claim never outlasts its statement timeout, however many rows wait. */
+export const CLAIM_BATCH = 1000;
 
 export const MAX_ATTEMPTS_PER_RUN = 5;
 const MAX_IN_RUN_DELAY_MS = 8_000;
@@ -114,16 +119,9 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
   const endAt = clock() + opts.budgetMs;
   const maxAttempts = opts.maxAttempts ?? MAX_ATTEMPTS_PER_RUN;
   const report: DeliveryReport = { delivered: [], skipped: [], deferred: [] };
-  const groups = new Map<string, OutboxEvent[]>();
-  const events = opts.claim ? await deps.store.claimEvents(opts.claim.owner, deps.now(), opts.claim.leaseMs) : await deps.store.pendingEvents();
-  for (const event of events) {
-    const key = `${event.slug}\u0000${event.target}`;
-    const group = groups.get(key);
-    if (group) group.push(event);
-    else groups.set(key, [event]);
-  }
   const throttledUntil = new Map<string, number>();
-  const stopped = () => opts.signal?.aborted === true;
+  let lost = false;
+  const stopped = () => opts.signal?.aborted === true || lost;
   /** A name from the database, as a message may show it: quoted and escaped if it holds control characters. */
   const name = (text: string) => (CONTROL.test(text) ? JSON.stringify(text) : text);
   const say = (event: OutboxEvent, what: string) => opts.onEvent?.(`${event.action} ${name(event.slug)} → ${name(event.target)}: ${what}`);
@@ -225,6 +223,14 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
       }
       if (wait > 0) await deps.sleep(wait);
       if (stopped()) return 'stopped';
+      // A checker that took over this one's lock (it judged this one gone) sends these events now:
+      // once this one no longer holds its claim, it sends nothing more.
+      if (opts.claim && !(await deps.store.holdsClaim(event.id, opts.claim.owner, deps.now()))) {
+        lost = true;
+        report.lostClaims = true;
+        say(event, 'not sent: this checker no longer holds its claim on it (another checker took over its lock)');
+        return 'stopped';
+      }
       // The full timeout, never cut to the budget left: a request cut short may well have been
       // accepted, and would be sent again. A run lasts at most the budget plus one timeout.
       const result = await deps.send(target.eventsUrl, { routing_key: key, ...body }, target.timeoutMs);
@@ -259,10 +265,48 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
     }
   };
 
-  const queue = [...groups.values()];
-  const workers = Array.from({ length: Math.min(opts.concurrency, queue.length) }, async () => {
-    for (let group = queue.shift(); group; group = queue.shift()) await deliverGroup(group);
-  });
-  await Promise.all(workers);
+  const groupKey = (event: OutboxEvent) => `${event.slug}\u0000${event.target}`;
+  /** Services and targets with an event left pending by an earlier batch: their later events wait behind it. */
+  const blocked = new Set<string>();
+  const deliverAll = async (events: OutboxEvent[]) => {
+    const groups = new Map<string, OutboxEvent[]>();
+    for (const event of events) {
+      const key = groupKey(event);
+      if (blocked.has(key)) {
+        report.deferred.push({ event, reason: { kind: 'waiting' } });
+        continue;
+      }
+      const group = groups.get(key);
+      if (group) group.push(event);
+      else groups.set(key, [event]);
+    }
+    const deferredBefore = report.deferred.length;
+    const queue = [...groups.values()];
+    const workers = Array.from({ length: Math.min(opts.concurrency, queue.length) }, async () => {
+      for (let group = queue.shift(); group; group = queue.shift()) await deliverGroup(group);
+    });
+    await Promise.all(workers);
+    for (const d of report.deferred.slice(deferredBefore)) blocked.add(groupKey(d.event));
+  };
+
+  if (!opts.claim) {
+    await deliverAll(await deps.store.pendingEvents());
+    return report;
+  }
+  // Claimed in batches, while the budget lasts: the configured services' events first, so that
+  // rows of services no longer configured (or planted ones, by the hundred thousand) cannot keep
+  // them waiting; what is left waits for the next run. The claims end with the lock's lease.
+  const { owner } = opts.claim;
+  const claimUntil = deps.now() + opts.claim.leaseMs;
+  const slugs = [...deps.config.bySlug.keys()];
+  for (const only of [true, false]) {
+    for (let afterId = 0; !stopped() && clock() < endAt; ) {
+      const batch = await deps.store.claimEvents(owner, deps.now(), Math.max(1, claimUntil - deps.now()), { afterId, limit: CLAIM_BATCH, services: { only, slugs } });
+      if (batch.length === 0) break;
+      afterId = batch[batch.length - 1]!.id;
+      await deliverAll(batch);
+      if (batch.length < CLAIM_BATCH) break;
+    }
+  }
   return report;
 }

@@ -4,8 +4,9 @@ import { boundDetails, boundRunId } from '../core/signal-bounds.js';
 import { DatabaseError } from '../errors.js';
 import { SCHEMA_VERSION } from './migrations.js';
 import { MIGRATION_LOCK, PG_MIGRATIONS, VERSION_TABLE } from './postgres-migrations.js';
+import { postgresBounded as cut, readMessage, readNote, readTail } from './bounds.js';
 import { describeUrl, sslFromUrl, type SslOptions } from './postgres-url.js';
-import type { Action, BeatInput, EventStatus, History, OpenOptions, OutboxEvent, Refusal, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
+import type { Action, BeatInput, ClaimBatch, EventStatus, History, OpenOptions, OutboxEvent, Refusal, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
 
 export interface PostgresOptions extends OpenOptions {
   /** The password (from the config's `passwordFile`); without it, pg's own PGPASSWORD and ~/.pgpass. */
@@ -128,6 +129,17 @@ function text(b: unknown): string | null {
   if (b === null || b === undefined) return null;
   return Buffer.isBuffer(b) ? b.toString('utf8') : String(b);
 }
+/** A job's message read back (the SQL cut it to MESSAGE_MAX_BYTES): its first MESSAGE_MAX_CHARS characters. */
+function messageText(b: unknown): string | null {
+  return readMessage(text(b));
+}
+/** A job's output read back (the SQL kept its last bytes): from the first whole character on. */
+function tailText(b: unknown): string | null {
+  if (!Buffer.isBuffer(b)) return readTail(text(b));
+  let start = 0;
+  while (start < b.length && start < 3 && (b[start]! & 0xc0) === 0x80) start++;
+  return readTail(b.subarray(start).toString('utf8'));
+}
 
 /**
  * Opens the PostgreSQL store at `url` (a `postgres://` URL without a password) and, unless
@@ -243,7 +255,7 @@ interface OutboxRow {
 }
 
 function refusalOf(r: Pick<OutboxRow, 'refused_at' | 'refused_status' | 'refused_answer' | 'refused_fingerprint'>): Refusal | null {
-  return r.refused_at === null ? null : { at: r.refused_at, status: r.refused_status, answer: r.refused_answer ?? '', fingerprint: r.refused_fingerprint };
+  return r.refused_at === null ? null : { at: r.refused_at, status: r.refused_status, answer: readNote(r.refused_answer ?? ''), fingerprint: r.refused_fingerprint };
 }
 
 function outboxEvent(r: OutboxRow): OutboxEvent {
@@ -263,15 +275,15 @@ function outboxEvent(r: OutboxRow): OutboxEvent {
             reason: (r.reason ?? 'missed') as DownReason,
             exitCode: r.exit_code,
             durationMs: r.duration_ms,
-            message: text(r.message),
-            outputTail: text(r.output_tail),
+            message: messageText(r.message),
+            outputTail: tailText(r.output_tail),
           }
         : null,
     createdAt: r.created_at,
     status: r.status,
     attempts: r.attempts,
     nextAttemptAt: r.next_attempt_at,
-    lastError: r.last_error,
+    lastError: readNote(r.last_error),
     refusal: refusalOf(r),
   };
 }
@@ -405,8 +417,16 @@ function foldBeats(beats: BeatInput[], now: number | null, starts: Map<string, n
   return f;
 }
 
+/** An outbox row's columns, job text and notes cut in SQL (bounds.ts): a planted huge row is read bounded. */
 const OUTBOX_COLUMNS =
-  'id, slug, incident_id, target, action, dedup_key, down_at, last_beat_at, missed_heartbeats, reason, exit_code, duration_ms, message, output_tail, created_at, status, attempts, next_attempt_at, last_error, refused_at, refused_status, refused_answer, refused_fingerprint';
+  `id, slug, incident_id, target, action, dedup_key, down_at, last_beat_at, missed_heartbeats, ${cut.note('reason')}, exit_code, duration_ms, ` +
+  `${cut.message('message')}, ${cut.tail('output_tail')}, created_at, status, attempts, next_attempt_at, ${cut.note('last_error')}, ` +
+  `refused_at, refused_status, ${cut.note('refused_answer')}, refused_fingerprint`;
+
+const SERVICE_COLUMNS =
+  'slug, registered_at, last_beat_at, beat_seq, reset_at, incident_id, incident_down_at, incident_beat_seq, incident_held_since, paused_at, paused_until, ' +
+  `${cut.note('pause_reason')}, failure_at, failure_exit_code, failure_duration_ms, ${cut.message('failure_message')}, ${cut.tail('failure_output_tail')}, ` +
+  'run_started_at, version';
 
 /** At most this many batches of 1000 rows per prune() call (as SQLite). */
 const PRUNE_BATCHES = 50;
@@ -581,13 +601,13 @@ export class PostgresStore implements Store {
 
   services(): Promise<StoredService[]> {
     return this.read([], async (c) =>
-      (await this.q<ServiceRow>(c, 'SELECT * FROM services ORDER BY slug')).map((r) => ({
+      (await this.q<ServiceRow>(c, `SELECT ${SERVICE_COLUMNS} FROM services ORDER BY slug`)).map((r) => ({
         slug: r.slug,
         registeredAt: r.registered_at,
         lastBeatAt: r.last_beat_at,
         beatSeq: r.beat_seq,
         resetAt: r.reset_at,
-        pause: r.paused_at !== null ? { since: r.paused_at, until: r.paused_until, reason: r.pause_reason } : null,
+        pause: r.paused_at !== null ? { since: r.paused_at, until: r.paused_until, reason: readNote(r.pause_reason) } : null,
         incident: r.incident_down_at !== null ? { downAt: r.incident_down_at, beatSeq: r.incident_beat_seq ?? 0, heldSince: r.incident_held_since } : null,
         failure:
           r.failure_at !== null
@@ -596,8 +616,8 @@ export class PostgresStore implements Store {
                 at: r.failure_at,
                 exitCode: r.failure_exit_code,
                 durationMs: r.failure_duration_ms,
-                message: text(r.failure_message),
-                outputTail: text(r.failure_output_tail),
+                message: messageText(r.failure_message),
+                outputTail: tailText(r.failure_output_tail),
               }
             : null,
         runStartedAt: r.run_started_at,
@@ -700,21 +720,41 @@ export class PostgresStore implements Store {
     return this.read([], async (c) => (await this.q<OutboxRow>(c, `SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' ORDER BY id`)).map(outboxEvent));
   }
 
-  claimEvents(owner: string, now: number, leaseMs: number): Promise<OutboxEvent[]> {
+  claimEvents(owner: string, now: number, leaseMs: number, batch?: ClaimBatch): Promise<OutboxEvent[]> {
     return this.write(async (c) => {
+      // A batch: after its cursor, at most `limit`, of the services asked for (or of all the others).
+      const params: unknown[] = [owner, now + leaseMs, now, now + 2 * leaseMs, batch?.afterId ?? 0];
+      let page = 'AND id > $5';
+      if (batch?.services) {
+        params.push(batch.services.slugs);
+        page += batch.services.only ? ` AND slug = ANY($${params.length}::text[])` : ` AND NOT (slug = ANY($${params.length}::text[]))`;
+      }
+      if (batch) {
+        params.push(batch.limit);
+        page += ` ORDER BY id LIMIT $${params.length}`;
+      } else page += ' ORDER BY id';
       // SKIP LOCKED: events another checker is claiming right now are left to it; a claim it
-      // committed is seen (and its live lease respected) when the row is re-checked.
+      // committed is seen (and its live lease respected) when the row is re-checked. The pick is a
+      // CTE, run once: as `id IN (subquery)`, a rescan skips the rows this UPDATE already changed
+      // and its LIMIT picks more.
       const rows = await this.q<OutboxRow>(
         c,
-        `UPDATE outbox SET claimed_by = $1, claimed_until = $2
-         WHERE id IN (SELECT id FROM outbox WHERE status = 'pending'
+        `WITH picked AS (SELECT id AS picked_id FROM outbox WHERE status = 'pending'
            AND (claimed_by IS NULL OR claimed_by = $1 OR claimed_until <= $3 OR claimed_until > $4)
-           ORDER BY id FOR UPDATE SKIP LOCKED)
-         AND status = 'pending' AND (claimed_by IS NULL OR claimed_by = $1 OR claimed_until <= $3 OR claimed_until > $4)
+           ${page} FOR UPDATE SKIP LOCKED)
+         UPDATE outbox SET claimed_by = $1, claimed_until = $2 FROM picked
+         WHERE id = picked_id AND status = 'pending' AND (claimed_by IS NULL OR claimed_by = $1 OR claimed_until <= $3 OR claimed_until > $4)
          RETURNING ${OUTBOX_COLUMNS}`,
-        [owner, now + leaseMs, now, now + 2 * leaseMs],
+        params,
       );
       return rows.sort((a, b) => a.id - b.id).map(outboxEvent);
+    });
+  }
+
+  holdsClaim(id: number, owner: string, now: number): Promise<boolean> {
+    return this.read(false, async (c) => {
+      const rows = await this.q(c, "SELECT 1 FROM outbox WHERE id = $1 AND status = 'pending' AND claimed_by = $2 AND claimed_until > $3", [id, owner, now]);
+      return rows.length === 1;
     });
   }
 
@@ -818,7 +858,7 @@ export class PostgresStore implements Store {
       type PendingRow = Pick<OutboxRow, 'slug' | 'target' | 'action' | 'last_error' | 'refused_at' | 'refused_status' | 'refused_answer' | 'refused_fingerprint'>;
       const pending = await this.q<PendingRow>(
         c,
-        "SELECT slug, target, action, last_error, refused_at, refused_status, refused_answer, refused_fingerprint FROM outbox WHERE status = 'pending' ORDER BY id",
+        `SELECT slug, target, action, ${cut.note('last_error')}, refused_at, refused_status, ${cut.note('refused_answer')}, refused_fingerprint FROM outbox WHERE status = 'pending' ORDER BY id`,
       );
       for (const r of pending) {
         const s = state(r.slug);
@@ -826,7 +866,7 @@ export class PostgresStore implements Store {
         const refusal = refusalOf(r);
         if (refusal) s.refusedCount++;
         if (refusal && !s.refused) s.refused = { target: r.target, action: r.action, refusal };
-        if (r.last_error !== null && !s.lastError) s.lastError = { target: r.target, action: r.action, error: r.last_error };
+        if (r.last_error !== null && !s.lastError) s.lastError = { target: r.target, action: r.action, error: readNote(r.last_error) };
       }
       const open = await this.q<{ slug: string; delivered: number; dropped: number }>(
         c,
@@ -942,13 +982,13 @@ export class PostgresStore implements Store {
       const beats = await this.q<{ at: number }>(c, "SELECT at FROM beats WHERE slug = $1 AND at >= $2 AND at <= $3 AND kind = 'ok' ORDER BY at, id", range);
       const signals = await this.q<{ kind: SignalKind; at: number; exit_code: number | null; duration_ms: number | null; message: Buffer | null; output_tail: Buffer | null }>(
         c,
-        `SELECT kind, at, exit_code, duration_ms, message, output_tail FROM beats
+        `SELECT kind, at, exit_code, duration_ms, ${cut.message('message')}, ${cut.tail('output_tail')} FROM beats
          WHERE slug = $1 AND at >= $2 AND at <= $3
          AND (kind <> 'ok' OR exit_code IS NOT NULL OR duration_ms IS NOT NULL OR message IS NOT NULL OR output_tail IS NOT NULL)
          ORDER BY at, id`,
         range,
       );
-      const logs = await this.q<{ at: number; message: Buffer }>(c, 'SELECT at, message FROM logs WHERE slug = $1 AND at >= $2 AND at <= $3 ORDER BY at, id', range);
+      const logs = await this.q<{ at: number; message: Buffer }>(c, `SELECT at, ${cut.message('message')} FROM logs WHERE slug = $1 AND at >= $2 AND at <= $3 ORDER BY at, id`, range);
       const resets = await this.q<{ at: number }>(
         c,
         `SELECT at FROM transitions WHERE slug = $1 AND at >= $2 AND at <= $3 AND (to_state = 'resumed' OR (from_state = '' AND to_state = 'unknown')) ORDER BY at, id`,
@@ -956,24 +996,24 @@ export class PostgresStore implements Store {
       );
       const transitions = await this.q<{ at: number; recorded_at: number; from_state: string; to_state: string; reason: string }>(
         c,
-        'SELECT at, recorded_at, from_state, to_state, reason FROM transitions WHERE slug = $1 AND at >= $2 AND at <= $3 ORDER BY at, id',
+        `SELECT at, recorded_at, from_state, to_state, ${cut.note('reason')} FROM transitions WHERE slug = $1 AND at >= $2 AND at <= $3 ORDER BY at, id`,
         range,
       );
       const deliveries = await this.q<History['deliveries'][number]>(
         c,
-        'SELECT at, target, action, outcome, detail FROM deliveries WHERE slug = $1 AND at >= $2 AND at <= $3 ORDER BY at, id',
+        `SELECT at, target, action, outcome, ${cut.note('detail')} FROM deliveries WHERE slug = $1 AND at >= $2 AND at <= $3 ORDER BY at, id`,
         range,
       );
       return {
         beats: beats.map((r) => r.at),
-        logs: logs.map((r) => ({ at: r.at, message: text(r.message) ?? '' })),
+        logs: logs.map((r) => ({ at: r.at, message: messageText(r.message) ?? '' })),
         signals: signals.map(
-          (r): Signal => ({ kind: r.kind, at: r.at, exitCode: r.exit_code, durationMs: r.duration_ms, message: text(r.message), outputTail: text(r.output_tail) }),
+          (r): Signal => ({ kind: r.kind, at: r.at, exitCode: r.exit_code, durationMs: r.duration_ms, message: messageText(r.message), outputTail: tailText(r.output_tail) }),
         ),
         pauses: await this.pauses(c, slug, since, until),
         resets: resets.map((r) => r.at),
-        transitions: transitions.map((r) => ({ at: r.at, recordedAt: r.recorded_at, from: r.from_state, to: r.to_state, reason: r.reason })),
-        deliveries,
+        transitions: transitions.map((r) => ({ at: r.at, recordedAt: r.recorded_at, from: r.from_state, to: r.to_state, reason: readNote(r.reason) })),
+        deliveries: deliveries.map((d) => ({ ...d, detail: readNote(d.detail) })),
       };
     });
   }

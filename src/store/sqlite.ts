@@ -6,8 +6,9 @@ import type { DownReason, Signal, SignalDetails, SignalKind } from '../core/sign
 import { boundDetails, boundRunId } from '../core/signal-bounds.js';
 import { DatabaseError } from '../errors.js';
 import { trustProblem } from '../file-trust.js';
+import { readMessage, readNote, readTail, sqliteBounded as cut } from './bounds.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
-import type { Action, BeatInput, EventStatus, History, OpenOptions, OutboxEvent, Refusal, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
+import type { Action, BeatInput, ClaimBatch, EventStatus, History, OpenOptions, OutboxEvent, Refusal, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
 
 type Db = Database.Database;
 
@@ -429,9 +430,27 @@ interface OutboxRow {
   refused_fingerprint: string | null;
 }
 
+/**
+ * The columns read from services and outbox, those a database of this schema has (a read-only look
+ * at an older one lacks some), job text and notes cut in SQL (bounds.ts): a planted huge row is read
+ * bounded. Only these names ever reach the SQL, whatever the file's schema says.
+ */
+const READ_COLUMNS: Record<'services' | 'outbox', Record<string, ((col: string) => string) | null>> = {
+  services: {
+    slug: null, registered_at: null, last_beat_at: null, beat_seq: null, reset_at: null, incident_id: null, incident_down_at: null, incident_beat_seq: null,
+    incident_held_since: null, paused_at: null, paused_until: null, pause_reason: cut.note, failure_at: null, failure_exit_code: null,
+    failure_duration_ms: null, failure_message: cut.message, failure_output_tail: cut.tail, run_started_at: null, version: null,
+  },
+  outbox: {
+    id: null, slug: null, incident_id: null, target: null, action: null, dedup_key: null, down_at: null, last_beat_at: null, missed_heartbeats: null,
+    reason: cut.note, exit_code: null, duration_ms: null, message: cut.message, output_tail: cut.tail, created_at: null, status: null, attempts: null,
+    next_attempt_at: null, last_error: cut.note, refused_at: null, refused_status: null, refused_answer: cut.note, refused_fingerprint: null,
+  },
+};
+
 /** A refusal as stored (the columns are set together), or null. */
 function refusalOf(r: Pick<OutboxRow, 'refused_at' | 'refused_status' | 'refused_answer' | 'refused_fingerprint'>): Refusal | null {
-  return r.refused_at === null ? null : { at: r.refused_at, status: r.refused_status, answer: r.refused_answer ?? '', fingerprint: r.refused_fingerprint };
+  return r.refused_at === null ? null : { at: r.refused_at, status: r.refused_status, answer: readNote(r.refused_answer ?? ''), fingerprint: r.refused_fingerprint };
 }
 
 /** An outbox row as the Store gives it. */
@@ -454,21 +473,22 @@ function outboxEvent(r: OutboxRow): OutboxEvent {
             reason: (r.reason ?? 'missed') as DownReason,
             exitCode: r.exit_code ?? null,
             durationMs: r.duration_ms ?? null,
-            message: r.message ?? null,
-            outputTail: r.output_tail ?? null,
+            message: readMessage(r.message),
+            outputTail: readTail(r.output_tail),
           }
         : null,
     createdAt: r.created_at,
     status: r.status,
     attempts: r.attempts,
     nextAttemptAt: r.next_attempt_at,
-    lastError: r.last_error,
+    lastError: readNote(r.last_error),
     refusal: refusalOf(r),
   };
 }
 
 export class SqliteStore implements Store {
   private readonly stmts = new Map<string, Database.Statement>();
+  private readonly columnLists = new Map<string, string>();
 
   constructor(
     readonly db: Db,
@@ -484,6 +504,20 @@ export class SqliteStore implements Store {
       this.stmts.set(text, stmt);
     }
     return stmt;
+  }
+
+  /** What to select from `table` (READ_COLUMNS), found once per store. */
+  private columns(table: 'services' | 'outbox'): string {
+    let list = this.columnLists.get(table);
+    if (list === undefined) {
+      const present = new Set((this.db.prepare('SELECT name FROM pragma_table_info(?)').all(table) as { name: string }[]).map((r) => r.name));
+      list = Object.entries(READ_COLUMNS[table])
+        .filter(([name]) => present.has(name))
+        .map(([name, bound]) => (bound ? bound(name) : name))
+        .join(', ');
+      this.columnLists.set(table, list);
+    }
+    return list;
   }
 
   private run<T>(fn: () => T): Promise<T> {
@@ -589,14 +623,14 @@ export class SqliteStore implements Store {
 
   services(): Promise<StoredService[]> {
     return this.run(() =>
-      (this.sql('SELECT * FROM services').all() as ServiceRow[]).map((r) => ({
+      (this.sql(`SELECT ${this.columns('services')} FROM services`).all() as ServiceRow[]).map((r) => ({
         slug: r.slug,
         registeredAt: r.registered_at,
         lastBeatAt: r.last_beat_at,
         beatSeq: r.beat_seq,
         resetAt: r.reset_at,
         // `!= null`: a read-only look at a version 1 database has no pause or flap columns.
-        pause: r.paused_at != null ? { since: r.paused_at, until: r.paused_until ?? null, reason: r.pause_reason ?? null } : null,
+        pause: r.paused_at != null ? { since: r.paused_at, until: r.paused_until ?? null, reason: readNote(r.pause_reason ?? null) } : null,
         incident:
           r.incident_down_at !== null
             ? { downAt: r.incident_down_at, beatSeq: r.incident_beat_seq ?? 0, heldSince: r.incident_held_since ?? null }
@@ -608,8 +642,8 @@ export class SqliteStore implements Store {
                 at: r.failure_at,
                 exitCode: r.failure_exit_code ?? null,
                 durationMs: r.failure_duration_ms ?? null,
-                message: r.failure_message ?? null,
-                outputTail: r.failure_output_tail ?? null,
+                message: readMessage(r.failure_message),
+                outputTail: readTail(r.failure_output_tail),
               }
             : null,
         runStartedAt: r.run_started_at ?? null,
@@ -709,21 +743,30 @@ export class SqliteStore implements Store {
   }
 
   pendingEvents(): Promise<OutboxEvent[]> {
-    return this.run(() => (this.sql("SELECT * FROM outbox WHERE status = 'pending' ORDER BY id").all() as OutboxRow[]).map(outboxEvent));
+    return this.run(() => (this.sql(`SELECT ${this.columns('outbox')} FROM outbox WHERE status = 'pending' ORDER BY id`).all() as OutboxRow[]).map(outboxEvent));
   }
 
-  claimEvents(owner: string, now: number, leaseMs: number): Promise<OutboxEvent[]> {
-    return this.run(() =>
-      (
+  claimEvents(owner: string, now: number, leaseMs: number, batch?: ClaimBatch): Promise<OutboxEvent[]> {
+    return this.run(() => {
+      // A batch: after its cursor, at most `limit`, of the services asked for (or of all the others).
+      const services = batch?.services ? ` AND ${batch.services.only ? '' : 'NOT '}slug IN (SELECT value FROM json_each(?))` : '';
+      const page = batch ? `SELECT id FROM outbox WHERE status = 'pending' AND id > ?${services} ORDER BY id LIMIT ?` : null;
+      const params: unknown[] = [owner, now + leaseMs, owner, now, now + 2 * leaseMs];
+      if (batch) params.push(batch.afterId, ...(batch.services ? [JSON.stringify(batch.services.slugs)] : []), batch.limit);
+      return (
         this.sql(
           `UPDATE outbox SET claimed_by = ?, claimed_until = ?
-           WHERE status = 'pending' AND (claimed_by IS NULL OR claimed_by = ? OR claimed_until <= ? OR claimed_until > ?)
-           RETURNING *`,
-        ).all(owner, now + leaseMs, owner, now, now + 2 * leaseMs) as OutboxRow[]
+           WHERE status = 'pending' AND (claimed_by IS NULL OR claimed_by = ? OR claimed_until <= ? OR claimed_until > ?)${page ? ` AND id IN (${page})` : ''}
+           RETURNING ${this.columns('outbox')}`,
+        ).all(...params) as OutboxRow[]
       )
         .sort((a, b) => a.id - b.id)
-        .map(outboxEvent),
-    );
+        .map(outboxEvent);
+    });
+  }
+
+  holdsClaim(id: number, owner: string, now: number): Promise<boolean> {
+    return this.run(() => this.sql("SELECT 1 FROM outbox WHERE id = ? AND status = 'pending' AND claimed_by = ? AND claimed_until > ?").get(id, owner, now) !== undefined);
   }
 
   triggerStatus(slug: string, incidentId: number, target: string): Promise<EventStatus | null> {
@@ -823,7 +866,7 @@ export class SqliteStore implements Store {
       };
       type Row = Pick<OutboxRow, 'slug' | 'target' | 'action' | 'last_error' | 'refused_at' | 'refused_status' | 'refused_answer' | 'refused_fingerprint'>;
       const pending = this.sql(
-        "SELECT slug, target, action, last_error, refused_at, refused_status, refused_answer, refused_fingerprint FROM outbox WHERE status = 'pending' ORDER BY id",
+        `SELECT slug, target, action, ${cut.note('last_error')}, refused_at, refused_status, ${cut.note('refused_answer')}, refused_fingerprint FROM outbox WHERE status = 'pending' ORDER BY id`,
       ).all() as Row[];
       for (const r of pending) {
         const s = state(r.slug);
@@ -831,7 +874,7 @@ export class SqliteStore implements Store {
         const refusal = refusalOf(r);
         if (refusal) s.refusedCount++;
         if (refusal && !s.refused) s.refused = { target: r.target, action: r.action as Action, refusal };
-        if (r.last_error !== null && !s.lastError) s.lastError = { target: r.target, action: r.action as Action, error: r.last_error };
+        if (r.last_error !== null && !s.lastError) s.lastError = { target: r.target, action: r.action as Action, error: readNote(r.last_error) };
       }
       const open = this.sql(
         `SELECT s.slug, sum(o.status = 'delivered') AS delivered, sum(o.status IN ('skipped', 'rejected')) AS dropped
@@ -967,7 +1010,9 @@ export class SqliteStore implements Store {
         signals: signals ? this.signals(slug, since, until) : [],
         logs:
           (this.opened.olderSchema ?? SCHEMA_VERSION) >= 5
-            ? (this.sql('SELECT at, message FROM logs WHERE slug = ? AND at >= ? AND at <= ? ORDER BY at, id').all(slug, since, until) as History['logs'])
+            ? (this.sql(`SELECT at, ${cut.message('message')} FROM logs WHERE slug = ? AND at >= ? AND at <= ? ORDER BY at, id`).all(slug, since, until) as History['logs']).map(
+                (r) => ({ at: r.at, message: readMessage(r.message) ?? '' }),
+              )
             : [],
         pauses: this.pauses(slug, since, until, signals),
         resets: (
@@ -977,17 +1022,19 @@ export class SqliteStore implements Store {
           ).all(slug, since, until) as { at: number }[]
         ).map((r) => r.at),
         transitions: (
-          this.sql('SELECT at, recorded_at, from_state, to_state, reason FROM transitions WHERE slug = ? AND at >= ? AND at <= ? ORDER BY at, id').all(
+          this.sql(`SELECT at, recorded_at, from_state, to_state, ${cut.note('reason')} FROM transitions WHERE slug = ? AND at >= ? AND at <= ? ORDER BY at, id`).all(
             slug,
             since,
             until,
           ) as { at: number; recorded_at: number; from_state: string; to_state: string; reason: string }[]
-        ).map((r) => ({ at: r.at, recordedAt: r.recorded_at, from: r.from_state, to: r.to_state, reason: r.reason })),
-        deliveries: this.sql('SELECT at, target, action, outcome, detail FROM deliveries WHERE slug = ? AND at >= ? AND at <= ? ORDER BY at, id').all(
-          slug,
-          since,
-          until,
-        ) as History['deliveries'],
+        ).map((r) => ({ at: r.at, recordedAt: r.recorded_at, from: r.from_state, to: r.to_state, reason: readNote(r.reason) })),
+        deliveries: (
+          this.sql(`SELECT at, target, action, outcome, ${cut.note('detail')} FROM deliveries WHERE slug = ? AND at >= ? AND at <= ? ORDER BY at, id`).all(
+            slug,
+            since,
+            until,
+          ) as History['deliveries']
+        ).map((d) => ({ ...d, detail: readNote(d.detail) })),
       };
     });
   }
@@ -995,12 +1042,12 @@ export class SqliteStore implements Store {
   /** Starts, failures, and successes that carry details, oldest first. */
   private signals(slug: string, since: number, until: number): Signal[] {
     const rows = this.sql(
-      `SELECT kind, at, exit_code, duration_ms, message, output_tail FROM beats
+      `SELECT kind, at, exit_code, duration_ms, ${cut.message('message')}, ${cut.tail('output_tail')} FROM beats
        WHERE slug = ? AND at >= ? AND at <= ?
        AND (kind <> 'ok' OR exit_code IS NOT NULL OR duration_ms IS NOT NULL OR message IS NOT NULL OR output_tail IS NOT NULL)
        ORDER BY at, id`,
     ).all(slug, since, until) as { kind: SignalKind; at: number; exit_code: number | null; duration_ms: number | null; message: string | null; output_tail: string | null }[];
-    return rows.map((r) => ({ kind: r.kind, at: r.at, exitCode: r.exit_code, durationMs: r.duration_ms, message: r.message, outputTail: r.output_tail }));
+    return rows.map((r) => ({ kind: r.kind, at: r.at, exitCode: r.exit_code, durationMs: r.duration_ms, message: readMessage(r.message), outputTail: readTail(r.output_tail) }));
   }
 
   /**
@@ -1012,7 +1059,7 @@ export class SqliteStore implements Store {
     const records = this.sql(
       `SELECT to_state, at, ${withEnd ? 'until_at' : 'NULL AS until_at'} FROM transitions WHERE slug = ? AND to_state IN ('paused', 'resumed') AND at <= ? ORDER BY at, id`,
     ).all(slug, until) as { to_state: string; at: number; until_at: number | null }[];
-    const live = this.sql('SELECT * FROM services WHERE slug = ?').get(slug) as { paused_at?: number | null; paused_until?: number | null } | undefined;
+    const live = this.sql(`SELECT ${this.columns('services')} FROM services WHERE slug = ?`).get(slug) as { paused_at?: number | null; paused_until?: number | null } | undefined;
     const running = live?.paused_at != null && live.paused_at <= until ? { since: live.paused_at, until: live.paused_until ?? null, endedAt: null } : null;
     const pauses: History['pauses'] = [];
     for (const [i, r] of records.entries()) {

@@ -141,6 +141,18 @@ export type Settlement =
   | { status: 'skipped'; error: string }
   | { status: 'retry'; error: string; nextAttemptAt: number };
 
+/**
+ * One batch of claimEvents: the pending events after `afterId`, oldest first, at most `limit` of
+ * them, of the services in `slugs` (`only: true`) or of every other service (`only: false`), so
+ * that a flood of rows (planted, or for services no longer configured) can neither make one claim
+ * outlast its statement timeout nor keep the configured services' events waiting behind it.
+ */
+export interface ClaimBatch {
+  afterId: number;
+  limit: number;
+  services?: { only: boolean; slugs: string[] };
+}
+
 export interface Store {
   /**
    * Records a beat: a success (`ok`, the default) bumps the beat sequence, sets the last beat and
@@ -172,7 +184,12 @@ export interface Store {
    * now claimed by `owner` until `now + leaseMs` (PostgreSQL: FOR UPDATE SKIP LOCKED): two checkers
    * never send the same event at once. settle() ends a claim; a claim that runs out frees the event.
    */
-  claimEvents(owner: string, now: number, leaseMs: number): Promise<OutboxEvent[]>;
+  claimEvents(owner: string, now: number, leaseMs: number, batch?: ClaimBatch): Promise<OutboxEvent[]>;
+  /**
+   * Whether `owner` still holds its claim on event `id` at `now` (claimed by it, lease not run out,
+   * still pending): a checker asks before each send, and stops once another checker took its claims.
+   */
+  holdsClaim(id: number, owner: string, now: number): Promise<boolean>;
   /** Status of the trigger an event's incident sent to the same target (for resolve ordering). */
   triggerStatus(slug: string, incidentId: number, target: string): Promise<EventStatus | null>;
   settle(id: number, outcome: Settlement, now: number): Promise<void>;

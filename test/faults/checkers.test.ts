@@ -6,6 +6,9 @@
  * - Races: two and five checkers started at the same instant, round after round, while services
  *   go quiet and come back. Whatever the race, each incident the checkers recorded reaches the
  *   stand-in as exactly one trigger, then one resolve, in that order.
+ * - Two checkers with the same host name in different pid namespaces (another machine, a container
+ *   sharing the host's network): the second never takes the live first's lock, though the first's
+ *   pid is not alive where it looks.
  * - A checker killed with SIGKILL while the stand-in holds its requests: a checker on another host
  *   leaves it the minute while its lease lasts, then takes over once it has run out and sends what
  *   the dead one had claimed; the only duplicates are the requests that were in flight, each with
@@ -77,7 +80,7 @@ function checker(p: Project, host: string, opts: { gate?: Promise<void>; env?: R
   return spawnMedic(['--config', p.path, 'check', '-v'], { cwd: p.dir, env: { PAGERDUTY_ROUTING_KEY: KEY, ...opts.env }, prefix: onHost(host), gate: opts.gate });
 }
 
-const LEFT = /another medic check \(\d+@(host-[a-z0-9]+)\) is running; leaving this minute to it/;
+const LEFT = /another medic check \(\d+(?:\.[0-9a-f]+)?@(host-[a-z0-9]+)\) is running; leaving this minute to it/;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 const triggers = (pd: PdServer) => pd.requests.filter((r) => r.body.event_action === 'trigger').length;
 const resolves = (pd: PdServer) => pd.requests.filter((r) => r.body.event_action === 'resolve').length;
@@ -198,7 +201,7 @@ async function killed(expect: ExpectStatic, backend: Backend) {
     // Another host cannot tell a dead checker from a live one: it waits for the lease.
     const early = await checker(p, 'host-b').done;
     expect(early, early.stderr).toMatchObject({ code: 0, stderr: '' });
-    expect(early.stdout).toMatch(/another medic check \(\d+@host-a\) is running; leaving this minute to it/);
+    expect(early.stdout).toMatch(/another medic check \(\d+\.[0-9a-f]+@host-a\) is running; leaving this minute to it/);
     expect(pd.requests).toHaveLength(8);
 
     // The lease was taken after startedAt: just before startedAt + lease it still holds (with
@@ -221,10 +224,55 @@ async function killed(expect: ExpectStatic, backend: Backend) {
       expect(pd.accepted.filter((r) => r.body.dedup_key === key), slug).toHaveLength(1);
     }
     expect(await store.pendingCounts()).toEqual(new Map());
-    expect(await store.lastChecker()).toMatch(/^\d+@host-b$/);
+    expect(await store.lastChecker()).toMatch(/^\d+\.[0-9a-f]+@host-b$/);
     console.info(
       `${backend.name}, kill -9 mid-delivery: lease ${p.leaseMs / 1000}s; host-b left the lock to the dead host-a 0s and ${((stillHeldAt - killedAt) / 1000).toFixed(1)}s after the kill, ` +
         `took over ${((takenAt - killedAt) / 1000).toFixed(1)}s after it; ${pd.requests.length} requests for ${slugs.length} events: ${pd.requests.length - slugs.length} duplicates, all ${inFlight.size} of them events in flight at the kill`,
+    );
+  });
+}
+
+/**
+ * host-a's checker is live, its requests held by a slow stand-in; a second checker with the same
+ * host name starts in a pid namespace of its own (`unshare --pid`), where host-a's pid is no live
+ * process. It must leave the lock to host-a (nothing but a lease ends a lock it cannot see), and
+ * host-a delivers every event: twice at most the ones in flight when its requests timed out.
+ */
+async function sameHostName(expect: ExpectStatic, backend: Backend) {
+  return withRig(backend, async ({ database, pd, store }) => {
+    const slugs = Array.from({ length: 12 }, (_, i) => `svc-${String(i).padStart(2, '0')}`);
+    const p = project(database, pd, slugs);
+    await store.recordBeats(slugs.map((slug) => ({ slug })));
+    await sleep(1_100);
+    let holding = true;
+    pd.reply(() => (holding ? 'hang' : 202));
+    const a = checker(p, 'host-a');
+    while (pd.requests.length < 8 && !a.exited) await sleep(20);
+    const inFlight = new Set(pd.requests.map((r) => r.body.dedup_key as string));
+    expect(inFlight.size).toBe(8);
+    const twin = await spawnMedic(['--config', p.path, 'check', '-v'], {
+      cwd: p.dir,
+      env: { PAGERDUTY_ROUTING_KEY: KEY },
+      prefix: ['unshare', '--pid', '--fork', '--mount-proc', ...onHost('host-a')],
+    }).done;
+    expect(twin, twin.stderr).toMatchObject({ code: 0, stderr: '' });
+    expect(twin.stdout).toMatch(/another medic check \(\d+\.[0-9a-f]+@host-a\) is running; leaving this minute to it/);
+    expect(twin.stdout).not.toMatch(/taking over|delivered/);
+    expect(pd.requests).toHaveLength(8);
+    holding = false;
+    const first = await a.done;
+    expect(first, first.stderr).toMatchObject({ code: 0, stderr: '' });
+    for (const slug of slugs) {
+      const key = `medic-heartbeat-${slug}`;
+      const sent = pd.requests.filter((r) => r.body.dedup_key === key).length;
+      expect(sent, slug).toBeGreaterThanOrEqual(1);
+      expect(sent, slug).toBeLessThanOrEqual(inFlight.has(key) ? 2 : 1);
+      expect(pd.accepted.filter((r) => r.body.dedup_key === key), slug).toHaveLength(1);
+    }
+    expect(await store.pendingCounts()).toEqual(new Map());
+    console.info(
+      `${backend.name}, same host name in another pid namespace: it left the live checker its lock; ${pd.requests.length} requests for ${slugs.length} events, ` +
+        `${pd.requests.length - slugs.length} duplicates (requests that timed out while held, of the ${inFlight.size} in flight)`,
     );
   });
 }
@@ -281,6 +329,13 @@ describe.concurrent('several checkers on several hosts, one state', () => {
     { store: 'PostgreSQL', backend: postgres },
   ])('$store: a checker killed mid-delivery is taken over by another host once its lease runs out; duplicates only of events in flight', { timeout: 240_000 }, async ({ backend }, { expect }) => {
     await killed(expect, backend);
+  });
+
+  it.for([
+    { store: 'SQLite', backend: sqlite },
+    { store: 'PostgreSQL', backend: postgres },
+  ])('$store: a checker with the same host name in another pid namespace never takes over a live checker; duplicates only of requests in flight', { timeout: 120_000 }, async ({ backend }, { expect }) => {
+    await sameHostName(expect, backend);
   });
 
   it('PostgreSQL: checkers on hosts with skewed clocks agree on the database clock', { timeout: 120_000 }, async ({ expect }) => {

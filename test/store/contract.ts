@@ -711,6 +711,39 @@ export function storeContract(name: string, fresh: () => StoreFixture | Promise<
         expect((await store.claimEvents(B, T0 + 4, LEASE)).map((e) => e.target)).toEqual(['one']);
       });
 
+      it('holdsClaim: true for the owner of the claim while its lease lasts; false for others, once it ran out, once settled, once a takeover freed it', async () => {
+        const { store, open } = await setUp();
+        const other = await open();
+        await incident(store, 'x', ['one', 'two']);
+        await store.acquireLock(A, T0, LEASE);
+        const [e1, e2] = await store.claimEvents(A, T0, LEASE);
+        expect(await other.holdsClaim(e1!.id, A, T0 + 1)).toBe(true);
+        expect(await other.holdsClaim(e1!.id, B, T0 + 1)).toBe(false);
+        expect(await store.holdsClaim(e1!.id, A, T0 + LEASE - 1)).toBe(true);
+        expect(await store.holdsClaim(e1!.id, A, T0 + LEASE)).toBe(false);
+        expect(await store.holdsClaim(e2!.id + 1000, A, T0 + 1)).toBe(false);
+        await store.settle(e2!.id, { status: 'delivered', response: '{}' }, T0 + 2);
+        expect(await store.holdsClaim(e2!.id, A, T0 + 3)).toBe(false);
+        expect((await other.acquireLock(B, T0 + 4, LEASE, A)).acquired).toBe(true);
+        expect(await store.holdsClaim(e1!.id, A, T0 + 5)).toBe(false);
+      });
+
+      it('claims in batches: after a cursor, at most a limit, oldest first; of the services named, or of all the others', async () => {
+        const { store } = await setUp();
+        for (const slug of ['a', 'b', 'c']) await incident(store, slug, ['one', 'two']);
+        const all = await store.pendingEvents();
+        const ids = (slugs: string[]) => all.filter((e) => slugs.includes(e.slug)).map((e) => e.id);
+        const first = await store.claimEvents(A, T0, LEASE, { afterId: 0, limit: 4 });
+        expect(first.map((e) => e.id)).toEqual(all.slice(0, 4).map((e) => e.id));
+        expect((await store.claimEvents(A, T0, LEASE, { afterId: first[3]!.id, limit: 4 })).map((e) => e.id)).toEqual(all.slice(4).map((e) => e.id));
+        expect((await store.claimEvents(A, T0, LEASE, { afterId: 0, limit: 10, services: { only: true, slugs: ['c', 'a'] } })).map((e) => e.id)).toEqual(ids(['a', 'c']));
+        expect((await store.claimEvents(A, T0, LEASE, { afterId: 0, limit: 10, services: { only: false, slugs: ['c', 'a'] } })).map((e) => e.id)).toEqual(ids(['b']));
+        expect((await store.claimEvents(A, T0, LEASE, { afterId: 0, limit: 1, services: { only: true, slugs: [] } }))).toEqual([]);
+        // A batch claims only what it returns: B gets the rest.
+        expect((await store.claimEvents(B, T0 + LEASE, LEASE, { afterId: 0, limit: 2 })).map((e) => e.id)).toEqual(all.slice(0, 2).map((e) => e.id));
+        expect((await store.claimEvents(A, T0 + LEASE + 1, LEASE)).map((e) => e.id)).toEqual(all.slice(2).map((e) => e.id));
+      });
+
       it('lastChecker is null until a check finished, then the owner of the last lock released', async () => {
         const { store } = await setUp();
         expect(await store.lastChecker()).toBeNull();

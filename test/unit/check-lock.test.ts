@@ -11,11 +11,16 @@ import { checkerHost } from '../../src/commands/status.js';
 import { buildConfig } from '../../src/config.js';
 import type { SendResult } from '../../src/notify/http.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
+import type { Store } from '../../src/store/types.js';
 import { query, tempDir } from '../helpers/db.js';
 
 const KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
 const MIN = 60_000;
 const T0 = Date.parse('2026-11-26T12:00:00Z');
+/** This checker's machine and pid namespace (checkerIdentity()); OTHER_ID: another's with the same host name. */
+const ID = 'feedc0de1234';
+const OTHER_ID = '0badbeef5678';
+const ME = `4321.${ID}@host-b`;
 
 function rig() {
   const dir = tempDir('medic-lock-');
@@ -48,6 +53,7 @@ function rig() {
     uid: process.geteuid!(),
     pid: 4321,
     host: 'host-b',
+    identity: ID,
     now: () => at,
     sleep: async () => {},
     monotonic: () => 0,
@@ -81,9 +87,13 @@ describe('the checker lock across hosts', () => {
     ['another host, lease live (1 ms left)', { holder: '999@host-a', alive: true, at: T0 + 90_000 - 1 }, false],
     ['another host, lease just ran out', { holder: '999@host-a', alive: true, at: T0 + 90_000 }, true],
     ['another host whose pid is not alive here: still its lease (another machine\'s pid means nothing)', { holder: '999@host-a', alive: false, at: T0 + 1_000 }, false],
-    ['this host, the process is alive', { holder: '999@host-b', alive: true, at: T0 + 1_000 }, false],
-    ['this host, the process is gone: at once', { holder: '999@host-b', alive: false, at: T0 + 1_000 }, true],
+    ['this host, the process is alive', { holder: `999.${ID}@host-b`, alive: true, at: T0 + 1_000 }, false],
+    ['this host, the process is gone: at once', { holder: `999.${ID}@host-b`, alive: false, at: T0 + 1_000 }, true],
+    ['same host name, another machine or pid namespace: its pid means nothing here, still its lease', { holder: `999.${OTHER_ID}@host-b`, alive: false, at: T0 + 1_000 }, false],
+    ['same host name, no identity (an older Medic, or no /proc): still its lease', { holder: '999@host-b', alive: false, at: T0 + 1_000 }, false],
+    ['same host name and identity, lease just ran out', { holder: `999.${OTHER_ID}@host-b`, alive: true, at: T0 + 90_000 }, true],
     ['an owner without a pid, on this host: not taken early', { holder: 'host-b', alive: false, at: T0 + 1_000 }, false],
+    ['an identity that is not hex: not taken early', { holder: `999.${ID}x@host-b`, alive: false, at: T0 + 1_000 }, false],
   ])('%s → taken over: %s', async (_label, { holder, alive, at }, taken) => {
     const r = rig();
     await heldWithClaims(r, holder, T0);
@@ -93,7 +103,7 @@ describe('the checker lock across hosts', () => {
     expect(result.ran).toBe(taken);
     // Taken over: the trigger the holder had claimed is sent in the same run, not a lease later.
     expect(r.sent.map((b) => b.event_action)).toEqual(taken ? ['trigger'] : []);
-    expect(await r.store.lastChecker()).toBe(taken ? '4321@host-b' : '1@host-z');
+    expect(await r.store.lastChecker()).toBe(taken ? ME : `1.${ID}@host-z`);
     if (!taken) expect(r.verbose.join('\n')).toContain(`another medic check (${holder}) is running; leaving this minute to it`);
     if (taken && !alive) expect(r.verbose.join('\n')).toContain(`the checker that held the lock (${holder}) is gone; taking over`);
   });
@@ -110,9 +120,46 @@ describe('the checker lock across hosts', () => {
     // The lease was taken at T0 (the first look); the claim ends with it, give or take the one tick
     // between the delivery's own look at the clock and the claim.
     const [claim] = r.claimsWhileSending as { claimed_by: string; claimed_until: number }[];
-    expect(claim!.claimed_by).toBe('4321@host-b');
+    expect(claim!.claimed_by).toBe(ME);
     expect(claim!.claimed_until - (T0 + r.leaseMs)).toBeGreaterThanOrEqual(0);
     expect(claim!.claimed_until - (T0 + r.leaseMs)).toBeLessThanOrEqual(1_000);
+  });
+
+  it('a checker whose lock and claims another checker took over sends nothing more, and says so', async () => {
+    const r = rig();
+    r.deps.config = buildConfig(
+      {
+        database: 'medic.db',
+        checker: { gapThreshold: '30d' },
+        targets: { oncall: { type: 'pagerduty', eventsUrl: 'http://127.0.0.1:9/v2/enqueue' } },
+        services: ['a', 'b', 'c'].map((slug) => ({ slug, interval: '5m', grace: '1m' })),
+      },
+      join(r.path, '..', 'medic.config.json'),
+      { env: {}, cwd: join(r.path, '..') },
+    );
+    await r.store.register(['a', 'b', 'c'], T0 - 60 * MIN);
+    const notices: string[] = [];
+    r.deps.notice = (l) => notices.push(l);
+    // Right after this checker claimed its events, a checker that judged it gone takes over its lock.
+    const real = r.store;
+    r.deps.store = new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop !== 'claimEvents') return Reflect.get(target, prop, receiver);
+        return async (...args: Parameters<Store['claimEvents']>) => {
+          const claimed = await real.claimEvents(...args);
+          expect((await real.acquireLock('77.aaaa@host-c', r.deps.now(), r.leaseMs, ME)).acquired).toBe(true);
+          return claimed;
+        };
+      },
+    });
+    const result = await check({ dryRun: false }, r.deps);
+    expect(result.transitions).toHaveLength(3);
+    // Not one of the three is sent by this checker: they are host-c's now.
+    expect(r.sent).toHaveLength(0);
+    expect(result.delivery?.lostClaims).toBe(true);
+    expect(notices.join('\n')).toContain("another medic check took over this one's lock and its events");
+    expect(await real.pendingCounts()).toEqual(new Map([['a', 1], ['b', 1], ['c', 1]]));
+    expect(await real.claimEvents('77.aaaa@host-c', r.deps.now(), r.leaseMs)).toHaveLength(3);
   });
 
   it('a lock owner name with control characters is quoted in -v', async () => {
@@ -127,6 +174,8 @@ describe('the checker lock across hosts', () => {
 describe('checkerHost: the host status shows for a lock owner', () => {
   it.each([
     ['4321@host-b', 'host-b'],
+    ['4321.feedc0de1234@host-b', 'host-b'],
+    ['4321.not-hex@host-b', '4321.not-hex@host-b'],
     ['4321@db-1.example.internal', 'db-1.example.internal'],
     ['4321@host@odd', 'host@odd'],
     ['no-pid-here', 'no-pid-here'],
