@@ -119,7 +119,9 @@ async function search(opts: LoadOptions): Promise<FoundConfig> {
   const notLooked = skipped.length > 0 ? `; did not look in ${skipped.join(', ')}, because a config there could have been planted by another user` : '';
   throw new ConfigError(
     `no Medic config found; looked in ${looked} for ${SEARCH_PLACES.join(', ')}${notLooked}`,
-    `\`medic init\` writes a starter medic.config.json${skipped.length > 0 ? ' (in a folder other users cannot write: it keeps the database beside it)' : ''}; or pass --config <path> or set MEDIC_CONFIG`,
+    opts.env.MEDIC_URL
+      ? 'this host sends its beats to medic serve (MEDIC_URL is set) and has no config: run status, history and check where the config and the database are (a checker or the medic serve host), or pass --config <path>'
+      : `\`medic init\` writes a starter medic.config.json${skipped.length > 0 ? ' (in a folder other users cannot write: it keeps the database beside it)' : ''}; or pass --config <path> or set MEDIC_CONFIG`,
   );
 }
 

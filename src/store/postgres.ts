@@ -89,8 +89,10 @@ export function postgresError(url: string, err: unknown): DatabaseError {
     );
   }
   if (code === '28P01' || code === '28000' || /password|SASL|SCRAM/i.test(e.message ?? '')) {
+    // pg's words when the server asks for a password and none was found anywhere.
+    const none = /client password must be a string/i.test(e.message ?? '');
     return new DatabaseError(
-      `cannot log in to ${where}: ${why}`,
+      `cannot log in to ${where}: ${none ? 'the server asks for a password and none was given' : why}`,
       'the password comes from the config\'s "passwordFile", else PGPASSWORD, else ~/.pgpass (host:port:database:user:password, mode 0600); check the user in the URL and pg_hba.conf',
     );
   }

@@ -73,3 +73,12 @@ describe('/log lines', () => {
     expect(status.find((r) => r.slug === 'backup')?.lastSeen).toBeNull();
   });
 });
+
+describe('a host that only beats', () => {
+  it('status there says to run it where the config is, not `medic init`', async () => {
+    const res = await medic(['status'], { cwd: bareHost(), env: { MEDIC_URL: `http://127.0.0.1:9/ping/${PING_KEY}` } });
+    expect(res.code).toBe(78);
+    expect(res.stderr).toContain('this host sends its beats to medic serve (MEDIC_URL is set)');
+    expect(res.stderr).not.toContain(PING_KEY);
+  });
+});

@@ -283,6 +283,29 @@ describe('passwordFile: the password is really sent, and only from a file this u
     }
   });
 
+  it('medic migrate sends the password of --password-file (found by the new-user walk: it was dropped)', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'medic.config.json'), JSON.stringify({ database: 'medic.db', services: [{ slug: 'job', interval: '1h' }] }));
+    const config = ['--config', join(dir, 'medic.config.json')];
+    expect((await medic(['beat', 'job', ...config], { cwd: dir })).code).toBe(0);
+    // An empty database of its own (other tests here write rows into pwdb; migrate wants an empty target).
+    const admin = new pg.Client({ connectionString: cluster.adminUrl });
+    await admin.connect();
+    await admin.query('CREATE DATABASE migdb OWNER pwuser');
+    await admin.end();
+    const target = url.replace(/\/pwdb$/, '/migdb');
+    const res = await medic(['migrate', '--to', target, '--password-file', passwordFile(`${PASSWORD}\n`), ...config], { cwd: dir });
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(`${res.stdout}${res.stderr}`).not.toContain(PASSWORD);
+    const store = await openStore({ databasePath: '', databaseUrl: target, passwordFile: passwordFile(`${PASSWORD}\n`) }, { uid });
+    try {
+      expect((await store.services()).map((r) => r.slug)).toEqual(['job']);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('a password from ~/.pgpass works, and neither it nor sslmode=require makes pg print its notices on stderr (a cron mail a minute)', async () => {
     const dir = tempDir();
     const pgpass = join(dir, '.pgpass');
@@ -299,23 +322,6 @@ describe('passwordFile: the password is really sent, and only from a file this u
     expect(tls.stderr).not.toContain('Warning');
   });
 
-  it('medic migrate sends the password of --password-file (found by the new-user walk: it was dropped)', async () => {
-    const dir = tempDir();
-    writeFileSync(join(dir, 'medic.config.json'), JSON.stringify({ database: 'medic.db', services: [{ slug: 'job', interval: '1h' }] }));
-    const config = ['--config', join(dir, 'medic.config.json')];
-    expect((await medic(['beat', 'job', ...config], { cwd: dir })).code).toBe(0);
-    const res = await medic(['migrate', '--to', url, '--password-file', passwordFile(`${PASSWORD}\n`), ...config], { cwd: dir });
-    expect(res.stderr).toBe('');
-    expect(res.code).toBe(0);
-    expect(`${res.stdout}${res.stderr}`).not.toContain(PASSWORD);
-    const store = await open(passwordFile(`${PASSWORD}\n`));
-    try {
-      expect((await store.services()).map((r) => r.slug)).toEqual(['job']);
-    } finally {
-      await store.close();
-    }
-  });
-
   it('a wrong password, or none, is "cannot log in" (74), saying where the password comes from, never the password', async () => {
     for (const file of [passwordFile('wrong-password\n'), null]) {
       const err = await rejection(open(file));
@@ -323,6 +329,8 @@ describe('passwordFile: the password is really sent, and only from a file this u
       expect(err.message).toContain(`cannot log in to PostgreSQL database "pwdb" at pwuser@127.0.0.1:${cluster.port}`);
       expect(err.hint).toContain('passwordFile');
       expect(`${err.message} ${err.hint}`).not.toContain('wrong-password');
+      // None given: said in words, not pg's "client password must be a string".
+      if (file === null) expect(err.message).toContain('the server asks for a password and none was given');
     }
   });
 
