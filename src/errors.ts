@@ -123,6 +123,16 @@ export function redactKnownKeys(text: string, keys: readonly string[]): string {
   return out;
 }
 
+/** `text` with every occurrence of each secret (any letter case) replaced by `shown`: for secrets whose start and end must not show either (a ping key). */
+export function hideSecrets(text: string, secrets: readonly string[], shown: string): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (secret.length < 8) continue;
+    out = out.replace(new RegExp(secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), shown);
+  }
+  return out;
+}
+
 /** What a job said (a signal's or a failure's message and output tail), with the given keys hidden (redactKnownKeys). */
 export function redactJobText<T extends { message?: string | null; outputTail?: string | null }>(said: T, keys: readonly string[]): T {
   if (keys.length === 0) return said;

@@ -1,5 +1,5 @@
 import type { Config, ServeSettings } from '../config.js';
-import { ConfigError, isMedicError } from '../errors.js';
+import { ConfigError, hideSecrets, isMedicError } from '../errors.js';
 import { GroupCommit } from '../serve/batch.js';
 import { checkPingKeyIsOwn, readPingKey, readTls } from '../serve/key.js';
 import { clearTextWarning, startServer, TlsSetupError, type RunningServer, type ServeState } from '../serve/server.js';
@@ -49,11 +49,10 @@ export const DRAIN_MS = 10_000;
 export async function serve(deps: ServeDeps): Promise<number> {
   let config = deps.config;
   const pingKeys = new Set<string>();
-  const scrub = (line: string) => [...pingKeys].reduce((out, key) => out.replaceAll(key, '…'), line);
+  const scrub = (line: string) => hideSecrets(line, [...pingKeys], '…');
   const say = (line: string) => deps.say(scrub(line));
   const warn = (line: string) => deps.warn(scrub(line));
-  let state = stateOf(config, deps);
-  pingKeys.add(state.pingKey);
+  let state = stateOf(config, deps, pingKeys);
   const tls = readTls(config.serve, deps.uid, deps.gid);
   const store = await deps.openStore(config);
   const commit = new GroupCommit(store);
@@ -97,11 +96,10 @@ export async function serve(deps: ServeDeps): Promise<number> {
   const reload = async () => {
     try {
       const next = await deps.reload();
-      const nextState = stateOf(next, deps);
+      const nextState = stateOf(next, deps, pingKeys);
       const restart = restartNeeded(config, next);
       config = next;
       state = nextState;
-      pingKeys.add(state.pingKey);
       if (restart.length > 0) warn(`${restart.join(', ')} changed in the config: restart medic serve to apply ${restart.length === 1 ? 'it' : 'them'}`);
       if (deps.verbose) say(`medic serve: config reloaded (${next.services.length} services)`);
     } catch (err) {
@@ -135,10 +133,12 @@ export async function serve(deps: ServeDeps): Promise<number> {
   return 0;
 }
 
-function stateOf(config: Config, deps: Pick<ServeDeps, 'env' | 'uid' | 'gid' | 'keysToHide'>): ServeState {
+/** The state to answer from; `used` (every ping key so far) gains this one, so that none is ever kept or printed. */
+function stateOf(config: Config, deps: Pick<ServeDeps, 'env' | 'uid' | 'gid' | 'keysToHide'>, used: Set<string>): ServeState {
   const pingKey = readPingKey(config.serve, deps.env, deps.uid, deps.gid);
   checkPingKeyIsOwn(pingKey, config, deps.env);
-  return { pingKey, slugs: new Set(config.bySlug.keys()), hide: deps.keysToHide(config) };
+  used.add(pingKey);
+  return { pingKey, slugs: new Set(config.bySlug.keys()), hide: deps.keysToHide(config), pingKeys: [...used] };
 }
 
 function listenError(s: ServeSettings, err: NodeJS.ErrnoException): Error {

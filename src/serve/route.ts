@@ -1,5 +1,6 @@
 // What a request to `medic serve` asks for, from its method and URL alone (no I/O): Healthchecks'
 // slug-URL scheme, /ping/<ping-key>/<slug>[/start|/fail|/log|/<exit-status>][?rid=<uuid>].
+import { hideSecrets } from '../errors.js';
 
 /** What a ping says: Healthchecks' success, start, failure (with the exit status when numeric) and log. */
 export type PingKind = 'ok' | 'start' | 'fail' | 'log';
@@ -69,7 +70,7 @@ function decode(part: string): string | null {
  * and /healthz. Anything else (`//ping/<key>/…`, `/PING/<key>/…`, an absolute-form target) may hold
  * the key anywhere, so it shows as `<unrouted path, N bytes>`.
  */
-export function pathForLog(url: string): string {
+export function pathForLog(url: string, secrets: readonly string[] = []): string {
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
   if (path === '/healthz') return path;
@@ -78,7 +79,11 @@ export function pathForLog(url: string): string {
   const [, , rawSlug, suffix] = m;
   // Decoded, so that the ping key written percent-encoded in the slug's place is still the key to
   // hide; a control character it decodes to is encoded again (a %0A must not start a log line).
-  const slug = (decode(rawSlug!) ?? rawSlug!).replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, encodeURIComponent);
+  // What does not decode is not shown at all (raw, %50 would spell a key's P).
+  const decoded = decode(rawSlug!);
+  if (decoded === null) return `<unrouted path, ${url.length} bytes>`;
+  // Secrets (ping keys, routing keys) hidden before the cut: cut first, a key would keep most of itself.
+  const slug = hideSecrets(decoded, secrets, '…').replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, encodeURIComponent);
   const shown = `/ping/…/${slug}${suffix !== undefined ? `/${suffix}` : path.endsWith('/') ? '/' : ''}`;
   return shown.length > 200 ? `${shown.slice(0, 200)}…` : shown;
 }

@@ -2,7 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { BlockList, isIP, type AddressInfo, type Socket } from 'node:net';
 import type { ServeSettings } from '../config.js';
-import { redactKnownKeys } from '../errors.js';
+import { hideSecrets, redactKnownKeys } from '../errors.js';
 import type { BeatInput, Store } from '../store/types.js';
 import type { GroupCommit } from './batch.js';
 import { keyMatches } from './key.js';
@@ -30,6 +30,8 @@ export interface ServeState {
   slugs: ReadonlySet<string>;
   /** Routing keys to hide in what a job sent (keptBody), as `medic beat -m` hides them. */
   hide: readonly string[];
+  /** Every ping key this server has used (the current one and those before a reload): never kept, never logged. */
+  pingKeys: readonly string[];
 }
 
 export interface ServerDeps {
@@ -109,7 +111,7 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     const body = await readBody(req, s.bodyLimit + KEY_MARGIN_BYTES);
     if (body === 'too-large') return tooLarge(res, pingHeaders);
     if (body === null) return; // the client went away, or timed out (Node answered 408)
-    const text = body.length > 0 ? keptBody(body, s.bodyLimit, state.hide) : null;
+    const text = body.length > 0 ? keptBody(body, s.bodyLimit, state.hide, state.pingKeys) : null;
     const beat: BeatInput = { slug: r.slug, kind: r.kind, ...(r.runId && { runId: r.runId }) };
     if (r.kind === 'log') beat.details = { message: text ?? '' };
     else if (text !== null || r.exitCode !== null) beat.details = { exitCode: r.exitCode, outputTail: text };
@@ -128,7 +130,7 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     if (log) {
       res.once('close', () => {
         const ms = deps.monotonic() - started;
-        log(`${new Date(deps.now()).toISOString()} ${req.socket.remoteAddress ?? '-'} ${req.method} ${pathForLog(req.url ?? '/')} ${res.headersSent ? res.statusCode : '-'} ${ms.toFixed(1)}ms`);
+        log(`${new Date(deps.now()).toISOString()} ${req.socket.remoteAddress ?? '-'} ${req.method} ${pathForLog(req.url ?? '/', [...deps.state().pingKeys, ...deps.state().hide])} ${res.headersSent ? res.statusCode : '-'} ${ms.toFixed(1)}ms`);
       });
     }
     handle(req, res)
@@ -272,8 +274,10 @@ function readBody(req: IncomingMessage, keep: number): Promise<Buffer | 'too-lar
  * before the cut (read `limit` + KEY_MARGIN_BYTES, hide, then cut), so that a key across the limit
  * is never kept in part.
  */
-export function keptBody(body: Buffer, limit: number, hide: readonly string[]): string {
-  return headUtf8(Buffer.from(redactKnownKeys(headUtf8(body, limit + KEY_MARGIN_BYTES), hide)), limit);
+export function keptBody(body: Buffer, limit: number, hide: readonly string[], pingKeys: readonly string[] = []): string {
+  // A job's output often holds the ping URL (curl -v, set -x, runitor): the ping key is never kept.
+  const text = hideSecrets(redactKnownKeys(headUtf8(body, limit + KEY_MARGIN_BYTES), hide), pingKeys, '<ping-key>');
+  return headUtf8(Buffer.from(text), limit);
 }
 
 /**

@@ -40,7 +40,8 @@ export function shownUrl(url: string): { url: string; dropped: number } {
     const keys = new Set(u.searchParams.keys());
     let dropped = 0;
     for (const key of keys) {
-      if (SHOWN_OPTIONS.includes(key)) continue;
+      // A value shaped like a routing key (32 letters and digits) is not shown, whatever its option.
+      if (SHOWN_OPTIONS.includes(key) && !/[A-Za-z0-9]{32}/.test(u.searchParams.get(key) ?? '')) continue;
       u.searchParams.delete(key);
       dropped++;
     }

@@ -1055,7 +1055,7 @@ export class PostgresStore implements Store {
         if (takeOverFrom !== undefined) await this.q(c, "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = $1 AND status = 'pending'", [takeOverFrom]);
         return { acquired: true, holder: owner };
       }
-      const [row] = await this.q<{ owner: string | null }>(c, 'SELECT owner FROM checker WHERE id = 1');
+      const [row] = await this.q<{ owner: string | null }>(c, 'SELECT left(owner, 200) AS owner FROM checker WHERE id = 1');
       return { acquired: false, holder: row?.owner ?? null };
     });
   }
@@ -1078,7 +1078,7 @@ export class PostgresStore implements Store {
   }
 
   lastChecker(): Promise<string | null> {
-    return this.read(null, async (c) => (await this.q<{ last_run_by: string | null }>(c, 'SELECT last_run_by FROM checker WHERE id = 1'))[0]?.last_run_by ?? null);
+    return this.read(null, async (c) => (await this.q<{ last_run_by: string | null }>(c, 'SELECT left(last_run_by, 200) AS last_run_by FROM checker WHERE id = 1'))[0]?.last_run_by ?? null);
   }
 
   schemaVersion(): Promise<number> {

@@ -1090,7 +1090,7 @@ export class SqliteStore implements Store {
             if (takeOverFrom !== undefined) this.sql("UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ? AND status = 'pending'").run(takeOverFrom);
             return { acquired: true, holder: owner };
           }
-          const row = this.sql('SELECT owner FROM checker WHERE id = 1').get() as { owner: string | null };
+          const row = this.sql('SELECT substr(owner, 1, 200) AS owner FROM checker WHERE id = 1').get() as { owner: string | null };
           return { acquired: false, holder: row.owner };
         })
         .immediate(),
@@ -1117,7 +1117,7 @@ export class SqliteStore implements Store {
   lastChecker(): Promise<string | null> {
     return this.run(() => {
       if ((this.opened.olderSchema ?? SCHEMA_VERSION) < 5) return null;
-      return (this.sql('SELECT last_run_by FROM checker WHERE id = 1').get() as { last_run_by: string | null }).last_run_by;
+      return (this.sql('SELECT substr(last_run_by, 1, 200) AS last_run_by FROM checker WHERE id = 1').get() as { last_run_by: string | null }).last_run_by;
     });
   }
 

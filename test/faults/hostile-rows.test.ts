@@ -110,6 +110,17 @@ describe.each([
   { store: 'SQLite', backend: sqlite },
   { store: 'PostgreSQL', backend: postgres },
 ])('$store: rows Medic did not write', ({ backend }) => {
+  it('a planted 5 MB lock owner and last checker are read back cut to 200 characters', async () => {
+    await withRig(backend, async ({ store, sql }) => {
+      const far = Date.now() + 60_000;
+      await sql(`UPDATE checker SET owner = ${backend.long('9.ab@h', 5_000_000, '', false)}, lease_until = ${far}, last_run_by = ${backend.long('7.cd@h', 5_000_000, '', false)} WHERE id = 1`);
+      const taken = await store.acquireLock('1@me', Date.now(), 120_000);
+      expect(taken.acquired).toBe(false);
+      expect(taken.holder!.length).toBeLessThanOrEqual(200);
+      expect((await store.lastChecker())!.length).toBeLessThanOrEqual(200);
+    });
+  });
+
   it('50 MB of job text in a row (and MBs in every other text) is read back cut to its bound, quickly; status and check go on', { timeout: 240_000 }, async () => {
     await withRig(backend, async ({ database, store, sql, pd }) => {
       const at = Date.now();

@@ -66,8 +66,12 @@ describe('what migrate prints of --to: no password, no option but the known-safe
     ['the safe options kept', `${base}?sslmode=verify-full&application_name=medic&connect_timeout=5`, ''],
     ['a file path dropped, counted', `${base}?sslmode=verify-full&sslrootcert=/etc/medic/ca.pem`, ', adding back the query option of --to not shown here,'],
     ['secrets and unknown options dropped, counted', `${base}?sslpassword=hunter2-ssl&options=-c%20x%3Dhunter2-opt&sslkey=/k`, ', adding back the 3 query options of --to not shown here,'],
+    ['a safe option holding a routing key dropped, counted', `${base}?sslmode=disable&application_name=hunter2a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6`, ', adding back the query option of --to not shown here,'],
   ])('%s', (_label, to, others) => {
-    const safe = to.replace(/[?&](sslrootcert|sslpassword|options|sslkey)=[^&]*/g, '').replace(/^([^?]*)&/, '$1?');
+    const safe = to
+      .replace(/[?&](sslrootcert|sslpassword|options|sslkey)=[^&]*/g, '')
+      .replace(/[?&]application_name=[^&]*[A-Za-z0-9]{32}[^&]*/g, '')
+      .replace(/^([^?]*)&/, '$1?');
     const text = migrateText(result(to));
     expect(text).toContain('copied /var/lib/medic/medic.db into PostgreSQL database "medic" at medic@db.example.test:5432 in');
     expect(text).toContain(`  1. In /etc/medic/medic.config.json set "database": ${JSON.stringify(safe)} (or MEDIC_DB=${safe})${others} on every host that runs medic.`);

@@ -260,6 +260,17 @@ describe('checkPingKeyIsOwn: a routing key is never a ping key', () => {
   });
 });
 
+describe('keptBody: the ping key is never kept (a job\'s output often holds the ping URL)', () => {
+  const PING = 'PKsecretPKsecret0123456789abcd';
+  it.each([
+    ['in the middle', `+ curl http://127.0.0.1/ping/${PING}/backup/start ; error`, 1000, '+ curl http://127.0.0.1/ping/<ping-key>/backup/start ; error'],
+    ['in another letter case', `url ${PING.toUpperCase()} x`, 1000, 'url <ping-key> x'],
+    ['across the limit', `${'A'.repeat(20)}${PING}tail`, 30, `${'A'.repeat(20)}<ping-key>`],
+  ])('%s', (_label, body, limit, kept) => {
+    expect(keptBody(Buffer.from(body), limit, [], [PING])).toBe(kept);
+  });
+});
+
 describe('keptBody: routing keys hidden before the cut to serve.bodyLimit', () => {
   const KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
   it.each([

@@ -61,6 +61,19 @@ describe('pathForLog never shows the ping key', () => {
     expect(pathForLog(url)).not.toContain(K);
   });
 
+  it('hides a key in the slug before the cut (a cut first kept 29 of 30 characters), in any letter case, and routing keys too', () => {
+    const ROUTING = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
+    const near = pathForLog(`/ping/x/${'a'.repeat(163)}${K}`, [K]);
+    expect(near).toBe(`/ping/…/${'a'.repeat(163)}…`);
+    expect(near).not.toContain(K.slice(0, 8));
+    expect(pathForLog(`/ping/x/${K.toLowerCase()}`, [K])).toBe('/ping/…/…');
+    expect(pathForLog(`/ping/x/${ROUTING}`, [K, ROUTING])).toBe('/ping/…/…');
+  });
+
+  it('a slug that does not decode (a stray %) is not shown at all: raw, %50 would spell a key\'s P', () => {
+    expect(pathForLog(`/ping/x/%50${K.slice(1)}%zz`, [K])).toBe(`<unrouted path, ${`/ping/x/%50${K.slice(1)}%zz`.length} bytes>`);
+  });
+
   it('cuts a long slug at 200 characters', () => {
     expect(pathForLog(`/ping/${K}/${'s'.repeat(300)}`)).toBe(`/ping/…/${'s'.repeat(192)}…`);
   });

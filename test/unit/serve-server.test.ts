@@ -31,7 +31,7 @@ async function serveWith(recordBeats: (beats: BeatInput[]) => Promise<void>, tls
     tls,
     commit: new GroupCommit({ recordBeats }),
     store: { probe: async () => ({ exists: true }) },
-    state: () => ({ pingKey: KEY, slugs: new Set(['backup']), hide: [] }),
+    state: () => ({ pingKey: KEY, slugs: new Set(['backup']), hide: [], pingKeys: [KEY] }),
     log: null,
     onError: (what, err) => errors.push(`${what}: ${(err as Error).message}`),
     monotonic: () => performance.now(),
