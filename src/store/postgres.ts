@@ -1,12 +1,13 @@
 import pg from 'pg';
-import type { DownReason, Signal, SignalKind, SignalDetails } from '../core/signal.js';
+import type { Signal, SignalKind, SignalDetails } from '../core/signal.js';
 import { boundDetails, boundRunId } from '../core/signal-bounds.js';
 import { DatabaseError } from '../errors.js';
 import { SCHEMA_VERSION } from './migrations.js';
 import { MIGRATION_LOCK, PG_MIGRATIONS, VERSION_TABLE } from './postgres-migrations.js';
 import { postgresBounded as cut, readMessage, readNote, readTail } from './bounds.js';
 import { describeUrl, sslFromUrl, type SslOptions } from './postgres-url.js';
-import type { Action, BeatInput, ClaimBatch, EventStatus, History, OpenOptions, OutboxEvent, Refusal, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
+import { outboxEvent as eventOf, refusalOf, type OutboxRow } from './rows.js';
+import type { BeatInput, ClaimBatch, EventStatus, History, OpenOptions, OutboxEvent, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
 
 export interface PostgresOptions extends OpenOptions {
   /** The password (from the config's `passwordFile`); without it, pg's own PGPASSWORD and ~/.pgpass. */
@@ -230,65 +231,10 @@ interface ServiceRow {
   version: number;
 }
 
-interface OutboxRow {
-  id: number;
-  slug: string;
-  incident_id: number;
-  target: string;
-  action: Action;
-  dedup_key: string;
-  down_at: number | null;
-  last_beat_at: number | null;
-  missed_heartbeats: number | null;
-  reason: string | null;
-  exit_code: number | null;
-  duration_ms: number | null;
-  message: Buffer | null;
-  output_tail: Buffer | null;
-  created_at: number;
-  status: EventStatus;
-  attempts: number;
-  next_attempt_at: number;
-  last_error: string | null;
-  refused_at: number | null;
-  refused_status: number | null;
-  refused_answer: string | null;
-  refused_fingerprint: string | null;
-}
 
-function refusalOf(r: Pick<OutboxRow, 'refused_at' | 'refused_status' | 'refused_answer' | 'refused_fingerprint'>): Refusal | null {
-  return r.refused_at === null ? null : { at: r.refused_at, status: r.refused_status, answer: readNote(r.refused_answer ?? ''), fingerprint: r.refused_fingerprint };
-}
-
-function outboxEvent(r: OutboxRow): OutboxEvent {
-  return {
-    id: r.id,
-    slug: r.slug,
-    incidentId: r.incident_id,
-    target: r.target,
-    action: r.action,
-    dedupKey: r.dedup_key,
-    facts:
-      r.action === 'trigger'
-        ? {
-            downAt: r.down_at as number,
-            lastBeatAt: r.last_beat_at,
-            missedHeartbeats: r.missed_heartbeats as number,
-            reason: (r.reason ?? 'missed') as DownReason,
-            exitCode: r.exit_code,
-            durationMs: r.duration_ms,
-            message: messageText(r.message),
-            outputTail: tailText(r.output_tail),
-          }
-        : null,
-    createdAt: r.created_at,
-    status: r.status,
-    attempts: r.attempts,
-    nextAttemptAt: r.next_attempt_at,
-    lastError: readNote(r.last_error),
-    refusal: refusalOf(r),
-  };
-}
+/** PostgreSQL keeps job text as BYTEA (it cannot hold NUL as TEXT). */
+const BYTES_READER = { message: messageText, tail: tailText };
+const outboxEvent = (r: OutboxRow<Buffer>) => eventOf(r, BYTES_READER);
 
 /** The database's clock, epoch ms: the transaction's start, so one statement or one batch stamps one instant. */
 const NOW_MS = '(extract(epoch from now()) * 1000)::bigint';
@@ -719,7 +665,7 @@ export class PostgresStore implements Store {
   }
 
   pendingEvents(): Promise<OutboxEvent[]> {
-    return this.read([], async (c) => (await this.q<OutboxRow>(c, `SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' ORDER BY id`)).map(outboxEvent));
+    return this.read([], async (c) => (await this.q<OutboxRow<Buffer>>(c, `SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' ORDER BY id`)).map(outboxEvent));
   }
 
   claimEvents(owner: string, now: number, leaseMs: number, batch?: ClaimBatch): Promise<OutboxEvent[]> {
@@ -739,7 +685,7 @@ export class PostgresStore implements Store {
       // committed is seen (and its live lease respected) when the row is re-checked. The pick is a
       // CTE, run once: as `id IN (subquery)`, a rescan skips the rows this UPDATE already changed
       // and its LIMIT picks more.
-      const rows = await this.q<OutboxRow>(
+      const rows = await this.q<OutboxRow<Buffer>>(
         c,
         `WITH picked AS (SELECT id AS picked_id FROM outbox WHERE status = 'pending'
            AND (claimed_by IS NULL OR claimed_by = $1 OR claimed_until <= $3 OR claimed_until > $4)

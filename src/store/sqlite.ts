@@ -2,15 +2,19 @@ import Database from 'better-sqlite3';
 import { accessSync, chmodSync, closeSync, constants, existsSync, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, statSync, statfsSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import type { DownReason, Signal, SignalDetails, SignalKind } from '../core/signal.js';
+import type { Signal, SignalDetails, SignalKind } from '../core/signal.js';
 import { boundDetails, boundRunId } from '../core/signal-bounds.js';
 import { DatabaseError } from '../errors.js';
 import { trustProblem } from '../file-trust.js';
 import { readMessage, readNote, readTail, sqliteBounded as cut } from './bounds.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
-import type { Action, BeatInput, ClaimBatch, EventStatus, History, OpenOptions, OutboxEvent, Refusal, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
+import { outboxEvent as eventOf, refusalOf, TEXT_READER, type OutboxRow } from './rows.js';
+import type { Action, BeatInput, ClaimBatch, EventStatus, History, OpenOptions, OutboxEvent, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
 
 type Db = Database.Database;
+
+/** An outbox row as the Store gives it (rows.ts), job text as TEXT. */
+const outboxEvent = (r: OutboxRow) => eventOf(r, TEXT_READER);
 
 /** The database file's mode unless the config's `databaseMode` asks for the group set-up (0o660). */
 export const DEFAULT_DATABASE_MODE = 0o600;
@@ -403,32 +407,6 @@ interface ServiceRow {
   version: number;
 }
 
-interface OutboxRow {
-  id: number;
-  slug: string;
-  incident_id: number;
-  target: string;
-  action: 'trigger' | 'resolve';
-  dedup_key: string;
-  down_at: number | null;
-  last_beat_at: number | null;
-  missed_heartbeats: number | null;
-  // [jobs] Absent (undefined) in a read-only look at a database before schema 4.
-  reason?: string | null;
-  exit_code?: number | null;
-  duration_ms?: number | null;
-  message?: string | null;
-  output_tail?: string | null;
-  created_at: number;
-  status: EventStatus;
-  attempts: number;
-  next_attempt_at: number;
-  last_error: string | null;
-  refused_at: number | null;
-  refused_status: number | null;
-  refused_answer: string | null;
-  refused_fingerprint: string | null;
-}
 
 /**
  * The columns read from services and outbox, those a database of this schema has (a read-only look
@@ -447,44 +425,6 @@ const READ_COLUMNS: Record<'services' | 'outbox', Record<string, ((col: string) 
     next_attempt_at: null, last_error: cut.note, refused_at: null, refused_status: null, refused_answer: cut.note, refused_fingerprint: null,
   },
 };
-
-/** A refusal as stored (the columns are set together), or null. */
-function refusalOf(r: Pick<OutboxRow, 'refused_at' | 'refused_status' | 'refused_answer' | 'refused_fingerprint'>): Refusal | null {
-  return r.refused_at === null ? null : { at: r.refused_at, status: r.refused_status, answer: readNote(r.refused_answer ?? ''), fingerprint: r.refused_fingerprint };
-}
-
-/** An outbox row as the Store gives it. */
-function outboxEvent(r: OutboxRow): OutboxEvent {
-  return {
-    id: r.id,
-    slug: r.slug,
-    incidentId: r.incident_id,
-    target: r.target,
-    action: r.action,
-    dedupKey: r.dedup_key,
-    // As stored: src/notify validates them before building anything from them.
-    facts:
-      r.action === 'trigger'
-        ? {
-            downAt: r.down_at as number,
-            lastBeatAt: r.last_beat_at,
-            missedHeartbeats: r.missed_heartbeats as number,
-            // A trigger from before schema 4 has no reason: it was a miss.
-            reason: (r.reason ?? 'missed') as DownReason,
-            exitCode: r.exit_code ?? null,
-            durationMs: r.duration_ms ?? null,
-            message: readMessage(r.message),
-            outputTail: readTail(r.output_tail),
-          }
-        : null,
-    createdAt: r.created_at,
-    status: r.status,
-    attempts: r.attempts,
-    nextAttemptAt: r.next_attempt_at,
-    lastError: readNote(r.last_error),
-    refusal: refusalOf(r),
-  };
-}
 
 export class SqliteStore implements Store {
   private readonly stmts = new Map<string, Database.Statement>();
