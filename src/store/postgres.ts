@@ -6,7 +6,7 @@ import { SCHEMA_VERSION } from './migrations.js';
 import { MIGRATION_LOCK, PG_MIGRATIONS, VERSION_TABLE } from './postgres-migrations.js';
 import { postgresBounded as cut, readMessage, readNote, readTail } from './bounds.js';
 import { describeUrl, sslFromUrl, type SslOptions } from './postgres-url.js';
-import { outboxEvent as eventOf, refusalOf, type OutboxRow } from './rows.js';
+import { outboxEvent as eventOf, pausesFrom, refusalOf, type OutboxRow } from './rows.js';
 import type { BeatInput, ClaimBatch, EventStatus, History, OpenOptions, OutboxEvent, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
 
 export interface PostgresOptions extends OpenOptions {
@@ -974,18 +974,7 @@ export class PostgresStore implements Store {
       [slug, until],
     );
     const [live] = await this.q<{ paused_at: number | null; paused_until: number | null }>(c, 'SELECT paused_at, paused_until FROM services WHERE slug = $1', [slug]);
-    const running = live?.paused_at != null && live.paused_at <= until ? { since: live.paused_at, until: live.paused_until ?? null, endedAt: null } : null;
-    const pauses: History['pauses'] = [];
-    for (const [i, r] of records.entries()) {
-      if (r.to_state !== 'paused') continue;
-      const endedAt = records[i + 1]?.at ?? null;
-      pauses.push(endedAt === null && r.at === running?.since ? running : { since: r.at, until: r.until_at, endedAt });
-    }
-    if (running && !pauses.includes(running)) {
-      pauses.push(running);
-      pauses.sort((a, b) => a.since - b.since);
-    }
-    return pauses.filter((p) => Math.min(p.until ?? Infinity, p.endedAt ?? Infinity) >= since);
+    return pausesFrom(records, live, since, until);
   }
 
   acquireLock(owner: string, now: number, leaseMs: number, takeOverFrom?: string): Promise<{ acquired: boolean; holder: string | null }> {

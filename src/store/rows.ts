@@ -5,7 +5,7 @@
  */
 import type { DownReason } from '../core/signal.js';
 import { readMessage, readNote, readTail } from './bounds.js';
-import type { Action, EventStatus, OutboxEvent, Refusal } from './types.js';
+import type { Action, EventStatus, History, OutboxEvent, Refusal } from './types.js';
 
 /** `J`: how the store holds a job's text (string on SQLite, Buffer on PostgreSQL). */
 export interface OutboxRow<J = string> {
@@ -80,4 +80,30 @@ export function outboxEvent<J>(r: OutboxRow<J>, read: JobTextReader<J>): OutboxE
     lastError: readNote(r.last_error),
     refusal: refusalOf(r),
   };
+}
+
+/**
+ * History's pauses that overlap [since, until], from the pause and resume records (oldest first)
+ * and the service's live pause: each pause record with its own end, and `endedAt` when a resume or
+ * a later pause (which replaces it) ended it first. The running pause comes from the service itself
+ * when its record was pruned.
+ */
+export function pausesFrom(
+  records: { to_state: string; at: number; until_at: number | null }[],
+  live: { paused_at?: number | null; paused_until?: number | null } | undefined,
+  since: number,
+  until: number,
+): History['pauses'] {
+  const running = live?.paused_at != null && live.paused_at <= until ? { since: live.paused_at, until: live.paused_until ?? null, endedAt: null } : null;
+  const pauses: History['pauses'] = [];
+  for (const [i, r] of records.entries()) {
+    if (r.to_state !== 'paused') continue;
+    const endedAt = records[i + 1]?.at ?? null;
+    pauses.push(endedAt === null && r.at === running?.since ? running : { since: r.at, until: r.until_at, endedAt });
+  }
+  if (running && !pauses.includes(running)) {
+    pauses.push(running);
+    pauses.sort((a, b) => a.since - b.since);
+  }
+  return pauses.filter((p) => Math.min(p.until ?? Infinity, p.endedAt ?? Infinity) >= since);
 }

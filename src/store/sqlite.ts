@@ -8,7 +8,7 @@ import { DatabaseError } from '../errors.js';
 import { trustProblem } from '../file-trust.js';
 import { readMessage, readNote, readTail, sqliteBounded as cut } from './bounds.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
-import { outboxEvent as eventOf, refusalOf, TEXT_READER, type OutboxRow } from './rows.js';
+import { outboxEvent as eventOf, pausesFrom, refusalOf, TEXT_READER, type OutboxRow } from './rows.js';
 import type { Action, BeatInput, ClaimBatch, EventStatus, History, OpenOptions, OutboxEvent, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
 
 type Db = Database.Database;
@@ -1000,18 +1000,7 @@ export class SqliteStore implements Store {
       `SELECT to_state, at, ${withEnd ? 'until_at' : 'NULL AS until_at'} FROM transitions WHERE slug = ? AND to_state IN ('paused', 'resumed') AND at <= ? ORDER BY at, id`,
     ).all(slug, until) as { to_state: string; at: number; until_at: number | null }[];
     const live = this.sql(`SELECT ${this.columns('services')} FROM services WHERE slug = ?`).get(slug) as { paused_at?: number | null; paused_until?: number | null } | undefined;
-    const running = live?.paused_at != null && live.paused_at <= until ? { since: live.paused_at, until: live.paused_until ?? null, endedAt: null } : null;
-    const pauses: History['pauses'] = [];
-    for (const [i, r] of records.entries()) {
-      if (r.to_state !== 'paused') continue;
-      const endedAt = records[i + 1]?.at ?? null;
-      pauses.push(endedAt === null && r.at === running?.since ? running : { since: r.at, until: r.until_at, endedAt });
-    }
-    if (running && !pauses.includes(running)) {
-      pauses.push(running);
-      pauses.sort((a, b) => a.since - b.since);
-    }
-    return pauses.filter((p) => Math.min(p.until ?? Infinity, p.endedAt ?? Infinity) >= since);
+    return pausesFrom(records, live, since, until);
   }
 
   acquireLock(owner: string, now: number, leaseMs: number, takeOverFrom?: string): Promise<{ acquired: boolean; holder: string | null }> {
