@@ -102,7 +102,7 @@ function describe(error: ConfigSchemaError, raw: unknown): string | undefined {
       return `${at}: missing required key ${show(params.missingProperty)}`;
     case 'additionalProperties': {
       const key = String(params.additionalProperty);
-      if (node.title === 'Target' && LITERAL_KEY.test(key)) return `${child(at, key)}: ${LITERAL_KEY_REFUSED}`;
+      if (node.title === 'PagerDuty target' && LITERAL_KEY.test(key)) return `${child(at, key)}: ${LITERAL_KEY_REFUSED}`;
       if (node.title === 'Serve' && LITERAL_PING_KEY.test(key)) return `${child(at, key)}: ${LITERAL_PING_KEY_REFUSED}`;
       const guess = likelyTypo(key, Object.keys(node.properties ?? {}));
       return `${at}: unknown key ${show(key)}${guess ? ` (did you mean ${show(guess)}?)` : ''}`;

@@ -9,19 +9,60 @@ import { OUTPUT_TAIL_DEFAULT_BYTES } from './core/signal.js';
 import { nearest } from './core/suggest.js';
 import { ConfigError, isMedicError, redactKey } from './errors.js';
 import { databaseUrlProblem, isPostgresUrl } from './store/postgres-url.js';
+import type { KeyRef } from './store/types.js';
 
 export { findConfig, MODULE, SEARCH_PLACES, searchDirs, type FoundConfig, type LoadOptions } from './config-file.js';
 export const DEFAULT_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
 export const DEFAULT_ROUTING_KEY_ENV = 'PAGERDUTY_ROUTING_KEY';
 
-export interface Target {
+export const DEFAULT_SLACK_API_URL = 'https://slack.com/api';
+
+export type TargetType = 'pagerduty' | 'slack' | 'webhook';
+
+interface TargetCommon {
   name: string;
+  /** [targets] The priorities this target takes; null: every priority. */
+  priorities: Priority[] | null;
+  severity: SeverityMap | null;
+  timeoutMs: number;
+}
+
+export interface PagerDutyTarget extends TargetCommon {
+  type: 'pagerduty';
   routingKeyEnv: string | null;
   /** Absolute path; relative paths in the file resolve against the config's folder. */
   routingKeyFile: string | null;
   eventsUrl: string;
-  severity: SeverityMap | null;
-  timeoutMs: number;
+}
+
+/**
+ * [targets] A Slack channel: an incoming webhook (its URL is the secret) or a bot token with a
+ * channel (a resolve then edits the trigger's message and replies in its thread).
+ */
+export interface SlackTarget extends TargetCommon {
+  type: 'slack';
+  mode: 'webhook' | 'token';
+  /** Where the webhook URL or the token is read at send time (`env:NAME`, `file:/abs/path`). */
+  secret: KeyRef;
+  /** Token mode: the channel posted to (id or name); null in webhook mode. */
+  channel: string | null;
+  /** Token mode: the Web API base, without a trailing slash (default https://slack.com/api). */
+  apiUrl: string;
+}
+
+/** [targets] A signed JSON POST to a URL of the user's own. */
+export interface WebhookTarget extends TargetCommon {
+  type: 'webhook';
+  url: string;
+  /** Where the signing secret is read at send time. */
+  secret: KeyRef;
+}
+
+export type Target = PagerDutyTarget | SlackTarget | WebhookTarget;
+
+/** Whether `target` takes services of `priority` (its `priorities`, or every priority). */
+export function takesPriority(target: Target, priority: Priority): boolean {
+  return target.priorities === null || target.priorities.includes(priority);
 }
 
 export interface CheckerSettings {
@@ -134,10 +175,20 @@ interface RawDefaults {
   severity?: SeverityMap;
 }
 interface RawTarget {
-  type: 'pagerduty';
+  type: TargetType;
   routingKeyEnv?: string;
   routingKeyFile?: string;
   eventsUrl?: string;
+  webhookUrlEnv?: string;
+  webhookUrlFile?: string;
+  tokenEnv?: string;
+  tokenFile?: string;
+  channel?: string;
+  apiUrl?: string;
+  url?: string;
+  secretEnv?: string;
+  secretFile?: string;
+  priorities?: string[];
   severity?: SeverityMap;
   timeout?: RawDuration;
 }
@@ -310,17 +361,56 @@ function buildTargets(cfg: RawConfig, inFolder: (p: string) => string, dur: Dur,
   const targets = new Map<string, Target>();
   for (const [name, t] of Object.entries(cfg.targets ?? { pagerduty: { type: 'pagerduty' } as RawTarget })) {
     const at = `targets.${name}`;
-    const eventsUrl = t.eventsUrl ?? DEFAULT_EVENTS_URL;
-    const urlProblem = checkUrl(eventsUrl);
-    if (urlProblem) problems.push(`${at}.eventsUrl: ${urlProblem}`);
-    targets.set(name, {
+    const common = {
       name,
-      routingKeyEnv: t.routingKeyFile ? null : (t.routingKeyEnv ?? DEFAULT_ROUTING_KEY_ENV),
-      routingKeyFile: t.routingKeyFile ? inFolder(t.routingKeyFile) : null,
-      eventsUrl,
+      priorities: t.priorities ? [...new Set(t.priorities.map((p) => p.toUpperCase() as Priority))] : null,
       severity: t.severity ?? null,
       timeoutMs: t.timeout !== undefined ? dur(t.timeout, `${at}.timeout`, TIMEOUT_RANGE) : 10_000,
-    });
+    };
+    const urlAt = (key: string, url: string) => {
+      const urlProblem = checkUrl(url);
+      if (urlProblem) problems.push(`${at}.${key}: ${urlProblem}`);
+    };
+    /** The one secret source of `keys` the target names: `env:NAME` or `file:/abs`; a problem unless exactly one. */
+    const secretOf = (keys: { env: string; file: string }[]): { ref: KeyRef; index: number } | null => {
+      const named = keys.flatMap((k, index) => [
+        ...(t[k.env as keyof RawTarget] !== undefined ? [{ ref: `env:${t[k.env as keyof RawTarget] as string}` as KeyRef, index, key: k.env }] : []),
+        ...(t[k.file as keyof RawTarget] !== undefined ? [{ ref: `file:${inFolder(t[k.file as keyof RawTarget] as string)}` as KeyRef, index, key: k.file }] : []),
+      ]);
+      const all = keys.flatMap((k) => [k.env, k.file]).map((k) => `"${k}"`);
+      const list = `${all.slice(0, -1).join(', ')} or ${all.at(-1)}`;
+      if (named.length === 1) return named[0]!;
+      problems.push(named.length === 0 ? `${at}: missing where its secret is read; give one of ${list}` : `${at}: give only one of ${list}, not ${named.map((n) => `"${n.key}"`).join(' and ')}`);
+      return null;
+    };
+    if (t.type === 'slack') {
+      const source = secretOf([
+        { env: 'webhookUrlEnv', file: 'webhookUrlFile' },
+        { env: 'tokenEnv', file: 'tokenFile' },
+      ]);
+      const mode = source?.index === 1 ? 'token' : 'webhook';
+      if (source && mode === 'token' && t.channel === undefined) problems.push(`${at}: a bot token ("${t.tokenEnv !== undefined ? 'tokenEnv' : 'tokenFile'}") needs "channel": the channel to post to, like "C0123ABCD" or "#alerts"`);
+      if (source && mode === 'webhook' && t.channel !== undefined) problems.push(`${at}.channel: an incoming webhook posts to the channel it was made for; "channel" goes with "tokenEnv" or "tokenFile"`);
+      if (source && mode === 'webhook' && t.apiUrl !== undefined) problems.push(`${at}.apiUrl: only a bot token uses Slack's Web API; an incoming webhook's URL is its secret`);
+      const apiUrl = (t.apiUrl ?? DEFAULT_SLACK_API_URL).replace(/\/+$/, '');
+      urlAt('apiUrl', apiUrl);
+      targets.set(name, { ...common, type: 'slack', mode, secret: source?.ref ?? 'env:', channel: mode === 'token' ? (t.channel ?? null) : null, apiUrl });
+    } else if (t.type === 'webhook') {
+      const source = secretOf([{ env: 'secretEnv', file: 'secretFile' }]);
+      const url = t.url ?? '';
+      urlAt('url', url);
+      targets.set(name, { ...common, type: 'webhook', url, secret: source?.ref ?? 'env:' });
+    } else {
+      const eventsUrl = t.eventsUrl ?? DEFAULT_EVENTS_URL;
+      urlAt('eventsUrl', eventsUrl);
+      targets.set(name, {
+        ...common,
+        type: 'pagerduty',
+        routingKeyEnv: t.routingKeyFile ? null : (t.routingKeyEnv ?? DEFAULT_ROUTING_KEY_ENV),
+        routingKeyFile: t.routingKeyFile ? inFolder(t.routingKeyFile) : null,
+        eventsUrl,
+      });
+    }
   }
   return targets;
 }
@@ -366,14 +456,19 @@ function buildServices(cfg: RawConfig, targets: Map<string, Target>, dur: Dur, p
     const team = s.team ?? null;
     const serviceTargets =
       s.targets ?? (team !== null ? teams[team]?.targets : undefined) ?? defaults.targets ?? (targets.size === 1 ? [...targets.keys()] : undefined);
+    const priority = (s.priority ?? defaults.priority ?? 'P3').toUpperCase() as Priority;
+    // [targets] Only the targets that take its priority; a target unknown here is reported by crossProblems.
+    const taking = (serviceTargets ?? []).filter((name) => { const t = targets.get(name); return t === undefined || takesPriority(t, priority); });
     if (!serviceTargets || serviceTargets.length === 0) {
       problems.push(`${at}: "${s.slug}" would page nobody; give it "targets", give its team targets under "teams", or set "defaults.targets"`);
+    } else if (taking.length === 0) {
+      problems.push(`${at}: "${s.slug}" would page nobody: its priority is ${priority} and none of its targets (${serviceTargets.join(', ')}) takes ${priority} in its "priorities"; add ${priority} to one of them, or give the service a target that takes it`);
     }
     services.push({
       slug: s.slug,
       name: s.name ?? s.slug,
       team,
-      priority: (s.priority ?? defaults.priority ?? 'P3').toUpperCase() as Priority,
+      priority,
       intervalMs,
       // A schedule the config got wrong is reported; the spec still needs one of the two.
       schedule: schedule ?? (intervalMs === null ? { expr: '@daily', cron: parseCron('@daily'), timezone: localZone } : null),
@@ -381,7 +476,7 @@ function buildServices(cfg: RawConfig, targets: Map<string, Target>, dur: Dur, p
       threshold: s.threshold ?? defaults.threshold ?? 1,
       runbook: s.runbook ?? null,
       severity: s.severity ?? null,
-      targets: serviceTargets ?? [],
+      targets: taking,
       maxRuntimeMs: s.maxRuntime !== undefined ? maxRuntime(s.maxRuntime, `${at}.maxRuntime`) : defaultMaxRuntimeMs,
       outputTailBytes: s.outputTail ?? defaults.outputTail ?? OUTPUT_TAIL_DEFAULT_BYTES,
     });

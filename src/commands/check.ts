@@ -7,9 +7,8 @@ import { dedupKey, type ServiceSpec } from '../core/service.js';
 import { decide, evaluate, type Evaluation, type ServiceRecord, type Transition } from '../core/state.js';
 import { EXIT, MedicError, mostUrgent, redactJobText } from '../errors.js';
 import { configKeys } from '../notify/keys.js';
-import { deliverPending, type DeferReason, type Deferral, type DeliveryReport } from '../notify/deliver.js';
+import { CURED_BY, deliverPending, RECEIVER, refusalAdvice, type DeferReason, type Deferral, type DeliveryReport } from '../notify/deliver.js';
 import type { Pinger, Sender } from '../notify/http.js';
-import { refusalHint } from '../notify/pagerduty.js';
 import { ingestSpool } from '../spool.js';
 import type { ChangeKind, NewEvent, Store, StoredService, TransitionInput, TriggerFacts } from '../store/types.js';
 
@@ -216,7 +215,7 @@ async function runLocked(opts: CheckOptions, deps: CheckDeps, lock: { owner: str
       const pruned = await store.prune(now - config.retentionMs, now - Math.max(RECORD_RETENTION_MS, config.retentionMs));
       if (pruned > 0) deps.verbose(`pruned ${pruned} old records`);
     }
-    result = { ran: true, planned, transitions, delivery, gap, undelivered: delivery ? undeliveredError(delivery) : null };
+    result = { ran: true, planned, transitions, delivery, gap, undelivered: delivery ? undeliveredError(delivery, config.targets) : null };
   } finally {
     if (!opts.dryRun && !signal.aborted) await store.releaseLock(owner, deps.now());
   }
@@ -410,7 +409,7 @@ async function pingWatcher(config: Config, deps: CheckDeps): Promise<void> {
  * sent), 76 (PagerDuty refused; kept until the target changes), 75 (will retry). Classified by the
  * typed reason of each deferral, never by its text.
  */
-export function undeliveredError(report: DeliveryReport): MedicError | null {
+export function undeliveredError(report: DeliveryReport, targets: Config['targets'] = new Map()): MedicError | null {
   const lines: string[] = [];
   const hints: string[] = [];
   const codes = new Set<number>();
@@ -440,10 +439,10 @@ export function undeliveredError(report: DeliveryReport): MedicError | null {
       }
       case 'refused':
         lines.push(
-          `PagerDuty refused the ${d.event.action} for ${d.event.slug} (target ${r.target}${r.status === null ? '' : `, HTTP ${r.status}`}): ${quoted(r.answer)}; ` +
-            `${events === 1 ? 'it stays' : `it and ${events - 1} later event${events === 2 ? '' : 's'} stay`} queued until the target's routing key or eventsUrl changes`,
+          `${RECEIVER[r.type]} refused the ${d.event.action} for ${d.event.slug} (target ${r.target}${r.status === null ? '' : `, HTTP ${r.status}`}): ${quoted(r.answer)}; ` +
+            `${events === 1 ? 'it stays' : `it and ${events - 1} later event${events === 2 ? '' : 's'} stay`} queued until ${CURED_BY[r.type]} changes`,
         );
-        hints.push(refusalHint(r.status, r.answer, r.eventsUrl));
+        hints.push(refusalAdvice(r, targets.get(r.target)));
         codes.add(EXIT.rejected);
         break;
       case 'retry':

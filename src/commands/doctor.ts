@@ -8,7 +8,7 @@ import { checkerCrontabLine, checkerLines, commentedChecker, parseCrontab, type 
 import { EXIT, MedicError, urlForDisplay } from '../errors.js';
 import { KEY_FILE_ADVICE, missingKeyHint, TLS_OFF_HINT, tlsChecksOff, UNREACHABLE_HINT } from '../hints.js';
 import type { Sender } from '../notify/http.js';
-import { describeKeyRef, keyRefOf, readTargetKey } from '../notify/keys.js';
+import { describeKeyRef, keyRefOf, readTargetKey, secretNoun } from '../notify/keys.js';
 import { checkPingKeyIsOwn, pingKeySource, readPingKey, readTls } from '../serve/key.js';
 import { SCHEMA_VERSION } from '../store/migrations.js';
 import type { StoreConfig } from '../store/index.js';
@@ -206,21 +206,23 @@ async function checkDatabase(config: Config, deps: DoctorDeps, add: Add): Promis
  * cannot write). The key itself is never put in a finding.
  */
 function checkKey(target: Target, env: NodeJS.ProcessEnv, uid: number | null, add: Add): boolean {
-  const check = `routing key (${target.name})`;
-  const where = describeKeyRef(keyRefOf(target));
+  const check = `${secretNoun(target)} (${target.name})`;
+  const ref = keyRefOf(target);
+  const where = describeKeyRef(ref);
   const key = readTargetKey(target, env, uid);
   if (!('key' in key)) {
     add(EXIT.config, check, 'fail', key.message, key.hint);
     return false;
   }
-  if (target.routingKeyFile) {
-    const mode = fileMode(target.routingKeyFile);
+  const length = `${key.key.length} characters`;
+  if (ref.startsWith('file:')) {
+    const mode = fileMode(ref.slice(5));
     if (mode !== null && (mode & 0o077) !== 0) {
-      add(EXIT.config, check, 'warn', `${where}: set, ${KEY_LENGTH} characters, but other users can read it (mode ${octal(mode)})`, `chmod 600 ${target.routingKeyFile}`);
+      add(EXIT.config, check, 'warn', `${where}: set, ${length}, but other users can read it (mode ${octal(mode)})`, `chmod 600 ${ref.slice(5)}`);
       return true;
     }
   }
-  add(EXIT.config, check, 'ok', `${where}: set, ${KEY_LENGTH} characters`);
+  add(EXIT.config, check, 'ok', `${where}: set, ${length}`);
   return true;
 }
 
@@ -265,7 +267,7 @@ function checkServe(config: Config, deps: DoctorDeps, add: Add): void {
  */
 async function checkReach(config: Config, deps: DoctorDeps, add: Add): Promise<void> {
   const byUrl = new Map<string, Target[]>();
-  for (const t of config.targets.values()) byUrl.set(t.eventsUrl, [...(byUrl.get(t.eventsUrl) ?? []), t]);
+  for (const t of config.targets.values()) if (t.type === 'pagerduty') byUrl.set(t.eventsUrl, [...(byUrl.get(t.eventsUrl) ?? []), t]);
   for (const [url, targets] of byUrl) {
     const names = `target${targets.length === 1 ? '' : 's'} ${targets.map((t) => t.name).join(', ')}`;
     const result = await deps.reach(url, Math.max(...targets.map((t) => t.timeoutMs)));
@@ -367,7 +369,7 @@ async function checkCrontab(config: Config | null, deps: DoctorDeps, add: Add): 
   }
   if (tlsChecksOff(env)) add(EXIT.config, 'certificate checks', 'fail', `the crontab sets NODE_TLS_REJECT_UNAUTHORIZED=0 for line ${good.job.lineNo}: certificate checks are off`, TLS_OFF_HINT);
   // Cron gives its jobs almost no environment: a key read from a variable must be set for the line.
-  for (const name of new Set([...config.targets.values()].map((t) => t.routingKeyEnv).filter((n): n is string => n !== null))) {
+  for (const name of new Set([...config.targets.values()].map(keyRefOf).filter((r) => r.startsWith('env:')).map((r) => r.slice(4)))) {
     if (name in good.call.prefix) continue;
     if (name in good.job.env) {
       add(

@@ -1,16 +1,26 @@
+import { hostname } from 'node:os';
 import { checkUrl, type Config, type Target } from '../config.js';
-import type { OutboxEvent, Store } from '../store/types.js';
-import type { Sender } from './http.js';
+import { severityFor } from '../core/service.js';
+import type { OutboxEvent, Store, TriggerRecord } from '../store/types.js';
+import { httpPoster, oneLine, type Sender } from './http.js';
 import { readTargetKey, targetFingerprint } from './keys.js';
-import { boundedAnswer, describeAnswer, eventBody, withoutKeysInDetails } from './pagerduty.js';
+import type { Outcome, Poster } from './outbound.js';
+import { boundedAnswer, checkedEvent, describeAnswer, eventBody, refusalHint, withoutKeysInDetails } from './pagerduty.js';
+import { sendSlack, slackRefusalHint } from './slack.js';
+import { sendWebhook, webhookRefusalHint } from './webhook.js';
 import { isSlug } from '../core/slug.js';
-import { keysInEnv } from '../errors.js';
+import { keysInEnv, redactJobText, urlForDisplay } from '../errors.js';
 
 export interface DeliveryDeps {
   /** The current config: targets are found by name, bodies rebuilt from its services. */
   config: Pick<Config, 'targets' | 'bySlug' | 'defaultSeverity'>;
   store: Store;
+  /** PagerDuty's events. */
   send: Sender;
+  /** [targets] Slack's and webhooks' requests; default httpPoster with env's proxy settings. */
+  post?: Poster;
+  /** [targets] The machine named in Slack messages and webhook bodies; default os.hostname(). */
+  host?: string;
   /** Every routing key this process can see (all targets'): hidden in what a job said before it is sent. */
   keysToHide?: string[];
   env: NodeJS.ProcessEnv;
@@ -48,8 +58,11 @@ export type DeferReason =
   | { kind: 'missing-key'; target: string; message: string; hint: string }
   /** The target's key or URL is wrong before anything is sent (78): wrong shape, unsafe key file, a URL the https/loopback rule refuses. */
   | { kind: 'bad-key' | 'bad-url'; target: string; message: string; hint: string }
-  /** PagerDuty refused it (76); kept until the target's URL or key changes. `fresh`: refused in this run. */
-  | { kind: 'refused'; target: string; eventsUrl: string; status: number | null; answer: string; fresh: boolean }
+  /**
+   * The target refused it (76); kept until the target's URL or secret changes. `fresh`: refused in
+   * this run. `where`: where it was sent, fit to print (a Slack webhook's URL is never shown).
+   */
+  | { kind: 'refused'; target: string; type: Target['type']; where: string; status: number | null; answer: string; fresh: boolean }
   /** Behind an earlier pending event of the same service and target. */
   | { kind: 'waiting' }
   /** 429, 5xx, timeouts, network errors (75), or its retry time has not come. */
@@ -96,6 +109,29 @@ export function nextRunDelay(runs: number): number {
   return runs <= 3 ? 0 : Math.min(60_000 * 2 ** (runs - 4), MAX_RETRY_DELAY_MS);
 }
 
+/** Where a target sends, fit to print: a Slack webhook's URL is its secret, and is never shown. */
+export function whereShown(target: Target): string {
+  if (target.type === 'pagerduty') return urlForDisplay(target.eventsUrl);
+  if (target.type === 'webhook') return urlForDisplay(target.url);
+  return target.mode === 'token' ? `Slack channel ${target.channel} (${urlForDisplay(target.apiUrl)})` : 'a Slack incoming webhook';
+}
+
+/** Who refused an event, by target type, for messages. */
+export const RECEIVER: Record<Target['type'], string> = { pagerduty: 'PagerDuty', slack: 'Slack', webhook: 'The webhook receiver' };
+/** What must change for a refused event to be sent again, by target type. */
+export const CURED_BY: Record<Target['type'], string> = {
+  pagerduty: "the target's routing key or eventsUrl",
+  slack: "the target's webhook URL, token or channel",
+  webhook: "the target's url or signing secret",
+};
+
+/** What to do about a refusal: the type's own advice; a target gone from the config needs none. */
+export function refusalAdvice(r: Extract<DeferReason, { kind: 'refused' }>, target: Target | undefined): string {
+  if (target?.type === 'slack') return slackRefusalHint(r.status, r.answer, target);
+  if (target?.type === 'webhook') return webhookRefusalHint(r.status, r.answer, target);
+  return refusalHint(r.status, r.answer, r.where);
+}
+
 /** A control character (C0, DEL, C1): none can be in a name a config holds. */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
@@ -116,6 +152,8 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
  */
 export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions): Promise<DeliveryReport> {
   const clock = deps.monotonic;
+  const post = deps.post ?? httpPoster(deps.env);
+  const host = oneLine(deps.host ?? hostname()).replace(/[^\x20-\x7e]/g, '?').slice(0, 253);
   const endAt = clock() + opts.budgetMs;
   const maxAttempts = opts.maxAttempts ?? MAX_ATTEMPTS_PER_RUN;
   const report: DeliveryReport = { delivered: [], skipped: [], deferred: [] };
@@ -151,10 +189,11 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
       // A retry time further out than any backoff means the clock stepped back: try now.
       const waitMs = event.nextAttemptAt - deps.now();
       if (waitMs > 0 && waitMs <= MAX_RETRY_DELAY_MS && !event.refusal) return defer({ kind: 'retry', error: event.lastError ?? 'waiting for its retry time' });
+      let trigger: TriggerRecord | null = null;
       if (event.action === 'resolve') {
-        const trigger = await deps.store.triggerStatus(event.slug, event.incidentId, event.target);
-        if (trigger === 'rejected' || trigger === 'skipped') {
-          await skip(`its trigger was ${trigger === 'rejected' ? 'rejected' : 'not sent'}, so there is no incident to resolve`, false);
+        trigger = await deps.store.triggerOf(event.slug, event.incidentId, event.target);
+        if (trigger?.status === 'rejected' || trigger?.status === 'skipped') {
+          await skip(`its trigger was ${trigger.status === 'rejected' ? 'rejected' : 'not sent'}, so there is no incident to resolve`, false);
           continue;
         }
       }
@@ -180,39 +219,67 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
         return defer({ kind: 'retry', error: `the trigger for ${event.slug} was moved to ${to.join(', ')} and goes out at the next check` });
       }
       if (!target) {
-        const by = event.action === 'resolve' ? `resolve it by hand in PagerDuty (dedup key ${event.dedupKey})` : `PagerDuty was not paged for it (dedup key ${event.dedupKey})`;
+        const by = event.action === 'resolve' ? `resolve it by hand (dedup key ${event.dedupKey})` : `nobody was paged there for it (dedup key ${event.dedupKey})`;
         await skip(`target "${event.target}" is no longer in the config: the ${event.action} for ${event.slug} was not sent; ${by}`, true);
         continue;
       }
-      const built = eventBody(event, target, deps.config);
-      if ('problem' in built) {
-        await skip(`the ${event.action} for ${event.slug} (target ${event.target}) was not sent: ${built.problem}`, true);
+      const checked = checkedEvent(event, deps.config);
+      if ('problem' in checked) {
+        await skip(`the ${event.action} for ${event.slug} (target ${event.target}) was not sent: ${checked.problem}`, true);
         continue;
       }
-      const urlProblem = checkUrl(target.eventsUrl);
-      if (urlProblem) {
-        return defer({ kind: 'bad-url', target: target.name, message: `eventsUrl: ${urlProblem}`, hint: `fix targets.${target.name}.eventsUrl in the config` });
+      const url = target.type === 'pagerduty' ? { key: 'eventsUrl', value: target.eventsUrl } : target.type === 'webhook' ? { key: 'url', value: target.url } : target.mode === 'token' ? { key: 'apiUrl', value: target.apiUrl } : null;
+      const urlProblem = url && checkUrl(url.value);
+      if (url && urlProblem) {
+        return defer({ kind: 'bad-url', target: target.name, message: `${url.key}: ${urlProblem}`, hint: `fix targets.${target.name}.${url.key} in the config` });
       }
       const key = readTargetKey(target, deps.env, deps.uid);
       if (!('key' in key)) {
         await deps.store.settle(event.id, { status: 'retry', error: key.message, nextAttemptAt: deps.now() }, deps.now());
         return defer({ kind: key.kind === 'missing' ? 'missing-key' : 'bad-key', target: target.name, message: key.message, hint: key.hint });
       }
-      const fingerprint = targetFingerprint(target.eventsUrl, key.key);
-      const refused = (status: number | null, answer: string, fresh: boolean): DeferReason => ({ kind: 'refused', target: target.name, eventsUrl: target.eventsUrl, status, answer, fresh });
+      // What a refusal is kept for: where it goes and with what secret (a Slack webhook's URL is both).
+      const fingerprint = targetFingerprint(target.type === 'slack' ? `${target.mode}\n${target.apiUrl}\n${target.channel ?? ''}` : url!.value, key.key);
+      const refused = (status: number | null, answer: string, fresh: boolean): DeferReason => ({ kind: 'refused', target: target.name, type: target.type, where: whereShown(target), status, answer, fresh });
       if (event.refusal && event.refusal.fingerprint === fingerprint && !opts.retryRefused) {
         return defer(refused(event.refusal.status, event.refusal.answer, false));
       }
-      const result = await sendWithRetries(event, target, key.key, fingerprint, withoutKeysInDetails(built.body, [key.key, ...keysInEnv(deps.env), ...(deps.keysToHide ?? [])]));
+      const hide = [key.key, ...keysInEnv(deps.env), ...(deps.keysToHide ?? [])];
+      let sendOnce: () => Promise<Outcome>;
+      if (target.type === 'pagerduty') {
+        const built = eventBody(event, target, deps.config);
+        if ('problem' in built) throw new Error(built.problem); // checkedEvent said it builds
+        const body = withoutKeysInDetails(built.body, hide);
+        sendOnce = () => deps.send(target.eventsUrl, { routing_key: key.key, ...body }, target.timeoutMs);
+      } else {
+        const spec = deps.config.bySlug.get(event.slug) ?? null;
+        const base = {
+          secret: key.key,
+          eventId: event.id,
+          action: event.action,
+          slug: event.slug,
+          dedupKey: event.dedupKey,
+          incidentId: event.incidentId,
+          spec,
+          facts: checked.action === 'trigger' ? redactJobText(checked.facts, hide) : null,
+          severity: spec ? severityFor(spec, target.severity, deps.config.defaultSeverity) : ('info' as const),
+          openedAt: checked.action === 'trigger' ? checked.facts.downAt : (trigger?.downAt ?? null),
+          queuedAt: event.createdAt,
+          host,
+          receipt: trigger?.receipt ?? null,
+        };
+        sendOnce = target.type === 'slack' ? () => sendSlack({ ...base, target, now: deps.now() }, post) : () => sendWebhook({ ...base, target, now: deps.now() }, post);
+      }
+      const result = await sendWithRetries(event, fingerprint, sendOnce);
       if (result === 'delivered') continue;
       if (result === 'stopped') return;
       return defer(result.kind === 'refused' ? refused(result.status, result.answer, true) : result);
     }
   };
 
-  type Outcome = 'delivered' | 'stopped' | { kind: 'refused'; status: number | null; answer: string } | { kind: 'retry' | 'budget'; error: string };
+  type Result = 'delivered' | 'stopped' | { kind: 'refused'; status: number | null; answer: string } | { kind: 'retry' | 'budget'; error: string };
 
-  const sendWithRetries = async (event: OutboxEvent, target: Target, key: string, fingerprint: string, body: Record<string, unknown>): Promise<Outcome> => {
+  const sendWithRetries = async (event: OutboxEvent, fingerprint: string, sendOnce: () => Promise<Outcome>): Promise<Result> => {
     const throttleKey = fingerprint;
     for (let attempt = 1; ; attempt++) {
       const wait = Math.max(0, (throttledUntil.get(throttleKey) ?? 0) - clock());
@@ -233,10 +300,10 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
       }
       // The full timeout, never cut to the budget left: a request cut short may well have been
       // accepted, and would be sent again. A run lasts at most the budget plus one timeout.
-      const result = await deps.send(target.eventsUrl, { routing_key: key, ...body }, target.timeoutMs);
+      const result = await sendOnce();
       if (stopped()) return 'stopped';
       if (result.ok) {
-        await deps.store.settle(event.id, { status: 'delivered', response: JSON.stringify(result.answer) }, deps.now());
+        await deps.store.settle(event.id, { status: 'delivered', response: JSON.stringify(result.answer), receipt: result.receipt ?? null }, deps.now());
         report.delivered.push(event);
         say(event, `delivered (HTTP ${result.status})`);
         return 'delivered';

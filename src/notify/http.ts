@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { UNREACHABLE_HINT } from '../hints.js';
-import { redactSecrets, stripUserinfo, urlForDisplay } from '../errors.js';
+import { hideSecrets, redactSecrets, stripUserinfo, urlForDisplay } from '../errors.js';
+import type { Poster } from './outbound.js';
 import type { PdAnswer } from './pagerduty.js';
 
 export type SendResult =
@@ -37,6 +38,23 @@ export function httpSender(env: NetEnv): Sender {
     if ('error' in out) return { ok: false, permanent: false, status: out.status, error: cleanError(out.error, key) };
     return judgeAnswer(out, { url, key, sentDedup, now: Date.now() });
   };
+}
+
+/**
+ * [targets] The poster for Slack and webhooks: one bounded POST (exchange), its error words with
+ * every secret of the request hidden (a Slack webhook URL is its own secret; undici may quote it).
+ */
+export function httpPoster(env: NetEnv): Poster {
+  return async (req) => {
+    const out = await exchange(req.url, 'POST', req.body, req.timeoutMs, env, req.contentType ?? 'application/json', req.headers);
+    if ('error' in out) return { status: out.status, error: cleanSecretError(out.error, req.hide) };
+    return out;
+  };
+}
+
+/** An error's words, one line, bounded, with the given secrets (whole, in any case) and key-shaped tokens hidden. */
+export function cleanSecretError(error: string, secrets: readonly string[]): string {
+  return clip(oneLine(redactSecrets(stripUserinfo(hideSecrets(error, secrets, '<secret>')), [], { keyShaped: true })), MAX_SHOWN_CHARS);
 }
 
 /** A plain request to a dead man's switch (healthchecks.io, Dead Man's Snitch): any 2xx is a good ping. */
@@ -76,7 +94,7 @@ export async function probeEventsUrl(url: string, timeoutMs: number, env: NetEnv
 // ---------------------------------------------------------------------------------------------
 // Reading an answer
 
-interface Answered {
+export interface Answered {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   /** At most MAX_READ_BYTES of the body, decoded as UTF-8. */
@@ -193,7 +211,7 @@ export function retryAfterMs(header: string | string[] | undefined, now: number)
   return Math.min(RETRY_AFTER_MAX_MS, Math.max(RETRY_AFTER_MIN_MS, Math.round(ms)));
 }
 
-function clip(s: string, n: number): string {
+export function clip(s: string, n: number): string {
   if (s.length <= n) return s;
   if (n <= 1) return n === 1 ? '…' : '';
   let cut = s.slice(0, n - 1);
@@ -202,7 +220,7 @@ function clip(s: string, n: number): string {
 }
 
 /** A third party's text never starts a line of its own in Medic's output. */
-function oneLine(s: string): string {
+export function oneLine(s: string): string {
   return s.replace(/\s*[\r\n\u2028\u2029]+\s*/g, ' ').trim();
 }
 
@@ -258,7 +276,15 @@ const PROXY_DROPPED = 'MEDIC_PROXY_DROPPED_CONNECT';
  * drops or never answers CONNECT (nodejs/undici#3897), and destroying its dispatcher is what
  * stops it. The body is read up to MAX_READ_BYTES; the rest is never read.
  */
-export async function exchange(url: string, method: 'GET' | 'POST', body: string | undefined, timeoutMs: number, env: NetEnv, contentType = 'application/json'): Promise<Answered | { error: string; status: number | null }> {
+export async function exchange(
+  url: string,
+  method: 'GET' | 'POST',
+  body: string | undefined,
+  timeoutMs: number,
+  env: NetEnv,
+  contentType = 'application/json',
+  headers: Record<string, string> = {},
+): Promise<Answered | { error: string; status: number | null }> {
   const undici = await import('undici');
   let parsed: URL;
   let chosen: { dispatcher: Dispatcher; proxy: string | null };
@@ -283,7 +309,7 @@ export async function exchange(url: string, method: 'GET' | 'POST', body: string
     try {
       res = await undici.request(parsed, {
         method,
-        headers: { 'user-agent': 'medic', ...(body !== undefined && { 'content-type': contentType }) },
+        headers: { 'user-agent': 'medic', ...(body !== undefined && { 'content-type': contentType }), ...headers },
         body,
         dispatcher,
         signal: controller.signal,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import type { Target } from '../config.js';
+import { checkUrl, type Target } from '../config.js';
 import { dirname, resolve } from 'node:path';
 import { checkLinks } from '../config-file.js';
 import { isMedicError, keysInEnv, ROUTING_KEY_SHAPE } from '../errors.js';
@@ -8,8 +8,17 @@ import { trustProblem } from '../file-trust.js';
 import { GET_KEY, missingKeyHint } from '../hints.js';
 import type { KeyRef } from '../store/types.js';
 
+/** Where a target's secret is read: a PagerDuty routing key, a Slack webhook URL or bot token, a webhook's signing secret. */
 export function keyRefOf(target: Target): KeyRef {
+  if (target.type !== 'pagerduty') return target.secret;
   return target.routingKeyFile ? `file:${target.routingKeyFile}` : `env:${target.routingKeyEnv}`;
+}
+
+/** What a target's secret is, in words for messages: "routing key", "Slack webhook URL", "Slack bot token", "signing secret". */
+export function secretNoun(target: Target): string {
+  if (target.type === 'pagerduty') return 'routing key';
+  if (target.type === 'webhook') return 'signing secret';
+  return target.mode === 'token' ? 'Slack bot token' : 'Slack webhook URL';
 }
 
 /** Where a key comes from, in words for messages: `env PAGERDUTY_ROUTING_KEY`, `file /run/secrets/pd`. */
@@ -28,7 +37,7 @@ const MAX_KEY_FILE_BYTES = 4096;
  * returned inside an error, logged or stored.
  */
 export function readKey(ref: KeyRef, env: NodeJS.ProcessEnv): { key: string } | { missing: string } {
-  const read = readRawKey(ref, env, null);
+  const read = readRawKey(ref, env, null, 'routing key');
   return 'key' in read ? read : { missing: read.message };
 }
 
@@ -40,15 +49,41 @@ export function readKey(ref: KeyRef, env: NodeJS.ProcessEnv): { key: string } | 
  */
 export function readTargetKey(target: Target, env: NodeJS.ProcessEnv, uid: number | null): { key: string } | KeyProblem {
   const ref = keyRefOf(target);
-  const read = readRawKey(ref, env, uid);
+  const noun = secretNoun(target);
+  const read = readRawKey(ref, env, uid, noun);
   if (!('key' in read)) return read;
-  const problem = keyShapeProblem(read.key);
+  const problem = secretShapeProblem(target, read.key);
   if (!problem) return read;
   return {
     kind: 'bad',
-    message: `the routing key in ${describeKeyRef(ref)} ${problem}`,
-    hint: `copy ${GET_KEY} again, whole, without quotes or spaces`,
+    message: `the ${noun} in ${describeKeyRef(ref)} ${problem}`,
+    hint: target.type === 'pagerduty' ? `copy ${GET_KEY} again, whole, without quotes or spaces` : `copy the ${noun} again, whole, without quotes or spaces`,
   };
+}
+
+/** The shortest signing secret a webhook target takes (the issue's 16 characters; HMAC-SHA256 wants more, and gets what it is given). */
+export const MIN_SIGNING_SECRET = 16;
+/** A bot token: xoxb-… (or another xox?- kind), letters, digits and dashes. */
+const SLACK_TOKEN_SHAPE = /^xox[a-z]-[A-Za-z0-9-]{8,250}$/;
+
+/** What is wrong with a value read as `target`'s secret (never quoting it), or null. */
+export function secretShapeProblem(target: Target, value: string): string | null {
+  if (target.type === 'pagerduty') return keyShapeProblem(value);
+  if (target.type === 'webhook') {
+    if (value.length < MIN_SIGNING_SECRET) return `is ${value.length} characters, expected ${MIN_SIGNING_SECRET} or more`;
+    if (/[\s\u0000-\u001f\u007f-\u009f]/.test(value)) return 'holds spaces or control characters';
+    return null;
+  }
+  if (target.mode === 'token') return SLACK_TOKEN_SHAPE.test(value) ? null : 'is not shaped like a Slack bot token (xoxb- then letters, digits and dashes)';
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'is not a URL (expected https://hooks.slack.com/services/…)';
+  }
+  if (url.username || url.password) return 'holds a user name or password';
+  const problem = checkUrl(value);
+  return problem ? `is not usable: ${problem.replace(/[^\x20-\x7e]/g, '?')}` : null;
 }
 
 /** What is wrong with a value read as a routing key ("is 33 characters, expected 32 letters and digits"), or null. */
@@ -58,7 +93,7 @@ export function keyShapeProblem(key: string): string | null {
   return 'has characters other than letters and digits, expected 32 letters and digits';
 }
 
-function readRawKey(ref: KeyRef, env: NodeJS.ProcessEnv, uid: number | null): { key: string } | KeyProblem {
+function readRawKey(ref: KeyRef, env: NodeJS.ProcessEnv, uid: number | null, noun: string): { key: string } | KeyProblem {
   const where = describeKeyRef(ref);
   if (ref.startsWith('env:')) {
     const name = ref.slice(4);
@@ -93,7 +128,7 @@ function readRawKey(ref: KeyRef, env: NodeJS.ProcessEnv, uid: number | null): { 
     if (distrust) {
       return {
         kind: 'bad',
-        message: `${where} is not safe to read a routing key from: ${distrust}`,
+        message: `${where} is not safe to read a ${noun} from: ${distrust}`,
         hint: `make it the user's own and private: chown ${uid} ${file} && chmod 600 ${file}`,
       };
     }
@@ -102,7 +137,7 @@ function readRawKey(ref: KeyRef, env: NodeJS.ProcessEnv, uid: number | null): { 
     }
     const buf = Buffer.alloc(MAX_KEY_FILE_BYTES + 1);
     const n = readSync(fd, buf, 0, buf.length, 0);
-    if (n > MAX_KEY_FILE_BYTES) return { kind: 'bad', message: `${where} is larger than ${MAX_KEY_FILE_BYTES} bytes: not a routing key`, hint: writeIt };
+    if (n > MAX_KEY_FILE_BYTES) return { kind: 'bad', message: `${where} is larger than ${MAX_KEY_FILE_BYTES} bytes: not a ${noun}`, hint: writeIt };
     const key = buf.subarray(0, n).toString('utf8').trim();
     return key ? { key } : { kind: 'missing', message: `${where} is empty`, hint: writeIt };
   } catch (err) {
@@ -122,25 +157,39 @@ export function targetFingerprint(eventsUrl: string, key: string): string {
 }
 
 /**
- * Every routing key this process can see, to hide them in what a job printed (never to send): the
- * keys in the environment, and the key files the parsed config's targets name (relative to the
- * config's folder), read with the same care as for sending; a file that cannot be read is passed over.
+ * Every secret this process can see, to hide them in what a job printed (never to send): the
+ * routing keys in the environment, and the secret of every target the parsed config names (its
+ * variable, or its file relative to the config's folder, read with the same care as for
+ * sending); a secret that cannot be read is passed over.
  */
 export function keysToHide(raw: unknown, configFile: string, env: NodeJS.ProcessEnv, uid: number): string[] {
   const keys = keysInEnv(env);
   const targets = raw !== null && typeof raw === 'object' ? (raw as { targets?: unknown }).targets : undefined;
   if (targets === null || typeof targets !== 'object') return keys;
   for (const t of Object.values(targets as Record<string, unknown>)) {
-    const file = t !== null && typeof t === 'object' ? (t as { routingKeyFile?: unknown }).routingKeyFile : undefined;
-    if (typeof file !== 'string' || file === '') continue;
-    const read = readRawKey(`file:${resolve(dirname(configFile), file)}`, env, uid);
-    if ('key' in read && !keyShapeProblem(read.key)) keys.push(read.key);
+    if (t === null || typeof t !== 'object') continue;
+    for (const [field, value] of Object.entries(t as Record<string, unknown>)) {
+      if (typeof value !== 'string' || value === '' || !SECRET_SOURCES.has(field)) continue;
+      const ref: KeyRef = field.endsWith('File') ? `file:${resolve(dirname(configFile), value)}` : `env:${value}`;
+      const read = readRawKey(ref, env, uid, 'secret');
+      // At least 8 characters: hiding a shorter value would garble ordinary text.
+      if ('key' in read && read.key.length >= 8 && (field !== 'routingKeyFile' || !keyShapeProblem(read.key))) keys.push(read.key);
+    }
   }
-  return keys;
+  return [...new Set(keys)];
 }
 
-/** keysToHide for a built config: the keys in the environment and those of its targets' key files this process can read. */
+/** The keys of a target that name where a secret is read. */
+const SECRET_SOURCES = new Set(['routingKeyFile', 'webhookUrlEnv', 'webhookUrlFile', 'tokenEnv', 'tokenFile', 'secretEnv', 'secretFile']);
+
+/** keysToHide for a built config: the keys in the environment and the secrets of its targets this process can read. */
 export function configKeys(targets: Iterable<Target>, env: NodeJS.ProcessEnv, uid: number): string[] {
-  const files = Object.fromEntries([...targets].map((t) => [t.name, { routingKeyFile: t.routingKeyFile }]));
-  return keysToHide({ targets: files }, '/', env, uid);
+  const raw = Object.fromEntries(
+    [...targets].map((t) => {
+      if (t.type === 'pagerduty') return [t.name, { routingKeyFile: t.routingKeyFile }];
+      const ref = t.secret;
+      return [t.name, ref.startsWith('file:') ? { secretFile: ref.slice(5) } : { secretEnv: ref.slice(4) }];
+    }),
+  );
+  return keysToHide({ targets: raw }, '/', env, uid);
 }

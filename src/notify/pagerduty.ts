@@ -95,12 +95,28 @@ const MAX_INSTANT = 8.64e15;
  */
 export function eventBody(
   event: Pick<OutboxEvent, 'slug' | 'action' | 'dedupKey' | 'facts'>,
-  target: Target,
+  target: Pick<Target, 'severity'>,
   config: Pick<Config, 'bySlug' | 'defaultSeverity'>,
 ): { body: Record<string, unknown> } | { problem: string } {
+  const checked = checkedEvent(event, config);
+  if ('problem' in checked) return checked;
+  if (checked.action === 'resolve') return { body: { event_action: 'resolve', dedup_key: dedupKey(event.slug) } };
+  return { body: triggerBody(checked.spec, checked.facts, severityFor(checked.spec, target.severity, config.defaultSeverity)) };
+}
+
+/**
+ * A queued event as every target type may use it: its slug, dedup key and action as Medic writes
+ * them, and for a trigger the service as configured now and the facts checked and bounded. The
+ * row comes from the database, which is not trusted: anything Medic would not have written is a
+ * problem, and nothing is built from it.
+ */
+export function checkedEvent(
+  event: Pick<OutboxEvent, 'slug' | 'action' | 'dedupKey' | 'facts'>,
+  config: Pick<Config, 'bySlug'>,
+): { action: 'resolve' } | { action: 'trigger'; spec: ServiceSpec; facts: TriggerFacts } | { problem: string } {
   if (typeof event.slug !== 'string' || !SLUG_SHAPE.test(event.slug)) return { problem: 'its service slug does not follow the slug rule' };
   if (event.dedupKey !== dedupKey(event.slug)) return { problem: `its dedup key is not ${dedupKey(event.slug)}` };
-  if (event.action === 'resolve') return { body: { event_action: 'resolve', dedup_key: dedupKey(event.slug) } };
+  if (event.action === 'resolve') return { action: 'resolve' };
   if (event.action !== 'trigger') return { problem: 'its action is neither trigger nor resolve' };
   const spec = config.bySlug.get(event.slug);
   if (!spec) return { problem: `service ${event.slug} is no longer in the config, so its trigger cannot be built` };
@@ -111,7 +127,7 @@ export function eventBody(
   if (!Number.isSafeInteger(facts.missedHeartbeats) || facts.missedHeartbeats < 0) return { problem: 'its missed heartbeats is not a count' };
   const run = runFacts(facts);
   if ('problem' in run) return run;
-  return { body: triggerBody(spec, { ...facts, ...run.facts }, severityFor(spec, target.severity, config.defaultSeverity)) };
+  return { action: 'trigger', spec, facts: { ...facts, ...run.facts } };
 }
 
 /**

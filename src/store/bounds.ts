@@ -14,6 +14,9 @@ export const NOTE_MAX_CHARS = 8_000;
 /** A job's message as stored bytes (PostgreSQL's BYTEA): MESSAGE_MAX_CHARS characters take at most 4 bytes each. */
 export const MESSAGE_MAX_BYTES = 4 * MESSAGE_MAX_CHARS;
 
+/** [targets] A delivered trigger's receipt (a Slack message's channel, ts and check): read cut to this many characters. */
+export const RECEIPT_MAX_CHARS = 500;
+
 /** A job's message read back: its first MESSAGE_MAX_CHARS characters. */
 export function readMessage(text: string | null | undefined): string | null {
   return text === null || text === undefined ? null : headChars(text, MESSAGE_MAX_CHARS);

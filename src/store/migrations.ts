@@ -177,6 +177,14 @@ export const MIGRATIONS: { version: number; up: string }[] = [
       ALTER TABLE checker ADD COLUMN last_run_by TEXT;
     `,
   },
+  {
+    // [targets] A delivered trigger keeps a receipt from its target (a Slack message's channel and
+    // ts, with a check only the token's holder can make), so that its resolve can edit that message.
+    version: 6,
+    up: `
+      ALTER TABLE outbox ADD COLUMN receipt TEXT;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

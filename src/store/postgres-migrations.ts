@@ -128,6 +128,13 @@ export const PG_MIGRATIONS: { version: number; up: string }[] = [
       CREATE INDEX logs_at ON logs (at);
     `,
   },
+  {
+    // [targets] As SQLite's version 6: a delivered trigger's receipt (a Slack message's channel and ts).
+    version: 6,
+    up: `
+      ALTER TABLE outbox ADD COLUMN receipt TEXT;
+    `,
+  },
 ];
 
 /** The table that holds the schema version (one row). */

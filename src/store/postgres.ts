@@ -4,10 +4,10 @@ import { boundDetails, boundRunId } from '../core/signal-bounds.js';
 import { DatabaseError } from '../errors.js';
 import { SCHEMA_VERSION } from './migrations.js';
 import { MIGRATION_LOCK, PG_MIGRATIONS, VERSION_TABLE } from './postgres-migrations.js';
-import { postgresBounded as cut, readMessage, readNote, readTail } from './bounds.js';
+import { postgresBounded as cut, readMessage, readNote, readTail, RECEIPT_MAX_CHARS } from './bounds.js';
 import { describeUrl, sslFromUrl, type SslOptions } from './postgres-url.js';
 import { outboxEvent as eventOf, pausesFrom, refusalOf, type OutboxRow } from './rows.js';
-import type { BeatInput, ClaimBatch, EventStatus, History, OpenOptions, OutboxEvent, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
+import type { BeatInput, ClaimBatch, EventStatus, History, OpenOptions, OutboxEvent, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput, TriggerRecord } from './types.js';
 
 export interface PostgresOptions extends OpenOptions {
   /** The password (from the config's `passwordFile`); without it, pg's own PGPASSWORD and ~/.pgpass. */
@@ -706,14 +706,16 @@ export class PostgresStore implements Store {
     });
   }
 
-  triggerStatus(slug: string, incidentId: number, target: string): Promise<EventStatus | null> {
+  triggerOf(slug: string, incidentId: number, target: string): Promise<TriggerRecord | null> {
     return this.read(null, async (c) => {
-      const [row] = await this.q<{ status: EventStatus }>(
+      const [row] = await this.q<{ status: EventStatus; down_at: number | null; receipt: string | null }>(
         c,
-        "SELECT status FROM outbox WHERE slug = $1 AND incident_id = $2 AND target = $3 AND action = 'trigger' ORDER BY id DESC LIMIT 1",
+        `SELECT status, down_at, substr(receipt, 1, ${RECEIPT_MAX_CHARS}) AS receipt FROM outbox
+         WHERE slug = $1 AND incident_id = $2 AND target = $3 AND action = 'trigger' ORDER BY id DESC LIMIT 1`,
         [slug, incidentId, target],
       );
-      return row?.status ?? null;
+      if (!row) return null;
+      return { status: row.status, downAt: typeof row.down_at === 'number' ? row.down_at : null, receipt: typeof row.receipt === 'string' ? row.receipt : null };
     });
   }
 
@@ -754,7 +756,7 @@ export class PostgresStore implements Store {
     } else {
       await this.q(
         c,
-        `UPDATE outbox SET status = $1, attempts = attempts + $2, last_error = $3, response = $4, settled_at = $5, claimed_by = NULL, claimed_until = NULL
+        `UPDATE outbox SET status = $1, attempts = attempts + $2, last_error = $3, response = $4, receipt = $7, settled_at = $5, claimed_by = NULL, claimed_until = NULL
          WHERE id = $6 AND status = 'pending'`,
         [
           outcome.status,
@@ -763,6 +765,7 @@ export class PostgresStore implements Store {
           outcome.status === 'skipped' ? null : outcome.response,
           now,
           id,
+          outcome.status === 'delivered' ? (outcome.receipt ?? null) : null,
         ],
       );
     }

@@ -6,10 +6,10 @@ import type { Signal, SignalDetails, SignalKind } from '../core/signal.js';
 import { boundDetails, boundRunId } from '../core/signal-bounds.js';
 import { DatabaseError } from '../errors.js';
 import { trustProblem } from '../file-trust.js';
-import { readMessage, readNote, readTail, sqliteBounded as cut } from './bounds.js';
+import { readMessage, readNote, readTail, RECEIPT_MAX_CHARS, sqliteBounded as cut } from './bounds.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 import { outboxEvent as eventOf, pausesFrom, refusalOf, TEXT_READER, type OutboxRow } from './rows.js';
-import type { Action, BeatInput, ClaimBatch, EventStatus, History, OpenOptions, OutboxEvent, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput } from './types.js';
+import type { Action, BeatInput, ClaimBatch, EventStatus, History, OpenOptions, OutboxEvent, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput, TriggerRecord } from './types.js';
 
 type Db = Database.Database;
 
@@ -709,14 +709,14 @@ export class SqliteStore implements Store {
     return this.run(() => this.sql("SELECT 1 FROM outbox WHERE id = ? AND status = 'pending' AND claimed_by = ? AND claimed_until > ?").get(id, owner, now) !== undefined);
   }
 
-  triggerStatus(slug: string, incidentId: number, target: string): Promise<EventStatus | null> {
+  triggerOf(slug: string, incidentId: number, target: string): Promise<TriggerRecord | null> {
     return this.run(() => {
-      const row = this.sql("SELECT status FROM outbox WHERE slug = ? AND incident_id = ? AND target = ? AND action = 'trigger' ORDER BY id DESC LIMIT 1").get(
-        slug,
-        incidentId,
-        target,
-      ) as { status: EventStatus } | undefined;
-      return row?.status ?? null;
+      const row = this.sql(
+        `SELECT status, down_at, substr(receipt, 1, ${RECEIPT_MAX_CHARS}) AS receipt FROM outbox
+         WHERE slug = ? AND incident_id = ? AND target = ? AND action = 'trigger' ORDER BY id DESC LIMIT 1`,
+      ).get(slug, incidentId, target) as { status: EventStatus; down_at: number | null; receipt: unknown } | undefined;
+      if (!row) return null;
+      return { status: row.status, downAt: typeof row.down_at === 'number' ? row.down_at : null, receipt: typeof row.receipt === 'string' ? row.receipt : null };
     });
   }
 
@@ -777,12 +777,13 @@ export class SqliteStore implements Store {
         ).run(outcome.error, now, outcome.httpStatus, outcome.answer, outcome.fingerprint, id);
       } else {
         this.sql(
-          "UPDATE outbox SET status = ?, attempts = attempts + ?, last_error = ?, response = ?, settled_at = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ? AND status = 'pending'",
+          "UPDATE outbox SET status = ?, attempts = attempts + ?, last_error = ?, response = ?, receipt = ?, settled_at = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ? AND status = 'pending'",
         ).run(
           outcome.status,
           outcome.status === 'skipped' ? 0 : 1,
           outcome.status === 'delivered' ? null : outcome.error,
           outcome.status === 'skipped' ? null : outcome.response,
+          outcome.status === 'delivered' ? (outcome.receipt ?? null) : null,
           now,
           id,
         );

@@ -37,6 +37,13 @@ export interface Refusal {
   fingerprint: string | null;
 }
 
+/** What a resolve needs from its incident's trigger to the same target (Store.triggerOf). */
+export interface TriggerRecord {
+  status: EventStatus;
+  downAt: number | null;
+  receipt: string | null;
+}
+
 export interface StoredService extends ServiceRecord {
   /** Compare-and-set token: bumped by every change a check makes. */
   version: number;
@@ -136,7 +143,7 @@ export interface History {
  * 'rejected' (settled for good) is no longer written, only read from older databases.
  */
 export type Settlement =
-  | { status: 'delivered'; response: string }
+  | { status: 'delivered'; response: string; receipt?: string | null }
   | { status: 'refused'; error: string; httpStatus: number | null; answer: string; fingerprint: string }
   | { status: 'skipped'; error: string }
   | { status: 'retry'; error: string; nextAttemptAt: number };
@@ -190,8 +197,12 @@ export interface Store {
    * still pending): a checker asks before each send, and stops once another checker took its claims.
    */
   holdsClaim(id: number, owner: string, now: number): Promise<boolean>;
-  /** Status of the trigger an event's incident sent to the same target (for resolve ordering). */
-  triggerStatus(slug: string, incidentId: number, target: string): Promise<EventStatus | null>;
+  /**
+   * The trigger an event's incident sent to the same target (for resolve ordering), null when it
+   * sent none: its status, its down time, and [targets] the receipt kept when it was delivered
+   * (a Slack message's channel and ts; read cut to RECEIPT_MAX_CHARS, and checked by who uses it).
+   */
+  triggerOf(slug: string, incidentId: number, target: string): Promise<TriggerRecord | null>;
   settle(id: number, outcome: Settlement, now: number): Promise<void>;
   /**
    * A pending trigger whose target left the config goes to `targets` instead: a trigger for each

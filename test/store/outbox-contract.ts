@@ -1,11 +1,12 @@
 /**
- * The outbox contract: applyTransitions, pendingEvents, settle, reroute, triggerStatus,
+ * The outbox contract: applyTransitions, pendingEvents, settle, reroute, triggerOf,
  * pendingCounts and deliveryStates, run against every store (SQLite and PostgreSQL have the same
  * table and column names, so the rows the store wrote are read back with the same SQL).
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { MESSAGE_MAX_CHARS, OUTPUT_TAIL_MAX_BYTES } from '../../src/core/signal.js';
 import { DatabaseError } from '../../src/errors.js';
+import { RECEIPT_MAX_CHARS } from '../../src/store/bounds.js';
 import type { NewEvent, Settlement, Store, StoredService, TransitionInput } from '../../src/store/types.js';
 
 /** One fresh store, and a look at its rows from a connection of its own (SQL with $1, $2... parameters). */
@@ -13,6 +14,8 @@ export interface OutboxFixture {
   store: Store;
   rows<T = Record<string, any>>(sql: string, ...params: unknown[]): Promise<T[]>;
   columns(table: string): Promise<string[]>;
+  /** Writes behind the store's back (a planted row), through a connection of its own. */
+  write(sql: string, ...params: unknown[]): Promise<void>;
 }
 
 const MIN = 60_000;
@@ -247,7 +250,7 @@ export function outboxContract(name: string, fresh: () => Promise<OutboxFixture>
         }));
     });
 
-    describe('pendingEvents, settle, triggerStatus, pendingCounts', () => {
+    describe('pendingEvents, settle, triggerOf, pendingCounts', () => {
       /** Three services down, two targets for the first: four pending triggers. */
       async function fourTriggers(store: Store) {
         await store.register(['a', 'b', 'c'], T0 - 60 * MIN);
@@ -345,22 +348,32 @@ export function outboxContract(name: string, fresh: () => Promise<OutboxFixture>
           ]);
         }));
 
-      it('triggerStatus tells the status of the trigger an incident sent to a target', () =>
+      it('triggerOf tells the status, down time and receipt of the trigger an incident sent to a target', () =>
         withStore(async (store) => {
           const [aOncall, aPayments] = await fourTriggers(store);
           const incident = aOncall!.incidentId;
-          expect(await store.triggerStatus('a', incident, 'oncall')).toBe('pending');
-          await store.settle(aOncall!.id, { status: 'delivered', response: 'ok' }, T0 + 1);
+          const downAt = aOncall!.facts!.downAt;
+          const status = async (slug: string, id: number, target: string) => (await store.triggerOf(slug, id, target))?.status ?? null;
+          expect(await store.triggerOf('a', incident, 'oncall')).toEqual({ status: 'pending', downAt, receipt: null });
+          await store.settle(aOncall!.id, { status: 'delivered', response: 'ok', receipt: '{"channel":"C1","ts":"1.2"}' }, T0 + 1);
           await store.settle(aPayments!.id, { status: 'skipped', error: 'target "payments" is no longer in the config' }, T0 + 1);
-          expect(await store.triggerStatus('a', incident, 'oncall')).toBe('delivered');
-          expect(await store.triggerStatus('a', incident, 'payments')).toBe('skipped');
-          expect(await store.triggerStatus('a', incident, 'nobody')).toBeNull();
-          expect(await store.triggerStatus('a', incident + 1000, 'oncall')).toBeNull();
+          expect(await store.triggerOf('a', incident, 'oncall')).toEqual({ status: 'delivered', downAt, receipt: '{"channel":"C1","ts":"1.2"}' });
+          expect(await store.triggerOf('a', incident, 'payments')).toEqual({ status: 'skipped', downAt, receipt: null });
+          expect(await status('a', incident, 'nobody')).toBeNull();
+          expect(await status('a', incident + 1000, 'oncall')).toBeNull();
           // Another service's row (a forged one, say) never answers for this incident.
-          expect(await store.triggerStatus('b', incident, 'oncall')).toBeNull();
+          expect(await status('b', incident, 'oncall')).toBeNull();
           // The resolve it causes does not count as the trigger.
           await store.applyTransitions([up(await svc(store, 'a'))], T0 + 10 * MIN);
-          expect(await store.triggerStatus('a', incident, 'oncall')).toBe('delivered');
+          expect(await status('a', incident, 'oncall')).toBe('delivered');
+        }));
+
+      it('triggerOf reads a planted receipt cut to RECEIPT_MAX_CHARS', () =>
+        withStore(async (store, db) => {
+          const [aOncall] = await fourTriggers(store);
+          await store.settle(aOncall!.id, { status: 'delivered', response: 'ok', receipt: 'r' }, T0 + 1);
+          await db.write('UPDATE outbox SET receipt = $1 WHERE id = $2', 'x'.repeat(100_000), aOncall!.id);
+          expect((await store.triggerOf('a', aOncall!.incidentId, 'oncall'))!.receipt).toBe('x'.repeat(RECEIPT_MAX_CHARS));
         }));
 
       it('pendingCounts counts pending events per service', () =>

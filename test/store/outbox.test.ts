@@ -16,6 +16,14 @@ outboxContract('SQLite', async () => {
     store: openSqliteStore(path),
     rows: async (sql, ...params) => query(path, sql.replace(/\$\d+/g, '?'), ...params),
     columns: async (table) => query<{ name: string }>(path, 'SELECT name FROM pragma_table_info(?)', table).map((c) => c.name),
+    write: async (sql, ...params) => {
+      const db = new Database(path);
+      try {
+        db.prepare(sql.replace(/\$\d+/g, '?')).run(...params);
+      } finally {
+        db.close();
+      }
+    },
   };
 });
 

@@ -18,5 +18,6 @@ outboxContract('PostgreSQL', async () => {
     store,
     rows: async (sql, ...params) => (await client.query(sql, params)).rows,
     columns: async (table) => (await client.query('SELECT column_name FROM information_schema.columns WHERE table_name = $1', [table])).rows.map((r) => r.column_name as string),
+    write: async (sql, ...params) => void (await client.query(sql, params)),
   };
 });

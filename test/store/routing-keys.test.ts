@@ -66,7 +66,7 @@ async function triggerThenResolveAcrossAConfigChange(): Promise<{ db: string; ou
   const resolved = await medic('check');
   // Said once, with the dedup key to resolve by hand; the run itself succeeded.
   expect(resolved.stderr).toBe(
-    'medic: target "payments" is no longer in the config: the resolve for job was not sent; resolve it by hand in PagerDuty (dedup key medic-heartbeat-job)\n',
+    'medic: target "payments" is no longer in the config: the resolve for job was not sent; resolve it by hand (dedup key medic-heartbeat-job)\n',
   );
   expect((await medic('check')).stderr).toBe('');
   expect((await medic('check')).stderr).toBe('');

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { undeliveredError } from '../../src/commands/check.js';
 import { deliveryOf } from '../../src/commands/status.js';
-import { buildConfig, type Config } from '../../src/config.js';
+import { buildConfig, type Config, type PagerDutyTarget } from '../../src/config.js';
 import { EXIT } from '../../src/errors.js';
 import { deliverPending, inRunBackoff, MAX_ATTEMPTS_PER_RUN, type DeferReason, type DeliveryOptions, type DeliveryReport } from '../../src/notify/deliver.js';
 import type { SendResult } from '../../src/notify/http.js';
@@ -279,7 +279,7 @@ describe('deliverPending: refusals are kept, and released by a change of the tar
     const first = await w.deliver();
     expect(w.sent).toHaveLength(1);
     expect(first.deferred.map((d) => d.reason)).toEqual<DeferReason[]>([
-      { kind: 'refused', target: 'oncall', eventsUrl: ONCALL, status: 400, answer: 'Event object is invalid: Invalid routing key', fresh: true },
+      { kind: 'refused', target: 'oncall', type: 'pagerduty', where: ONCALL, status: 400, answer: 'Event object is invalid: Invalid routing key', fresh: true },
       { kind: 'waiting' },
     ]);
     const [kept] = await w.pending();
@@ -355,7 +355,7 @@ describe('deliverPending: the database does not say where or what to send', () =
     const report = await w.deliver();
     expect(wire(w.sent)).toEqual([`trigger medic-heartbeat-job → ${ONCALL}`, `trigger medic-heartbeat-job → ${MOVED}`, `resolve medic-heartbeat-job → ${ONCALL}`]);
     expect(report.skipped.map((s) => [s.event.target, s.notice, s.reason])).toEqual([
-      ['payments', true, 'target "payments" is no longer in the config: the resolve for job was not sent; resolve it by hand in PagerDuty (dedup key medic-heartbeat-job)'],
+      ['payments', true, 'target "payments" is no longer in the config: the resolve for job was not sent; resolve it by hand (dedup key medic-heartbeat-job)'],
     ]);
     expect(undeliveredError(report)).toBeNull();
     // Settled: the next run has nothing to say.
@@ -509,7 +509,7 @@ describe('deliverPending: a key that cannot be sent stays queued (78)', () => {
   it('an events URL that breaks the https/loopback rule is not used even if the config loaded it', async () => {
     const w = world();
     await w.down('job');
-    w.config.targets.get('oncall')!.eventsUrl = 'http://pagerduty.example.net/v2/enqueue';
+    (w.config.targets.get('oncall') as PagerDutyTarget).eventsUrl = 'http://pagerduty.example.net/v2/enqueue';
     const report = await w.deliver();
     expect(w.sent).toEqual([]);
     expect(report.deferred.map((d) => d.reason.kind)).toEqual(['bad-url']);

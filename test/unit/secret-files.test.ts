@@ -84,7 +84,7 @@ describe('passwordFile', () => {
 });
 
 describe('routingKeyFile', () => {
-  const target = (file: string): Target => ({ name: 'pd', routingKeyEnv: null, routingKeyFile: file, eventsUrl: 'https://events.example.test/v2/enqueue', severity: null, timeoutMs: 1000 });
+  const target = (file: string): Target => ({ name: 'pd', type: 'pagerduty', priorities: null, routingKeyEnv: null, routingKeyFile: file, eventsUrl: 'https://events.example.test/v2/enqueue', severity: null, timeoutMs: 1000 });
 
   it('a key file reached through a link owned by another user is a bad key source, never read', () => {
     const planted = link(secret(`${GUIDE_EXAMPLE_KEY}\n`), OTHER);
