@@ -27,8 +27,9 @@ export interface Overrides {
 const EXIT_CODES_HELP = `
 Exit codes: 0 ok, 64 usage, 65 bad data (unknown slug), 70 internal error, 74 database cannot be
 opened or written, 75 events not yet delivered (will retry; also a check that hit its hard limit),
-76 PagerDuty refused an event (kept queued until the target's key or URL changes, or --retry-refused),
-78 configuration missing or invalid (including an unset or malformed routing key).`;
+76 a target (PagerDuty, Slack, a webhook) refused an event (kept queued until the target's secret or
+URL changes, or --retry-refused), 78 configuration missing or invalid (including an unset or
+malformed routing key, webhook URL, token or signing secret).`;
 
 const REMOTE_HELP = `
 With MEDIC_URL set or --url given (the flag wins), the beat goes to medic serve over HTTP and no
@@ -115,7 +116,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
   const print = (text: string) => io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 
   const program = new Command('medic')
-    .description('Heartbeat monitoring for cron jobs and services, paging PagerDuty when they go quiet.')
+    .description('Heartbeat monitoring for cron jobs and services, paging PagerDuty (and Slack, webhooks) when they go quiet.')
     .version(pkg.version, '-V, --version')
     .option('-c, --config <path>', 'config file (else $MEDIC_CONFIG, else searched from the current folder)')
     .addHelpText('after', EXIT_CODES_HELP)
@@ -335,9 +336,9 @@ the end MEDIC_URL_TIMEOUT (default 10s).`)
     });
 
   withConfig(program.command('check'))
-    .description('evaluate every service, record state changes, deliver due PagerDuty events (run from cron every minute)')
+    .description('evaluate every service, record state changes, deliver due events to PagerDuty, Slack and webhooks (run from cron every minute)')
     .option('--dry-run', 'show what would change; write and send nothing')
-    .option('--retry-refused', 'send events PagerDuty refused again now, even though the target did not change')
+    .option('--retry-refused', 'send events a target refused again now, even though the target did not change')
     .option('-v, --verbose', 'say what happens')
     .option('--json', 'print what the run did as JSON for scripts')
     .action((opts: { dryRun?: boolean; retryRefused?: boolean; verbose?: boolean; json?: boolean }, cmd: Command) => {
@@ -603,7 +604,7 @@ files unsafe or not a matching certificate and key, or the listen address unusab
     });
 
   withConfig(program.command('test-alert'))
-    .description("send the PagerDuty guide's test event and print PagerDuty's answer")
+    .description("send a test event to each target (PagerDuty: the guide's test event; Slack: a test message; webhook: a signed test event) and print the answer")
     .option('--resolve', 'send the resolve for the test alert instead')
     .addOption(new Option('--target <name>', 'only this target (default: every target)'))
     .action((opts: { resolve?: boolean; target?: string }, cmd: Command) => {

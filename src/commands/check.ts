@@ -84,11 +84,12 @@ const LEASE_MARGIN_MS = 25_000;
 
 /**
  * A check's hard wall-clock limit, whatever the network does (SPEC §5), and its lock lease, longer
- * than that: the delivery budget, plus the longest target timeout (a request started at the end of
- * the budget runs its full timeout), plus the watcher ping's timeout when there is one, plus slack.
+ * than that: the delivery budget, plus the longest attempt (an attempt started at the end of the
+ * budget runs its full timeout; a Slack resolve with a bot token makes two requests), plus the
+ * watcher ping's timeout when there is one, plus slack.
  */
 export function runLimits(config: Pick<Config, 'targets' | 'checker'>): { capMs: number; leaseMs: number } {
-  const longestTarget = Math.max(0, ...[...config.targets.values()].map((t) => t.timeoutMs));
+  const longestTarget = Math.max(0, ...[...config.targets.values()].map((t) => (t.type === 'slack' && t.mode === 'token' ? 2 : 1) * t.timeoutMs));
   const ping = config.checker.heartbeatUrl ? config.checker.timeoutMs : 0;
   const capMs = config.checker.deliveryBudgetMs + longestTarget + ping + RUN_SLACK_MS;
   return { capMs, leaseMs: capMs + LEASE_MARGIN_MS };

@@ -19,6 +19,8 @@ describe('runLimits', () => {
   it.each<[string, Record<string, unknown>, number]>([
     ['defaults: 40s budget + 10s target timeout + 15s', {}, 65_000],
     ['the longest target timeout counts', { targets: { a: { type: 'pagerduty', timeout: '3s' }, b: { type: 'pagerduty', timeout: '25s' } }, defaults: { targets: ['a'] } }, 80_000],
+    ['a Slack target with a bot token counts twice (a resolve edits the message, then replies in its thread)', { targets: { a: { type: 'pagerduty', timeout: '15s' }, chat: { type: 'slack', tokenEnv: 'SLACK_TOKEN', channel: 'C0123', timeout: '10s' } }, defaults: { targets: ['a', 'chat'] } }, 75_000],
+    ['a Slack incoming webhook counts once', { targets: { a: { type: 'pagerduty', timeout: '5s' }, chat: { type: 'slack', webhookUrlEnv: 'SLACK_URL', timeout: '12s' } }, defaults: { targets: ['a', 'chat'] } }, 67_000],
     ['the watcher ping\'s timeout is added when there is a watcher', { checker: { timeout: '30s', deliveryBudget: '10s', heartbeatUrl: 'https://hc-ping.com/x' } }, 65_000],
     ['and not when there is none', { checker: { timeout: '30s', deliveryBudget: '10s' } }, 35_000],
   ])('%s', (_label, raw, capMs) => {
