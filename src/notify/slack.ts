@@ -175,7 +175,7 @@ export function triggerMessage(out: Pick<Outgoing, 'spec' | 'slug' | 'facts' | '
   const why = downWhy(out);
   const facts = out.facts;
   const since = facts ? ` Down since ${iso(facts.downAt)}.` : '';
-  const whyText = `*Why:* ${fitMrkdwn(why, SLACK_LIMITS.section - 9 - since.length)}${since}`;
+  const whyText = `*Why:* ${fitMrkdwn(why, SLACK_LIMITS.section - 10 - since.length)}.${since}`;
   const blocks: Block[] = [
     { type: 'header', text: { type: 'plain_text', text: headerText(emoji, name, ' is down'), emoji: true } },
     { type: 'section', text: mrkdwn(whyText) },
