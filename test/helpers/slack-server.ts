@@ -182,7 +182,8 @@ export function startSlackServer(opts: { channels?: Channel[] } = {}): Promise<S
       keep(ALERTS.id, body, 'webhook');
       return { status: 200, body: 'ok' };
     }
-    if (path.startsWith('/services/')) return { status: 404, body: 'no_service' };
+    // The team and bot of this webhook with another secret: Slack says invalid_token; anything else no_service.
+    if (path.startsWith('/services/')) return path.startsWith(WEBHOOK_PATH.replace(/[^/]+$/, '')) ? { status: 403, body: 'invalid_token' } : { status: 404, body: 'no_service' };
     const api = (payload: Record<string, unknown>) => ({ status: 200, body: JSON.stringify(payload), headers: { 'content-type': JSON_TYPE } });
     const apiMethod = path.startsWith('/api/') ? path.slice(5) : null;
     if (apiMethod !== 'chat.postMessage' && apiMethod !== 'chat.update') return { status: 404, body: 'not found' };
