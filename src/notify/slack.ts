@@ -326,7 +326,7 @@ export function judgeApiAnswer(res: Answered, hide: readonly string[], now: numb
   } catch {
     body = null;
   }
-  const code = typeof body?.error === 'string' ? shownAnswer(body.error, hide).slice(0, 100) : null;
+  const code = typeof body?.error === 'string' ? clip(shownAnswer(body.error, hide), 100) : null;
   const said = code ?? (shownAnswer(res.text, hide) || `HTTP ${status}`);
   const retryAfter = retryAfterMs(res.headers['retry-after'], now);
   const no = (permanent: boolean, error: string, after?: number): ApiAnswer => ({ ...failed(permanent, status, error, said, after), slackError: code });
