@@ -441,16 +441,17 @@ describe('sending, against the Slack stand-in', () => {
     expect(result).toMatchObject(want);
   });
 
-  it('webhook mode: a wrong path is no_service, and no error quotes the URL (a refused connection either)', async () => {
+  it('webhook mode: an unknown webhook is no_service, another secret of this one invalid_token, and no error quotes the URL (a refused connection either)', async () => {
     const s = await slack();
-    const wrong = s.webhookUrl.replace(/X+$/, 'YYYYYYYYYYYYYYYYYYYYYYYY');
+    const wrong = s.webhookUrl.replace('/T00000000/', '/T11111111/').replace(/X+$/, 'YYYYYYYYYYYYYYYYYYYYYYYY');
     const hook = (url: string) => outgoing({ target: target({ mode: 'webhook', secret: 'env:SLACK_WEBHOOK_URL', channel: null }), secret: url });
     const result = await sendSlack(hook(wrong), post);
     expect(result).toMatchObject({ ok: false, permanent: true, status: 404, answer: { message: 'no_service' } });
+    expect(await sendSlack(hook(s.webhookUrl.replace(/X+$/, 'Z'.repeat(24))), post)).toMatchObject({ ok: false, permanent: true, status: 403, answer: { message: 'invalid_token' } });
     await s.close();
     const down = await sendSlack(hook(s.webhookUrl), post);
     expect(down).toMatchObject({ ok: false, permanent: false, status: null });
-    for (const r of [result, down]) expect(JSON.stringify(r)).not.toMatch(/services\/T0|XXXXXXXX|YYYYYYYY/);
+    for (const r of [result, down]) expect(JSON.stringify(r)).not.toMatch(/services\/T[01]|XXXXXXXX|YYYYYYYY/);
   });
 
   it.each([
