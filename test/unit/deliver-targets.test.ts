@@ -49,7 +49,7 @@ function world(raw: Record<string, unknown>) {
     posts: [] as (OutboundRequest & { json: Record<string, unknown> })[],
     /** How the fake Slack/receiver answers each request (the default: Slack's and a receiver's "ok"). */
     reply: (req: OutboundRequest): Reply => {
-      if (req.url.includes('/api/chat.')) return json(200, { ok: true, channel: 'C0SLACK01', ts: `1764158400.0000${w.posts.length}` });
+      if (req.url.includes('/api/chat.')) return json(200, { ok: true, channel: 'C0SLACK01', ts: '1764158400.000100' });
       if (req.url.startsWith('http://127.0.0.1:9/services/')) return text(200, 'ok');
       return text(200, '');
     },
@@ -154,7 +154,7 @@ describe('deliverPending: Slack and webhook targets beside PagerDuty', () => {
     await w.deliver();
     const [trigger] = w.outbox();
     expect(trigger).toMatchObject({ action: 'trigger', status: 'delivered' });
-    expect(JSON.parse(trigger!.receipt!)).toMatchObject({ channel: 'C0SLACK01', ts: '1764158400.00000' });
+    expect(JSON.parse(trigger!.receipt!)).toMatchObject({ channel: 'C0SLACK01', ts: '1764158400.000100' });
     expect(trigger!.receipt).not.toContain(TOKEN);
     expect(w.posts[0]!.headers.authorization ?? w.posts[0]!.headers.Authorization).toBe(`Bearer ${TOKEN}`);
     w.posts.length = 0;
@@ -162,8 +162,8 @@ describe('deliverPending: Slack and webhook targets beside PagerDuty', () => {
     const report = await w.deliver();
     expect(report.delivered.map((e) => e.action)).toEqual(['resolve']);
     expect(w.posts.map((p) => p.url)).toEqual(['http://127.0.0.1:9/api/chat.update', 'http://127.0.0.1:9/api/chat.postMessage']);
-    expect(w.posts[0]!.json).toMatchObject({ channel: 'C0SLACK01', ts: '1764158400.00000' });
-    expect(w.posts[1]!.json).toMatchObject({ channel: 'C0SLACK01', thread_ts: '1764158400.00000' });
+    expect(w.posts[0]!.json).toMatchObject({ channel: 'C0SLACK01', ts: '1764158400.000100' });
+    expect(w.posts[1]!.json).toMatchObject({ channel: 'C0SLACK01', thread_ts: '1764158400.000100' });
   });
 
   it('a receipt planted in the database (another channel and message) is never used to edit anything: the resolve is a new message', async () => {
