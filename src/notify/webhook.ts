@@ -173,7 +173,7 @@ export function judgeWebhookAnswer(res: Answered, target: WebhookTarget, secret:
       }
       where = clip(oneLine(hideSecrets(urlForDisplay(absolute), [secret], '<secret>')), 300);
     }
-    return { ok: false, permanent: true, status, error: `the receiver answered with a redirect (HTTP ${status} to ${where}), which Medic does not follow`, answer };
+    return { ok: false, permanent: true, status, error: `HTTP ${status}: a redirect to ${where}, not followed`, answer };
   }
   const retryable = status === 408 || status === 429 || status >= 500;
   const retryAfter = retryAfterMs(res.headers['retry-after'], now);

@@ -35,6 +35,8 @@ export interface WebhookReceiver {
   rejects: (WebhookRequest & { reason: string })[];
   /** Signed events answered 2xx again after their id was already taken (dropped). */
   repeats: number;
+  /** The secret it verifies with (change it when the test rotates Medic's). */
+  secret: string;
   /** The receiver's clock for the signature's tolerance (ms); default Date.now. Set it to the instant a faketime'd medic runs at. */
   now: () => number;
   /** Answer the next signed, non-repeated requests with these, in order; then 200. */
@@ -81,7 +83,7 @@ export async function startWebhookReceiver(secret: string, opts: { toleranceSeco
         timers.add(timer);
       };
       const header = req.headers['x-medic-signature'];
-      const verdict = verifySignature(secret, Array.isArray(header) ? header[0] : header, rawBody, Math.floor(receiver.now() / 1000), opts.toleranceSeconds);
+      const verdict = verifySignature(receiver.secret, Array.isArray(header) ? header[0] : header, rawBody, Math.floor(receiver.now() / 1000), opts.toleranceSeconds);
       if (!verdict.ok) {
         receiver.rejects.push({ ...record, reason: verdict.reason });
         return answer({ status: 401, body: JSON.stringify({ error: verdict.reason }) });
@@ -109,6 +111,7 @@ export async function startWebhookReceiver(secret: string, opts: { toleranceSeco
 
   const receiver: WebhookReceiver = {
     url: `http://127.0.0.1:${port}${WEBHOOK_PATH}`,
+    secret,
     requests: [],
     events: [],
     rejects: [],

@@ -254,7 +254,7 @@ describe('what an answer means', () => {
     const out = await sendWebhook(outgoing(), post);
     expect(post.seen).toHaveLength(1);
     expect(out).toMatchObject({ ok: false, permanent: true, status: 302 });
-    expect(!out.ok && out.error).toBe('the receiver answered with a redirect (HTTP 302 to https://elsewhere.example.com/hook), which Medic does not follow');
+    expect(!out.ok && out.error).toBe('HTTP 302: a redirect to https://elsewhere.example.com/hook, not followed');
   });
 
   it('no answer at all (timeout, refused connection) is tried again, with the poster\'s words', async () => {
