@@ -21,12 +21,13 @@ export type WebhookEvent = Pick<Outgoing<WebhookTarget>, 'eventId' | 'action' | 
 
 /**
  * The event's id, `evt_<32 hex>`: the same for every attempt of one outbox event (in any run, by
- * any checker: everything in it is fixed when the event is queued), different for every other
- * event, and not reused when the database is recreated and its row ids start again (the times
- * differ). A receiver drops a repeat by it.
+ * any checker: all of it is fixed on the row when the event is queued; not openedAt, which a
+ * resolve reads from its trigger's row and could lose), different for every other event, and not
+ * reused when the database is recreated and its row ids start again (the queue time differs).
+ * A receiver drops a repeat by it.
  */
-export function webhookEventId(event: Pick<WebhookEvent, 'eventId' | 'slug' | 'incidentId' | 'openedAt' | 'queuedAt' | 'action'>): string {
-  const fields = [event.eventId, event.slug, event.incidentId, event.openedAt, event.queuedAt, event.action];
+export function webhookEventId(event: Pick<WebhookEvent, 'eventId' | 'slug' | 'incidentId' | 'queuedAt' | 'action'>): string {
+  const fields = [event.eventId, event.slug, event.incidentId, event.queuedAt, event.action];
   return `evt_${createHash('sha256').update(`medic-webhook-event\n${JSON.stringify(fields)}`).digest('hex').slice(0, 32)}`;
 }
 
