@@ -174,7 +174,9 @@ export function judgeWebhookAnswer(res: Answered, target: WebhookTarget, secret:
       }
       where = clip(oneLine(hideSecrets(urlForDisplay(absolute), [secret], '<secret>')), 300);
     }
-    return { ok: false, permanent: true, status, error: `HTTP ${status}: a redirect to ${where}, not followed`, answer };
+    // Where it points says more than a redirect's body: it leads what is kept and shown.
+    const said = `a redirect to ${where}, not followed${answer.message ? ` — ${answer.message}` : ''}`;
+    return { ok: false, permanent: true, status, error: `HTTP ${status}`, answer: { message: clip(said, MAX_SHOWN_CHARS) } };
   }
   const retryable = status === 408 || status === 429 || status >= 500;
   const retryAfter = retryAfterMs(res.headers['retry-after'], now);

@@ -261,12 +261,12 @@ describe('a signed webhook target', { timeout: 180_000 }, () => {
     const p = await registered(hook);
     const res = await checkAt(p, hook, DOWN);
     expect(res.code).toBe(76);
-    expect(res.stderr).toContain('(target hook, HTTP 307)');
+    expect(res.stderr).toContain(`(target hook, HTTP 307): "a redirect to ${elsewhere.url}, not followed — {\\"ok\\":false}"`);
     expect(res.stderr).toContain(`check targets.hook.url (${hook.url})`);
     hook.now = () => Date.now();
     const alert = await p.run(['test-alert', '--target', 'hook']);
     expect(alert.code).toBe(76);
-    expect(alert.stderr).toContain(`HTTP 307: a redirect to ${elsewhere.url}, not followed`);
+    expect(alert.stderr).toContain(`refused the test alert (HTTP 307): a redirect to ${elsewhere.url}, not followed`);
     expect(hook.requests).toHaveLength(2);
     expect(elsewhere.requests).toEqual([]);
   });

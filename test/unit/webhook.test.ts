@@ -258,7 +258,11 @@ describe('what an answer means', () => {
     const out = await sendWebhook(outgoing(), post);
     expect(post.seen).toHaveLength(1);
     expect(out).toMatchObject({ ok: false, permanent: true, status: 302 });
-    expect(!out.ok && out.error).toBe('HTTP 302: a redirect to https://elsewhere.example.com/hook, not followed');
+    expect(out).toEqual({ ok: false, permanent: true, status: 302, error: 'HTTP 302', answer: { message: 'a redirect to https://elsewhere.example.com/hook, not followed' } });
+    const withBody = judgeWebhookAnswer(answered(301, 'Moved', { location: '/v2/hook' }), target, SECRET, R);
+    expect(withBody.answer).toEqual({ message: 'a redirect to https://hooks.example.com/v2/hook, not followed — Moved' });
+    const noWhere = judgeWebhookAnswer(answered(303, ''), target, SECRET, R);
+    expect(noWhere.answer).toEqual({ message: 'a redirect to no Location, not followed' });
   });
 
   it('no answer at all (timeout, refused connection) is tried again, with the poster\'s words', async () => {
