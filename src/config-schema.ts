@@ -28,6 +28,7 @@ const EXPECTED: Record<string, string> = {
   Name: '1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit',
   Slug: '1-64 characters of a-z 0-9 . _ - starting with a letter or digit',
   'Target list': 'a non-empty list of target names',
+  'Priority list': 'a non-empty list of priorities (P1, P2, P3, P4)',
   'HTTP URL': 'an http:// or https:// URL',
   'Date-time': 'an ISO 8601 date-time with a time zone, like "2026-12-01T22:00:00Z"',
   'Cron expression': 'a 5-field cron expression like "0 3 * * *"',

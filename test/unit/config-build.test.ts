@@ -324,8 +324,8 @@ describe('[targets] priorities route a service to the targets that take its prio
     ['a priority twice, in two cases', (c) => (c.targets.oncall.priorities = ['P1', 'P2', 'p1']), ['targets.oncall.priorities: expected each priority once (case does not matter), got "P1" and "p1"']],
     ['a priority twice, as written', (c) => (c.targets.oncall.priorities = ['P1', 'P1']), ['targets.oncall.priorities: expected each item once, got "P1" twice']],
     ['a priority P5', (c) => (c.targets.oncall.priorities = ['P1', 'P5']), ['targets.oncall.priorities[1]: expected P1, P2, P3 or P4, got "P5"']],
-    ['no priority at all', (c) => (c.targets.oncall.priorities = []), ['targets.oncall.priorities: expected a list of at least 1 item, got []']],
-    ['a priority list given as a string', (c) => (c.targets.oncall.priorities = 'P1'), ['targets.oncall.priorities: expected a list of at least 1 item, got "P1"']],
+    ['no priority at all', (c) => (c.targets.oncall.priorities = []), ['targets.oncall.priorities: expected a non-empty list of priorities (P1, P2, P3, P4), got []']],
+    ['a priority list given as a string', (c) => (c.targets.oncall.priorities = 'P1'), ['targets.oncall.priorities: expected a non-empty list of priorities (P1, P2, P3, P4), got "P1"']],
   ])('refused: %s', (_label, edit, problems) => {
     const raw = routed();
     edit(raw);
