@@ -76,10 +76,10 @@ const LITERAL_SECRETS: Record<string, { key: RegExp; refused: string }[]> = {
   ],
 };
 
-/** A Slack bot, user or app token (xoxb-…, xoxp-…, xapp-… has its own prefix and is not one Medic takes). */
-export const SLACK_TOKEN_IN_TEXT = /(?<![A-Za-z0-9])xox[a-z]-[A-Za-z0-9-]{8,}/g;
-/** A Slack incoming webhook (or workflow trigger) URL: the path after hooks.slack.com is the secret. */
-export const SLACK_HOOK_IN_TEXT = /hooks\.slack(?:-gov)?\.com\/(?:services|workflows|triggers)\/[^\s"'<>]*/gi;
+/** A Slack token (bot xoxb-, user xoxp-, and the other kinds Slack issues), not a word like "xoxo-fans". */
+export const SLACK_TOKEN_IN_TEXT = /(?<![A-Za-z0-9])xox[abcdeprs]-[A-Za-z0-9-]{8,}/g;
+/** A Slack incoming webhook (or workflow trigger) URL: the path after hooks.slack.com is the secret ("…/services/…" in prose is not one). */
+export const SLACK_HOOK_IN_TEXT = /hooks\.slack(?:-gov)?\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9][^\s"'<>]*/gi;
 
 /** `text` with Slack tokens and webhook URLs cut to what says what they are: `xoxb-…`, `hooks.slack.com/services/…`. */
 export function hideSlackSecrets(text: string): string {

@@ -423,8 +423,12 @@ describe('[targets] a Slack or webhook secret written into the config is refused
     ['a channel named like a token but too short to be one', { type: 'slack', tokenEnv: 'T', channel: 'xoxb-alerts' }],
     ['a Slack API URL that is not a hook', { type: 'slack', tokenEnv: 'T', channel: 'C1', apiUrl: 'https://slack.com/api' }],
     ['a webhook to a URL on another Slack host', { type: 'webhook', url: 'https://api.slack.com/medic', secretEnv: 'S' }],
-  ])('but %s is fine', (_label, target) => {
-    expect(problemsOf(withTargets({ x: target }))).toEqual([]);
+    ['a channel named like a word, not a token', { type: 'slack', tokenEnv: 'T', channel: 'xoxo-fans-of-the-team' }],
+    ['a reason that names where a Slack webhook URL goes, without one', { type: 'slack', webhookUrlEnv: 'H' }, 'the URL is like https://hooks.slack.com/services/…'],
+  ])('but %s is fine', (_label, target, reason?: string) => {
+    const raw: any = withTargets({ x: target });
+    if (reason) raw.maintenance = [{ all: true, cron: '0 3 * * *', duration: '1h', reason }];
+    expect(problemsOf(raw)).toEqual([]);
   });
 });
 
