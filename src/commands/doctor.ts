@@ -74,8 +74,9 @@ const DB_FIX = 'check that the database path, its folder and the disk are usable
 /*
  * Exit code: 0 when nothing failed (warnings do not fail), else the SPEC §6 code of the first
  * failing area, in the order the checks run:
- *   config 78 · database 74 · target secrets (routing keys, Slack webhook URLs and tokens, signing secrets) 78 · serve ping key and TLS files 78 (with a `serve`
- *   section) · certificate checks off 78 · events URL 75 (with
+ *   config 78 · database 74 · target secrets (routing keys, Slack webhook URLs and tokens,
+ *   signing secrets) 78 · serve ping key and TLS files 78 (with a `serve` section) · certificate
+ *   checks off 78 · events URL 75 (with
  *   --send-test: the test alert's own code, 75 / 76 / 78) · crontab 78 (the machine is not set up
  *   to run the checker: a configuration problem, like an unset key) · last check run 75 (never
  *   ran: often cron simply has not reached its first minute yet; try again later).
@@ -83,9 +84,11 @@ const DB_FIX = 'check that the database path, its folder and the disk are usable
 
 /**
  * Checks everything a working Medic needs and says what to fix: config, database, every target's
- * secret, medic serve's ping key and TLS files (with a `serve` section), that certificate checks are on, the events URLs (or, with sendTest, the guide's
- * test trigger and resolve; Slack and webhook targets are not probed, a probe would post), the crontab line that runs `medic check` (every minute, with a medic
- * and node cron can find, and the variables its secrets are read from), and when that last ran. Never prints a secret.
+ * secret, medic serve's ping key and TLS files (with a `serve` section), that certificate checks
+ * are on, the events URLs (or, with sendTest, the guide's test trigger and resolve; Slack and
+ * webhook targets are not probed, a probe would post), the crontab line that runs `medic check`
+ * (every minute, with a medic and node cron can find, and the variables its secrets are read
+ * from), and when that last ran. Never prints a secret.
  */
 export async function doctor(input: { sendTest: boolean }, deps: DoctorDeps): Promise<DoctorResult> {
   const found: { finding: Finding; code: number }[] = [];

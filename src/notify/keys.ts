@@ -114,8 +114,9 @@ export function secretShapeProblem(target: Target, value: string): string | null
     return 'is not a URL (expected https://hooks.slack.com/services/…)';
   }
   if (url.username || url.password) return 'holds a user name or password';
-  const problem = checkUrl(value);
-  return problem ? `is not usable: ${problem.replace(/[^\x20-\x7e…]/g, '?')}` : null;
+  // checkUrl quotes what it got: here that is the secret itself (any host may serve one), so never.
+  const problem = checkUrl(value)?.replace(/, got .*$/s, '');
+  return problem ? `is not usable: ${problem.replace(/[^\x20-\x7e]/g, '?')}` : null;
 }
 
 /** What is wrong with a value read as a routing key ("is 33 characters, expected 32 letters and digits"), or null. */

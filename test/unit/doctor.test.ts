@@ -673,7 +673,7 @@ describe('doctor: [targets] the secret of every Slack and webhook target, never 
     [
       'Slack webhook URL (chat)', 'chat', { type: 'slack', webhookUrlEnv: 'SLACK_WEBHOOK_URL' }, 'SLACK_WEBHOOK_URL', HOOK,
       HOOK.replace('https:', 'http:'),
-      'the Slack webhook URL in environment variable SLACK_WEBHOOK_URL is not usable: plain http:// is only allowed to loopback (127.0.0.1, localhost, [::1]); use https://, got "http://hooks.slack.com/services/…"',
+      'the Slack webhook URL in environment variable SLACK_WEBHOOK_URL is not usable: plain http:// is only allowed to loopback (127.0.0.1, localhost, [::1]); use https://',
     ],
     [
       'Slack bot token (chat)', 'chat', { type: 'slack', tokenEnv: 'SLACK_BOT_TOKEN', channel: 'C0123ABCD' }, 'SLACK_BOT_TOKEN', TOKEN,
@@ -704,6 +704,21 @@ describe('doctor: [targets] the secret of every Slack and webhook target, never 
     expect(unset).toMatchObject({ level: 'fail', detail: `environment variable ${variable} is not set` });
     expect(unset.fix).toContain(`"${{ SLACK_WEBHOOK_URL: 'webhookUrlFile', SLACK_BOT_TOKEN: 'tokenFile', TICKETS_SECRET: 'secretFile' }[variable]}"`);
     expect(unset.fix).not.toContain('PagerDuty');
+  });
+
+  it.each([
+    ['plain http to another host', 'http://relay.example.com/FAKEfakeFAKEfake/hook'],
+    ['another scheme', 'ftp://relay.example.com/FAKEfakeFAKEfake'],
+    ['a user and password', 'https://ops:FAKEfakeFAKEfake@relay.example.com/hook'],
+    ['no URL at all', 'FAKEfakeFAKEfake'],
+  ])('a Slack webhook URL that is not usable (%s) is never quoted', async (_label, value) => {
+    const raw = withTarget('chat', { type: 'slack', webhookUrlEnv: 'SLACK_WEBHOOK_URL' });
+    const { findings, exitCode } = await run({ raw, env: { HOME: home, PAGERDUTY_ROUTING_KEY: KEY, SLACK_WEBHOOK_URL: value } }).result;
+    const f = findings.find((x) => x.check === 'Slack webhook URL (chat)')!;
+    expect(f.level).toBe('fail');
+    expect(f.detail).toMatch(/^the Slack webhook URL in environment variable SLACK_WEBHOOK_URL (is not usable|is not a URL|holds a user name or password)/);
+    expect(exitCode).toBe(78);
+    expect(JSON.stringify(findings) + formatFindings(findings)).not.toContain('FAKEfake');
   });
 
   it.each<[string, Record<string, unknown>, string, string]>([
