@@ -28,6 +28,7 @@ const EXPECTED: Record<string, string> = {
   Name: '1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit',
   Slug: '1-64 characters of a-z 0-9 . _ - starting with a letter or digit',
   'Target list': 'a non-empty list of target names',
+  'Priority list': 'a non-empty list of priorities (P1, P2, P3, P4)',
   'HTTP URL': 'an http:// or https:// URL',
   'Date-time': 'an ISO 8601 date-time with a time zone, like "2026-12-01T22:00:00Z"',
   'Cron expression': 'a 5-field cron expression like "0 3 * * *"',
@@ -53,6 +54,39 @@ const LITERAL_PING_KEY_REFUSED =
 const LITERAL_KEY_REFUSED =
   'a routing key must not be written in the config file (it would end up in backups and git); ' +
   'put it in an environment variable named by "routingKeyEnv" or in a file named by "routingKeyFile"';
+
+/** Why a secret written into the config is refused, and where it goes instead. */
+export function literalSecretRefused(noun: string, env: string, file: string): string {
+  return `${noun} must not be written in the config file (it would end up in backups and git); put it in an environment variable named by "${env}" or in a file named by "${file}"`;
+}
+
+/**
+ * [targets] Secrets pasted under a name of their own, by target title: a Slack webhook URL or bot
+ * token (`webhookUrl`, `url`, `token`, `botToken`...), a webhook's signing secret (`secret`,
+ * `signingSecret`...). Refused with the reason, never echoed.
+ */
+const LITERAL_SECRETS: Record<string, { key: RegExp; refused: string }[]> = {
+  'PagerDuty target': [{ key: LITERAL_KEY, refused: LITERAL_KEY_REFUSED }],
+  'Slack target': [
+    { key: /^(incoming[-_]?)?(webhook[-_]?)?(url|uri)$|^(incoming[-_]?)?webhook$/i, refused: literalSecretRefused('a Slack webhook URL', 'webhookUrlEnv', 'webhookUrlFile') },
+    { key: /^(slack[-_]?)?(bot[-_]?|user[-_]?|oauth[-_]?|access[-_]?|api[-_]?)?token$/i, refused: literalSecretRefused('a Slack bot token', 'tokenEnv', 'tokenFile') },
+  ],
+  'Webhook target': [
+    { key: /^(signing[-_]?|hmac[-_]?|webhook[-_]?|shared[-_]?)?(secret|key)$/i, refused: literalSecretRefused('a signing secret', 'secretEnv', 'secretFile') },
+  ],
+};
+
+/** A Slack token (bot xoxb-, user xoxp-, and the other kinds Slack issues), not a word like "xoxo-fans". */
+export const SLACK_TOKEN_IN_TEXT = /(?<![A-Za-z0-9])xox[abcdeprs]-[A-Za-z0-9-]{8,}/g;
+/** A Slack incoming webhook (or workflow trigger) URL: the path after hooks.slack.com is the secret ("…/services/…" in prose is not one). */
+export const SLACK_HOOK_IN_TEXT = /hooks\.slack(?:-gov)?\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9][^\s"'<>]*/gi;
+
+/** `text` with Slack tokens and webhook URLs cut to what says what they are: `xoxb-…`, `hooks.slack.com/services/…`. */
+export function hideSlackSecrets(text: string): string {
+  return text
+    .replace(SLACK_TOKEN_IN_TEXT, (t) => `${t.slice(0, 5)}…`)
+    .replace(SLACK_HOOK_IN_TEXT, (u) => `${u.slice(0, u.indexOf('/', u.indexOf('/') + 1) + 1)}…`);
+}
 
 /**
  * Every way `raw` breaks medic.schema.json, one line each (`<key path>: <what would be valid>, got
@@ -102,7 +136,8 @@ function describe(error: ConfigSchemaError, raw: unknown): string | undefined {
       return `${at}: missing required key ${show(params.missingProperty)}`;
     case 'additionalProperties': {
       const key = String(params.additionalProperty);
-      if (node.title === 'PagerDuty target' && LITERAL_KEY.test(key)) return `${child(at, key)}: ${LITERAL_KEY_REFUSED}`;
+      const literal = LITERAL_SECRETS[node.title ?? '']?.find((l) => l.key.test(key));
+      if (literal) return `${child(at, key)}: ${literal.refused}`;
       if (node.title === 'Serve' && LITERAL_PING_KEY.test(key)) return `${child(at, key)}: ${LITERAL_PING_KEY_REFUSED}`;
       const guess = likelyTypo(key, Object.keys(node.properties ?? {}));
       return `${at}: unknown key ${show(key)}${guess ? ` (did you mean ${show(guess)}?)` : ''}`;
@@ -173,13 +208,14 @@ function child(path: string, key: string): string {
 
 /**
  * A value as the user would write it in JSON, cut to about 60 characters. Anything shaped like a
- * routing key (32 letters and digits) is shown redacted: it is probably one, pasted in the wrong place.
+ * routing key (32 letters and digits), a Slack token or a Slack webhook URL is shown redacted: it is
+ * probably one, pasted in the wrong place.
  */
 function show(value: unknown): string {
   let text: string;
   if (value === undefined) text = 'nothing';
   else if (typeof value === 'number' || typeof value === 'bigint') text = String(value);
-  else text = (stringify(value) ?? String(value)).replace(/\b[A-Za-z0-9]{32}\b/g, (key) => redactKey(key));
+  else text = hideSlackSecrets((stringify(value) ?? String(value)).replace(/\b[A-Za-z0-9]{32}\b/g, (key) => redactKey(key)));
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 

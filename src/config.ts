@@ -1,6 +1,6 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { findConfig, type LoadOptions } from './config-file.js';
-import { schemaProblems } from './config-schema.js';
+import { hideSlackSecrets, schemaProblems, SLACK_HOOK_IN_TEXT, SLACK_TOKEN_IN_TEXT } from './config-schema.js';
 import { checkTimeZone, parseCron } from './core/cron.js';
 import { parseDuration } from './core/duration.js';
 import type { Window } from './core/mute.js';
@@ -293,12 +293,13 @@ function collect(raw: unknown, file: string, opts: BuildOptions): { config: Conf
     if (isMedicError(err)) throw err;
     throw new ConfigError(`config ${file} cannot be checked: ${(err as Error)?.message ?? String(err)} (is it nested too deeply?)`, 'fix the file; medic.config.example.json shows every key');
   }
-  // One problem per key path: a key pasted under a name the schema refuses ("routingKey") is
-  // reported as the schema words it; elsewhere, saying it looks like a key beats "expected a URL".
+  // One problem per key path: a secret pasted under a name the schema refuses ("routingKey",
+  // "webhookUrl", "token") is reported as the schema words it; elsewhere, saying it looks like a
+  // key beats "expected a URL".
   const keyShaped = keyShapedValues(raw);
   const at = (p: string) => p.slice(0, p.indexOf(': ') + 1);
   const keyPaths = new Set(keyShaped.map(at));
-  const saidKey = new Set(shape.filter((p) => keyPaths.has(at(p)) && p.includes('routing key')).map(at));
+  const saidKey = new Set(shape.filter((p) => keyPaths.has(at(p)) && p.includes('must not be written in the config file')).map(at));
   const problems = [...shape.filter((p) => !keyPaths.has(at(p)) || saidKey.has(at(p))), ...keyShaped.filter((p) => !saidKey.has(at(p))), ...crossProblems(raw)];
   if (shape.length > 0) return { config: null, problems };
   const cfg = raw as RawConfig;
@@ -361,9 +362,16 @@ function buildTargets(cfg: RawConfig, inFolder: (p: string) => string, dur: Dur,
   const targets = new Map<string, Target>();
   for (const [name, t] of Object.entries(cfg.targets ?? { pagerduty: { type: 'pagerduty' } as RawTarget })) {
     const at = `targets.${name}`;
+    const priorities = t.priorities?.map((p) => p.toUpperCase() as Priority) ?? null;
+    // The schema sees "P1" and "p1" as two items; they are one priority.
+    const twice = priorities?.findIndex((p, i) => priorities.indexOf(p) !== i) ?? -1;
+    if (twice >= 0) {
+      const first = priorities!.indexOf(priorities![twice]!);
+      problems.push(`${at}.priorities: expected each priority once (case does not matter), got ${JSON.stringify(t.priorities![first])} and ${JSON.stringify(t.priorities![twice])}`);
+    }
     const common = {
       name,
-      priorities: t.priorities ? [...new Set(t.priorities.map((p) => p.toUpperCase() as Priority))] : null,
+      priorities: priorities ? [...new Set(priorities)] : null,
       severity: t.severity ?? null,
       timeoutMs: t.timeout !== undefined ? dur(t.timeout, `${at}.timeout`, TIMEOUT_RANGE) : 10_000,
     };
@@ -462,7 +470,12 @@ function buildServices(cfg: RawConfig, targets: Map<string, Target>, dur: Dur, p
     if (!serviceTargets || serviceTargets.length === 0) {
       problems.push(`${at}: "${s.slug}" would page nobody; give it "targets", give its team targets under "teams", or set "defaults.targets"`);
     } else if (taking.length === 0) {
-      problems.push(`${at}: "${s.slug}" would page nobody: its priority is ${priority} and none of its targets (${serviceTargets.join(', ')}) takes ${priority} in its "priorities"; add ${priority} to one of them, or give the service a target that takes it`);
+      const takes = serviceTargets.map((name) => `${name} takes ${targets.get(name)?.priorities?.join(', ') ?? 'every priority'}`).join('; ');
+      const first = serviceTargets[0]!;
+      problems.push(
+        `${at}: "${s.slug}" would page nobody: its priority is ${priority}, and none of its targets takes ${priority} (${takes}); ` +
+          `add "${priority}" to targets${/^[A-Za-z0-9_$-]+$/.test(first) ? `.${first}` : `[${JSON.stringify(first)}]`}.priorities, or give the service a target that takes ${priority} (a target without "priorities" takes every priority)`,
+      );
     }
     services.push({
       slug: s.slug,
@@ -678,15 +691,17 @@ function crossProblems(raw: unknown): string[] {
 /**
  * Values that look like a routing key (32 letters and digits, both kinds) where no key belongs:
  * the key pasted as a file name, a URL, a variable name, a reason... Refused and never echoed.
+ * [targets] So is a Slack bot token or a Slack webhook URL anywhere in a value (pasted as
+ * "channel", a webhook's "url", a variable name...).
  * Slugs, team and target names are identifiers that may have that shape, so they are left alone.
  */
 function keyShapedValues(raw: unknown): string[] {
   const problems: string[] = [];
   const visit = (value: unknown, path: (string | number)[]) => {
     if (typeof value === 'string') {
-      const key = isIdentifier(path) ? null : keyIn(value, path);
-      if (key !== null) {
-        problems.push(`${pathText(path)}: this looks like a routing key (${redactKey(key)}), which must not be written in the config file; put it in a file named by "routingKeyFile" or a variable named by "routingKeyEnv"`);
+      const found = isIdentifier(path) ? null : secretIn(value, path);
+      if (found !== null) {
+        problems.push(`${pathText(path)}: this looks like ${found.noun} (${found.shown}), which must not be written in the config file; put it in a file named by "${found.file}" or a variable named by "${found.env}"`);
       }
     } else if (Array.isArray(value)) value.forEach((v, i) => visit(v, [...path, i]));
     else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) visit(v, [...path, k]);
@@ -710,6 +725,20 @@ function keyIn(value: string, path: (string | number)[]): string | null {
   if (isKeyLike(value.trim())) return value.trim();
   if (path.at(-1) !== 'eventsUrl') return null;
   return [...value.matchAll(KEY_TOKEN)].find((m) => isKeyLike(m[0]))?.[0] ?? null;
+}
+
+/**
+ * A secret in a value, shown only as much as says what it is: a routing key (`a1b2…o5p6`), or
+ * [targets] anywhere in the value, a Slack token (`xoxb-…`) or a Slack webhook URL
+ * (`hooks.slack.com/services/…`), both distinctive enough to be found inside any text.
+ */
+function secretIn(value: string, path: (string | number)[]): { noun: string; shown: string; env: string; file: string } | null {
+  const token = new RegExp(SLACK_TOKEN_IN_TEXT.source).exec(value)?.[0];
+  if (token) return { noun: 'a Slack bot token', shown: hideSlackSecrets(token), env: 'tokenEnv', file: 'tokenFile' };
+  const hook = new RegExp(SLACK_HOOK_IN_TEXT.source, 'i').exec(value)?.[0];
+  if (hook) return { noun: 'a Slack webhook URL', shown: hideSlackSecrets(hook), env: 'webhookUrlEnv', file: 'webhookUrlFile' };
+  const key = keyIn(value, path);
+  return key === null ? null : { noun: 'a routing key', shown: redactKey(key), env: 'routingKeyEnv', file: 'routingKeyFile' };
 }
 
 /** services[].slug, services[].team, and lists of slugs, teams and targets. */
@@ -801,9 +830,9 @@ export function checkUrl(value: string): string | null {
   return `expected an https:// URL, got ${showUrl(value)}`;
 }
 
-/** A URL as written, cut short, with anything key-shaped hidden. */
+/** A URL as written, cut short, with anything key-shaped (a routing key, a Slack token or webhook path) hidden. */
 function showUrl(value: string): string {
-  const text = JSON.stringify(value.replace(KEY_TOKEN, (t) => (isKeyLike(t) ? redactKey(t) : t)));
+  const text = JSON.stringify(hideSlackSecrets(value.replace(KEY_TOKEN, (t) => (isKeyLike(t) ? redactKey(t) : t))));
   return text.length > 100 ? `${text.slice(0, 97)}..."` : text;
 }
 

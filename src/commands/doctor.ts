@@ -6,9 +6,9 @@ import type { Config, Target } from '../config.js';
 import { iso, roughDuration } from '../core/duration.js';
 import { checkerCrontabLine, checkerLines, commentedChecker, parseCrontab, type Install } from '../crontab.js';
 import { EXIT, MedicError, urlForDisplay } from '../errors.js';
-import { KEY_FILE_ADVICE, missingKeyHint, TLS_OFF_HINT, tlsChecksOff, UNREACHABLE_HINT } from '../hints.js';
+import { TLS_OFF_HINT, tlsChecksOff, UNREACHABLE_HINT } from '../hints.js';
 import type { Sender } from '../notify/http.js';
-import { describeKeyRef, keyRefOf, readTargetKey, secretNoun } from '../notify/keys.js';
+import { describeKeyRef, keyRefOf, missingSecretHint, readTargetKey, secretFileAdvice, secretNoun } from '../notify/keys.js';
 import { checkPingKeyIsOwn, pingKeySource, readPingKey, readTls } from '../serve/key.js';
 import { SCHEMA_VERSION } from '../store/migrations.js';
 import type { StoreConfig } from '../store/index.js';
@@ -74,8 +74,9 @@ const DB_FIX = 'check that the database path, its folder and the disk are usable
 /*
  * Exit code: 0 when nothing failed (warnings do not fail), else the SPEC §6 code of the first
  * failing area, in the order the checks run:
- *   config 78 · database 74 · routing keys 78 · serve ping key and TLS files 78 (with a `serve`
- *   section) · certificate checks off 78 · events URL 75 (with
+ *   config 78 · database 74 · target secrets (routing keys, Slack webhook URLs and tokens,
+ *   signing secrets) 78 · serve ping key and TLS files 78 (with a `serve` section) · certificate
+ *   checks off 78 · events URL 75 (with
  *   --send-test: the test alert's own code, 75 / 76 / 78) · crontab 78 (the machine is not set up
  *   to run the checker: a configuration problem, like an unset key) · last check run 75 (never
  *   ran: often cron simply has not reached its first minute yet; try again later).
@@ -83,9 +84,11 @@ const DB_FIX = 'check that the database path, its folder and the disk are usable
 
 /**
  * Checks everything a working Medic needs and says what to fix: config, database, every target's
- * routing key, medic serve's ping key and TLS files (with a `serve` section), that certificate checks are on, the events URLs (or, with sendTest, the guide's
- * test trigger and resolve), the crontab line that runs `medic check` (every minute, with a medic
- * and node cron can find), and when that last ran. Never prints a routing key.
+ * secret, medic serve's ping key and TLS files (with a `serve` section), that certificate checks
+ * are on, the events URLs (or, with sendTest, the guide's test trigger and resolve; Slack and
+ * webhook targets are not probed, a probe would post), the crontab line that runs `medic check`
+ * (every minute, with a medic and node cron can find, and the variables its secrets are read
+ * from), and when that last ran. Never prints a secret.
  */
 export async function doctor(input: { sendTest: boolean }, deps: DoctorDeps): Promise<DoctorResult> {
   const found: { finding: Finding; code: number }[] = [];
@@ -201,9 +204,11 @@ async function checkDatabase(config: Config, deps: DoctorDeps, add: Add): Promis
 }
 
 /**
- * Whether the target's key is usable, judged exactly as check and test-alert judge it before they
- * send (readTargetKey: set, 32 letters and digits, a key file the user or root owns that others
- * cannot write). The key itself is never put in a finding.
+ * Whether the target's secret (a routing key, a Slack webhook URL or bot token, a signing secret)
+ * is usable, judged exactly as check and test-alert judge it before they send (readTargetKey: set,
+ * of the right shape, a file the user or root owns that others cannot write). The secret itself is
+ * never put in a finding, nor any part of it: only where it is read and its length. A target that
+ * takes only some priorities says which ("takes P1, P2").
  */
 function checkKey(target: Target, env: NodeJS.ProcessEnv, uid: number | null, add: Add): boolean {
   const check = `${secretNoun(target)} (${target.name})`;
@@ -214,15 +219,15 @@ function checkKey(target: Target, env: NodeJS.ProcessEnv, uid: number | null, ad
     add(EXIT.config, check, 'fail', key.message, key.hint);
     return false;
   }
-  const length = `${key.key.length} characters`;
+  const set = `${where}: set, ${key.key.length} characters${target.priorities ? `; takes ${target.priorities.join(', ')}` : ''}`;
   if (ref.startsWith('file:')) {
     const mode = fileMode(ref.slice(5));
     if (mode !== null && (mode & 0o077) !== 0) {
-      add(EXIT.config, check, 'warn', `${where}: set, ${length}, but other users can read it (mode ${octal(mode)})`, `chmod 600 ${ref.slice(5)}`);
+      add(EXIT.config, check, 'warn', `${set}; but other users can read it (mode ${octal(mode)})`, `chmod 600 ${ref.slice(5)}`);
       return true;
     }
   }
-  add(EXIT.config, check, 'ok', `${where}: set, ${length}`);
+  add(EXIT.config, check, 'ok', set);
   return true;
 }
 
@@ -266,6 +271,13 @@ function checkServe(config: Config, deps: DoctorDeps, add: Add): void {
  * answer fails. A URL is shown without its userinfo.
  */
 async function checkReach(config: Config, deps: DoctorDeps, add: Add): Promise<void> {
+  // [targets] Slack's and a webhook's only endpoint posts a message: nothing to probe without sending one.
+  const unprobed = [...config.targets.values()].filter((t) => t.type !== 'pagerduty');
+  if (unprobed.length > 0) {
+    const names = unprobed.map((t) => `${t.name} (${t.type})`).join(', ');
+    const command = `medic test-alert --target ${unprobed.length === 1 ? unprobed[0]!.name : '<name>'}`;
+    add(EXIT.ok, 'Slack and webhook targets', 'ok', `${names}: not probed over the network (a probe would post a message); \`${command}\` sends a test`);
+  }
   const byUrl = new Map<string, Target[]>();
   for (const t of config.targets.values()) if (t.type === 'pagerduty') byUrl.set(t.eventsUrl, [...(byUrl.get(t.eventsUrl) ?? []), t]);
   for (const [url, targets] of byUrl) {
@@ -290,7 +302,7 @@ async function sendTests(config: Config, keysOk: Set<string>, deps: DoctorDeps, 
   for (const target of config.targets.values()) {
     const check = `test alert (${target.name})`;
     if (!keysOk.has(target.name)) {
-      add(EXIT.ok, check, 'warn', 'not sent: the routing key is not usable', 'fix the routing key first, then run medic doctor --send-test again');
+      add(EXIT.ok, check, 'warn', `not sent: the ${secretNoun(target)} is not usable`, `fix the ${secretNoun(target)} first, then run medic doctor --send-test again`);
       continue;
     }
     const lines: string[] = [];
@@ -368,24 +380,25 @@ async function checkCrontab(config: Config | null, deps: DoctorDeps, add: Add): 
     }
   }
   if (tlsChecksOff(env)) add(EXIT.config, 'certificate checks', 'fail', `the crontab sets NODE_TLS_REJECT_UNAUTHORIZED=0 for line ${good.job.lineNo}: certificate checks are off`, TLS_OFF_HINT);
-  // Cron gives its jobs almost no environment: a key read from a variable must be set for the line.
-  for (const name of new Set([...config.targets.values()].map(keyRefOf).filter((r) => r.startsWith('env:')).map((r) => r.slice(4)))) {
+  // Cron gives its jobs almost no environment: a secret read from a variable (routingKeyEnv,
+  // webhookUrlEnv, tokenEnv, secretEnv) must be set for the line. One finding per variable.
+  const byVariable = new Map<string, Target>();
+  for (const t of config.targets.values()) {
+    const ref = keyRefOf(t);
+    if (ref.startsWith('env:') && !byVariable.has(ref.slice(4))) byVariable.set(ref.slice(4), t);
+  }
+  for (const [name, target] of byVariable) {
     if (name in good.call.prefix) continue;
+    const noun = secretNoun(target);
     if (name in good.job.env) {
-      add(
-        EXIT.config,
-        'crontab environment',
-        'warn',
-        `the crontab sets ${name} on a line of its own, which hands the routing key to every job in this crontab`,
-        `${KEY_FILE_ADVICE}, then remove that line`,
-      );
+      add(EXIT.config, 'crontab environment', 'warn', `the crontab sets ${name} on a line of its own, which hands the ${noun} to every job in this crontab`, `${secretFileAdvice(target)}, then remove that line`);
     } else {
       add(
         EXIT.config,
         'crontab environment',
         'warn',
-        `the crontab does not set ${name}; cron jobs do not see your shell's variables, so \`medic check\` may find no routing key`,
-        missingKeyHint(`env:${name}`),
+        `the crontab does not set ${name}; cron jobs do not see your shell's variables, so \`medic check\` may find no ${noun}`,
+        missingSecretHint(target),
       );
     }
   }

@@ -5,7 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { checkLinks } from '../config-file.js';
 import { isMedicError, keysInEnv, ROUTING_KEY_SHAPE } from '../errors.js';
 import { trustProblem } from '../file-trust.js';
-import { GET_KEY, missingKeyHint } from '../hints.js';
+import { GET_KEY, KEY_FILE_ADVICE, missingKeyHint } from '../hints.js';
 import type { KeyRef } from '../store/types.js';
 
 /** Where a target's secret is read: a PagerDuty routing key, a Slack webhook URL or bot token, a webhook's signing secret. */
@@ -51,7 +51,8 @@ export function readTargetKey(target: Target, env: NodeJS.ProcessEnv, uid: numbe
   const ref = keyRefOf(target);
   const noun = secretNoun(target);
   const read = readRawKey(ref, env, uid, noun);
-  if (!('key' in read)) return read;
+  // [targets] readRawKey's advice names PagerDuty's Integration Key: a Slack or webhook secret gets its own.
+  if (!('key' in read)) return target.type !== 'pagerduty' && read.hint === missingKeyHint(ref) ? { ...read, hint: missingSecretHint(target) } : read;
   const problem = secretShapeProblem(target, read.key);
   if (!problem) return read;
   return {
@@ -59,6 +60,37 @@ export function readTargetKey(target: Target, env: NodeJS.ProcessEnv, uid: numbe
     message: `the ${noun} in ${describeKeyRef(ref)} ${problem}`,
     hint: target.type === 'pagerduty' ? `copy ${GET_KEY} again, whole, without quotes or spaces` : `copy the ${noun} again, whole, without quotes or spaces`,
   };
+}
+
+/** [targets] Where a Slack or webhook target's secret comes from, for advice: the thing itself and the key naming a file. */
+const SECRET_SOURCE = {
+  'Slack webhook URL': { what: "the incoming webhook's URL (Slack → your app → Incoming Webhooks)", fileKey: 'webhookUrlFile' },
+  'Slack bot token': { what: 'the bot token (xoxb-…, Slack → your app → OAuth & Permissions)', fileKey: 'tokenFile' },
+  'signing secret': { what: 'the signing secret your receiver verifies with (16 characters or more)', fileKey: 'secretFile' },
+} as const;
+
+/**
+ * What to do when a target's secret is missing: for PagerDuty, missingKeyHint; for a Slack or
+ * webhook target, the same advice (a private file first; a variable on the check line only) in
+ * that target's words.
+ */
+export function missingSecretHint(target: Target): string {
+  const ref = keyRefOf(target);
+  if (target.type === 'pagerduty') return missingKeyHint(ref);
+  const { what } = SECRET_SOURCE[secretNoun(target) as keyof typeof SECRET_SOURCE];
+  if (ref.startsWith('file:')) return `write ${what} into ${ref.slice(5)} (mode 600, owned by the user that runs medic)`;
+  const name = ref.slice(4);
+  return (
+    `${secretFileAdvice(target)}; or export ${name}=<the ${secretNoun(target)}> in this shell, and in the crontab put ${name}=<…> ` +
+    'in front of medic on the check line only (a line of its own hands it to every job in the crontab)'
+  );
+}
+
+/** The recommended way to give Medic a target's secret (for PagerDuty, KEY_FILE_ADVICE): a private file, named in the target. */
+export function secretFileAdvice(target: Target): string {
+  if (target.type === 'pagerduty') return KEY_FILE_ADVICE;
+  const { what, fileKey } = SECRET_SOURCE[secretNoun(target) as keyof typeof SECRET_SOURCE];
+  return `put ${what} in a file only the user that runs medic can read (chmod 600) and name it in the target's "${fileKey}"`;
 }
 
 /** The shortest signing secret a webhook target takes (the issue's 16 characters; HMAC-SHA256 wants more, and gets what it is given). */
@@ -82,7 +114,8 @@ export function secretShapeProblem(target: Target, value: string): string | null
     return 'is not a URL (expected https://hooks.slack.com/services/…)';
   }
   if (url.username || url.password) return 'holds a user name or password';
-  const problem = checkUrl(value);
+  // checkUrl quotes what it got: here that is the secret itself (any host may serve one), so never.
+  const problem = checkUrl(value)?.replace(/, got .*$/s, '');
   return problem ? `is not usable: ${problem.replace(/[^\x20-\x7e]/g, '?')}` : null;
 }
 

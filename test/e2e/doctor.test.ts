@@ -364,3 +364,86 @@ describe('medic doctor finds what is wrong, and exits with the code of the first
     expect(exitCode).toBe(78);
   });
 });
+
+describe('[targets] medic doctor with Slack and webhook targets', () => {
+  const HOOK = 'https://hooks.slack.com/services/T00000000/B00000000/FAKEfakeFAKEfake0';
+  const TOKEN = 'xoxb-0000000000-1111111111-FAKEfakeFAKEfake';
+  const SIGNING = 'correct-horse-battery-staple-42';
+
+  function targetsProject(): Project {
+    const p = project({
+      targets: {
+        oncall: { type: 'pagerduty', eventsUrl: pd.url, priorities: ['P1', 'P2'] },
+        'team-channel': { type: 'slack', webhookUrlFile: 'secrets/slack-hook' },
+        'bot-channel': { type: 'slack', tokenEnv: 'SLACK_BOT_TOKEN', channel: 'C0123ABCD', apiUrl: 'http://127.0.0.1:9/api' },
+        tickets: { type: 'webhook', url: 'http://127.0.0.1:9/medic', secretFile: 'secrets/tickets' },
+      },
+      defaults: { targets: ['oncall', 'team-channel', 'bot-channel', 'tickets'] },
+      services: [{ slug: 'payments', priority: 'P1', interval: '1h' }, { slug: 'report', priority: 'P3', interval: '1h' }],
+    });
+    mkdirSync(join(p.dir, 'secrets'), { mode: 0o700 });
+    writeFileSync(join(p.dir, 'secrets', 'slack-hook'), `${HOOK}\n`, { mode: 0o600 });
+    writeFileSync(join(p.dir, 'secrets', 'tickets'), `${SIGNING}\n`, { mode: 0o600 });
+    return p;
+  }
+  const line = (p: Project) => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} SLACK_BOT_TOKEN=${TOKEN} ${medicCommand(INSTALL, ['--config', p.configPath, 'check'])}\n`;
+  const shown = (findings: Finding[]) => formatFindings(findings) + JSON.stringify(findings);
+
+  it('checks each secret without showing it, probes only PagerDuty, and says how to test the others', async () => {
+    const p = targetsProject();
+    await p.run(['check'], { at: T, env: { PAGERDUTY_ROUTING_KEY: KEY, SLACK_BOT_TOKEN: TOKEN } });
+    pd.reply((req) => (req.body?.routing_key === undefined ? badRequestJson(["'routing_key' is missing"]) : 202));
+    const { findings, exitCode } = await doctor({ sendTest: false }, realDeps(p, { crontab: line(p), env: { SLACK_BOT_TOKEN: TOKEN } }));
+    expect(findings.map((f) => `${f.check}: ${f.level}`)).toEqual([
+      'config: ok',
+      'database: ok',
+      'database permissions: ok',
+      'routing key (oncall): ok',
+      'Slack webhook URL (team-channel): ok',
+      'Slack bot token (bot-channel): ok',
+      'signing secret (tickets): ok',
+      'Slack and webhook targets: ok',
+      'events URL: ok',
+      'crontab: ok',
+      'last check: ok',
+    ]);
+    expect(exitCode).toBe(0);
+    expect(finding(findings, 'routing key (oncall)').detail).toBe('environment variable PAGERDUTY_ROUTING_KEY: set, 32 characters; takes P1, P2');
+    expect(finding(findings, 'Slack webhook URL (team-channel)').detail).toBe(`file ${join(p.dir, 'secrets', 'slack-hook')}: set, ${HOOK.length} characters`);
+    expect(finding(findings, 'Slack bot token (bot-channel)').detail).toBe(`environment variable SLACK_BOT_TOKEN: set, ${TOKEN.length} characters`);
+    expect(finding(findings, 'Slack and webhook targets').detail).toBe(
+      'team-channel (slack), bot-channel (slack), tickets (webhook): not probed over the network (a probe would post a message); `medic test-alert --target <name>` sends a test',
+    );
+    // Only the PagerDuty probe went out.
+    expect(pd.requests.map((r) => `${r.method} ${r.path} ${r.rawBody}`)).toEqual(['POST /v2/enqueue {}']);
+    const text = shown(findings);
+    for (const part of ['T00000000', 'FAKEfake', '1111111111', 'horse-battery']) expect(text).not.toContain(part);
+  });
+
+  it('a token of the wrong shape and a signing secret others can read: 78, each with its fix, nothing of either shown', async () => {
+    const p = targetsProject();
+    chmodSync(join(p.dir, 'secrets', 'tickets'), 0o644);
+    const badToken = 'xoxb_FAKEfake1111111111';
+    const { findings, exitCode } = await doctor({ sendTest: false }, realDeps(p, { crontab: line(p), env: { SLACK_BOT_TOKEN: badToken } }));
+    expect(finding(findings, 'Slack bot token (bot-channel)')).toMatchObject({
+      level: 'fail',
+      detail: 'the Slack bot token in environment variable SLACK_BOT_TOKEN is not shaped like a Slack bot token (xoxb- then letters, digits and dashes)',
+      fix: 'copy the Slack bot token again, whole, without quotes or spaces',
+    });
+    // check and test-alert refuse a secret file others can write; one they can only read is a warning.
+    expect(finding(findings, 'signing secret (tickets)')).toMatchObject({ level: 'warn', fix: `chmod 600 ${join(p.dir, 'secrets', 'tickets')}` });
+    expect(finding(findings, 'signing secret (tickets)').detail).toContain('other users can read it (mode 0644)');
+    expect(exitCode).toBe(78);
+    const text = shown(findings);
+    for (const part of ['FAKEfake', '1111111111', 'horse-battery', 'T00000000']) expect(text).not.toContain(part);
+  });
+
+  it('a Slack token pasted into the config as "channel" fails the config (78) without echoing it', async () => {
+    const p = project({ targets: { chat: { type: 'slack', tokenEnv: 'SLACK_BOT_TOKEN', channel: TOKEN } }, services: [{ slug: 'backup' }] });
+    const { findings, exitCode } = await doctor({ sendTest: false }, realDeps(p, { crontab: line(p) }));
+    expect(finding(findings, 'config')).toMatchObject({ level: 'fail' });
+    expect(finding(findings, 'config').detail).toContain('targets.chat.channel: this looks like a Slack bot token (xoxb-…), which must not be written in the config file; put it in a file named by "tokenFile" or a variable named by "tokenEnv"');
+    expect(exitCode).toBe(78);
+    expect(shown(findings)).not.toContain('FAKEfake');
+  });
+});

@@ -269,3 +269,205 @@ describe('[jobs] schedule, timezone, maxRuntime and outputTail', () => {
     expect(problemsOf(raw)).toHaveLength(3);
   });
 });
+
+/** [targets] A config with a PagerDuty target taking P1-P2 and a Slack channel taking every priority. */
+function routed(): any {
+  return {
+    targets: {
+      oncall: { type: 'pagerduty', priorities: ['P1', 'P2'] },
+      'team-channel': { type: 'slack', webhookUrlEnv: 'SLACK_WEBHOOK_URL' },
+    },
+    defaults: { targets: ['oncall', 'team-channel'] },
+    services: [
+      { slug: 'payments-api', priority: 'P1' },
+      { slug: 'nightly-report', priority: 'P3' },
+    ],
+  };
+}
+
+const SLACK_TOKEN = 'xoxb-0000000000-1111111111-FAKEfakeFAKEfake';
+const SLACK_HOOK = 'https://hooks.slack.com/services/T00000000/B00000000/FAKEfakeFAKEfake0';
+
+describe('[targets] priorities route a service to the targets that take its priority', () => {
+  it('a P1 service pages both targets, a P3 service only the channel', () => {
+    const config = buildConfig(routed(), FILE, OPTS);
+    expect(config.bySlug.get('payments-api')!.targets).toEqual(['oncall', 'team-channel']);
+    expect(config.bySlug.get('nightly-report')!.targets).toEqual(['team-channel']);
+    expect(config.targets.get('oncall')!.priorities).toEqual(['P1', 'P2']);
+    expect(config.targets.get('team-channel')!.priorities).toBeNull();
+  });
+
+  it.each<[string, (c: any) => void, Record<string, string[]>]>([
+    ['priorities in lower case', (c) => (c.targets.oncall.priorities = ['p1', 'p2']), { 'payments-api': ['oncall', 'team-channel'], 'nightly-report': ['team-channel'] }],
+    ['a lower-case service priority', (c) => (c.services[1].priority = 'p2'), { 'payments-api': ['oncall', 'team-channel'], 'nightly-report': ['oncall', 'team-channel'] }],
+    ['a priority from defaults', (c) => { delete c.services[1].priority; c.defaults.priority = 'P2'; }, { 'payments-api': ['oncall', 'team-channel'], 'nightly-report': ['oncall', 'team-channel'] }],
+    ['targets from the team', (c) => { delete c.defaults; c.teams = { ops: { targets: ['oncall', 'team-channel'] } }; c.services.forEach((s: any) => (s.team = 'ops')); }, { 'payments-api': ['oncall', 'team-channel'], 'nightly-report': ['team-channel'] }],
+    ['a webhook taking only P4', (c) => { c.targets.tickets = { type: 'webhook', url: 'https://tickets.example.com/medic', secretEnv: 'TICKETS_SECRET', priorities: ['P4'] }; c.services.push({ slug: 'cleanup', priority: 'P4', targets: ['oncall', 'tickets'] }); }, { 'payments-api': ['oncall', 'team-channel'], 'nightly-report': ['team-channel'], cleanup: ['tickets'] }],
+  ])('%s', (_label, edit, expected) => {
+    const raw = routed();
+    edit(raw);
+    const config = buildConfig(raw, FILE, OPTS);
+    expect(Object.fromEntries(config.services.map((s) => [s.slug, s.targets]))).toEqual(expected);
+  });
+
+  it.each<[string, (c: any) => void, string[]]>([
+    [
+      'a P3 service listing only oncall (P1, P2)',
+      (c) => (c.services[1].targets = ['oncall']),
+      ['services[1]: "nightly-report" would page nobody: its priority is P3, and none of its targets takes P3 (oncall takes P1, P2); add "P3" to targets.oncall.priorities, or give the service a target that takes P3 (a target without "priorities" takes every priority)'],
+    ],
+    [
+      'every target of a P4 service takes other priorities',
+      (c) => { c.targets['team-channel'].priorities = ['P3']; c.services.push({ slug: 'cleanup', priority: 'p4' }); },
+      ['services[2]: "cleanup" would page nobody: its priority is P4, and none of its targets takes P4 (oncall takes P1, P2; team-channel takes P3); add "P4" to targets.oncall.priorities, or give the service a target that takes P4 (a target without "priorities" takes every priority)'],
+    ],
+    ['a priority twice, in two cases', (c) => (c.targets.oncall.priorities = ['P1', 'P2', 'p1']), ['targets.oncall.priorities: expected each priority once (case does not matter), got "P1" and "p1"']],
+    ['a priority twice, as written', (c) => (c.targets.oncall.priorities = ['P1', 'P1']), ['targets.oncall.priorities: expected each item once, got "P1" twice']],
+    ['a priority P5', (c) => (c.targets.oncall.priorities = ['P1', 'P5']), ['targets.oncall.priorities[1]: expected P1, P2, P3 or P4, got "P5"']],
+    ['no priority at all', (c) => (c.targets.oncall.priorities = []), ['targets.oncall.priorities: expected a non-empty list of priorities (P1, P2, P3, P4), got []']],
+    ['a priority list given as a string', (c) => (c.targets.oncall.priorities = 'P1'), ['targets.oncall.priorities: expected a non-empty list of priorities (P1, P2, P3, P4), got "P1"']],
+  ])('refused: %s', (_label, edit, problems) => {
+    const raw = routed();
+    edit(raw);
+    expect(problemsOf(raw)).toEqual(problems);
+  });
+});
+
+describe('[targets] Slack and webhook targets: one secret source, read from outside the file', () => {
+  const slack = (t: Record<string, unknown>) => ({ targets: { chat: { type: 'slack', ...t } }, services: [{ slug: 'backup' }] });
+  const hook = (t: Record<string, unknown>) => ({ targets: { tickets: { type: 'webhook', url: 'https://tickets.example.com/medic', ...t } }, services: [{ slug: 'backup' }] });
+  const SOURCES = '"webhookUrlEnv", "webhookUrlFile", "tokenEnv" or "tokenFile"';
+
+  it.each<[string, unknown, Record<string, unknown>]>([
+    ['a Slack incoming webhook from a variable', slack({ webhookUrlEnv: 'SLACK_WEBHOOK_URL' }), { type: 'slack', mode: 'webhook', secret: 'env:SLACK_WEBHOOK_URL', channel: null, apiUrl: 'https://slack.com/api', priorities: null, timeoutMs: 10_000 }],
+    ['a Slack incoming webhook from a file, relative to the config', slack({ webhookUrlFile: 'secrets/slack-hook' }), { mode: 'webhook', secret: 'file:/srv/app/secrets/slack-hook' }],
+    ['a Slack bot token with a channel', slack({ tokenEnv: 'SLACK_BOT_TOKEN', channel: 'C0123ABCD' }), { mode: 'token', secret: 'env:SLACK_BOT_TOKEN', channel: 'C0123ABCD', apiUrl: 'https://slack.com/api' }],
+    ['a bot token from a file, a Web API on loopback, its trailing slash dropped', slack({ tokenFile: '/run/secrets/slack', channel: '#alerts', apiUrl: 'http://127.0.0.1:8080/api/', timeout: '3s', priorities: ['p3', 'P1'] }), { mode: 'token', secret: 'file:/run/secrets/slack', channel: '#alerts', apiUrl: 'http://127.0.0.1:8080/api', timeoutMs: 3000, priorities: ['P3', 'P1'] }],
+    ['a webhook with its secret in a variable', hook({ secretEnv: 'TICKETS_SECRET' }), { type: 'webhook', url: 'https://tickets.example.com/medic', secret: 'env:TICKETS_SECRET' }],
+    ['a webhook on loopback with its secret in a file', hook({ url: 'http://localhost:9000/hook', secretFile: 'hook.secret', severity: { P3: 'error' } }), { url: 'http://localhost:9000/hook', secret: 'file:/srv/app/hook.secret', severity: { P3: 'error' } }],
+  ])('%s', (_label, raw, expected) => {
+    const config = buildConfig(raw, FILE, OPTS);
+    expect([...config.targets.values()][0]).toMatchObject(expected);
+  });
+
+  it.each<[string, unknown, string[]]>([
+    ['a Slack target with no secret source', slack({ channel: 'C0123ABCD' }), [`targets.chat: missing where its secret is read; give one of ${SOURCES}`]],
+    ['a webhook URL and a token', slack({ webhookUrlEnv: 'SLACK_WEBHOOK_URL', tokenEnv: 'SLACK_BOT_TOKEN', channel: 'C1' }), [`targets.chat: give only one of ${SOURCES}, not "webhookUrlEnv" and "tokenEnv"`]],
+    ['the webhook URL from a variable and a file', slack({ webhookUrlEnv: 'SLACK_WEBHOOK_URL', webhookUrlFile: 'hook' }), [`targets.chat: give only one of ${SOURCES}, not "webhookUrlEnv" and "webhookUrlFile"`]],
+    ['a token without a channel', slack({ tokenFile: 'slack-token' }), ['targets.chat: a bot token ("tokenFile") needs "channel": the channel to post to, like "C0123ABCD" or "#alerts"']],
+    ['a channel with an incoming webhook', slack({ webhookUrlEnv: 'SLACK_WEBHOOK_URL', channel: '#alerts' }), ['targets.chat.channel: an incoming webhook posts to the channel it was made for; "channel" goes with "tokenEnv" or "tokenFile"']],
+    ['an apiUrl with an incoming webhook', slack({ webhookUrlEnv: 'SLACK_WEBHOOK_URL', apiUrl: 'https://slack.com/api' }), ["targets.chat.apiUrl: only a bot token uses Slack's Web API; an incoming webhook's URL is its secret"]],
+    ['a plain-http Web API off loopback', slack({ tokenEnv: 'SLACK_BOT_TOKEN', channel: 'C1', apiUrl: 'http://slack.example.com/api' }), ['targets.chat.apiUrl: plain http:// is only allowed to loopback (127.0.0.1, localhost, [::1]); use https://, got "http://slack.example.com/api"']],
+    ['credentials in the Web API URL', slack({ tokenEnv: 'SLACK_BOT_TOKEN', channel: 'C1', apiUrl: 'https://bot:pw@slack.example.com/api' }), ['targets.chat.apiUrl: credentials in a URL (user:password@) are refused; Medic does not send them']],
+    ['a channel name over 80 characters', slack({ tokenEnv: 'SLACK_BOT_TOKEN', channel: 'c'.repeat(81) }), [`targets.chat.channel: expected a string of 1-80 characters, got "${'c'.repeat(56)}...`]],
+    ['a webhook with no secret source', hook({}), ['targets.tickets: missing where its secret is read; give one of "secretEnv" or "secretFile"']],
+    ['a webhook with both secret sources', hook({ secretEnv: 'S', secretFile: 's' }), ['targets.tickets: give only one of "secretEnv" or "secretFile", not "secretEnv" and "secretFile"']],
+    ['a webhook without a url', { targets: { tickets: { type: 'webhook', secretEnv: 'S' } }, services: [{ slug: 'b' }] }, ['targets.tickets: missing required key "url"']],
+    ['a webhook to plain http off loopback', hook({ url: 'http://tickets.example.com/medic', secretEnv: 'S' }), ['targets.tickets.url: plain http:// is only allowed to loopback (127.0.0.1, localhost, [::1]); use https://, got "http://tickets.example.com/medic"']],
+    ['a webhook url that is no URL', hook({ url: 'tickets.example.com', secretEnv: 'S' }), ['targets.tickets.url: expected an https:// URL, got "tickets.example.com"']],
+    ['a webhook url with credentials', hook({ url: 'https://u:p@tickets.example.com/', secretEnv: 'S' }), ['targets.tickets.url: credentials in a URL (user:password@) are refused; Medic does not send them']],
+    ['a Slack key on a webhook target', hook({ secretEnv: 'S', channel: '#x' }), ['targets.tickets: unknown key "channel"']],
+    ['a webhook key on a Slack target (and a misspelt one)', slack({ webhookUrlEnv: 'H', secretEnv: 'S', chanel: '#x' }), ['targets.chat: unknown key "secretEnv"', 'targets.chat: unknown key "chanel" (did you mean "channel"?)']],
+    ['a timeout over 10m', slack({ webhookUrlEnv: 'H', timeout: '11m' }), ['targets.chat.timeout: expected a duration from 1ms to 10m, got "11m"']],
+  ])('refused, with the key path and what would be valid: %s', (_label, raw, problems) => {
+    expect(problemsOf(raw)).toEqual(problems);
+  });
+});
+
+describe('[targets] a Slack or webhook secret written into the config is refused with the reason, never echoed', () => {
+  const slackRefused = (at: string) =>
+    `${at}: a Slack webhook URL must not be written in the config file (it would end up in backups and git); put it in an environment variable named by "webhookUrlEnv" or in a file named by "webhookUrlFile"`;
+  const tokenRefused = (at: string) =>
+    `${at}: a Slack bot token must not be written in the config file (it would end up in backups and git); put it in an environment variable named by "tokenEnv" or in a file named by "tokenFile"`;
+  const secretRefused = (at: string) =>
+    `${at}: a signing secret must not be written in the config file (it would end up in backups and git); put it in an environment variable named by "secretEnv" or in a file named by "secretFile"`;
+  const tokenLooks = (at: string) => `${at}: this looks like a Slack bot token (xoxb-…), which must not be written in the config file; put it in a file named by "tokenFile" or a variable named by "tokenEnv"`;
+  const hookLooks = (at: string) =>
+    `${at}: this looks like a Slack webhook URL (hooks.slack.com/services/…), which must not be written in the config file; put it in a file named by "webhookUrlFile" or a variable named by "webhookUrlEnv"`;
+  const withTargets = (targets: Record<string, unknown>) => ({ targets, services: [{ slug: 'backup' }] });
+
+  it.each<[string, unknown, string[]]>([
+    // under a name of its own: the schema's refusal, whatever the value
+    ['webhookUrl on a Slack target', withTargets({ chat: { type: 'slack', webhookUrl: SLACK_HOOK } }), [slackRefused('targets.chat.webhookUrl')]],
+    ['url on a Slack target', withTargets({ chat: { type: 'slack', url: SLACK_HOOK, webhookUrlEnv: 'H' } }), [slackRefused('targets.chat.url')]],
+    ['webhook_url on a Slack target', withTargets({ chat: { type: 'slack', webhook_url: 'x', webhookUrlEnv: 'H' } }), [slackRefused('targets.chat.webhook_url')]],
+    ['token on a Slack target', withTargets({ chat: { type: 'slack', token: SLACK_TOKEN, tokenEnv: 'T', channel: 'C1' } }), [tokenRefused('targets.chat.token')]],
+    ['botToken on a Slack target', withTargets({ chat: { type: 'slack', botToken: 'not-even-a-token', tokenEnv: 'T', channel: 'C1' } }), [tokenRefused('targets.chat.botToken')]],
+    ['bot_token on a Slack target', withTargets({ chat: { type: 'slack', bot_token: SLACK_TOKEN, tokenEnv: 'T', channel: 'C1' } }), [tokenRefused('targets.chat.bot_token')]],
+    ['secret on a webhook target', withTargets({ t: { type: 'webhook', url: 'https://t.example.com/', secret: 'correct-horse-battery-staple', secretEnv: 'S' } }), [secretRefused('targets.t.secret')]],
+    ['signingSecret on a webhook target', withTargets({ t: { type: 'webhook', url: 'https://t.example.com/', signingSecret: 'correct-horse-battery-staple', secretEnv: 'S' } }), [secretRefused('targets.t.signingSecret')]],
+    ['signing_secret on a webhook target', withTargets({ t: { type: 'webhook', url: 'https://t.example.com/', signing_secret: 'x', secretEnv: 'S' } }), [secretRefused('targets.t.signing_secret')]],
+    // a value shaped like one, anywhere
+    ['a token pasted as the channel', withTargets({ chat: { type: 'slack', tokenEnv: 'T', channel: SLACK_TOKEN } }), [tokenLooks('targets.chat.channel')]],
+    ['a token pasted as the variable name', withTargets({ chat: { type: 'slack', tokenEnv: SLACK_TOKEN, channel: 'C1' } }), [tokenLooks('targets.chat.tokenEnv')]],
+    ['a token pasted as the file name', withTargets({ chat: { type: 'slack', tokenFile: SLACK_TOKEN, channel: 'C1' } }), [tokenLooks('targets.chat.tokenFile')]],
+    ['a webhook URL pasted as the variable name', withTargets({ chat: { type: 'slack', webhookUrlEnv: SLACK_HOOK } }), [hookLooks('targets.chat.webhookUrlEnv')]],
+    ['a Slack webhook URL as a webhook target\'s url', withTargets({ t: { type: 'webhook', url: SLACK_HOOK, secretEnv: 'S' } }), [hookLooks('targets.t.url')]],
+    ['a Slack webhook URL over plain http as a webhook target\'s url', withTargets({ t: { type: 'webhook', url: SLACK_HOOK.replace('https', 'http'), secretEnv: 'S' } }), [hookLooks('targets.t.url'), 'targets.t.url: plain http:// is only allowed to loopback (127.0.0.1, localhost, [::1]); use https://, got "http://hooks.slack.com/services/…"']],
+    ['a Slack webhook URL as the Web API', withTargets({ chat: { type: 'slack', tokenEnv: 'T', channel: 'C1', apiUrl: SLACK_HOOK } }), [hookLooks('targets.chat.apiUrl')]],
+    ['a Slack webhook URL as the events URL', withTargets({ pd: { type: 'pagerduty', eventsUrl: SLACK_HOOK } }), [hookLooks('targets.pd.eventsUrl')]],
+    ['a token in a service name', { ...withTargets({ pd: { type: 'pagerduty' } }), services: [{ slug: 'backup', name: `Backup ${SLACK_TOKEN}` }] }, [tokenLooks('services[0].name')]],
+    ['a Slack webhook URL as a runbook', { ...withTargets({ pd: { type: 'pagerduty' } }), services: [{ slug: 'backup', runbook: SLACK_HOOK }] }, [hookLooks('services[0].runbook')]],
+    ['a token in a window\'s reason', { ...withTargets({ pd: { type: 'pagerduty' } }), maintenance: [{ all: true, cron: '0 3 * * *', duration: '1h', reason: `token is ${SLACK_TOKEN}` }] }, [tokenLooks('maintenance[0].reason')]],
+    ['a Slack webhook URL as the checker heartbeat', { ...withTargets({ pd: { type: 'pagerduty' } }), checker: { heartbeatUrl: SLACK_HOOK } }, [hookLooks('checker.heartbeatUrl')]],
+  ])('%s', (_label, raw, problems) => {
+    const found = problemsOf(raw);
+    expect(found).toEqual(problems);
+    const text = found.join('\n');
+    expect(text).not.toContain(SLACK_TOKEN.slice(5, 15));
+    expect(text).not.toContain('T00000000');
+    expect(text).not.toContain('FAKEfake');
+  });
+
+  it.each([
+    ['a channel named like a token but too short to be one', { type: 'slack', tokenEnv: 'T', channel: 'xoxb-alerts' }],
+    ['a Slack API URL that is not a hook', { type: 'slack', tokenEnv: 'T', channel: 'C1', apiUrl: 'https://slack.com/api' }],
+    ['a webhook to a URL on another Slack host', { type: 'webhook', url: 'https://api.slack.com/medic', secretEnv: 'S' }],
+    ['a channel named like a word, not a token', { type: 'slack', tokenEnv: 'T', channel: 'xoxo-fans-of-the-team' }],
+    ['a reason that names where a Slack webhook URL goes, without one', { type: 'slack', webhookUrlEnv: 'H' }, 'the URL is like https://hooks.slack.com/services/…'],
+  ])('but %s is fine', (_label, target, reason?: string) => {
+    const raw: any = withTargets({ x: target });
+    if (reason) raw.maintenance = [{ all: true, cron: '0 3 * * *', duration: '1h', reason }];
+    expect(problemsOf(raw)).toEqual([]);
+  });
+});
+
+describe('[targets] the lenient load drops a broken Slack or webhook target as it drops a broken PagerDuty one', () => {
+  const loaded = (edit: (c: any) => void) => {
+    const raw = routed();
+    raw.services.push({ slug: 'paged-by-pd', priority: 'P1', targets: ['oncall'] });
+    edit(raw);
+    const { config, problems } = buildConfigLenient(raw, FILE, OPTS);
+    return { targets: [...config.targets.keys()], services: Object.fromEntries(config.services.map((s) => [s.slug, s.targets])), problems: problems?.message ?? '' };
+  };
+
+  it.each<[string, (c: any) => void, string]>([
+    ['a token without a channel', (c) => (c.targets['team-channel'] = { type: 'slack', tokenEnv: 'SLACK_BOT_TOKEN' }), 'needs "channel"'],
+    ['a literal webhook URL under a name of its own', (c) => (c.targets['team-channel'].webhookUrl = SLACK_HOOK), 'a Slack webhook URL must not be written'],
+    ['a token pasted as the channel', (c) => (c.targets['team-channel'] = { type: 'slack', tokenEnv: 'T', channel: SLACK_TOKEN }), 'this looks like a Slack bot token'],
+    ['two secret sources', (c) => (c.targets['team-channel'].tokenEnv = 'T'), 'give only one of'],
+    ['a plain-http webhook url', (c) => (c.targets['team-channel'] = { type: 'webhook', url: 'http://tickets.example.com/', secretEnv: 'S' }), 'plain http:// is only allowed to loopback'],
+    ['a webhook with a literal secret', (c) => (c.targets['team-channel'] = { type: 'webhook', url: 'https://t.example.com/', secretEnv: 'S', secret: 'correct-horse-battery-staple' }), 'a signing secret must not be written'],
+  ])('%s: the target goes, and with it the services that page it; the rest stays', (_label, edit, said) => {
+    const { targets, services, problems } = loaded(edit);
+    expect(targets).toEqual(['oncall']);
+    expect(services).toEqual({ 'paged-by-pd': ['oncall'] });
+    expect(problems).toContain(said);
+    expect(problems).not.toContain('FAKEfake');
+  });
+
+  it('a broken PagerDuty target goes the same way, leaving the Slack channel', () => {
+    const { targets, services } = loaded((c) => {
+      c.targets.oncall.eventsUrl = 'http://events.example.com/';
+      c.services[2].targets = ['team-channel'];
+    });
+    expect(targets).toEqual(['team-channel']);
+    expect(services).toEqual({ 'paged-by-pd': ['team-channel'] });
+  });
+
+  it('a service that would page nobody goes alone', () => {
+    const { targets, services } = loaded((c) => (c.services[1].targets = ['oncall']));
+    expect(targets).toEqual(['oncall', 'team-channel']);
+    expect(services).toEqual({ 'payments-api': ['oncall', 'team-channel'], 'paged-by-pd': ['oncall'] });
+  });
+});

@@ -223,6 +223,15 @@ describe('schemaProblems', () => {
     ]);
   });
 
+  it.each([
+    ['a Slack token as a target', (c: any) => (c.targets.oncall = 'xoxb-0000000000-1111111111-FAKEfakeFAKEfake'), 'targets.oncall: expected an object, got "xoxb-…"'],
+    ['a Slack webhook URL as a timeout', (c: any) => (c.targets.oncall.timeout = 'https://hooks.slack.com/services/T00000000/B00000000/FAKEfakeFAKEfake0'), 'targets.oncall.timeout: expected a duration like "5m", got "https://hooks.slack.com/services/…"'],
+  ])('[targets] shows %s only as much as says what it is', (_, edit, message) => {
+    const problems = schemaProblems(broken(edit));
+    expect(problems).toEqual([message]);
+    expect(problems.join('\n')).not.toContain('FAKEfake');
+  });
+
   it('never puts a literal routing key into the message', () => {
     const secret = 'R0123456789abcdef0123456789abcdef';
     const problems = schemaProblems(broken((c) => (c.targets.oncall.routingKey = secret)));

@@ -347,34 +347,80 @@ describe('the --json examples in docs/commands.md', () => {
 
 type SchemaNode = Record<string, any>;
 
-/** Where keys can be in medic.schema.json: `defaults.interval`, `targets.*.type`, `services[].slug`. */
-function schemaPaths(node: SchemaNode, at = ''): string[] {
-  const resolveRef = (n: SchemaNode): SchemaNode =>
-    typeof n?.$ref === 'string' ? { ...n, ...resolveRef(n.$ref.replace(/^#\//, '').split('/').reduce((o: SchemaNode, p: string) => o[p], schema)) } : n;
+/** One place a key can be: `defaults.interval`, `targets.*.channel`, and the target type it belongs to (null: any). */
+interface KeyAt {
+  path: string;
+  type: string | null;
+}
+
+const resolveRef = (n: SchemaNode): SchemaNode =>
+  typeof n?.$ref === 'string' ? { ...n, ...resolveRef(n.$ref.replace(/^#\//, '').split('/').reduce((o: SchemaNode, p: string) => o[p], schema)) } : n;
+
+/**
+ * A node and every branch a value may also have to match (then/else, allOf/anyOf/oneOf, nested:
+ * a target's allOf holds if/then pairs), each with the target type it applies to: a `then` whose
+ * `if` requires `"type": "<const>"` is that type's (the target type dispatch).
+ */
+function branches(node: SchemaNode, type: string | null): { node: SchemaNode; type: string | null }[] {
   const n = resolveRef(node);
-  const branches = [n, ...[n.then, n.else, ...(n.allOf ?? []), ...(n.anyOf ?? []), ...(n.oneOf ?? [])].filter((b) => b && typeof b === 'object').map(resolveRef)];
-  return branches.flatMap((b) => [
-    ...Object.entries<SchemaNode>(b.properties ?? {}).flatMap(([key, child]) => [`${at}${at ? '.' : ''}${key}`, ...schemaPaths(child, `${at}${at ? '.' : ''}${key}`)]),
-    ...(b.additionalProperties && typeof b.additionalProperties === 'object' ? [`${at}.*`, ...schemaPaths(b.additionalProperties, `${at}.*`)] : []),
-    ...(b.items && typeof b.items === 'object' && !Array.isArray(b.items) ? schemaPaths(b.items, `${at}[]`) : []),
+  const dispatched = n.if?.properties?.type?.const;
+  const more: [unknown, string | null][] = [
+    [n.then, typeof dispatched === 'string' ? dispatched : type],
+    [n.else, type],
+    ...[...(n.allOf ?? []), ...(n.anyOf ?? []), ...(n.oneOf ?? [])].map((b: unknown): [unknown, string | null] => [b, type]),
+  ];
+  return [{ node: n, type }, ...more.filter(([b]) => b && typeof b === 'object').flatMap(([b, t]) => branches(b as SchemaNode, t))];
+}
+
+/** Where keys can be in medic.schema.json: `defaults.interval`, `targets.*.type`, `services[].slug`, with the target type of each. */
+function schemaPaths(node: SchemaNode, at = '', type: string | null = null): KeyAt[] {
+  const child = (key: string) => `${at}${at ? '.' : ''}${key}`;
+  return branches(node, type).flatMap(({ node: b, type: t }) => [
+    ...Object.entries<SchemaNode>(b.properties ?? {}).flatMap(([key, sub]) => [{ path: child(key), type: t }, ...schemaPaths(sub, child(key), t)]),
+    // A map's values (the targets under their names) start untyped: their own dispatch types them.
+    ...(b.additionalProperties && typeof b.additionalProperties === 'object' ? [{ path: `${at}.*`, type: null }, ...schemaPaths(b.additionalProperties, `${at}.*`, null)] : []),
+    ...(b.items && typeof b.items === 'object' && !Array.isArray(b.items) ? schemaPaths(b.items, `${at}[]`, t) : []),
   ]);
 }
+
+const TARGET_TYPES = ['pagerduty', 'slack', 'webhook'];
 
 describe('the "Every key" table in docs/configuration.md', () => {
   const doc = text('docs/configuration.md');
   const table = doc.slice(doc.indexOf('\n## Every key'), doc.indexOf('\n## ', doc.indexOf('\n## Every key') + 1));
-  const rows = [...table.matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1]!.replace(/<name>/g, '*'));
+  // "| `targets.<name>.channel` (slack) |": a key only some target types have names them.
+  const rowList = [...table.matchAll(/^\| `([^`]+)`(?: \(([a-z, ]+)\))? \|/gm)].map((m) => ({ path: m[1]!.replace(/<name>/g, '*'), types: m[2]?.split(', ') ?? null }));
+  const rows = rowList.map((r) => r.path);
   // A severity map's P1-P4 entries are described by the map's own row.
-  const paths = [...new Set(schemaPaths(schema).map((p) => p.replace(/\.P[1-4]$/, '')))];
+  const keys = schemaPaths(schema).map((k) => ({ ...k, path: k.path.replace(/\.P[1-4]$/, '') }));
+  const paths = [...new Set(keys.map((k) => k.path))];
   const leaves = paths.filter((p) => !paths.some((q) => q.startsWith(`${p}.`) || q.startsWith(`${p}[]`)));
+  /** The target types a key belongs to, null when every type has it. */
+  const typesOf = (path: string): string[] | null => {
+    const types = new Set(keys.filter((k) => k.path === path).map((k) => k.type));
+    if (types.has(null) || TARGET_TYPES.every((t) => types.has(t))) return null;
+    return TARGET_TYPES.filter((t) => types.has(t));
+  };
 
-  it('is found, and the walk reaches nested keys', () => {
+  it('is found, and the walk reaches nested keys and each target type\'s keys', () => {
     expect(rows.length).toBeGreaterThan(30);
-    expect(leaves).toEqual(expect.arrayContaining(['targets.*.routingKeyFile', 'services[].severity', 'maintenance[].timezone', 'flap.maxTriggers']));
+    expect(leaves).toEqual(expect.arrayContaining(['targets.*.routingKeyFile', 'targets.*.channel', 'targets.*.secretFile', 'services[].severity', 'maintenance[].timezone', 'flap.maxTriggers']));
+    expect(typesOf('targets.*.routingKeyFile')).toEqual(['pagerduty']);
+    expect(typesOf('targets.*.tokenEnv')).toEqual(['slack']);
+    expect(typesOf('targets.*.url')).toEqual(['webhook']);
+    expect(typesOf('targets.*.timeout')).toBeNull();
+    expect(typesOf('targets.*.priorities')).toBeNull();
+    expect(typesOf('targets.*.type')).toBeNull();
   });
 
-  it('has a row for every key of medic.schema.json', () => {
-    expect(leaves.filter((p) => !rows.includes(p))).toEqual([]);
+  it('has a row for every key of medic.schema.json, per target type', () => {
+    const missing = leaves.filter((p) => !rows.includes(p));
+    expect(missing.map((p) => (typesOf(p) ? `${typesOf(p)!.join(', ')}: ${p}` : p))).toEqual([]);
+  });
+
+  it('names the target types of a key that only some have, and none for a key every type has', () => {
+    const wrong = rowList.filter((r) => paths.includes(r.path)).filter((r) => JSON.stringify(r.types) !== JSON.stringify(typesOf(r.path)));
+    expect(wrong.map((r) => `${r.path}: the row says ${r.types?.join(', ') ?? 'every type'}, the schema ${typesOf(r.path)?.join(', ') ?? 'every type'}`)).toEqual([]);
   });
 
   it('has no row for a key the schema does not know', () => {

@@ -650,3 +650,186 @@ describe('doctor: a PostgreSQL database reached without TLS is a warning, never 
     expect(exitCode).toBe(0);
   });
 });
+
+describe('doctor: [targets] the secret of every Slack and webhook target, never shown', () => {
+  const HOOK = 'https://hooks.slack.com/services/T00000000/B00000000/FAKEfakeFAKEfake0';
+  const TOKEN = 'xoxb-0000000000-1111111111-FAKEfakeFAKEfake';
+  const SIGNING = 'correct-horse-battery-staple-42';
+  /** The part of each secret that is its own (not Slack's public prefix): no 6 characters of it may show. */
+  const own = (secret: string) => secret.replace(/^https?:\/\/hooks\.slack\.com\/services\//, '').replace(/^xoxb-/, '');
+  const expectHidden = (findings: Finding[], secret: string) => {
+    const text = JSON.stringify(findings) + formatFindings(findings);
+    const part = own(secret);
+    for (let i = 0; i + 6 <= part.length; i++) expect(text).not.toContain(part.slice(i, i + 6));
+  };
+  const withTarget = (name: string, target: Record<string, unknown>) => ({
+    database: 'medic.db',
+    targets: { oncall: { type: 'pagerduty', eventsUrl: URL_A }, [name]: target },
+    defaults: { targets: ['oncall', name] },
+    services: [{ slug: 'backup' }],
+  });
+
+  it.each<[string, string, Record<string, unknown>, string, string, string, string]>([
+    [
+      'Slack webhook URL (chat)', 'chat', { type: 'slack', webhookUrlEnv: 'SLACK_WEBHOOK_URL' }, 'SLACK_WEBHOOK_URL', HOOK,
+      HOOK.replace('https:', 'http:'),
+      'the Slack webhook URL in environment variable SLACK_WEBHOOK_URL is not usable: plain http:// is only allowed to loopback (127.0.0.1, localhost, [::1]); use https://',
+    ],
+    [
+      'Slack bot token (chat)', 'chat', { type: 'slack', tokenEnv: 'SLACK_BOT_TOKEN', channel: 'C0123ABCD' }, 'SLACK_BOT_TOKEN', TOKEN,
+      'xoxb:0000000000-FAKEfake',
+      'the Slack bot token in environment variable SLACK_BOT_TOKEN is not shaped like a Slack bot token (xoxb- then letters, digits and dashes)',
+    ],
+    [
+      'signing secret (tickets)', 'tickets', { type: 'webhook', url: 'https://tickets.example.com/medic', secretEnv: 'TICKETS_SECRET' }, 'TICKETS_SECRET', SIGNING,
+      'FAKEfake-short',
+      'the signing secret in environment variable TICKETS_SECRET is 14 characters, expected 16 or more',
+    ],
+  ])('%s: set, its length only; a wrong shape fails 78 with the fix; unset fails with advice in its own words', async (check, name, target, variable, good, bad, badDetail) => {
+    const raw = withTarget(name, target);
+    const crontab = (f: string) => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} ${variable}=${good} medic -c ${f} check\n`;
+    const executables = [...EXECUTABLES, '/usr/bin/medic'];
+    const ok = await run({ raw, crontab, executables, env: { HOME: home, PAGERDUTY_ROUTING_KEY: KEY, [variable]: good } }).result;
+    expect(ok.findings.find((f) => f.check === check)).toMatchObject({ level: 'ok', detail: `environment variable ${variable}: set, ${good.length} characters` });
+    expect(ok.exitCode).toBe(0);
+    expectHidden(ok.findings, good);
+
+    const wrong = await run({ raw, crontab, executables, env: { HOME: home, PAGERDUTY_ROUTING_KEY: KEY, [variable]: bad } }).result;
+    const f = wrong.findings.find((x) => x.check === check)!;
+    expect(f).toMatchObject({ level: 'fail', detail: badDetail, fix: `copy the ${check.replace(/ \(.*/, '')} again, whole, without quotes or spaces` });
+    expect(wrong.exitCode).toBe(78);
+    expectHidden(wrong.findings, bad);
+
+    const unset = (await run({ raw, crontab, executables, env: { HOME: home, PAGERDUTY_ROUTING_KEY: KEY } }).result).findings.find((x) => x.check === check)!;
+    expect(unset).toMatchObject({ level: 'fail', detail: `environment variable ${variable} is not set` });
+    expect(unset.fix).toContain(`"${{ SLACK_WEBHOOK_URL: 'webhookUrlFile', SLACK_BOT_TOKEN: 'tokenFile', TICKETS_SECRET: 'secretFile' }[variable]}"`);
+    expect(unset.fix).not.toContain('PagerDuty');
+  });
+
+  it.each([
+    ['plain http to another host', 'http://relay.example.com/FAKEfakeFAKEfake/hook'],
+    ['another scheme', 'ftp://relay.example.com/FAKEfakeFAKEfake'],
+    ['a user and password', 'https://ops:FAKEfakeFAKEfake@relay.example.com/hook'],
+    ['no URL at all', 'FAKEfakeFAKEfake'],
+  ])('a Slack webhook URL that is not usable (%s) is never quoted', async (_label, value) => {
+    const raw = withTarget('chat', { type: 'slack', webhookUrlEnv: 'SLACK_WEBHOOK_URL' });
+    const { findings, exitCode } = await run({ raw, env: { HOME: home, PAGERDUTY_ROUTING_KEY: KEY, SLACK_WEBHOOK_URL: value } }).result;
+    const f = findings.find((x) => x.check === 'Slack webhook URL (chat)')!;
+    expect(f.level).toBe('fail');
+    expect(f.detail).toMatch(/^the Slack webhook URL in environment variable SLACK_WEBHOOK_URL (is not usable|is not a URL|holds a user name or password)/);
+    expect(exitCode).toBe(78);
+    expect(JSON.stringify(findings) + formatFindings(findings)).not.toContain('FAKEfake');
+  });
+
+  it.each<[string, Record<string, unknown>, string, string]>([
+    ['Slack webhook URL (chat)', { type: 'slack', webhookUrlFile: 'secret' }, HOOK, 'webhookUrlFile'],
+    ['Slack bot token (chat)', { type: 'slack', tokenFile: 'secret', channel: '#alerts' }, TOKEN, 'tokenFile'],
+    ['signing secret (chat)', { type: 'webhook', url: 'https://tickets.example.com/medic', secretFile: 'secret' }, SIGNING, 'secretFile'],
+  ])('%s from a file: missing fails, readable by others warns, private is fine', async (check, target, secret, fileKey) => {
+    const raw = withTarget('chat', target);
+    const path = join(dir, 'secret');
+    const missing = (await run({ raw }).result).findings.find((f) => f.check === check)!;
+    expect(missing).toMatchObject({ level: 'fail', detail: `cannot read file ${path}: ENOENT` });
+    expect(missing.fix).toMatch(new RegExp(`^write .* into ${path} \\(mode 600, owned by the user that runs medic\\)$`));
+    expect(missing.fix).not.toContain('PagerDuty');
+    void fileKey;
+
+    writeFileSync(path, `${secret}\n`, { mode: 0o644 });
+    chmodSync(path, 0o644);
+    const loose = await run({ raw }).result;
+    expect(loose.findings.find((f) => f.check === check)).toMatchObject({
+      level: 'warn',
+      detail: `file ${path}: set, ${secret.length} characters; but other users can read it (mode 0644)`,
+      fix: `chmod 600 ${path}`,
+    });
+    expect(loose.exitCode).toBe(0);
+    expectHidden(loose.findings, secret);
+
+    chmodSync(path, 0o600);
+    const fine = await run({ raw }).result;
+    expect(fine.findings.find((f) => f.check === check)).toMatchObject({ level: 'ok', detail: `file ${path}: set, ${secret.length} characters` });
+    expect(summary(fine.findings)).not.toContain('crontab environment: warn');
+    expectHidden(fine.findings, secret);
+  });
+
+  it('says once that Slack and webhook targets are not probed (a probe would post), and how to send a test; probes only PagerDuty', async () => {
+    const raw = {
+      targets: {
+        oncall: { type: 'pagerduty', eventsUrl: URL_A },
+        chat: { type: 'slack', webhookUrlEnv: 'SLACK_WEBHOOK_URL' },
+        tickets: { type: 'webhook', url: 'https://tickets.example.com/medic', secretEnv: 'TICKETS_SECRET' },
+      },
+      defaults: { targets: ['oncall', 'chat', 'tickets'] },
+      services: [{ slug: 'backup' }],
+    };
+    const env = { HOME: home, PAGERDUTY_ROUTING_KEY: KEY, SLACK_WEBHOOK_URL: HOOK, TICKETS_SECRET: SIGNING };
+    const { result, calls } = run({ raw, env, crontab: (f) => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} SLACK_WEBHOOK_URL=${HOOK} TICKETS_SECRET=${SIGNING} /usr/local/bin/medic -c ${f} check\n` });
+    const { findings, exitCode } = await result;
+    expect(summary(findings)).toEqual([
+      'config: ok',
+      'database: ok',
+      'database permissions: ok',
+      'routing key (oncall): ok',
+      'Slack webhook URL (chat): ok',
+      'signing secret (tickets): ok',
+      'Slack and webhook targets: ok',
+      'events URL: ok',
+      'crontab: ok',
+      'last check: ok',
+    ]);
+    expect(findings.find((f) => f.check === 'Slack and webhook targets')!.detail).toBe(
+      'chat (slack), tickets (webhook): not probed over the network (a probe would post a message); `medic test-alert --target <name>` sends a test',
+    );
+    expect(calls.reach.map((r) => r.url)).toEqual([URL_A]);
+    expect(calls.send).toEqual([]);
+    expect(exitCode).toBe(0);
+    expectHidden(findings, HOOK);
+    expectHidden(findings, SIGNING);
+
+    const one = await run({ raw: withTarget('chat', { type: 'slack', webhookUrlEnv: 'SLACK_WEBHOOK_URL' }), env }).result;
+    expect(one.findings.find((f) => f.check === 'Slack and webhook targets')!.detail).toBe(
+      'chat (slack): not probed over the network (a probe would post a message); `medic test-alert --target chat` sends a test',
+    );
+    // Only PagerDuty targets: no such line.
+    expect(summary((await run().result).findings)).toEqual(ALL_OK);
+  });
+
+  it("shows a target's priorities when it takes only some; a service that only some targets take is fine", async () => {
+    const raw = {
+      targets: { oncall: { type: 'pagerduty', eventsUrl: URL_A, priorities: ['P1', 'p2'] }, chat: { type: 'slack', webhookUrlEnv: 'SLACK_WEBHOOK_URL' } },
+      defaults: { targets: ['oncall', 'chat'] },
+      services: [{ slug: 'payments', priority: 'P1' }, { slug: 'report', priority: 'P3' }],
+    };
+    const { findings, exitCode } = await run({
+      raw,
+      env: { HOME: home, PAGERDUTY_ROUTING_KEY: KEY, SLACK_WEBHOOK_URL: HOOK },
+      crontab: (f) => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} SLACK_WEBHOOK_URL=${HOOK} /usr/local/bin/medic -c ${f} check\n`,
+    }).result;
+    expect(findings.find((f) => f.check === 'routing key (oncall)')!.detail).toBe('environment variable PAGERDUTY_ROUTING_KEY: set, 32 characters; takes P1, P2');
+    expect(findings.find((f) => f.check === 'Slack webhook URL (chat)')!.detail).toBe(`environment variable SLACK_WEBHOOK_URL: set, ${HOOK.length} characters`);
+    expect(findings.filter((f) => f.level !== 'ok')).toEqual([]);
+    expect(exitCode).toBe(0);
+  });
+
+  it.each<[string, Record<string, unknown>, string, string, string]>([
+    ['webhookUrlEnv', { type: 'slack', webhookUrlEnv: 'SLACK_WEBHOOK_URL' }, 'SLACK_WEBHOOK_URL', HOOK, 'Slack webhook URL'],
+    ['tokenEnv', { type: 'slack', tokenEnv: 'SLACK_BOT_TOKEN', channel: 'C0123ABCD' }, 'SLACK_BOT_TOKEN', TOKEN, 'Slack bot token'],
+    ['secretEnv', { type: 'webhook', url: 'https://tickets.example.com/medic', secretEnv: 'TICKETS_SECRET' }, 'TICKETS_SECRET', SIGNING, 'signing secret'],
+  ])('the crontab environment check covers %s: unset on the check line, or set on a line of its own', async (_key, target, variable, secret, noun) => {
+    const raw = withTarget('chat', target);
+    const env = { HOME: home, PAGERDUTY_ROUTING_KEY: KEY, [variable]: secret };
+    const unset = await run({ raw, env }).result;
+    const missing = unset.findings.filter((f) => f.check === 'crontab environment');
+    expect(missing).toHaveLength(1);
+    expect(missing[0]).toMatchObject({ level: 'warn', detail: `the crontab does not set ${variable}; cron jobs do not see your shell's variables, so \`medic check\` may find no ${noun}` });
+    expect(missing[0]!.fix).toContain(`${variable}=<…> in front of medic on the check line only`);
+    expect(unset.exitCode).toBe(0);
+
+    const shared = await run({ raw, env, crontab: (f) => `${variable}=${secret}\n* * * * * PAGERDUTY_ROUTING_KEY=${KEY} /usr/local/bin/medic -c ${f} check\n` }).result;
+    const line = shared.findings.filter((f) => f.check === 'crontab environment');
+    expect(line).toHaveLength(1);
+    expect(line[0]).toMatchObject({ level: 'warn', detail: `the crontab sets ${variable} on a line of its own, which hands the ${noun} to every job in this crontab` });
+    expect(line[0]!.fix).toMatch(/chmod 600\) and name it in the target's "(webhookUrlFile|tokenFile|secretFile)", then remove that line$/);
+    expectHidden(shared.findings, secret);
+  });
+});

@@ -77,6 +77,16 @@ describe('medic.config.example.json', () => {
     expect(config.services.map((s) => s.slug)).toEqual(example.services.map((s: Node) => s.slug));
     expect(config.services.every((s) => s.targets.length > 0)).toBe(true);
     expect([...config.targets.keys()]).toEqual(Object.keys(example.targets));
+    expect(new Set([...config.targets.values()].map((t) => t.type))).toEqual(new Set(['pagerduty', 'slack', 'webhook']));
+  });
+
+  it('shows priorities routing: P1-P2 page oncall, every priority posts to team-channel', async () => {
+    const config = await loadConfig({ path: EXAMPLE, cwd: root, env: {}, uid: process.getuid!() });
+    const targetsOf = (slug: string) => config.bySlug.get(slug)!.targets;
+    expect(targetsOf('nightly-backup')).toEqual(['oncall', 'team-channel']); // P1
+    expect(targetsOf('queue-worker')).toEqual(['team-channel']); // P3
+    expect(targetsOf('report-mailer')).toEqual(['team-channel']); // P4
+    expect(targetsOf('search-indexer')).toEqual(['ops-channel', 'tickets']); // P3: both take it
   });
 
   it('shows every key that medic.schema.json defines', () => {
@@ -86,16 +96,18 @@ describe('medic.config.example.json', () => {
     expect(defined).toEqual(expect.arrayContaining(['$schema', 'targets.*.routingKeyFile', 'services[].severity.P4', 'maintenance[].timezone', 'flap.maxTriggers']));
     // One defaults object cannot hold both of a pair the schema makes exclusive ("not both"): the
     // example shows defaults.interval; services[].schedule shows what defaults.schedule takes. The
-    // one serve section shows serve.pingKeyEnv (serve.pingKeyFile is its alternative).
-    const exclusive = ['defaults.schedule', 'serve.pingKeyFile'];
+    // one serve section shows serve.pingKeyEnv (serve.pingKeyFile is its alternative). A target
+    // names one secret source: the Slack targets show webhookUrlEnv and tokenFile (webhookUrlFile
+    // and tokenEnv are their alternatives), the webhook target secretFile (secretEnv).
+    const exclusive = ['defaults.schedule', 'serve.pingKeyFile', 'targets.*.webhookUrlFile', 'targets.*.tokenEnv', 'targets.*.secretEnv'];
     expect(exclusive.every((path) => defined.includes(path) && !shown.has(path))).toBe(true);
     expect(defined.filter((path) => !shown.has(path) && !exclusive.includes(path))).toEqual([]);
   });
 
-  it('holds no routing key, only where to read one', () => {
-    expect(strings(example).filter((s) => /^[A-Za-z0-9+_-]{32}$/.test(s))).toEqual([]);
+  it('holds no secret, only where to read one (one source per target)', () => {
+    expect(strings(example).filter((s) => /^[A-Za-z0-9+_-]{32}$/.test(s) || /xox[a-z]-|hooks\.slack\.com/i.test(s))).toEqual([]);
     for (const target of Object.values<Node>(example.targets)) {
-      expect(Object.keys(target).filter((k) => k.startsWith('routingKey'))).toHaveLength(1);
+      expect(Object.keys(target).filter((k) => /^(routingKey|webhookUrl|token|secret)(Env|File)$/.test(k))).toHaveLength(1);
     }
   });
 });
