@@ -101,7 +101,7 @@ export function redactSecrets(text: string, known: Iterable<string> = [], opts: 
   let out = text.replace(/\\u([0-9a-fA-F]{4})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
   for (const key of known) {
     if (key.length < 8) continue;
-    out = out.replace(new RegExp(key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), (found) => redactKey(found));
+    out = out.replace(new RegExp(key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), (found) => shownSecret(found));
   }
   if (opts.keyShaped) out = out.replace(/(?<![A-Za-z0-9])[A-Za-z0-9]{32}(?![A-Za-z0-9])/g, (found) => (/\d/.test(found) && /[A-Za-z]/.test(found) ? redactKey(found) : found));
   return out;
@@ -118,9 +118,18 @@ export function redactKnownKeys(text: string, keys: readonly string[]): string {
   for (const key of keys) {
     if (key.length < 8) continue;
     // Any letter case: a job may print the key upper-cased.
-    out = out.replace(new RegExp(key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), (found) => redactKey(found));
+    out = out.replace(new RegExp(key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), (found) => shownSecret(found));
   }
   return out;
+}
+
+/**
+ * A known secret as it may be shown: a routing key as `a1b2…o5p6` (enough to tell two apart); any
+ * other secret (a Slack webhook URL or token, a signing secret, which may be as short as 16
+ * characters) as `<secret>`, with nothing of it.
+ */
+function shownSecret(found: string): string {
+  return looksLikeRoutingKey(found) ? redactKey(found) : '<secret>';
 }
 
 /** `text` with every occurrence of each secret (any letter case) replaced by `shown`: for secrets whose start and end must not show either (a ping key). */

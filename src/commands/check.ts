@@ -440,7 +440,7 @@ export function undeliveredError(report: DeliveryReport, targets: Config['target
       }
       case 'refused':
         lines.push(
-          `${RECEIVER[r.type]} refused the ${d.event.action} for ${d.event.slug} (target ${r.target}${r.status === null ? '' : `, HTTP ${r.status}`}): ${quoted(r.answer)}; ` +
+          `${capitalized(RECEIVER[r.type])} refused the ${d.event.action} for ${d.event.slug} (target ${r.target}${r.status === null ? '' : `, HTTP ${r.status}`}): ${quoted(r.answer)}; ` +
             `${events === 1 ? 'it stays' : `it and ${events - 1} later event${events === 2 ? '' : 's'} stay`} queued until ${CURED_BY[r.type]} changes`,
         );
         hints.push(refusalAdvice(r, targets.get(r.target)));
@@ -469,4 +469,8 @@ export function undeliveredError(report: DeliveryReport, targets: Config['target
 /** PagerDuty's words, quoted, with anything that is not plain text escaped (JSON string rules). */
 function quoted(answer: string): string {
   return JSON.stringify(answer);
+}
+
+function capitalized(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }

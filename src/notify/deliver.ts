@@ -117,7 +117,7 @@ export function whereShown(target: Target): string {
 }
 
 /** Who refused an event, by target type, for messages. */
-export const RECEIVER: Record<Target['type'], string> = { pagerduty: 'PagerDuty', slack: 'Slack', webhook: 'The webhook receiver' };
+export const RECEIVER: Record<Target['type'], string> = { pagerduty: 'PagerDuty', slack: 'Slack', webhook: 'the webhook receiver' };
 /** What must change for a refused event to be sent again, by target type. */
 export const CURED_BY: Record<Target['type'], string> = {
   pagerduty: "the target's routing key or eventsUrl",

@@ -20,7 +20,7 @@ export const SIGNATURE_TOLERANCE_SECONDS = 300;
 export type WebhookEvent = Pick<Outgoing<WebhookTarget>, 'eventId' | 'action' | 'slug' | 'incidentId' | 'spec' | 'facts' | 'severity' | 'openedAt' | 'queuedAt' | 'host' | 'now'>;
 
 /**
- * The event's id, `evt_<32 hex>`: the same for every attempt of one outbox event (in any run, by
+ * The event's id, `evt_<40 hex>` (not 32 characters: a 32-character token reads as a routing key and is hidden when shown): the same for every attempt of one outbox event (in any run, by
  * any checker: all of it is fixed on the row when the event is queued; not openedAt, which a
  * resolve reads from its trigger's row and could lose), different for every other event, and not
  * reused when the database is recreated and its row ids start again (the queue time differs).
@@ -28,7 +28,7 @@ export type WebhookEvent = Pick<Outgoing<WebhookTarget>, 'eventId' | 'action' | 
  */
 export function webhookEventId(event: Pick<WebhookEvent, 'eventId' | 'slug' | 'incidentId' | 'queuedAt' | 'action'>): string {
   const fields = [event.eventId, event.slug, event.incidentId, event.queuedAt, event.action];
-  return `evt_${createHash('sha256').update(`medic-webhook-event\n${JSON.stringify(fields)}`).digest('hex').slice(0, 32)}`;
+  return `evt_${createHash('sha256').update(`medic-webhook-event\n${JSON.stringify(fields)}`).digest('hex').slice(0, 40)}`;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -214,6 +214,6 @@ ${again}`;
  * requests and answer rules as a real event; nothing is kept.
  */
 export async function webhookTest(input: { target: WebhookTarget; secret: string; resolve: boolean; host: string; now: number }, post: Poster): Promise<Outcome> {
-  const body = webhookTestBody({ resolve: input.resolve, host: input.host, now: input.now, id: `evt_${randomBytes(16).toString('hex')}` });
+  const body = webhookTestBody({ resolve: input.resolve, host: input.host, now: input.now, id: `evt_${randomBytes(20).toString('hex')}` });
   return postSigned(input.target, input.secret, body, input.now, post);
 }

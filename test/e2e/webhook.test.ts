@@ -109,7 +109,7 @@ describe('a signed webhook target', { timeout: 180_000 }, () => {
     expect(t).toBeLessThan(DOWN / 1000 + 60);
     expect(trigger.body).toEqual({
       version: 1,
-      id: expect.stringMatching(/^evt_[0-9a-f]{32}$/),
+      id: expect.stringMatching(/^evt_[0-9a-f]{40}$/),
       event: 'trigger',
       sent_at: expect.stringMatching(/^2026-03-02T09:06:\d\d\.\d{3}Z$/),
       summary: 'Heartbeat failure: Nightly Backup',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { looksLikeRoutingKey, redactSecrets } from '../../src/errors.js';
+import { looksLikeRoutingKey, redactKnownKeys, redactSecrets } from '../../src/errors.js';
 import { trustProblem } from '../../src/file-trust.js';
 
 const KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
@@ -36,6 +36,17 @@ describe('redactSecrets', () => {
     expect(out).toContain(shows);
     expect(out.toLowerCase()).not.toContain(KEY.toLowerCase());
     expect(out).not.toMatch(/[A-Za-z0-9]{32}/);
+  });
+
+  it.each([
+    ['a signing secret', 'whsec-0123456789abcdef'],
+    ['a Slack bot token', 'xoxb-1111111111-2222222222-abcdefghijklmnopqrstuvwx'],
+    ['a Slack webhook URL', 'https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX'],
+  ])('[targets] hides %s whole, in any case: nothing of it is shown (a routing key keeps its first and last four)', (_, secret) => {
+    for (const redact of [(t: string) => redactSecrets(t, [secret]), (t: string) => redactKnownKeys(t, [secret])]) {
+      const out = redact(`job said ${secret} and ${secret.toUpperCase()}`);
+      expect(out).toBe('job said <secret> and <secret>');
+    }
   });
 
   it('leaves key-shaped tokens alone unless asked (slugs may look like keys)', () => {

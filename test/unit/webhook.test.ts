@@ -74,7 +74,7 @@ describe('the body, version 1', () => {
     expect(Object.keys(body)).toEqual(['version', 'id', 'event', 'sent_at', 'summary', 'severity', 'service', 'incident', 'reason', 'details', 'host']);
     expect(body).toEqual({
       version: 1,
-      id: expect.stringMatching(/^evt_[0-9a-f]{32}$/),
+      id: expect.stringMatching(/^evt_[0-9a-f]{40}$/),
       event: 'trigger',
       sent_at: new Date(DOWN + 9_000).toISOString(),
       summary: 'Heartbeat failure: Nightly Backup',
@@ -129,7 +129,7 @@ describe('the body, version 1', () => {
       const body = JSON.parse(post.seen[0]!.body);
       expect(Object.keys(body)).toEqual(['version', 'id', 'event', 'test', 'sent_at', 'summary', 'severity', 'service', 'incident', 'reason', 'details', 'host']);
       expect(body).toMatchObject({ version: 1, event: resolve ? 'resolve' : 'trigger', test: true, service: { slug: 'test-service', team: 'test-team' }, host: 'checker-1' });
-      expect(body.id).toMatch(/^evt_[0-9a-f]{32}$/);
+      expect(body.id).toMatch(/^evt_[0-9a-f]{40}$/);
       expect(post.seen[0]!.headers['X-Medic-Event']).toBe(resolve ? 'resolve' : 'trigger');
     }
     // A real event never says test.
