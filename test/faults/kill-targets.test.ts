@@ -3,7 +3,7 @@
  * (PagerDuty, a Slack incoming webhook, a signed webhook), 30 times in a row. Four services beat or
  * go quiet at random between checks ten minutes apart (the real binary at each instant, under
  * libfaketime); two are P1 (PagerDuty takes P1-P2) and two P3, so priorities route them. Each
- * stand-in answers at once, but its answers reach medic 20-200 ms later (a proxy in front of each),
+ * stand-in answers at once, but its answers reach medic 50-300 ms later (a proxy in front of each),
  * so kills land between a target accepting an event and medic recording it.
  *
  * Afterwards, and after one clean check: nothing is pending; per target and service, what the
@@ -69,7 +69,7 @@ describe('kill -9 of medic check while it delivers to PagerDuty, Slack and a web
     const pd = await startPdServer();
     const slack = await startSlackServer();
     const hook = await startWebhookReceiver(SECRET, { toleranceSeconds: 10 * 365 * 86_400 });
-    const delay = () => rand.int(20, 200);
+    const delay = () => rand.int(50, 300);
     const pdProxy = await startProxy(pd.url, { delayMs: delay });
     const slackProxy = await startProxy(slack.webhookUrl, { delayMs: delay });
     const hookProxy = await startProxy(hook.url, { delayMs: delay });
@@ -115,7 +115,7 @@ describe('kill -9 of medic check while it delivers to PagerDuty, Slack and a web
         const before = Object.fromEntries(TARGETS.map((t) => [t, accepted(t).length])) as Record<Target, number>;
         const lastDelivery = lastDeliveryId(dbPath);
         const child = spawnMedic(['--config', config, 'check'], { cwd: dir, env, at });
-        setTimeout(() => child.kill(), rand.int(150, 1500));
+        setTimeout(() => child.kill(), rand.int(150, 1000));
         const exit = await child.done;
         if (exit.signal !== 'SIGKILL') {
           tally.exitedFirst++;
