@@ -13,6 +13,7 @@
  */
 import { chmodSync, closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, opendirSync, openSync, readSync, rmdirSync, type Stats, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { jsonObject } from './core/json.js';
 import type { SignalDetails, SignalKind } from './core/signal.js';
 import { boundDetails, hasDetails } from './core/signal-bounds.js';
 import { isSlug } from './core/slug.js';
@@ -254,14 +255,8 @@ function readDetails(path: string, listed: Stats): SignalDetails | null {
   } finally {
     closeSync(fd);
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return null;
-  const r = raw as Record<string, unknown>;
+  const r = jsonObject(text);
+  if (!r) return null;
   const string = (v: unknown) => (typeof v === 'string' ? v : null);
   const number = (v: unknown) => (typeof v === 'number' ? v : null);
   // The store cuts them to their bounds.

@@ -179,19 +179,24 @@ function describe(answer: PdAnswer): string {
 }
 
 function redirectError(res: Answered, url: string, key: string): string {
+  return `eventsUrl answers with a redirect (HTTP ${res.status} to ${redirectLocation(res, url, key ? [key] : [])}); set eventsUrl to the final URL`;
+}
+
+/**
+ * Where a redirect points, fit to show: made absolute against `url`, without userinfo, the given
+ * secrets and any key-shaped token hidden, one line, at most 300 characters ('no Location' without one).
+ */
+export function redirectLocation(res: Answered, url: string, secrets: readonly string[]): string {
   const raw = res.headers.location;
   const location = Array.isArray(raw) ? raw[0] : raw;
-  let where = 'no Location';
-  if (location) {
-    let absolute = location;
-    try {
-      absolute = new URL(location, url).href;
-    } catch {
-      // shown as given, still sanitized below
-    }
-    where = clip(oneLine(redactSecrets(urlForDisplay(absolute), key ? [key] : [], { keyShaped: true })), 300);
+  if (!location) return 'no Location';
+  let absolute = location;
+  try {
+    absolute = new URL(location, url).href;
+  } catch {
+    // shown as given, still sanitized below
   }
-  return `eventsUrl answers with a redirect (HTTP ${res.status} to ${where}); set eventsUrl to the final URL`;
+  return clip(oneLine(redactSecrets(urlForDisplay(absolute), secrets, { keyShaped: true })), 300);
 }
 
 /**

@@ -3,6 +3,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { SlackTarget } from '../config.js';
 import { formatDuration, iso } from '../core/duration.js';
+import { jsonObject } from '../core/json.js';
 import type { Severity } from '../core/service.js';
 import { tailUtf8 } from '../core/signal-bounds.js';
 import { hideSecrets, redactSecrets, urlForDisplay } from '../errors.js';
@@ -254,14 +255,9 @@ export function makeReceipt(token: string, channel: string, ts: string, of: Rece
  */
 export function readReceipt(raw: string | null, token: string, of: ReceiptFor): { channel: string; ts: string } | null {
   if (typeof raw !== 'string' || raw.length > MAX_RECEIPT_CHARS) return null;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    return null;
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
-  const { v, channel, ts, mac } = parsed as Record<string, unknown>;
+  const parsed = jsonObject(raw);
+  if (!parsed) return null;
+  const { v, channel, ts, mac } = parsed;
   if (v !== 1 || typeof channel !== 'string' || typeof ts !== 'string' || typeof mac !== 'string') return null;
   if (!CHANNEL_ID.test(channel) || !MESSAGE_TS.test(ts) || !/^[0-9a-f]{64}$/.test(mac)) return null;
   const want = Buffer.from(receiptMac(token, channel, ts, of), 'hex');
@@ -319,13 +315,7 @@ export type ApiAnswer = { ok: true; status: number; channel: string | null; ts: 
  */
 export function judgeApiAnswer(res: Answered, hide: readonly string[], now: number): ApiAnswer {
   const { status } = res;
-  let body: Record<string, unknown> | null = null;
-  try {
-    const parsed = JSON.parse(res.text) as unknown;
-    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) body = parsed as Record<string, unknown>;
-  } catch {
-    body = null;
-  }
+  const body = jsonObject(res.text);
   const code = typeof body?.error === 'string' ? clip(shownAnswer(body.error, hide), 100) : null;
   const said = code ?? (shownAnswer(res.text, hide) || `HTTP ${status}`);
   const retryAfter = retryAfterMs(res.headers['retry-after'], now);

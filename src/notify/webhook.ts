@@ -4,7 +4,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import type { WebhookTarget } from '../config.js';
 import { dedupKey } from '../core/service.js';
 import { hideSecrets, redactSecrets, urlForDisplay } from '../errors.js';
-import { clip, MAX_SHOWN_CHARS, oneLine, retryAfterMs, type Answered } from './http.js';
+import { clip, MAX_SHOWN_CHARS, oneLine, redirectLocation, retryAfterMs, type Answered } from './http.js';
 import { describeKeyRef, keyRefOf } from './keys.js';
 import type { Driver, Outcome, Outgoing, Poster } from './outbound.js';
 import { SUMMARY_LIMIT, TEST_DEDUP_KEY, triggerBody, type PdAnswer } from './pagerduty.js';
@@ -162,18 +162,7 @@ export function judgeWebhookAnswer(res: Answered, target: WebhookTarget, secret:
   const answer = receiverSaid(res.text, secret);
   if (status >= 200 && status < 300) return { ok: true, status, answer };
   if (status >= 300 && status < 400) {
-    const raw = res.headers.location;
-    const location = Array.isArray(raw) ? raw[0] : raw;
-    let where = 'no Location';
-    if (location) {
-      let absolute = location;
-      try {
-        absolute = new URL(location, target.url).href;
-      } catch {
-        // shown as given, sanitized below
-      }
-      where = clip(oneLine(hideSecrets(urlForDisplay(absolute), [secret], '<secret>')), 300);
-    }
+    const where = redirectLocation(res, target.url, [secret]);
     // Where it points says more than a redirect's body: it leads what is kept and shown.
     const said = `a redirect to ${where}, not followed${answer.message ? ` — ${answer.message}` : ''}`;
     return { ok: false, permanent: true, status, error: `HTTP ${status}`, answer: { message: clip(said, MAX_SHOWN_CHARS) } };
