@@ -313,6 +313,13 @@ describe('the Node verifier in docs/webhooks.md', { timeout: 120_000 }, () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  it('is the one the README shows', () => {
+    const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
+    const shown = [...readme.matchAll(/^```js\n([^]*?)^```$/gm)].map((m) => m[1]!).find((b) => b.includes('function verifyMedic'));
+    expect(shown).toBeDefined();
+    expect(shown).toBe(verifier);
+  });
+
   it('is about ten lines, and accepts what medic sends, and nothing tampered, re-signed with another secret, or stale', async () => {
     expect(verifier).toBeDefined();
     expect(verifier!.trim().split('\n').length).toBeLessThanOrEqual(12);
