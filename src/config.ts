@@ -701,7 +701,12 @@ function keyShapedValues(raw: unknown): string[] {
     if (typeof value === 'string') {
       const found = isIdentifier(path) ? null : secretIn(value, path);
       if (found !== null) {
-        problems.push(`${pathText(path)}: this looks like ${found.noun} (${found.shown}), which must not be written in the config file; put it in a file named by "${found.file}" or a variable named by "${found.env}"`);
+        // Its keys belong to a Slack target: in a webhook target's "url", say so (a webhook target has no such keys).
+        const slackSecretInWebhook = found.file !== 'routingKeyFile' && path[0] === 'targets' && path[2] === 'url';
+        problems.push(
+          `${pathText(path)}: this looks like ${found.noun} (${found.shown}), which must not be written in the config file; put it in a file named by "${found.file}" or a variable named by "${found.env}"` +
+            (slackSecretInWebhook ? ` of a target with "type": "slack" (Slack's own webhooks take Slack's message format, not Medic's signed events)` : ''),
+        );
       }
     } else if (Array.isArray(value)) value.forEach((v, i) => visit(v, [...path, i]));
     else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) visit(v, [...path, k]);

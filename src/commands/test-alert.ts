@@ -135,6 +135,10 @@ async function sendOther(target: SlackTarget | WebhookTarget, secret: string, re
   throw new MedicError(
     `target ${target.name}: could not deliver the ${what} to ${whereShown(target)} after ${ATTEMPTS} attempts: ${failed.error}${said ? ` — ${said}` : ''}`,
     EXIT.tempfail,
-    failed.status === null ? `check that this machine can reach ${whereShown(target)} (firewall, DNS, HTTPS_PROXY)` : `${receiver} is throttling or failing; try again in a minute`,
+    failed.status === null
+      ? `check that this machine can reach ${whereShown(target)} (firewall, DNS, HTTPS_PROXY)`
+      : failed.status >= 200 && failed.status < 300
+        ? `something other than ${receiver} answers at ${whereShown(target)}: check the target's URL, and any proxy between this machine and ${receiver}`
+        : `${receiver} is throttling or failing; try again in a minute`,
   );
 }

@@ -116,6 +116,9 @@ export function whereShown(target: Target): string {
   return target.mode === 'token' ? `Slack channel ${target.channel} (${urlForDisplay(target.apiUrl)})` : 'a Slack incoming webhook';
 }
 
+/** [targets] How often an event Slack or a webhook receiver refused is tried again though its target did not change. */
+export const REFUSAL_RETRY_MS = 10 * 60_000;
+
 /** Who refused an event, by target type, for messages. */
 export const RECEIVER: Record<Target['type'], string> = { pagerduty: 'PagerDuty', slack: 'Slack', webhook: 'the webhook receiver' };
 /** What must change for a refused event to be sent again, by target type. */
@@ -241,7 +244,10 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
       // What a refusal is kept for: where it goes and with what secret (a Slack webhook's URL is both).
       const fingerprint = targetFingerprint(target.type === 'slack' ? `${target.mode}\n${target.apiUrl}\n${target.channel ?? ''}` : url!.value, key.key);
       const refused = (status: number | null, answer: string, fresh: boolean): DeferReason => ({ kind: 'refused', target: target.name, type: target.type, where: whereShown(target), status, answer, fresh });
-      if (event.refusal && event.refusal.fingerprint === fingerprint && !opts.retryRefused) {
+      // A Slack or webhook refusal is often cured where Medic cannot see it (the bot invited to the
+      // channel, the receiver fixed): it is also tried again every REFUSAL_RETRY_MS.
+      const due = event.refusal !== null && target.type !== 'pagerduty' && deps.now() - event.refusal.at >= REFUSAL_RETRY_MS;
+      if (event.refusal && event.refusal.fingerprint === fingerprint && !opts.retryRefused && !due) {
         return defer(refused(event.refusal.status, event.refusal.answer, false));
       }
       const hide = [key.key, ...keysInEnv(deps.env), ...(deps.keysToHide ?? [])];
@@ -270,7 +276,7 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
         };
         sendOnce = target.type === 'slack' ? () => sendSlack({ ...base, target, now: deps.now() }, post) : () => sendWebhook({ ...base, target, now: deps.now() }, post);
       }
-      const result = await sendWithRetries(event, fingerprint, sendOnce);
+      const result = await sendWithRetries(event, target.type, fingerprint, sendOnce);
       if (result === 'delivered') continue;
       if (result === 'stopped') return;
       return defer(result.kind === 'refused' ? refused(result.status, result.answer, true) : result);
@@ -279,7 +285,7 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
 
   type Result = 'delivered' | 'stopped' | { kind: 'refused'; status: number | null; answer: string } | { kind: 'retry' | 'budget'; error: string };
 
-  const sendWithRetries = async (event: OutboxEvent, fingerprint: string, sendOnce: () => Promise<Outcome>): Promise<Result> => {
+  const sendWithRetries = async (event: OutboxEvent, type: Target['type'], fingerprint: string, sendOnce: () => Promise<Outcome>): Promise<Result> => {
     const throttleKey = fingerprint;
     for (let attempt = 1; ; attempt++) {
       const wait = Math.max(0, (throttledUntil.get(throttleKey) ?? 0) - clock());
@@ -313,7 +319,7 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
       if (result.permanent) {
         const answer = said || result.error;
         await deps.store.settle(event.id, { status: 'refused', error, httpStatus: result.status, answer, fingerprint }, deps.now());
-        say(event, `refused (${error}); kept until the target's key or URL changes`);
+        say(event, `refused (${error}); kept until ${CURED_BY[type]} changes${type === 'pagerduty' ? '' : ', tried again every 10 minutes'}`);
         return { kind: 'refused', status: result.status, answer };
       }
       say(event, `${error}; will retry`);

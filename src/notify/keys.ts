@@ -106,7 +106,13 @@ export function secretShapeProblem(target: Target, value: string): string | null
     if (/[\s\u0000-\u001f\u007f-\u009f]/.test(value)) return 'holds spaces or control characters';
     return null;
   }
-  if (target.mode === 'token') return SLACK_TOKEN_SHAPE.test(value) ? null : 'is not shaped like a Slack bot token (xoxb- then letters, digits and dashes)';
+  if (target.mode === 'token') {
+    if (SLACK_TOKEN_SHAPE.test(value)) return null;
+    if (/^https?:\/\//i.test(value)) return 'is a URL, not a bot token: an incoming webhook\'s URL goes in a file named by "webhookUrlFile" (or a variable named by "webhookUrlEnv"), without "channel"';
+    return 'is not shaped like a Slack bot token (xoxb-, or another xox?- kind, then letters, digits and dashes)';
+  }
+  // One line, nothing else: "<url> extra" or a pasted line with a comment would be posted to a wrong path.
+  if (/[\s\u0000-\u001f\u007f-\u009f]/.test(value)) return 'holds spaces or control characters: the file (or variable) must hold the webhook URL alone';
   let url: URL;
   try {
     url = new URL(value);

@@ -63,5 +63,11 @@ export interface Outgoing<T extends SlackTarget | WebhookTarget = SlackTarget | 
   now: number;
 }
 
+/**
+ * The last line of every Slack and webhook refusal hint: such a refusal is often cured where Medic
+ * cannot see it (deliver.ts tries it again every 10 minutes, REFUSAL_RETRY_MS).
+ */
+export const REFUSAL_AGAIN = "once fixed, it is sent again within 10 minutes (now: medic check --retry-refused; a change to the target's secret or URL sends it at the next check)";
+
 /** Sends one event to a Slack or webhook target: one attempt (a Slack resolve may make two requests). */
 export type Driver<T extends SlackTarget | WebhookTarget = SlackTarget | WebhookTarget> = (out: Outgoing<T>, post: Poster) => Promise<Outcome>;

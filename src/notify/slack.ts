@@ -9,7 +9,7 @@ import { tailUtf8 } from '../core/signal-bounds.js';
 import { hideSecrets, redactSecrets, urlForDisplay } from '../errors.js';
 import { clip, oneLine, retryAfterMs, type Answered } from './http.js';
 import { describeKeyRef, keyRefOf, secretNoun } from './keys.js';
-import type { Driver, OutboundRequest, Outcome, Outgoing, Poster } from './outbound.js';
+import { REFUSAL_AGAIN, type Driver, type OutboundRequest, type Outcome, type Outgoing, type Poster } from './outbound.js';
 import type { PdAnswer } from './pagerduty.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -39,6 +39,8 @@ export const SEVERITY_EMOJI: Record<Severity, string> = {
   info: ':large_blue_circle:',
 };
 export const RESOLVED_EMOJI = ':large_green_circle:';
+/** An incident closed because its service left the config: neither down nor known to be up. */
+const CLOSED_EMOJI = ':white_circle:';
 export const TEST_TEXT = 'Medic test alert - integration working!';
 export const TEST_RESOLVED_TEXT = 'Medic test alert resolved';
 
@@ -208,6 +210,8 @@ export function triggerMessage(out: Pick<Outgoing, 'spec' | 'slug' | 'facts' | '
 /** The message for a resolve: back up, after how long, and the incident it closes. */
 export function resolveMessage(out: Pick<Outgoing, 'spec' | 'slug' | 'dedupKey' | 'incidentId' | 'openedAt' | 'queuedAt' | 'host'>): SlackMessage {
   const name = nameOf(out);
+  // A service removed from the config while down is closed, not known to be back.
+  if (out.spec === null) return closedMessage(out, name);
   const recovered = recoveredText(out.openedAt, out.queuedAt);
   const opened = out.openedAt === null ? '' : `, opened ${iso(out.openedAt)}`;
   const closes = `This closes incident ${out.incidentId} (dedup key ${out.dedupKey}${opened}).`;
@@ -218,6 +222,19 @@ export function resolveMessage(out: Pick<Outgoing, 'spec' | 'slug' | 'dedupKey' 
     incidentLine(out),
   ];
   return finish(fallback([RESOLVED_EMOJI, `${name} is back up — ${recovered}.`, closes]), blocks);
+}
+
+/** The resolve of a service that left the config while its incident was open: closed, not "back up". */
+function closedMessage(out: Pick<Outgoing, 'slug' | 'dedupKey' | 'incidentId' | 'openedAt' | 'queuedAt' | 'host'>, name: string): SlackMessage {
+  const opened = out.openedAt === null ? '' : `, opened ${iso(out.openedAt)}`;
+  const closes = `It was removed from Medic's config while down, so this closes incident ${out.incidentId} (dedup key ${out.dedupKey}${opened}); nobody knows whether it is back.`;
+  const blocks: Block[] = [
+    { type: 'header', text: { type: 'plain_text', text: headerText(CLOSED_EMOJI, name, ' is no longer monitored'), emoji: true } },
+    { type: 'section', text: mrkdwn(fitMrkdwn(`Closed at ${iso(out.queuedAt)}. ${closes}`, SLACK_LIMITS.section)) },
+    { type: 'section', fields: [field('Service', out.slug), field('Checked by', out.host)] },
+    incidentLine(out),
+  ];
+  return finish(fallback([CLOSED_EMOJI, `${name} is no longer monitored.`, closes]), blocks);
 }
 
 /** The test message of `medic test-alert` (the guide's words), or its resolve. */
@@ -442,7 +459,7 @@ const RESTRICTED = /\b(restricted_action|action_prohibited|posting_to_general_ch
 
 /** What to do about a refusal Slack gave (`answer`: its error code or text), one line or two. */
 export function slackRefusalHint(status: number | null, answer: string, target: SlackTarget): string {
-  const again = 'once fixed, the next check sends it again (or now: medic check --retry-refused)';
+  const again = REFUSAL_AGAIN;
   const where = describeKeyRef(keyRefOf(target));
   const noun = secretNoun(target);
   const token = target.mode === 'token';

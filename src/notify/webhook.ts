@@ -6,7 +6,7 @@ import { dedupKey } from '../core/service.js';
 import { hideSecrets, redactSecrets, urlForDisplay } from '../errors.js';
 import { clip, MAX_SHOWN_CHARS, oneLine, redirectLocation, retryAfterMs, type Answered } from './http.js';
 import { describeKeyRef, keyRefOf } from './keys.js';
-import type { Driver, Outcome, Outgoing, Poster } from './outbound.js';
+import { REFUSAL_AGAIN, type Driver, type Outcome, type Outgoing, type Poster } from './outbound.js';
 import { SUMMARY_LIMIT, TEST_DEDUP_KEY, triggerBody, type PdAnswer } from './pagerduty.js';
 
 export const WEBHOOK_VERSION = 1;
@@ -48,7 +48,8 @@ export function webhookBody(event: WebhookEvent): Record<string, unknown> {
     id: webhookEventId(event),
     event: event.action,
     sent_at: iso(event.now),
-    summary: `${trigger ? 'Heartbeat failure' : 'Recovered'}: ${name}`.slice(0, SUMMARY_LIMIT),
+    // A resolve for a service that left the config (spec null) closes its incident; nobody knows it is back.
+    summary: `${trigger ? 'Heartbeat failure' : spec ? 'Recovered' : 'Closed, no longer monitored'}: ${name}`.slice(0, SUMMARY_LIMIT),
     severity: event.severity,
     service: {
       slug: event.slug,
@@ -185,9 +186,9 @@ export const sendWebhook: Driver<WebhookTarget> = async (out, post) => postSigne
 /** What to do about a refusal the receiver gave (a 3xx or a 4xx other than 408/429). */
 export function webhookRefusalHint(status: number | null, answer: string, target: WebhookTarget): string {
   void answer;
-  const again = 'once fixed, the next check sends it again (or now: medic check --retry-refused)';
+  const again = REFUSAL_AGAIN;
   if (status === 401 || status === 403) {
-    return `the receiver did not accept the signature: give it the same secret as ${describeKeyRef(keyRefOf(target))} (or put the receiver's secret there)
+    return `the receiver did not accept the signature: give it the same secret as ${describeKeyRef(keyRefOf(target))} (or put the receiver's secret there), and check that this machine's clock and the receiver's agree (a signature more than 5 minutes old or early is refused: NTP)
 ${again}`;
   }
   if (status !== null && ((status >= 300 && status < 400) || status === 404 || status === 405)) {

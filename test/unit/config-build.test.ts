@@ -385,6 +385,7 @@ describe('[targets] a Slack or webhook secret written into the config is refused
   const hookLooks = (at: string) =>
     `${at}: this looks like a Slack webhook URL (hooks.slack.com/services/…), which must not be written in the config file; put it in a file named by "webhookUrlFile" or a variable named by "webhookUrlEnv"`;
   const withTargets = (targets: Record<string, unknown>) => ({ targets, services: [{ slug: 'backup' }] });
+  const slackType = ` of a target with "type": "slack" (Slack's own webhooks take Slack's message format, not Medic's signed events)`;
 
   it.each<[string, unknown, string[]]>([
     // under a name of its own: the schema's refusal, whatever the value
@@ -402,8 +403,8 @@ describe('[targets] a Slack or webhook secret written into the config is refused
     ['a token pasted as the variable name', withTargets({ chat: { type: 'slack', tokenEnv: SLACK_TOKEN, channel: 'C1' } }), [tokenLooks('targets.chat.tokenEnv')]],
     ['a token pasted as the file name', withTargets({ chat: { type: 'slack', tokenFile: SLACK_TOKEN, channel: 'C1' } }), [tokenLooks('targets.chat.tokenFile')]],
     ['a webhook URL pasted as the variable name', withTargets({ chat: { type: 'slack', webhookUrlEnv: SLACK_HOOK } }), [hookLooks('targets.chat.webhookUrlEnv')]],
-    ['a Slack webhook URL as a webhook target\'s url', withTargets({ t: { type: 'webhook', url: SLACK_HOOK, secretEnv: 'S' } }), [hookLooks('targets.t.url')]],
-    ['a Slack webhook URL over plain http as a webhook target\'s url', withTargets({ t: { type: 'webhook', url: SLACK_HOOK.replace('https', 'http'), secretEnv: 'S' } }), [hookLooks('targets.t.url'), 'targets.t.url: plain http:// is only allowed to loopback (127.0.0.1, localhost, [::1]); use https://, got "http://hooks.slack.com/services/…"']],
+    ['a Slack webhook URL as a webhook target\'s url', withTargets({ t: { type: 'webhook', url: SLACK_HOOK, secretEnv: 'S' } }), [hookLooks('targets.t.url') + slackType]],
+    ['a Slack webhook URL over plain http as a webhook target\'s url', withTargets({ t: { type: 'webhook', url: SLACK_HOOK.replace('https', 'http'), secretEnv: 'S' } }), [hookLooks('targets.t.url') + slackType, 'targets.t.url: plain http:// is only allowed to loopback (127.0.0.1, localhost, [::1]); use https://, got "http://hooks.slack.com/services/…"']],
     ['a Slack webhook URL as the Web API', withTargets({ chat: { type: 'slack', tokenEnv: 'T', channel: 'C1', apiUrl: SLACK_HOOK } }), [hookLooks('targets.chat.apiUrl')]],
     ['a Slack webhook URL as the events URL', withTargets({ pd: { type: 'pagerduty', eventsUrl: SLACK_HOOK } }), [hookLooks('targets.pd.eventsUrl')]],
     ['a token in a service name', { ...withTargets({ pd: { type: 'pagerduty' } }), services: [{ slug: 'backup', name: `Backup ${SLACK_TOKEN}` }] }, [tokenLooks('services[0].name')]],

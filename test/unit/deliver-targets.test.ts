@@ -212,6 +212,25 @@ describe('deliverPending: Slack and webhook targets beside PagerDuty', () => {
     expect(w.posts).toHaveLength(2);
   });
 
+  it('a Slack refusal cured where Medic cannot see it (the bot invited to the channel) is tried again after 10 minutes, not before', async () => {
+    const w = world({
+      targets: { oncall: { type: 'pagerduty', eventsUrl: 'http://127.0.0.1:9/v2/enqueue' }, chat: { type: 'slack', tokenEnv: 'SLACK_TOKEN', channel: 'C0123ABCD', apiUrl: 'http://127.0.0.1:9/api' } },
+      defaults: { targets: ['oncall', 'chat'] },
+      services: [{ slug: 'job' }],
+    });
+    w.reply = () => json(200, { ok: false, error: 'not_in_channel' });
+    await w.down('job');
+    await w.deliver();
+    expect(w.posts).toHaveLength(1);
+    w.reply = () => json(200, { ok: true, channel: 'C0123ABCD', ts: '1764158400.000300' });
+    w.wall += 10 * MIN - 1;
+    expect((await w.deliver()).deferred[0]!.reason).toMatchObject({ kind: 'refused', fresh: false });
+    expect(w.posts).toHaveLength(1);
+    w.wall += 1;
+    expect((await w.deliver()).delivered.map((e) => e.target)).toEqual(['chat']);
+    expect(w.posts).toHaveLength(2);
+  });
+
   it('a webhook receiver failing (500) is retried within the run; a 400 is kept refused until the secret changes', async () => {
     const w = world({ targets: { hook: { type: 'webhook', url: 'http://127.0.0.1:9/hook', secretEnv: 'HOOK_SECRET' } }, services: [{ slug: 'job' }, { slug: 'other' }] });
     const answers: Reply[] = [text(500, 'oops'), text(204, '')];

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Target } from '../../src/config.js';
 import { isMedicError } from '../../src/errors.js';
-import { readTargetKey } from '../../src/notify/keys.js';
+import { readTargetKey, secretShapeProblem } from '../../src/notify/keys.js';
 import { databaseUrlProblem, readPasswordFile, sslFromUrl } from '../../src/store/postgres-url.js';
 import { GUIDE_EXAMPLE_KEY } from '../fixtures/pagerduty.js';
 import { tempDir } from '../helpers/db.js';
@@ -173,5 +173,34 @@ describe('certificate files named in the database URL (sslrootcert, sslcert, ssl
     ['?password=x', 'a password in the database URL (?password=) is refused'],
   ])('%s in the URL is refused like a password', (query, words) => {
     expect(databaseUrlProblem(`${base}${query}`)).toContain(words);
+  });
+});
+
+describe('[targets] secretShapeProblem: what a Slack or webhook secret must look like (never quoted back)', () => {
+  const common = { priorities: null, severity: null, timeoutMs: 1000 };
+  const hookUrl: Target = { ...common, name: 'chat', type: 'slack', mode: 'webhook', secret: 'env:SLACK_URL', channel: null, apiUrl: 'https://slack.com/api' };
+  const bot: Target = { ...common, name: 'bot', type: 'slack', mode: 'token', secret: 'env:SLACK_TOKEN', channel: 'C0123', apiUrl: 'https://slack.com/api' };
+  const hook: Target = { ...common, name: 'hook', type: 'webhook', url: 'https://hooks.example.com/medic', secret: 'env:HOOK_SECRET' };
+  it.each<[string, Target, string, RegExp | null]>([
+    ['a Slack webhook URL', hookUrl, 'https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXX', null],
+    ['a webhook URL to a relay on loopback', hookUrl, 'http://127.0.0.1:8091/services/T000/B000/XXXX', null],
+    ['a webhook URL followed by a word', hookUrl, 'https://hooks.slack.com/services/T000/B000/XXXX extra', /holds spaces or control characters/],
+    ['a webhook URL with a tab inside', hookUrl, 'https://hooks.slack.com/services/T000/B000/XX\tXX', /holds spaces/],
+    ['plain http to another host', hookUrl, 'http://hooks.example.net/services/T000/B000/XXXX', /is not usable/],
+    ['not a URL', hookUrl, 'T000/B000/XXXX', /is not a URL/],
+    ['a bot token', bot, 'xoxb-1111111111-2222222222-abcdefghijkl', null],
+    ['a user token (xoxp-)', bot, 'xoxp-1111111111-2222222222-abcdefghijkl', null],
+    ['a webhook URL in the token file', bot, 'https://hooks.slack.com/services/T000/B000/XXXX', /is a URL, not a bot token: .*webhookUrlFile/],
+    ['a token with a space', bot, 'xoxb-1111 2222', /not shaped like a Slack bot token/],
+    ['a signing secret of 16 characters', hook, 'abcdefghijklmnop', null],
+    ['a signing secret of 15 characters', hook, 'abcdefghijklmno', /is 15 characters, expected 16 or more/],
+    ['a signing secret with a space', hook, 'abcdefgh ijklmnopq', /spaces or control characters/],
+  ])('%s', (_, target, value, problem) => {
+    const said = secretShapeProblem(target, value);
+    if (problem === null) expect(said).toBeNull();
+    else {
+      expect(said).toMatch(problem);
+      expect(said).not.toContain(value);
+    }
   });
 });

@@ -225,11 +225,12 @@ describe('the resolve message', () => {
     ['after 42 minutes', {}, ':large_green_circle: Nightly Backup is back up — recovered after 42m'],
     ['after 1h 5m 30s (whole seconds)', { queuedAt: DOWN + 65 * MIN + 30_400 }, ':large_green_circle: Nightly Backup is back up — recovered after 1h5m30s'],
     ['when it opened is unknown', { openedAt: null }, ':large_green_circle: Nightly Backup is back up — recovered'],
-    ['a service removed from the config: its slug', { spec: null }, ':large_green_circle: nightly-backup is back up — recovered after 42m'],
+    ['a service removed from the config: closed, by its slug, never "back up"', { spec: null }, ':white_circle: nightly-backup is no longer monitored'],
   ])('%s', (_, over, head) => {
     const m = resolveMessage(outgoing({ action: 'resolve', facts: null, ...over }));
     expect(header(m)).toBe(head);
-    expect(all(m)).toContain('This closes incident 12 (dedup key medic-heartbeat-nightly-backup');
+    expect(all(m)).toMatch(/closes incident 12 \(dedup key medic-heartbeat-nightly-backup/);
+    if (over.spec === null) expect(all(m)).not.toContain('back up');
     expect(blockProblem(m)).toBeNull();
   });
 
@@ -493,6 +494,6 @@ describe('what to do about a refusal', () => {
     const lines = hint.split('\n');
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(cause);
-    expect(lines[1]).toBe('once fixed, the next check sends it again (or now: medic check --retry-refused)');
+    expect(lines[1]).toBe("once fixed, it is sent again within 10 minutes (now: medic check --retry-refused; a change to the target's secret or URL sends it at the next check)");
   });
 });

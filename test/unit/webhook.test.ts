@@ -110,7 +110,7 @@ describe('the body, version 1', () => {
   it('a service removed from the config: its resolve names it by slug, everything else null', () => {
     const body = webhookBody(outgoing({ action: 'resolve', spec: null, facts: null, severity: 'info', openedAt: null }));
     expect(body).toMatchObject({
-      summary: 'Recovered: nightly-backup',
+      summary: 'Closed, no longer monitored: nightly-backup',
       severity: 'info',
       service: { slug: 'nightly-backup', name: null, team: null, priority: null, runbook_url: null },
       incident: { id: 3, opened_at: null },
@@ -287,7 +287,7 @@ describe('what an answer means', () => {
 });
 
 describe('refusal hints', () => {
-  const again = 'once fixed, the next check sends it again (or now: medic check --retry-refused)';
+  const again = "once fixed, it is sent again within 10 minutes (now: medic check --retry-refused; a change to the target's secret or URL sends it at the next check)";
   it.each([
     [401, 'the receiver did not accept the signature: give it the same secret as environment variable MEDIC_WEBHOOK_SECRET'],
     [403, 'the receiver did not accept the signature: give it the same secret as environment variable MEDIC_WEBHOOK_SECRET'],
