@@ -1,7 +1,7 @@
 // Checks a parsed config against medic.schema.json and words every problem for a human:
 // `services[2].grace: expected a duration like "5m", got "5 minutes"`. The validator is compiled
 // at build time (scripts/build.mjs), so nothing here loads ajv.
-import { redactKey } from './errors.js';
+import { hideSlackSecrets, redactKey } from './errors.js';
 import validate, { type ConfigSchemaError } from './generated/validate-config.js';
 import { editDistance } from './core/suggest.js';
 
@@ -76,17 +76,7 @@ const LITERAL_SECRETS: Record<string, { key: RegExp; refused: string }[]> = {
   ],
 };
 
-/** A Slack token (bot xoxb-, user xoxp-, and the other kinds Slack issues), not a word like "xoxo-fans". */
-export const SLACK_TOKEN_IN_TEXT = /(?<![A-Za-z0-9])xox[abcdeprs]-[A-Za-z0-9-]{8,}/g;
-/** A Slack incoming webhook (or workflow trigger) URL: the path after hooks.slack.com is the secret ("…/services/…" in prose is not one). */
-export const SLACK_HOOK_IN_TEXT = /hooks\.slack(?:-gov)?\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9][^\s"'<>]*/gi;
-
-/** `text` with Slack tokens and webhook URLs cut to what says what they are: `xoxb-…`, `hooks.slack.com/services/…`. */
-export function hideSlackSecrets(text: string): string {
-  return text
-    .replace(SLACK_TOKEN_IN_TEXT, (t) => `${t.slice(0, 5)}…`)
-    .replace(SLACK_HOOK_IN_TEXT, (u) => `${u.slice(0, u.indexOf('/', u.indexOf('/') + 1) + 1)}…`);
-}
+export { hideSlackSecrets, SLACK_HOOK_IN_TEXT, SLACK_TOKEN_IN_TEXT } from './errors.js';
 
 /**
  * Every way `raw` breaks medic.schema.json, one line each (`<key path>: <what would be valid>, got

@@ -120,6 +120,33 @@ export function redactKnownKeys(text: string, keys: readonly string[]): string {
     // Any letter case: a job may print the key upper-cased.
     out = out.replace(new RegExp(key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), (found) => shownSecret(found));
   }
+  return hideCutEdges(out, keys);
+}
+
+/**
+ * A job's text is cut to its bounds (an output tail keeps its end, a message its start), and the cut
+ * may fall inside a secret: a text that starts with the last 8 or more characters of a secret, or
+ * ends with its first 8 or more, has that part hidden too (any letter case).
+ */
+function hideCutEdges(text: string, secrets: readonly string[]): string {
+  let out = text;
+  const lower = () => out.toLowerCase();
+  for (const secret of secrets) {
+    if (secret.length < 12) continue;
+    const s = secret.toLowerCase();
+    for (let k = s.length - 1; k >= 8; k--) {
+      if (lower().startsWith(s.slice(-k))) {
+        out = `<secret>${out.slice(k)}`;
+        break;
+      }
+    }
+    for (let k = s.length - 1; k >= 8; k--) {
+      if (lower().endsWith(s.slice(0, k))) {
+        out = `${out.slice(0, out.length - k)}<secret>`;
+        break;
+      }
+    }
+  }
   return out;
 }
 
@@ -142,11 +169,46 @@ export function hideSecrets(text: string, secrets: readonly string[], shown: str
   return out;
 }
 
-/** What a job said (a signal's or a failure's message and output tail), with the given keys hidden (redactKnownKeys). */
+/**
+ * What a job said (a signal's or a failure's message and output tail), with the given keys hidden
+ * (redactKnownKeys) and any Slack token or Slack webhook URL cut to what says what it is: a job that
+ * printed one leaks it, and it goes no further than Medic.
+ */
 export function redactJobText<T extends { message?: string | null; outputTail?: string | null }>(said: T, keys: readonly string[]): T {
-  if (keys.length === 0) return said;
-  const clean = (text: string | null | undefined) => (typeof text === 'string' ? redactKnownKeys(text, keys) : text);
+  const clean = (text: string | null | undefined) => (typeof text === 'string' ? hideSlackSecrets(redactKnownKeys(text, keys)) : text);
   return { ...said, message: clean(said.message), outputTail: clean(said.outputTail) };
+}
+
+/** A Slack token (bot xoxb-, user xoxp-, and the other kinds Slack issues), not a word like "xoxo-fans". */
+export const SLACK_TOKEN_IN_TEXT = /(?<![A-Za-z0-9])xox[abcdeprs]-[A-Za-z0-9-]{8,}/g;
+/** A Slack incoming webhook (or workflow trigger) URL: the path after hooks.slack.com is the secret ("…/services/…" in prose is not one). */
+export const SLACK_HOOK_IN_TEXT = /hooks\.slack(?:-gov)?\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9][^\s"'<>]*/gi;
+
+/** `text` with Slack tokens and webhook URLs cut to what says what they are: `xoxb-…`, `hooks.slack.com/services/…`. */
+export function hideSlackSecrets(text: string): string {
+  return text
+    .replace(SLACK_TOKEN_IN_TEXT, (t) => `${t.slice(0, 5)}…`)
+    .replace(SLACK_HOOK_IN_TEXT, (u) => `${u.slice(0, u.indexOf('/', u.indexOf('/') + 1) + 1)}…`);
+}
+
+/**
+ * [targets] The forms in which a secret may appear in a job's output or an answer besides itself:
+ * for a URL (a Slack incoming webhook's is its secret), its path and its last path segment (`curl -v`
+ * prints `POST /services/…`), and the URL JSON-escaped (`\/`) and percent-encoded. Each is hidden
+ * like the secret (redactKnownKeys, hideSecrets); a form shorter than 8 characters is not.
+ */
+export function secretForms(secret: string): string[] {
+  const forms = [secret];
+  if (/^https?:\/\//i.test(secret)) {
+    try {
+      const url = new URL(secret);
+      const path = url.pathname + url.search;
+      forms.push(path, path.split('/').filter(Boolean).at(-1) ?? '', secret.replaceAll('/', '\\/'), encodeURIComponent(secret), encodeURIComponent(path));
+    } catch {
+      // not a URL after all: only the whole value
+    }
+  }
+  return [...new Set(forms.filter((f) => f.length >= 8))];
 }
 
 export function stripUserinfo(text: string): string {

@@ -9,7 +9,7 @@ import { boundedAnswer, checkedEvent, describeAnswer, eventBody, refusalHint, wi
 import { sendSlack, slackRefusalHint } from './slack.js';
 import { sendWebhook, webhookRefusalHint } from './webhook.js';
 import { isSlug } from '../core/slug.js';
-import { keysInEnv, redactJobText, urlForDisplay } from '../errors.js';
+import { keysInEnv, redactJobText, secretForms, urlForDisplay } from '../errors.js';
 
 export interface DeliveryDeps {
   /** The current config: targets are found by name, bodies rebuilt from its services. */
@@ -250,7 +250,7 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
       if (event.refusal && event.refusal.fingerprint === fingerprint && !opts.retryRefused && !due) {
         return defer(refused(event.refusal.status, event.refusal.answer, false));
       }
-      const hide = [key.key, ...keysInEnv(deps.env), ...(deps.keysToHide ?? [])];
+      const hide = [...secretForms(key.key), ...keysInEnv(deps.env), ...(deps.keysToHide ?? [])];
       let sendOnce: () => Promise<Outcome>;
       if (target.type === 'pagerduty') {
         const built = eventBody(event, target, deps.config);

@@ -3,7 +3,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { checkUrl, type Target } from '../config.js';
 import { dirname, resolve } from 'node:path';
 import { checkLinks } from '../config-file.js';
-import { isMedicError, keysInEnv, ROUTING_KEY_SHAPE } from '../errors.js';
+import { isMedicError, keysInEnv, ROUTING_KEY_SHAPE, secretForms } from '../errors.js';
 import { trustProblem } from '../file-trust.js';
 import { GET_KEY, KEY_FILE_ADVICE, missingKeyHint } from '../hints.js';
 import type { KeyRef } from '../store/types.js';
@@ -212,7 +212,7 @@ export function keysToHide(raw: unknown, configFile: string, env: NodeJS.Process
       const ref: KeyRef = field.endsWith('File') ? `file:${resolve(dirname(configFile), value)}` : `env:${value}`;
       const read = readRawKey(ref, env, uid, 'secret');
       // At least 8 characters: hiding a shorter value would garble ordinary text.
-      if ('key' in read && read.key.length >= 8 && (field !== 'routingKeyFile' || !keyShapeProblem(read.key))) keys.push(read.key);
+      if ('key' in read && read.key.length >= 8 && (field !== 'routingKeyFile' || !keyShapeProblem(read.key))) keys.push(...secretForms(read.key));
     }
   }
   return [...new Set(keys)];

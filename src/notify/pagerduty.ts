@@ -1,4 +1,4 @@
-import { redactKnownKeys, urlForDisplay } from '../errors.js';
+import { hideSlackSecrets, redactKnownKeys, urlForDisplay } from '../errors.js';
 import type { Config, Target } from '../config.js';
 import { formatDuration } from '../core/duration.js';
 import { dedupKey, severityFor, type ServiceSpec, type Severity } from '../core/service.js';
@@ -249,6 +249,6 @@ export function withoutKeysInDetails(body: Record<string, unknown>, keys: readon
   const details = (body.payload as { custom_details?: Record<string, unknown> } | undefined)?.custom_details;
   if (!details) return body;
   const clean = { ...details };
-  for (const field of ['message', 'output_tail']) if (typeof clean[field] === 'string') clean[field] = redactKnownKeys(clean[field] as string, keys);
+  for (const field of ['message', 'output_tail']) if (typeof clean[field] === 'string') clean[field] = hideSlackSecrets(redactKnownKeys(clean[field] as string, keys));
   return { ...body, payload: { ...(body.payload as object), custom_details: clean } };
 }

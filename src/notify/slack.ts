@@ -6,7 +6,7 @@ import { formatDuration, iso } from '../core/duration.js';
 import { jsonObject } from '../core/json.js';
 import type { Severity } from '../core/service.js';
 import { tailUtf8 } from '../core/signal-bounds.js';
-import { hideSecrets, redactSecrets, urlForDisplay } from '../errors.js';
+import { hideSecrets, redactSecrets, secretForms, urlForDisplay } from '../errors.js';
 import { clip, oneLine, retryAfterMs, type Answered } from './http.js';
 import { describeKeyRef, keyRefOf, secretNoun } from './keys.js';
 import { REFUSAL_AGAIN, type Driver, type OutboundRequest, type Outcome, type Outgoing, type Poster } from './outbound.js';
@@ -44,7 +44,7 @@ const CLOSED_EMOJI = ':white_circle:';
 export const TEST_TEXT = 'Medic test alert - integration working!';
 export const TEST_RESOLVED_TEXT = 'Medic test alert resolved';
 
-type Text = { type: 'plain_text'; text: string; emoji?: boolean } | { type: 'mrkdwn'; text: string };
+type Text = { type: 'plain_text'; text: string; emoji?: boolean } | { type: 'mrkdwn'; text: string; verbatim: true };
 export type Block =
   | { type: 'header'; text: Text }
   | { type: 'section'; text?: Text; fields?: Text[] }
@@ -111,7 +111,11 @@ function headerText(emoji: string, name: string, suffix: string): string {
   return fitPlain(`${emoji} ${clip(name, Math.max(1, room))}${suffix}`, SLACK_LIMITS.header);
 }
 
-const mrkdwn = (text: string): Text => ({ type: 'mrkdwn', text });
+/**
+ * A mrkdwn text object, `verbatim`: Slack then turns no URL, channel name or mention in it into a
+ * link or a ping (names, reasons, a job's output are not Medic's words); its own formatting stays.
+ */
+const mrkdwn = (text: string): Text => ({ type: 'mrkdwn', text, verbatim: true });
 
 function field(label: string, value: string): Text {
   return mrkdwn(`*${label}*\n${fitMrkdwn(value, SLACK_LIMITS.field - label.length - 3)}`);
@@ -357,18 +361,11 @@ export function judgeApiAnswer(res: Answered, hide: readonly string[], now: numb
 
 /** The secrets a request holds: the webhook URL or token, and a webhook URL's path (its secret part) alone. */
 function secretsOf(target: SlackTarget, secret: string): string[] {
-  if (target.mode === 'token') return [secret];
-  let path = '';
-  try {
-    const url = new URL(secret);
-    path = url.pathname + url.search;
-  } catch {
-    // not a URL: readTargetKey refuses it before a send
-  }
-  return path.length >= 16 ? [secret, path] : [secret];
+  return target.mode === 'token' ? [secret] : secretForms(secret);
 }
 
-const NO_UNFURL = { unfurl_links: false, unfurl_media: false } as const;
+/** No previews, and nothing in the fallback text parsed into links or mentions. */
+const NO_UNFURL = { unfurl_links: false, unfurl_media: false, link_names: false, parse: 'none' } as const;
 
 interface Conn {
   target: SlackTarget;

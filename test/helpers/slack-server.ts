@@ -102,6 +102,8 @@ export function blockProblem(body: any): string | null {
     if (t === null || typeof t !== 'object' || !types.includes(t.type)) return `${at}: expected a ${types.join(' or ')} text object`;
     if (typeof t.text !== 'string' || t.text.length === 0) return `${at}: empty text`;
     if (t.text.length > max) return `${at}: text longer than ${max}`;
+    // Not Slack's rule, Medic's: without verbatim Slack links URLs and channel names in a job's words.
+    if (t.type === 'mrkdwn' && t.verbatim !== true) return `${at}: a mrkdwn text object without "verbatim": true (Slack would turn URLs and #channels in it into links)`;
     return null;
   };
   for (const [i, b] of blocks.entries()) {

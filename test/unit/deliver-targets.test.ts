@@ -274,14 +274,21 @@ describe('deliverPending: Slack and webhook targets beside PagerDuty', () => {
       defaults: { targets: ['chat', 'bot', 'hook'] },
       services: [{ slug: 'job' }],
     });
-    const printed = `curl ${SLACK_URL} -H 'Authorization: Bearer ${TOKEN}' --secret ${SECRET} key=${KEY}`;
-    await w.down('job', { reason: 'failed', exitCode: 1, message: printed, outputTail: printed });
+    const path = new URL(SLACK_URL).pathname;
+    const printed = [
+      `curl ${SLACK_URL} -H 'Authorization: Bearer ${TOKEN}' --secret ${SECRET} key=${KEY}`,
+      `> POST ${path} HTTP/1.1`,
+      `json=${SLACK_URL.replaceAll('/', '\\/')} enc=${encodeURIComponent(SLACK_URL)}`,
+    ].join('\n');
+    // The tail was cut inside the signing secret (the job's user could not read it to hide it first).
+    await w.down('job', { reason: 'failed', exitCode: 1, message: printed, outputTail: `${SECRET.slice(1)}\n${printed}` });
     const hide = configKeys(w.config.targets.values(), w.env, process.getuid!());
     const report = await w.deliver(hide);
     expect(report.delivered).toHaveLength(3);
     const sent = w.posts.map((p) => p.body).join('\n');
-    for (const secret of [SLACK_URL, TOKEN, SECRET, KEY]) expect(sent).not.toContain(secret);
+    for (const secret of [SLACK_URL, TOKEN, SECRET, KEY, path, 'XXXXXXXXXXXXXXXXXXXXXXXX', SECRET.slice(1)]) expect(sent).not.toContain(secret);
     expect(sent).toContain('curl');
+    expect(sent).toContain('POST <secret> HTTP/1.1');
   });
 
   it('a secret file for a webhook is read at send time: a fix to the file releases what is queued', async () => {

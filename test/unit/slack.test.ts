@@ -174,10 +174,19 @@ describe('escaping: a name, reason or output cannot ping or link', () => {
     for (const t of texts(r).filter((x) => x.kind !== 'plain_text')) expect(t.text).not.toMatch(/[<>]/);
   });
 
-  it('asks Slack not to unfurl links (the request body)', async () => {
+  it('asks Slack not to unfurl links, link names or parse the fallback text (the request body)', async () => {
     const s = await slack();
     await sendSlack(outgoing({ target: target({ mode: 'webhook', secret: 'env:SLACK_WEBHOOK_URL', channel: null }), secret: s.webhookUrl }), post);
-    expect(s.requests[0]!.body).toMatchObject({ unfurl_links: false, unfurl_media: false });
+    expect(s.requests[0]!.body).toMatchObject({ unfurl_links: false, unfurl_media: false, link_names: false, parse: 'none' });
+  });
+
+  it('every mrkdwn text object is verbatim: a URL, #channel or @here in a job\'s words is not made a link or a mention', () => {
+    const said = 'login expired, re-auth at https://evil.example/sso @here #general';
+    const m = triggerMessage(outgoing({ facts: { downAt: DOWN, lastBeatAt: null, missedHeartbeats: 0, reason: 'failed', exitCode: 2, message: said, outputTail: said } }));
+    const objects = JSON.stringify(m.blocks).match(/\{"type":"mrkdwn"[^}]*\}/g) ?? [];
+    expect(objects.length).toBeGreaterThan(3);
+    for (const o of objects) expect(JSON.parse(o)).toMatchObject({ verbatim: true });
+    expect(blockProblem(m)).toBeNull();
   });
 });
 

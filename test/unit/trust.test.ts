@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { looksLikeRoutingKey, redactKnownKeys, redactSecrets } from '../../src/errors.js';
+import { looksLikeRoutingKey, redactJobText, redactKnownKeys, redactSecrets, secretForms } from '../../src/errors.js';
 import { trustProblem } from '../../src/file-trust.js';
 
 const KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
@@ -47,6 +47,34 @@ describe('redactSecrets', () => {
       const out = redact(`job said ${secret} and ${secret.toUpperCase()}`);
       expect(out).toBe('job said <secret> and <secret>');
     }
+  });
+
+  it('[targets] hides the forms a Slack webhook URL is printed in: its path (curl -v), its last segment, JSON-escaped, percent-encoded', () => {
+    const url = 'http://127.0.0.1:18791/services/T0FAKE000/B0FAKE000/fakeWebhookSecretPart123';
+    const forms = secretForms(url);
+    const printed = [
+      `> POST /services/T0FAKE000/B0FAKE000/fakeWebhookSecretPart123 HTTP/1.1`,
+      `url=${url.replaceAll('/', '\\/')}`,
+      `enc=${encodeURIComponent(url)}`,
+      `just fakewebhooksecretpart123 in lower case`,
+    ].join('\n');
+    const out = redactKnownKeys(printed, forms);
+    expect(out.toLowerCase()).not.toContain('fakewebhooksecretpart123');
+    expect(out).toContain('POST <secret> HTTP/1.1');
+    expect(secretForms('xoxb-1111-2222-abcdefabcdef')).toEqual(['xoxb-1111-2222-abcdefabcdef']);
+  });
+
+  it.each([
+    ['an output tail cut inside a secret keeps its end', 'hsec-fake-signing-secret-0123456789\nnext line', '<secret>\nnext line'],
+    ['a message cut inside a secret keeps its start', 'token was whsec-fake-signin', 'token was <secret>'],
+    ['fewer than 8 characters of it are left alone', '456789 done', '456789 done'],
+  ])('[targets] %s: the part is hidden', (_, text, shown) => {
+    expect(redactKnownKeys(text, ['whsec-fake-signing-secret-0123456789'])).toBe(shown);
+  });
+
+  it('[targets] a job\'s text never carries a Slack token or webhook URL on, known or not', () => {
+    const said = redactJobText({ message: 'token xoxb-9999999999-8888888888-abcdefghijklmnop', outputTail: 'POST https://hooks.slack.com/services/T123/B456/abcdefghijklmnopqrstuvwx' }, []);
+    expect(said).toEqual({ message: 'token xoxb-…', outputTail: 'POST https://hooks.slack.com/services/…' });
   });
 
   it('leaves key-shaped tokens alone unless asked (slugs may look like keys)', () => {
