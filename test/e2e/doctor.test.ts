@@ -427,7 +427,7 @@ describe('[targets] medic doctor with Slack and webhook targets', () => {
     const { findings, exitCode } = await doctor({ sendTest: false }, realDeps(p, { crontab: line(p), env: { SLACK_BOT_TOKEN: badToken } }));
     expect(finding(findings, 'Slack bot token (bot-channel)')).toMatchObject({
       level: 'fail',
-      detail: 'the Slack bot token in environment variable SLACK_BOT_TOKEN is not shaped like a Slack bot token (xoxb- then letters, digits and dashes)',
+      detail: 'the Slack bot token in environment variable SLACK_BOT_TOKEN is not shaped like a Slack bot token (xoxb-, or another xox?- kind, then letters, digits and dashes)',
       fix: 'copy the Slack bot token again, whole, without quotes or spaces',
     });
     // check and test-alert refuse a secret file others can write; one they can only read is a warning.

@@ -278,9 +278,9 @@ describe('medic test-alert --target <webhook>', { timeout: 120_000 }, () => {
     hook.reply(() => ({ status: 200, body: '{"received":true}' }));
     const p = projectFor(hook.url);
     const trigger = await p.run(['test-alert', '--target', 'hook']);
-    expect(trigger).toEqual({ code: 0, stdout: 'hook: test alert sent — The webhook receiver answered HTTP 200: {"received":true}\n', stderr: '' });
+    expect(trigger).toEqual({ code: 0, stdout: 'hook: test alert sent — the webhook receiver answered HTTP 200: {"received":true}\n', stderr: '' });
     const resolve = await p.run(['test-alert', '--target', 'hook', '--resolve']);
-    expect(resolve).toEqual({ code: 0, stdout: 'hook: test resolve sent — The webhook receiver answered HTTP 200: {"received":true}\n', stderr: '' });
+    expect(resolve).toEqual({ code: 0, stdout: 'hook: test resolve sent — the webhook receiver answered HTTP 200: {"received":true}\n', stderr: '' });
     expect(hook.rejects).toEqual([]);
     expect(hook.events.map((e) => [e.body.event, e.body.test, e.body.service.slug, e.body.service.team])).toEqual([
       ['trigger', true, 'test-service', 'test-team'],
@@ -295,7 +295,7 @@ describe('medic test-alert --target <webhook>', { timeout: 120_000 }, () => {
     hook.replyQueue({ status: 404, body: 'no such hook' });
     const refused = await p.run(['test-alert', '--target', 'hook']);
     expect(refused.code).toBe(76);
-    expect(refused.stderr).toContain('The webhook receiver refused the test alert (HTTP 404): no such hook');
+    expect(refused.stderr).toContain('the webhook receiver refused the test alert (HTTP 404): no such hook');
     expect(refused.stderr).toContain(`check targets.hook.url (${hook.url})`);
     hook.replyQueue(503, 503, 503);
     const failing = await p.run(['test-alert', '--target', 'hook']);

@@ -678,7 +678,7 @@ describe('doctor: [targets] the secret of every Slack and webhook target, never 
     [
       'Slack bot token (chat)', 'chat', { type: 'slack', tokenEnv: 'SLACK_BOT_TOKEN', channel: 'C0123ABCD' }, 'SLACK_BOT_TOKEN', TOKEN,
       'xoxb:0000000000-FAKEfake',
-      'the Slack bot token in environment variable SLACK_BOT_TOKEN is not shaped like a Slack bot token (xoxb- then letters, digits and dashes)',
+      'the Slack bot token in environment variable SLACK_BOT_TOKEN is not shaped like a Slack bot token (xoxb-, or another xox?- kind, then letters, digits and dashes)',
     ],
     [
       'signing secret (tickets)', 'tickets', { type: 'webhook', url: 'https://tickets.example.com/medic', secretEnv: 'TICKETS_SECRET' }, 'TICKETS_SECRET', SIGNING,
