@@ -120,7 +120,47 @@ export function redactKnownKeys(text: string, keys: readonly string[]): string {
     // Any letter case: a job may print the key upper-cased.
     out = out.replace(new RegExp(key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gi'), (found) => shownSecret(found));
   }
-  return hideCutEdges(out, keys);
+  return hideCutEdges(hideRuns(out, keys), keys);
+}
+
+/** A run of this many characters of a secret, anywhere, is hidden: a part of one printed (cut, folded, offset) still is one. */
+const SECRET_RUN = 16;
+
+/** ASCII letters lower-cased, nothing else changed: the same length, so indexes still match. */
+function asciiLower(text: string): string {
+  return text.replace(/[A-Z]/g, (c) => c.toLowerCase());
+}
+
+/**
+ * Every run of SECRET_RUN or more characters of a secret (any letter case) shown as `<secret>`:
+ * a job that folded a secret over two lines, printed it with a few characters cut off, or whose
+ * tail was cut inside it. Forms of a URL (with `/` or `%`) are matched whole only: their start
+ * (`https://`, `/services/`) is shared by every such URL.
+ */
+function hideRuns(text: string, secrets: readonly string[]): string {
+  // Every run of the secrets in one set; the text is walked once (64 KB of output: a few ms).
+  const runs = new Set<string>();
+  for (const secret of secrets) {
+    if (secret.length < SECRET_RUN || /[/%]/.test(secret)) continue;
+    const s = asciiLower(secret);
+    for (let i = 0; i + SECRET_RUN <= s.length; i++) runs.add(s.slice(i, i + SECRET_RUN));
+  }
+  if (runs.size === 0 || text.length < SECRET_RUN) return text;
+  const lower = asciiLower(text);
+  let out = '';
+  let from = 0;
+  let hiddenTo = -1;
+  for (let at = 0; at + SECRET_RUN <= lower.length; at++) {
+    if (!runs.has(lower.slice(at, at + SECRET_RUN))) continue;
+    // Overlapping or touching runs make one hidden stretch.
+    if (at > hiddenTo) {
+      if (hiddenTo >= 0) from = hiddenTo;
+      out += `${text.slice(from, at)}<secret>`;
+      from = at;
+    }
+    hiddenTo = at + SECRET_RUN;
+  }
+  return hiddenTo < 0 ? text : out + text.slice(hiddenTo);
 }
 
 /**
@@ -130,18 +170,21 @@ export function redactKnownKeys(text: string, keys: readonly string[]): string {
  */
 function hideCutEdges(text: string, secrets: readonly string[]): string {
   let out = text;
-  const lower = () => out.toLowerCase();
   for (const secret of secrets) {
-    if (secret.length < 12) continue;
-    const s = secret.toLowerCase();
+    // A URL's forms start and end like every other URL's ("https://", "/services"): its last segment stands for it.
+    if (secret.length < 12 || /[/%]/.test(secret)) continue;
+    const s = asciiLower(secret);
+    // Only the ends of the text can hold a cut secret: look at as much of them as the secret is long.
+    const head = asciiLower(out.slice(0, s.length));
     for (let k = s.length - 1; k >= 8; k--) {
-      if (lower().startsWith(s.slice(-k))) {
+      if (head.startsWith(s.slice(-k))) {
         out = `<secret>${out.slice(k)}`;
         break;
       }
     }
+    const tail = asciiLower(out.slice(-s.length));
     for (let k = s.length - 1; k >= 8; k--) {
-      if (lower().endsWith(s.slice(0, k))) {
+      if (tail.endsWith(s.slice(0, k))) {
         out = `${out.slice(0, out.length - k)}<secret>`;
         break;
       }
@@ -179,16 +222,22 @@ export function redactJobText<T extends { message?: string | null; outputTail?: 
   return { ...said, message: clean(said.message), outputTail: clean(said.outputTail) };
 }
 
-/** A Slack token (bot xoxb-, user xoxp-, and the other kinds Slack issues), not a word like "xoxo-fans". */
-export const SLACK_TOKEN_IN_TEXT = /(?<![A-Za-z0-9])xox[abcdeprs]-[A-Za-z0-9-]{8,}/g;
-/** A Slack incoming webhook (or workflow trigger) URL: the path after hooks.slack.com is the secret ("…/services/…" in prose is not one). */
-export const SLACK_HOOK_IN_TEXT = /hooks\.slack(?:-gov)?\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9][^\s"'<>]*/gi;
+/** A Slack token (bot xoxb-, user xoxp-, the other xox?- kinds, app-level xapp-), not a word like "xoxo-fans". */
+export const SLACK_TOKEN_IN_TEXT = /(?<![A-Za-z0-9])(?:xox[abcdeprs]|xapp)-[A-Za-z0-9-]{8,}/g;
+/**
+ * A Slack incoming webhook (or workflow trigger) URL: the path after hooks.slack.com is the secret
+ * ("…/services/…" in prose is not one); also JSON-escaped (`\/`) or percent-encoded (`%2F`).
+ */
+export const SLACK_HOOK_IN_TEXT = /hooks\.slack(?:-gov)?\.com(?:\/|\\\/|%2F)(?:services|workflows|triggers)(?:\/|\\\/|%2F)[A-Za-z0-9][^\s"'<>]*/gi;
+/** A Slack incoming webhook's path on its own (`curl -v` prints `POST /services/T…/B…/… HTTP/1.1`). */
+const SLACK_HOOK_PATH = /\/services\/T[A-Z0-9]{6,}\/B[A-Z0-9]{6,}\/[A-Za-z0-9]{8,}/g;
 
 /** `text` with Slack tokens and webhook URLs cut to what says what they are: `xoxb-…`, `hooks.slack.com/services/…`. */
 export function hideSlackSecrets(text: string): string {
   return text
     .replace(SLACK_TOKEN_IN_TEXT, (t) => `${t.slice(0, 5)}…`)
-    .replace(SLACK_HOOK_IN_TEXT, (u) => `${u.slice(0, u.indexOf('/', u.indexOf('/') + 1) + 1)}…`);
+    .replace(SLACK_HOOK_IN_TEXT, 'hooks.slack.com/services/…')
+    .replace(SLACK_HOOK_PATH, '/services/…');
 }
 
 /**
@@ -208,6 +257,8 @@ export function secretForms(secret: string): string[] {
       // not a URL after all: only the whole value
     }
   }
+  // Encoded whole (a job that base64s or hex-dumps its config): matched whole, like the secret.
+  forms.push(Buffer.from(secret, 'utf8').toString('base64').replace(/=+$/, ''), Buffer.from(secret, 'utf8').toString('hex'));
   return [...new Set(forms.filter((f) => f.length >= 8))];
 }
 

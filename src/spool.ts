@@ -58,10 +58,11 @@ export function writeSpoolEntry(dir: string, slug: string, at: number, pid: numb
       try {
         const bytes = Buffer.from(content, 'utf8');
         for (let n = 0; n < bytes.length; ) n += writeSync(fd, bytes, n);
-        // Details are read by the checker, which may be another user than the job's (the folder's
-        // owner, not root): readable, whatever the umask. Only those who can list the folder (the
-        // checker; with mode 1770, its group) can find the name.
-        if (bytes.length > 0) fchmodSync(fd, 0o644);
+        // Details are read by the checker. A folder root owns is checked by root, which reads a
+        // private file; a folder another user owns is checked by that user: readable, whatever the
+        // umask, and only those who can list the folder (the checker; with mode 1770, its group:
+        // docs/security.md says so) can find the name.
+        if (bytes.length > 0 && st.uid !== 0) fchmodSync(fd, 0o644);
       } finally {
         closeSync(fd);
       }

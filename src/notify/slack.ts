@@ -422,7 +422,8 @@ export const sendSlack: Driver<SlackTarget> = async (out, post) => {
   const at = readReceipt(out.receipt, out.secret, of);
   if (at) {
     // A retry repeats the edit (the same text: idempotent), then the reply.
-    const edit = await callApi(c, 'chat.update', { channel: at.channel, ts: at.ts, ...message });
+    // chat.update resets what it is not given: no link names, no parsing, again.
+    const edit = await callApi(c, 'chat.update', { channel: at.channel, ts: at.ts, ...message, link_names: false, parse: 'none' });
     if (edit.ok) {
       const reply = await callApi(c, 'chat.postMessage', { channel: at.channel, thread_ts: at.ts, text: recoveredText(out.openedAt, out.queuedAt), ...NO_UNFURL });
       return outcome(reply, `message ${at.ts} in ${at.channel} edited, and "${recoveredText(out.openedAt, out.queuedAt)}" replied in its thread`);

@@ -271,8 +271,18 @@ describe('signals in the spool: the kind in the name, the details as JSON inside
     expect(written).toMatch(/^svc-1\.1772442000000\.7\.[a-z0-9]{1,8}/);
     expect(written).toMatch(name);
     expect(readFileSync(join(spool, written), 'utf8')).toBe(content);
-    // Details must be readable by a checker that is not root; an empty entry is never read.
-    expect(lstatSync(join(spool, written)).mode & 0o777).toBe(content === '' ? 0o600 : 0o644);
+    // A spool root owns is checked by root: details stay private (an empty entry is never read).
+    expect(lstatSync(spool).uid).toBe(0);
+    expect(lstatSync(join(spool, written)).mode & 0o777).toBe(0o600);
+  });
+
+  it('the beat side makes details readable when the spool belongs to another user (its checker is not root)', () => {
+    const { spool } = setUp();
+    chownSync(spool, 65534, 65534);
+    const written = writeSpoolEntry(spool, 'svc-1', NOW, 7, { kind: 'fail', exitCode: 3, message: 'disk full' });
+    expect(lstatSync(join(spool, written)).mode & 0o777).toBe(0o644);
+    const plain = writeSpoolEntry(spool, 'svc-1', NOW, 7, { kind: 'start' });
+    expect(lstatSync(join(spool, plain)).mode & 0o777).toBe(0o600);
   });
 
   it('the beat side keeps the file within what the checker reads: output that JSON escapes six-fold is cut further', () => {

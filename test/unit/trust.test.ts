@@ -61,7 +61,8 @@ describe('redactSecrets', () => {
     const out = redactKnownKeys(printed, forms);
     expect(out.toLowerCase()).not.toContain('fakewebhooksecretpart123');
     expect(out).toContain('POST <secret> HTTP/1.1');
-    expect(secretForms('xoxb-1111-2222-abcdefabcdef')).toEqual(['xoxb-1111-2222-abcdefabcdef']);
+    const token = 'xoxb-1111-2222-abcdefabcdef';
+    expect(secretForms(token)).toEqual([token, Buffer.from(token).toString('base64'), Buffer.from(token).toString('hex')]);
   });
 
   it.each([
@@ -70,6 +71,34 @@ describe('redactSecrets', () => {
     ['fewer than 8 characters of it are left alone', '456789 done', '456789 done'],
   ])('[targets] %s: the part is hidden', (_, text, shown) => {
     expect(redactKnownKeys(text, ['whsec-fake-signing-secret-0123456789'])).toBe(shown);
+  });
+
+  it.each([
+    ['folded over two lines', (s: string) => `${s.slice(0, 32)}\n${s.slice(32)}`],
+    ['with its first 8 characters cut off, mid-line', (s: string) => `value ${s.slice(8)} here`],
+    ['base64', (s: string) => `b64 ${Buffer.from(s).toString('base64')}`],
+    ['hex', (s: string) => `hex ${Buffer.from(s).toString('hex')}`],
+  ])('[targets] a signing secret printed %s is hidden', (_, form) => {
+    const secret = 'fakefakefakefakefakefakefakefake0123456789abcdef0123456789abcdef';
+    const out = redactKnownKeys(form(secret), secretForms(secret));
+    for (let i = 0; i + 16 <= secret.length; i++) expect(out).not.toContain(secret.slice(i, i + 16));
+    expect(out).toContain('<secret>');
+  });
+
+  it('[targets] ordinary words that begin like a Slack webhook URL or its path are left alone', () => {
+    const forms = secretForms('http://127.0.0.1:18890/services/T0FAKE0000/B0FAKE0000/FakeFakeFakeFake12345678');
+    for (const said of ['synced to /srv/services', 'see https://hooks.slack.com/services', 'docs at http://127.0.0.1', 'moved to /var/services']) {
+      expect(redactKnownKeys(said, forms)).toBe(said);
+    }
+  });
+
+  it.each([
+    ['JSON-escaped', 'url=https:\\/\\/hooks.slack.com\\/services\\/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Z0123', 'url=https:\\/\\/hooks.slack.com/services/…'],
+    ['percent-encoded', 'u=https%3A%2F%2Fhooks.slack.com%2Fservices%2FT99999999%2FB99999999%2FOtherTeamSecret', 'u=https%3A%2F%2Fhooks.slack.com/services/…'],
+    ['as curl -v prints the request line', '> POST /services/T99999999/B99999999/OtherTeamWebhookSecretXYZ HTTP/2', '> POST /services/… HTTP/2'],
+    ['an app-level token', 'XAPP=xapp-1-A0123456789-1234567890123-abcdef', 'XAPP=xapp-…'],
+  ])('[targets] an unknown Slack webhook URL or token %s is cut in a job\'s text', (_, text, shown) => {
+    expect(redactJobText({ message: text }, []).message).toBe(shown);
   });
 
   it('[targets] a job\'s text never carries a Slack token or webhook URL on, known or not', () => {
