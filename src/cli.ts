@@ -219,10 +219,38 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
   };
 
   withConfig(program.command('init'))
-    .description('write a starter medic.config.json here (or the --config path) and print the crontab line')
+    .description('write a starter medic.config.json here (or the --config path) and print the crontab line; with --systemd, systemd units instead')
     .option('--force', 'overwrite an existing config (replacing the file, never writing through a link)')
-    .action((opts: { force?: boolean; config?: string }) => {
+    .option('--systemd', 'write medic-check.service, medic-check.timer and medic-serve.service for this install and config (never a config)')
+    .option('--dir <folder>', 'with --systemd: the folder to write the units into (default: the current one)')
+    .option('--print', 'with --systemd: print the units instead of writing them')
+    .action((opts: { force?: boolean; config?: string; systemd?: boolean; dir?: string; print?: boolean }) => {
       job = async () => {
+        if (opts.systemd) {
+          const { initSystemd } = await import('./commands/init.js');
+          const { userInfo } = await import('node:os');
+          const path = opts.config ?? globalConfig;
+          const load = async () => {
+            const { findConfig, buildConfig } = await import('./config.js');
+            const where = loadOptions(path, io, env);
+            // No config yet is fine: the units name the path it will have. A broken one is not.
+            const found = await findConfig(where).catch((err: unknown) => (isMedicError(err) && /not found|no Medic config found/.test(err.message) ? null : Promise.reject(err)));
+            return found && buildConfig(found.raw, found.file, where);
+          };
+          const uid = userId();
+          const result = await initSystemd(
+            { force: opts.force === true, print: opts.print === true, dir: opts.dir, config: path },
+            { cwd: io.cwd, ...install(), loadConfig: load, user: userInfo().username, uid },
+          );
+          if (opts.print) {
+            print(result.units.map((u) => `# ==> ${u.name} <==\n${u.text}`).join('\n'));
+            for (const line of result.lines) io.stderr.write(`${printable(line)}\n`);
+          } else {
+            for (const line of result.lines) human(line);
+          }
+          return;
+        }
+        if (opts.dir !== undefined || opts.print) throw new UsageError('--dir and --print go with --systemd', 'run medic init --systemd --dir <folder>, or medic init without them');
         const { init } = await import('./commands/init.js');
         const root = fileURLToPath(new URL('..', import.meta.url));
         const result = init({ force: opts.force === true, config: opts.config ?? globalConfig }, { cwd: io.cwd, ...install(), schemaPath: `${root}medic.schema.json` });
