@@ -592,12 +592,12 @@ files unsafe or not a matching certificate and key, or the listen address unusab
     });
 
   withConfig(program.command('doctor'))
-    .description('check the config, database, routing keys, events URL, crontab entry and last check run; say what to fix')
+    .description('check the config, database, routing keys, events URL, crontab entry (or systemd timer) and last check run; say what to fix')
     .option('--send-test', "send the guide's test trigger and its resolve to every target (instead of only checking that each events URL answers)")
     .option('--json', 'print the findings as JSON for scripts')
     .action((opts: { sendTest?: boolean; json?: boolean }, cmd: Command) => {
       job = async () => {
-        const { doctor, formatFindings, readUserCrontab } = await import('./commands/doctor.js');
+        const { doctor, findSystemdTimer, formatFindings, readUserCrontab } = await import('./commands/doctor.js');
         const { isExecutableFile } = await import('./crontab.js');
         const { probeEventsUrl } = await import('./notify/http.js');
         const { openStore } = await import('./store/index.js');
@@ -613,6 +613,7 @@ files unsafe or not a matching certificate and key, or the listen address unusab
             send: await sender(),
             reach,
             readCrontab: () => readUserCrontab(env),
+            findTimer: () => findSystemdTimer(env),
             install: install(),
             isExecutable: isExecutableFile,
             uid: userId(),

@@ -158,7 +158,6 @@ function userName(user: string): string {
 
 /** Refuses what no quoting makes safe in a unit file: control characters (a newline would start a new setting). */
 function checkPath(p: string): string {
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(p)) throw new UsageError(`the path ${JSON.stringify(p)} holds a control character and cannot go into a unit file`, 'move medic, node or the config to a path without one');
   if (!posix.isAbsolute(p)) throw new UsageError(`the path ${p} is not absolute`, 'units need absolute paths');
   return p;
