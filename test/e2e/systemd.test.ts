@@ -37,13 +37,15 @@ function project(): { p: Project; config: string; units: string } {
   return { p, config, units };
 }
 
-function verify(files: string[]): Promise<CliResult> {
+function analyze(args: string[]): Promise<CliResult> {
   return new Promise((done) => {
-    execFile('systemd-analyze', ['verify', ...files], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile('systemd-analyze', args, { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
       done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
 }
+
+const verify = (files: string[]) => analyze(['verify', ...files]);
 
 /** What verify said about our files (it may also talk about units of the machine it runs on). */
 const aboutOurs = (res: CliResult) => `${res.stdout}${res.stderr}`.split('\n').filter((l) => /medic-|bad\.service/.test(l));
@@ -65,6 +67,15 @@ describe('medic init --systemd', { timeout: 120_000 }, () => {
     const verified = await verify(files);
     expect(aboutOurs(verified)).toEqual([]);
     expect(verified.code).toBe(0);
+  });
+
+  it.each(['medic-check.service', 'medic-serve.service'])('%s: `systemd-analyze security` rates its sandbox at most 2.5 of 10 ("OK")', async (name) => {
+    const { p, config, units } = project();
+    expect((await p.run(['init', '--systemd', '--dir', units, '-c', config])).code).toBe(0);
+    // --threshold is on the 0-100 scale of the 0.0-10.0 score it prints; above it, the exit code is not 0.
+    const rated = await analyze(['security', '--offline=yes', '--threshold=25', join(units, name)]);
+    expect(rated.stdout).toMatch(/Overall exposure level for medic-\S+: [0-2]\.\d/);
+    expect(rated.code).toBe(0);
   });
 
   it('the verify step can fail: a unit whose ExecStart program does not exist is refused', async () => {
