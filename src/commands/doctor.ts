@@ -332,13 +332,18 @@ async function sendTests(config: Config, keysOk: Set<string>, deps: DoctorDeps, 
 /** OnCalendar= values that mean every minute (systemd.time(7)). */
 const MINUTELY = new Set(['minutely', '*:*', '*:*:00', '*-*-* *:*:00', '*-*-* *:*']);
 
+/** Whether a timer with these OnCalendar= values fires every minute (one of them is enough). */
+export function timerEveryMinute(onCalendar: string[]): boolean {
+  return onCalendar.some((v) => MINUTELY.has(v.trim().replace(/\s+/g, ' ')));
+}
+
 /**
  * A medic-check.timer that fires every minute (and is enabled, when systemd can be asked) runs the
  * checker as a crontab line would; true when it does.
  */
 function checkTimer(timer: TimerRead, add: Add): boolean {
   const name = 'medic-check.timer';
-  if (!timer.onCalendar.some((v) => MINUTELY.has(v.trim()))) {
+  if (!timerEveryMinute(timer.onCalendar)) {
     const when = timer.onCalendar.length === 0 ? 'no OnCalendar=' : `OnCalendar=${timer.onCalendar.join(', ')}`;
     add(EXIT.config, 'checker schedule', 'warn', `systemd timer ${name} (${timer.file}) has ${when}, not every minute`, 'set OnCalendar=minutely in it (`medic init --systemd` writes one), then systemctl daemon-reload');
     return false;
@@ -505,7 +510,9 @@ export async function findSystemdTimer(env: NodeJS.ProcessEnv): Promise<TimerRea
     const file = join(dir, 'medic-check.timer');
     let text: string;
     try {
-      if (statSync(file).size > 64 * 1024) continue;
+      // A FIFO or a huge file planted on $SYSTEMD_UNIT_PATH must not hang or swamp doctor.
+      const st = statSync(file);
+      if (!st.isFile() || st.size > 64 * 1024) continue;
       text = readFileSync(file, 'utf8');
     } catch {
       continue;

@@ -1,9 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { initSystemd, type SystemdDeps } from '../../src/commands/init.js';
-import { findSystemdTimer } from '../../src/commands/doctor.js';
+import { findSystemdTimer, timerEveryMinute } from '../../src/commands/doctor.js';
 import { buildConfig, type Config } from '../../src/config.js';
 import { UsageError } from '../../src/errors.js';
 import { execWord, pathWord, systemdUnits, type UnitPlan } from '../../src/systemd.js';
@@ -176,6 +177,23 @@ describe('findSystemdTimer: the timer doctor recognises', () => {
     writeFileSync(join(dir, 'b', 'medic-check.timer'), '[Timer]\nOnCalendar=minutely\n');
     const found = await findSystemdTimer({ SYSTEMD_UNIT_PATH: `${join(dir, 'a')}:${join(dir, 'b')}` });
     expect(found).toMatchObject({ file: join(dir, 'b', 'medic-check.timer'), onCalendar: ['minutely'] });
+  });
+
+  it('a FIFO where the unit file would be is passed over, not read (it would hang doctor)', async () => {
+    execFileSync('mkfifo', [join(dir, 'medic-check.timer')]);
+    expect(await findSystemdTimer({ SYSTEMD_UNIT_PATH: dir })).toBeNull();
+  });
+
+  it.each([
+    [['minutely'], true],
+    [['*-*-* *:*:00'], true],
+    [['*:*'], true],
+    [['hourly'], false],
+    [['*:0/5'], false],
+    [[], false],
+    [['hourly', 'minutely'], true],
+  ])('OnCalendar=%j runs every minute: %s', (values, expected) => {
+    expect(timerEveryMinute(values)).toBe(expected);
   });
 
   it('no unit file: null', async () => {
