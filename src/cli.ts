@@ -238,9 +238,17 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
             return found && buildConfig(found.raw, found.file, where);
           };
           const uid = userId();
+          // A uid with no name (a container's arbitrary user): systemd takes the number.
+          const user = (() => {
+            try {
+              return userInfo().username;
+            } catch {
+              return String(uid);
+            }
+          })();
           const result = await initSystemd(
             { force: opts.force === true, print: opts.print === true, dir: opts.dir, config: path },
-            { cwd: io.cwd, ...install(), loadConfig: load, user: userInfo().username, uid },
+            { cwd: io.cwd, ...install(), loadConfig: load, user, uid },
           );
           if (opts.print) {
             print(result.units.map((u) => `# ==> ${u.name} <==\n${u.text}`).join('\n'));

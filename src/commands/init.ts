@@ -149,7 +149,7 @@ export async function initSystemd(input: { force: boolean; print: boolean; dir?:
   const units = systemdUnits({ nodePath: deps.nodePath, binPath: deps.binPath, configFile, user: deps.user, writable, secretFiles });
 
   const notes: string[] = [];
-  if (!config) notes.push(`No config found: the units use ${configFile}, which must exist before they start (\`medic init\` writes one; or pass --config <path>).`);
+  if (!config) notes.push(`No config found: the units use ${configFile}, which must exist before they start (\`medic init\` writes one, with the database beside it, which the units may write; or pass --config <path>).`);
   if (deps.uid === 0) notes.push('These units run medic as root. A user of its own is safer: create one (useradd --system --user-group medic), give it the config and the database folder, and run `medic init --systemd` again as that user.');
   for (const [variable, what] of config ? secretVariables(config) : []) {
     notes.push(
