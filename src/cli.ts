@@ -219,10 +219,46 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
   };
 
   withConfig(program.command('init'))
-    .description('write a starter medic.config.json here (or the --config path) and print the crontab line')
+    .description('write a starter medic.config.json here (or the --config path) and print the crontab line; with --systemd, systemd units instead')
     .option('--force', 'overwrite an existing config (replacing the file, never writing through a link)')
-    .action((opts: { force?: boolean; config?: string }) => {
+    .option('--systemd', 'write medic-check.service, medic-check.timer and medic-serve.service for this install and config (never a config)')
+    .option('--dir <folder>', 'with --systemd: the folder to write the units into (default: the current one)')
+    .option('--print', 'with --systemd: print the units instead of writing them')
+    .action((opts: { force?: boolean; config?: string; systemd?: boolean; dir?: string; print?: boolean }) => {
       job = async () => {
+        if (opts.systemd) {
+          const { initSystemd } = await import('./commands/init.js');
+          const { userInfo } = await import('node:os');
+          const path = opts.config ?? globalConfig;
+          const load = async () => {
+            const { findConfig, buildConfig } = await import('./config.js');
+            const where = loadOptions(path, io, env);
+            // No config yet is fine: the units name the path it will have. A broken one is not.
+            const found = await findConfig(where).catch((err: unknown) => (isMedicError(err) && /not found|no Medic config found/.test(err.message) ? null : Promise.reject(err)));
+            return found && buildConfig(found.raw, found.file, where);
+          };
+          const uid = userId();
+          // A uid with no name (a container's arbitrary user): systemd takes the number.
+          const user = (() => {
+            try {
+              return userInfo().username;
+            } catch {
+              return String(uid);
+            }
+          })();
+          const result = await initSystemd(
+            { force: opts.force === true, print: opts.print === true, dir: opts.dir, config: path },
+            { cwd: io.cwd, ...install(), loadConfig: load, user, uid },
+          );
+          if (opts.print) {
+            print(result.units.map((u) => `# ==> ${u.name} <==\n${u.text}`).join('\n'));
+            for (const line of result.lines) io.stderr.write(`${printable(line)}\n`);
+          } else {
+            for (const line of result.lines) human(line);
+          }
+          return;
+        }
+        if (opts.dir !== undefined || opts.print) throw new UsageError('--dir and --print go with --systemd', 'run medic init --systemd --dir <folder>, or medic init without them');
         const { init } = await import('./commands/init.js');
         const root = fileURLToPath(new URL('..', import.meta.url));
         const result = init({ force: opts.force === true, config: opts.config ?? globalConfig }, { cwd: io.cwd, ...install(), schemaPath: `${root}medic.schema.json` });
@@ -564,12 +600,12 @@ files unsafe or not a matching certificate and key, or the listen address unusab
     });
 
   withConfig(program.command('doctor'))
-    .description('check the config, database, routing keys, events URL, crontab entry and last check run; say what to fix')
+    .description('check the config, database, routing keys, events URL, crontab entry (or systemd timer) and last check run; say what to fix')
     .option('--send-test', "send the guide's test trigger and its resolve to every target (instead of only checking that each events URL answers)")
     .option('--json', 'print the findings as JSON for scripts')
     .action((opts: { sendTest?: boolean; json?: boolean }, cmd: Command) => {
       job = async () => {
-        const { doctor, formatFindings, readUserCrontab } = await import('./commands/doctor.js');
+        const { doctor, findSystemdTimer, formatFindings, readUserCrontab } = await import('./commands/doctor.js');
         const { isExecutableFile } = await import('./crontab.js');
         const { probeEventsUrl } = await import('./notify/http.js');
         const { openStore } = await import('./store/index.js');
@@ -585,6 +621,7 @@ files unsafe or not a matching certificate and key, or the listen address unusab
             send: await sender(),
             reach,
             readCrontab: () => readUserCrontab(env),
+            findTimer: () => findSystemdTimer(env),
             install: install(),
             isExecutable: isExecutableFile,
             uid: userId(),

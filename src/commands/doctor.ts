@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Config, Target } from '../config.js';
@@ -58,6 +58,17 @@ export interface DoctorDeps {
   uid?: number;
   /** Its primary group: a serve key file its group can read is fine when the group is this one. */
   gid?: number;
+  /** The systemd timer that may run the checker instead of cron (findSystemdTimer); absent: none looked for. */
+  findTimer?: () => Promise<TimerRead | null>;
+}
+
+/** A medic-check.timer unit file found on this machine. */
+export interface TimerRead {
+  file: string;
+  /** Its OnCalendar= values. */
+  onCalendar: string[];
+  /** What `systemctl is-enabled` said; null when systemd is not running here (a container) and nobody can ask. */
+  enabled: boolean | null;
 }
 
 export interface DoctorResult {
@@ -318,7 +329,36 @@ async function sendTests(config: Config, keysOk: Set<string>, deps: DoctorDeps, 
   }
 }
 
+/** OnCalendar= values that mean every minute (systemd.time(7)). */
+const MINUTELY = new Set(['minutely', '*:*', '*:*:00', '*-*-* *:*:00', '*-*-* *:*']);
+
+/** Whether a timer with these OnCalendar= values fires every minute (one of them is enough). */
+export function timerEveryMinute(onCalendar: string[]): boolean {
+  return onCalendar.some((v) => MINUTELY.has(v.trim().replace(/\s+/g, ' ')));
+}
+
+/**
+ * A medic-check.timer that fires every minute (and is enabled, when systemd can be asked) runs the
+ * checker as a crontab line would; true when it does.
+ */
+function checkTimer(timer: TimerRead, add: Add): boolean {
+  const name = 'medic-check.timer';
+  if (!timerEveryMinute(timer.onCalendar)) {
+    const when = timer.onCalendar.length === 0 ? 'no OnCalendar=' : `OnCalendar=${timer.onCalendar.join(', ')}`;
+    add(EXIT.config, 'checker schedule', 'warn', `systemd timer ${name} (${timer.file}) has ${when}, not every minute`, 'set OnCalendar=minutely in it (`medic init --systemd` writes one), then systemctl daemon-reload');
+    return false;
+  }
+  if (timer.enabled === false) {
+    add(EXIT.config, 'checker schedule', 'warn', `systemd timer ${name} (${timer.file}) runs every minute but is not enabled`, `systemctl enable --now ${name}`);
+    return false;
+  }
+  add(EXIT.config, 'checker schedule', 'ok', `systemd timer ${name} (every minute)${timer.enabled === null ? `; read from ${timer.file} (systemd is not running here to say whether it is enabled)` : ''}`);
+  return true;
+}
+
 async function checkCrontab(config: Config | null, deps: DoctorDeps, add: Add): Promise<void> {
+  const timer = await deps.findTimer?.();
+  if (timer && checkTimer(timer, add)) return;
   const wanted = checkerCrontabLine(deps.install, config?.file ?? null);
   const addLine = `add this line with \`crontab -e\`: ${wanted}`;
   const read = await deps.readCrontab();
@@ -451,6 +491,46 @@ export function readUserCrontab(env: NodeJS.ProcessEnv): Promise<CrontabRead> {
       const message = (stderr.trim() || err.message).split('\n')[0]!;
       // Debian, cronie and busybox all say "no crontab for <user>".
       done(/no crontab/i.test(message) ? { kind: 'none', message } : { kind: 'error', message });
+    });
+  });
+}
+
+/** Where systemd looks for system units, in its order ($SYSTEMD_UNIT_PATH first, as systemd itself honours it; an empty entry adds these). */
+const UNIT_DIRS = ['/etc/systemd/system', '/run/systemd/system', '/lib/systemd/system', '/usr/lib/systemd/system'];
+
+/**
+ * Finds medic-check.timer: the first unit file of that name on systemd's unit path, its OnCalendar=
+ * lines, and, when systemd runs here (/run/systemd/system exists), whether `systemctl is-enabled`
+ * says it is enabled. In a container without systemd, the file alone. Null: no such unit file.
+ */
+export async function findSystemdTimer(env: NodeJS.ProcessEnv): Promise<TimerRead | null> {
+  const given = env.SYSTEMD_UNIT_PATH;
+  const dirs = given ? given.split(':').flatMap((d) => (d === '' ? UNIT_DIRS : [d])) : UNIT_DIRS;
+  for (const dir of dirs) {
+    const file = join(dir, 'medic-check.timer');
+    let text: string;
+    try {
+      // A FIFO or a huge file planted on $SYSTEMD_UNIT_PATH must not hang or swamp doctor.
+      const st = statSync(file);
+      if (!st.isFile() || st.size > 64 * 1024) continue;
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    const onCalendar = text
+      .split('\n')
+      .map((l) => /^\s*OnCalendar\s*=\s*(.*)$/.exec(l)?.[1]?.trim())
+      .filter((v): v is string => v !== undefined && v !== '');
+    return { file, onCalendar, enabled: existsSync('/run/systemd/system') ? await isEnabled('medic-check.timer') : null };
+  }
+  return null;
+}
+
+function isEnabled(unit: string): Promise<boolean | null> {
+  return new Promise((done) => {
+    execFile('systemctl', ['is-enabled', unit], { timeout: 10_000, encoding: 'utf8' }, (err, stdout) => {
+      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') return done(null);
+      done(stdout.trim() === 'enabled');
     });
   });
 }

@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, lstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
-import { checkerCrontabLine, medicCommand, type Install } from '../crontab.js';
+import type { Config } from '../config.js';
+import { checkerCrontabLine, medicCommand, shellWord, type Install } from '../crontab.js';
 import { ConfigError, UsageError } from '../errors.js';
+import { keyRefOf, secretNoun } from '../notify/keys.js';
+import { CHECK_SERVICE, CHECK_TIMER, credentialsDir, CREDSTORE, SERVE_SERVICE, systemdUnits, type UnitFile } from '../systemd.js';
 
 export interface InitDeps extends Install {
   cwd: string;
@@ -112,4 +115,104 @@ function isLink(path: string): boolean {
 function cannotWrite(file: string, err: unknown): ConfigError {
   const e = err as NodeJS.ErrnoException;
   return new ConfigError(`cannot write ${file}: ${e.code ?? e.message}`, 'check that the folder exists and this user can write to it');
+}
+
+/** What `medic init --systemd` needs besides the install: the config, if one is found. */
+export interface SystemdDeps extends Install {
+  cwd: string;
+  /** The config the units will use (the --config path or the search), or null when there is none yet. */
+  loadConfig: () => Promise<Config | null>;
+  /** The user running init: the units run medic as this user. */
+  user: string;
+  uid: number;
+}
+
+export interface SystemdResult {
+  /** The files written (empty with --print). */
+  written: string[];
+  units: UnitFile[];
+  /** What to do next, one line each. */
+  lines: string[];
+}
+
+/**
+ * Writes (or, with print, only returns) medic-check.service, medic-check.timer and
+ * medic-serve.service for this install and config: never a config. Without force it refuses when
+ * any of the three exists, before writing one; it never writes through a link (as init).
+ */
+export async function initSystemd(input: { force: boolean; print: boolean; dir?: string; config?: string }, deps: SystemdDeps): Promise<SystemdResult> {
+  const config = await deps.loadConfig();
+  const configFile = config?.file ?? resolve(deps.cwd, input.config ?? DEFAULT_FILE);
+  const secretFiles = config ? secretFilesOf(config) : [];
+  // No config yet: `medic init` would put the database beside it.
+  const writable = !config ? [dirname(configFile)] : config.databaseUrl ? [] : [dirname(config.databasePath), ...(config.spool ? [config.spool] : [])];
+  const units = systemdUnits({ nodePath: deps.nodePath, binPath: deps.binPath, configFile, user: deps.user, writable, secretFiles });
+
+  const notes: string[] = [];
+  if (!config) notes.push(`No config found: the units use ${configFile}, which must exist before they start (\`medic init\` writes one, with the database beside it, which the units may write; or pass --config <path>).`);
+  if (deps.uid === 0) notes.push('These units run medic as root. A user of its own is safer: create one (useradd --system --user-group medic), give it the config and the database folder, and run `medic init --systemd` again as that user.');
+  for (const [variable, what] of config ? secretVariables(config) : []) {
+    notes.push(
+      `The config reads ${what} from $${variable}, which a unit does not have. Put it in a root-only file instead: ` +
+        `install -m 600 /dev/null ${CREDSTORE}/<name>, write the secret there, point the setting at ${credentialsDir(CHECK_SERVICE)}/<name> ` +
+        `(${credentialsDir(SERVE_SERVICE)}/<name> for medic serve's ping key), and run \`medic init --systemd --force\` again (docs/systemd.md).`,
+    );
+  }
+
+  if (input.print) return { written: [], units, lines: notes };
+
+  const dir = resolve(deps.cwd, input.dir ?? '.');
+  const files = units.map((u) => join(dir, u.name));
+  if (!input.force) {
+    const taken = files.find((f) => exists(f));
+    if (taken) {
+      throw new UsageError(
+        isLink(taken) ? `${taken} is a symbolic link; medic init does not write through links` : `${taken} already exists`,
+        'run `medic init --systemd --force` to replace the unit files, or choose another --dir',
+      );
+    }
+  }
+  units.forEach((u, i) => (input.force ? replaceFile(files[i]!, u.text) : createFile(files[i]!, u.text)));
+  return {
+    written: files,
+    units,
+    lines: [
+      `Wrote ${files.join(', ')}: medic runs as ${deps.user} with the config ${configFile}.`,
+      'Install them as root:',
+      `  cp ${files.map(shellWord).join(' ')} /etc/systemd/system/`,
+      '  systemctl daemon-reload',
+      `  systemctl enable --now ${CHECK_TIMER}`,
+      `  systemctl enable --now ${SERVE_SERVICE}    # only if this machine runs medic serve`,
+      `Then remove the \`medic check\` line from the crontab, if there is one (the timer replaces it), and see it run: systemctl list-timers ${CHECK_TIMER}; journalctl -u ${CHECK_SERVICE}`,
+      ...notes,
+    ],
+  };
+}
+
+/** Every file the config reads a secret from. */
+function secretFilesOf(config: Config): string[] {
+  const files = [...config.targets.values()].map(keyRefOf).filter((r) => r.startsWith('file:')).map((r) => r.slice(5));
+  if (config.serve.configured && config.serve.pingKeyFile) files.push(config.serve.pingKeyFile);
+  if (config.passwordFile) files.push(config.passwordFile);
+  return files;
+}
+
+/** The variables the config reads secrets from, with what each holds. */
+function secretVariables(config: Config): [string, string][] {
+  const out = new Map<string, string>();
+  for (const t of config.targets.values()) {
+    const ref = keyRefOf(t);
+    if (ref.startsWith('env:')) out.set(ref.slice(4), `the ${secretNoun(t)} of target ${t.name}`);
+  }
+  if (config.serve.configured && config.serve.pingKeyEnv) out.set(config.serve.pingKeyEnv, "medic serve's ping key");
+  return [...out];
+}
+
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
