@@ -96,10 +96,25 @@ export function graceFor(cron: Cron, zone: string, now: number): number {
 
 /** Programs that only prepare the real work: a `cd /srv && ./run` is named after `run`. */
 const SETUP = new Set(['cd', 'test', '[', '[[', 'sleep', 'export', 'set', 'umask', 'ulimit', 'source', '.', 'true', ':', 'mkdir', 'echo', 'printf', 'date']);
-/** Programs that run another one given after their options (and, for some, one more argument). */
-const WRAPPERS: Record<string, number> = { exec: 0, nice: 0, ionice: 0, nohup: 0, time: 0, sudo: 0, env: 0, chronic: 0, setsid: 0, stdbuf: 0, 'run-one': 0, timeout: 1, flock: 1 };
-/** Options of those wrappers that take a value. */
-const WRAPPER_VALUES = new Set(['-n', '-c', '-u', '-g', '-k', '-s', '-w', '-E', '-o', '-e', '-i', '--signal', '--kill-after', '--user', '--group', '--timeout']);
+/**
+ * Programs that run another one given after their options: the options of theirs that take a
+ * value, and how many arguments come before the program (timeout's duration, flock's lock file).
+ */
+const WRAPPERS: Record<string, { values: string[]; before: number }> = {
+  exec: { values: ['-a'], before: 0 },
+  nice: { values: ['-n'], before: 0 },
+  ionice: { values: ['-c', '-n', '-p'], before: 0 },
+  nohup: { values: [], before: 0 },
+  time: { values: ['-f', '-o'], before: 0 },
+  sudo: { values: ['-u', '-g', '-C', '-D', '-h', '-p', '-U'], before: 0 },
+  env: { values: ['-u', '-C', '-S'], before: 0 },
+  chronic: { values: [], before: 0 },
+  setsid: { values: [], before: 0 },
+  stdbuf: { values: ['-i', '-o', '-e'], before: 0 },
+  'run-one': { values: [], before: 0 },
+  timeout: { values: ['-k', '-s', '--kill-after', '--signal'], before: 1 },
+  flock: { values: ['-w', '-E', '--timeout', '--conflict-exit-code'], before: 1 },
+};
 /** Interpreters: the job is named after the script they run. */
 const INTERPRETERS = /^(sh|bash|dash|zsh|ksh|python[0-9.]*|perl|ruby|php[0-9.]*|node|nodejs|Rscript|java)$/;
 const SCRIPT_EXT = /\.(sh|bash|py|pl|rb|php|js|mjs|cjs|ts|jar|r)$/i;
@@ -136,19 +151,17 @@ export function jobWords(command: string): string[] {
 /** A segment's program and its arguments, with assignments, wrappers and interpreters stepped over. */
 function programOf(words: string[]): string[] | null {
   let i = 0;
-  const skipOptions = () => {
-    while (i < words.length && words[i]!.startsWith('-')) i += WRAPPER_VALUES.has(words[i]!) ? 2 : 1;
-  };
   for (;;) {
     while (i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[i]!)) i++;
     const w = words[i];
     if (w === undefined) return null;
     const name = posix.basename(w);
-    if (name in WRAPPERS) {
+    const wrapper = Object.hasOwn(WRAPPERS, name) ? WRAPPERS[name]! : null;
+    if (wrapper) {
       i++;
-      skipOptions();
+      while (i < words.length && words[i]!.startsWith('-')) i += wrapper.values.includes(words[i]!) ? 2 : 1;
       while (i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[i]!)) i++;
-      i += WRAPPERS[name]!;
+      i += wrapper.before;
       continue;
     }
     if (INTERPRETERS.test(name)) {
@@ -180,7 +193,7 @@ export function slugify(text: string): string {
 
 /** `base-suffix`, cut so that it stays within 64 characters. */
 function joined(base: string, suffix: string): string {
-  return `${base.slice(0, 63 - suffix.length).replace(/[-._]+$/, '')}-${suffix}`;
+  return `${base.slice(0, 63 - suffix.length).replace(/[-._]+$/, '')}-${suffix}`.slice(0, 64);
 }
 
 /**
@@ -191,7 +204,7 @@ function joined(base: string, suffix: string): string {
  */
 export function proposeSlugs(jobs: string[][], taken: Iterable<string>): string[] {
   const used = new Set(taken);
-  const bases = jobs.map((words) => words[0] ?? 'job');
+  const bases = jobs.map((words) => slugify(words[0] ?? '') || 'job');
   const count = new Map<string, number>();
   for (const b of bases) count.set(b, (count.get(b) ?? 0) + 1);
   const wanted = jobs.map((words, i) => {
@@ -361,8 +374,8 @@ export function lineDiff(before: string, after: string): string[] {
       ops.push({ kind: ' ', text: a[i]! });
       i++;
       j++;
-    } else if (j < m && (i === n || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) ops.push({ kind: '+', text: b[j++]! });
-    else ops.push({ kind: '-', text: a[i++]! });
+    } else if (i < n && (j === m || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) ops.push({ kind: '-', text: a[i++]! });
+    else ops.push({ kind: '+', text: b[j++]! });
   }
   const near = ops.map((_, k) => ops.slice(Math.max(0, k - 2), k + 3).some((o) => o.kind !== ' '));
   const out: string[] = [];
