@@ -250,7 +250,7 @@ describe('proposeJobs: a service for each job, and why the others are left alone
 
   it('every proposal is a valid service of a config', () => {
     const raw = { targets: { oncall: { type: 'pagerduty' } }, services: proposals.map((p) => p.service) };
-    expect(buildConfig(raw, '/srv/medic.config.json', { cwd: '/srv', env: {}, uid: 0 }).services.map((s) => s.slug)).toEqual(['backup-db', 'backup-files', 'report']);
+    expect(buildConfig(raw, '/srv/medic.config.json', { cwd: '/srv', env: {} }).services.map((s) => s.slug)).toEqual(['backup-db', 'backup-files', 'report']);
   });
 });
 
@@ -308,7 +308,7 @@ function setup(opts: { crontab?: string; config?: unknown; file?: string; confir
     },
     readSystem: () => [],
     findConfig: async () => ({ file, raw: JSON.parse(readFileSync(file, 'utf8')) }),
-    checkConfig: (raw, f) => void buildConfig(raw, f, { cwd: dir, env: {}, uid: process.getuid!() }),
+    checkConfig: (raw, f) => void buildConfig(raw, f, { cwd: dir, env: {} }),
     zone: 'UTC',
     now: () => NOW,
     install: INSTALL,
