@@ -71,18 +71,21 @@ export interface DiscoverReport {
 export const GRACE_SHARE = 0.1;
 export const MIN_GRACE_MS = 60_000;
 export const MAX_GRACE_MS = 3_600_000;
-/** How many runs graceFor looks at (a weekly pattern of several runs a day fits easily). */
+/** How many runs graceFor looks at (a weekly pattern of several runs a day fits easily), over at most a year. */
 const GAP_RUNS = 500;
+const YEAR_MS = 367 * 86_400_000;
 
 /**
  * The grace for a schedule: 10% of the shortest gap between two runs (over the next 500 runs from
- * `now`, in `zone`, so DST is taken as cron takes it), rounded down to whole minutes, at least 1m and
- * at most 1h. A schedule with fewer than two runs in that span gets 1h.
+ * `now`, within a year, in `zone`, so DST is taken as cron takes it), rounded down to whole
+ * minutes, at least 1m and at most 1h. A schedule with fewer than two runs in that span gets 1h.
  */
 export function graceFor(cron: Cron, zone: string, now: number): number {
   let shortest = Infinity;
-  let at = nextRun(cron, zone, now);
-  for (let i = 0; at !== null && i < GAP_RUNS; i++) {
+  const first = nextRun(cron, zone, now);
+  let at = first;
+  // A year and a day holds every pattern a cron line has (DST nights included).
+  for (let i = 0; at !== null && i < GAP_RUNS && at - first! <= YEAR_MS; i++) {
     const next = nextRun(cron, zone, at);
     if (next === null) break;
     shortest = Math.min(shortest, next - at);
@@ -353,6 +356,12 @@ export function rewriteCrontab(text: string, proposals: Proposal[]): string {
   return out.endsWith('\n') ? out : `${out}\n`;
 }
 
+/** The crontab's changes, line by line: `line N:`, the old line after `-`, the new one after `+`. */
+export function crontabDiff(text: string, proposals: Proposal[]): string[] {
+  const lines = text.split('\n');
+  return proposals.filter((p) => p.applies).flatMap((p) => [`line ${p.line}:`, `- ${lines[p.line - 1]}`, `+ ${p.rewritten}`]);
+}
+
 /**
  * A short line diff of two texts: the lines that differ between the common start and the common
  * end, with up to two lines of context around them, `-`/`+`/` ` in front.
@@ -509,7 +518,7 @@ export async function discover(input: DiscoverInput, deps: DiscoverDeps): Promis
     deps.say(`medic discover --apply edits JSON configs only; ${file} is not one, so nothing was changed. Add these services to it:`);
     deps.say(JSON.stringify(services, null, 2));
     deps.say('then replace these crontab lines with `crontab -e`:');
-    for (const line of lineDiff(userText, newCrontab)) deps.say(line);
+    for (const line of crontabDiff(userText, mine)) deps.say(line);
     report.applied = { crontab: false, config: false, backup: null };
     return report;
   }
@@ -518,7 +527,7 @@ export async function discover(input: DiscoverInput, deps: DiscoverDeps): Promis
   const newConfig = `${JSON.stringify(newRaw, null, indent)}\n`;
 
   deps.say('The crontab (`crontab -l`) would change like this:');
-  for (const line of lineDiff(userText, newCrontab)) deps.say(line);
+  for (const line of crontabDiff(userText, mine)) deps.say(line);
   deps.say(`${file} would change like this:`);
   for (const line of lineDiff(oldConfig, newConfig)) deps.say(line);
   if (!input.yes) {
