@@ -410,3 +410,48 @@ describe('discover --apply: all or nothing', () => {
     expect(s.installed).toEqual([]);
   });
 });
+
+describe('discover: system crontabs and a missing config', () => {
+  it('--system --apply: /etc lines are listed, never installed, and the note says so', async () => {
+    const s = setup({ confirm: null });
+    s.deps.readSystem = () => [
+      { file: '/etc/crontab', text: '17 * * * * root cd / && run-parts --report /etc/cron.hourly\n' },
+      { file: '/etc/cron.d/locked', text: null, error: 'EACCES' },
+    ];
+    const report = await discover({ system: true, apply: true, yes: true }, s.deps);
+    expect(report.proposals.map((p) => [p.source, p.service.slug, p.applies, p.user])).toEqual([
+      ['crontab', 'backup-2', true, undefined],
+      ['crontab', 'poll', true, undefined],
+      ['/etc/crontab', 'run-parts', false, 'root'],
+    ]);
+    expect(s.installed).toHaveLength(1);
+    expect(s.installed[0]).not.toContain('run-parts');
+    expect(JSON.parse(readFileSync(s.file, 'utf8')).services.map((x: any) => x.slug)).toEqual(['backup', 'backup-2', 'poll']);
+    expect(report.notes.join('\n')).toContain('cannot read /etc/cron.d/locked (EACCES)');
+    expect(report.notes.join('\n')).toContain('jobs from /etc files are listed only');
+  });
+
+  it('without a config: lists, with a note; --apply is refused with the config error (78)', async () => {
+    const s = setup();
+    const { ConfigError } = await import('../../src/errors.js');
+    s.deps.findConfig = async () => {
+      throw new ConfigError('no Medic config found; looked in /x');
+    };
+    const report = await discover({ system: false, apply: false, yes: false }, s.deps);
+    expect(report.config).toBeNull();
+    expect(report.proposals.map((p) => p.service.slug)).toEqual(['backup', 'poll']);
+    expect(report.proposals[0]!.rewritten).not.toContain('--config');
+    expect(report.notes[0]).toContain('no config read (no Medic config found; looked in /x)');
+    await expect(discover({ system: false, apply: true, yes: true }, s.deps)).rejects.toMatchObject({ exitCode: 78 });
+    expect(s.installed).toEqual([]);
+  });
+
+  it('a crontab with nothing to wrap: --apply changes nothing and says so', async () => {
+    const s = setup({ crontab: '@reboot /x\n* * * * * medic check\n' });
+    const report = await discover({ system: false, apply: true, yes: true }, s.deps);
+    expect(report.applied).toEqual({ crontab: false, config: false, backup: null });
+    expect(report.notes).toContain("nothing to apply: no job of this user's crontab needs a service");
+    expect(s.installed).toEqual([]);
+    expect(s.backups()).toEqual([]);
+  });
+});
