@@ -644,7 +644,12 @@ beside the config (crontab.<time>.bak, mode 600): \`crontab <that file>\` puts i
                   const { createInterface } = await import('node:readline/promises');
                   const rl = createInterface({ input: stdin, output: process.stderr });
                   try {
-                    return /^y(es)?$/i.test((await rl.question(question)).trim());
+                    // Ctrl-C or Ctrl-D at the question is a no.
+                    return await new Promise<boolean>((done) => {
+                      rl.on('SIGINT', () => done(false));
+                      rl.on('close', () => done(false));
+                      rl.question(question).then((answer) => done(/^y(es)?$/i.test(answer.trim())), () => done(false));
+                    });
                   } finally {
                     rl.close();
                   }
