@@ -18,10 +18,11 @@ const OWNED = [
   },
   { modules: ['commander'], owners: ['src/cli.ts'], message: 'commander only in src/cli.ts' },
   {
-    // doctor reads the user's crontab with `crontab -l`; every job medic runs goes through src/job.ts.
+    // doctor reads the user's crontab with `crontab -l`, discover installs one with `crontab -`;
+    // every job medic runs goes through src/job.ts.
     modules: ['child_process', 'node:child_process'],
-    owners: ['src/job.ts', 'src/commands/doctor.ts'],
-    message: 'processes only in src/job.ts (and doctor reading the crontab)',
+    owners: ['src/job.ts', 'src/commands/doctor.ts', 'src/commands/discover.ts'],
+    message: 'processes only in src/job.ts (and doctor and discover reading and installing the crontab)',
   },
 ];
 

@@ -640,6 +640,66 @@ files unsafe or not a matching certificate and key, or the listen address unusab
       };
     });
 
+  withConfig(program.command('discover'))
+    .description("list this user's crontab jobs with a proposed service for each; --apply adds them to the config and wraps their lines in medic run")
+    .option('--system', 'also list /etc/crontab and /etc/cron.d (listed only: never edited)')
+    .option('--apply', 'add the services to the (JSON) config and rewrite the crontab lines, after showing both diffs and asking')
+    .option('-y, --yes', 'with --apply: do not ask (needed without a terminal)')
+    .option('--json', 'print the proposals as JSON for scripts')
+    .addHelpText('after', `
+Skipped, with the reason: lines that already run medic, @reboot, lines with a % not written as \\%
+(cron's stdin marker), environment lines and comments. --apply keeps a copy of the old crontab
+beside the config (crontab.<time>.bak, mode 600): \`crontab <that file>\` puts it back.`)
+    .action((opts: { system?: boolean; apply?: boolean; yes?: boolean; json?: boolean }, cmd: Command) => {
+      job = async () => {
+        const { discover, discoverText, installUserCrontab, readSystemCrontabs } = await import('./commands/discover.js');
+        const { readUserCrontab } = await import('./commands/doctor.js');
+        const { isExecutableFile } = await import('./crontab.js');
+        const { buildConfig, findConfig, machineZone } = await import('./config.js');
+        const { readdirSync, readFileSync, realpathSync } = await import('node:fs');
+        const { homedir } = await import('node:os');
+        const where = loadOptions(cmd.opts().config ?? globalConfig, io, env);
+        const zone = machineZone(Intl.DateTimeFormat().resolvedOptions().timeZone, env.TZ);
+        if (zone.note) warn(zone.note);
+        const stdin = process.stdin;
+        const report = await discover(
+          { system: opts.system === true, apply: opts.apply === true, yes: opts.yes === true },
+          {
+            readCrontab: () => readUserCrontab(env),
+            installCrontab: installUserCrontab(env),
+            readSystem: () => readSystemCrontabs('/etc', (dir) => readdirSync(dir), (file) => readFileSync(file, 'utf8')),
+            findConfig: () => findConfig(where),
+            checkConfig: (raw, file) => void buildConfig(raw, file, where),
+            zone: zone.zone,
+            now,
+            install: install(),
+            home: env.HOME ?? homedir(),
+            isExecutable: isExecutableFile,
+            realpath: (path) => realpathSync(path),
+            confirm: stdin.isTTY
+              ? async (question) => {
+                  const { createInterface } = await import('node:readline/promises');
+                  const rl = createInterface({ input: stdin, output: process.stderr });
+                  try {
+                    // Ctrl-C or Ctrl-D at the question is a no.
+                    return await new Promise<boolean>((done) => {
+                      rl.on('SIGINT', () => done(false));
+                      rl.on('close', () => done(false));
+                      rl.question(question).then((answer) => done(/^y(es)?$/i.test(answer.trim())), () => done(false));
+                    });
+                  } finally {
+                    rl.close();
+                  }
+                }
+              : null,
+            say: opts.json ? warn : human,
+          },
+        );
+        if (opts.json) printJson(JSON.stringify(report, null, 2));
+        else if (!opts.apply) for (const line of discoverText(report)) human(line);
+      };
+    });
+
   withConfig(program.command('test-alert'))
     .description("send a test event to each target (PagerDuty: the guide's test event; Slack: a test message; webhook: a signed test event) and print the answer")
     .option('--resolve', 'send the resolve for the test alert instead')

@@ -1,6 +1,7 @@
 /**
- * Reading a crontab the way cron does, for `medic doctor`, and writing the lines `medic init` and
- * `medic doctor` print. Parsing is pure; whether a file is an executable comes in as a function.
+ * Reading a crontab the way cron does, for `medic doctor` and `medic discover`, and writing the
+ * lines `medic init`, `medic doctor` and `medic discover` print. Parsing is pure; whether a file is
+ * an executable comes in as a function.
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join, posix } from 'node:path';
@@ -18,6 +19,8 @@ export interface CronJob {
   command: string;
   /** The NAME=value lines above it (cron gives a job the settings made before its line). */
   env: Record<string, string>;
+  /** Only in a system crontab (/etc/crontab, /etc/cron.d/*): the user field, who the job runs as. */
+  user?: string;
 }
 
 export interface ParsedCrontab {
@@ -26,19 +29,28 @@ export interface ParsedCrontab {
   commented: CronJob[];
   /** Every NAME=value line, in order. */
   settings: { lineNo: number; name: string; value: string }[];
+  /** Line numbers of every comment line (commented-out jobs included). */
+  comments: number[];
+  /** Lines that are none of these: cron would refuse the crontab over them. */
+  unreadable: number[];
 }
 
 const SETTING = /^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/;
 
-/** Splits a crontab into settings and job lines (comments and blank lines dropped). */
-export function parseCrontab(text: string): ParsedCrontab {
-  const out: ParsedCrontab = { jobs: [], commented: [], settings: [] };
+/**
+ * Splits a crontab into settings and job lines (comments and blank lines dropped). A system crontab
+ * (`system`: /etc/crontab, /etc/cron.d/*) has a user field between the schedule and the command.
+ */
+export function parseCrontab(text: string, opts: { system?: boolean } = {}): ParsedCrontab {
+  const out: ParsedCrontab = { jobs: [], commented: [], settings: [], comments: [], unreadable: [] };
+  const jobLine = opts.system ? systemJobLine : userJobLine;
   const env: Record<string, string> = {};
   text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
     const lineNo = i + 1;
     if (line === '') return;
     if (line.startsWith('#')) {
+      out.comments.push(lineNo);
       // Only what looks like a schedule (not a "# m h dom mon dow command" header).
       const rest = line.replace(/^#+\s*/, '');
       const job = /^[\d*@]/.test(rest) ? jobLine(rest, lineNo, env) : null;
@@ -54,11 +66,18 @@ export function parseCrontab(text: string): ParsedCrontab {
     }
     const job = jobLine(line, lineNo, env);
     if (job) out.jobs.push(job);
+    else out.unreadable.push(lineNo);
   });
   return out;
 }
 
-function jobLine(line: string, lineNo: number, env: Record<string, string>): CronJob | null {
+function systemJobLine(line: string, lineNo: number, env: Record<string, string>): CronJob | null {
+  const job = userJobLine(line, lineNo, env);
+  const m = job && /^(\S+)\s+(.+)$/.exec(job.command);
+  return job && m ? { ...job, user: m[1]!, command: m[2]! } : null;
+}
+
+function userJobLine(line: string, lineNo: number, env: Record<string, string>): CronJob | null {
   if (line.startsWith('@')) {
     const m = /^(@\S+)\s+(.+)$/.exec(line);
     return m ? { lineNo, schedule: m[1]!, command: m[2]!, env: { ...env } } : null;
@@ -256,9 +275,55 @@ export function checkerCrontabLine(install: Install, configFile: string | null):
   return configFile === null ? line.replace('--config CONFIG', '--config <your config file>') : line;
 }
 
+/**
+ * Where cron's `%` handling applies to a command field: the offset of the first `%` without a
+ * backslash in front (cron ends the command there and hands the rest to the job's stdin, each
+ * further `%` a newline), or -1 when there is none. `\%` is a literal `%`.
+ */
+export function stdinMarkerAt(command: string): number {
+  let escaped = false;
+  for (let i = 0; i < command.length; i++) {
+    const c = command[i]!;
+    if (escaped) escaped = false;
+    else if (c === '\\') escaped = true;
+    else if (c === '%') return i;
+  }
+  return -1;
+}
+
+/**
+ * What cron hands its shell for a command field (Debian cron's do_command.c): the text up to the
+ * first `%` without a backslash in front, with each `\%` turned into `%` (other backslashes stay).
+ */
+export function cronShellText(command: string): string {
+  let out = '';
+  let escaped = false;
+  for (const c of command) {
+    if (escaped) {
+      out = c === '%' ? `${out.slice(0, -1)}%` : out + c;
+      escaped = false;
+      continue;
+    }
+    if (c === '%') break;
+    if (c === '\\') escaped = true;
+    out += c;
+  }
+  return out;
+}
+
+/** A `%` of Medic's own (a path) on a crontab line: escaped, so that cron passes it on as it is. */
+export function cronEscape(text: string): string {
+  return text.replace(/%/g, '\\%');
+}
+
+/** Any text as one word for sh, always in single quotes (a `'` inside becomes `'\''`). */
+export function shQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
 /** A word for sh: as it is when safe, else in single quotes. */
 export function shellWord(s: string): string {
-  return /^[A-Za-z0-9_./:=@+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+  return /^[A-Za-z0-9_./:=@+,-]+$/.test(s) ? s : shQuote(s);
 }
 
 /** Whether a path is a file this process could execute (what cron will try). */
