@@ -340,11 +340,12 @@ _medic_commands() {
   _describe -t commands 'medic command' commands
 }
 
-# Slugs, teams or targets ($1) read from the config at this moment (-c/--config on the line, else
-# MEDIC_CONFIG, else the search); a broken config completes nothing and says nothing.
+# Slugs, teams or targets (the last argument; _arguments puts compadd's options before it) read
+# from the config at this moment (-c/--config on the line, else MEDIC_CONFIG, else the search); a
+# broken config completes nothing and says nothing.
 _medic_names() {
   local -a names
-  local config= i w
+  local kind=\${@[-1]} config= i w
   for ((i = 2; i < \${#_medic_line}; i++)); do
     w=\${(Q)_medic_line[i]}
     case $w in
@@ -354,11 +355,11 @@ _medic_names() {
   done
   if [[ $config == '~' || $config == '~/'* ]]; then config=$HOME\${config:1}; fi
   if [[ -n $config ]]; then
-    names=(\${(f)"$(\${(Q)_medic_line[1]} __complete "$1" "--config=$config" 2>/dev/null)"})
+    names=(\${(f)"$(\${(Q)_medic_line[1]} __complete "$kind" "--config=$config" 2>/dev/null)"})
   else
-    names=(\${(f)"$(\${(Q)_medic_line[1]} __complete "$1" 2>/dev/null)"})
+    names=(\${(f)"$(\${(Q)_medic_line[1]} __complete "$kind" 2>/dev/null)"})
   fi
-  compadd -a names
+  compadd "\${@[1,-2]}" -a names
 }
 
 _medic() {
