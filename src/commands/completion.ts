@@ -312,7 +312,9 @@ function zshOptionSpecs(options: OptionSpec[]): string[] {
   return options.flatMap((o) => {
     const exclusive = o.names.length > 1 ? `(${o.names.join(' ')})` : '';
     const action = { flag: '', file: ':file:_files', dir: ':folder:_files -/', team: ':team:_medic_names teams', target: ':target:_medic_names targets', value: ':value: ' }[o.value];
-    return o.names.map((n) => sq(`${exclusive}${n}[${zshDescription(o.description)}]${action}`));
+    // `--name=`: the value in the next word or after an = in the same one.
+    const eq = (n: string) => (o.value !== 'flag' && n.startsWith('--') ? '=' : '');
+    return o.names.map((n) => sq(`${exclusive}${n}${eq(n)}[${zshDescription(o.description)}]${action}`));
   });
 }
 
@@ -367,7 +369,8 @@ _medic() {
   _medic_line=("\${words[@]}")
   local curcontext=$curcontext state line
   typeset -A opt_args
-  _arguments -s -S -C \\
+  # -A '-*': the program's options come before the command; after it, the command's own.
+  _arguments -s -S -C -A '-*' \\
     ${zshOptionSpecs(cli.options).join(' \\\n    ')} \\
     '1: :_medic_commands' \\
     '*:: :->args' && return 0
