@@ -4,12 +4,13 @@
 #   curl      the PagerDuty guide's manual test
 #   postgresql  the store tests start a throwaway PostgreSQL from its binaries (initdb, pg_ctl);
 #             nothing is started or enabled by installing it
+#   zsh fish  the completion tests load `medic completion zsh|fish` in the real shells (bash is always there)
 # The one place that lists them: add a tool here, and .ci/run and every developer get it.
 # Idempotent and quiet (installs only what is missing). Needs root: run as root or through sudo.
 #   sudo scripts/install-test-tools.sh
 set -euo pipefail
 
-packages=(faketime curl postgresql)
+packages=(faketime curl postgresql zsh fish)
 
 missing=()
 for package in "${packages[@]}"; do

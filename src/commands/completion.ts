@@ -347,7 +347,16 @@ _medic_commands() {
 # broken config completes nothing and says nothing.
 _medic_names() {
   local -a names
-  local kind=\${@[-1]} config= i w
+  local kind=\${@[-1]} config= i w seen=
+  # MEDIC_CONFIG=... before medic on the line: the line split into words as the shell would ((z), which runs nothing).
+  for w in \${(z)LBUFFER}; do
+    case $w in
+      ';' | '|' | '||' | '&&' | '&' | '|&') config= seen= ;;
+      MEDIC_CONFIG=*) [[ -z $seen ]] && config=\${(Q)\${w#MEDIC_CONFIG=}} ;;
+      [A-Za-z_]*=*) ;;
+      *) seen=1 ;;
+    esac
+  done
   for ((i = 2; i < \${#_medic_line}; i++)); do
     w=\${(Q)_medic_line[i]}
     case $w in

@@ -168,6 +168,7 @@ describe('bash', () => {
   ])('a config path with spaces, quotes and $() (%s) is read, never run', async (_how, typed) => {
     expect((await bashComplete(`medic -c ${typed} pause --team `)).reply).toEqual(['odd-team']);
     expect((await bashComplete(`medic -c ${typed} beat `)).reply).toEqual(['odd-place']);
+    expect((await bashComplete(`MEDIC_CONFIG=${typed} medic pause --team `)).reply).toEqual(['odd-team']);
     nothingRan();
   });
 
@@ -252,6 +253,7 @@ describe('zsh', () => {
     ['medic beat --config=other.json ', ['other-job']],
     ['medic beat --config other.json ', ['other-job']],
     ['medic --config=other.json pause --team ', ['other-team']],
+    ['MEDIC_CONFIG=other.json medic status ', ['other-job']],
     ['medic -c broken.json beat ', []],
   ])('%j completes to %j', { timeout: 60_000 }, async (line, expected) => {
     expect((await zshComplete(line)).sort()).toEqual([...expected].sort());
@@ -269,6 +271,7 @@ describe('zsh', () => {
   it('a config path with spaces, quotes and $() is read, never run; shell-code team names are not offered', { timeout: 60_000 }, async () => {
     expect(await zshComplete(`medic -c ${singleQuoted(join(HOSTILE_DIR, 'medic.config.json'))} pause --team `)).toEqual(['odd-team']);
     expect(await zshComplete(`medic -c ${backslashed(join(HOSTILE_DIR, 'medic.config.json'))} beat `)).toEqual(['odd-place']);
+    expect(await zshComplete(`MEDIC_CONFIG=${singleQuoted(join(HOSTILE_DIR, 'medic.config.json'))} medic pause --team `)).toEqual(['odd-team']);
     expect(await zshComplete('medic -c hostile-names.json pause --team ')).toEqual(['ok-team']);
     nothingRan();
   });
@@ -294,6 +297,7 @@ describe('fish', () => {
     ['medic test-alert --target ', ['oncall', 'chat']],
     ['medic -c other.json beat ', ['other-job']],
     ['medic beat --config=other.json ', ['other-job']],
+    ['MEDIC_CONFIG=other.json medic status ', ['other-job']],
     ['medic -c broken.json beat ', []],
   ])('%j completes to %j', async (line, expected) => {
     expect((await fishComplete(line)).sort()).toEqual([...expected].sort());
