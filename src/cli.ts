@@ -630,7 +630,10 @@ files unsafe or not a matching certificate and key, or the listen address unusab
     .command('completion')
     .description('print the completion script for bash, zsh or fish (commands, options, and slugs, teams and targets from the config)')
     .addArgument(new Argument('<shell>', 'the shell').choices(['bash', 'zsh', 'fish']))
-    .addHelpText('after', '\nInstall: docs/completion.md. For bash, e.g. in ~/.bashrc: source <(medic completion bash)')
+    .addHelpText('after', `
+Install: bash: source <(medic completion bash) in ~/.bashrc, or save it as
+~/.local/share/bash-completion/completions/medic; zsh: save it as _medic in a folder of $fpath
+(before compinit); fish: save it as ~/.config/fish/completions/medic.fish.`)
     .action((shell: 'bash' | 'zsh' | 'fish') => {
       job = async () => {
         const { completionScript, describeCli } = await import('./commands/completion.js');

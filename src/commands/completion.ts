@@ -366,9 +366,9 @@ _medic_names() {
   done
   if [[ $config == '~' || $config == '~/'* ]]; then config=$HOME\${config:1}; fi
   if [[ -n $config ]]; then
-    names=(\${(f)"$(\${(Q)_medic_line[1]} __complete "$kind" "--config=$config" 2>/dev/null)"})
+    names=(\${(f)"$("\${(Q)_medic_line[1]}" __complete "$kind" "--config=$config" 2>/dev/null)"})
   else
-    names=(\${(f)"$(\${(Q)_medic_line[1]} __complete "$kind" 2>/dev/null)"})
+    names=(\${(f)"$("\${(Q)_medic_line[1]}" __complete "$kind" 2>/dev/null)"})
   fi
   compadd "\${@[1,-2]}" -a names
 }
@@ -444,7 +444,8 @@ function __medic_command
 end
 
 function __medic_using -a name
-    test "$(__medic_command)" = "$name"
+    set -l command (__medic_command)
+    test "$command" = "$name"
 end
 
 # Slugs, teams or targets ($argv[1]) read from the config at this moment (-c/--config on the line,
