@@ -179,9 +179,6 @@ _medic_split() {
     elif [[ $c == ' ' || $c == $'\\t' || $c == $'\\n' ]]; then
       if [[ $in ]]; then _medic_words+=("$w"); fi
       w= in=
-    elif [[ $c == ';' || $c == '|' || $c == '&' || $c == '(' ]]; then
-      _medic_words=()
-      w= in=
     else
       w+=$c
       in=1
@@ -214,17 +211,13 @@ _medic_add() {
 }
 
 _medic() {
-  local REPLY cur cmd= config= pos=0 i=0 w want= wantopt= dash= prefix= names
+  local REPLY cur cmd= config= pos=0 i w want= wantopt= dash= prefix= names
   local -a _medic_words
   COMPREPLY=()
   _medic_split "\${COMP_LINE:0:COMP_POINT}"
   cur=$REPLY
-  # Assignments before the command (MEDIC_CONFIG=... medic ...), then medic itself.
-  while [[ \${_medic_words[i]} =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; do
-    if [[ \${_medic_words[i]} == MEDIC_CONFIG=* ]]; then config=\${_medic_words[i]#MEDIC_CONFIG=}; fi
-    i=$((i + 1))
-  done
-  for ((i = i + 1; i < \${#_medic_words[@]}; i++)); do
+  # Readline gives the words of this command only, from medic on (not a MEDIC_CONFIG=... before it).
+  for ((i = 1; i < \${#_medic_words[@]}; i++)); do
     w=\${_medic_words[i]}
     if [[ $want ]]; then
       if [[ $wantopt == -c || $wantopt == --config ]]; then config=$w; fi

@@ -99,7 +99,7 @@ describe('printing the scripts', () => {
  * bash-completion package: COMP_* set as readline sets them, the function called as `complete -F`
  * calls it. Returns COMPREPLY and what the shell wrote on stderr.
  */
-async function bashComplete(line: string): Promise<{ reply: string[]; stderr: string }> {
+async function bashComplete(line: string, extraEnv: Record<string, string> = {}): Promise<{ reply: string[]; stderr: string }> {
   const driver = `
 source "$1"
 line=$2
@@ -111,9 +111,58 @@ COMP_CWORD=$((\${#COMP_WORDS[@]} - 1))
 COMPREPLY=()
 _medic medic "\${COMP_WORDS[COMP_CWORD]}" "\${COMP_WORDS[COMP_CWORD-1]}"
 printf '%s\\n' "\${COMPREPLY[@]}"`;
-  const { stdout, stderr } = await exec('bash', ['--norc', '--noprofile', '-c', driver, 'bash', scripts.bash!, line], { cwd: project.dir, env });
+  const { stdout, stderr } = await exec('bash', ['--norc', '--noprofile', '-c', driver, 'bash', scripts.bash!, line], { cwd: project.dir, env: { ...env, ...extraEnv } });
   return { reply: stdout.split('\n').filter((l) => l !== ''), stderr };
 }
+
+/**
+ * Completes `line` in a real interactive `bash --norc --noprofile -i` on a pseudo-terminal (driven
+ * by zsh's zpty): readline splits the line and sets COMP_* itself. Returns what _medic put in
+ * COMPREPLY.
+ */
+async function bashReadline(line: string): Promise<string[]> {
+  const out = join(project.dir, `bash-out-${Math.random().toString(36).slice(2)}`);
+  const setup = join(project.dir, `bash-setup-${Math.random().toString(36).slice(2)}.bash`);
+  writeFileSync(
+    setup,
+    `PS1='> '
+source "$MEDIC_SCRIPT"
+_medic_recorded() { _medic "$@"; { printf '%s\\n' "\${COMPREPLY[@]}"; printf -- '--end--\\n'; } >> "$MEDIC_BASH_OUT"; }
+complete -F _medic_recorded medic
+`,
+  );
+  const driver = `
+zmodload zsh/zpty
+zpty b bash --norc --noprofile -i
+zpty -w b "source \${(q)1}"
+zpty -w -n b "$2"$'\\t'
+for i in {1..300}; do
+  [[ -f $MEDIC_BASH_OUT ]] && grep -q -- '--end--' $MEDIC_BASH_OUT && break
+  sleep 0.1
+done
+zpty -d b
+cat $MEDIC_BASH_OUT`;
+  const { stdout } = await exec('zsh', ['-f', '-c', driver, 'zsh', setup, line], { cwd: project.dir, env: { ...env, MEDIC_BASH_OUT: out, MEDIC_SCRIPT: scripts.bash! } });
+  const lines = stdout.split('\n').filter((l) => l !== '');
+  expect(lines.at(-1)).toBe('--end--');
+  return lines.slice(0, -1);
+}
+
+describe('bash, through readline itself', () => {
+  it.each([
+    ['medic be', ['beat']],
+    ['medic beat n', ['nightly-backup']],
+    ['medic status --', ['--config', '--json', '--help']],
+    ['medic pause --team=p', ['payments', 'platform']],
+    ['cd . && medic pause --team ', TEAMS],
+    ['medic -c other.json beat ', ['other-job']],
+    [`medic -c ${singleQuoted(join(HOSTILE_DIR, 'medic.config.json'))} pause --team `, ['odd-team']],
+    [`medic -c "${join(HOSTILE_DIR, 'medic.config.json').replace(/["$`\\]/g, (c) => `\\${c}`)}" beat `, ['odd-place']],
+  ])('%j completes to %j', { timeout: 60_000 }, async (line, expected) => {
+    expect(await bashReadline(line)).toEqual(expected);
+    nothingRan();
+  });
+});
 
 describe('bash', () => {
   it('registers _medic with complete -F', async () => {
@@ -151,7 +200,6 @@ describe('bash', () => {
     ['medic beat -c other.json ', ['other-job']],
     ['medic --config=other.json pause --team ', ['other-team']],
     ['medic pause --config other.json --team ', ['other-team']],
-    ['MEDIC_CONFIG=other.json medic status ', ['other-job']],
     ["medic -c 'other.json' beat ", ['other-job']],
     ['medic -c missing.json beat ', []],
     ['medic -c broken.json beat ', []],
@@ -168,8 +216,12 @@ describe('bash', () => {
   ])('a config path with spaces, quotes and $() (%s) is read, never run', async (_how, typed) => {
     expect((await bashComplete(`medic -c ${typed} pause --team `)).reply).toEqual(['odd-team']);
     expect((await bashComplete(`medic -c ${typed} beat `)).reply).toEqual(['odd-place']);
-    expect((await bashComplete(`MEDIC_CONFIG=${typed} medic pause --team `)).reply).toEqual(['odd-team']);
     nothingRan();
+  });
+
+  it('honours an exported MEDIC_CONFIG, and -c over it', async () => {
+    expect((await bashComplete('medic status ', { MEDIC_CONFIG: 'other.json' })).reply).toEqual(['other-job']);
+    expect((await bashComplete('medic -c medic.config.json status ', { MEDIC_CONFIG: 'other.json' })).reply).toEqual(SLUGS);
   });
 
   it('team names that are shell code are neither offered nor run', async () => {
