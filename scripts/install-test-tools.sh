@@ -6,12 +6,13 @@
 #             nothing is started or enabled by installing it
 #   systemd   `systemd-analyze verify` checks the units `medic init --systemd` writes
 #   cron      medic discover's tests read and install a throwaway user's crontab with the real `crontab`
+#   zsh fish  the completion tests load `medic completion zsh|fish` in the real shells (bash is always there)
 # The one place that lists them: add a tool here, and .ci/run and every developer get it.
 # Idempotent and quiet (installs only what is missing). Needs root: run as root or through sudo.
 #   sudo scripts/install-test-tools.sh
 set -euo pipefail
 
-packages=(faketime curl postgresql systemd cron)
+packages=(faketime curl postgresql systemd cron zsh fish)
 
 missing=()
 for package in "${packages[@]}"; do

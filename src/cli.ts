@@ -100,6 +100,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     now = () => local() + offset;
   };
   const sleep = overrides.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  if (argv[0] === '__complete') {
+    // A shell completing a word (src/commands/completion.ts): the config's names, fast, and silent on any error.
+    const { completeNames } = await import('./commands/completion.js');
+    const { findConfig } = await import('./config-file.js');
+    io.stdout.write(await completeNames(argv.slice(1), { load: loadOptions(undefined, io, env), findConfig }));
+    return EXIT.ok;
+  }
   const fast = beatArgs(argv);
   if (fast) {
     try {
@@ -110,7 +117,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     }
   }
   // commander costs ~10 ms to load: only commands other than a plain `beat` pay for it.
-  const { Command, Option } = await import('commander');
+  const { Argument, Command, Option } = await import('commander');
   let job: (() => Promise<number | void>) | undefined;
   let globalConfig: string | undefined;
   const print = (text: string) => io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -713,6 +720,21 @@ beside the config (crontab.<time>.bak, mode 600): \`crontab <that file>\` puts i
           { resolve: opts.resolve === true, target: opts.target },
           { config: cfg, send: await sender(), env, uid: userId(), sleep, report: human },
         );
+      };
+    });
+
+  program
+    .command('completion')
+    .description('print the completion script for bash, zsh or fish (commands, options, and slugs, teams and targets from the config)')
+    .addArgument(new Argument('<shell>', 'the shell').choices(['bash', 'zsh', 'fish']))
+    .addHelpText('after', `
+Install: bash: source <(medic completion bash) in ~/.bashrc, or save it as
+~/.local/share/bash-completion/completions/medic; zsh: save it as _medic in a folder of $fpath
+(before compinit); fish: save it as ~/.config/fish/completions/medic.fish.`)
+    .action((shell: 'bash' | 'zsh' | 'fish') => {
+      job = async () => {
+        const { completionScript, describeCli } = await import('./commands/completion.js');
+        io.stdout.write(completionScript(shell, describeCli(program)));
       };
     });
 
