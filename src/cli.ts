@@ -448,6 +448,29 @@ files unsafe or not a matching certificate and key, or the listen address unusab
         });
     });
 
+  withConfig(program.command('metrics'))
+    .description("print the state in Prometheus' text format (or write it for node_exporter's textfile collector)")
+    .option('--textfile <path>', 'write it atomically to this .prom file instead, silently (cron)')
+    .addHelpText('after', `
+Example: * * * * * medic metrics --textfile /var/lib/prometheus/node-exporter/medic.prom
+Read-only: never creates or migrates the database. Exit codes: 64 a path not ending in .prom,
+74 the database or the file cannot be read or written (a missing folder, a link at the path), 78 config.`)
+    .action((opts: { textfile?: string }, cmd: Command) => {
+      job = () =>
+        withStore(
+          cmd,
+          async (cfg, store) => {
+            const { metricsFamilies, writeTextfile } = await import('./commands/metrics.js');
+            const { exposition } = await import('./core/metrics.js');
+            const { resolve } = await import('node:path');
+            const text = exposition(await metricsFamilies({ config: cfg, store, now, version: pkg.version }));
+            if (opts.textfile === undefined) io.stdout.write(text);
+            else writeTextfile(resolve(io.cwd, opts.textfile), text, process.pid);
+          },
+          { readOnly: true },
+        );
+    });
+
   const selection = (cmd: Command) =>
     withConfig(cmd)
       .argument('[slug...]', 'services to change')

@@ -798,6 +798,18 @@ export class PostgresStore implements Store {
     });
   }
 
+  targetDeliveries(targets: string[]): Promise<Map<string, { pending: number; refused: number }>> {
+    return this.read(new Map(), async (c) => {
+      const rows = await this.q<{ target: string; pending: number; refused: number }>(
+        c,
+        `SELECT target, count(*) AS pending, count(refused_at) AS refused FROM outbox
+         WHERE status = 'pending' AND target = ANY($1::text[]) GROUP BY target`,
+        [targets],
+      );
+      return new Map(rows.map((r) => [r.target, { pending: Number(r.pending), refused: Number(r.refused) }]));
+    });
+  }
+
   deliveryStates(): Promise<Map<string, ServiceDelivery>> {
     return this.read(new Map(), async (c) => {
       const states = new Map<string, ServiceDelivery>();

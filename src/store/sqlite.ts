@@ -797,6 +797,16 @@ export class SqliteStore implements Store {
     });
   }
 
+  targetDeliveries(targets: string[]): Promise<Map<string, { pending: number; refused: number }>> {
+    return this.run(() => {
+      const rows = this.sql(
+        `SELECT target, count(*) AS pending, count(refused_at) AS refused FROM outbox
+         WHERE status = 'pending' AND target IN (SELECT value FROM json_each(?)) GROUP BY target`,
+      ).all(JSON.stringify(targets)) as { target: string; pending: number; refused: number }[];
+      return new Map(rows.map((r) => [r.target, { pending: r.pending, refused: r.refused }]));
+    });
+  }
+
   deliveryStates(): Promise<Map<string, ServiceDelivery>> {
     return this.run(() => {
       const states = new Map<string, ServiceDelivery>();

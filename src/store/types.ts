@@ -213,6 +213,12 @@ export interface Store {
   /** Logs a failed attempt that will be retried within this run (for history); the event stays as it is. */
   noteAttempt(id: number, error: string, now: number): Promise<void>;
   pendingCounts(): Promise<Map<string, number>>;
+  /**
+   * [ecosystem] Per target among `targets` (by name), its pending events (refused ones included)
+   * and how many of them were refused; a target with none is absent. Only the targets asked for:
+   * rows for other names (planted, or a target no longer configured) cannot swell the answer.
+   */
+  targetDeliveries(targets: string[]): Promise<Map<string, { pending: number; refused: number }>>;
   /** Per service with something to tell: pending events, a standing refusal, the open incident's triggers. */
   deliveryStates(): Promise<Map<string, ServiceDelivery>>;
   /**
