@@ -421,6 +421,7 @@ files unsafe or not a matching certificate and key, or the listen address unusab
           stdoutBacklog: () => io.stdout.writableLength ?? 0,
           monotonic: () => performance.now(),
           now,
+          version: pkg.version,
         });
       };
     });
