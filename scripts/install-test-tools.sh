@@ -4,12 +4,15 @@
 #   curl      the PagerDuty guide's manual test
 #   postgresql  the store tests start a throwaway PostgreSQL from its binaries (initdb, pg_ctl);
 #             nothing is started or enabled by installing it
+#   prometheus  `promtool check metrics` / `check rules` validate what medic metrics writes and the
+#             alerting rules of docs/metrics.md (the tests never start the Prometheus server; on a
+#             machine running systemd, Debian's package enables and starts it: `systemctl disable --now prometheus`)
 # The one place that lists them: add a tool here, and .ci/run and every developer get it.
 # Idempotent and quiet (installs only what is missing). Needs root: run as root or through sudo.
 #   sudo scripts/install-test-tools.sh
 set -euo pipefail
 
-packages=(faketime curl postgresql)
+packages=(faketime curl postgresql prometheus)
 
 missing=()
 for package in "${packages[@]}"; do

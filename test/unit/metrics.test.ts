@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { serviceMetrics } from '../../src/commands/metrics.js';
 import type { ServiceStatus } from '../../src/commands/status.js';
@@ -214,5 +217,26 @@ describe('serviceMetrics: a status row folded into up, late, down or paused', ()
   it('keeps the times as epoch ms and no beat as null', () => {
     expect(serviceMetrics(row({ lastSeen: null }), T)).toMatchObject({ lastBeatAt: null, deadlineAt: T + 360_000 });
     expect(serviceMetrics(row({}), T).lastBeatAt).toBe(T - 60_000);
+  });
+});
+
+describe('docs/metrics.md', () => {
+  it("its alerting rules pass promtool check rules and use only metrics Medic writes (or node_exporter's)", () => {
+    const doc = readFileSync(new URL('../../docs/metrics.md', import.meta.url), 'utf8');
+    const rules = /```yaml\n(groups:[^]*?)```/.exec(doc)?.[1];
+    expect(rules).toBeDefined();
+    const dir = mkdtempSync(join(tmpdir(), 'medic-rules-'));
+    try {
+      const file = join(dir, 'medic.rules.yml');
+      writeFileSync(file, rules!);
+      const r = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
+      expect({ code: r.status, err: r.stderr }).toEqual({ code: 0, err: '' });
+      expect(r.stdout).toContain('SUCCESS: 6 rules found');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const written = new Set([...stateFamilies(state()), ...serveFamilies({ ok: 0, start: 0, fail: 0, log: 0 }, new Map())].map((f) => f.name));
+    const used = [...rules!.matchAll(/\b(medic_[a-z_]+)/g)].map((m) => m[1]!);
+    expect(used.filter((name) => !written.has(name))).toEqual([]);
   });
 });
