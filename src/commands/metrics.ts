@@ -16,7 +16,7 @@ export interface MetricsDeps {
 
 /**
  * The state as metric families: the rows `medic status` computes (its evaluation, not another),
- * per configured target its pending and refused events, and the last check's time.
+ * per configured target its pending and refused events, and the last check's time and duration.
  */
 export async function metricsFamilies(deps: MetricsDeps): Promise<MetricFamily[]> {
   const at = deps.now();
@@ -28,6 +28,7 @@ export async function metricsFamilies(deps: MetricsDeps): Promise<MetricFamily[]
     services: report.rows.map((row) => serviceMetrics(row, at)),
     targets: names.map((name) => ({ name, pending: counts.get(name)?.pending ?? 0, refused: counts.get(name)?.refused ?? 0 })),
     lastCheckAt: report.lastCheckAt,
+    lastCheckDurationMs: await deps.store.lastCheckDurationMs(),
   });
 }
 

@@ -42,6 +42,8 @@ export interface StateMetrics {
   /** Pending events per configured target (refused ones included) and how many of them were refused. */
   targets: { name: string; pending: number; refused: number }[];
   lastCheckAt: number | null;
+  /** How long the last check held the checker lock; null when unknown. */
+  lastCheckDurationMs: number | null;
 }
 
 /** The families of Medic's state (what `medic metrics` prints). */
@@ -82,6 +84,7 @@ export function stateFamilies(m: StateMetrics): MetricFamily[] {
     perTarget('medic_target_events_pending', 'Events waiting to be delivered to the target, refused ones included.', (t) => t.pending),
     perTarget('medic_target_events_refused', 'Pending events the target refused (kept until its key or URL changes).', (t) => t.refused),
     single('medic_last_check_timestamp_seconds', 'When the last medic check finished, in seconds since the epoch (no sample before the first).', m.lastCheckAt === null ? null : seconds(m.lastCheckAt)),
+    single('medic_last_check_duration_seconds', 'How long the last medic check ran (held the checker lock), in seconds (no sample when unknown).', m.lastCheckDurationMs === null ? null : seconds(m.lastCheckDurationMs)),
   ];
 }
 

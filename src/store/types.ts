@@ -257,7 +257,10 @@ export interface Store {
    * known to be gone), a lock taken also frees that holder's claims on events.
    */
   acquireLock(owner: string, now: number, leaseMs: number, takeOverFrom?: string): Promise<{ acquired: boolean; holder: string | null }>;
-  /** Frees the lock, records the run (at, owner) for status and gap protection, and drops the owner's remaining claims on events. */
+  /**
+   * Frees the lock, records the run (at, owner, and when it took the lock: its duration) for status,
+   * gap protection and metrics, and drops the owner's remaining claims on events.
+   */
   releaseLock(owner: string, lastRunAt: number): Promise<void>;
   /**
    * A check ran at `at` but could not evaluate (its config has problems): beats were still being
@@ -265,6 +268,12 @@ export interface Store {
    */
   noteCheckAttempt(at: number): Promise<void>;
   lastCheckAt(): Promise<number | null>;
+  /**
+   * [ecosystem] How long the last check that finished held the lock (from acquireLock to
+   * releaseLock); null before the first, after a check that could not evaluate (noteCheckAttempt),
+   * or in a database older than schema 7.
+   */
+  lastCheckDurationMs(): Promise<number | null>;
   /** [scale] Who ran the last check that finished (`pid@host`, the lock's owner), for status; null: none yet. */
   lastChecker(): Promise<string | null>;
   schemaVersion(): Promise<number>;

@@ -4,11 +4,13 @@
  * a part) and never through a link; `medic serve`'s /metrics over HTTP on loopback.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { writeTextfile } from '../../src/commands/metrics.js';
+import { MIGRATIONS } from '../../src/store/migrations.js';
 import { tempProject, type Project } from '../helpers/cli.js';
 import { badRequestJson, startPdServer, type PdServer } from '../helpers/pd-server.js';
 import { configFor, PING_KEY, startServe } from '../helpers/serve.js';
@@ -110,6 +112,8 @@ describe('medic metrics', { timeout: 180_000 }, () => {
     expect(m.get('medic_target_events_pending{target="refusing"}')).toBe('1');
     expect(m.get('medic_target_events_refused{target="refusing"}')).toBe('1');
     expect(m.get('medic_last_check_timestamp_seconds')).toBe(String(N / 1000));
+    // A frozen clock: the check took no time by it.
+    expect(m.get('medic_last_check_duration_seconds')).toBe('0');
     expect(m.get('medic_build_info{version="0.1.0"}')).toBe('1');
   });
 
@@ -120,6 +124,35 @@ describe('medic metrics', { timeout: 180_000 }, () => {
     expect(parse(res.stdout).get('medic_service_up{slug="backup",team="",priority="P3"}')).toBe('1');
     expect(parse(res.stdout).has('medic_last_check_timestamp_seconds')).toBe(false);
     expect(existsSync(join(p.dir, 'medic.db'))).toBe(false);
+  });
+
+  it('the last check took as long as it held the lock (a clock running 10 times fast)', async () => {
+    const p = (project = tempProject({ targets: { oncall: { type: 'pagerduty', eventsUrl: 'http://127.0.0.1:9/v2/enqueue' } }, services: [{ slug: 'backup', interval: '1h' }] }));
+    expect((await p.run(['check'], { at: N, speed: 10, env: { PAGERDUTY_ROUTING_KEY: EXAMPLE_KEY } })).code).toBe(0);
+    const m = parse((await p.run(['metrics'], { at: N + MIN, frozen: true })).stdout);
+    const seconds = Number(m.get('medic_last_check_duration_seconds'));
+    expect(seconds).toBeGreaterThan(0);
+    expect(seconds).toBeLessThan(60);
+    expect(Number(m.get('medic_last_check_timestamp_seconds'))).toBeGreaterThan(N / 1000);
+  });
+
+  it('on a database of schema 6 (an older Medic): no duration sample, nothing migrated', async () => {
+    const p = (project = tempProject({ targets: { oncall: { type: 'pagerduty' } }, services: [{ slug: 'backup', interval: '1h' }] }));
+    const path = join(p.dir, 'medic.db');
+    const db = new Database(path);
+    for (const m of MIGRATIONS.filter((m) => m.version <= 6)) db.exec(m.up);
+    db.pragma('user_version = 6');
+    db.prepare('UPDATE checker SET last_run_at = ? WHERE id = 1').run(N - MIN);
+    db.close();
+    chmodSync(path, 0o600);
+    const res = await p.run(['metrics'], { at: N, frozen: true });
+    expect(res).toMatchObject({ code: 0, stderr: '' });
+    const m = parse(res.stdout);
+    expect(m.get('medic_last_check_timestamp_seconds')).toBe(String((N - MIN) / 1000));
+    expect(m.has('medic_last_check_duration_seconds')).toBe(false);
+    const after = new Database(path, { readonly: true });
+    expect(after.pragma('user_version', { simple: true })).toBe(6);
+    after.close();
   });
 
   it('without a config: 78, as every command', async () => {

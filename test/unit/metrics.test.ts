@@ -37,6 +37,7 @@ const state = (over: Partial<StateMetrics> = {}): StateMetrics => ({
   services: [service()],
   targets: [{ name: 'oncall', pending: 3, refused: 1 }],
   lastCheckAt: T - 20_000,
+  lastCheckDurationMs: 1_250,
   ...over,
 });
 
@@ -88,6 +89,7 @@ describe('stateFamilies + exposition', () => {
       '# TYPE medic_target_events_pending gauge',
       '# TYPE medic_target_events_refused gauge',
       '# TYPE medic_last_check_timestamp_seconds gauge',
+      '# TYPE medic_last_check_duration_seconds gauge',
     ]);
     expect(samples(text, 'medic_build_info')).toEqual(['medic_build_info{version="1.2.3"} 1']);
     expect(samples(text, 'medic_service_up')).toEqual([`medic_service_up${l} 1`]);
@@ -99,6 +101,7 @@ describe('stateFamilies + exposition', () => {
     expect(samples(text, 'medic_target_events_pending')).toEqual(['medic_target_events_pending{target="oncall"} 3']);
     expect(samples(text, 'medic_target_events_refused')).toEqual(['medic_target_events_refused{target="oncall"} 1']);
     expect(samples(text, 'medic_last_check_timestamp_seconds')).toEqual([`medic_last_check_timestamp_seconds ${S - 20}`]);
+    expect(samples(text, 'medic_last_check_duration_seconds')).toEqual(['medic_last_check_duration_seconds 1.25']);
     expect(text.endsWith('\n')).toBe(true);
     expect(promtool(text)).toEqual({ code: 0, out: '' });
   });
@@ -129,9 +132,10 @@ describe('stateFamilies + exposition', () => {
     expect(promtool(text)).toEqual({ code: 0, out: '' });
   });
 
-  it('before the first check: no last-check sample; a service without team has team=""', () => {
-    const text = exposition(stateFamilies(state({ lastCheckAt: null, services: [service({ team: null })] })));
+  it('before the first check: no last-check samples; a service without team has team=""', () => {
+    const text = exposition(stateFamilies(state({ lastCheckAt: null, lastCheckDurationMs: null, services: [service({ team: null })] })));
     expect(samples(text, 'medic_last_check_timestamp_seconds')).toEqual([]);
+    expect(samples(text, 'medic_last_check_duration_seconds')).toEqual([]);
     expect(samples(text, 'medic_service_up')).toEqual(['medic_service_up{slug="backup",team="",priority="P1"} 1']);
     expect(promtool(text)).toEqual({ code: 0, out: '' });
   });
@@ -231,7 +235,7 @@ describe('docs/metrics.md', () => {
       writeFileSync(file, rules!);
       const r = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
       expect({ code: r.status, err: r.stderr }).toEqual({ code: 0, err: '' });
-      expect(r.stdout).toContain('SUCCESS: 6 rules found');
+      expect(r.stdout).toContain('SUCCESS: 7 rules found');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
