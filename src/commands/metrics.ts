@@ -19,7 +19,8 @@ export interface MetricsDeps {
  * per configured target its pending and refused events, and the last check's time and duration.
  */
 export async function metricsFamilies(deps: MetricsDeps): Promise<MetricFamily[]> {
-  const at = deps.now();
+  // A store with a clock of its own (PostgreSQL) is the clock, as for a check: serve's scrapes too.
+  const at = (await deps.store.clock()) ?? deps.now();
   const report = await status({ slugs: [] }, { config: deps.config, store: deps.store, now: () => at });
   const names = [...deps.config.targets.keys()];
   const counts = await deps.store.targetDeliveries(names);

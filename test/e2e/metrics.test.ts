@@ -13,6 +13,7 @@ import { writeTextfile } from '../../src/commands/metrics.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { tempProject, type Project } from '../helpers/cli.js';
 import { badRequestJson, startPdServer, type PdServer } from '../helpers/pd-server.js';
+import { freshDatabase } from '../helpers/pg.js';
 import { configFor, PING_KEY, startServe } from '../helpers/serve.js';
 
 const SEC = 1000;
@@ -160,6 +161,38 @@ describe('medic metrics', { timeout: 180_000 }, () => {
     const res = await p.run(['metrics']);
     expect(res.code).toBe(78);
     expect(res.stdout).toBe('');
+  });
+});
+
+describe('medic metrics on PostgreSQL', { timeout: 120_000 }, () => {
+  it("a refused page, its target's counts and the check's duration, at the database's time (this host's clock months behind)", async () => {
+    pd = await startPdServer();
+    pd.reply(() => badRequestJson(['Invalid routing key']));
+    const url = await freshDatabase();
+    const p = (project = tempProject({
+      database: url,
+      checker: { gapThreshold: '30d' },
+      targets: { oncall: { type: 'pagerduty', eventsUrl: pd.url } },
+      services: [
+        { slug: 'job', team: 'ops', interval: '1s', grace: '1s' },
+        { slug: 'other', interval: '1h' },
+      ],
+    }));
+    const env = { PAGERDUTY_ROUTING_KEY: EXAMPLE_KEY };
+    expect((await p.run(['beat', 'job'], { env })).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect((await p.run(['check'], { env })).code).toBe(76);
+    const res = await p.run(['metrics'], { env, at: N });
+    expect(res).toMatchObject({ code: 0, stderr: '' });
+    expect(promtool(res.stdout)).toEqual({ code: 0, out: '' });
+    const m = parse(res.stdout);
+    expect(m.get('medic_service_state{slug="job",team="ops",priority="P3",state="down"}')).toBe('1');
+    expect(m.get('medic_service_incident_open{slug="job",team="ops",priority="P3"}')).toBe('1');
+    expect(m.get('medic_service_state{slug="other",team="",priority="P3",state="up"}')).toBe('1');
+    expect(m.get('medic_target_events_pending{target="oncall"}')).toBe('1');
+    expect(m.get('medic_target_events_refused{target="oncall"}')).toBe('1');
+    expect(Number(m.get('medic_last_check_duration_seconds'))).toBeGreaterThan(0);
+    expect(Number(m.get('medic_last_check_timestamp_seconds'))).toBeGreaterThan(N / 1000 + 86_400);
   });
 });
 
