@@ -384,7 +384,7 @@ the end MEDIC_URL_TIMEOUT (default 10s).`)
     });
 
   withConfig(program.command('serve'))
-    .description('take beats over HTTP on Healthchecks-style URLs (/ping/<ping-key>/<slug>[/start|/fail|/log|/<exit-status>]) and answer /healthz, until SIGTERM')
+    .description('take beats over HTTP on Healthchecks-style URLs (/ping/<ping-key>/<slug>[/start|/fail|/log|/<exit-status>]) and answer /healthz and /metrics, until SIGTERM')
     .option('-v, --verbose', 'one line per request (the ping key never in it), and a summary at the end')
     .addHelpText('after', `
 The ping key comes from $MEDIC_PING_KEY (or the config's serve.pingKeyEnv / serve.pingKeyFile).
