@@ -101,8 +101,11 @@ export function exposition(families: MetricFamily[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+const NEEDS_ESCAPE = /[\\"\n]/;
+
 /** A label value as the format wants it: backslash, double quote and line feed escaped. */
 export function escapeLabelValue(value: string): string {
+  if (!NEEDS_ESCAPE.test(value)) return value;
   return value.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
 }
 
