@@ -7,12 +7,15 @@
 #   systemd   `systemd-analyze verify` checks the units `medic init --systemd` writes
 #   cron      medic discover's tests read and install a throwaway user's crontab with the real `crontab`
 #   zsh fish  the completion tests load `medic completion zsh|fish` in the real shells (bash is always there)
+#   prometheus  `promtool check metrics` / `check rules` validate what medic metrics writes and the
+#             alerting rules of docs/metrics.md (the tests never start the Prometheus server; on a
+#             machine running systemd, Debian's package enables and starts it: `systemctl disable --now prometheus`)
 # The one place that lists them: add a tool here, and .ci/run and every developer get it.
 # Idempotent and quiet (installs only what is missing). Needs root: run as root or through sudo.
 #   sudo scripts/install-test-tools.sh
 set -euo pipefail
 
-packages=(faketime curl postgresql systemd cron zsh fish)
+packages=(faketime curl postgresql systemd cron zsh fish prometheus)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -427,7 +427,7 @@ the end MEDIC_URL_TIMEOUT (default 10s).`)
     });
 
   withConfig(program.command('serve'))
-    .description('take beats over HTTP on Healthchecks-style URLs (/ping/<ping-key>/<slug>[/start|/fail|/log|/<exit-status>]) and answer /healthz, until SIGTERM')
+    .description('take beats over HTTP on Healthchecks-style URLs (/ping/<ping-key>/<slug>[/start|/fail|/log|/<exit-status>]) and answer /healthz and /metrics, until SIGTERM')
     .option('-v, --verbose', 'one line per request (the ping key never in it), and a summary at the end')
     .addHelpText('after', `
 The ping key comes from $MEDIC_PING_KEY (or the config's serve.pingKeyEnv / serve.pingKeyFile).
@@ -464,6 +464,7 @@ files unsafe or not a matching certificate and key, or the listen address unusab
           stdoutBacklog: () => io.stdout.writableLength ?? 0,
           monotonic: () => performance.now(),
           now,
+          version: pkg.version,
         });
       };
     });
@@ -489,6 +490,29 @@ files unsafe or not a matching certificate and key, or the listen address unusab
             io.stdout.write(statusTable(report, at, painter(io.stdout, env)));
           }
         });
+    });
+
+  withConfig(program.command('metrics'))
+    .description("print the state in Prometheus' text format (or write it for node_exporter's textfile collector)")
+    .option('--textfile <path>', 'write it atomically to this .prom file instead, silently (cron)')
+    .addHelpText('after', `
+Example: * * * * * medic metrics --textfile /var/lib/prometheus/node-exporter/medic.prom
+Read-only: never creates or migrates the database. Exit codes: 64 a path not ending in .prom,
+74 the database or the file cannot be read or written (a missing folder, a link at the path), 78 config.`)
+    .action((opts: { textfile?: string }, cmd: Command) => {
+      job = () =>
+        withStore(
+          cmd,
+          async (cfg, store) => {
+            const { metricsFamilies, writeTextfile } = await import('./commands/metrics.js');
+            const { exposition } = await import('./core/metrics.js');
+            const { resolve } = await import('node:path');
+            const text = exposition(await metricsFamilies({ config: cfg, store, now, version: pkg.version }));
+            if (opts.textfile === undefined) io.stdout.write(text);
+            else writeTextfile(resolve(io.cwd, opts.textfile), text, process.pid);
+          },
+          { readOnly: true },
+        );
     });
 
   const selection = (cmd: Command) =>

@@ -4,6 +4,7 @@ import { GroupCommit } from '../serve/batch.js';
 import { checkPingKeyIsOwn, readPingKey, readTls } from '../serve/key.js';
 import { clearTextWarning, startServer, TlsSetupError, type RunningServer, type ServeState } from '../serve/server.js';
 import type { Store } from '../store/types.js';
+import { metricsFamilies } from './metrics.js';
 
 export interface ServeDeps {
   config: Config;
@@ -26,6 +27,8 @@ export interface ServeDeps {
   stdoutBacklog: () => number;
   monotonic: () => number;
   now: () => number;
+  /** [ecosystem] Medic's version, for /metrics' medic_build_info. */
+  version: string;
 }
 
 /** Errors while serving are said on stderr at most this often. */
@@ -80,6 +83,8 @@ export async function serve(deps: ServeDeps): Promise<number> {
       tls,
       commit,
       store,
+      // The config as last (re)loaded, the store serve writes to: what `medic metrics` would print.
+      metrics: () => metricsFamilies({ config, store, now: deps.now, version: deps.version }),
       state: () => state,
       log: deps.verbose ? log : null,
       onError,

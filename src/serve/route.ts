@@ -8,10 +8,12 @@ export type PingKind = 'ok' | 'start' | 'fail' | 'log';
 export type Route =
   | { type: 'ping'; key: string; slug: string; kind: PingKind; exitCode: number | null; runId: string | null }
   | { type: 'healthz' }
+  /** [ecosystem] Prometheus' scrape of the state (GET or HEAD). */
+  | { type: 'metrics' }
   /** 400: the URL has the shape of a ping but a part is invalid (exit status over 255, rid not a UUID). */
   | { type: 'bad'; reason: string }
   | { type: 'not-found' }
-  | { type: 'method-not-allowed' };
+  | { type: 'method-not-allowed'; allow: string };
 
 export const METHODS = ['GET', 'POST', 'HEAD'] as const;
 
@@ -28,10 +30,11 @@ export function route(method: string, url: string): Route {
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
   const query = q < 0 ? '' : url.slice(q + 1);
+  if (path === '/metrics') return method === 'GET' || method === 'HEAD' ? { type: 'metrics' } : { type: 'method-not-allowed', allow: 'GET, HEAD' };
   const isHealthz = path === '/healthz';
   const m = isHealthz ? null : PING.exec(path);
   if (!isHealthz && !m) return { type: 'not-found' };
-  if (!(METHODS as readonly string[]).includes(method)) return { type: 'method-not-allowed' };
+  if (!(METHODS as readonly string[]).includes(method)) return { type: 'method-not-allowed', allow: METHODS.join(', ') };
   if (isHealthz) return { type: 'healthz' };
   const [, rawKey, rawSlug, suffix] = m!;
   const key = decode(rawKey!);
@@ -67,13 +70,13 @@ function decode(part: string): string | null {
 /**
  * The path as `-v` may log it. Only a request that matched a route shows its path: a ping with the
  * key's place as `…` whatever was written there (a near miss of the key too) and the slug decoded,
- * and /healthz. Anything else (`//ping/<key>/…`, `/PING/<key>/…`, an absolute-form target) may hold
+ * and /healthz and /metrics. Anything else (`//ping/<key>/…`, `/PING/<key>/…`, an absolute-form target) may hold
  * the key anywhere, so it shows as `<unrouted path, N bytes>`.
  */
 export function pathForLog(url: string, secrets: readonly string[] = []): string {
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
-  if (path === '/healthz') return path;
+  if (path === '/healthz' || path === '/metrics') return path;
   const m = PING.exec(path);
   if (!m) return `<unrouted path, ${url.length} bytes>`;
   const [, , rawSlug, suffix] = m;

@@ -2,11 +2,12 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { BlockList, isIP, type AddressInfo, type Socket } from 'node:net';
 import type { ServeSettings } from '../config.js';
+import { exposition, EXPOSITION_CONTENT_TYPE, type MetricFamily } from '../core/metrics.js';
 import { hideSecrets, redactKnownKeys } from '../errors.js';
 import type { BeatInput, Store } from '../store/types.js';
 import type { GroupCommit } from './batch.js';
 import { keyMatches } from './key.js';
-import { pathForLog, route } from './route.js';
+import { pathForLog, route, type PingKind } from './route.js';
 
 /**
  * A request body over this is answered 413: before a byte of it is read when Content-Length says
@@ -24,6 +25,9 @@ export const KEY_MARGIN_BYTES = 256;
 /** How long a /healthz answer is reused: a load balancer polling every 100 ms costs one probe a second or so. */
 export const HEALTH_CACHE_MS = 1500;
 
+/** How long the state behind a /metrics answer is reused: scrapes that come together cost one read of the store. */
+export const METRICS_CACHE_MS = 1000;
+
 /** What the server answers from; swapped whole when the config is reloaded (SIGHUP). */
 export interface ServeState {
   pingKey: string;
@@ -40,6 +44,11 @@ export interface ServerDeps {
   tls: { cert: Buffer; key: Buffer } | null;
   commit: GroupCommit;
   store: Pick<Store, 'probe'>;
+  /**
+   * [ecosystem] The state's metric families for /metrics (what `medic metrics` prints); the server
+   * adds its own counters. Null: /metrics answers 404.
+   */
+  metrics?: (() => Promise<MetricFamily[]>) | null;
   state: () => ServeState;
   /** With -v: one line per request (the ping key never in it). */
   log: ((line: string) => void) | null;
@@ -67,6 +76,10 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   let inFlight = 0;
   let drained: (() => void) | null = null;
   let health: { at: number; ok: Promise<boolean> } | null = null;
+  let scraped: { at: number; families: Promise<MetricFamily[]> } | null = null;
+  // Counted since start: beats committed, by kind, and answers, by status code.
+  const beats: Record<PingKind, number> = { ok: 0, start: 0, fail: 0, log: 0 };
+  const answered = new Map<number, number>();
   const pingHeaders = { ...TEXT, 'Access-Control-Allow-Origin': '*', 'Cache-Control': 'no-cache', 'Ping-Body-Limit': String(s.bodyLimit) };
 
   const healthy = (): Promise<boolean> => {
@@ -97,11 +110,25 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
       case 'not-found':
         return answer(404, 'not found');
       case 'method-not-allowed':
-        return answer(405, 'method not allowed', { ...TEXT, Allow: 'GET, POST, HEAD' });
+        return answer(405, 'method not allowed', { ...TEXT, Allow: r.allow });
       case 'bad':
         return answer(400, r.reason, pingHeaders);
       case 'healthz':
         return (await healthy()) ? answer(200, 'OK', { ...TEXT, 'Cache-Control': 'no-cache' }) : answer(503, 'database not writable', { ...TEXT, 'Cache-Control': 'no-cache' });
+    }
+    if (r.type === 'metrics') {
+      // Metrics name every service and team: a listener other machines can reach does not give them out.
+      if (!isLoopback(s.host)) return answer(403, 'metrics are served on a loopback serve.listen only (use medic metrics --textfile with node_exporter, or listen on 127.0.0.1 behind a proxy that authenticates)');
+      if (!deps.metrics) return answer(404, 'not found');
+      const t = deps.monotonic();
+      if (!scraped || t - scraped.at >= METRICS_CACHE_MS) scraped = { at: t, families: deps.metrics() };
+      let families: MetricFamily[];
+      try {
+        families = await scraped.families;
+      } catch {
+        return answer(503, 'database unavailable, try again', { ...TEXT, 'Retry-After': '5' });
+      }
+      return answer(200, exposition([...families, ...serveFamilies(beats, answered)]), { 'Content-Type': EXPOSITION_CONTENT_TYPE, 'Cache-Control': 'no-cache' });
     }
     const state = deps.state();
     // The same answer for a wrong key and an unknown slug, so that keys cannot be probed by it.
@@ -121,12 +148,14 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
       deps.onError('commit', err);
       return answer(503, 'database unavailable, try again', { ...pingHeaders, 'Retry-After': '5' });
     }
+    beats[r.kind]++;
     answer(200, 'OK', pingHeaders);
   };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     inFlight++;
     const started = deps.monotonic();
+    res.once('finish', () => answered.set(res.statusCode, (answered.get(res.statusCode) ?? 0) + 1));
     if (log) {
       res.once('close', () => {
         const ms = deps.monotonic() - started;
@@ -202,6 +231,24 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
       await closed;
     },
   };
+}
+
+/** medic serve's own counters, for /metrics: beats committed by kind, answers by status code. */
+export function serveFamilies(beats: Readonly<Record<PingKind, number>>, answered: ReadonlyMap<number, number>): MetricFamily[] {
+  return [
+    {
+      name: 'medic_serve_beats_received_total',
+      help: 'Beats medic serve recorded since it started, by kind (ok, start, fail, log).',
+      type: 'counter',
+      samples: Object.entries(beats).map(([kind, n]) => ({ labels: { kind }, value: n })),
+    },
+    {
+      name: 'medic_serve_requests_total',
+      help: 'Requests medic serve answered since it started, by HTTP status code.',
+      type: 'counter',
+      samples: [...answered].sort(([a], [b]) => a - b).map(([code, n]) => ({ labels: { code: String(code) }, value: n })),
+    },
+  ];
 }
 
 /**

@@ -326,7 +326,7 @@ async function columnsOf(reader: Database.Database, client: pg.Client, table: st
 }
 
 /** What is copied as it was, except a lock or a claim, which belonged to a process working on the old database. */
-const CLEARED: Record<string, string[]> = { checker: ['owner', 'lease_until'], outbox: ['claimed_by', 'claimed_until'] };
+const CLEARED: Record<string, string[]> = { checker: ['owner', 'lease_until', 'locked_at'], outbox: ['claimed_by', 'claimed_until'] };
 
 async function copyTable(reader: Database.Database, client: pg.Client, table: string, key: string, columns: Column[], renew: () => Promise<void>): Promise<void> {
   const names = columns.map((c) => c.name);

@@ -185,6 +185,15 @@ export const MIGRATIONS: { version: number; up: string }[] = [
       ALTER TABLE outbox ADD COLUMN receipt TEXT;
     `,
   },
+  {
+    // [ecosystem] The last check's duration, for Prometheus: when the lock's holder took it
+    // (cleared on release) and, for the last run that finished, when it had taken it.
+    version: 7,
+    up: `
+      ALTER TABLE checker ADD COLUMN locked_at INTEGER;
+      ALTER TABLE checker ADD COLUMN last_run_started_at INTEGER;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

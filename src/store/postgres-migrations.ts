@@ -135,6 +135,14 @@ export const PG_MIGRATIONS: { version: number; up: string }[] = [
       ALTER TABLE outbox ADD COLUMN receipt TEXT;
     `,
   },
+  {
+    // [ecosystem] As SQLite's version 7: when the lock was taken, and when the last finished run took it.
+    version: 7,
+    up: `
+      ALTER TABLE checker ADD COLUMN locked_at BIGINT;
+      ALTER TABLE checker ADD COLUMN last_run_started_at BIGINT;
+    `,
+  },
 ];
 
 /** The table that holds the schema version (one row). */

@@ -6,7 +6,7 @@ import { SCHEMA_VERSION } from './migrations.js';
 import { MIGRATION_LOCK, PG_MIGRATIONS, VERSION_TABLE } from './postgres-migrations.js';
 import { postgresBounded as cut, readMessage, readNote, readTail, RECEIPT_MAX_CHARS } from './bounds.js';
 import { describeUrl, sslFromUrl, type SslOptions } from './postgres-url.js';
-import { outboxEvent as eventOf, pausesFrom, refusalOf, type OutboxRow } from './rows.js';
+import { durationOf, outboxEvent as eventOf, pausesFrom, refusalOf, type OutboxRow } from './rows.js';
 import type { BeatInput, ClaimBatch, EventStatus, History, OpenOptions, OutboxEvent, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput, TriggerRecord } from './types.js';
 
 export interface PostgresOptions extends OpenOptions {
@@ -382,6 +382,8 @@ const PRUNE_BATCHES = 50;
 export class PostgresStore implements Store {
   /** False: a read-only open found no Medic schema; it reads as an empty store. */
   private exists = true;
+  /** The schema version read: SCHEMA_VERSION unless a read-only open found an older one. */
+  private schema = SCHEMA_VERSION;
   private readonly where: string;
 
   constructor(
@@ -399,6 +401,7 @@ export class PostgresStore implements Store {
     if (version !== null && version > SCHEMA_VERSION) throw newerSchema(this.where, version);
     if (version === SCHEMA_VERSION) return;
     if (this.readOnly) {
+      if (version !== null) this.schema = version;
       if (version === null) this.exists = false;
       return;
     }
@@ -798,6 +801,18 @@ export class PostgresStore implements Store {
     });
   }
 
+  targetDeliveries(targets: string[]): Promise<Map<string, { pending: number; refused: number }>> {
+    return this.read(new Map(), async (c) => {
+      const rows = await this.q<{ target: string; pending: number; refused: number }>(
+        c,
+        `SELECT target, count(*) AS pending, count(refused_at) AS refused FROM outbox
+         WHERE status = 'pending' AND target = ANY($1::text[]) GROUP BY target`,
+        [targets],
+      );
+      return new Map(rows.map((r) => [r.target, { pending: Number(r.pending), refused: Number(r.refused) }]));
+    });
+  }
+
   deliveryStates(): Promise<Map<string, ServiceDelivery>> {
     return this.read(new Map(), async (c) => {
       const states = new Map<string, ServiceDelivery>();
@@ -984,7 +999,8 @@ export class PostgresStore implements Store {
     return this.write(async (c) => {
       // The row lock makes racing checkers queue here; each re-checks the WHERE on the winner's row.
       const taken = await c.query(
-        `UPDATE checker SET owner = $1, lease_until = $2
+        // A holder renewing its own lease keeps the moment it took it.
+        `UPDATE checker SET owner = $1, lease_until = $2, locked_at = CASE WHEN owner IS NOT DISTINCT FROM $1 THEN locked_at ELSE $3 END
          WHERE id = 1 AND (owner IS NULL OR lease_until <= $3 OR lease_until > $4 OR owner = $5)`,
         [param(owner), now + leaseMs, now, now + 2 * leaseMs, takeOverFrom === undefined ? null : param(takeOverFrom)],
       );
@@ -1000,14 +1016,18 @@ export class PostgresStore implements Store {
 
   releaseLock(owner: string, lastRunAt: number): Promise<void> {
     return this.write(async (c) => {
-      await this.q(c, 'UPDATE checker SET owner = NULL, lease_until = NULL, last_run_at = $1, last_run_by = owner WHERE id = 1 AND owner = $2', [lastRunAt, owner]);
+      await this.q(
+        c,
+        'UPDATE checker SET owner = NULL, lease_until = NULL, last_run_at = $1, last_run_by = owner, last_run_started_at = locked_at, locked_at = NULL WHERE id = 1 AND owner = $2',
+        [lastRunAt, owner],
+      );
       await this.q(c, "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = $1 AND status = 'pending'", [owner]);
     });
   }
 
   noteCheckAttempt(at: number): Promise<void> {
     return this.write(async (c) => {
-      await this.q(c, 'UPDATE checker SET last_run_at = $1 WHERE id = 1 AND (last_run_at IS NULL OR last_run_at < $1)', [at]);
+      await this.q(c, 'UPDATE checker SET last_run_at = $1, last_run_started_at = NULL WHERE id = 1 AND (last_run_at IS NULL OR last_run_at < $1)', [at]);
     });
   }
 
@@ -1017,6 +1037,15 @@ export class PostgresStore implements Store {
 
   lastChecker(): Promise<string | null> {
     return this.read(null, async (c) => (await this.q<{ last_run_by: string | null }>(c, 'SELECT left(last_run_by, 200) AS last_run_by FROM checker WHERE id = 1'))[0]?.last_run_by ?? null);
+  }
+
+  lastCheckDurationMs(): Promise<number | null> {
+    return this.read(null, async (c) => {
+      // A read-only open of an older schema (written by an older Medic) has no such columns.
+      if (this.schema < 7) return null;
+      const [row] = await this.q<{ last_run_at: number | null; last_run_started_at: number | null }>(c, 'SELECT last_run_at, last_run_started_at FROM checker WHERE id = 1');
+      return row ? durationOf(row.last_run_started_at, row.last_run_at) : null;
+    });
   }
 
   schemaVersion(): Promise<number> {

@@ -107,3 +107,10 @@ export function pausesFrom(
   }
   return pauses.filter((p) => Math.min(p.until ?? Infinity, p.endedAt ?? Infinity) >= since);
 }
+
+/** A run's duration from when it took the lock to when it finished; null when either is unknown or they are out of order (a stepped clock, a planted row). */
+export function durationOf(startedAt: number | null, endedAt: number | null): number | null {
+  if (typeof startedAt !== 'number' || typeof endedAt !== 'number') return null;
+  const ms = Number(endedAt) - Number(startedAt);
+  return Number.isFinite(ms) && ms >= 0 ? ms : null;
+}

@@ -8,7 +8,7 @@ import { DatabaseError } from '../errors.js';
 import { trustProblem } from '../file-trust.js';
 import { readMessage, readNote, readTail, RECEIPT_MAX_CHARS, sqliteBounded as cut } from './bounds.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
-import { outboxEvent as eventOf, pausesFrom, refusalOf, TEXT_READER, type OutboxRow } from './rows.js';
+import { durationOf, outboxEvent as eventOf, pausesFrom, refusalOf, TEXT_READER, type OutboxRow } from './rows.js';
 import type { Action, BeatInput, ClaimBatch, EventStatus, History, OpenOptions, OutboxEvent, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput, TriggerRecord } from './types.js';
 
 type Db = Database.Database;
@@ -797,6 +797,16 @@ export class SqliteStore implements Store {
     });
   }
 
+  targetDeliveries(targets: string[]): Promise<Map<string, { pending: number; refused: number }>> {
+    return this.run(() => {
+      const rows = this.sql(
+        `SELECT target, count(*) AS pending, count(refused_at) AS refused FROM outbox
+         WHERE status = 'pending' AND target IN (SELECT value FROM json_each(?)) GROUP BY target`,
+      ).all(JSON.stringify(targets)) as { target: string; pending: number; refused: number }[];
+      return new Map(rows.map((r) => [r.target, { pending: r.pending, refused: r.refused }]));
+    });
+  }
+
   deliveryStates(): Promise<Map<string, ServiceDelivery>> {
     return this.run(() => {
       const states = new Map<string, ServiceDelivery>();
@@ -1012,9 +1022,10 @@ export class SqliteStore implements Store {
             // A lease ending far later than a lease taken now would (more than a whole lease beyond
             // it, so clocks a little apart never count) is not one a checker took: the clock stepped
             // back, or a database writer planted it. It counts as run out.
-            `UPDATE checker SET owner = ?, lease_until = ?
+            // A holder renewing its own lease (migrate) keeps the moment it took it.
+            `UPDATE checker SET owner = ?, lease_until = ?, locked_at = CASE WHEN owner IS ? THEN locked_at ELSE ? END
              WHERE id = 1 AND (owner IS NULL OR lease_until <= ? OR lease_until > ? OR owner = ?)`,
-          ).run(owner, now + leaseMs, now, now + 2 * leaseMs, takeOverFrom ?? null);
+          ).run(owner, now + leaseMs, owner, now, now, now + 2 * leaseMs, takeOverFrom ?? null);
           if (taken.changes === 1) {
             // Taken over from a checker known to be gone: its claims on events go with its lease.
             if (takeOverFrom !== undefined) this.sql("UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ? AND status = 'pending'").run(takeOverFrom);
@@ -1029,7 +1040,7 @@ export class SqliteStore implements Store {
 
   noteCheckAttempt(at: number): Promise<void> {
     return this.run(() => {
-      this.sql('UPDATE checker SET last_run_at = ? WHERE id = 1 AND (last_run_at IS NULL OR last_run_at < ?)').run(at, at);
+      this.sql('UPDATE checker SET last_run_at = ?, last_run_started_at = NULL WHERE id = 1 AND (last_run_at IS NULL OR last_run_at < ?)').run(at, at);
     });
   }
 
@@ -1037,7 +1048,9 @@ export class SqliteStore implements Store {
     return this.run(() =>
       this.db
         .transaction(() => {
-          this.sql('UPDATE checker SET owner = NULL, lease_until = NULL, last_run_at = ?, last_run_by = owner WHERE id = 1 AND owner = ?').run(lastRunAt, owner);
+          this.sql(
+            'UPDATE checker SET owner = NULL, lease_until = NULL, last_run_at = ?, last_run_by = owner, last_run_started_at = locked_at, locked_at = NULL WHERE id = 1 AND owner = ?',
+          ).run(lastRunAt, owner);
           this.sql("UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ? AND status = 'pending'").run(owner);
         })
         .immediate(),
@@ -1053,6 +1066,14 @@ export class SqliteStore implements Store {
 
   lastCheckAt(): Promise<number | null> {
     return this.run(() => (this.sql('SELECT last_run_at FROM checker WHERE id = 1').get() as { last_run_at: number | null }).last_run_at);
+  }
+
+  lastCheckDurationMs(): Promise<number | null> {
+    return this.run(() => {
+      if ((this.opened.olderSchema ?? SCHEMA_VERSION) < 7) return null;
+      const row = this.sql('SELECT last_run_at, last_run_started_at FROM checker WHERE id = 1').get() as { last_run_at: number | null; last_run_started_at: number | null };
+      return durationOf(row.last_run_started_at, row.last_run_at);
+    });
   }
 
   schemaVersion(): Promise<number> {

@@ -213,6 +213,12 @@ export interface Store {
   /** Logs a failed attempt that will be retried within this run (for history); the event stays as it is. */
   noteAttempt(id: number, error: string, now: number): Promise<void>;
   pendingCounts(): Promise<Map<string, number>>;
+  /**
+   * [ecosystem] Per target among `targets` (by name), its pending events (refused ones included)
+   * and how many of them were refused; a target with none is absent. Only the targets asked for:
+   * rows for other names (planted, or a target no longer configured) cannot swell the answer.
+   */
+  targetDeliveries(targets: string[]): Promise<Map<string, { pending: number; refused: number }>>;
   /** Per service with something to tell: pending events, a standing refusal, the open incident's triggers. */
   deliveryStates(): Promise<Map<string, ServiceDelivery>>;
   /**
@@ -251,7 +257,10 @@ export interface Store {
    * known to be gone), a lock taken also frees that holder's claims on events.
    */
   acquireLock(owner: string, now: number, leaseMs: number, takeOverFrom?: string): Promise<{ acquired: boolean; holder: string | null }>;
-  /** Frees the lock, records the run (at, owner) for status and gap protection, and drops the owner's remaining claims on events. */
+  /**
+   * Frees the lock, records the run (at, owner, and when it took the lock: its duration) for status,
+   * gap protection and metrics, and drops the owner's remaining claims on events.
+   */
   releaseLock(owner: string, lastRunAt: number): Promise<void>;
   /**
    * A check ran at `at` but could not evaluate (its config has problems): beats were still being
@@ -259,6 +268,12 @@ export interface Store {
    */
   noteCheckAttempt(at: number): Promise<void>;
   lastCheckAt(): Promise<number | null>;
+  /**
+   * [ecosystem] How long the last check that finished held the lock (from acquireLock to
+   * releaseLock); null before the first, after a check that could not evaluate (noteCheckAttempt),
+   * or in a database older than schema 7.
+   */
+  lastCheckDurationMs(): Promise<number | null>;
   /** [scale] Who ran the last check that finished (`pid@host`, the lock's owner), for status; null: none yet. */
   lastChecker(): Promise<string | null>;
   schemaVersion(): Promise<number>;

@@ -467,6 +467,29 @@ export function storeContract(name: string, fresh: () => StoreFixture | Promise<
         expect(await store.acquireLock('300@host-c', T0 + 3, LEASE)).toEqual({ acquired: false, holder: B });
       });
 
+      it('[ecosystem] lastCheckDurationMs: from taking the lock to releasing it; a renewal keeps the start, a take-over starts anew', async () => {
+        const { store, open } = await setUp();
+        expect(await store.lastCheckDurationMs()).toBeNull();
+        await store.acquireLock(A, T0, LEASE);
+        // Renewed by its own holder (as medic migrate does): still the run that started at T0.
+        expect(await store.acquireLock(A, T0 + 1_000, LEASE, A)).toEqual({ acquired: true, holder: A });
+        expect(await store.lastCheckDurationMs()).toBeNull();
+        await store.releaseLock(A, T0 + 4_500);
+        expect(await store.lastCheckDurationMs()).toBe(4_500);
+        expect(await (await open({ readOnly: true })).lastCheckDurationMs()).toBe(4_500);
+        // A run taken over from a gone holder counts from the take-over.
+        await store.acquireLock(A, T0 + 10_000, LEASE);
+        await store.acquireLock(B, T0 + 11_000, LEASE, A);
+        await store.releaseLock(A, T0 + 11_500);
+        expect(await store.lastCheckDurationMs()).toBe(4_500);
+        await store.releaseLock(B, T0 + 12_000);
+        expect(await store.lastCheckDurationMs()).toBe(1_000);
+        // A check that could not evaluate moves lastCheckAt: the duration of an older run no longer applies.
+        await store.noteCheckAttempt(T0 + 70_000);
+        expect(await store.lastCheckAt()).toBe(T0 + 70_000);
+        expect(await store.lastCheckDurationMs()).toBeNull();
+      });
+
       it('the lock is shared between handles, and only one of many racing checkers gets it', async () => {
         const { store, open } = await setUp();
         const handles = [store, await open(), await open(), await open()];

@@ -386,6 +386,22 @@ export function outboxContract(name: string, fresh: () => Promise<OutboxFixture>
           await store.applyTransitions([up(await svc(store, 'c'))], T0 + 10 * MIN);
           expect(await store.pendingCounts()).toEqual(new Map([['a', 1], ['b', 1], ['c', 2]]));
         }));
+
+      it('[ecosystem] targetDeliveries counts pending and refused events per target asked for, and nothing of a target not asked for', () =>
+        withStore(async (store) => {
+          expect(await store.targetDeliveries(['oncall'])).toEqual(new Map());
+          const [aOncall, , b] = await fourTriggers(store);
+          await store.settle(aOncall!.id, { status: 'delivered', response: 'ok' }, T0 + 1);
+          await store.settle(b!.id, { status: 'refused', error: 'HTTP 400 — Invalid routing key', httpStatus: 400, answer: 'Invalid routing key', fingerprint: 'f' }, T0 + 1);
+          expect(await store.targetDeliveries(['oncall', 'payments', 'nobody'])).toEqual(
+            new Map([
+              ['oncall', { pending: 2, refused: 1 }],
+              ['payments', { pending: 1, refused: 0 }],
+            ]),
+          );
+          expect(await store.targetDeliveries(['payments'])).toEqual(new Map([['payments', { pending: 1, refused: 0 }]]));
+          expect(await store.targetDeliveries([])).toEqual(new Map());
+        }));
     });
 
     describe('refusals and deliveryStates', () => {

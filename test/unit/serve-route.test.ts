@@ -27,10 +27,15 @@ describe('route: Healthchecks slug URLs', () => {
     ['GET', `/ping/${K}/%E0%A4%A`, { type: 'not-found' }],
     ['GET', '/', { type: 'not-found' }],
     ['PUT', '/nowhere', { type: 'not-found' }],
-    ['PUT', `/ping/${K}/backup`, { type: 'method-not-allowed' }],
-    ['DELETE', '/healthz', { type: 'method-not-allowed' }],
+    ['PUT', `/ping/${K}/backup`, { type: 'method-not-allowed', allow: 'GET, POST, HEAD' }],
+    ['DELETE', '/healthz', { type: 'method-not-allowed', allow: 'GET, POST, HEAD' }],
     ['GET', '/healthz', { type: 'healthz' }],
     ['HEAD', '/healthz', { type: 'healthz' }],
+    ['GET', '/metrics', { type: 'metrics' }],
+    ['GET', '/metrics?x=1', { type: 'metrics' }],
+    ['HEAD', '/metrics', { type: 'metrics' }],
+    ['POST', '/metrics', { type: 'method-not-allowed', allow: 'GET, HEAD' }],
+    ['GET', '/metrics/', { type: 'not-found' }],
   ])('%s %s', (method, url, expected) => {
     expect(route(method, url)).toEqual(expected);
   });
@@ -47,6 +52,7 @@ describe('pathForLog never shows the ping key', () => {
     ['/ping/almost-the-key-but-not/x', '/ping/…/x'],
     ['/healthz', '/healthz'],
     ['/healthz?x=1', '/healthz'],
+    ['/metrics', '/metrics'],
     // Near misses of the ping route: the key could be anywhere in them, so no part is shown.
     [`/ping/${K}`, '<unrouted path, 26 bytes>'],
     [`//ping/${K}/backup`, '<unrouted path, 34 bytes>'],
