@@ -22,7 +22,7 @@ describe.each([
   ['SQLite', async () => 'medic.db'],
   ['PostgreSQL', freshDatabase],
 ])('MEDIC_URL → medic serve on %s', (_store, database) => {
-  it('beat, a failing run (exit code, duration, output) and a wrong key, as status and history on the server see them', async () => {
+  it('beat, a failing run (exit code, duration, output) and a wrong key, as status and history on the server see them', { timeout: 60_000 }, async () => {
     const db = await database();
     const serve = await startServe({ ...configFor(), database: db });
     const host = bareHost();

@@ -56,7 +56,7 @@ const postgres: Backend = {
 };
 
 /** A project folder with a config: services beat every second, the stand-in as the only target. */
-function project(database: string, pd: PdServer, services: string[], defaults: Record<string, unknown> = { interval: '1s', grace: '0s' }, timeout = '2s') {
+function project(database: string, pd: PdServer, services: string[], defaults: Record<string, unknown> = { interval: '1s', grace: '0s' }, timeout = '2s', deliveryBudget = '5s') {
   const dir = mkdtempSync(join(tmp.dir, 'p-'));
   const raw = {
     database,
@@ -65,7 +65,7 @@ function project(database: string, pd: PdServer, services: string[], defaults: R
     services: services.map((slug) => ({ slug })),
     // Services here go down and up every few seconds on purpose: no flap damping, no gap notice.
     flap: { maxTriggers: 1_000_000 },
-    checker: { gapThreshold: '30d', deliveryBudget: '5s' },
+    checker: { gapThreshold: '30d', deliveryBudget },
   };
   const path = join(dir, 'medic.config.json');
   writeFileSync(path, JSON.stringify(raw));
@@ -181,9 +181,7 @@ async function race(expect: ExpectStatic, backend: Backend, checkers: number, ro
 async function killed(expect: ExpectStatic, backend: Backend) {
   return withRig(backend, async ({ database, pd, store }) => {
     const slugs = Array.from({ length: 12 }, (_, i) => `svc-${String(i).padStart(2, '0')}`);
-    // Held requests time out after 10 s: the twin (a Node start in a fresh pid namespace, slow on a
-    // loaded machine) is done long before host-a tries them again.
-    const p = project(database, pd, slugs, undefined, '10s');
+    const p = project(database, pd, slugs);
     await store.recordBeats(slugs.map((slug) => ({ slug })));
     await sleep(1_100);
     let holding = true;
@@ -243,7 +241,9 @@ async function killed(expect: ExpectStatic, backend: Backend) {
 async function sameHostName(expect: ExpectStatic, backend: Backend) {
   return withRig(backend, async ({ database, pd, store }) => {
     const slugs = Array.from({ length: 12 }, (_, i) => `svc-${String(i).padStart(2, '0')}`);
-    const p = project(database, pd, slugs);
+    // Held requests time out after 10 s (and are tried again within a 15 s budget): the twin (a Node
+    // start in a fresh pid namespace, slow on a loaded machine) is done long before host-a tries again.
+    const p = project(database, pd, slugs, undefined, '10s', '15s');
     await store.recordBeats(slugs.map((slug) => ({ slug })));
     await sleep(1_100);
     let holding = true;

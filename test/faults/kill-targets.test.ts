@@ -4,7 +4,8 @@
  * go quiet at random between checks ten minutes apart (the real binary at each instant, under
  * libfaketime); two are P1 (PagerDuty takes P1-P2) and two P3, so priorities route them. Each
  * stand-in answers at once, but its answers reach medic 50-300 ms later (a proxy in front of each),
- * so kills land between a target accepting an event and medic recording it.
+ * so kills land between a target accepting an event and medic recording it. Half the kills come at a
+random moment, half a random moment after the run's k-th request reached a stand-in.
  *
  * Afterwards, and after one clean check: nothing is pending; per target and service, what the
  * target accepted is exactly the outbox's events for it, in order, except for repeats of an event
@@ -115,8 +116,24 @@ describe('kill -9 of medic check while it delivers to PagerDuty, Slack and a web
         const before = Object.fromEntries(TARGETS.map((t) => [t, accepted(t).length])) as Record<Target, number>;
         const lastDelivery = lastDeliveryId(dbPath);
         const child = spawnMedic(['--config', config, 'check'], { cwd: dir, env, at });
-        setTimeout(() => child.kill(), rand.int(150, 1000));
+        // Half the runs are killed at a random moment; the others a random moment after the k-th
+        // request of the run reached a stand-in (delivery), whatever the machine's load makes of
+        // start-up time; a run with fewer requests is killed a little after it would have sent them.
+        const arrived = () => TARGETS.reduce((n, t) => n + accepted(t).length - before[t], 0);
+        let watch: NodeJS.Timeout | undefined;
+        if (rand.next() < 0.5) setTimeout(() => child.kill(), rand.int(150, 1000));
+        else {
+          const k = rand.int(1, 4);
+          const after = rand.int(0, 250);
+          watch = setInterval(() => {
+            if (arrived() < k) return;
+            clearInterval(watch);
+            setTimeout(() => child.kill(), after);
+          }, 5);
+          setTimeout(() => child.kill(), 5000);
+        }
         const exit = await child.done;
+        clearInterval(watch);
         if (exit.signal !== 'SIGKILL') {
           tally.exitedFirst++;
           expect(exit, `rep ${rep}: ${exit.stderr}`).toMatchObject({ code: 0, stderr: '' });
