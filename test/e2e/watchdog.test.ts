@@ -1,0 +1,82 @@
+/**
+ * Alertmanager's Watchdog as a heartbeat, end to end: the real `medic serve` receives Alertmanager's
+ * webhook notification (version 4, as Alertmanager POSTs it) on the ping URL and records a beat;
+ * when notifications stop, the real `medic check` (under faketime, past interval + grace) pages a
+ * PagerDuty stand-in. The receiver config of docs/metrics.md passes the real `amtool check-config`.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tempProject, type Project } from '../helpers/cli.js';
+import { startPdServer, type PdServer } from '../helpers/pd-server.js';
+import { ROUTING_KEY, startServe } from '../helpers/serve.js';
+
+const MIN = 60_000;
+const fixture = (name: string): string => readFileSync(new URL(`../fixtures/alertmanager/${name}`, import.meta.url), 'utf8');
+/** As Alertmanager sends it: Go's encoding/json, compact, one line. */
+const FIRING = JSON.stringify(JSON.parse(fixture('watchdog-firing.json')));
+
+let project: Project | undefined;
+let pd: PdServer | undefined;
+afterEach(async () => {
+  await pd?.close();
+  pd = undefined;
+  project?.remove();
+  project = undefined;
+});
+
+/** POSTs `body` to `url` with the headers Alertmanager's webhook notifier sends. */
+async function notify(url: string, body: string): Promise<{ status: number; text: string }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'User-Agent': 'Alertmanager/0.25.0' }, body });
+  return { status: res.status, text: await res.text() };
+}
+
+describe("Alertmanager's Watchdog through medic serve", { timeout: 120_000 }, () => {
+  it('a firing notification (2 KB+) is a beat, its body kept cut to serve.bodyLimit; silence past interval + grace pages', async () => {
+    expect(Buffer.byteLength(FIRING)).toBeGreaterThan(2048);
+    pd = await startPdServer();
+    const p = (project = tempProject());
+    const s = await startServe(
+      {
+        database: 'medic.db',
+        targets: { oncall: { type: 'pagerduty', eventsUrl: pd.url } },
+        defaults: { targets: ['oncall'] },
+        services: [{ slug: 'watchdog', interval: '5m', grace: '2m' }],
+        serve: { listen: '127.0.0.1:0', bodyLimit: 1024 },
+      },
+      { dir: p.dir },
+    );
+    const env = { PAGERDUTY_ROUTING_KEY: ROUTING_KEY };
+
+    const sent = Date.now();
+    expect(await notify(`${s.base}/watchdog`, FIRING)).toEqual({ status: 200, text: 'OK' });
+
+    const status = await p.run(['status', '--json'], { env });
+    expect(status.code).toBe(0);
+    const row = (JSON.parse(status.stdout) as { slug: string; state: string; lastSeen: string | null }[]).find((r) => r.slug === 'watchdog');
+    expect(row).toMatchObject({ state: 'up' });
+    expect(Date.parse(row!.lastSeen!)).toBeGreaterThanOrEqual(Math.floor(sent / 1000) * 1000);
+
+    const history = await p.run(['history', 'watchdog', '--json'], { env });
+    expect(history.code).toBe(0);
+    const events = (JSON.parse(history.stdout) as { events: { kind: string; signal?: string; outputTail?: string | null }[] }).events;
+    const beats = events.filter((e) => e.kind === 'signal');
+    expect(beats.map((e) => e.signal)).toEqual(['ok']);
+    // The notification is kept as the beat's output, cut to serve.bodyLimit bytes (a 2.6 KB body: its head).
+    expect(beats[0]!.outputTail).toBe(FIRING.slice(0, 1024));
+
+    // Notifications keep coming (repeat_interval shorter than the interval): nothing to page.
+    const quiet = await p.run(['check'], { env });
+    expect({ code: quiet.code, stderr: quiet.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(pd.requests).toEqual([]);
+
+    // Prometheus or Alertmanager died: no notification for interval + grace and a minute more.
+    const late = await p.run(['check'], { env, at: Math.ceil((sent + 8 * MIN) / 1000) * 1000 });
+    expect(late.stderr).toBe('');
+    expect(pd.accepted).toHaveLength(1);
+    expect(pd.accepted[0]!.body).toMatchObject({ event_action: 'trigger', routing_key: ROUTING_KEY });
+    expect(JSON.stringify(pd.accepted[0]!.body.payload)).toContain('watchdog');
+  });
+});
