@@ -139,8 +139,10 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     if (body === 'too-large') return tooLarge(res, pingHeaders);
     if (body === null) return; // the client went away, or timed out (Node answered 408)
     const text = body.length > 0 ? keptBody(body, s.bodyLimit, state.hide, state.pingKeys) : null;
-    const beat: BeatInput = { slug: r.slug, kind: r.kind, ...(r.runId && { runId: r.runId }) };
-    if (r.kind === 'log') beat.details = { message: text ?? '' };
+    // Alertmanager's Watchdog stopped firing is no sign of health: kept as a log line, not a beat.
+    const kind: PingKind = r.kind === 'ok' && isResolvedNotification(req.headers['user-agent'], body) ? 'log' : r.kind;
+    const beat: BeatInput = { slug: r.slug, kind, ...(r.runId && { runId: r.runId }) };
+    if (kind === 'log') beat.details = { message: text ?? '' };
     else if (text !== null || r.exitCode !== null) beat.details = { exitCode: r.exitCode, outputTail: text };
     try {
       await commit.add(beat);
@@ -148,7 +150,7 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
       deps.onError('commit', err);
       return answer(503, 'database unavailable, try again', { ...pingHeaders, 'Retry-After': '5' });
     }
-    beats[r.kind]++;
+    beats[kind]++;
     answer(200, 'OK', pingHeaders);
   };
 
@@ -280,6 +282,19 @@ function tooLarge(res: ServerResponse, headers: Record<string, string>): void {
   res.writeHead(413, { ...headers, 'Content-Length': String(body.length), Connection: 'close' });
   res.end(body);
 }
+
+/**
+ * [ecosystem] Whether a request is Alertmanager's webhook notification of resolved alerts (a
+ * receiver with send_resolved on): User-Agent Alertmanager/<version> and a body that starts as
+ * Alertmanager writes it, `{"receiver":"<name>","status":"resolved"` (Go's encoding/json keeps the
+ * field order). Read from the head only: the body may have been cut to serve.bodyLimit.
+ */
+export function isResolvedNotification(userAgent: string | undefined, body: Buffer): boolean {
+  if (userAgent === undefined || !/^Alertmanager\//.test(userAgent)) return false;
+  return RESOLVED.test(body.subarray(0, 1024).toString('latin1'));
+}
+
+const RESOLVED = /^\{"receiver":"(?:[^"\\]|\\.)*","status":"resolved"/;
 
 /**
  * The body's first `keep` bytes, reading (and dropping) the rest up to MAX_REQUEST_BYTES; 'too-large'

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { isResolvedNotification } from '../../src/serve/server.js';
 import { tempProject, type Project } from '../helpers/cli.js';
 import { startPdServer, type PdServer } from '../helpers/pd-server.js';
 import { ROUTING_KEY, startServe } from '../helpers/serve.js';
@@ -17,6 +18,7 @@ const MIN = 60_000;
 const fixture = (name: string): string => readFileSync(new URL(`../fixtures/alertmanager/${name}`, import.meta.url), 'utf8');
 /** As Alertmanager sends it: Go's encoding/json, compact, one line. */
 const FIRING = JSON.stringify(JSON.parse(fixture('watchdog-firing.json')));
+const RESOLVED = JSON.stringify(JSON.parse(fixture('watchdog-resolved.json')));
 
 let project: Project | undefined;
 let pd: PdServer | undefined;
@@ -67,6 +69,14 @@ describe("Alertmanager's Watchdog through medic serve", { timeout: 120_000 }, ()
     // The notification is kept as the beat's output, cut to serve.bodyLimit bytes (a 2.6 KB body: its head).
     expect(beats[0]!.outputTail).toBe(FIRING.slice(0, 1024));
 
+    // send_resolved left on: the Watchdog stopped firing. Kept as a log line, not a beat.
+    expect(await notify(`${s.base}/watchdog`, RESOLVED)).toEqual({ status: 200, text: 'OK' });
+    const after = (JSON.parse((await p.run(['history', 'watchdog', '--json'], { env })).stdout) as { events: { kind: string; signal?: string; message?: string }[] }).events;
+    expect(after.filter((e) => e.kind === 'signal').map((e) => e.signal)).toEqual(['ok']);
+    const logs = after.filter((e) => e.kind === 'log');
+    expect(logs).toHaveLength(1);
+    expect(logs[0]!.message).toMatch(/^\{"receiver":"medic-watchdog","status":"resolved",/);
+
     // Notifications keep coming (repeat_interval shorter than the interval): nothing to page.
     const quiet = await p.run(['check'], { env });
     expect({ code: quiet.code, stderr: quiet.stderr }).toEqual({ code: 0, stderr: '' });
@@ -78,5 +88,23 @@ describe("Alertmanager's Watchdog through medic serve", { timeout: 120_000 }, ()
     expect(pd.accepted).toHaveLength(1);
     expect(pd.accepted[0]!.body).toMatchObject({ event_action: 'trigger', routing_key: ROUTING_KEY });
     expect(JSON.stringify(pd.accepted[0]!.body.payload)).toContain('watchdog');
+  });
+});
+
+describe('isResolvedNotification', () => {
+  const firing = Buffer.from(FIRING);
+  const resolved = Buffer.from(RESOLVED);
+  it.each([
+    ['Alertmanager, resolved', 'Alertmanager/0.25.0', resolved, true],
+    ['Alertmanager, resolved, body cut to 100 bytes', 'Alertmanager/0.27.0', resolved.subarray(0, 100), true],
+    ['Alertmanager, a receiver name with an escaped quote', 'Alertmanager/0.25.0', Buffer.from('{"receiver":"a\\"b","status":"resolved","alerts":[]}'), true],
+    ['Alertmanager, firing', 'Alertmanager/0.25.0', firing, false],
+    ['curl posting the resolved payload', 'curl/8.5.0', resolved, false],
+    ['no User-Agent', undefined, resolved, false],
+    ['pretty-printed (not as Alertmanager writes it)', 'Alertmanager/0.25.0', Buffer.from(fixture('watchdog-resolved.json')), false],
+    ['"status":"resolved" further on (a job\'s own JSON)', 'Alertmanager/0.25.0', Buffer.from('{"job":"x","receiver":"r","status":"resolved"}'), false],
+    ['empty body', 'Alertmanager/0.25.0', Buffer.alloc(0), false],
+  ] as const)('%s', (_name, userAgent, body, expected) => {
+    expect(isResolvedNotification(userAgent, body)).toBe(expected);
   });
 });
