@@ -10,12 +10,14 @@
 #   prometheus  `promtool check metrics` / `check rules` validate what medic metrics writes and the
 #             alerting rules of docs/metrics.md (the tests never start the Prometheus server; on a
 #             machine running systemd, Debian's package enables and starts it: `systemctl disable --now prometheus`)
+#   prometheus-alertmanager  `amtool check-config` validates docs/metrics.md's receiver for the Watchdog
+#             (the tests never start Alertmanager; with systemd: `systemctl disable --now prometheus-alertmanager`)
 # The one place that lists them: add a tool here, and .ci/run and every developer get it.
 # Idempotent and quiet (installs only what is missing). Needs root: run as root or through sudo.
 #   sudo scripts/install-test-tools.sh
 set -euo pipefail
 
-packages=(faketime curl postgresql systemd cron zsh fish prometheus)
+packages=(faketime curl postgresql systemd cron zsh fish prometheus prometheus-alertmanager)
 
 missing=()
 for package in "${packages[@]}"; do

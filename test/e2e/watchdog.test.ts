@@ -108,3 +108,38 @@ describe('isResolvedNotification', () => {
     expect(isResolvedNotification(userAgent, body)).toBe(expected);
   });
 });
+
+describe("docs/metrics.md, Alertmanager's watchdog", () => {
+  const doc = readFileSync(new URL('../../docs/metrics.md', import.meta.url), 'utf8');
+  const section = doc.slice(doc.indexOf("## Alertmanager's watchdog"));
+
+  it('its alertmanager.yml passes amtool check-config, its rule promtool check rules, and its route repeats within the service interval', () => {
+    const config = /```yaml\n(route:[^]*?)```/.exec(section)?.[1];
+    const rules = /```yaml\n(# watchdog\.rules\.yml\n[^]*?)```/.exec(section)?.[1];
+    const service = JSON.parse(/```json\n([^]*?)```/.exec(section)![1]!) as { slug: string; interval: string; grace: string };
+    expect(config).toBeDefined();
+    expect(rules).toBeDefined();
+    const dir = mkdtempSync(join(tmpdir(), 'medic-alertmanager-'));
+    try {
+      writeFileSync(join(dir, 'alertmanager.yml'), config!);
+      const am = spawnSync('amtool', ['check-config', join(dir, 'alertmanager.yml')], { encoding: 'utf8' });
+      expect({ code: am.status, err: am.stderr }).toEqual({ code: 0, err: '' });
+      expect(am.stdout).toContain('SUCCESS');
+      expect(am.stdout).toContain(' - 2 receivers');
+      writeFileSync(join(dir, 'watchdog.rules.yml'), rules!);
+      const prom = spawnSync('promtool', ['check', 'rules', join(dir, 'watchdog.rules.yml')], { encoding: 'utf8' });
+      expect({ code: prom.status, err: prom.stderr }).toEqual({ code: 0, err: '' });
+      expect(prom.stdout).toContain('SUCCESS: 1 rules found');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(config).toContain(`url: https://medic.internal/ping/<key>/${service.slug}`);
+    expect(config).toContain('send_resolved: false');
+    expect(config).toMatch(/matchers: \['alertname = Watchdog'\]\n\s+receiver: medic-watchdog/);
+    const minutes = (d: string) => Number(/^(\d+)m$/.exec(d)![1]);
+    const repeat = minutes(/repeat_interval: (\S+)/.exec(config!)![1]!);
+    const group = minutes(/group_interval: (\S+)/.exec(config!)![1]!);
+    // A notification every max(repeat, group) interval at worst, twice within the service's interval.
+    expect(2 * Math.max(repeat, group)).toBeLessThanOrEqual(minutes(service.interval));
+  });
+});
