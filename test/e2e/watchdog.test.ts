@@ -36,7 +36,7 @@ async function notify(url: string, body: string): Promise<{ status: number; text
 }
 
 describe("Alertmanager's Watchdog through medic serve", { timeout: 120_000 }, () => {
-  it('a firing notification (2 KB+) is a beat, its body kept cut to serve.bodyLimit; silence past interval + grace pages', async () => {
+  it('a firing notification (2 KB+) is a beat, its body kept cut to serve.bodyLimit; a resolved one is a log line, not a beat; silence past interval + grace pages', async () => {
     expect(Buffer.byteLength(FIRING)).toBeGreaterThan(2048);
     pd = await startPdServer();
     const p = (project = tempProject());
