@@ -506,7 +506,10 @@ files unsafe or not a matching certificate and key, or the listen address unusab
             read,
             render: (report, at) => statusTable(report, at, paint),
             // As the error funnel shows it: credentials and key-shaped strings hidden (report()).
-            explain: (err) => redactSecrets(stripUserinfo(err instanceof Error ? err.message : String(err)), keysInEnv(env), { keyShaped: true }),
+            explain: (err) => {
+              const said = isMedicError(err) && err.hint ? `${err.message} (${err.hint})` : err instanceof Error ? err.message : String(err);
+              return redactSecrets(stripUserinfo(said), keysInEnv(env), { keyShaped: true });
+            },
             write: (text) => io.stdout.write(text),
             listen: (quit) => {
               const onKey = (data: Buffer) => {

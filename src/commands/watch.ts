@@ -94,29 +94,28 @@ export interface WatchDeps {
  */
 export async function watch(deps: WatchDeps): Promise<void> {
   const stop = new AbortController();
+  // q answers at once, even while a read hangs (a database server that does not answer).
+  const quitting = new Promise<null>((resolve) => stop.signal.addEventListener('abort', () => resolve(null), { once: true }));
   const unlisten = deps.listen(() => stop.abort());
   deps.write(ENTER);
   try {
     let prev: StatusReport | null = null;
     let last: { at: number; list: Change[] } | null = null;
     while (!stop.signal.aborted) {
-      const lines: string[] = [];
-      let body: string;
-      try {
-        const { report, at } = await deps.read();
+      const got = await Promise.race([deps.read().then((snap) => ({ snap }), (err: unknown) => ({ err })), quitting]);
+      if (got === null) break;
+      let frame: string;
+      if ('err' in got) {
+        frame = [header(deps.now(), deps.configFile, deps.intervalMs), printable(`cannot read the state: ${deps.explain(got.err)}`), `trying again every ${formatDuration(deps.intervalMs)}`, ''].join('\n');
+      } else {
+        const { report, at } = got.snap;
         const list = changes(prev, report);
         if (list.length > 0) last = { at, list };
-        lines.push(header(at, deps.configFile, deps.intervalMs));
-        lines.push(list.length > 0 ? changeLine(list) : last ? `no change since the last refresh (last one at ${iso(last.at)}: ${changeLine(last.list)})` : 'no change since the watch began');
-        body = markRows(deps.render(report, at), report, list);
+        const said = list.length > 0 ? changeLine(list) : last ? `no change since the last refresh (last one at ${iso(last.at)}: ${changeLine(last.list)})` : 'no change since the watch began';
+        frame = `${header(at, deps.configFile, deps.intervalMs)}\n${said}\n\n${markRows(deps.render(report, at), report, list)}`;
         prev = report;
-      } catch (err) {
-        lines.push(header(deps.now(), deps.configFile, deps.intervalMs));
-        lines.push(printable(`cannot read the state: ${deps.explain(err)}`), `trying again every ${formatDuration(deps.intervalMs)}`);
-        body = '';
       }
-      if (stop.signal.aborted) break;
-      deps.write(`${HOME_CLEAR}${lines.join('\n')}\n\n${body}`);
+      deps.write(`${HOME_CLEAR}${frame}`);
       await deps.sleep(deps.intervalMs, stop.signal);
     }
   } finally {

@@ -226,3 +226,42 @@ describe('the refresh loop', () => {
     expect(h.out[1]!.slice(HOME_CLEAR.length)).not.toMatch(/[\u001b\r]/);
   });
 });
+
+describe('quitting while a read hangs', () => {
+  it('q ends the watch at once and restores the terminal, without waiting for the read', async () => {
+    const out: string[] = [];
+    let quit = () => {};
+    const deps: WatchDeps = {
+      intervalMs: 1000,
+      configFile: '/srv/medic.config.json',
+      now: () => AT,
+      read: () => new Promise(() => {}),
+      render: () => '',
+      explain: String,
+      write: (text) => out.push(text),
+      listen: (q) => {
+        quit = q;
+        return () => {};
+      },
+      sleep: async () => {},
+    };
+    const done = watch(deps);
+    await new Promise((r) => setTimeout(r, 20));
+    quit();
+    await done;
+    expect(out).toEqual([ENTER, LEAVE]);
+  });
+
+  it('a bug in drawing the table is not taken for a read error: it ends the watch, the terminal restored', async () => {
+    const h = harness([() => report(['api', 'up'])], { quitAfter: 5 });
+    await expect(
+      watch({
+        ...h.deps,
+        render: () => {
+          throw new TypeError('no table');
+        },
+      }),
+    ).rejects.toThrow('no table');
+    expect(h.out).toEqual([ENTER, LEAVE]);
+  });
+});
