@@ -152,7 +152,7 @@ describe('bash, through readline itself', () => {
   it.each([
     ['medic be', ['beat']],
     ['medic beat n', ['nightly-backup']],
-    ['medic status --', ['--config', '--json', '--help']],
+    ['medic status --', ['--config', '--json', '--watch', '--interval', '--help']],
     ['medic pause --team=p', ['payments', 'platform']],
     ['cd . && medic pause --team ', TEAMS],
     ['medic -c other.json beat ', ['other-job']],
@@ -179,8 +179,8 @@ describe('bash', () => {
 
   it.each([
     ['medic be', ['beat']],
-    ['medic status --', ['--config', '--json', '--help']],
-    ['medic status -', ['-c', '--config', '--json', '-h', '--help']],
+    ['medic status --', ['--config', '--json', '--watch', '--interval', '--help']],
+    ['medic status -', ['-c', '--config', '--json', '--watch', '--interval', '-h', '--help']],
     ['medic -', ['-V', '--version', '-c', '--config', '-h', '--help']],
     ['medic beat ', SLUGS],
     ['medic beat n', ['nightly-backup']],
