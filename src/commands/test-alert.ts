@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { checkUrl, type Config, type SlackTarget, type Target, type WebhookTarget } from '../config.js';
 import { nearest } from '../core/suggest.js';
 import { ConfigError, EXIT, MedicError, mostUrgent, urlForDisplay, UsageError } from '../errors.js';
-import { RECEIVER, refusalAdvice, whereShown } from '../notify/deliver.js';
+import { RECEIVER, refusalAdvice, targetUrl, whereShown } from '../notify/deliver.js';
 import { httpPoster, type Sender, type SendResult } from '../notify/http.js';
 import { readTargetKey, secretNoun } from '../notify/keys.js';
 import type { Outcome, Poster } from '../notify/outbound.js';
@@ -63,7 +63,7 @@ function pickTargets(config: Config, name: string | undefined): Target[] {
 
 async function sendOne(target: Target, resolve: boolean, deps: TestAlertDeps): Promise<void> {
   const what = resolve ? 'test resolve' : 'test alert';
-  const url = target.type === 'pagerduty' ? { key: 'eventsUrl', value: target.eventsUrl } : target.type === 'webhook' ? { key: 'url', value: target.url } : target.mode === 'token' ? { key: 'apiUrl', value: target.apiUrl } : null;
+  const url = targetUrl(target);
   const urlProblem = url && checkUrl(url.value);
   if (url && urlProblem) throw new ConfigError(`target ${target.name}: ${url.key}: ${urlProblem}`, `fix targets.${target.name}.${url.key} in the config`);
   // The same checks as a check's delivery: a missing, malformed or unsafely stored secret is never sent.

@@ -109,6 +109,16 @@ export function nextRunDelay(runs: number): number {
   return runs <= 3 ? 0 : Math.min(60_000 * 2 ** (runs - 4), MAX_RETRY_DELAY_MS);
 }
 
+/**
+ * The URL a target's requests go to, with its config key, checked again at send time (the
+ * https/loopback rule); null for a Slack incoming webhook, whose URL is its secret (checked when read).
+ */
+export function targetUrl(target: Target): { key: 'eventsUrl' | 'url' | 'apiUrl'; value: string } | null {
+  if (target.type === 'pagerduty') return { key: 'eventsUrl', value: target.eventsUrl };
+  if (target.type === 'webhook') return { key: 'url', value: target.url };
+  return target.mode === 'token' ? { key: 'apiUrl', value: target.apiUrl } : null;
+}
+
 /** Where a target sends, fit to print: a Slack webhook's URL is its secret, and is never shown. */
 export function whereShown(target: Target): string {
   if (target.type === 'pagerduty') return urlForDisplay(target.eventsUrl);
@@ -231,7 +241,7 @@ export async function deliverPending(deps: DeliveryDeps, opts: DeliveryOptions):
         await skip(`the ${event.action} for ${event.slug} (target ${event.target}) was not sent: ${checked.problem}`, true);
         continue;
       }
-      const url = target.type === 'pagerduty' ? { key: 'eventsUrl', value: target.eventsUrl } : target.type === 'webhook' ? { key: 'url', value: target.url } : target.mode === 'token' ? { key: 'apiUrl', value: target.apiUrl } : null;
+      const url = targetUrl(target);
       const urlProblem = url && checkUrl(url.value);
       if (url && urlProblem) {
         return defer({ kind: 'bad-url', target: target.name, message: `${url.key}: ${urlProblem}`, hint: `fix targets.${target.name}.${url.key} in the config` });
