@@ -12,12 +12,14 @@
 #             machine running systemd, Debian's package enables and starts it: `systemctl disable --now prometheus`)
 #   prometheus-alertmanager  `amtool check-config` validates docs/metrics.md's receiver for the Watchdog
 #             (the tests never start Alertmanager; with systemd: `systemctl disable --now prometheus-alertmanager`)
+#   chromium fonts-dejavu-core  the status page's tests open /status in headless Chromium (driven by
+#             playwright-core, a dev dependency that downloads no browser) and keep a screenshot
 # The one place that lists them: add a tool here, and .ci/run and every developer get it.
 # Idempotent and quiet (installs only what is missing). Needs root: run as root or through sudo.
 #   sudo scripts/install-test-tools.sh
 set -euo pipefail
 
-packages=(faketime curl postgresql systemd cron zsh fish prometheus prometheus-alertmanager)
+packages=(faketime curl postgresql systemd cron zsh fish prometheus prometheus-alertmanager chromium fonts-dejavu-core)
 
 missing=()
 for package in "${packages[@]}"; do
