@@ -502,6 +502,7 @@ files unsafe or not a matching certificate and key, or the listen address unusab
           await watch({
             intervalMs,
             configFile: cfg.file,
+            keys: stdin.isTTY === true,
             now,
             read,
             render: (report, at) => statusTable(report, at, paint),

@@ -74,7 +74,7 @@ export function statusTable(report: StatusReport, now: number, c: ChalkInstance)
   const table = rows.map((r) => [
     r.slug,
     r.state,
-    r.lastSeen ? `${roughDuration(now - Date.parse(r.lastSeen))} ago` : 'never',
+    r.lastSeen ? since(Date.parse(r.lastSeen), now) : 'never',
     r.muted ? (r.muted.until ? `muted ${relative(Date.parse(r.muted.until), now)}` : 'until resumed') : relative(Date.parse(r.deadline), now),
     r.incidentOpen ? `open since ${r.incidentSince}${r.delivery === 'not-sent' ? ' (never sent)' : ''}` : '-',
     // "1 queued" / "2 refused": whether PagerDuty has the incident shown beside it.
@@ -93,7 +93,7 @@ export function statusTable(report: StatusReport, now: number, c: ChalkInstance)
     c.dim(
       report.lastCheckAt === null
         ? 'medic check has not run yet (add it to the crontab: medic init prints the line)'
-        : `last check ${roughDuration(now - report.lastCheckAt)} ago${report.lastCheckBy === null ? '' : ` by ${printable(report.lastCheckBy)}`}`,
+        : `last check ${since(report.lastCheckAt, now)}${report.lastCheckBy === null ? '' : ` by ${printable(report.lastCheckBy)}`}`,
     ),
   );
   if (report.lastGap && now - report.lastGap.to < 7 * 86_400_000) {
@@ -146,6 +146,11 @@ function signalLines(e: Extract<HistoryReport['events'][number], { kind: 'signal
   const head = `${what}${facts.length > 0 ? ` (${facts.join(', ')})` : ''}${e.message !== null ? `: ${printable(e.message)}` : ''}`;
   const tail = e.outputTail === null ? [] : e.outputTail.replace(/\n$/, '').split('\n').map((l) => c.dim(`| ${printable(l)}`));
   return [head, ...tail];
+}
+
+/** When something past happened: `5m ago`; a time ahead of now (a clock ahead, here or where it was stamped) says so. */
+function since(at: number, now: number): string {
+  return at <= now ? `${roughDuration(now - at)} ago` : `${roughDuration(at - now)} in the future (is a clock ahead?)`;
 }
 
 function relative(at: number, now: number): string {

@@ -40,9 +40,9 @@ export function changeLine(list: Change[]): string {
   return `changed: ${list.map((c) => printable(`${c.slug} ${c.from} → ${c.to}`)).join(', ')}`;
 }
 
-/** The line on top of each frame: when, which config, how often, how to leave. */
-export function header(at: number, configFile: string, intervalMs: number): string {
-  return `medic status --watch · ${iso(at)} · ${printable(configFile)} · every ${formatDuration(intervalMs)} · q or Ctrl-C to quit`;
+/** The line on top of each frame: when, which config, how often, how to leave (q only when keys reach it: stdin a terminal). */
+export function header(at: number, configFile: string, intervalMs: number, keys = true): string {
+  return `medic status --watch · ${iso(at)} · ${printable(configFile)} · every ${formatDuration(intervalMs)} · ${keys ? 'q or ' : ''}Ctrl-C to quit`;
 }
 
 /**
@@ -70,6 +70,8 @@ export function watchInterval(value: string | undefined): number {
 export interface WatchDeps {
   intervalMs: number;
   configFile: string;
+  /** Whether q reaches the view (stdin is a terminal); else only Ctrl-C is offered. */
+  keys: boolean;
   now: () => number;
   /** One snapshot at `at`; it may throw (a database that cannot be read): the view shows why and tries again. */
   read: () => Promise<{ report: StatusReport; at: number }>;
@@ -106,13 +108,13 @@ export async function watch(deps: WatchDeps): Promise<void> {
       if (got === null) break;
       let frame: string;
       if ('err' in got) {
-        frame = [header(deps.now(), deps.configFile, deps.intervalMs), printable(`cannot read the state: ${deps.explain(got.err)}`), `trying again every ${formatDuration(deps.intervalMs)}`, ''].join('\n');
+        frame = [header(deps.now(), deps.configFile, deps.intervalMs, deps.keys), printable(`cannot read the state: ${deps.explain(got.err)}`), `trying again every ${formatDuration(deps.intervalMs)}`, ''].join('\n');
       } else {
         const { report, at } = got.snap;
         const list = changes(prev, report);
         if (list.length > 0) last = { at, list };
         const said = list.length > 0 ? changeLine(list) : last ? `no change since the last refresh (last one at ${iso(last.at)}: ${changeLine(last.list)})` : 'no change since the watch began';
-        frame = `${header(at, deps.configFile, deps.intervalMs)}\n${said}\n\n${markRows(deps.render(report, at), report, list)}`;
+        frame = `${header(at, deps.configFile, deps.intervalMs, deps.keys)}\n${said}\n\n${markRows(deps.render(report, at), report, list)}`;
         prev = report;
       }
       deps.write(`${HOME_CLEAR}${frame}`);

@@ -38,6 +38,41 @@ describe('printable', () => {
   });
 });
 
+function pausedRow(): ServiceStatus {
+  return {
+    slug: 'backup',
+    name: `Backup ${HOSTILE}`,
+    team: null,
+    priority: 'P3',
+    state: 'paused',
+    lastSeen: null,
+    deadline: '2026-11-26T12:06:00.000Z',
+    lateAt: '2026-11-26T12:05:00.000Z',
+    missedHeartbeats: 0,
+    incidentOpen: false,
+    incidentSince: null,
+    pendingEvents: 0,
+    refusedEvents: 0,
+    delivery: null,
+    deliveryProblem: null,
+    muted: { kind: 'paused', reason: HOSTILE, until: null },
+    flapping: false,
+    interval: '5m',
+    grace: '1m',
+    threshold: 1,
+    targets: ['oncall'],
+    schedule: null,
+    timezone: null,
+    timezoneSource: null,
+    maxRuntime: null,
+    downReason: null,
+    runningSince: null,
+    failure: null,
+    lastCheckAt: '2026-11-26T11:59:48.000Z',
+    lastCheckBy: HOSTILE,
+  } satisfies ServiceStatus;
+}
+
 describe('every human output escapes what came from outside', () => {
   it('an error quoting a hostile answer: one line per line of Medic\'s, no control character, colours intact', () => {
     const text = formatError(`PagerDuty rejected the trigger for backup (HTTP 400): ${HOSTILE.replace('\n', ' ')}\n2 events not yet delivered`, `see ${HOSTILE}`, coloured);
@@ -49,38 +84,7 @@ describe('every human output escapes what came from outside', () => {
   });
 
   it('the status table: a pause reason with escapes, a slug, every cell', () => {
-    const row = {
-      slug: 'backup',
-      name: `Backup ${HOSTILE}`,
-      team: null,
-      priority: 'P3',
-      state: 'paused',
-      lastSeen: null,
-      deadline: '2026-11-26T12:06:00.000Z',
-      lateAt: '2026-11-26T12:05:00.000Z',
-      missedHeartbeats: 0,
-      incidentOpen: false,
-      incidentSince: null,
-      pendingEvents: 0,
-      refusedEvents: 0,
-      delivery: null,
-      deliveryProblem: null,
-      muted: { kind: 'paused', reason: HOSTILE, until: null },
-      flapping: false,
-      interval: '5m',
-      grace: '1m',
-      threshold: 1,
-      targets: ['oncall'],
-      schedule: null,
-      timezone: null,
-      timezoneSource: null,
-      maxRuntime: null,
-      downReason: null,
-      runningSince: null,
-      failure: null,
-      lastCheckAt: '2026-11-26T11:59:48.000Z',
-      lastCheckBy: HOSTILE,
-    } satisfies ServiceStatus;
+    const row = pausedRow();
     const now = Date.parse('2026-11-26T12:00:00Z');
     // The last checker's host comes from the database: a writer could have planted anything there.
     const report: StatusReport = { rows: [row], lastCheckAt: now - 12_000, lastCheckBy: HOSTILE, lastGap: null };
@@ -89,6 +93,15 @@ describe('every human output escapes what came from outside', () => {
     expect(text).not.toMatch(CONTROL);
     expect(text).toContain('\\x1b]0;pwned\\x07');
     expect(text.split('\n').some((l) => l.startsWith('medic: ok'))).toBe(false);
+  });
+
+  it('a last beat or last check stamped ahead of now is not shown as "ago"', () => {
+    const now = Date.parse('2026-11-26T12:00:00Z');
+    const row = { ...pausedRow(), lastSeen: '2026-11-26T12:07:00.000Z' };
+    const text = statusTable({ rows: [row], lastCheckAt: now + 6 * 60_000, lastCheckBy: 'checker-1', lastGap: null }, now, plain);
+    expect(text).toContain('7m in the future (is a clock ahead?)');
+    expect(text).toContain('last check 6m in the future (is a clock ahead?) by checker-1');
+    expect(text).not.toContain('ago');
   });
 
   it('history: a delivery detail quoting a hostile answer, a state reason; --json stays exact', () => {

@@ -87,11 +87,12 @@ describe('the change line and the header', () => {
     expect(changeLine(list)).toBe(expected);
   });
 
-  it.each<[string, string, number, string]>([
-    ['time, config, interval, how to quit', '/srv/medic.config.json', 2000, 'medic status --watch · 2026-11-30T04:00:00.000Z · /srv/medic.config.json · every 2s · q or Ctrl-C to quit'],
-    ['a config path with a control character is escaped', '/srv/\u001b]0;x\u0007.json', 60_000, 'medic status --watch · 2026-11-30T04:00:00.000Z · /srv/\\x1b]0;x\\x07.json · every 1m · q or Ctrl-C to quit'],
-  ])('header: %s', (_name, file, intervalMs, expected) => {
-    expect(header(AT, file, intervalMs)).toBe(expected);
+  it.each<[string, string, number, boolean, string]>([
+    ['time, config, interval, how to quit', '/srv/medic.config.json', 2000, true, 'medic status --watch · 2026-11-30T04:00:00.000Z · /srv/medic.config.json · every 2s · q or Ctrl-C to quit'],
+    ['a config path with a control character is escaped', '/srv/\u001b]0;x\u0007.json', 60_000, true, 'medic status --watch · 2026-11-30T04:00:00.000Z · /srv/\\x1b]0;x\\x07.json · every 1m · q or Ctrl-C to quit'],
+    ['stdin not a terminal: q never arrives, only Ctrl-C is offered', '/srv/medic.config.json', 2000, false, 'medic status --watch · 2026-11-30T04:00:00.000Z · /srv/medic.config.json · every 2s · Ctrl-C to quit'],
+  ])('header: %s', (_name, file, intervalMs, keys, expected) => {
+    expect(header(AT, file, intervalMs, keys)).toBe(expected);
   });
 });
 
@@ -151,6 +152,7 @@ function harness(reads: (() => StatusReport)[], opts: { quitAfter: number; write
   const deps: WatchDeps = {
     intervalMs: 1000,
     configFile: '/srv/medic.config.json',
+    keys: true,
     now: () => AT,
     read: async () => ({ report: reads[Math.min(n++, reads.length - 1)]!(), at: AT }),
     render: (rep, at) => statusTable(rep, at, plain),
@@ -234,6 +236,7 @@ describe('quitting while a read hangs', () => {
     const deps: WatchDeps = {
       intervalMs: 1000,
       configFile: '/srv/medic.config.json',
+      keys: true,
       now: () => AT,
       read: () => new Promise(() => {}),
       render: () => '',
