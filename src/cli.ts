@@ -828,7 +828,7 @@ folder of $fpath (before compinit); fish: save it as
   if (argv[0] === '__man' && argv.length === 1) {
     // scripts/build.mjs writes dist/medic.1 from this: the page of this very program.
     const { manPage, manSpec } = await import('./commands/man.js');
-    io.stdout.write(manPage(manSpec(program, examplesHelp), pkg.version));
+    io.stdout.write(manPage(manSpec(program, EXAMPLES, examplesHelp), pkg.version));
     return EXIT.ok;
   }
   try {

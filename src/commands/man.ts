@@ -3,7 +3,7 @@
  * and the tables of src/help.ts. scripts/build.mjs writes it to dist/medic.1 through the hidden
  * `medic __man`; package.json's "man" installs it.
  */
-import { ENVIRONMENT, EXAMPLES, EXIT_STATUS, FILES, type Example } from '../help.js';
+import { ENVIRONMENT, EXIT_STATUS, FILES, type Example } from '../help.js';
 
 /** The parts of a commander Command and Help the page reads (structural: no commander types here). */
 export interface ManCommandLike {
@@ -49,23 +49,27 @@ export interface ManSpec {
   examples: readonly Example[];
 }
 
-/** The program and its visible commands as `--help` shows them. `exampleText` is the help's own rendering of a command's examples, left out of its notes. */
-export function manSpec(program: ManCommandLike, exampleText: (examples: readonly Example[]) => string): ManSpec {
+/**
+ * The program and its visible commands as `--help` shows them, with `examples` by command name
+ * (`medic`: the program's). `exampleText` is the help's own rendering of them, which the help adds
+ * after the notes: left out of the notes here, the page shows the examples in its own form.
+ */
+export function manSpec(program: ManCommandLike, examples: Readonly<Record<string, readonly Example[]>>, exampleText: (examples: readonly Example[]) => string): ManSpec {
   const help = program.createHelp();
   const items = (cmd: ManCommandLike) => ({
     args: help.visibleArguments(cmd as never).map((a) => ({ term: help.argumentTerm(a as never), description: help.argumentDescription(a as never) })),
     options: help.visibleOptions(cmd as never).map((o) => ({ term: help.optionTerm(o as never), description: help.optionDescription(o as never) })),
   });
   const commands = help.visibleCommands(program as never).map((cmd): ManCommand => {
-    const examples = EXAMPLES[cmd.name()] ?? [];
+    const mine = examples[cmd.name()] ?? [];
     let notes = '';
     // A commander Command is an EventEmitter (its typings do not say so): addHelpText('after') listens to afterHelp.
     const listeners = (cmd as unknown as { listeners(event: string): HelpTextListener[] }).listeners('afterHelp');
     for (const listener of listeners) listener({ error: false, command: cmd, write: (text) => (notes += text) });
-    if (examples.length > 0) notes = notes.replace(`${exampleText(examples)}\n`, '');
-    return { name: cmd.name(), usage: help.commandUsage(cmd as never), description: help.commandDescription(cmd as never), ...items(cmd), notes: notes.trim(), examples };
+    if (mine.length > 0) notes = notes.replace(`${exampleText(mine)}\n`, '');
+    return { name: cmd.name(), usage: help.commandUsage(cmd as never), description: help.commandDescription(cmd as never), ...items(cmd), notes: notes.trim(), examples: mine };
   });
-  return { usage: help.commandUsage(program as never), description: help.commandDescription(program as never), options: items(program).options, commands, examples: EXAMPLES.medic ?? [] };
+  return { usage: help.commandUsage(program as never), description: help.commandDescription(program as never), options: items(program).options, commands, examples: examples.medic ?? [] };
 }
 
 /**
