@@ -27,7 +27,7 @@ export const EXAMPLES: Readonly<Record<string, readonly Example[]>> = {
   beat: [
     { says: 'one heartbeat, at the end of the job', line: 'medic beat nightly-backup' },
     { says: 'the job failed: the service is down at the next check', line: "medic beat nightly-backup --fail -m 'disk full'" },
-    { says: 'to medic serve on another host (no config needed here)', line: 'medic beat nightly-backup --url "$MEDIC_URL"' },
+    { says: 'to medic serve on another host (no config needed here)', line: 'medic beat nightly-backup --url "https://medic.lan/ping/$MEDIC_PING_KEY"' },
   ],
   run: [
     { says: 'start, then success or failure with the exit code and output', line: 'medic run nightly-backup -- /usr/local/bin/backup.sh' },

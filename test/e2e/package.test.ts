@@ -8,7 +8,8 @@
  * cache and nothing else (--prefer-offline, no audit, no fund).
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,7 @@ const standIn = standIns();
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   version: string;
+  engines: { node: string };
   dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
 };
@@ -92,6 +94,20 @@ beforeAll(async () => {
 
 afterAll(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('package.json', () => {
+  // npm's own range logic (semver, which npm and node-abi use; no types of its own here).
+  const { subset } = createRequire(import.meta.url)('semver') as { subset(range: string, of: string): boolean };
+
+  it.each(Object.keys(pkg.dependencies))('engines.node promises no Node version that %s does not support', (dep) => {
+    const theirs = (JSON.parse(readFileSync(join(root, 'node_modules', dep, 'package.json'), 'utf8')) as { engines?: { node?: string } }).engines?.node ?? '*';
+    expect(subset(pkg.engines.node, theirs)).toBe(true);
+  });
+
+  it('the check would catch a range wider than a dependency allows', () => {
+    expect(subset('>=20.12', '>=20.18.1')).toBe(false);
+  });
 });
 
 describe('npm pack', () => {
@@ -181,8 +197,10 @@ describe('npm install -g of the tarball', () => {
 
   it('answers npx medic --version from the global install (no second install)', { timeout: 60_000 }, async () => {
     const work = mkdtempSync(join(tmp, 'npx-'));
-    // npx looks for a bin of that name in the global prefix before fetching anything; --no: never fetch.
-    const npx = await run('npx', ['--no', 'medic', '--version'], { cwd: work, env: { ...npmEnv, npm_config_prefix: prefix } });
+    // The command as a user types it. npx finds a bin of that name in the global prefix before it
+    // would fetch anything; offline and without its "install?" yes, it could not fetch anyway.
+    const env = { ...npmEnv, npm_config_prefix: prefix, npm_config_offline: 'true', npm_config_yes: 'false' };
+    const npx = await run('npx', ['medic', '--version'], { cwd: work, env });
     expect(npx.stdout).toBe(`${pkg.version}\n`);
     expect(npx.code).toBe(0);
   });
@@ -191,7 +209,10 @@ describe('npm install -g of the tarball', () => {
     const page = join(prefix, 'share', 'man', 'man1', 'medic.1');
     expect(existsSync(page)).toBe(true);
     const found = await run('man', ['-w', 'medic'], { cwd: tmp, env: { PATH: process.env.PATH, MANPATH: join(prefix, 'share', 'man') } });
-    expect(found).toEqual({ code: 0, stdout: `${page}\n`, stderr: '' });
+    expect(found).toMatchObject({ code: 0, stderr: '' });
+    // man-db names the file the link points at: the package's own page.
+    expect(realpathSync(found.stdout.trim())).toBe(realpathSync(page));
+    expect(realpathSync(page)).toBe(realpathSync(join(installed, 'dist', 'medic.1')));
     const groff = await run('groff', ['-man', '-Tutf8', '-ww', '-z', page], { cwd: tmp, env: { PATH: process.env.PATH } });
     expect(groff).toEqual({ code: 0, stdout: '', stderr: '' });
   });
