@@ -12,6 +12,8 @@
 #             machine running systemd, Debian's package enables and starts it: `systemctl disable --now prometheus`)
 #   prometheus-alertmanager  `amtool check-config` validates docs/metrics.md's receiver for the Watchdog
 #             (the tests never start Alertmanager; with systemd: `systemctl disable --now prometheus-alertmanager`)
+#   groff-base man-db  the man page's tests: `groff -ww` reads dist/medic.1 without a warning, and
+#             `man -w` finds the page an `npm install -g` of the packed tarball put in its prefix
 #   chromium fonts-dejavu-core  the status page's tests open /status in headless Chromium (driven by
 #             playwright-core, a dev dependency that downloads no browser) and keep a screenshot
 # The one place that lists them: add a tool here, and .ci/run and every developer get it.
@@ -19,7 +21,7 @@
 #   sudo scripts/install-test-tools.sh
 set -euo pipefail
 
-packages=(faketime curl postgresql systemd cron zsh fish prometheus prometheus-alertmanager chromium fonts-dejavu-core)
+packages=(faketime curl postgresql systemd cron zsh fish prometheus prometheus-alertmanager chromium fonts-dejavu-core groff-base man-db)
 
 missing=()
 for package in "${packages[@]}"; do

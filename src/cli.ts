@@ -4,6 +4,7 @@ import pkg from '../package.json' with { type: 'json' };
 import type { BeatSignal } from './commands/beat.js';
 import type { Config, LoadOptions } from './config.js';
 import { beatArgs } from './beat-args.js';
+import { EXAMPLES, examplesHelp, exitCodesHelp } from './help.js';
 import { EXIT, isMedicError, keysInEnv, redactKnownKeys, redactSecrets, stripUserinfo, UsageError } from './errors.js';
 import type { Sink } from './job.js';
 import type { Pinger, Sender } from './notify/http.js';
@@ -24,17 +25,12 @@ export interface Overrides {
   ping?: Pinger;
 }
 
-const EXIT_CODES_HELP = `
-Exit codes: 0 ok, 64 usage, 65 bad data (unknown slug), 70 internal error, 74 database cannot be
-opened or written, 75 events not yet delivered (will retry; also a check that hit its hard limit),
-76 a target (PagerDuty, Slack, a webhook) refused an event (kept queued until the target's secret or
-URL changes, or --retry-refused), 78 configuration missing or invalid (including an unset or
-malformed routing key, webhook URL, token or signing secret).`;
-
+// Help texts are wrapped to 80 columns (src/help.ts HELP_WIDTH; test/e2e/help.test.ts checks).
 const REMOTE_HELP = `
-With MEDIC_URL set or --url given (the flag wins), the beat goes to medic serve over HTTP and no
-config is needed. A beat not delivered within MEDIC_URL_TIMEOUT (default 10s; retried meanwhile)
-exits 75; an unknown slug or a wrong ping key exits 65.`;
+With MEDIC_URL set or --url given (the flag wins), the beat goes to medic serve
+over HTTP and no config is needed. A beat not delivered within MEDIC_URL_TIMEOUT
+(default 10s; retried meanwhile) exits 75; an unknown slug or a wrong ping key
+exits 65.`;
 
 const processIo: Io = { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() };
 
@@ -126,7 +122,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .description('Heartbeat monitoring for cron jobs and services, paging PagerDuty (and Slack, webhooks) when they go quiet.')
     .version(pkg.version, '-V, --version')
     .option('-c, --config <path>', 'config file (else $MEDIC_CONFIG, else searched from the current folder)')
-    .addHelpText('after', EXIT_CODES_HELP)
+    .addHelpText('after', exitCodesHelp())
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s), outputError: () => {} })
@@ -296,13 +292,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
     .option('--timeout <duration>', 'stop the job after this long (TERM, then KILL 5 s later), record a failure and exit 124')
     .option('--url <base>', 'send the start and the end to medic serve at this ping URL (https://host/ping/<ping-key>; default: $MEDIC_URL) instead of recording them here')
     .addHelpText('after', `
-Exit code: the job's own; 128+n when a signal n ended it; 124 after --timeout; 127 command not found,
-126 not executable. If the run cannot be recorded (unknown slug, config missing or broken, database
-unwritable, medic serve out of reach), a warning says so on stderr and the job runs all the same.
+Exit code: the job's own; 128+n when a signal n ended it; 124 after --timeout;
+127 command not found, 126 not executable. If the run cannot be recorded
+(unknown slug, config missing or broken, database unwritable, medic serve out of
+reach), a warning says so on stderr and the job runs all the same.
 
-With MEDIC_URL set or --url given (the flag wins), the start and the end go to medic serve over HTTP
-(paired by ?rid=) and no config is needed: the job starts at once, the start may take 2 s at most,
-the end MEDIC_URL_TIMEOUT (default 10s).`)
+With MEDIC_URL set or --url given (the flag wins), the start and the end go to
+medic serve over HTTP (paired by ?rid=) and no config is needed: the job starts
+at once, the start may take 2 s at most, the end MEDIC_URL_TIMEOUT (default
+10s).`)
     .action((slug: string, command: string[], opts: { timeout?: string; url?: string }, cmd: Command) => {
       job = async () => {
         // Everything after the first `--` is the command, untouched; without it medic's options and
@@ -427,14 +425,16 @@ the end MEDIC_URL_TIMEOUT (default 10s).`)
     });
 
   withConfig(program.command('serve'))
-    .description('take beats over HTTP on Healthchecks-style URLs (/ping/<ping-key>/<slug>[/start|/fail|/log|/<exit-status>]) and answer /healthz and /metrics, until SIGTERM')
+    .description('take beats over HTTP on Healthchecks-style URLs (/ping/<ping-key>/<slug>, then /start, /fail, /log or /<exit-status> or nothing) and answer /healthz and /metrics, until SIGTERM')
     .option('-v, --verbose', 'one line per request (the ping key never in it), and a summary at the end')
     .addHelpText('after', `
-The ping key comes from $MEDIC_PING_KEY (or the config's serve.pingKeyEnv / serve.pingKeyFile).
-SIGTERM or SIGINT: stop accepting, finish the requests in flight, exit 0. SIGHUP: read the config
-again (a broken one is reported and the running one kept). Exit codes: 74 database cannot be opened,
-78 config invalid, ping key missing, malformed or unsafe (a key file others can read), serve.tls
-files unsafe or not a matching certificate and key, or the listen address unusable.`)
+The ping key comes from $MEDIC_PING_KEY (or the config's serve.pingKeyEnv /
+serve.pingKeyFile). SIGTERM or SIGINT: stop accepting, finish the requests in
+flight, exit 0. SIGHUP: read the config again (a broken one is reported and the
+running one kept). Exit codes: 74 database cannot be opened, 78 config invalid,
+ping key missing, malformed or unsafe (a key file others can read), serve.tls
+files unsafe or not a matching certificate and key, or the listen address
+unusable.`)
     .action((opts: { verbose?: boolean }, cmd: Command) => {
       job = async () => {
         const where = loadOptions(cmd.opts().config ?? globalConfig, io, env);
@@ -553,9 +553,9 @@ files unsafe or not a matching certificate and key, or the listen address unusab
     .description("print the state in Prometheus' text format (or write it for node_exporter's textfile collector)")
     .option('--textfile <path>', 'write it atomically to this .prom file instead, silently (cron)')
     .addHelpText('after', `
-Example: * * * * * medic metrics --textfile /var/lib/prometheus/node-exporter/medic.prom
-Read-only: never creates or migrates the database. Exit codes: 64 a path not ending in .prom,
-74 the database or the file cannot be read or written (a missing folder, a link at the path), 78 config.`)
+Read-only: never creates or migrates the database. Exit codes: 64 a path not
+ending in .prom, 74 the database or the file cannot be read or written (a
+missing folder, a link at the path), 78 config.`)
     .action((opts: { textfile?: string }, cmd: Command) => {
       job = () =>
         withStore(
@@ -735,9 +735,10 @@ Read-only: never creates or migrates the database. Exit codes: 64 a path not end
     .option('-y, --yes', 'with --apply: do not ask (needed without a terminal)')
     .option('--json', 'print the proposals as JSON for scripts')
     .addHelpText('after', `
-Skipped, with the reason: lines that already run medic, @reboot, lines with a % not written as \\%
-(cron's stdin marker), environment lines and comments. --apply keeps a copy of the old crontab
-beside the config (crontab.<time>.bak, mode 600): \`crontab <that file>\` puts it back.`)
+Skipped, with the reason: lines that already run medic, @reboot, lines with a %
+not written as \\% (cron's stdin marker), environment lines and comments.
+--apply keeps a copy of the old crontab beside the config (crontab.<time>.bak,
+mode 600): \`crontab <that file>\` puts it back.`)
     .action((opts: { system?: boolean; apply?: boolean; yes?: boolean; json?: boolean }, cmd: Command) => {
       job = async () => {
         const { discover, discoverText, installUserCrontab, readSystemCrontabs } = await import('./commands/discover.js');
@@ -810,8 +811,9 @@ beside the config (crontab.<time>.bak, mode 600): \`crontab <that file>\` puts i
     .addArgument(new Argument('<shell>', 'the shell').choices(['bash', 'zsh', 'fish']))
     .addHelpText('after', `
 Install: bash: source <(medic completion bash) in ~/.bashrc, or save it as
-~/.local/share/bash-completion/completions/medic; zsh: save it as _medic in a folder of $fpath
-(before compinit); fish: save it as ~/.config/fish/completions/medic.fish.`)
+~/.local/share/bash-completion/completions/medic; zsh: save it as _medic in a
+folder of $fpath (before compinit); fish: save it as
+~/.config/fish/completions/medic.fish.`)
     .action((shell: 'bash' | 'zsh' | 'fish') => {
       job = async () => {
         const { completionScript, describeCli } = await import('./commands/completion.js');
@@ -819,6 +821,17 @@ Install: bash: source <(medic completion bash) in ~/.bashrc, or save it as
       };
     });
 
+  // Examples under every command's help, from the table the man page reads too (src/help.ts).
+  for (const cmd of [program, ...program.commands]) {
+    const examples = EXAMPLES[cmd === program ? 'medic' : cmd.name()];
+    if (examples) cmd.addHelpText('after', examplesHelp(examples));
+  }
+  if (argv[0] === '__man' && argv.length === 1) {
+    // scripts/build.mjs writes dist/medic.1 from this: the page of this very program.
+    const { manPage, manSpec } = await import('./commands/man.js');
+    io.stdout.write(manPage(manSpec(program, EXAMPLES, examplesHelp), pkg.version));
+    return EXIT.ok;
+  }
   try {
     await program.parseAsync(argv, { from: 'user' });
     if (!job) return EXIT.ok;
