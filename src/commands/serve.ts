@@ -165,13 +165,14 @@ export async function statusPage(config: Config, store: Store, now: number, hide
   const at = () => now;
   const report = await status({ slugs: [] }, { config, store, now: at });
   const hidden = (text: string | null) => (text === null ? null : hideSecrets(text, hide, '…'));
+  const registered = new Map((await store.services()).map((r) => [r.slug, r.registeredAt]));
   const services = [];
   for (const row of report.rows) {
     const spec = config.bySlug.get(row.slug)!;
     const rangeMs = Math.min(MAX_DURATION_MS, expectedEveryMs(spec, now) * STRIP_CELLS);
     const h = await history({ slug: row.slug, since: formatDuration(rangeMs), cells: STRIP_CELLS }, { config, store, now: at, keysToHide: hide });
     const shown = { ...row, deliveryProblem: hidden(row.deliveryProblem), failure: row.failure && { ...row.failure, message: hidden(row.failure.message) }, muted: row.muted && { ...row.muted, reason: hidden(row.muted.reason) } };
-    services.push({ row: shown, cells: stripCells(h, row, now, spec.schedule) });
+    services.push({ row: shown, cells: stripCells(h, row, now, spec.schedule, registered.get(row.slug) ?? null) });
   }
   return renderStatusPage({ now, zone: config.localZone, refreshSeconds: STATUS_REFRESH_S, services, lastCheckAt: report.lastCheckAt, lastCheckBy: report.lastCheckBy });
 }

@@ -63,10 +63,17 @@ const DOWN_STATES = new Set(['down', 'failed', 'stuck', 'flapping']);
  * - ok / late: a beat came in the slot; late when the service was late or down at some moment of it
  *   (by the state changes `medic check` recorded, and the row's state now);
  * - paused: no beat, and the service was paused or in maintenance;
- * - none: no beat, and its schedule expected no run in the slot (a weekday job's weekend);
+ * - none: no beat, and none was expected: the slot ended before the service was registered (its
+ *   first beat or check; null: not yet), or its schedule has no run in it (a weekday job's weekend);
  * - missed: no beat when one was expected.
  */
-export function stripCells(h: StripHistory, row: Pick<PageService, 'state' | 'lateAt' | 'deadline'>, now: number, schedule: { cron: Cron; timezone: string } | null): StripCell[] {
+export function stripCells(
+  h: StripHistory,
+  row: Pick<PageService, 'state' | 'lateAt' | 'deadline'>,
+  now: number,
+  schedule: { cron: Cron; timezone: string } | null,
+  registeredAt: number | null,
+): StripCell[] {
   const slots = h.strip.map((beats, i) => ({ from: h.since + i * h.bucketMs, to: Math.min(now, h.since + (i + 1) * h.bucketMs), beats }));
   // Periods the service was down (late, for a beat that ended one) or paused, from the recorded changes.
   const bad: [number, number][] = [];
@@ -105,6 +112,7 @@ export function stripCells(h: StripHistory, row: Pick<PageService, 'state' | 'la
     if (failedAt.some((at) => at >= from && at < end)) kind = 'failed';
     else if (beats > 0) kind = overlaps(bad, from, to) ? 'late' : 'ok';
     else if (overlaps(paused, from, to)) kind = 'paused';
+    else if (registeredAt === null || to <= registeredAt) kind = 'none';
     else if (schedule && countRuns(schedule.cron, schedule.timezone, from, to, 1) === 0) kind = 'none';
     else if (i === slots.length - 1 && row.state === 'late') kind = 'late';
     else kind = 'missed';
@@ -187,7 +195,7 @@ export function renderStatusPage(d: StatusPageData): string {
   const summary = summaryLine(services.map((s) => s.row.state));
   const check =
     d.lastCheckAt === null
-      ? '<span class="warn">no <code>medic check</code> has run yet</span>'
+      ? '<span class="attn">no <code>medic check</code> has run yet</span>'
       : `last <code>medic check</code> ${timeTag(d.lastCheckAt, d.now)}${d.lastCheckBy ? ` on ${escapeHtml(d.lastCheckBy)}` : ''}`;
   const zoneTime = inZone(d.now, d.zone);
   return `<!doctype html>
@@ -236,7 +244,7 @@ function serviceHtml(r: PageService, cells: readonly StripCell[], now: number): 
   const name = r.name !== r.slug ? `${escapeHtml(r.name)} <span class="slug">${escapeHtml(r.slug)}</span>` : escapeHtml(r.slug);
   return `<section class="svc ${look.tone}" aria-label="${escapeHtml(`${r.name}: ${look.word.toLowerCase()}`)}">
 <h2><span class="badge ${look.tone}">${look.symbol} ${look.word}</span> ${name}</h2>
-<dl>${facts.map(([k, v]) => `<div><dt>${k}</dt><dd>${v}</dd></div>`).join('')}</dl>
+<dl>${facts.map(([k, v]) => `<div><dt>${k}:</dt> <dd>${v}</dd></div>`).join('')}</dl>
 ${notes.map((n) => `<p class="note">${n}</p>`).join('\n')}${notes.length ? '\n' : ''}<ol class="strip" aria-label="${escapeHtml(`last ${cells.length} expected beats of ${r.slug}, oldest first`)}">${cells.map(cellHtml).join('')}</ol>
 </section>`;
 }
@@ -298,7 +306,7 @@ h2{margin:0 0 8px;font-size:24px;overflow-wrap:anywhere}
 .badge.bad{background:var(--bad)}.badge.warn{background:var(--warn)}.badge.ok{background:var(--ok)}
 dl{display:flex;flex-wrap:wrap;gap:4px 20px;margin:0}
 dl div{min-width:0}
-dt{display:inline;color:var(--dim)}dt::after{content:": "}
+dt{display:inline;color:var(--dim)}
 dd{display:inline;margin:0;overflow-wrap:anywhere}
 .abs{color:var(--dim);font-size:14px}
 .note{margin:8px 0 0;color:var(--warn);overflow-wrap:anywhere}
@@ -310,10 +318,12 @@ dd{display:inline;margin:0;overflow-wrap:anywhere}
 .c.failed{background:var(--bad);height:100%;border-top:8px solid #fff}
 .c.paused{background:var(--idle);height:40%}
 .c.none{background:var(--dim);height:10%}
-footer .c{width:12px;height:12px;flex:none;margin-right:2px;vertical-align:middle}
+footer .key .c{width:12px;height:14px;margin-right:2px;vertical-align:middle}
+footer .key .c.paused{height:6px}footer .key .c.none{height:2px}footer .key .c.failed{border-top-width:4px}
+.key{white-space:nowrap}
 footer{padding:8px 24px 24px;color:var(--dim);font-size:15px}
 .empty{font-size:24px}
-.warn{color:var(--warn)}
+.attn{color:var(--warn)}
 code{font-size:90%}
 @media (max-width:600px){body{font-size:16px}main{grid-template-columns:1fr;padding:8px}.top{padding:12px}.summary{font-size:28px}h2{font-size:20px}}
 `;
