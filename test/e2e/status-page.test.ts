@@ -28,7 +28,8 @@ const HOSTILE_MESSAGE = `<script>alert("msg")</script> SMTP 550 & 'relay denied'
 const NOW = Math.floor(Date.now() / 1000) * 1000 - 5000;
 
 let pd: PdServer;
-const config = (listen: string, viewKeyEnv?: string) => ({
+/** The services; with `realistic`, without the one named to break the page (for the README's screenshot). */
+const config = (listen: string, viewKeyEnv?: string, realistic = false) => ({
   database: 'medic.db',
   targets: { oncall: { type: 'pagerduty', routingKeyEnv: 'PAGERDUTY_ROUTING_KEY', eventsUrl: pd.url } },
   checker: { gapThreshold: '2d' },
@@ -37,8 +38,9 @@ const config = (listen: string, viewKeyEnv?: string) => ({
     { slug: 'nightly-backup', name: 'Nightly backup', interval: '1d', grace: '2h', team: 'platform', priority: 'P1' },
     { slug: 'db-dump', name: 'Database dump', interval: '1h', grace: '10m', team: 'data', priority: 'P1' },
     { slug: 'search-reindex', name: 'Search reindex', interval: '1h', grace: '30m', team: 'search', priority: 'P3' },
-    { slug: 'invoice-mailer', name: HOSTILE_NAME, interval: '1h', grace: '15m', team: 'billing', priority: 'P2' },
+    { slug: 'invoice-mailer', name: 'Invoice mailer', interval: '1h', grace: '15m', team: 'billing', priority: 'P2' },
     { slug: 'cert-renewal', name: 'Certificate renewal', interval: '1h', grace: '1h', team: 'platform', priority: 'P4' },
+    ...(realistic ? [] : [{ slug: 'legacy-import', name: HOSTILE_NAME, interval: '1h', grace: '15m', team: 'billing', priority: 'P3' }]),
   ],
   serve: { listen, ...(viewKeyEnv && { viewKeyEnv }) },
 });
@@ -92,14 +94,18 @@ beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   browser = await launchBrowser();
   pd = await startPdServer();
-  project = tempProject(config('127.0.0.1:0'));
+  project = tempProject();
   const hourly = (from: number, to: number, skew = 2 * MIN) => Array.from({ length: from - to + 1 }, (_, i) => ago((from - i) * H + skew));
   // search-reindex: down from 3h30m ago until a beat came back 2h50m ago (a late cell), late now.
+  // Checked alone (a config of its own), so that these checks in the past register no other service.
+  const full = config('127.0.0.1:0');
+  project.writeConfig({ ...full, services: full.services.filter((s) => s.slug === 'search-reindex') });
   await beats('search-reindex', hourly(9, 5));
   await at(ago(3 * H), 'check');
   await at(ago(2 * H + 50 * MIN), 'beat', 'search-reindex');
   await at(ago(2 * H + 40 * MIN), 'check');
   await at(ago(H + 5 * MIN), 'beat', 'search-reindex');
+  project.writeConfig(full);
   await Promise.all([
     beats('billing-export', hourly(11, 0)),
     beats(
@@ -110,8 +116,10 @@ beforeAll(async () => {
     beats('db-dump', hourly(10, 5)),
     beats('invoice-mailer', hourly(8, 1)),
     beats('cert-renewal', hourly(7, 2)),
+    beats('legacy-import', hourly(3, 1)),
   ]);
-  await at(ago(20 * MIN), 'beat', 'invoice-mailer', '--fail', '-m', HOSTILE_MESSAGE);
+  await at(ago(20 * MIN), 'beat', 'invoice-mailer', '--fail', '-m', 'SMTP 550: relay denied');
+  await at(ago(15 * MIN), 'beat', 'legacy-import', '--fail', '-m', HOSTILE_MESSAGE);
   await at(ago(10 * MIN), 'pause', 'cert-renewal', '--reason', 'rotating certificates');
   await at(NOW, 'check');
 }, 120_000);
@@ -144,15 +152,15 @@ describe('the status page in Chromium', { timeout: 60_000 }, () => {
 
   it('shows every service with its state as a word, down first, the summary and when it was rendered', async () => {
     const { page } = await open(url);
-    await page.screenshot({ path: join(ARTIFACTS, 'status-page.png'), fullPage: true });
-    expect(await page.getByRole('status').innerText()).toBe('1 down, 1 failed, 1 late, 1 paused, 2 up');
+    await page.screenshot({ path: join(ARTIFACTS, 'status-page-hostile.png'), fullPage: true });
+    expect(await page.getByRole('status').innerText()).toBe('1 down, 2 failed, 1 late, 1 paused, 2 up');
     const sections = page.locator('section.svc');
-    expect(await sections.count()).toBe(6);
+    expect(await sections.count()).toBe(7);
     // Down first (down, failed), then late, paused, up.
     const headings = await page.getByRole('heading', { level: 2 }).allInnerTexts();
-    expect(headings.map((h) => h.split(/\s+/).slice(0, 2).join(' '))).toEqual(['✖ DOWN', '✖ FAILED', '◐ LATE', '‖ PAUSED', '✔ UP', '✔ UP']);
+    expect(headings.map((h) => h.split(/\s+/).slice(0, 2).join(' '))).toEqual(['✖ DOWN', '✖ FAILED', '✖ FAILED', '◐ LATE', '‖ PAUSED', '✔ UP', '✔ UP']);
     expect(headings[0]).toContain('Database dump');
-    expect(headings[2]).toContain('Search reindex');
+    expect(headings[3]).toContain('Search reindex');
     const dbDump = await page.getByRole('region', { name: 'Database dump: down' }).innerText();
     expect(dbDump).toMatch(/Incident: open since 3h ago/);
     expect(dbDump).toContain('Missed: 5');
@@ -187,6 +195,7 @@ describe('the status page in Chromium', { timeout: 60_000 }, () => {
     const { page, dialogs } = await open(url);
     expect(await page.getByRole('heading', { name: HOSTILE_NAME }).isVisible()).toBe(true);
     expect(await page.getByText(`Failed: ${HOSTILE_MESSAGE}`).isVisible()).toBe(true);
+    expect(await page.title()).toBe('✖ 1 down, 2 failed, 1 late, 1 paused, 2 up · Medic status');
     expect(await page.locator('script').count()).toBe(0);
     expect(await page.locator('img').count()).toBe(0);
     await page.waitForTimeout(200);
@@ -195,7 +204,6 @@ describe('the status page in Chromium', { timeout: 60_000 }, () => {
 
   it('on a phone (375×812) is one column with no horizontal scroll', async () => {
     const { page } = await open(url, { width: 375, height: 812 });
-    await page.screenshot({ path: join(ARTIFACTS, 'status-page-phone.png'), fullPage: false });
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
     const lefts = await page.locator('section.svc').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().left));
     expect(new Set(lefts).size).toBe(1);
@@ -211,7 +219,7 @@ describe('the status page in Chromium', { timeout: 60_000 }, () => {
 
 describe('the status page off loopback, in Chromium', { timeout: 60_000 }, () => {
   it('asks for the view key (Basic auth) and shows the page with it; the ping key does not open it', async () => {
-    project.writeConfig(config('0.0.0.0:0', 'MEDIC_VIEW_KEY'));
+    project.writeConfig(config('0.0.0.0:0', 'MEDIC_VIEW_KEY', true));
     const url = (await startServe({ MEDIC_VIEW_KEY: VIEW_KEY })).replace('0.0.0.0', '127.0.0.1');
     // Without the key (or with the ping key) the browser is asked for credentials; headless, it gives up.
     const plain = await (await loopbackContext(browser)).newPage();
@@ -224,5 +232,10 @@ describe('the status page off loopback, in Chromium', { timeout: 60_000 }, () =>
     expect((await withView.goto(`${url}/status`))?.status()).toBe(200);
     expect(await withView.getByRole('status').innerText()).toBe('1 down, 1 failed, 1 late, 1 paused, 2 up');
     expect(await withView.content()).not.toContain(VIEW_KEY);
+    // The README's pictures (docs/images/ holds a copy of one run's).
+    await withView.setViewportSize({ width: 1600, height: 1000 });
+    await withView.screenshot({ path: join(ARTIFACTS, 'status-page.png'), fullPage: true });
+    await withView.setViewportSize({ width: 375, height: 812 });
+    await withView.screenshot({ path: join(ARTIFACTS, 'status-page-phone.png') });
   });
 });
