@@ -358,3 +358,30 @@ describe('serve.viewKeyEnv in the config', () => {
     expect(text).not.toContain('abcdefghijklmnop1234');
   });
 });
+
+describe('the status page of 1,000 services over a real SQLite store', () => {
+  it('reads and renders them (status and history of each) within the bound, and says how long it took', { timeout: 120_000 }, async () => {
+    const { join } = await import('node:path');
+    const { openSqliteStore } = await import('../../src/store/sqlite.js');
+    const { statusPage } = await import('../../src/commands/serve.js');
+    const { tempDir } = await import('../helpers/db.js');
+    const slugs = Array.from({ length: 1000 }, (_, i) => `service-${String(i).padStart(4, '0')}`);
+    const config = buildConfig({ services: slugs.map((slug) => ({ slug, interval: '1h', team: 'ops' })) }, '/x/medic.config.json', { env: {}, cwd: '/', machineZone: 'UTC' });
+    const store = openSqliteStore(join(tempDir(), 'medic.db'));
+    try {
+      // 24 hours of hourly beats for each, every tenth quiet for the last 5.
+      for (let h = 24; h >= 1; h--) {
+        await store.recordBeats(slugs.filter((_, i) => h > 5 || i % 10 !== 0).map((slug) => ({ slug, kind: 'ok' as const, at: NOW - h * H + 60_000 })));
+      }
+      const started = performance.now();
+      const html = await statusPage(config, store, NOW, []);
+      const ms = performance.now() - started;
+      console.log(`status page, 1000 services x 24 cells over SQLite: ${ms.toFixed(0)} ms, ${(html.length / 1024).toFixed(0)} KiB`);
+      expect(html).toContain('100 down, 900 up');
+      expect((html.match(/aria-label="[^"]*: beat on time"/g) ?? []).length).toBeGreaterThan(20_000);
+      expect(ms).toBeLessThan(10_000);
+    } finally {
+      await store.close();
+    }
+  });
+});
