@@ -3,7 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { BlockList, isIP, type AddressInfo, type Socket } from 'node:net';
 import type { ServeSettings } from '../config.js';
 import { exposition, EXPOSITION_CONTENT_TYPE, type MetricFamily } from '../core/metrics.js';
-import { hideSecrets, redactKnownKeys } from '../errors.js';
+import { hideSecrets, isMedicError, redactKnownKeys } from '../errors.js';
 import type { BeatInput, Store } from '../store/types.js';
 import type { GroupCommit } from './batch.js';
 import { keyMatches, presentedKey } from './key.js';
@@ -150,7 +150,8 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
         html = await page.html;
       } catch (err) {
         page = null;
-        deps.onError('internal', err);
+        // A database that cannot be read is said by /healthz; anything else is a bug to report.
+        if (!isMedicError(err)) deps.onError('internal', err);
         return answer(503, 'database unavailable, try again', { ...TEXT, 'Retry-After': '5', 'Cache-Control': 'no-store' });
       }
       return answer(200, html, STATUS_HEADERS);

@@ -67,9 +67,10 @@ async function beats(slug: string, instants: number[]): Promise<void> {
   if (sorted.length > 1) await at(sorted.at(-1)!, 'beat', slug);
 }
 
-/** The real medic serve with the project's config; resolves with its URL once it listens. */
-function startServe(env: Record<string, string> = {}): Promise<string> {
-  const child = spawn(process.execPath, [BIN, 'serve'], {
+/** The real medic serve with the project's config; resolves with its URL once it listens (what it printed so far: `said`). */
+let said = '';
+function startServe(env: Record<string, string> = {}, args: string[] = []): Promise<string> {
+  const child = spawn(process.execPath, [BIN, 'serve', ...args], {
     cwd: project.dir,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TZ: 'Europe/Berlin', HOME: project.home, MEDIC_PING_KEY: PING_KEY, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -78,9 +79,10 @@ function startServe(env: Record<string, string> = {}): Promise<string> {
   let out = '';
   let err = '';
   return new Promise((resolve, reject) => {
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => ((err += s), (said += s)));
     child.stdout!.setEncoding('utf8').on('data', (s: string) => {
       out += s;
+      said += s;
       const m = /listening on (http:\/\/\S+)/.exec(out);
       if (m) resolve(m[1]!);
     });
@@ -220,7 +222,8 @@ describe('the status page in Chromium', { timeout: 60_000 }, () => {
 describe('the status page off loopback, in Chromium', { timeout: 60_000 }, () => {
   it('asks for the view key (Basic auth) and shows the page with it; the ping key does not open it', async () => {
     project.writeConfig(config('0.0.0.0:0', 'MEDIC_VIEW_KEY', true));
-    const url = (await startServe({ MEDIC_VIEW_KEY: VIEW_KEY })).replace('0.0.0.0', '127.0.0.1');
+    said = '';
+    const url = (await startServe({ MEDIC_VIEW_KEY: VIEW_KEY }, ['-v'])).replace('0.0.0.0', '127.0.0.1');
     // Without the key (or with the ping key) the browser is asked for credentials; headless, it gives up.
     const plain = await (await loopbackContext(browser)).newPage();
     await expect(plain.goto(`${url}/status`)).rejects.toThrow(/ERR_INVALID_AUTH_CREDENTIALS/);
@@ -232,6 +235,10 @@ describe('the status page off loopback, in Chromium', { timeout: 60_000 }, () =>
     expect((await withView.goto(`${url}/status`))?.status()).toBe(200);
     expect(await withView.getByRole('status').innerText()).toBe('1 down, 1 failed, 1 late, 1 paused, 2 up');
     expect(await withView.content()).not.toContain(VIEW_KEY);
+    // -v logs each request by its path; the key is in none of them.
+    expect(said).toMatch(/ GET \/status 200 /);
+    expect(said).toMatch(/ GET \/status 401 /);
+    expect(said).not.toContain(VIEW_KEY);
     // The README's pictures (docs/images/ holds a copy of one run's).
     await withView.setViewportSize({ width: 1600, height: 1000 });
     await withView.screenshot({ path: join(ARTIFACTS, 'status-page.png'), fullPage: true });
@@ -244,7 +251,7 @@ describe('medic serve refuses a view key it cannot use', { timeout: 30_000 }, ()
   it.each<[string, Record<string, string>, RegExp]>([
     ['the ping key', { MEDIC_PING_KEY: PING_KEY, MEDIC_VIEW_KEY: PING_KEY }, /the view key in the environment variable MEDIC_VIEW_KEY \(serve\.viewKeyEnv\) is the ping key of the environment variable MEDIC_PING_KEY \(serve\.pingKeyEnv\)/],
     ['unset', { MEDIC_PING_KEY: PING_KEY }, /the environment variable MEDIC_VIEW_KEY \(serve\.viewKeyEnv\) is not set/],
-  ])('a view key that is %s: exit 78 naming both settings, never the key', async (_what, env, message) => {
+  ])('a view key that is %s: exit 78 naming the settings, never the key', async (_what, env, message) => {
     project.writeConfig(config('0.0.0.0:0', 'MEDIC_VIEW_KEY', true));
     const r = await project.run(['serve'], { env, killAfterMs: 20_000 });
     expect(r.code).toBe(78);

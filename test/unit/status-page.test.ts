@@ -5,6 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config.js';
+import { DatabaseError } from '../../src/errors.js';
+import { chromiumPath } from '../helpers/browser.js';
 import { parseCron } from '../../src/core/cron.js';
 import { escapeHtml, expectedEveryMs, renderStatusPage, STATE_LOOK, stripCells, summaryLine, type PageService, type StatusPageData, type StripHistory } from '../../src/core/status-page.js';
 import { GroupCommit } from '../../src/serve/batch.js';
@@ -246,6 +248,7 @@ describe('GET /status on the server', () => {
   });
   const beats: BeatInput[] = [];
   let renders = 0;
+  let failNext = false;
   async function serve(listen: string, viewKey: string | null) {
     const settings = buildConfig({ services: [{ slug: 'backup' }], serve: { listen } }, '/x/medic.config.json', { env: {}, cwd: '/', machineZone: 'UTC' }).serve;
     server = await startServer({
@@ -254,7 +257,14 @@ describe('GET /status on the server', () => {
       commit: new GroupCommit({ recordBeats: async (b: BeatInput[]) => void beats.push(...b) }),
       store: { probe: async () => ({ exists: true }) },
       metrics: async () => [],
-      statusPage: async () => (renders++, HTML),
+      statusPage: async () => {
+        renders++;
+        if (failNext) {
+          failNext = false;
+          throw new DatabaseError('cannot read database /x/medic.db: disk I/O error');
+        }
+        return HTML;
+      },
       state: () => ({ pingKey: PING, viewKey, slugs: new Set(['backup']), hide: [], pingKeys: [PING] }),
       log: null,
       onError: () => {},
@@ -286,6 +296,14 @@ describe('GET /status on the server', () => {
     expect([head.status, head.headers.get('content-type'), await head.text()]).toEqual([200, 'text/html; charset=utf-8', '']);
     const post = await fetch(`${url}/status`, { method: 'POST' });
     expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
+  });
+
+  it('answers 503 with Retry-After when the store cannot be read, and renders again on the next request', async () => {
+    const url = await serve('127.0.0.1:0', null);
+    failNext = true;
+    const res = await fetch(`${url}/status`);
+    expect([res.status, res.headers.get('retry-after'), await res.text()]).toEqual([503, '5', 'database unavailable, try again']);
+    expect((await fetch(`${url}/status`)).status).toBe(200);
   });
 
   it('renders once for viewers that come together (the cache)', async () => {
@@ -332,6 +350,12 @@ describe('GET /status on the server', () => {
     expect(beats).toEqual([]);
     expect((await fetch(`${url}/ping/${PING}/backup`)).status).toBe(200);
     expect(beats.map((b) => b.slug)).toEqual(['backup']);
+  });
+});
+
+describe('chromiumPath', () => {
+  it('fails, naming the install script, when no chromium is on PATH (the browser tests never skip)', () => {
+    expect(() => chromiumPath('/nonexistent-dir')).toThrow('chromium not found on PATH (the status page is tested in a real browser): install the test tools with sudo scripts/install-test-tools.sh');
   });
 });
 
