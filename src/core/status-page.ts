@@ -274,7 +274,7 @@ function utc(at: number): string {
 /** The moment in the server's zone (`2026-11-30 06:20 CET, Europe/Berlin`), or null when that zone is UTC. */
 function inZone(at: number, zone: string): string | null {
   if (zone === 'UTC' || zone === 'Etc/UTC') return null;
-  const f = new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hour12: false, timeZoneName: 'short' });
+  const f = new Intl.DateTimeFormat('en-GB', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZoneName: 'short' });
   const p = Object.fromEntries(f.formatToParts(at).map((x) => [x.type, x.value]));
   return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute} ${p.timeZoneName}, ${zone}`;
 }

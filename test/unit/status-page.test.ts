@@ -94,7 +94,7 @@ describe('renderStatusPage', () => {
   it('has the summary, the moment in UTC and in the server zone, the last check, and the refresh interval (meta and words)', () => {
     const html = page([row(), row({ state: 'down' }), row({ state: 'late' }), row()], { zone: 'Europe/Berlin' });
     expect(html).toContain('<p class="summary" role="status">1 down, 1 late, 2 up</p>');
-    expect(html).toContain('Rendered 2026-11-30 12:00 UTC (2026-11-30 13:00 GMT+1, Europe/Berlin)');
+    expect(html).toContain('Rendered 2026-11-30 12:00 UTC (2026-11-30 13:00 CET, Europe/Berlin)');
     expect(html).toContain('last <code>medic check</code> <time datetime="2026-11-30T11:59:30.000Z">30s ago</time>');
     expect(html).toContain('on checker-1');
     expect(html).toContain('<meta http-equiv="refresh" content="30">');
