@@ -247,6 +247,25 @@ describe('the status page off loopback, in Chromium', { timeout: 60_000 }, () =>
   });
 });
 
+describe('the view key and a reload (SIGHUP)', { timeout: 30_000 }, () => {
+  it('off loopback without serve.viewKeyEnv: 403 naming it; after adding it and SIGHUP, the key opens the page', async () => {
+    const realistic = config('0.0.0.0:0', undefined, true);
+    project.writeConfig(realistic);
+    const url = (await startServe({ MEDIC_VIEW_KEY: VIEW_KEY }, ['-v'])).replace('0.0.0.0', '127.0.0.1');
+    const auth = { authorization: `Bearer ${VIEW_KEY}` };
+    const before = await fetch(`${url}/status`, { headers: auth });
+    expect(before.status).toBe(403);
+    expect(await before.text()).toContain('set serve.viewKeyEnv');
+    project.writeConfig(config('0.0.0.0:0', 'MEDIC_VIEW_KEY', true));
+    said = '';
+    servers.at(-1)!.kill('SIGHUP');
+    for (let i = 0; i < 100 && !said.includes('config reloaded'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(said).toContain('medic serve: config reloaded');
+    expect((await fetch(`${url}/status`, { headers: auth })).status).toBe(200);
+    expect((await fetch(`${url}/status`)).status).toBe(401);
+  });
+});
+
 describe('medic serve refuses a view key it cannot use', { timeout: 30_000 }, () => {
   it.each<[string, Record<string, string>, RegExp]>([
     ['the ping key', { MEDIC_PING_KEY: PING_KEY, MEDIC_VIEW_KEY: PING_KEY }, /the view key in the environment variable MEDIC_VIEW_KEY \(serve\.viewKeyEnv\) is the ping key of the environment variable MEDIC_PING_KEY \(serve\.pingKeyEnv\)/],
