@@ -51,6 +51,12 @@ const LITERAL_PING_KEY_REFUSED =
   'a ping key must not be written in the config file (it would end up in backups and git); ' +
   'put it in an environment variable named by "pingKeyEnv" (default MEDIC_PING_KEY) or in a file named by "pingKeyFile"';
 
+/** [ecosystem] The status page's view key pasted into `serve`. */
+const LITERAL_VIEW_KEY = /^view[-_]?key$/i;
+
+const LITERAL_VIEW_KEY_REFUSED =
+  'a view key must not be written in the config file (it would end up in backups and git); put it in an environment variable named by "viewKeyEnv"';
+
 const LITERAL_KEY_REFUSED =
   'a routing key must not be written in the config file (it would end up in backups and git); ' +
   'put it in an environment variable named by "routingKeyEnv" or in a file named by "routingKeyFile"';
@@ -129,6 +135,7 @@ function describe(error: ConfigSchemaError, raw: unknown): string | undefined {
       const literal = LITERAL_SECRETS[node.title ?? '']?.find((l) => l.key.test(key));
       if (literal) return `${child(at, key)}: ${literal.refused}`;
       if (node.title === 'Serve' && LITERAL_PING_KEY.test(key)) return `${child(at, key)}: ${LITERAL_PING_KEY_REFUSED}`;
+      if (node.title === 'Serve' && LITERAL_VIEW_KEY.test(key)) return `${child(at, key)}: ${LITERAL_VIEW_KEY_REFUSED}`;
       const guess = likelyTypo(key, Object.keys(node.properties ?? {}));
       return `${at}: unknown key ${show(key)}${guess ? ` (did you mean ${show(guess)}?)` : ''}`;
     }

@@ -83,6 +83,8 @@ export interface ServeSettings {
   pingKeyEnv: string | null;
   /** Absolute; relative paths in the file resolve against the config's folder. */
   pingKeyFile: string | null;
+  /** [ecosystem] The variable holding the status page's view key (needed for /status off loopback); null: none. */
+  viewKeyEnv: string | null;
   bodyLimit: number;
   /** Absolute paths of the PEM certificate and key; null: plain HTTP. */
   tls: { cert: string; key: string } | null;
@@ -156,6 +158,7 @@ interface RawServe {
   listen?: string;
   pingKeyEnv?: string;
   pingKeyFile?: string;
+  viewKeyEnv?: string;
   bodyLimit?: number;
   tls?: { cert: string; key: string };
   headersTimeout?: RawDuration;
@@ -608,6 +611,7 @@ function buildServe(raw: RawServe | undefined, inFolder: (p: string) => string, 
     port,
     pingKeyEnv: s.pingKeyFile ? null : (s.pingKeyEnv ?? DEFAULT_PING_KEY_ENV),
     pingKeyFile: s.pingKeyFile ? inFolder(s.pingKeyFile) : null,
+    viewKeyEnv: s.viewKeyEnv ?? null,
     bodyLimit: s.bodyLimit ?? 10_000,
     tls: s.tls ? { cert: inFolder(s.tls.cert), key: inFolder(s.tls.key) } : null,
     headersTimeoutMs,

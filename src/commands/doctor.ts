@@ -9,7 +9,7 @@ import { EXIT, MedicError, urlForDisplay } from '../errors.js';
 import { TLS_OFF_HINT, tlsChecksOff, UNREACHABLE_HINT } from '../hints.js';
 import type { Sender } from '../notify/http.js';
 import { describeKeyRef, keyRefOf, missingSecretHint, readTargetKey, secretFileAdvice, secretNoun } from '../notify/keys.js';
-import { checkPingKeyIsOwn, pingKeySource, readPingKey, readTls } from '../serve/key.js';
+import { checkPingKeyIsOwn, pingKeySource, readPingKey, readTls, readViewKey, viewKeySource } from '../serve/key.js';
 import { SCHEMA_VERSION } from '../store/migrations.js';
 import type { StoreConfig } from '../store/index.js';
 import { describeUrl, sentInClear } from '../store/postgres-url.js';
@@ -261,14 +261,22 @@ function checkServe(config: Config, deps: DoctorDeps, add: Add): void {
       add(EXIT.config, name, 'fail', err.message, err.hint);
     }
   };
+  let pingKey = '';
   if (s.pingKeyEnv !== null && deps.env[s.pingKeyEnv] === undefined) {
     add(EXIT.config, 'serve ping key', 'warn', `${where} is not set here: medic serve needs it in its own environment`, `set it where medic serve runs (its systemd unit's Environment= or EnvironmentFile=), or name a file in serve.pingKeyFile`);
   } else {
     check('serve ping key', () => {
       const key = readPingKey(s, deps.env, uid, deps.gid);
       checkPingKeyIsOwn(key, config, deps.env);
+      pingKey = key;
       return `${where}: set, ${key.length} characters`;
     });
+  }
+  // [ecosystem] The status page's view key, when the config names its variable.
+  if (s.viewKeyEnv !== null && deps.env[s.viewKeyEnv] === undefined) {
+    add(EXIT.config, 'serve view key', 'warn', `${viewKeySource(s)} is not set here: medic serve needs it in its own environment`, `set it where medic serve runs (its systemd unit's Environment= or EnvironmentFile=)`);
+  } else if (s.viewKeyEnv !== null) {
+    check('serve view key', () => `${viewKeySource(s)}: set, ${readViewKey(s, deps.env, pingKey)!.length} characters`);
   }
   if (s.tls) {
     const { cert, key } = s.tls;

@@ -57,7 +57,7 @@ async function inDatabase(store: Store, slug: string, until: number): Promise<bo
  * neither knows is an unknown service (65, with the nearest configured slug).
  */
 export async function history(
-  input: { slug: string; since?: string },
+  input: { slug: string; since?: string; /** [ecosystem] The strip in exactly this many buckets (the status page: one per expected beat). */ cells?: number },
   deps: { config: Config; store: Store; now: () => number; keysToHide?: string[] },
 ): Promise<HistoryReport> {
   const spec = deps.config.bySlug.get(input.slug);
@@ -69,7 +69,7 @@ export async function history(
   const h = await deps.store.history(input.slug, since, until);
 
   // A removed service has no interval any more: buckets follow the range alone.
-  const bucketMs = Math.max(spec?.intervalMs ?? MINUTE, Math.ceil(rangeMs / STRIP_MAX));
+  const bucketMs = input.cells ? Math.ceil(rangeMs / input.cells) : Math.max(spec?.intervalMs ?? MINUTE, Math.ceil(rangeMs / STRIP_MAX));
   const strip = new Array<number>(Math.ceil(rangeMs / bucketMs)).fill(0);
   for (const at of h.beats) {
     const i = Math.floor((at - since) / bucketMs);

@@ -1,10 +1,14 @@
 import type { Config, ServeSettings } from '../config.js';
 import { ConfigError, hideSecrets, isMedicError } from '../errors.js';
 import { GroupCommit } from '../serve/batch.js';
-import { checkPingKeyIsOwn, readPingKey, readTls } from '../serve/key.js';
+import { MAX_DURATION_MS, formatDuration } from '../core/duration.js';
+import { expectedEveryMs, renderStatusPage, STRIP_CELLS, stripCells } from '../core/status-page.js';
+import { checkPingKeyIsOwn, readPingKey, readTls, readViewKey } from '../serve/key.js';
 import { clearTextWarning, startServer, TlsSetupError, type RunningServer, type ServeState } from '../serve/server.js';
 import type { Store } from '../store/types.js';
+import { history } from './history.js';
 import { metricsFamilies } from './metrics.js';
+import { status } from './status.js';
 
 export interface ServeDeps {
   config: Config;
@@ -85,6 +89,7 @@ export async function serve(deps: ServeDeps): Promise<number> {
       store,
       // The config as last (re)loaded, the store serve writes to: what `medic metrics` would print.
       metrics: () => metricsFamilies({ config, store, now: deps.now, version: deps.version }),
+      statusPage: () => statusPage(config, store, deps.now(), [...state.hide, ...pingKeys]),
       state: () => state,
       log: deps.verbose ? log : null,
       onError,
@@ -142,8 +147,34 @@ export async function serve(deps: ServeDeps): Promise<number> {
 function stateOf(config: Config, deps: Pick<ServeDeps, 'env' | 'uid' | 'gid' | 'keysToHide'>, used: Set<string>): ServeState {
   const pingKey = readPingKey(config.serve, deps.env, deps.uid, deps.gid);
   checkPingKeyIsOwn(pingKey, config, deps.env);
+  const viewKey = readViewKey(config.serve, deps.env, pingKey);
   used.add(pingKey);
-  return { pingKey, slugs: new Set(config.bySlug.keys()), hide: deps.keysToHide(config), pingKeys: [...used] };
+  if (viewKey !== null) used.add(viewKey);
+  return { pingKey, viewKey, slugs: new Set(config.bySlug.keys()), hide: deps.keysToHide(config), pingKeys: [...used] };
+}
+
+/** How often the status page refreshes itself. */
+export const STATUS_REFRESH_S = 30;
+
+/**
+ * [ecosystem] The status page at `now`: every service's row as `medic status` computes it and its
+ * beat strip from `medic history` (one bucket per expected beat, STRIP_CELLS of them). Texts a job
+ * or PagerDuty wrote have the keys in `hide` (routing keys, ping and view keys) hidden.
+ */
+export async function statusPage(config: Config, store: Store, now: number, hide: string[]): Promise<string> {
+  const at = () => now;
+  const report = await status({ slugs: [] }, { config, store, now: at });
+  const hidden = (text: string | null) => (text === null ? null : hideSecrets(text, hide, '…'));
+  const registered = new Map((await store.services()).map((r) => [r.slug, r.registeredAt]));
+  const services = [];
+  for (const row of report.rows) {
+    const spec = config.bySlug.get(row.slug)!;
+    const rangeMs = Math.min(MAX_DURATION_MS, expectedEveryMs(spec, now) * STRIP_CELLS);
+    const h = await history({ slug: row.slug, since: formatDuration(rangeMs), cells: STRIP_CELLS }, { config, store, now: at, keysToHide: hide });
+    const shown = { ...row, deliveryProblem: hidden(row.deliveryProblem), failure: row.failure && { ...row.failure, message: hidden(row.failure.message) }, muted: row.muted && { ...row.muted, reason: hidden(row.muted.reason) } };
+    services.push({ row: shown, cells: stripCells(h, row, now, spec.schedule, registered.get(row.slug) ?? null) });
+  }
+  return renderStatusPage({ now, zone: config.localZone, refreshSeconds: STATUS_REFRESH_S, services, lastCheckAt: report.lastCheckAt, lastCheckBy: report.lastCheckBy });
 }
 
 function listenError(s: ServeSettings, err: NodeJS.ErrnoException): Error {

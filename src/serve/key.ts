@@ -184,3 +184,46 @@ export function keyMatches(given: string, key: string): boolean {
   const digest = (s: string) => createHash('sha256').update(s).digest();
   return timingSafeEqual(digest(given), digest(key));
 }
+
+/**
+ * [ecosystem] The status page's view key from `serve.viewKeyEnv`, checked like a ping key; null
+ * when the config names no variable. A variable named but unset, a short or malformed key, or a
+ * key equal to the ping key (which every job is handed) is a ConfigError (78) that names where it
+ * was looked for, never the key.
+ */
+export function readViewKey(s: Pick<ServeSettings, 'viewKeyEnv'> & Pick<ServeSettings, 'pingKeyEnv' | 'pingKeyFile'>, env: NodeJS.ProcessEnv, pingKey: string): string | null {
+  if (s.viewKeyEnv === null) return null;
+  const where = viewKeySource(s);
+  const setIt = `set ${s.viewKeyEnv} to a view key of 16 or more of A-Z a-z 0-9 _ -, different from the ping key; ${MAKE_ONE}`;
+  const key = env[s.viewKeyEnv]?.trim() ?? null;
+  if (key === null) throw new ConfigError(`the status page's view key: ${where} is not set`, `${setIt} (or remove serve.viewKeyEnv)`);
+  if (key === '') throw new ConfigError(`the status page's view key: ${where} is empty`, setIt);
+  if (key.length < 16) throw new ConfigError(`the view key in ${where} is too short (${key.length} characters): it must be 16 or more of A-Z a-z 0-9 _ -`, setIt);
+  if (!PING_KEY.test(key)) throw new ConfigError(`the view key in ${where} is not 16 to 256 of A-Z a-z 0-9 _ - (it is ${key.length} characters, or holds other characters)`, setIt);
+  if (key === pingKey) {
+    throw new ConfigError(
+      `the view key in ${where} is the ping key of ${pingKeySource(s)}: the ping key is handed to every job, and the view key must not open the status page to them`,
+      `give the status page a view key of its own; ${MAKE_ONE}`,
+    );
+  }
+  return key;
+}
+
+/** Where the view key is read from, in words for messages. */
+export function viewKeySource(s: Pick<ServeSettings, 'viewKeyEnv'>): string {
+  return `the environment variable ${s.viewKeyEnv ?? '(none)'} (serve.viewKeyEnv)`;
+}
+
+/**
+ * [ecosystem] The key a request presents for the status page: the password of HTTP Basic auth
+ * (any user name), or a Bearer token. Null when the Authorization header holds neither.
+ */
+export function presentedKey(authorization: string | undefined): string | null {
+  if (authorization === undefined) return null;
+  const m = /^\s*(Basic|Bearer)\s+(\S+)\s*$/i.exec(authorization);
+  if (!m) return null;
+  if (m[1]!.toLowerCase() === 'bearer') return m[2]!;
+  const decoded = Buffer.from(m[2]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? null : decoded.slice(colon + 1);
+}

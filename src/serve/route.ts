@@ -10,6 +10,8 @@ export type Route =
   | { type: 'healthz' }
   /** [ecosystem] Prometheus' scrape of the state (GET or HEAD). */
   | { type: 'metrics' }
+  /** [ecosystem] The status page (GET or HEAD). */
+  | { type: 'status' }
   /** 400: the URL has the shape of a ping but a part is invalid (exit status over 255, rid not a UUID). */
   | { type: 'bad'; reason: string }
   | { type: 'not-found' }
@@ -30,7 +32,7 @@ export function route(method: string, url: string): Route {
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
   const query = q < 0 ? '' : url.slice(q + 1);
-  if (path === '/metrics') return method === 'GET' || method === 'HEAD' ? { type: 'metrics' } : { type: 'method-not-allowed', allow: 'GET, HEAD' };
+  if (path === '/metrics' || path === '/status') return method === 'GET' || method === 'HEAD' ? { type: path === '/metrics' ? 'metrics' : 'status' } : { type: 'method-not-allowed', allow: 'GET, HEAD' };
   const isHealthz = path === '/healthz';
   const m = isHealthz ? null : PING.exec(path);
   if (!isHealthz && !m) return { type: 'not-found' };
@@ -70,13 +72,13 @@ function decode(part: string): string | null {
 /**
  * The path as `-v` may log it. Only a request that matched a route shows its path: a ping with the
  * key's place as `…` whatever was written there (a near miss of the key too) and the slug decoded,
- * and /healthz and /metrics. Anything else (`//ping/<key>/…`, `/PING/<key>/…`, an absolute-form target) may hold
+ * and /healthz, /metrics and /status (without a query). Anything else (`//ping/<key>/…`, `/PING/<key>/…`, an absolute-form target) may hold
  * the key anywhere, so it shows as `<unrouted path, N bytes>`.
  */
 export function pathForLog(url: string, secrets: readonly string[] = []): string {
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
-  if (path === '/healthz' || path === '/metrics') return path;
+  if (path === '/healthz' || path === '/metrics' || path === '/status') return path;
   const m = PING.exec(path);
   if (!m) return `<unrouted path, ${url.length} bytes>`;
   const [, , rawSlug, suffix] = m;

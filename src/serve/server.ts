@@ -3,10 +3,10 @@ import { createServer as createHttpsServer } from 'node:https';
 import { BlockList, isIP, type AddressInfo, type Socket } from 'node:net';
 import type { ServeSettings } from '../config.js';
 import { exposition, EXPOSITION_CONTENT_TYPE, type MetricFamily } from '../core/metrics.js';
-import { hideSecrets, redactKnownKeys } from '../errors.js';
+import { hideSecrets, isMedicError, redactKnownKeys } from '../errors.js';
 import type { BeatInput, Store } from '../store/types.js';
 import type { GroupCommit } from './batch.js';
-import { keyMatches } from './key.js';
+import { keyMatches, presentedKey } from './key.js';
 import { pathForLog, route, type PingKind } from './route.js';
 
 /**
@@ -28,14 +28,29 @@ export const HEALTH_CACHE_MS = 1500;
 /** How long the state behind a /metrics answer is reused: scrapes that come together cost one read of the store. */
 export const METRICS_CACHE_MS = 1000;
 
+/** [ecosystem] How long a rendered status page is reused: a wall of screens refreshing together costs one read of the store. */
+export const STATUS_CACHE_MS = 5000;
+
+/** [ecosystem] The status page's headers: no script may run, nothing may frame it, nothing is kept or sent on. */
+export const STATUS_HEADERS = {
+  'Content-Type': 'text/html; charset=utf-8',
+  'Cache-Control': 'no-store',
+  'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'X-Frame-Options': 'DENY',
+};
+
 /** What the server answers from; swapped whole when the config is reloaded (SIGHUP). */
 export interface ServeState {
   pingKey: string;
   slugs: ReadonlySet<string>;
   /** Routing keys to hide in what a job sent (keptBody), as `medic beat -m` hides them. */
   hide: readonly string[];
-  /** Every ping key this server has used (the current one and those before a reload): never kept, never logged. */
+  /** Every ping key this server has used (the current one and those before a reload), and view keys: never kept, never logged. */
   pingKeys: readonly string[];
+  /** [ecosystem] The key that opens /status (and /metrics) off loopback; null or absent: none configured. */
+  viewKey?: string | null;
 }
 
 export interface ServerDeps {
@@ -49,6 +64,8 @@ export interface ServerDeps {
    * adds its own counters. Null: /metrics answers 404.
    */
   metrics?: (() => Promise<MetricFamily[]>) | null;
+  /** [ecosystem] The status page's HTML (what `medic status` and `medic history` show). Null: /status answers 404. */
+  statusPage?: (() => Promise<string>) | null;
   state: () => ServeState;
   /** With -v: one line per request (the ping key never in it). */
   log: ((line: string) => void) | null;
@@ -77,9 +94,11 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   let drained: (() => void) | null = null;
   let health: { at: number; ok: Promise<boolean> } | null = null;
   let scraped: { at: number; families: Promise<MetricFamily[]> } | null = null;
+  let page: { at: number; html: Promise<string> } | null = null;
   // Counted since start: beats committed, by kind, and answers, by status code.
   const beats: Record<PingKind, number> = { ok: 0, start: 0, fail: 0, log: 0 };
   const answered = new Map<number, number>();
+  const viewRefusal = viewRefusalFor(s.host);
   const pingHeaders = { ...TEXT, 'Access-Control-Allow-Origin': '*', 'Cache-Control': 'no-cache', 'Ping-Body-Limit': String(s.bodyLimit) };
 
   const healthy = (): Promise<boolean> => {
@@ -116,9 +135,28 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
       case 'healthz':
         return (await healthy()) ? answer(200, 'OK', { ...TEXT, 'Cache-Control': 'no-cache' }) : answer(503, 'database not writable', { ...TEXT, 'Cache-Control': 'no-cache' });
     }
+    if (r.type === 'status' || r.type === 'metrics') {
+      // The page and the metrics name every service and team: a listener other machines can reach
+      // gives them only for the view key.
+      const refused = viewRefusal(req.headers.authorization, deps.state().viewKey ?? null, r.type);
+      if (refused) return answer(refused.status, refused.body, refused.headers);
+    }
+    if (r.type === 'status') {
+      if (!deps.statusPage) return answer(404, 'not found');
+      const t = deps.monotonic();
+      if (!page || t - page.at >= STATUS_CACHE_MS) page = { at: t, html: deps.statusPage() };
+      let html: string;
+      try {
+        html = await page.html;
+      } catch (err) {
+        page = null;
+        // A database that cannot be read is said by /healthz; anything else is a bug to report.
+        if (!isMedicError(err)) deps.onError('internal', err);
+        return answer(503, 'database unavailable, try again', { ...TEXT, 'Retry-After': '5', 'Cache-Control': 'no-store' });
+      }
+      return answer(200, html, STATUS_HEADERS);
+    }
     if (r.type === 'metrics') {
-      // Metrics name every service and team: a listener other machines can reach does not give them out.
-      if (!isLoopback(s.host)) return answer(403, 'metrics are served on a loopback serve.listen only (use medic metrics --textfile with node_exporter, or listen on 127.0.0.1 behind a proxy that authenticates)');
       if (!deps.metrics) return answer(404, 'not found');
       const t = deps.monotonic();
       if (!scraped || t - scraped.at >= METRICS_CACHE_MS) scraped = { at: t, families: deps.metrics() };
@@ -251,6 +289,26 @@ export function serveFamilies(beats: Readonly<Record<PingKind, number>>, answere
       samples: [...answered].sort(([a], [b]) => a - b).map(([code, n]) => ({ labels: { code: String(code) }, value: n })),
     },
   ];
+}
+
+/**
+ * [ecosystem] Why a request for /status or /metrics is refused, or null when it may have them: on a
+ * loopback serve.listen always; otherwise only with the view key (Basic auth's password or a Bearer
+ * token, compared in constant time), and never without a view key configured (403 naming
+ * serve.viewKeyEnv). The ping key is not the view key (readViewKey refuses the same key for both).
+ */
+function viewRefusalFor(host: string) {
+  return (authorization: string | undefined, viewKey: string | null, what: 'status' | 'metrics'): { status: number; body: string; headers: Record<string, string> } | null => {
+    if (isLoopback(host)) return null;
+    const noStore = { ...TEXT, 'Cache-Control': 'no-store' };
+    if (viewKey === null) {
+      const alt = what === 'metrics' ? ' (or use medic metrics --textfile with node_exporter)' : '';
+      return { status: 403, body: `the ${what === 'status' ? 'status page' : 'metrics'} off a loopback serve.listen need a view key: set serve.viewKeyEnv in the config to the name of an environment variable holding one${alt}`, headers: noStore };
+    }
+    const given = presentedKey(authorization);
+    if (given !== null && keyMatches(given, viewKey)) return null;
+    return { status: 401, body: 'the view key is needed: give it as the password (any user name)', headers: { ...noStore, 'WWW-Authenticate': 'Basic realm="medic status", charset="UTF-8"' } };
+  };
 }
 
 /**

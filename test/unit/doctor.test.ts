@@ -504,6 +504,19 @@ describe('doctor: the serve ping key and TLS files, when the config has a serve 
     if (env.MEDIC_PING_KEY === KEY) expect(found[0]!.detail).toContain('is the routing key of target "oncall" (environment variable PAGERDUTY_ROUTING_KEY)');
   });
 
+  it.each<[string, NodeJS.ProcessEnv, Partial<Finding>, number]>([
+    ['a view key in its variable', { MEDIC_VIEW_KEY: 'doctor-view-key-0123456789' }, { check: 'serve view key', level: 'ok', detail: 'the environment variable MEDIC_VIEW_KEY (serve.viewKeyEnv): set, 26 characters' }, 0],
+    ['the view key variable not set in this shell: a warning', {}, { check: 'serve view key', level: 'warn', detail: 'the environment variable MEDIC_VIEW_KEY (serve.viewKeyEnv) is not set here: medic serve needs it in its own environment' }, 0],
+    ['the ping key as the view key (78)', { MEDIC_VIEW_KEY: PING }, { check: 'serve view key', level: 'fail' }, 78],
+  ])('[ecosystem] serve.viewKeyEnv: %s', async (_, env, finding, code) => {
+    const { found, exitCode, all } = await serveFindings({ raw: withServe({ viewKeyEnv: 'MEDIC_VIEW_KEY' }), env: { HOME: home, PAGERDUTY_ROUTING_KEY: KEY, MEDIC_PING_KEY: PING, ...env } });
+    expect(found.map((f) => f.check)).toEqual(['serve ping key', 'serve view key']);
+    expect(found[1]).toMatchObject(finding);
+    expect(exitCode).toBe(code);
+    expect(all).not.toContain(PING);
+    expect(all).not.toContain('doctor-view-key-0123456789');
+  });
+
   it('checks serve.tls: a certificate given as the key fails (78)', async () => {
     const { execFileSync } = await import('node:child_process');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-days', '1', '-subj', '/CN=x'], { stdio: 'ignore' });

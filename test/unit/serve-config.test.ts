@@ -27,13 +27,14 @@ function problemsOf(raw: unknown): string[] {
 }
 
 describe('serve settings', () => {
-  it('defaults: 127.0.0.1:8080, MEDIC_PING_KEY, 10,000 bytes, plain HTTP, 10s/30s, 1000 connections', () => {
+  it('defaults: 127.0.0.1:8080, MEDIC_PING_KEY, no view key, 10,000 bytes, plain HTTP, 10s/30s, 1000 connections', () => {
     expect(buildConfig({ services: [{ slug: 'backup' }] }, FILE, OPTS).serve).toEqual({
       configured: false,
       host: '127.0.0.1',
       port: 8080,
       pingKeyEnv: 'MEDIC_PING_KEY',
       pingKeyFile: null,
+      viewKeyEnv: null,
       bodyLimit: 10_000,
       tls: null,
       headersTimeoutMs: 10_000,

@@ -1,0 +1,329 @@
+// [ecosystem] The status page of `medic serve` (/status): data in, one HTML string out. No I/O, no
+// clock (the moment is an argument), no JavaScript in what it writes: the page refreshes itself with
+// a meta tag, and every text from the config or the database is escaped.
+import { countRuns, previousRun, type Cron } from './cron.js';
+import type { ServiceSpec } from './service.js';
+
+/** A service's row as `medic status` computes it (commands/status.ts ServiceStatus), the fields the page shows. */
+export interface PageService {
+  slug: string;
+  name: string;
+  team: string | null;
+  priority: string;
+  state: string;
+  lastSeen: string | null;
+  deadline: string;
+  lateAt: string;
+  missedHeartbeats: number;
+  incidentOpen: boolean;
+  incidentSince: string | null;
+  muted: { kind: 'paused' | 'maintenance'; reason: string | null; until: string | null } | null;
+  failure: { at: string; exitCode: number | null; message: string | null } | null;
+  deliveryProblem: string | null;
+  interval: string | null;
+  schedule: string | null;
+}
+
+/** What one cell of the beat strip says about one expected beat. */
+export type CellKind = 'ok' | 'late' | 'missed' | 'failed' | 'paused' | 'none';
+
+export interface StripCell {
+  /** The slot's start and end (epoch ms). */
+  from: number;
+  to: number;
+  kind: CellKind;
+}
+
+/** A service's history over the strip's range, as `medic history` computes it (HistoryReport): its beats per bucket and its events. */
+export interface StripHistory {
+  since: number;
+  bucketMs: number;
+  strip: number[];
+  events: readonly { at: number; kind: string; signal?: string; from?: string; to?: string }[];
+}
+
+export interface StatusPageData {
+  now: number;
+  /** The server's time zone (IANA), for the rendered-at line. */
+  zone: string;
+  refreshSeconds: number;
+  services: readonly { row: PageService; cells: readonly StripCell[] }[];
+  lastCheckAt: number | null;
+  lastCheckBy: string | null;
+}
+
+/** How many expected beats each service's strip shows. */
+export const STRIP_CELLS = 24;
+
+const DOWN_STATES = new Set(['down', 'failed', 'stuck', 'flapping']);
+
+/**
+ * The strip's cells from `medic history`'s buckets (one bucket per expected beat), oldest first:
+ * - failed: a run reported failure in the slot;
+ * - ok / late: a beat came in the slot; late when the service was late or down at some moment of it
+ *   (by the state changes `medic check` recorded, and the row's state now);
+ * - paused: no beat, and the service was paused or in maintenance;
+ * - none: no beat, and none was expected: the slot ended before the service was registered (its
+ *   first beat or check; null: not yet), or its schedule has no run in it (a weekday job's weekend);
+ * - missed: no beat when one was expected.
+ */
+export function stripCells(
+  h: StripHistory,
+  row: Pick<PageService, 'state' | 'lateAt' | 'deadline'>,
+  now: number,
+  schedule: { cron: Cron; timezone: string } | null,
+  registeredAt: number | null,
+): StripCell[] {
+  const slots = h.strip.map((beats, i) => ({ from: h.since + i * h.bucketMs, to: Math.min(now, h.since + (i + 1) * h.bucketMs), beats }));
+  // Periods the service was down (late, for a beat that ended one) or paused, from the recorded changes.
+  const bad: [number, number][] = [];
+  const paused: [number, number][] = [];
+  let badSince: number | null = null;
+  let pausedSince: number | null = null;
+  let first = true;
+  for (const e of h.events) {
+    if (e.kind !== 'state' || e.to === undefined) continue;
+    const from = e.from ?? '';
+    // Before the first change in range, the service was in that change's `from` state.
+    if (first && (from === 'down' || from === 'flapping')) badSince = h.since;
+    if (first && from === 'paused') pausedSince = h.since;
+    first = false;
+    if (e.to === 'down' || e.to === 'relapse') badSince ??= e.at;
+    else if (e.to === 'up' && badSince !== null) {
+      bad.push([badSince, e.at]);
+      badSince = null;
+    }
+    if (e.to === 'paused') pausedSince ??= e.at;
+    else if (e.to === 'resumed' && pausedSince !== null) {
+      paused.push([pausedSince, e.at]);
+      pausedSince = null;
+    }
+  }
+  if (badSince !== null) bad.push([badSince, now]);
+  if (pausedSince !== null) paused.push([pausedSince, now]);
+  if (row.state === 'late') bad.push([Date.parse(row.lateAt), now]);
+  if (DOWN_STATES.has(row.state)) bad.push([Math.min(Date.parse(row.deadline), now), now]);
+  if (row.state === 'paused' || row.state === 'maintenance') paused.push([slots[slots.length - 1]?.from ?? now, now]);
+  const overlaps = (periods: [number, number][], a: number, b: number) => periods.some(([p, q]) => p < b && q >= a);
+  const failedAt = h.events.filter((e) => e.kind === 'signal' && e.signal === 'fail').map((e) => e.at);
+  return slots.map(({ from, to, beats }, i): StripCell => {
+    const end = i === slots.length - 1 ? to + 1 : to;
+    let kind: CellKind;
+    if (failedAt.some((at) => at >= from && at < end)) kind = 'failed';
+    else if (beats > 0) kind = overlaps(bad, from, to) ? 'late' : 'ok';
+    else if (overlaps(paused, from, to)) kind = 'paused';
+    else if (registeredAt === null || to <= registeredAt) kind = 'none';
+    else if (schedule && countRuns(schedule.cron, schedule.timezone, from, to, 1) === 0) kind = 'none';
+    else if (i === slots.length - 1 && row.state === 'late') kind = 'late';
+    else kind = 'missed';
+    return { from, to, kind };
+  });
+}
+
+/**
+ * How far apart a service's beats are expected: its interval, or for a schedule the shortest gap
+ * between its last five runs before `now` (a weekday job: a day; its weekend cells show "none"), a
+ * day when it has fewer.
+ */
+export function expectedEveryMs(spec: Pick<ServiceSpec, 'intervalMs' | 'schedule'>, now: number): number {
+  if (spec.intervalMs !== null) return Math.max(1000, spec.intervalMs);
+  if (spec.schedule === null) return 86_400_000;
+  let gap = Infinity;
+  let next = previousRun(spec.schedule.cron, spec.schedule.timezone, now);
+  for (let i = 0; i < 5 && next !== null; i++) {
+    const before = previousRun(spec.schedule.cron, spec.schedule.timezone, next - 1);
+    if (before === null) break;
+    gap = Math.min(gap, next - before);
+    next = before;
+  }
+  return Number.isFinite(gap) ? Math.max(60_000, gap) : 86_400_000;
+}
+
+/** `& < > " '` as entities: every text from the config or the database goes through this. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (ch) => ENTITIES[ch]!);
+}
+const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** Each state as a word, a symbol and a colour class: colour is never the only sign. */
+export const STATE_LOOK: Record<string, { word: string; symbol: string; tone: 'bad' | 'warn' | 'ok' | 'idle' }> = {
+  down: { word: 'DOWN', symbol: '✖', tone: 'bad' },
+  failed: { word: 'FAILED', symbol: '✖', tone: 'bad' },
+  stuck: { word: 'STUCK', symbol: '■', tone: 'bad' },
+  flapping: { word: 'FLAPPING', symbol: '↯', tone: 'bad' },
+  late: { word: 'LATE', symbol: '◐', tone: 'warn' },
+  running: { word: 'RUNNING', symbol: '▶', tone: 'ok' },
+  new: { word: 'NEW', symbol: '○', tone: 'idle' },
+  paused: { word: 'PAUSED', symbol: '‖', tone: 'idle' },
+  maintenance: { word: 'MAINTENANCE', symbol: '‖', tone: 'idle' },
+  up: { word: 'UP', symbol: '✔', tone: 'ok' },
+};
+
+/** The order of the page and of its summary: down first, up last. */
+const ORDER = Object.keys(STATE_LOOK);
+
+/** What each strip cell says, for its title and accessible label. */
+export const CELL_WORDS: Record<CellKind, string> = {
+  ok: 'beat on time',
+  late: 'beat late',
+  missed: 'missed',
+  failed: 'run failed',
+  paused: 'paused',
+  none: 'no beat expected',
+};
+
+/** `2 down, 1 late, 14 up` (states with none left out); `no services` for an empty config. */
+export function summaryLine(states: readonly string[]): string {
+  if (states.length === 0) return 'no services';
+  const counts = new Map<string, number>();
+  for (const s of states) counts.set(s, (counts.get(s) ?? 0) + 1);
+  return [...counts]
+    .sort(([a], [b]) => rank(a) - rank(b))
+    .map(([s, n]) => `${n} ${STATE_LOOK[s]?.word.toLowerCase() ?? s}`)
+    .join(', ');
+}
+
+function rank(state: string): number {
+  const i = ORDER.indexOf(state);
+  return i < 0 ? ORDER.length : i;
+}
+
+/** The whole page. Services are sorted down first (then late, ..., up), each group in config order. */
+export function renderStatusPage(d: StatusPageData): string {
+  const services = [...d.services].map((s, i) => ({ ...s, i })).sort((a, b) => rank(a.row.state) - rank(b.row.state) || a.i - b.i);
+  const worst = services[0] ? (STATE_LOOK[services[0].row.state]?.tone ?? 'idle') : 'idle';
+  const summary = summaryLine(services.map((s) => s.row.state));
+  const check =
+    d.lastCheckAt === null
+      ? '<span class="attn">no <code>medic check</code> has run yet</span>'
+      : `last <code>medic check</code> ${timeTag(d.lastCheckAt, d.now)}${d.lastCheckBy ? ` on ${escapeHtml(d.lastCheckBy)}` : ''}`;
+  const zoneTime = inZone(d.now, d.zone);
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="${d.refreshSeconds}">
+<meta name="referrer" content="no-referrer">
+<title>${escapeHtml(`${services.some((s) => DOWN_STATES.has(s.row.state)) ? '✖ ' : ''}${summary} · Medic status`)}</title>
+<style>${CSS}</style>
+</head>
+<body>
+<header class="top ${worst}">
+<h1>Medic status</h1>
+<p class="summary" role="status">${escapeHtml(summary)}</p>
+<p class="meta">Rendered ${escapeHtml(utc(d.now))}${zoneTime === null ? '' : ` (${escapeHtml(zoneTime)})`} · ${check} · refreshes every ${d.refreshSeconds} s</p>
+</header>
+<main>
+${services.length === 0 ? '<p class="empty">No services are configured.</p>' : services.map((s) => serviceHtml(s.row, s.cells, d.now)).join('\n')}
+</main>
+<footer><p>Strip: the last ${STRIP_CELLS} expected beats of each service, oldest first: ${LEGEND}.</p></footer>
+</body>
+</html>
+`;
+}
+
+const LEGEND = (['ok', 'late', 'missed', 'failed', 'paused', 'none'] as const).map((k) => `<span class="key"><i class="c ${k}" aria-hidden="true"></i> ${CELL_WORDS[k]}</span>`).join(', ');
+
+function serviceHtml(r: PageService, cells: readonly StripCell[], now: number): string {
+  const look = STATE_LOOK[r.state] ?? { word: r.state.toUpperCase(), symbol: '?', tone: 'idle' as const };
+  const facts: [string, string][] = [];
+  facts.push(['Last beat', r.lastSeen === null ? 'never' : timeTag(Date.parse(r.lastSeen), now)]);
+  if (DOWN_STATES.has(r.state)) facts.push(['Down since', timeTag(Date.parse(r.incidentSince ?? r.deadline), now)]);
+  else if (r.state === 'late') facts.push(['Down at', timeTag(Date.parse(r.deadline), now)]);
+  else if (!r.muted) facts.push(['Next expected', timeTag(Date.parse(r.lateAt), now)]);
+  facts.push(['Missed', String(r.missedHeartbeats)]);
+  facts.push(['Incident', r.incidentOpen ? `open${r.incidentSince ? ` since ${timeTag(Date.parse(r.incidentSince), now)}` : ''}` : 'none']);
+  facts.push(['Team', r.team === null ? '—' : escapeHtml(r.team)]);
+  facts.push(['Priority', escapeHtml(r.priority)]);
+  facts.push(['Expected', escapeHtml(r.interval !== null ? `every ${r.interval}` : `at ${r.schedule ?? '?'}`)]);
+  const notes: string[] = [];
+  if (r.muted) notes.push(`${r.muted.kind === 'paused' ? 'Paused' : 'Maintenance'}${r.muted.until ? ` until ${escapeHtml(utc(Date.parse(r.muted.until)))}` : ''}${r.muted.reason ? `: ${escapeHtml(clip(r.muted.reason))}` : ''}`);
+  if (r.failure) notes.push(`Failed${r.failure.exitCode === null ? '' : ` (exit ${r.failure.exitCode})`}${r.failure.message ? `: ${escapeHtml(clip(r.failure.message))}` : ''}`);
+  if (r.deliveryProblem) notes.push(`Delivery: ${escapeHtml(clip(r.deliveryProblem))}`);
+  const name = r.name !== r.slug ? `${escapeHtml(r.name)} <span class="slug">${escapeHtml(r.slug)}</span>` : escapeHtml(r.slug);
+  return `<section class="svc ${look.tone}" aria-label="${escapeHtml(`${r.name}: ${look.word.toLowerCase()}`)}">
+<h2><span class="badge ${look.tone}">${look.symbol} ${look.word}</span> ${name}</h2>
+<dl>${facts.map(([k, v]) => `<div><dt>${k}:</dt> <dd>${v}</dd></div>`).join('')}</dl>
+${notes.map((n) => `<p class="note">${n}</p>`).join('\n')}${notes.length ? '\n' : ''}<ol class="strip" aria-label="${escapeHtml(`last ${cells.length} expected beats of ${r.slug}, oldest first`)}">${cells.map(cellHtml).join('')}</ol>
+</section>`;
+}
+
+/** A message from a job or PagerDuty as the page shows it: its first NOTE_MAX_CHARS characters. */
+function clip(text: string): string {
+  return text.length > NOTE_MAX_CHARS ? `${text.slice(0, NOTE_MAX_CHARS)}…` : text;
+}
+const NOTE_MAX_CHARS = 300;
+
+function cellHtml(c: StripCell): string {
+  const label = `${utc(c.from)}: ${CELL_WORDS[c.kind]}`;
+  return `<li class="c ${c.kind}" role="img" aria-label="${label}" title="${label}"></li>`;
+}
+
+/** `<time>` with the UTC moment and how long ago (or until). */
+function timeTag(at: number, now: number): string {
+  if (!Number.isFinite(at)) return 'unknown';
+  return `<time datetime="${new Date(at).toISOString()}">${escapeHtml(relative(at - now))}</time> <span class="abs">${escapeHtml(utc(at))}</span>`;
+}
+
+/** `2026-11-30 05:20 UTC`. */
+function utc(at: number): string {
+  return Number.isFinite(at) ? `${new Date(at).toISOString().slice(0, 16).replace('T', ' ')} UTC` : 'an invalid time';
+}
+
+/** The moment in the server's zone (`2026-11-30 06:20 CET, Europe/Berlin`), or null when that zone is UTC. */
+function inZone(at: number, zone: string): string | null {
+  if (zone === 'UTC' || zone === 'Etc/UTC') return null;
+  const f = new Intl.DateTimeFormat('en-GB', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZoneName: 'short' });
+  const p = Object.fromEntries(f.formatToParts(at).map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute} ${p.timeZoneName}, ${zone}`;
+}
+
+/** `3m ago`, `in 45s`, `now`. */
+function relative(ms: number): string {
+  const a = Math.abs(ms);
+  if (a < 1000) return 'now';
+  const [n, u] = a < 60_000 ? [a / 1000, 's'] : a < 3_600_000 ? [a / 60_000, 'm'] : a < 86_400_000 ? [a / 3_600_000, 'h'] : [a / 86_400_000, 'd'];
+  const text = `${Math.floor(n)}${u}`;
+  return ms < 0 ? `${text} ago` : `in ${text}`;
+}
+
+const CSS = `
+:root{color-scheme:dark;--bg:#0b0d10;--fg:#f2f4f7;--dim:#a9b1bc;--ok:#3ddc84;--warn:#ffb020;--bad:#ff4d4f;--idle:#8a94a3;--card:#161a20}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--fg);font:18px/1.4 "DejaVu Sans",system-ui,sans-serif}
+.top{padding:16px 24px;border-bottom:6px solid var(--idle)}
+.top.bad{border-color:var(--bad)}.top.warn{border-color:var(--warn)}.top.ok{border-color:var(--ok)}
+h1{margin:0;font-size:20px;color:var(--dim);font-weight:normal}
+.summary{margin:4px 0;font-size:40px;font-weight:bold}
+.meta{margin:0;color:var(--dim);font-size:16px}
+main{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:16px;padding:16px 24px}
+.svc{background:var(--card);border-left:10px solid var(--idle);padding:12px 16px;min-width:0}
+.svc.bad{border-color:var(--bad)}.svc.warn{border-color:var(--warn)}.svc.ok{border-color:var(--ok)}
+h2{margin:0 0 8px;font-size:24px;overflow-wrap:anywhere}
+.slug{color:var(--dim);font-size:18px;font-weight:normal}
+.badge{display:inline-block;padding:2px 8px;border-radius:4px;font-size:18px;color:#000;background:var(--idle);white-space:nowrap}
+.badge.bad{background:var(--bad)}.badge.warn{background:var(--warn)}.badge.ok{background:var(--ok)}
+dl{display:flex;flex-wrap:wrap;gap:4px 20px;margin:0}
+dl div{min-width:0}
+dt{display:inline;color:var(--dim)}
+dd{display:inline;margin:0;overflow-wrap:anywhere}
+.abs{color:var(--dim);font-size:14px}
+.note{margin:8px 0 0;color:var(--warn);overflow-wrap:anywhere}
+.strip{display:flex;gap:3px;list-style:none;margin:12px 0 0;padding:0;height:28px;align-items:flex-end}
+.c{display:inline-block;flex:1 1 0;min-width:4px;max-width:18px;height:100%;font-style:normal}
+.c.ok{background:var(--ok)}
+.c.late{background:repeating-linear-gradient(135deg,var(--warn) 0 4px,#000 4px 6px)}
+.c.missed{border:2px dashed var(--bad);background:linear-gradient(45deg,transparent 45%,var(--bad) 45% 55%,transparent 55%)}
+.c.failed{background:var(--bad);height:100%;border-top:8px solid #fff}
+.c.paused{background:var(--idle);height:40%}
+.c.none{background:var(--dim);height:10%}
+footer .key .c{width:12px;height:14px;margin-right:2px;vertical-align:middle}
+footer .key .c.paused{height:6px}footer .key .c.none{height:2px}footer .key .c.failed{border-top-width:4px}
+.key{white-space:nowrap}
+footer{padding:8px 24px 24px;color:var(--dim);font-size:15px}
+.empty{font-size:24px}
+.attn{color:var(--warn)}
+code{font-size:90%}
+@media (max-width:600px){body{font-size:16px}main{grid-template-columns:1fr;padding:8px}.top{padding:12px}.summary{font-size:28px}h2{font-size:20px}}
+`;
