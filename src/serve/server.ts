@@ -93,8 +93,10 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   let inFlight = 0;
   let drained: (() => void) | null = null;
   let health: { at: number; ok: Promise<boolean> } | null = null;
-  let scraped: { at: number; families: Promise<MetricFamily[]> } | null = null;
-  let page: { at: number; html: Promise<string> } | null = null;
+  // The state's exposition and the page, encoded once per cache period: a flood of scrapes or
+  // viewers costs one read and one rendering per period, never one per request (beats wait behind them).
+  let scraped: { at: number; text: Promise<Buffer> } | null = null;
+  let page: { at: number; html: Promise<Buffer> } | null = null;
   // Counted since start: beats committed, by kind, and answers, by status code.
   const beats: Record<PingKind, number> = { ok: 0, start: 0, fail: 0, log: 0 };
   const answered = new Map<number, number>();
@@ -116,7 +118,7 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const answer = (status: number, body: string, headers: Record<string, string> = TEXT) => {
+    const answer = (status: number, body: string | Buffer, headers: Record<string, string> = TEXT) => {
       if (res.headersSent || res.destroyed) return;
       // A body left unread (a 404 to a POST) is not read to its end: the connection ends with the answer.
       const unreadBody = !req.complete && (Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined);
@@ -144,8 +146,8 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     if (r.type === 'status') {
       if (!deps.statusPage) return answer(404, 'not found');
       const t = deps.monotonic();
-      if (!page || t - page.at >= STATUS_CACHE_MS) page = { at: t, html: deps.statusPage() };
-      let html: string;
+      if (!page || t - page.at >= STATUS_CACHE_MS) page = { at: t, html: deps.statusPage().then((text) => Buffer.from(text)) };
+      let html: Buffer;
       try {
         html = await page.html;
       } catch (err) {
@@ -159,14 +161,16 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     if (r.type === 'metrics') {
       if (!deps.metrics) return answer(404, 'not found');
       const t = deps.monotonic();
-      if (!scraped || t - scraped.at >= METRICS_CACHE_MS) scraped = { at: t, families: deps.metrics() };
-      let families: MetricFamily[];
+      if (!scraped || t - scraped.at >= METRICS_CACHE_MS) scraped = { at: t, text: deps.metrics().then((families) => Buffer.from(exposition(families))) };
+      let text: Buffer;
       try {
-        families = await scraped.families;
+        text = await scraped.text;
       } catch {
         return answer(503, 'database unavailable, try again', { ...TEXT, 'Retry-After': '5' });
       }
-      return answer(200, exposition([...families, ...serveFamilies(beats, answered)]), { 'Content-Type': EXPOSITION_CONTENT_TYPE, 'Cache-Control': 'no-cache' });
+      // serve's own counters, current at each answer, after the state's families.
+      const own = Buffer.from(exposition(serveFamilies(beats, answered)));
+      return answer(200, Buffer.concat([text, own]), { 'Content-Type': EXPOSITION_CONTENT_TYPE, 'Cache-Control': 'no-cache' });
     }
     const state = deps.state();
     // The same answer for a wrong key and an unknown slug, so that keys cannot be probed by it.
@@ -345,11 +349,12 @@ function tooLarge(res: ServerResponse, headers: Record<string, string>): void {
  * [ecosystem] Whether a request is Alertmanager's webhook notification of resolved alerts (a
  * receiver with send_resolved on): User-Agent Alertmanager/<version> and a body that starts as
  * Alertmanager writes it, `{"receiver":"<name>","status":"resolved"` (Go's encoding/json keeps the
- * field order). Read from the head only: the body may have been cut to serve.bodyLimit.
+ * field order). The body may have been cut to serve.bodyLimit: a receiver name longer than that
+ * reads as a beat (the regular expression is linear, so the whole kept body is read).
  */
 export function isResolvedNotification(userAgent: string | undefined, body: Buffer): boolean {
   if (userAgent === undefined || !/^Alertmanager\//.test(userAgent)) return false;
-  return RESOLVED.test(body.subarray(0, 1024).toString('latin1'));
+  return RESOLVED.test(body.toString('latin1'));
 }
 
 const RESOLVED = /^\{"receiver":"(?:[^"\\]|\\.)*","status":"resolved"/;

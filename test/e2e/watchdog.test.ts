@@ -104,6 +104,7 @@ describe('isResolvedNotification', () => {
     ['pretty-printed (not as Alertmanager writes it)', 'Alertmanager/0.25.0', Buffer.from(fixture('watchdog-resolved.json')), false],
     ['"status":"resolved" further on (a job\'s own JSON)', 'Alertmanager/0.25.0', Buffer.from('{"job":"x","receiver":"r","status":"resolved"}'), false],
     ['empty body', 'Alertmanager/0.25.0', Buffer.alloc(0), false],
+    ['a receiver name of 1,100 characters', 'Alertmanager/0.25.0', Buffer.from(`{"receiver":"${'r'.repeat(1100)}","status":"resolved","alerts":[]}`), true],
   ] as const)('%s', (_name, userAgent, body, expected) => {
     expect(isResolvedNotification(userAgent, body)).toBe(expected);
   });

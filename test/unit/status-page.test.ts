@@ -248,7 +248,18 @@ describe('GET /status on the server', () => {
   });
   const beats: BeatInput[] = [];
   let renders = 0;
+  let expositions = 0;
   let failNext = false;
+  /** One family whose samples count how often the exposition is written from them. */
+  const family = () => ({
+    name: 'medic_service_up',
+    help: 'Whether the service is up.',
+    type: 'gauge' as const,
+    get samples() {
+      expositions++;
+      return [{ labels: { slug: 'backup' }, value: 1 }];
+    },
+  });
   async function serve(listen: string, viewKey: string | null) {
     const settings = buildConfig({ services: [{ slug: 'backup' }], serve: { listen } }, '/x/medic.config.json', { env: {}, cwd: '/', machineZone: 'UTC' }).serve;
     server = await startServer({
@@ -256,7 +267,7 @@ describe('GET /status on the server', () => {
       tls: null,
       commit: new GroupCommit({ recordBeats: async (b: BeatInput[]) => void beats.push(...b) }),
       store: { probe: async () => ({ exists: true }) },
-      metrics: async () => [],
+      metrics: async () => [family()],
       statusPage: async () => {
         renders++;
         if (failNext) {
@@ -304,6 +315,19 @@ describe('GET /status on the server', () => {
     const res = await fetch(`${url}/status`);
     expect([res.status, res.headers.get('retry-after'), await res.text()]).toEqual([503, '5', 'database unavailable, try again']);
     expect((await fetch(`${url}/status`)).status).toBe(200);
+  });
+
+  it('writes the metrics exposition once for scrapes that come together; serve\'s own counters stay current', async () => {
+    const url = await serve('127.0.0.1:0', null);
+    expositions = 0;
+    const bodies = await Promise.all([1, 2, 3, 4, 5].map(() => fetch(`${url}/metrics`).then((r) => r.text())));
+    expect(expositions).toBe(1);
+    for (const body of bodies) {
+      expect(body).toMatch(/^# HELP medic_service_up Whether the service is up\.\n# TYPE medic_service_up gauge\nmedic_service_up\{slug="backup"\} 1\n# HELP medic_serve_beats_received_total /);
+    }
+    // The sixth scrape in the same period counts the five answers before it.
+    expect(await (await fetch(`${url}/metrics`)).text()).toContain('medic_serve_requests_total{code="200"} 5');
+    expect(expositions).toBe(1);
   });
 
   it('renders once for viewers that come together (the cache)', async () => {
