@@ -255,7 +255,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
           })();
           const result = await initSystemd(
             { force: opts.force === true, print: opts.print === true, dir: opts.dir, config: path },
-            { cwd: io.cwd, ...install(), loadConfig: load, user, uid },
+            { cwd: io.cwd, ...install(), loadConfig: load, user, uid, gid: groupId() },
           );
           if (opts.print) {
             print(result.units.map((u) => `# ==> ${u.name} <==\n${u.text}`).join('\n'));
@@ -565,7 +565,7 @@ Read-only: never creates or migrates the database. Exit codes: 64 a path not end
             const { resolve } = await import('node:path');
             const text = exposition(await metricsFamilies({ config: cfg, store, now, version: pkg.version }));
             if (opts.textfile === undefined) io.stdout.write(text);
-            else writeTextfile(resolve(io.cwd, opts.textfile), text, process.pid);
+            else writeTextfile(resolve(io.cwd, opts.textfile), text, process.pid, { uid: userId(), gid: groupId() });
           },
           { readOnly: true },
         );
