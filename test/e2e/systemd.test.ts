@@ -5,7 +5,7 @@
  * honours) with a stand-in `crontab` that has no line for the checker.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, tempProject, type CliResult, type Project } from '../helpers/cli.js';
@@ -152,6 +152,31 @@ describe('medic doctor and a systemd timer', { timeout: 120_000 }, () => {
     expect(schedule?.level).toBe('ok');
     expect(schedule?.detail).toMatch(/^systemd timer medic-check\.timer \(every minute\)/);
     expect(findings.find((f) => f.check === 'crontab')).toBeUndefined();
+  });
+
+  // The new-user walk: a timer alone, or one whose service ran another config, was "ok".
+  it.each([
+    ['only the timer, no medic-check.service: a warning (nothing runs the checker), and the crontab is checked', 'none', /there is no medic-check\.service beside it/, 'fail'],
+    ['a service that runs another config: a warning naming both', 'other-config', /runs it with the config \/etc\/medic\/other\.json, and doctor checked /, undefined],
+  ])('%s', async (_label, how, detail, crontab) => {
+    const { p, config, units } = project();
+    expect((await p.run(['init', '--systemd', '--dir', units, '-c', config])).code).toBe(0);
+    const service = join(units, 'medic-check.service');
+    if (how === 'none') rmSync(service);
+    else writeFileSync(service, readFileSync(service, 'utf8').replace(/--config "[^"]+"/, '--config /etc/medic/other.json'));
+    const findings = await doctor(p, config, units);
+    const schedule = findings.find((f) => f.check === 'checker schedule');
+    expect(schedule?.level).toBe('warn');
+    expect(schedule?.detail).toMatch(detail);
+    expect(findings.find((f) => f.check === 'crontab')?.level).toBe(crontab);
+  });
+
+  it("the last check's fix points at the timer's journal when a timer runs the checker", async () => {
+    const { p, config, units } = project();
+    expect((await p.run(['init', '--systemd', '--dir', units, '-c', config])).code).toBe(0);
+    const last = (await doctor(p, config, units)).find((f) => f.check === 'last check') as { fix?: string } | undefined;
+    expect(last?.fix).toContain('journalctl -u medic-check.service');
+    expect(last?.fix).not.toContain('crontab');
   });
 
   it.each([

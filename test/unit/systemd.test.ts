@@ -7,7 +7,7 @@ import { initSystemd, type SystemdDeps } from '../../src/commands/init.js';
 import { findSystemdTimer, timerEveryMinute } from '../../src/commands/doctor.js';
 import { buildConfig, type Config } from '../../src/config.js';
 import { MedicError, UsageError } from '../../src/errors.js';
-import { execWord, pathWord, systemdUnits, type UnitPlan } from '../../src/systemd.js';
+import { execWord, execWords, pathWord, systemdUnits, type UnitPlan } from '../../src/systemd.js';
 
 const plan = (over: Partial<UnitPlan> = {}): UnitPlan => ({
   nodePath: '/usr/bin/node',
@@ -212,6 +212,21 @@ describe('medic init --systemd (in-process)', () => {
   });
 });
 
+describe('execWords: an ExecStart= line split as systemd does, the inverse of execWord', () => {
+  it.each([
+    ['plain words', '/usr/bin/node /opt/medic/bin/medic check', ['/usr/bin/node', '/opt/medic/bin/medic', 'check']],
+    ['a quoted path with a space', '/usr/bin/node --config "/srv/my medic/medic.json" check', ['/usr/bin/node', '--config', '/srv/my medic/medic.json', 'check']],
+    ['escapes inside quotes, %% and $$', '"a\\"b" 50%% $$HOME', ['a"b', '50%', '$HOME']],
+    ['single quotes', "'/srv/a b'", ['/srv/a b']],
+  ])('%s', (_, line, words) => {
+    expect(execWords(line)).toEqual(words);
+  });
+
+  it.each(['/srv/my medic/medic.json', 'a"b\\c', '50%', '$HOME', 'plain'])('round-trips execWord(%j)', (word) => {
+    expect(execWords(execWord(word))).toEqual([word]);
+  });
+});
+
 describe('findSystemdTimer: the timer doctor recognises', () => {
   let dir: string;
   beforeEach(() => {
@@ -225,6 +240,13 @@ describe('findSystemdTimer: the timer doctor recognises', () => {
     writeFileSync(join(dir, 'b', 'medic-check.timer'), '[Timer]\nOnCalendar=minutely\n');
     const found = await findSystemdTimer({ SYSTEMD_UNIT_PATH: `${join(dir, 'a')}:${join(dir, 'b')}` });
     expect(found).toMatchObject({ file: join(dir, 'b', 'medic-check.timer'), onCalendar: ['minutely'] });
+  });
+
+  it('reads the medic-check.service beside the timer: its last ExecStart=, without a -@:+! prefix; none: null', async () => {
+    writeFileSync(join(dir, 'medic-check.timer'), '[Timer]\nOnCalendar=minutely\n');
+    expect((await findSystemdTimer({ SYSTEMD_UNIT_PATH: dir }))?.service).toBeNull();
+    writeFileSync(join(dir, 'medic-check.service'), '[Service]\nExecStart=/bin/false\nExecStart=-/usr/bin/node /opt/medic/bin/medic check\n');
+    expect((await findSystemdTimer({ SYSTEMD_UNIT_PATH: dir }))?.service).toEqual({ file: join(dir, 'medic-check.service'), execStart: '/usr/bin/node /opt/medic/bin/medic check' });
   });
 
   it('a FIFO where the unit file would be is passed over, not read (it would hang doctor)', async () => {
