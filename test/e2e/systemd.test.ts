@@ -127,6 +127,17 @@ describe('medic init --systemd', { timeout: 120_000 }, () => {
     expect(() => readFileSync(join(p.dir, 'medic.config.json'))).toThrow();
   });
 
+  it('a --dir every user can write: exit 74, says why and what to do, writes none of the units', async () => {
+    const { p, config, units } = project();
+    chmodSync(units, 0o777);
+    const res = await p.run(['init', '--systemd', '--dir', units, '-c', config]);
+    expect(res.code).toBe(74);
+    expect(res.stderr).toContain(`refusing to write the units into ${units}`);
+    expect(res.stderr).toContain('every user on this machine can write it');
+    expect(res.stderr).toContain('--print');
+    for (const unit of UNITS) expect(() => readFileSync(join(units, unit))).toThrow();
+  });
+
   it('--dir and --print without --systemd are a usage error', async () => {
     const { p } = project();
     expect((await p.run(['init', '--print'])).code).toBe(64);
