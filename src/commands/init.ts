@@ -162,7 +162,7 @@ export async function initSystemd(input: { force: boolean; print: boolean; dir?:
   if (deps.uid === 0) {
     notes.push(
       `These units run medic as the user ${DEDICATED_USER}, not root. Create it (useradd --system --user-group --no-create-home ${DEDICATED_USER}), ` +
-        `let it read the config and give it the database folder (chown -R ${DEDICATED_USER}: ${writable.map(shellWord).join(' ') || '<the database folder>'}); ` +
+        `let it read the config${writable.length > 0 ? ` and give it the database folder (chown -R ${DEDICATED_USER}: ${writable.map(shellWord).join(' ')})` : ''}; ` +
         'or run `medic init --systemd` as the user that owns them (docs/systemd.md).',
     );
   }
