@@ -372,7 +372,11 @@ function checkTimer(timer: TimerRead, config: Config | null, deps: DoctorDeps, a
   const every = `systemd timer ${name} (every minute)${timer.enabled === null ? `; read from ${timer.file} (systemd is not running here to say whether it is enabled)` : ''}`;
   // systemd runs a bare name from its own fixed PATH (systemd.service(5) "Command lines").
   const medicAt = resolveProgram(call.program, SYSTEMD_EXEC_PATH, '/', deps.isExecutable);
-  const other = medicAt === null ? `${CHECK_SERVICE} runs ${call.program}, which is not there` : otherMedic(medicAt, deps);
+  if (medicAt === null) {
+    add(EXIT.config, 'checker schedule', 'warn', `${every}, but ${CHECK_SERVICE} runs ${call.program}, which is not there: nothing runs the checker`, wanted);
+    return false;
+  }
+  const other = otherMedic(medicAt, deps);
   if (other !== null) {
     add(EXIT.config, 'checker schedule', 'warn', `${every}, but ${other}`, `${wanted}; it names this install's medic by its absolute path`);
     return true;

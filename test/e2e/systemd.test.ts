@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, tempProject, type CliResult, type Project } from '../helpers/cli.js';
 import { startPdServer, type PdServer } from '../helpers/pd-server.js';
@@ -169,12 +169,19 @@ describe('medic doctor and a systemd timer', { timeout: 120_000 }, () => {
   it.each([
     ['only the timer, no medic-check.service: a warning (nothing runs the checker), and the crontab is checked', 'none', /there is no medic-check\.service beside it/, 'fail'],
     ['a service that runs another config: a warning naming both', 'other-config', /runs it with the config \/etc\/medic\/other\.json, and doctor checked /, undefined],
+    ["a service that runs another install's medic: a warning naming both", 'other-medic', /its medic \S+\/old\/bin\/medic is not this install's medic /, undefined],
+    ['a service whose medic is not there: a warning, and the crontab is checked', 'no-medic', /runs \/nonexistent\/bin\/medic, which is not there/, 'fail'],
   ])('%s', async (_label, how, detail, crontab) => {
     const { p, config, units } = project();
     expect((await p.run(['init', '--systemd', '--dir', units, '-c', config])).code).toBe(0);
     const service = join(units, 'medic-check.service');
+    const text = readFileSync(service, 'utf8');
+    const old = join(p.dir, 'old', 'bin', 'medic');
+    mkdirSync(dirname(old), { recursive: true });
+    writeFileSync(old, '#!/bin/sh\nexit 1\n', { mode: 0o755 });
     if (how === 'none') rmSync(service);
-    else writeFileSync(service, readFileSync(service, 'utf8').replace(/--config "[^"]+"/, '--config /etc/medic/other.json'));
+    else if (how === 'other-config') writeFileSync(service, text.replace(/--config "[^"]+"/, '--config /etc/medic/other.json'));
+    else writeFileSync(service, text.replace(` ${BIN} `, how === 'other-medic' ? ` ${old} ` : ' /nonexistent/bin/medic '));
     const findings = await doctor(p, config, units);
     const schedule = findings.find((f) => f.check === 'checker schedule');
     expect(schedule?.level).toBe('warn');
