@@ -251,7 +251,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
           })();
           const result = await initSystemd(
             { force: opts.force === true, print: opts.print === true, dir: opts.dir, config: path },
-            { cwd: io.cwd, ...install(), loadConfig: load, user, uid },
+            { cwd: io.cwd, ...install(), loadConfig: load, user, uid, gid: groupId() },
           );
           if (opts.print) {
             print(result.units.map((u) => `# ==> ${u.name} <==\n${u.text}`).join('\n'));
@@ -566,7 +566,7 @@ missing folder, a link at the path), 78 config.`)
             const { resolve } = await import('node:path');
             const text = exposition(await metricsFamilies({ config: cfg, store, now, version: pkg.version }));
             if (opts.textfile === undefined) io.stdout.write(text);
-            else writeTextfile(resolve(io.cwd, opts.textfile), text, process.pid);
+            else writeTextfile(resolve(io.cwd, opts.textfile), text, process.pid, { uid: userId(), gid: groupId() });
           },
           { readOnly: true },
         );

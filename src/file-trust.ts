@@ -1,4 +1,5 @@
-import type { Stats } from 'node:fs';
+import { lstatSync, readlinkSync, statSync, type Stats } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 
 /**
  * Why a file or folder Medic is about to trust (a config, a key file, the database's folder) could
@@ -15,4 +16,48 @@ export function trustProblem(st: Pick<Stats, 'uid' | 'gid' | 'mode'>, uid: numbe
   if (st.mode & 0o002) return 'every user on this machine can write it';
   if (!opts.groupWritable && st.mode & 0o020 && st.gid !== opts.ownGroup) return 'its group can write it';
   return null;
+}
+
+/**
+ * Why writing files into the folder `dir` could let someone else choose what lands there or where
+ * it goes, or null when it is fine: a link on the way to it (the folder itself or one above) owned
+ * by another user (she chooses the folder), or a folder trustProblem refuses (she can swap what
+ * medic writes before root installs or reads it). A folder that does not exist is null: the write
+ * fails on its own, with its own message.
+ */
+export function writeFolderProblem(dir: string, uid: number, gid?: number): string | null {
+  let todo = resolve(dir).split('/').filter(Boolean);
+  let at = '/';
+  for (let hops = 0; todo.length > 0; ) {
+    const name = todo.shift()!;
+    if (name === '.') continue;
+    if (name === '..') {
+      at = dirname(at);
+      continue;
+    }
+    const next = join(at, name);
+    let st: Stats;
+    try {
+      st = lstatSync(next);
+    } catch {
+      return null;
+    }
+    if (!st.isSymbolicLink()) {
+      at = next;
+      continue;
+    }
+    if (st.uid !== uid && st.uid !== 0) return `it is reached through the link ${next}, owned by uid ${st.uid}, neither the user running medic (uid ${uid}) nor root`;
+    if (++hops > 40) return null; // a loop: the write fails with ELOOP
+    const target = readlinkSync(next);
+    if (target.startsWith('/')) at = '/';
+    todo = [...target.split('/').filter(Boolean), ...todo];
+  }
+  let st: Stats;
+  try {
+    st = statSync(at);
+  } catch {
+    return null;
+  }
+  const problem = trustProblem(st, uid, { ownGroup: gid });
+  return problem && `the folder ${at}: ${problem}`;
 }

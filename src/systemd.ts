@@ -181,6 +181,29 @@ export function execWord(word: string): string {
   return `"${escaped.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }
 
+/**
+ * The words of an ExecStart= command line, as systemd splits them (the inverse of execWord):
+ * whitespace separates, double or single quotes group, a backslash escapes the next character,
+ * `%%` is `%` and `$$` is `$`. Enough for doctor to read the line `medic init --systemd` writes.
+ */
+export function execWords(line: string): string[] {
+  const words: string[] = [];
+  let word: string | null = null;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (/\s/.test(c)) {
+      if (word !== null) words.push(word);
+      word = null;
+    } else if (c === '"' || c === "'") {
+      word ??= '';
+      for (i++; i < line.length && line[i] !== c; i++) word += line[i] === '\\' && i + 1 < line.length ? line[++i] : line[i];
+    } else if (c === '\\' && i + 1 < line.length) word = (word ?? '') + line[++i];
+    else word = (word ?? '') + c;
+  }
+  if (word !== null) words.push(word);
+  return words.map((w) => w.replace(/%%/g, '%').replace(/\$\$/g, '$'));
+}
+
 /** One path of ReadWritePaths= (a space-separated list; quotes group; `%` is a specifier). */
 export function pathWord(p: string): string {
   checkPath(p);

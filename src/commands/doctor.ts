@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Config, Target } from '../config.js';
 import { iso, roughDuration } from '../core/duration.js';
-import { checkerCrontabLine, checkerLines, commentedChecker, parseCrontab, type Install } from '../crontab.js';
+import { checkerCrontabLine, checkerLines, commentedChecker, parseCrontab, resolveProgram, type Install } from '../crontab.js';
+import { CHECK_SERVICE, CHECK_TIMER, execWords } from '../systemd.js';
 import { EXIT, MedicError, urlForDisplay } from '../errors.js';
 import { TLS_OFF_HINT, tlsChecksOff, UNREACHABLE_HINT } from '../hints.js';
 import type { Sender } from '../notify/http.js';
@@ -60,6 +61,8 @@ export interface DoctorDeps {
   gid?: number;
   /** The systemd timer that may run the checker instead of cron (findSystemdTimer); absent: none looked for. */
   findTimer?: () => Promise<TimerRead | null>;
+  /** The real path of a file (default: realpathSync): is the medic cron or the timer runs this install? */
+  realpath?: (path: string) => string;
 }
 
 /** A medic-check.timer unit file found on this machine. */
@@ -69,6 +72,8 @@ export interface TimerRead {
   onCalendar: string[];
   /** What `systemctl is-enabled` said; null when systemd is not running here (a container) and nobody can ask. */
   enabled: boolean | null;
+  /** The medic-check.service beside it (the unit it starts), read the same way; null when there is none. */
+  service: { file: string; execStart: string | null } | null;
 }
 
 export interface DoctorResult {
@@ -142,9 +147,9 @@ export async function doctor(input: { sendTest: boolean }, deps: DoctorDeps): Pr
     else if (input.sendTest) await sendTests(config, keysOk, deps, add);
     else await checkReach(config, deps, add);
 
-    await checkCrontab(config, deps, add);
+    const schedule = await checkCrontab(config, deps, add);
 
-    if (config && store) await checkLastRun(store, config.file, deps.now(), add);
+    if (config && store) await checkLastRun(store, config.file, schedule, deps.now(), add);
     else skip('last check', config ? 'database' : 'config');
   } finally {
     await store?.close();
@@ -349,8 +354,8 @@ export function timerEveryMinute(onCalendar: string[]): boolean {
  * A medic-check.timer that fires every minute (and is enabled, when systemd can be asked) runs the
  * checker as a crontab line would; true when it does.
  */
-function checkTimer(timer: TimerRead, add: Add): boolean {
-  const name = 'medic-check.timer';
+function checkTimer(timer: TimerRead, config: Config | null, deps: DoctorDeps, add: Add): boolean {
+  const name = CHECK_TIMER;
   if (!timerEveryMinute(timer.onCalendar)) {
     const when = timer.onCalendar.length === 0 ? 'no OnCalendar=' : `OnCalendar=${timer.onCalendar.join(', ')}`;
     add(EXIT.config, 'checker schedule', 'warn', `systemd timer ${name} (${timer.file}) has ${when}, not every minute`, 'set OnCalendar=minutely in it (`medic init --systemd` writes one), then systemctl daemon-reload');
@@ -360,28 +365,104 @@ function checkTimer(timer: TimerRead, add: Add): boolean {
     add(EXIT.config, 'checker schedule', 'warn', `systemd timer ${name} (${timer.file}) runs every minute but is not enabled`, `systemctl enable --now ${name}`);
     return false;
   }
-  add(EXIT.config, 'checker schedule', 'ok', `systemd timer ${name} (every minute)${timer.enabled === null ? `; read from ${timer.file} (systemd is not running here to say whether it is enabled)` : ''}`);
+  // The timer only starts medic-check.service: what runs is that unit's ExecStart=.
+  const service = timer.service;
+  const wanted = `\`medic init --systemd --force\` writes both (docs/systemd.md), then systemctl daemon-reload`;
+  if (service === null) {
+    add(EXIT.config, 'checker schedule', 'warn', `systemd timer ${name} (${timer.file}) starts ${CHECK_SERVICE}, but there is no ${CHECK_SERVICE} beside it: nothing runs the checker`, wanted);
+    return false;
+  }
+  const call = service.execStart === null ? null : execCall(execWords(service.execStart));
+  if (call === null) {
+    add(EXIT.config, 'checker schedule', 'warn', `${service.file}, which ${name} starts, has no ExecStart= that runs \`medic check\``, wanted);
+    return false;
+  }
+  const every = `systemd timer ${name} (every minute)${timer.enabled === null ? `; read from ${timer.file} (systemd is not running here to say whether it is enabled)` : ''}`;
+  // systemd runs a bare name from its own fixed PATH (systemd.service(5) "Command lines").
+  const medicAt = resolveProgram(call.program, SYSTEMD_EXEC_PATH, '/', deps.isExecutable);
+  if (medicAt === null) {
+    add(EXIT.config, 'checker schedule', 'warn', `${every}, but ${CHECK_SERVICE} runs ${call.program}, which is not there: nothing runs the checker`, wanted);
+    return false;
+  }
+  const other = otherMedic(medicAt, deps);
+  if (other !== null) {
+    add(EXIT.config, 'checker schedule', 'warn', `${every}, but ${other}`, `${wanted}; it names this install's medic by its absolute path`);
+    return true;
+  }
+  const given = call.config === null ? null : resolve('/', call.config);
+  if (config !== null && given !== config.file) {
+    add(
+      EXIT.config,
+      'checker schedule',
+      'warn',
+      given === null ? `${every}, but ${CHECK_SERVICE} runs it without --config` : `${every}, but ${CHECK_SERVICE} runs it with the config ${given}, and doctor checked ${config.file}`,
+      given === null ? `${wanted}; it passes --config ${config.file}` : `run medic doctor --config ${given}, or ${wanted} with --config ${config.file}`,
+    );
+    return true;
+  }
+  add(EXIT.config, 'checker schedule', 'ok', every);
   return true;
 }
 
-async function checkCrontab(config: Config | null, deps: DoctorDeps, add: Add): Promise<void> {
+/** The medic in an ExecStart= line's words and its --config, when the line runs `medic … check`. */
+function execCall(words: string[]): { program: string; config: string | null } | null {
+  const at = words.findIndex((w) => basename(w) === 'medic');
+  if (at < 0) return null;
+  let config: string | null = null;
+  for (let i = at + 1; i < words.length; i++) {
+    const w = words[i]!;
+    if (w === '--config' || w === '-c') config = words[++i] ?? null;
+    else if (w.startsWith('--config=')) config = w.slice('--config='.length);
+    else if (!w.startsWith('-')) return w === 'check' ? { program: words[at]!, config } : null;
+  }
+  return null;
+}
+
+/** The PATH systemd runs a bare ExecStart= program name from. */
+const SYSTEMD_EXEC_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin';
+
+/**
+ * Why the medic a crontab line or the timer's service runs (`found`, where cron or systemd finds
+ * it) is not this install (another, maybe older, medic), naming both; null when it is, or when
+ * either cannot be resolved (a missing one has a finding of its own).
+ */
+function otherMedic(found: string, deps: DoctorDeps): string | null {
+  const real = (p: string) => {
+    try {
+      return (deps.realpath ?? realpathSync)(p);
+    } catch {
+      return null;
+    }
+  };
+  const theirs = real(found);
+  const mine = real(deps.install.binPath);
+  if (theirs === null || mine === null || theirs === mine) return null;
+  return `its medic ${found}${theirs === found ? '' : ` (${theirs})`} is not this install's medic ${deps.install.binPath}${mine === deps.install.binPath ? '' : ` (${mine})`}`;
+}
+
+/** Checks what runs the checker: the systemd timer (then 'timer'), else the crontab. */
+async function checkCrontab(config: Config | null, deps: DoctorDeps, add: Add): Promise<'timer' | 'crontab'> {
   const timer = await deps.findTimer?.();
-  if (timer && checkTimer(timer, add)) return;
+  if (timer && checkTimer(timer, config, deps, add)) return 'timer';
+  return checkCrontabLines(config, deps, add);
+}
+
+async function checkCrontabLines(config: Config | null, deps: DoctorDeps, add: Add): Promise<'crontab'> {
   const wanted = checkerCrontabLine(deps.install, config?.file ?? null);
   const addLine = `add this line with \`crontab -e\`: ${wanted}`;
   const read = await deps.readCrontab();
   if (read.kind === 'not-installed') {
     // Not a failure by itself: a systemd timer may run the checker; "last check" tells whether something does.
     add(EXIT.config, 'crontab', 'warn', 'the crontab command is not installed, so doctor cannot see what runs `medic check`', `install cron (Debian/Ubuntu: apt-get install cron) and ${addLine}; or run medic check every minute from a systemd timer`);
-    return;
+    return 'crontab';
   }
   if (read.kind === 'none') {
     add(EXIT.config, 'crontab', 'fail', `this user has no crontab (${read.message}), so nothing runs \`medic check\``, addLine);
-    return;
+    return 'crontab';
   }
   if (read.kind === 'error') {
     add(EXIT.config, 'crontab', 'fail', `cannot read this user's crontab: ${read.message}`, `run \`crontab -l\` to see why; then ${addLine}`);
-    return;
+    return 'crontab';
   }
   const home = deps.env.HOME || homedir();
   const crontab = parseCrontab(read.text);
@@ -398,18 +479,23 @@ async function checkCrontab(config: Config | null, deps: DoctorDeps, add: Add): 
     } else {
       add(EXIT.config, 'crontab', 'fail', "this user's crontab has no line that runs `medic check`", addLine);
     }
-    return;
+    return 'crontab';
   }
   const at = `line ${good.job.lineNo} runs medic check every minute`;
+  // Another medic on that line (an older install in /usr/bin, first on cron's PATH) fails or
+  // judges by other rules every minute: it is not this one, whatever its config.
+  const other = good.medicAt === null ? null : otherMedic(good.medicAt, deps);
+  if (other !== null) add(EXIT.config, 'crontab', 'warn', `line ${good.job.lineNo} calls \`medic check\` every minute, but ${other}`, `replace it with \`crontab -e\`: ${wanted} (the absolute path \`medic init\` prints)`);
+  const ok = (detail: string) => other === null && add(EXIT.config, 'crontab', 'ok', detail);
   if (!config) {
-    add(EXIT.config, 'crontab', 'ok', at);
-    return;
+    ok(at);
+    return 'crontab';
   }
   const env = { ...good.job.env, ...good.call.prefix };
   const given = good.call.config ?? env.MEDIC_CONFIG;
   if (given === undefined) {
     if (cronSearchFinds(config.file, home)) {
-      add(EXIT.config, 'crontab', 'ok', `${at}; it finds ${config.file} by searching from ${home}`);
+      ok(`${at}; it finds ${config.file} by searching from ${home}`);
     } else {
       add(
         EXIT.config,
@@ -424,7 +510,7 @@ async function checkCrontab(config: Config | null, deps: DoctorDeps, add: Add): 
     if (cronFile !== null && cronFile !== config.file) {
       add(EXIT.config, 'crontab', 'warn', `${at} with the config ${cronFile}, but doctor checked ${config.file}`, `run medic doctor --config ${cronFile}, or point the crontab line at ${config.file}`);
     } else {
-      add(EXIT.config, 'crontab', 'ok', `${at} with the config ${cronFile ?? given}`);
+      ok(`${at} with the config ${cronFile ?? given}`);
     }
   }
   if (tlsChecksOff(env)) add(EXIT.config, 'certificate checks', 'fail', `the crontab sets NODE_TLS_REJECT_UNAUTHORIZED=0 for line ${good.job.lineNo}: certificate checks are off`, TLS_OFF_HINT);
@@ -450,6 +536,7 @@ async function checkCrontab(config: Config | null, deps: DoctorDeps, add: Add): 
       );
     }
   }
+  return 'crontab';
 }
 
 /**
@@ -462,8 +549,9 @@ function cronSearchFinds(file: string, home: string): boolean {
   return dir === resolve(home) || dir === join(home, '.config', 'medic') || dir === join('/etc', 'medic');
 }
 
-async function checkLastRun(store: DoctorStore, configFile: string, now: number, add: Add): Promise<void> {
-  const hint = `run \`medic --config ${configFile} check -v\` by hand to see its errors, and see the crontab finding above`;
+async function checkLastRun(store: DoctorStore, configFile: string, schedule: 'timer' | 'crontab', now: number, add: Add): Promise<void> {
+  const where = schedule === 'timer' ? `see what the timer's runs said: journalctl -u ${CHECK_SERVICE}` : 'see the crontab finding above';
+  const hint = `run \`medic --config ${configFile} check -v\` by hand to see its errors, and ${where}`;
   let last: number | null;
   try {
     last = await store.lastCheckAt();
@@ -515,23 +603,37 @@ export async function findSystemdTimer(env: NodeJS.ProcessEnv): Promise<TimerRea
   const given = env.SYSTEMD_UNIT_PATH;
   const dirs = given ? given.split(':').flatMap((d) => (d === '' ? UNIT_DIRS : [d])) : UNIT_DIRS;
   for (const dir of dirs) {
-    const file = join(dir, 'medic-check.timer');
-    let text: string;
-    try {
-      // A FIFO or a huge file planted on $SYSTEMD_UNIT_PATH must not hang or swamp doctor.
-      const st = statSync(file);
-      if (!st.isFile() || st.size > 64 * 1024) continue;
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    const onCalendar = text
-      .split('\n')
-      .map((l) => /^\s*OnCalendar\s*=\s*(.*)$/.exec(l)?.[1]?.trim())
-      .filter((v): v is string => v !== undefined && v !== '');
-    return { file, onCalendar, enabled: existsSync('/run/systemd/system') ? await isEnabled('medic-check.timer') : null };
+    const file = join(dir, CHECK_TIMER);
+    const text = readUnit(file);
+    if (text === null) continue;
+    const onCalendar = unitValues(text, 'OnCalendar');
+    // The service the timer starts, beside it (as `medic init --systemd` writes them).
+    const serviceFile = join(dir, CHECK_SERVICE);
+    const serviceText = readUnit(serviceFile);
+    const service = serviceText === null ? null : { file: serviceFile, execStart: unitValues(serviceText, 'ExecStart').at(-1)?.replace(/^[-@:+!]+/, '') ?? null };
+    return { file, onCalendar, enabled: existsSync('/run/systemd/system') ? await isEnabled(CHECK_TIMER) : null, service };
   }
   return null;
+}
+
+/** A unit file's text; null when it is not there, not a regular file or over 64 KiB: a FIFO or a huge file planted on $SYSTEMD_UNIT_PATH must not hang or swamp doctor. */
+function readUnit(file: string): string | null {
+  try {
+    const st = statSync(file);
+    if (!st.isFile() || st.size > 64 * 1024) return null;
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** The values of `key=` lines in a unit file, in order. */
+function unitValues(text: string, key: string): string[] {
+  const re = new RegExp(`^\\s*${key}\\s*=\\s*(.*)$`);
+  return text
+    .split('\n')
+    .map((l) => re.exec(l)?.[1]?.trim())
+    .filter((v): v is string => v !== undefined && v !== '');
 }
 
 function isEnabled(unit: string): Promise<boolean | null> {

@@ -3,7 +3,8 @@ import { closeSync, constants, lstatSync, openSync, renameSync, rmSync, writeSyn
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import type { Config } from '../config.js';
 import { checkerCrontabLine, medicCommand, shellWord, type Install } from '../crontab.js';
-import { ConfigError, UsageError } from '../errors.js';
+import { ConfigError, EXIT, MedicError, UsageError } from '../errors.js';
+import { writeFolderProblem } from '../file-trust.js';
 import { keyRefOf, secretNoun } from '../notify/keys.js';
 import { CHECK_SERVICE, CHECK_TIMER, credentialsDir, CREDSTORE, SERVE_SERVICE, systemdUnits, type UnitFile } from '../systemd.js';
 
@@ -117,6 +118,9 @@ function cannotWrite(file: string, err: unknown): ConfigError {
   return new ConfigError(`cannot write ${file}: ${e.code ?? e.message}`, 'check that the folder exists and this user can write to it');
 }
 
+/** The user the units run medic as when root writes them: a user of its own, never root. */
+export const DEDICATED_USER = 'medic';
+
 /** What `medic init --systemd` needs besides the install: the config, if one is found. */
 export interface SystemdDeps extends Install {
   cwd: string;
@@ -125,6 +129,8 @@ export interface SystemdDeps extends Install {
   /** The user running init: the units run medic as this user. */
   user: string;
   uid: number;
+  /** Its primary group (see trustProblem). */
+  gid?: number;
 }
 
 export interface SystemdResult {
@@ -146,11 +152,20 @@ export async function initSystemd(input: { force: boolean; print: boolean; dir?:
   const secretFiles = config ? secretFilesOf(config) : [];
   // No config yet: `medic init` would put the database beside it.
   const writable = !config ? [dirname(configFile)] : config.databaseUrl ? [] : [dirname(config.databasePath), ...(config.spool ? [config.spool] : [])];
-  const units = systemdUnits({ nodePath: deps.nodePath, binPath: deps.binPath, configFile, user: deps.user, writable, secretFiles });
+  // Never root: medic serve answers the network, and check and serve write the same database, so
+  // both run as one user that owns it. Run by root, that is a dedicated user (DEDICATED_USER).
+  const user = deps.uid === 0 ? DEDICATED_USER : deps.user;
+  const units = systemdUnits({ nodePath: deps.nodePath, binPath: deps.binPath, configFile, user, writable, secretFiles });
 
   const notes: string[] = [];
   if (!config) notes.push(`No config found: the units use ${configFile}, which must exist before they start (\`medic init\` writes one, with the database beside it, which the units may write; or pass --config <path>).`);
-  if (deps.uid === 0) notes.push('These units run medic as root. A user of its own is safer: create one (useradd --system --user-group medic), give it the config and the database folder, and run `medic init --systemd` again as that user.');
+  if (deps.uid === 0) {
+    notes.push(
+      `These units run medic as the user ${DEDICATED_USER}, not root. Create it (useradd --system --user-group --no-create-home ${DEDICATED_USER}), ` +
+        `let it read the config${writable.length > 0 ? ` and give it the database folder (chown -R ${DEDICATED_USER}: ${writable.map(shellWord).join(' ')})` : ''}; ` +
+        'or run `medic init --systemd` as the user that owns them (docs/systemd.md).',
+    );
+  }
   for (const [variable, what] of config ? secretVariables(config) : []) {
     notes.push(
       `The config reads ${what} from $${variable}, which a unit does not have. Put it in a root-only file instead: ` +
@@ -162,6 +177,16 @@ export async function initSystemd(input: { force: boolean; print: boolean; dir?:
   if (input.print) return { written: [], units, lines: notes };
 
   const dir = resolve(deps.cwd, input.dir ?? '.');
+  // Root copies these files into /etc/systemd/system: whoever else can write the folder, or chose it
+  // through a link of hers, could swap a unit's ExecStart for her own before that.
+  const problem = writeFolderProblem(dir, deps.uid, deps.gid);
+  if (problem) {
+    throw new MedicError(
+      `refusing to write the units into ${dir}: ${problem}, so someone else could replace a unit before it is installed`,
+      EXIT.ioerr,
+      'give --dir a folder only you (or root) can write, reached through no link of another user, or use --print',
+    );
+  }
   const files = units.map((u) => join(dir, u.name));
   if (!input.force) {
     const taken = files.find((f) => exists(f));
@@ -177,7 +202,7 @@ export async function initSystemd(input: { force: boolean; print: boolean; dir?:
     written: files,
     units,
     lines: [
-      `Wrote ${files.join(', ')}: medic runs as ${deps.user} with the config ${configFile}.`,
+      `Wrote ${files.join(', ')}: medic runs as ${user} with the config ${configFile}.`,
       'Install them as root:',
       `  cp ${files.map(shellWord).join(' ')} /etc/systemd/system/`,
       '  systemctl daemon-reload',

@@ -2,6 +2,7 @@ import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, openSync, renam
 import { basename, dirname, join } from 'node:path';
 import type { Config } from '../config.js';
 import { EXIT, MedicError, UsageError } from '../errors.js';
+import { writeFolderProblem } from '../file-trust.js';
 import { stateFamilies, type MetricFamily, type MetricState, type ServiceMetrics } from '../core/metrics.js';
 import type { Store } from '../store/types.js';
 import { status, type ServiceStatus } from './status.js';
@@ -70,9 +71,11 @@ function metricState(row: ServiceStatus, down: boolean, now: number): MetricStat
  * same folder (`.<name>.<pid>.tmp`, created new, never through a link: O_EXCL | O_NOFOLLOW),
  * mode 0644, fsynced, renamed over the path. A reader sees the old file or the new one, never a
  * part. A link at the path is refused (rename would replace the link, not what it points to, and
- * whoever planted it meant something else).
+ * whoever planted it meant something else). The folder must be one only the user running medic
+ * (or root) can write, reached through no link of another user (writeFolderProblem): else she
+ * chooses where a root run writes, or swaps the file between the rename and the collector's read.
  */
-export function writeTextfile(path: string, text: string, pid: number): void {
+export function writeTextfile(path: string, text: string, pid: number, ids: { uid: number; gid?: number }): void {
   if (!path.endsWith('.prom') || basename(path) === '.prom') {
     throw new UsageError(`--textfile ${path}: node_exporter's textfile collector reads only files whose name ends in .prom`, 'give a path like /var/lib/prometheus/node-exporter/medic.prom');
   }
@@ -83,6 +86,14 @@ export function writeTextfile(path: string, text: string, pid: number): void {
       `--textfile ${path}: the folder ${dir} ${folder ? 'is not a folder' : 'does not exist'}`,
       EXIT.ioerr,
       `create it (mkdir -p ${dir}) or give the folder node_exporter reads (its --collector.textfile.directory)`,
+    );
+  }
+  const problem = writeFolderProblem(dir, ids.uid, ids.gid);
+  if (problem) {
+    throw new MedicError(
+      `--textfile ${path}: refusing to write there: ${problem}, so someone else could choose or replace what medic writes`,
+      EXIT.ioerr,
+      'give a folder only this user (or root) can write, reached through no link of another user (node_exporter only needs to read it)',
     );
   }
   const existing = lstatOrNull(path);

@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import Database from 'better-sqlite3';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -235,12 +235,44 @@ describe('medic metrics --textfile', { timeout: 180_000 }, () => {
     expect(lstatSync(join(p.dir, 'medic.prom')).isSymbolicLink()).toBe(true);
   });
 
+  // The attacker walk: root ran it through mallory's link and wrote into a root-only folder.
+  it.each([
+    ['a folder every user can write (0777)', 'open', 'every user on this machine can write it'],
+    ['a folder owned by another user', 'theirs', 'owned by uid 4321'],
+    ['a link owned by another user to a root-only folder', 'their-link', 'reached through the link'],
+  ])('refuses %s (74), says why, writes nothing', async (_, how, why) => {
+    const p = (project = tempProject(config(1)));
+    const real = join(p.dir, 'real');
+    mkdirSync(real, { mode: 0o700 });
+    let folder = real;
+    if (how === 'open') chmodSync(real, 0o777);
+    if (how === 'theirs') chownSync(real, 4321, 4321);
+    if (how === 'their-link') {
+      folder = join(p.dir, 'link');
+      symlinkSync(real, folder);
+      lchownSync(folder, 4321, 4321);
+    }
+    const res = await p.run(['metrics', '--textfile', join(folder, 'medic.prom')]);
+    expect(res.code).toBe(74);
+    expect(res.stderr).toContain(why);
+    expect(res.stderr).toContain('refusing to write there');
+    expect(readdirSync(real)).toEqual([]);
+  });
+
+  it("a link of the user's own to a folder of its own is fine", async () => {
+    const p = (project = tempProject(config(1)));
+    mkdirSync(join(p.dir, 'real'), { mode: 0o755 });
+    symlinkSync(join(p.dir, 'real'), join(p.dir, 'link'));
+    expect((await p.run(['metrics', '--textfile', 'link/medic.prom'])).code).toBe(0);
+    expect(readdirSync(join(p.dir, 'real'))).toEqual(['medic.prom']);
+  });
+
   it('never writes through a link planted at its temp name', () => {
     const p = (project = tempProject());
     const victim = join(p.dir, 'victim');
     writeFileSync(victim, 'precious\n');
     symlinkSync(victim, join(p.dir, '.medic.prom.4242.tmp'));
-    writeTextfile(join(p.dir, 'medic.prom'), 'medic_build_info{version="x"} 1\n', 4242);
+    writeTextfile(join(p.dir, 'medic.prom'), 'medic_build_info{version="x"} 1\n', 4242, { uid: process.getuid!() });
     expect(readFileSync(victim, 'utf8')).toBe('precious\n');
     expect(readFileSync(join(p.dir, 'medic.prom'), 'utf8')).toBe('medic_build_info{version="x"} 1\n');
     expect(existsSync(join(p.dir, '.medic.prom.4242.tmp'))).toBe(false);

@@ -5,8 +5,8 @@
  * honours) with a stand-in `crontab` that has no line for the checker.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, tempProject, type CliResult, type Project } from '../helpers/cli.js';
 import { startPdServer, type PdServer } from '../helpers/pd-server.js';
@@ -127,6 +127,17 @@ describe('medic init --systemd', { timeout: 120_000 }, () => {
     expect(() => readFileSync(join(p.dir, 'medic.config.json'))).toThrow();
   });
 
+  it('a --dir every user can write: exit 74, says why and what to do, writes none of the units', async () => {
+    const { p, config, units } = project();
+    chmodSync(units, 0o777);
+    const res = await p.run(['init', '--systemd', '--dir', units, '-c', config]);
+    expect(res.code).toBe(74);
+    expect(res.stderr).toContain(`refusing to write the units into ${units}`);
+    expect(res.stderr).toContain('every user on this machine can write it');
+    expect(res.stderr).toContain('--print');
+    for (const unit of UNITS) expect(() => readFileSync(join(units, unit))).toThrow();
+  });
+
   it('--dir and --print without --systemd are a usage error', async () => {
     const { p } = project();
     expect((await p.run(['init', '--print'])).code).toBe(64);
@@ -152,6 +163,38 @@ describe('medic doctor and a systemd timer', { timeout: 120_000 }, () => {
     expect(schedule?.level).toBe('ok');
     expect(schedule?.detail).toMatch(/^systemd timer medic-check\.timer \(every minute\)/);
     expect(findings.find((f) => f.check === 'crontab')).toBeUndefined();
+  });
+
+  // The new-user walk: a timer alone, or one whose service ran another config, was "ok".
+  it.each([
+    ['only the timer, no medic-check.service: a warning (nothing runs the checker), and the crontab is checked', 'none', /there is no medic-check\.service beside it/, 'fail'],
+    ['a service that runs another config: a warning naming both', 'other-config', /runs it with the config \/etc\/medic\/other\.json, and doctor checked /, undefined],
+    ["a service that runs another install's medic: a warning naming both", 'other-medic', /its medic \S+\/old\/bin\/medic is not this install's medic /, undefined],
+    ['a service whose medic is not there: a warning, and the crontab is checked', 'no-medic', /runs \/nonexistent\/bin\/medic, which is not there/, 'fail'],
+  ])('%s', async (_label, how, detail, crontab) => {
+    const { p, config, units } = project();
+    expect((await p.run(['init', '--systemd', '--dir', units, '-c', config])).code).toBe(0);
+    const service = join(units, 'medic-check.service');
+    const text = readFileSync(service, 'utf8');
+    const old = join(p.dir, 'old', 'bin', 'medic');
+    mkdirSync(dirname(old), { recursive: true });
+    writeFileSync(old, '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+    if (how === 'none') rmSync(service);
+    else if (how === 'other-config') writeFileSync(service, text.replace(/--config "[^"]+"/, '--config /etc/medic/other.json'));
+    else writeFileSync(service, text.replace(` ${BIN} `, how === 'other-medic' ? ` ${old} ` : ' /nonexistent/bin/medic '));
+    const findings = await doctor(p, config, units);
+    const schedule = findings.find((f) => f.check === 'checker schedule');
+    expect(schedule?.level).toBe('warn');
+    expect(schedule?.detail).toMatch(detail);
+    expect(findings.find((f) => f.check === 'crontab')?.level).toBe(crontab);
+  });
+
+  it("the last check's fix points at the timer's journal when a timer runs the checker", async () => {
+    const { p, config, units } = project();
+    expect((await p.run(['init', '--systemd', '--dir', units, '-c', config])).code).toBe(0);
+    const last = (await doctor(p, config, units)).find((f) => f.check === 'last check') as { fix?: string } | undefined;
+    expect(last?.fix).toContain('journalctl -u medic-check.service');
+    expect(last?.fix).not.toContain('crontab');
   });
 
   it.each([

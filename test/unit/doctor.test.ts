@@ -52,6 +52,8 @@ interface Situation {
   /** Executable files on this pretend machine (default: EXECUTABLES). */
   executables?: string[];
   install?: { binPath: string; nodePath: string };
+  /** Real paths on this pretend machine (default: the real realpathSync). */
+  realpath?: (path: string) => string;
 }
 
 /** This pretend install: node in /usr/bin, medic in /opt/medic; the crontab lines use /usr/local/bin/medic or a bare medic in /usr/bin. */
@@ -102,6 +104,7 @@ function run(s: Situation = {}) {
     sleep: async () => {},
     install: s.install ?? INSTALL,
     isExecutable: (path) => (s.executables ?? EXECUTABLES).includes(path),
+    ...(s.realpath && { realpath: s.realpath }),
   };
   return { result: doctor({ sendTest: s.sendTest ?? false }, deps), calls };
 }
@@ -427,6 +430,31 @@ describe('doctor: what the findings say', () => {
       detail: 'invalid config x (1 problem):\n  x: services[0].grace: expected a duration',
       fix: 'fix the keys named above',
     });
+  });
+});
+
+// The new-user walk: line 13 ran /usr/bin/medic, an older install that failed every minute, and doctor said ok.
+describe("doctor: a crontab line that runs another install's medic is a warning naming both", () => {
+  /** /usr/local/bin/medic links to this install; /usr/bin/medic is another one. */
+  const realpath = (p: string) => (p === '/usr/local/bin/medic' ? INSTALL.binPath : p);
+  it.each([
+    ['an absolute path to another medic', '/usr/bin/medic', '/usr/bin/medic'],
+    ["a bare medic that cron's PATH (/usr/bin:/bin) finds in another install", 'medic', '/usr/bin/medic'],
+  ])('%s: warn, naming both paths, and the line medic init prints', async (_, program, found) => {
+    const { result } = run({ crontab: (f) => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} ${program} --config ${f} check\n`, realpath });
+    const { findings, exitCode } = await result;
+    const crontab = findings.filter((f) => f.check === 'crontab');
+    expect(crontab.map((f) => f.level)).toEqual(['warn']);
+    expect(crontab[0]!.detail).toContain(`its medic ${found} is not this install's medic ${INSTALL.binPath}`);
+    expect(crontab[0]!.fix).toContain(`* * * * * ${INSTALL.binPath} --config ${file} check`);
+    expect(exitCode).toBe(0);
+  });
+
+  it('a link to this install (or its own path) is this install: ok', async () => {
+    for (const program of ['/usr/local/bin/medic', INSTALL.binPath]) {
+      const { findings } = await run({ crontab: (f) => `* * * * * PAGERDUTY_ROUTING_KEY=${KEY} ${program} --config ${f} check\n`, realpath }).result;
+      expect(findings.filter((f) => f.check === 'crontab').map((f) => f.level)).toEqual(['ok']);
+    }
   });
 });
 

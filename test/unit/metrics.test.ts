@@ -235,12 +235,54 @@ describe('docs/metrics.md', () => {
       writeFileSync(file, rules!);
       const r = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
       expect({ code: r.status, err: r.stderr }).toEqual({ code: 0, err: '' });
-      expect(r.stdout).toContain('SUCCESS: 7 rules found');
+      expect(r.stdout).toContain('SUCCESS: 8 rules found');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
     const written = new Set([...stateFamilies(state()), ...serveFamilies({ ok: 0, start: 0, fail: 0, log: 0 }, new Map())].map((f) => f.name));
     const used = [...rules!.matchAll(/\b(medic_[a-z_]+)/g)].map((m) => m[1]!);
     expect(used.filter((name) => !written.has(name))).toEqual([]);
+  });
+
+  // The new-user walk: `unless on()` let one machine's checker hide another's that never ran.
+  it('promtool test rules: among three machines, MedicCheckerNeverRan fires for the one whose checker never ran, MedicMetricsMissing for the one without medic.prom', () => {
+    const doc = readFileSync(new URL('../../docs/metrics.md', import.meta.url), 'utf8');
+    const rules = /```yaml\n(groups:[^]*?)```/.exec(doc)![1]!;
+    const dir = mkdtempSync(join(tmpdir(), 'medic-rules-'));
+    try {
+      writeFileSync(join(dir, 'medic.rules.yml'), rules);
+      const series = (name: string, labels: string, values: string) => `      - series: '${name}{${labels}}'\n        values: '${values}'`;
+      writeFileSync(
+        join(dir, 'test.yml'),
+        [
+          'rule_files: [medic.rules.yml]',
+          'evaluation_interval: 1m',
+          'tests:',
+          '  - interval: 1m',
+          '    input_series:',
+          ...['a', 'b', 'c'].map((i) => series('up', `job="node",instance="${i}"`, '1x30')),
+          series('medic_build_info', 'job="node",instance="a",version="1.0.0"', '1x30'),
+          series('medic_build_info', 'job="node",instance="b",version="1.0.0"', '1x30'),
+          series('medic_last_check_timestamp_seconds', 'job="node",instance="a"', '0+60x30'),
+          '    alert_rule_test:',
+          '      - eval_time: 15m',
+          '        alertname: MedicCheckerNeverRan',
+          '        exp_alerts:',
+          '          - exp_labels: { severity: critical, job: node, instance: b, version: 1.0.0 }',
+          '            exp_annotations: { summary: "medic check has never run against the database of b" }',
+          '      - eval_time: 15m',
+          '        alertname: MedicMetricsMissing',
+          '        exp_alerts:',
+          '          - exp_labels: { severity: warning, job: node, instance: c }',
+          '            exp_annotations: { summary: "no medic metrics from c (no medic.prom: is the cron line there? does medic metrics fail?)" }',
+          '',
+        ].join('\n'),
+      );
+      const r = spawnSync('promtool', ['test', 'rules', 'test.yml'], { cwd: dir, encoding: 'utf8' });
+      expect({ code: r.status, out: `${r.stdout}${r.stderr}` }).toMatchObject({ code: 0 });
+      expect(r.stdout).toContain('SUCCESS');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

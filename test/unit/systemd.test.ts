@@ -1,13 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lchownSync, lstatSync, mkdirSync, readdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { initSystemd, type SystemdDeps } from '../../src/commands/init.js';
 import { findSystemdTimer, timerEveryMinute } from '../../src/commands/doctor.js';
 import { buildConfig, type Config } from '../../src/config.js';
-import { UsageError } from '../../src/errors.js';
-import { execWord, pathWord, systemdUnits, type UnitPlan } from '../../src/systemd.js';
+import { MedicError, UsageError } from '../../src/errors.js';
+import { execWord, execWords, pathWord, systemdUnits, type UnitPlan } from '../../src/systemd.js';
 
 const plan = (over: Partial<UnitPlan> = {}): UnitPlan => ({
   nodePath: '/usr/bin/node',
@@ -151,6 +151,54 @@ describe('medic init --systemd (in-process)', () => {
     expect(() => lstatSync(join(dir, 'medic-check.service'))).toThrow();
   });
 
+  it.each([
+    ['run by root: a user of its own (medic), never root, with how to create it', { uid: 0, user: 'root' }, 'medic', 'useradd --system'],
+    ['run by ops: ops, the owner of the config and the database', { uid: 1000, user: 'ops' }, 'ops', null],
+  ])('User= of both services, %s', async (_, who, expected, note) => {
+    const result = await initSystemd({ force: false, print: true }, deps(configOf({ database: 'data/medic.db', services: [] }), who));
+    for (const unit of [result.units[0]!, result.units[2]!]) expect(setting(unit.text.split('\n'), 'User')).toEqual([expected]);
+    const notes = result.lines.join('\n');
+    if (note === null) expect(notes).not.toContain('useradd');
+    else {
+      expect(notes).toContain(`${note} --user-group --no-create-home medic`);
+      expect(notes).toContain(`chown -R medic: ${join(dir, 'data')}`);
+    }
+  });
+
+  // The attacker walk: root wrote the units where mallory could swap one before root installed it.
+  it.each([
+    ['a folder every user can write', 'open', 'every user on this machine can write it'],
+    ['a folder another user owns', 'theirs', 'owned by uid 4321'],
+    ['a link owned by another user to a root-only folder', 'their-link', 'reached through the link'],
+  ])('refuses (74) --dir %s, writing none of the units; --print is still fine', async (_, how, why) => {
+    const real = join(dir, 'real');
+    mkdirSync(real, { mode: 0o700 });
+    let folder = real;
+    if (how === 'open') chmodSync(real, 0o777);
+    if (how === 'theirs') chownSync(real, 4321, 4321);
+    if (how === 'their-link') {
+      folder = join(dir, 'link');
+      symlinkSync(real, folder);
+      lchownSync(folder, 4321, 4321);
+    }
+    const refused = await initSystemd({ force: false, print: false, dir: folder }, deps(null, { uid: 0, user: 'root' })).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(MedicError);
+    expect((refused as MedicError).exitCode).toBe(74);
+    expect((refused as MedicError).message).toContain(why);
+    expect((refused as MedicError).hint).toContain('--print');
+    expect(readdirSync(real)).toEqual([]);
+    expect((await initSystemd({ force: false, print: true, dir: folder }, deps(null, { uid: 0, user: 'root' }))).units).toHaveLength(3);
+  });
+
+  it("a group-writable folder whose group is the user's own (user private groups) is fine", async () => {
+    const real = join(dir, 'real');
+    mkdirSync(real);
+    chownSync(real, 1000, 1000);
+    chmodSync(real, 0o775);
+    const result = await initSystemd({ force: false, print: false, dir: real }, deps(null, { uid: 1000, gid: 1000 }));
+    expect(result.written).toHaveLength(3);
+  });
+
   it('refuses a link at a unit name even with another name free, writing none of the three; --force replaces the link, not its target', async () => {
     const target = join(dir, 'elsewhere');
     writeFileSync(target, 'keep');
@@ -161,6 +209,21 @@ describe('medic init --systemd (in-process)', () => {
     await initSystemd({ force: true, print: false }, deps(null));
     expect(lstatSync(join(dir, 'medic-check.timer')).isSymbolicLink()).toBe(false);
     expect(readFileSync(target, 'utf8')).toBe('keep');
+  });
+});
+
+describe('execWords: an ExecStart= line split as systemd does, the inverse of execWord', () => {
+  it.each([
+    ['plain words', '/usr/bin/node /opt/medic/bin/medic check', ['/usr/bin/node', '/opt/medic/bin/medic', 'check']],
+    ['a quoted path with a space', '/usr/bin/node --config "/srv/my medic/medic.json" check', ['/usr/bin/node', '--config', '/srv/my medic/medic.json', 'check']],
+    ['escapes inside quotes, %% and $$', '"a\\"b" 50%% $$HOME', ['a"b', '50%', '$HOME']],
+    ['single quotes', "'/srv/a b'", ['/srv/a b']],
+  ])('%s', (_, line, words) => {
+    expect(execWords(line)).toEqual(words);
+  });
+
+  it.each(['/srv/my medic/medic.json', 'a"b\\c', '50%', '$HOME', 'plain'])('round-trips execWord(%j)', (word) => {
+    expect(execWords(execWord(word))).toEqual([word]);
   });
 });
 
@@ -177,6 +240,13 @@ describe('findSystemdTimer: the timer doctor recognises', () => {
     writeFileSync(join(dir, 'b', 'medic-check.timer'), '[Timer]\nOnCalendar=minutely\n');
     const found = await findSystemdTimer({ SYSTEMD_UNIT_PATH: `${join(dir, 'a')}:${join(dir, 'b')}` });
     expect(found).toMatchObject({ file: join(dir, 'b', 'medic-check.timer'), onCalendar: ['minutely'] });
+  });
+
+  it('reads the medic-check.service beside the timer: its last ExecStart=, without a -@:+! prefix; none: null', async () => {
+    writeFileSync(join(dir, 'medic-check.timer'), '[Timer]\nOnCalendar=minutely\n');
+    expect((await findSystemdTimer({ SYSTEMD_UNIT_PATH: dir }))?.service).toBeNull();
+    writeFileSync(join(dir, 'medic-check.service'), '[Service]\nExecStart=/bin/false\nExecStart=-/usr/bin/node /opt/medic/bin/medic check\n');
+    expect((await findSystemdTimer({ SYSTEMD_UNIT_PATH: dir }))?.service).toEqual({ file: join(dir, 'medic-check.service'), execStart: '/usr/bin/node /opt/medic/bin/medic check' });
   });
 
   it('a FIFO where the unit file would be is passed over, not read (it would hang doctor)', async () => {
