@@ -48,7 +48,7 @@ export const EXAMPLES: Readonly<Record<string, readonly Example[]>> = {
   ],
   metrics: [
     { says: "the Prometheus text on stdout", line: 'medic metrics' },
-    { says: "for node_exporter's textfile collector (from cron, every minute)", line: 'medic metrics --textfile /var/lib/prometheus/node-exporter/medic.prom' },
+    { says: "for node_exporter's textfile collector; in a crontab line, medic's absolute path and --config as on the check line medic init printed (docs/metrics.md)", line: 'medic metrics --textfile /var/lib/prometheus/node-exporter/medic.prom' },
   ],
   pause: [
     { says: 'mute one service for two hours', line: "medic pause nightly-backup --for 2h --reason 'disk swap'" },
