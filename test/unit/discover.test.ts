@@ -7,8 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { discover, graceFor, jobWords, lineDiff, medicProgram, proposeJobs, proposeSlugs, readSystemCrontabs, rewriteCrontab, rewrittenLine, slugify, type DiscoverDeps } from '../../src/commands/discover.js';
-import type { CrontabRead } from '../../src/commands/doctor.js';
+import { discover, decodeCrontab, graceFor, jobWords, lineDiff, medicProgram, proposeJobs, proposeSlugs, readSystemCrontabs, rewriteCrontab, rewrittenLine, slugify, type CrontabBytes, type DiscoverDeps } from '../../src/commands/discover.js';
 import { buildConfig } from '../../src/config.js';
 import { parseCron } from '../../src/core/cron.js';
 import { cronShellText, parseCrontab, shQuote, stdinMarkerAt } from '../../src/crontab.js';
@@ -203,7 +202,7 @@ const CRONTAB = [
   '',
 ].join('\n');
 
-const OPTS = { taken: [], zone: 'Europe/Berlin', now: NOW, install: INSTALL, home: '/home/ops', isExecutable: noFiles, realpath: same, configFile: '/srv/medic.config.json' };
+const OPTS = { existing: [], zone: 'Europe/Berlin', now: NOW, install: INSTALL, home: '/home/ops', isExecutable: noFiles, realpath: same, configFile: '/srv/medic.config.json' };
 
 describe('proposeJobs: a service for each job, and why the others are left alone', () => {
   const { proposals, skipped } = proposeJobs([{ source: 'crontab', text: CRONTAB, system: false }], OPTS);
@@ -287,20 +286,20 @@ describe('readSystemCrontabs: the files cron reads', () => {
 });
 
 /** discover() on a temp folder: a JSON config, a crontab in memory, the installer recording what it got. */
-function setup(opts: { crontab?: string; config?: unknown; file?: string; confirm?: boolean | null; install?: 'ok' | 'fail'; changeBetweenReads?: boolean } = {}) {
+function setup(opts: { crontab?: string | Buffer; config?: unknown; file?: string; confirm?: boolean | null; install?: 'ok' | 'fail'; changeBetweenReads?: boolean } = {}) {
   const dir = tempDir('medic-discover-');
   const file = join(dir, opts.file ?? 'medic.config.json');
   const configText = opts.file?.endsWith('.yaml') ? 'services: []\n' : `${JSON.stringify(opts.config ?? { services: [{ slug: 'backup', interval: '1d' }] }, null, 2)}\n`;
   writeFileSync(file, configText, { mode: 0o640 });
-  let crontab = opts.crontab ?? '0 3 * * * /usr/local/bin/backup.sh\n*/5 * * * * /opt/poll\n';
+  let crontab = Buffer.from(opts.crontab ?? '0 3 * * * /usr/local/bin/backup.sh\n*/5 * * * * /opt/poll\n');
   let reads = 0;
   const installed: string[] = [];
   const said: string[] = [];
   const deps: DiscoverDeps = {
-    readCrontab: async (): Promise<CrontabRead> => {
+    readCrontab: async (): Promise<CrontabBytes> => {
       reads++;
-      if (opts.changeBetweenReads && reads > 1) crontab += '# edited\n';
-      return { kind: 'text', text: crontab };
+      if (opts.changeBetweenReads && reads > 1) crontab = Buffer.concat([crontab, Buffer.from('# edited\n')]);
+      return { kind: 'bytes', bytes: crontab };
     },
     installCrontab: async (text) => {
       if (opts.install === 'fail') throw Object.assign(new Error('crontab - refused it'), {});
@@ -315,6 +314,8 @@ function setup(opts: { crontab?: string; config?: unknown; file?: string; confir
     home: dir,
     isExecutable: noFiles,
     realpath: same,
+    uid: process.geteuid!(),
+    gid: process.getegid!(),
     confirm: opts.confirm === null ? null : async () => opts.confirm ?? true,
     say: (t) => said.push(t),
   };
