@@ -239,8 +239,9 @@ function joined(base: string, suffix: string): string {
  * existing service) would share it, the first argument word that only this job has is added
  * (`backup-db`, `backup-files`), else a number (`backup-2`). Unique, never one of `taken`, always
  * a valid slug; except that a job takes over a service of `taken` when `reusable` says that
- * service is this job's (the same schedule): the slug it would get, or its program's name.
- * Linear in the number of jobs: words are counted per program, numbers continue where they stopped.
+ * service is this job's (the same schedule): the slug it would get or its program's name, bare or
+ * numbered (`backup-2`: what an earlier run gave it). Linear in the number of jobs: words are
+ * counted per program, numbers continue where they stopped.
  */
 export function proposeSlugs(jobs: string[][], taken: Iterable<string>, reusable: (slug: string, job: number) => boolean = () => false): { slug: string; existing: boolean }[] {
   const existing = new Set(taken);
@@ -260,17 +261,41 @@ export function proposeSlugs(jobs: string[][], taken: Iterable<string>, reusable
     for (const i of members) for (const w of new Set(jobs[i]!.slice(1))) counts.set(w, (counts.get(w) ?? 0) + 1);
     shared.set(base, counts);
   }
+  /** The taken slugs that end in a number, by what comes before it: `backup` → `backup-2`, `backup-3`. */
+  const numbered = new Map<string, string[]>();
+  for (const slug of existing) {
+    const m = /^(.+)-\d+$/.exec(slug);
+    if (!m) continue;
+    const list = numbered.get(m[1]!);
+    if (list) list.push(slug);
+    else numbered.set(m[1]!, [slug]);
+  }
   const claimed = new Set<string>();
+  /** How many numbered slugs of a stem are claimed from its front: a rerun over 30,000 copies stays linear. */
+  const front = new Map<string, number>();
+  const own = (i: number, wanted: string, base: string): string | undefined => {
+    const fits = (s: string) => existing.has(s) && !claimed.has(s) && reusable(s, i);
+    if (fits(wanted)) return wanted;
+    if (fits(base)) return base;
+    for (const stem of wanted === base ? [base] : [wanted, base]) {
+      const list = numbered.get(stem) ?? [];
+      let k = front.get(stem) ?? 0;
+      while (k < list.length && claimed.has(list[k]!)) k++;
+      front.set(stem, k);
+      for (; k < list.length; k++) if (fits(list[k]!)) return list[k]!;
+    }
+    return undefined;
+  };
   const next = new Map<string, number>();
   return jobs.map((words, i) => {
     const base = bases[i]!;
     const counts = shared.get(base);
     const word = counts && words.slice(1).find((w) => w !== base && counts.get(w) === 1);
     const wanted = word === undefined ? base : joined(base, word);
-    const own = [wanted, base].find((s) => existing.has(s) && !claimed.has(s) && reusable(s, i));
-    if (own !== undefined) {
-      claimed.add(own);
-      return { slug: own, existing: true };
+    const taken = own(i, wanted, base);
+    if (taken !== undefined) {
+      claimed.add(taken);
+      return { slug: taken, existing: true };
     }
     let slug = wanted;
     let n = next.get(wanted) ?? 2;
