@@ -453,9 +453,13 @@ export function proposeJobs(crontabs: CrontabText[], opts: ProposeOptions): { pr
       return service.schedule !== undefined && sameSchedule(service.schedule, found[i]!.schedule) && (service.timezone ?? opts.zone) === opts.zone;
     },
   );
+  const programs = new Map<string, string>();
   const proposals = found.map((f, i): Proposal => {
     const path = f.job.env.PATH ?? CRON_DEFAULT_PATH;
-    const medic = medicProgram(opts.install, path, f.job.env.HOME ?? opts.home, opts.isExecutable, opts.realpath);
+    const home = f.job.env.HOME ?? opts.home;
+    const key = `${path}\n${home}`;
+    const medic = programs.get(key) ?? medicProgram(opts.install, path, home, opts.isExecutable, opts.realpath);
+    programs.set(key, medic);
     const { slug, existing } = slugs[i]!;
     const note = zoneNote(f.job.env, opts.zone);
     return {
@@ -659,9 +663,9 @@ export function decodeCrontab(bytes: Uint8Array): { text: string; notUtf8: numbe
 }
 
 /** The starter service `medic init` writes, as it writes it (nothing beats it: it pages a day after the first check). */
-function isStarterService(service: unknown): boolean {
-  const starter = (JSON.parse(starterConfig('')) as { services: unknown[] }).services[0];
-  return JSON.stringify(service) === JSON.stringify(starter);
+function starterService(): (service: unknown) => boolean {
+  const starter = JSON.stringify((JSON.parse(starterConfig('')) as { services: unknown[] }).services[0]);
+  return (service) => JSON.stringify(service) === starter;
 }
 
 /**
@@ -703,7 +707,7 @@ export async function discover(input: DiscoverInput, deps: DiscoverDeps): Promis
     if (typeof slug !== 'string') return [];
     return [{ slug, ...(typeof schedule === 'string' && { schedule }), ...(typeof timezone === 'string' && { timezone }) }];
   });
-  if (servicesOf(found?.raw).some(isStarterService)) {
+  if (servicesOf(found?.raw).some(starterService())) {
     notes.push('the config still has the example service "nightly-backup" that medic init wrote: nothing beats it, so it pages about 24h30m after the first check; remove it from the config (or beat it from a job of yours)');
   }
 
