@@ -134,8 +134,8 @@ const SCRIPT_EXT = /\.(sh|bash|py|pl|rb|php|js|mjs|cjs|ts|jar|r)$/i;
 /** What ends a pipeline (a list's `;`, `&&`, `||`, `&`, a subshell's parentheses). */
 const LIST_OPS = new Set([';', '&&', '||', '&', '(', ')', ';;']);
 const PIPE_OPS = new Set(['|', '|&']);
-/** Words that group commands or negate one, not programs: `{ cd / && run-parts …; }`, `! test …`. */
-const GROUPING = new Set(['{', '}', '!']);
+/** Words that group commands, negate one or start a clause, not programs: `{ cd / && run-parts …; }`, `! test …`, `if …; then …; fi`. */
+const GROUPING = new Set(['{', '}', '!', 'if', 'then', 'else', 'elif', 'fi', 'while', 'until', 'do', 'done']);
 
 /**
  * The words that name a job: the program of its first pipeline that does real work, past guards
@@ -763,7 +763,8 @@ export async function discover(input: DiscoverInput, deps: DiscoverDeps): Promis
   if (unsafe !== null) {
     throw new ConfigError(
       `refusing --apply: the backup of the crontab would go beside the config, in ${unsafe.folder}, which is not safe (${unsafe.problem}): another user could swap the backup before it is put back; nothing was changed`,
-      `move the config into a folder only you (or root) can write and pass it with --config, or: chmod o-w,g-w ${unsafe.folder}`,
+      // A sticky folder is meant to be shared (/tmp): no chmod for it.
+      `move the config into a folder only you (or root) can write and pass it with --config${statSync(unsafe.folder).mode & 0o1000 ? '' : `, or: chmod go-w ${unsafe.folder}`}`,
     );
   }
   const oldConfig = readFileSync(file, 'utf8');
