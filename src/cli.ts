@@ -741,22 +741,23 @@ not written as \\% (cron's stdin marker), environment lines and comments.
 mode 600): \`crontab <that file>\` puts it back.`)
     .action((opts: { system?: boolean; apply?: boolean; yes?: boolean; json?: boolean }, cmd: Command) => {
       job = async () => {
-        const { discover, discoverText, installUserCrontab, readSystemCrontabs } = await import('./commands/discover.js');
-        const { readUserCrontab } = await import('./commands/doctor.js');
+        const { discover, discoverText, installUserCrontab, readSystemCrontabs, readUserCrontabBytes } = await import('./commands/discover.js');
         const { isExecutableFile } = await import('./crontab.js');
         const { buildConfig, findConfig, machineZone } = await import('./config.js');
-        const { readdirSync, readFileSync, realpathSync } = await import('node:fs');
+        const { realpathSync } = await import('node:fs');
         const { homedir } = await import('node:os');
         const where = loadOptions(cmd.opts().config ?? globalConfig, io, env);
         const zone = machineZone(Intl.DateTimeFormat().resolvedOptions().timeZone, env.TZ);
         if (zone.note) warn(zone.note);
         const stdin = process.stdin;
+        // Crontab lines are shown to be pasted: a tab stays a tab; other control characters are escaped.
+        const show = (text: string) => print(text.split('\t').map(printableLines).join('\t'));
         const report = await discover(
           { system: opts.system === true, apply: opts.apply === true, yes: opts.yes === true },
           {
-            readCrontab: () => readUserCrontab(env),
+            readCrontab: () => readUserCrontabBytes(env),
             installCrontab: installUserCrontab(env),
-            readSystem: () => readSystemCrontabs('/etc', (dir) => readdirSync(dir), (file) => readFileSync(file, 'utf8')),
+            readSystem: () => readSystemCrontabs(),
             findConfig: () => findConfig(where),
             checkConfig: (raw, file) => void buildConfig(raw, file, where),
             zone: zone.zone,
@@ -765,6 +766,8 @@ mode 600): \`crontab <that file>\` puts it back.`)
             home: env.HOME ?? homedir(),
             isExecutable: isExecutableFile,
             realpath: (path) => realpathSync(path),
+            uid: userId(),
+            gid: groupId(),
             confirm: stdin.isTTY
               ? async (question) => {
                   const { createInterface } = await import('node:readline/promises');
@@ -781,11 +784,11 @@ mode 600): \`crontab <that file>\` puts it back.`)
                   }
                 }
               : null,
-            say: opts.json ? warn : human,
+            say: opts.json ? warn : show,
           },
         );
         if (opts.json) printJson(JSON.stringify(report, null, 2));
-        else if (!opts.apply) for (const line of discoverText(report)) human(line);
+        else if (!opts.apply) for (const line of discoverText(report)) show(line);
       };
     });
 

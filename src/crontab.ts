@@ -35,7 +35,16 @@ export interface ParsedCrontab {
   unreadable: number[];
 }
 
-const SETTING = /^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/;
+const SETTING = /^([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*)$/s;
+
+/**
+ * A line without its leading and trailing blanks: spaces and tabs only, as cron skips them. JS's
+ * trim() and \s also take NBSP, U+FEFF, U+3000, \f, \v: cron keeps those, and so does sh (they
+ * are not in its IFS), so `rm -rf /x/cache<NBSP>` names another folder than `/x/cache`.
+ */
+export function trimBlanks(text: string): string {
+  return text.replace(/^[ \t]+|[ \t]+$/g, '');
+}
 
 /**
  * Splits a crontab into settings and job lines (comments and blank lines dropped). A system crontab
@@ -46,20 +55,20 @@ export function parseCrontab(text: string, opts: { system?: boolean } = {}): Par
   const jobLine = opts.system ? systemJobLine : userJobLine;
   const env: Record<string, string> = {};
   text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
+    const line = trimBlanks(raw);
     const lineNo = i + 1;
     if (line === '') return;
     if (line.startsWith('#')) {
       out.comments.push(lineNo);
       // Only what looks like a schedule (not a "# m h dom mon dow command" header).
-      const rest = line.replace(/^#+\s*/, '');
+      const rest = line.replace(/^#+[ \t]*/, '');
       const job = /^[\d*@]/.test(rest) ? jobLine(rest, lineNo, env) : null;
       if (job) out.commented.push(job);
       return;
     }
     const setting = SETTING.exec(line);
     if (setting) {
-      const value = unquote(setting[2]!.trim());
+      const value = unquote(trimBlanks(setting[2]!));
       env[setting[1]!] = value;
       out.settings.push({ lineNo, name: setting[1]!, value });
       return;
@@ -73,17 +82,17 @@ export function parseCrontab(text: string, opts: { system?: boolean } = {}): Par
 
 function systemJobLine(line: string, lineNo: number, env: Record<string, string>): CronJob | null {
   const job = userJobLine(line, lineNo, env);
-  const m = job && /^(\S+)\s+(.+)$/.exec(job.command);
+  const m = job && /^([^ \t]+)[ \t]+(.+)$/s.exec(job.command);
   return job && m ? { ...job, user: m[1]!, command: m[2]! } : null;
 }
 
 function userJobLine(line: string, lineNo: number, env: Record<string, string>): CronJob | null {
   if (line.startsWith('@')) {
-    const m = /^(@\S+)\s+(.+)$/.exec(line);
+    const m = /^(@[^ \t]+)[ \t]+(.+)$/s.exec(line);
     return m ? { lineNo, schedule: m[1]!, command: m[2]!, env: { ...env } } : null;
   }
-  const m = /^(\S+\s+\S+\s+\S+\s+\S+\s+\S+)\s+(.+)$/.exec(line);
-  return m ? { lineNo, schedule: m[1]!.replace(/\s+/g, ' '), command: m[2]!, env: { ...env } } : null;
+  const m = /^([^ \t]+[ \t]+[^ \t]+[ \t]+[^ \t]+[ \t]+[^ \t]+[ \t]+[^ \t]+)[ \t]+(.+)$/s.exec(line);
+  return m ? { lineNo, schedule: m[1]!.replace(/[ \t]+/g, ' '), command: m[2]!, env: { ...env } } : null;
 }
 
 /** Whether a schedule runs every minute; otherwise why not, in words. */
@@ -111,7 +120,7 @@ export function tokenize(command: string): Token[] {
   let word: string | null = null;
   let quotedOnly = false;
   const end = () => {
-    if (word !== null) out.push({ word, script: quotedOnly && /\s/.test(word) });
+    if (word !== null) out.push({ word, script: quotedOnly && /[ \t\n]/.test(word) });
     word = null;
   };
   const append = (text: string, quoted: boolean) => {
@@ -120,7 +129,8 @@ export function tokenize(command: string): Token[] {
   };
   for (let i = 0; i < command.length; i++) {
     const c = command[i]!;
-    if (/\s/.test(c)) end();
+    // sh splits words on its IFS (space, tab, newline) only.
+    if (c === ' ' || c === '\t' || c === '\n') end();
     else if (c === "'" || c === '"') {
       const close = command.indexOf(c, i + 1);
       const to = close < 0 ? command.length : close;

@@ -61,3 +61,25 @@ export function writeFolderProblem(dir: string, uid: number, gid?: number): stri
   const problem = trustProblem(st, uid, { ownGroup: gid });
   return problem && `the folder ${at}: ${problem}`;
 }
+
+/**
+ * Why another user could swap a file Medic writes into `folder` and later tells the user to use
+ * (the crontab's backup, restored with `crontab <file>`), or null. The folder itself must pass
+ * trustProblem: even a sticky world-writable one such as /tmp does not, since a file there can go
+ * (a tmp cleaner, a reboot) and anyone may then plant one under its name. Every folder above must
+ * pass it too, or be sticky and the user's or root's, with the entry below it the user's or root's
+ * (then nobody else can rename that entry away). `folder` is a real path (no links on the way).
+ */
+export function folderTrustProblem(folder: string, uid: number, ownGroup?: number): { folder: string; problem: string } | null {
+  const own = trustProblem(statSync(folder), uid, { ownGroup });
+  if (own) return { folder, problem: own };
+  for (let child = folder, dir = dirname(folder); child !== dir; child = dir, dir = dirname(dir)) {
+    const st = statSync(dir);
+    const above = trustProblem(st, uid, { ownGroup });
+    if (above === null) continue;
+    const entry = lstatSync(child);
+    const sticky = (st.mode & 0o1000) !== 0 && (st.uid === uid || st.uid === 0) && (entry.uid === uid || entry.uid === 0);
+    if (!sticky) return { folder: dir, problem: above };
+  }
+  return null;
+}

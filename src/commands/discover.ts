@@ -4,8 +4,8 @@
  * them to a JSON config and wraps the user's own crontab lines in `medic run`. The proposal part is
  * pure (proposeJobs, slugs, graceFor, rewrittenLine); the rest reads and writes through deps.
  */
-import { spawn } from 'node:child_process';
-import { chownSync, closeSync, constants, lstatSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { chownSync, closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, extname, join, posix } from 'node:path';
 import { checkTimeZone, nextRun, parseCron, type Cron } from '../core/cron.js';
 import { formatDuration, iso } from '../core/duration.js';
@@ -23,7 +23,8 @@ import {
   type Install,
 } from '../crontab.js';
 import { ConfigError, EXIT, MedicError, UsageError } from '../errors.js';
-import type { CrontabRead } from './doctor.js';
+import { folderTrustProblem } from '../file-trust.js';
+import { starterConfig } from './init.js';
 
 /** Where a job was found: `crontab` (the user's own, `crontab -l`) or a system file's path. */
 export type Source = string;
@@ -43,10 +44,17 @@ export interface Proposal {
   user?: string;
   command: string;
   service: ProposedService;
+  /**
+   * The config already has this service, with this schedule (a crontab put back from its backup):
+   * the line is rewritten to beat it, and --apply adds no service for it.
+   */
+  existing: boolean;
   /** The crontab line that runs the job through `medic run`. */
   rewritten: string;
   /** Whether --apply rewrites it: only lines of the user's own crontab, never /etc files. */
   applies: boolean;
+  /** What the person should know about this proposal (a CRON_TZ= cron ignores); absent: nothing. */
+  note?: string;
 }
 
 export interface Skipped {
@@ -97,8 +105,10 @@ export function graceFor(cron: Cron, zone: string, now: number): number {
   return Math.min(MAX_GRACE_MS, Math.max(MIN_GRACE_MS, share));
 }
 
-/** Programs that only prepare the real work: a `cd /srv && ./run` is named after `run`. */
-const SETUP = new Set(['cd', 'test', '[', '[[', 'sleep', 'export', 'set', 'umask', 'ulimit', 'source', '.', 'true', ':', 'mkdir', 'echo', 'printf', 'date']);
+/** Programs that only check or prepare (`test -x … ||`, `cd /srv &&`): a line is named after what they guard. */
+const GUARDS = new Set(['cd', 'test', '[', '[[', 'true', 'false', ':']);
+/** Programs that prepare or report around the real work: a line is named after them only when nothing else runs. */
+const SETUP = new Set(['sleep', 'export', 'set', 'umask', 'ulimit', 'source', '.', 'mkdir', 'echo', 'printf', 'date']);
 /**
  * Programs that run another one given after their options: the options of theirs that take a
  * value, and how many arguments come before the program (timeout's duration, flock's lock file).
@@ -121,34 +131,59 @@ const WRAPPERS: Record<string, { values: string[]; before: number }> = {
 /** Interpreters: the job is named after the script they run. */
 const INTERPRETERS = /^(sh|bash|dash|zsh|ksh|python[0-9.]*|perl|ruby|php[0-9.]*|node|nodejs|Rscript|java)$/;
 const SCRIPT_EXT = /\.(sh|bash|py|pl|rb|php|js|mjs|cjs|ts|jar|r)$/i;
-const CONTROL_OPS = new Set([';', '&&', '||', '|', '&', '(', ')', ';;', '|&']);
+/** What ends a pipeline (a list's `;`, `&&`, `||`, `&`, a subshell's parentheses). */
+const LIST_OPS = new Set([';', '&&', '||', '&', '(', ')', ';;']);
+const PIPE_OPS = new Set(['|', '|&']);
+/** Words that group commands, negate one or start a clause, not programs: `{ cd / && run-parts …; }`, `! test …`, `if …; then …; fi`. */
+const GROUPING = new Set(['{', '}', '!', 'if', 'then', 'else', 'elif', 'fi', 'while', 'until', 'do', 'done']);
 
 /**
- * The words that name a job: its program's base name first (after `cd …&&`, wrappers such as
- * `nice`/`timeout`/`flock`, and interpreters such as `python3 script.py`), then its arguments' base
- * names, for telling two jobs of one program apart.
+ * The words that name a job: the program of its first pipeline that does real work, past guards
+ * joined by `&&`/`||` (`test -x … ||`, `cd … &&`), setup steps (`sleep`, `mkdir`, `echo`: named
+ * after only when nothing else runs), `{ … }`, wrappers such as `nice`/`timeout`/`flock` and
+ * interpreters such as `python3 script.py`; the first command of a pipeline names it
+ * (`mysqldump | gzip`, `echo x | tee f`). Then its arguments' base names, then the other programs,
+ * for telling two jobs of one program apart. `run-parts /etc/cron.daily` is named after its folder
+ * (`cron-daily`).
  */
 export function jobWords(command: string): string[] {
   const tokens = tokenize(command);
-  const segments: string[][] = [[]];
+  /** Pipelines, each a list of commands, each a list of words. */
+  const pipelines: string[][][] = [[[]]];
+  const current = () => {
+    const pipeline = pipelines[pipelines.length - 1]!;
+    return pipeline[pipeline.length - 1]!;
+  };
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i]!;
     if ('op' in t) {
-      if (CONTROL_OPS.has(t.op)) segments.push([]);
+      if (LIST_OPS.has(t.op)) pipelines.push([[]]);
+      else if (PIPE_OPS.has(t.op)) pipelines[pipelines.length - 1]!.push([]);
       // A redirect: its target is a file, not an argument; `2>&1` leaves a `2` behind it.
       else {
-        const seg = segments[segments.length - 1]!;
+        const seg = current();
         if (/^\d+$/.test(seg[seg.length - 1] ?? '') && i > 0 && 'word' in tokens[i - 1]!) seg.pop();
         if (tokens[i + 1] && 'word' in tokens[i + 1]!) i++;
       }
       continue;
     }
-    segments[segments.length - 1]!.push(t.word);
+    const seg = current();
+    if (seg.length === 0 && GROUPING.has(t.word)) continue;
+    seg.push(t.word);
   }
-  const named = segments.map(programOf).filter((s): s is string[] => s !== null);
-  const main = named.find((s) => !SETUP.has(s[0]!)) ?? named[0] ?? [];
-  const rest = named.filter((s) => s !== main).map((s) => s[0]!);
-  return [...main, ...rest].map(wordOf).filter((w) => w !== '');
+  const commands = pipelines.map((p) => p.map(programOf).filter((c): c is string[] => c !== null)).filter((p) => p.length > 0);
+  const name = (p: string[][]) => posix.basename(p[0]![0]!);
+  const main =
+    commands.find((p) => !GUARDS.has(name(p)) && !SETUP.has(name(p))) ?? commands.find((p) => !GUARDS.has(name(p))) ?? commands[0] ?? [[]];
+  const rest = commands.flatMap((p) => (p === main ? p.slice(1) : p)).map((c) => c[0]!);
+  return [...runParts(main[0]!), ...rest].map(wordOf).filter((w) => w !== '');
+}
+
+/** `run-parts [options] <folder>` is named after its folder (`/etc/cron.daily` → `cron-daily`); other commands as they are. */
+function runParts(words: string[]): string[] {
+  if (words.length === 0 || posix.basename(words[0]!) !== 'run-parts') return words;
+  const folder = words.slice(1).reverse().find((w) => !w.startsWith('-'));
+  return folder === undefined ? words : [posix.basename(folder.replace(/\/+$/, '')).replace(/\./g, '-')];
 }
 
 /** A segment's program and its arguments, with assignments, wrappers and interpreters stepped over. */
@@ -203,25 +238,71 @@ function joined(base: string, suffix: string): string {
  * A slug for each job (by the words jobWords gives): the program's name; when two jobs (or an
  * existing service) would share it, the first argument word that only this job has is added
  * (`backup-db`, `backup-files`), else a number (`backup-2`). Unique, never one of `taken`, always
- * a valid slug.
+ * a valid slug; except that a job takes over a service of `taken` when `reusable` says that
+ * service is this job's (the same schedule): the slug it would get or its program's name, bare or
+ * numbered (`backup-2`: what an earlier run gave it). Linear in the number of jobs: words are
+ * counted per program, numbers continue where they stopped.
  */
-export function proposeSlugs(jobs: string[][], taken: Iterable<string>): string[] {
-  const used = new Set(taken);
+export function proposeSlugs(jobs: string[][], taken: Iterable<string>, reusable: (slug: string, job: number) => boolean = () => false): { slug: string; existing: boolean }[] {
+  const existing = new Set(taken);
+  const used = new Set(existing);
   const bases = jobs.map((words) => slugify(words[0] ?? '') || 'job');
-  const count = new Map<string, number>();
-  for (const b of bases) count.set(b, (count.get(b) ?? 0) + 1);
-  const wanted = jobs.map((words, i) => {
+  const groups = new Map<string, number[]>();
+  for (const [i, b] of bases.entries()) {
+    const group = groups.get(b);
+    if (group) group.push(i);
+    else groups.set(b, [i]);
+  }
+  /** For each program shared (or taken), how many of its jobs have each argument word. */
+  const shared = new Map<string, Map<string, number>>();
+  for (const [base, members] of groups) {
+    if (members.length === 1 && !used.has(base)) continue;
+    const counts = new Map<string, number>();
+    for (const i of members) for (const w of new Set(jobs[i]!.slice(1))) counts.set(w, (counts.get(w) ?? 0) + 1);
+    shared.set(base, counts);
+  }
+  /** The taken slugs that end in a number, by what comes before it: `backup` → `backup-2`, `backup-3`. */
+  const numbered = new Map<string, string[]>();
+  for (const slug of existing) {
+    const m = /^(.+)-\d+$/.exec(slug);
+    if (!m) continue;
+    const list = numbered.get(m[1]!);
+    if (list) list.push(slug);
+    else numbered.set(m[1]!, [slug]);
+  }
+  const claimed = new Set<string>();
+  /** How many numbered slugs of a stem are claimed from its front: a rerun over 30,000 copies stays linear. */
+  const front = new Map<string, number>();
+  const own = (i: number, wanted: string, base: string): string | undefined => {
+    const fits = (s: string) => existing.has(s) && !claimed.has(s) && reusable(s, i);
+    if (fits(wanted)) return wanted;
+    if (fits(base)) return base;
+    for (const stem of wanted === base ? [base] : [wanted, base]) {
+      const list = numbered.get(stem) ?? [];
+      let k = front.get(stem) ?? 0;
+      while (k < list.length && claimed.has(list[k]!)) k++;
+      front.set(stem, k);
+      for (; k < list.length; k++) if (fits(list[k]!)) return list[k]!;
+    }
+    return undefined;
+  };
+  const next = new Map<string, number>();
+  return jobs.map((words, i) => {
     const base = bases[i]!;
-    if (count.get(base) === 1 && !used.has(base)) return base;
-    const others = jobs.filter((w, j) => j !== i && bases[j] === base);
-    const word = words.slice(1).find((w) => w !== base && !others.some((o) => o.slice(1).includes(w)));
-    return word === undefined ? base : joined(base, word);
-  });
-  return wanted.map((slug) => {
-    let out = slug;
-    for (let n = 2; used.has(out); n++) out = joined(slug, String(n));
-    used.add(out);
-    return out;
+    const counts = shared.get(base);
+    const word = counts && words.slice(1).find((w) => w !== base && counts.get(w) === 1);
+    const wanted = word === undefined ? base : joined(base, word);
+    const taken = own(i, wanted, base);
+    if (taken !== undefined) {
+      claimed.add(taken);
+      return { slug: taken, existing: true };
+    }
+    let slug = wanted;
+    let n = next.get(wanted) ?? 2;
+    for (; used.has(slug); n++) slug = joined(wanted, String(n));
+    next.set(wanted, n);
+    used.add(slug);
+    return { slug, existing: false };
   });
 }
 
@@ -252,7 +333,8 @@ export function medicProgram(install: Install, cronPath: string, home: string, i
  * the quotes as well); the shell is the crontab's SHELL, else /bin/sh, as cron's own.
  */
 export function rewrittenLine(rawLine: string, job: CronJob, medic: string, configFile: string | null, slug: string): string {
-  const line = rawLine.trimEnd();
+  // Only spaces and tabs, as parseCrontab: a trailing NBSP or \v is part of the command.
+  const line = rawLine.replace(/[ \t]+$/, '');
   const head = line.slice(0, line.length - job.command.length);
   const config = configFile === null ? '' : ` --config ${cronEscape(shellWord(configFile))}`;
   const shell = cronEscape(shellWord(job.env.SHELL ?? '/bin/sh'));
@@ -266,10 +348,17 @@ export interface CrontabText {
   system: boolean;
 }
 
+/** A service of the config, as far as discover compares it with a job. */
+export interface ExistingService {
+  slug: string;
+  schedule?: string;
+  timezone?: string;
+}
+
 export interface ProposeOptions {
-  /** Slugs of the services already in the config. */
-  taken: string[];
-  /** The machine's zone (what cron runs jobs in without CRON_TZ/TZ). */
+  /** The services already in the config. */
+  existing: ExistingService[];
+  /** The machine's zone: cron runs every line in it (see zoneNote). */
   zone: string;
   now: number;
   install: Install;
@@ -279,10 +368,45 @@ export interface ProposeOptions {
   configFile: string | null;
 }
 
+/**
+ * What to say about a CRON_TZ= or TZ= above a line. Debian's cron (vixie-cron 3.0pl1, package
+ * `cron`) schedules every line in its own zone, the machine's, and only hands TZ to the job;
+ * cronie also honours CRON_TZ. The service takes the machine's zone, as the cron Medic's schedules
+ * follow (docs/jobs.md); null: the crontab sets neither.
+ */
+export function zoneNote(env: Record<string, string>, zone: string): string | null {
+  const cronTz = env.CRON_TZ;
+  if (cronTz !== undefined && cronTz !== '') {
+    let named: string | null = null;
+    try {
+      checkTimeZone(cronTz.replace(/^:/, ''));
+      named = new Intl.DateTimeFormat('en-US', { timeZone: cronTz.replace(/^:/, '') }).resolvedOptions().timeZone;
+    } catch {
+      // not a zone: nothing to suggest for cronie
+    }
+    const said = `the crontab sets CRON_TZ=${JSON.stringify(cronTz)} above this line; Debian's cron ignores it and runs the line in the machine's zone (${zone}), so the service uses that zone`;
+    return named === null || named === zone ? said : `${said}; if this machine's cron is cronie (it honours CRON_TZ), set the service's "timezone" to "${named}" instead`;
+  }
+  const tz = env.TZ;
+  if (tz !== undefined && tz !== '') return `the crontab sets TZ=${JSON.stringify(tz)} above this line; cron gives it to the job, but runs the line in the machine's zone (${zone}), so the service uses that zone`;
+  return null;
+}
+
+/** A schedule as discover compares it: single spaces, a macro in lower case. */
+function sameSchedule(a: string, b: string): boolean {
+  const norm = (s: string) => {
+    const t = s.trim().replace(/\s+/g, ' ');
+    return t.startsWith('@') ? t.toLowerCase() : t;
+  };
+  return norm(a) === norm(b);
+}
+
 /** Every job of these crontabs with a proposed service, or why it is left alone. */
 export function proposeJobs(crontabs: CrontabText[], opts: ProposeOptions): { proposals: Proposal[]; skipped: Skipped[] } {
   const skipped: Skipped[] = [];
-  const found: { tab: CrontabText; raw: string; job: CronJob; schedule: string; zone: string; grace: number }[] = [];
+  const found: { tab: CrontabText; raw: string; job: CronJob; schedule: string; grace: number }[] = [];
+  // 30,000 copies of one line must not cost 30,000 walks over a year of runs.
+  const graces = new Map<string, number>();
   for (const tab of crontabs) {
     const parsed = parseCrontab(tab.text, { system: tab.system });
     const lines = tab.text.split('\n');
@@ -305,42 +429,49 @@ export function proposeJobs(crontabs: CrontabText[], opts: ProposeOptions): { pr
         skip("it has a % without a backslash: cron's stdin marker (cut there, the rest is the job's input); escape it as \\% or move the command into a script");
         continue;
       }
-      let cron: Cron;
-      try {
-        cron = parseCron(schedule);
-      } catch (err) {
-        skip(`its schedule "${schedule}" is not one Medic reads (${(err as Error).message})`);
-        continue;
-      }
-      const tz = job.env.CRON_TZ ?? job.env.TZ;
-      let zone = opts.zone;
-      if (tz !== undefined && tz !== '') {
+      let grace = graces.get(schedule);
+      if (grace === undefined) {
+        let cron: Cron;
         try {
-          checkTimeZone(tz.replace(/^:/, ''));
-          zone = new Intl.DateTimeFormat('en-US', { timeZone: tz.replace(/^:/, '') }).resolvedOptions().timeZone;
-        } catch {
-          skip(`the crontab sets ${job.env.CRON_TZ !== undefined ? 'CRON_TZ' : 'TZ'}="${tz}", which is not an IANA time zone Medic knows; set a zone like "Europe/Berlin"`);
+          cron = parseCron(schedule);
+        } catch (err) {
+          skip(`its schedule "${schedule}" is not one Medic reads (${(err as Error).message})`);
           continue;
         }
+        grace = graceFor(cron, opts.zone, opts.now);
+        graces.set(schedule, grace);
       }
-      found.push({ tab, raw: lines[job.lineNo - 1]!, job, schedule, zone, grace: graceFor(cron, zone, opts.now) });
+      found.push({ tab, raw: lines[job.lineNo - 1]!, job, schedule, grace });
     }
   }
+  const existing = new Map(opts.existing.map((s) => [s.slug, s]));
   const slugs = proposeSlugs(
     found.map((f) => jobWords(f.job.command)),
-    opts.taken,
+    existing.keys(),
+    (slug, i) => {
+      const service = existing.get(slug)!;
+      return service.schedule !== undefined && sameSchedule(service.schedule, found[i]!.schedule) && (service.timezone ?? opts.zone) === opts.zone;
+    },
   );
+  const programs = new Map<string, string>();
   const proposals = found.map((f, i): Proposal => {
     const path = f.job.env.PATH ?? CRON_DEFAULT_PATH;
-    const medic = medicProgram(opts.install, path, f.job.env.HOME ?? opts.home, opts.isExecutable, opts.realpath);
+    const home = f.job.env.HOME ?? opts.home;
+    const key = `${path}\n${home}`;
+    const medic = programs.get(key) ?? medicProgram(opts.install, path, home, opts.isExecutable, opts.realpath);
+    programs.set(key, medic);
+    const { slug, existing } = slugs[i]!;
+    const note = zoneNote(f.job.env, opts.zone);
     return {
       source: f.tab.source,
       line: f.job.lineNo,
       ...(f.job.user !== undefined && { user: f.job.user }),
       command: f.job.command,
-      service: { slug: slugs[i]!, schedule: f.schedule, timezone: f.zone, grace: formatDuration(f.grace) },
-      rewritten: rewrittenLine(f.raw, f.job, medic, opts.configFile, slugs[i]!),
+      service: { slug, schedule: f.schedule, timezone: opts.zone, grace: formatDuration(f.grace) },
+      existing,
+      rewritten: rewrittenLine(f.raw, f.job, medic, opts.configFile, slug),
       applies: !f.tab.system,
+      ...(note !== null && { note }),
     };
   });
   skipped.sort((a, b) => (a.source === b.source ? a.line - b.line : 0));
@@ -362,30 +493,46 @@ export function crontabDiff(text: string, proposals: Proposal[]): string[] {
   return proposals.filter((p) => p.applies).flatMap((p) => [`line ${p.line}:`, `- ${lines[p.line - 1]}`, `+ ${p.rewritten}`]);
 }
 
+/** Past this many cells (lines removed × lines added), lineDiff shows the changed middle as removed, then added. */
+export const MAX_DIFF_CELLS = 1_000_000;
+
 /**
  * A short line diff of two texts: the lines that differ between the common start and the common
- * end, with up to two lines of context around them, `-`/`+`/` ` in front.
+ * end, with up to two lines of context around them, `-`/`+`/` ` in front. The common start and end
+ * are taken off first (discover appends services: the middle is small); a middle too big for a
+ * longest common subsequence (MAX_DIFF_CELLS) is shown as all removed, then all added.
  */
 export function lineDiff(before: string, after: string): string[] {
-  const a = before.replace(/\n$/, '').split('\n');
-  const b = after.replace(/\n$/, '').split('\n');
-  if (before === '') a.length = 0;
-  // Pair lines from the start and the end; between them, a longest common subsequence.
-  const n = a.length;
-  const m = b.length;
-  const lcs: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
-  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i]![j] = a[i] === b[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
-  const ops: { kind: ' ' | '-' | '+'; text: string }[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < n || j < m) {
-    if (i < n && j < m && a[i] === b[j]) {
-      ops.push({ kind: ' ', text: a[i]! });
-      i++;
-      j++;
-    } else if (i < n && (j === m || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) ops.push({ kind: '-', text: a[i++]! });
-    else ops.push({ kind: '+', text: b[j++]! });
+  const a = before === '' ? [] : before.replace(/\n$/, '').split('\n');
+  const b = after === '' ? [] : after.replace(/\n$/, '').split('\n');
+  let start = 0;
+  while (start < a.length && start < b.length && a[start] === b[start]) start++;
+  let end = 0;
+  while (end < a.length - start && end < b.length - start && a[a.length - 1 - end] === b[b.length - 1 - end]) end++;
+  const ops: { kind: ' ' | '-' | '+'; text: string }[] = a.slice(0, start).map((text) => ({ kind: ' ', text }));
+  const midA = a.slice(start, a.length - end);
+  const midB = b.slice(start, b.length - end);
+  const n = midA.length;
+  const m = midB.length;
+  if (n * m > MAX_DIFF_CELLS) {
+    for (const text of midA) ops.push({ kind: '-', text });
+    for (const text of midB) ops.push({ kind: '+', text });
+  } else {
+    // A longest common subsequence of the middle.
+    const lcs = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
+    for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i]![j] = midA[i] === midB[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+    let i = 0;
+    let j = 0;
+    while (i < n || j < m) {
+      if (i < n && j < m && midA[i] === midB[j]) {
+        ops.push({ kind: ' ', text: midA[i]! });
+        i++;
+        j++;
+      } else if (i < n && (j === m || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) ops.push({ kind: '-', text: midA[i++]! });
+      else ops.push({ kind: '+', text: midB[j++]! });
+    }
   }
+  for (const text of a.slice(a.length - end)) ops.push({ kind: ' ', text });
   const near = ops.map((_, k) => ops.slice(Math.max(0, k - 2), k + 3).some((o) => o.kind !== ' '));
   const out: string[] = [];
   ops.forEach((o, k) => {
@@ -405,8 +552,35 @@ export interface SystemFile {
   error?: string;
 }
 
+/** The largest system crontab --system reads (cron's own files are a few KB). */
+export const MAX_SYSTEM_CRONTAB_BYTES = 1_000_000;
+
+/**
+ * A system crontab's text: only a regular file, at most MAX_SYSTEM_CRONTAB_BYTES. Opened without
+ * blocking (a FIFO would hang the read), then checked on the open descriptor (a link to /dev/zero
+ * would never end), so nothing can be swapped in between. A link to a regular file is followed, as
+ * cron follows it. Throws an Error saying why otherwise.
+ */
+export function readCronFile(file: string): string {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error('not a regular file (a pipe, a device or a socket): not read');
+    const cap = MAX_SYSTEM_CRONTAB_BYTES;
+    const tooBig = () => new Error(`bigger than ${cap} bytes: not read`);
+    if (st.size > cap) throw tooBig();
+    const buf = Buffer.alloc(cap + 1);
+    let got = 0;
+    for (let n = -1; n !== 0 && got < buf.length; got += n) n = readSync(fd, buf, got, buf.length - got, null);
+    if (got > cap) throw tooBig();
+    return buf.subarray(0, got).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** /etc/crontab and the files of /etc/cron.d that cron reads (a folder given as an argument, for tests). */
-export function readSystemCrontabs(etc = '/etc', list: (dir: string) => string[], read: (file: string) => string): SystemFile[] {
+export function readSystemCrontabs(etc = '/etc', list: (dir: string) => string[] = (dir) => readdirSync(dir), read: (file: string) => string = readCronFile): SystemFile[] {
   const out: SystemFile[] = [];
   const one = (file: string) => {
     try {
@@ -433,8 +607,11 @@ export interface DiscoverInput {
   yes: boolean;
 }
 
+/** What `crontab -l` gave: the crontab's bytes as they are (see readUserCrontabBytes). */
+export type CrontabBytes = { kind: 'bytes'; bytes: Buffer } | { kind: 'none'; message: string } | { kind: 'not-installed' } | { kind: 'error'; message: string };
+
 export interface DiscoverDeps {
-  readCrontab: () => Promise<CrontabRead>;
+  readCrontab: () => Promise<CrontabBytes>;
   /** Installs a new crontab for this user (`crontab -`); throws a MedicError when cron refuses it. */
   installCrontab: (text: string) => Promise<void>;
   readSystem: () => SystemFile[];
@@ -448,10 +625,47 @@ export interface DiscoverDeps {
   home: string;
   isExecutable: (path: string) => boolean;
   realpath: (path: string) => string;
+  /** The user running medic and its primary group: who may write the folder the backup goes to. */
+  uid: number;
+  gid?: number;
   /** Asks a yes/no question on the terminal; null when there is none. */
   confirm: ((question: string) => Promise<boolean>) | null;
   /** Lines for the person at the terminal with --apply (the proposals, the diffs, what was done). */
   say: (text: string) => void;
+}
+
+/**
+ * The crontab's text, and the lines (1-based) whose bytes are not UTF-8. Only valid UTF-8 turns back
+ * into the same bytes: --apply refuses a crontab with such lines (the text shows them with U+FFFD).
+ * A byte order mark stays part of the text.
+ */
+export function decodeCrontab(bytes: Uint8Array): { text: string; notUtf8: number[] } {
+  const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
+  try {
+    strict.decode(bytes);
+    return { text, notUtf8: [] };
+  } catch {
+    const notUtf8: number[] = [];
+    let from = 0;
+    for (let lineNo = 1; from <= bytes.length; lineNo++) {
+      const nl = bytes.indexOf(0x0a, from);
+      const to = nl < 0 ? bytes.length : nl;
+      try {
+        strict.decode(bytes.subarray(from, to));
+      } catch {
+        notUtf8.push(lineNo);
+      }
+      from = to + 1;
+    }
+    return { text, notUtf8 };
+  }
+}
+
+/** The starter service `medic init` writes, as it writes it (nothing beats it: it pages a day after the first check). */
+function starterService(): (service: unknown) => boolean {
+  const starter = JSON.stringify((JSON.parse(starterConfig('')) as { services: unknown[] }).services[0]);
+  return (service) => JSON.stringify(service) === starter;
 }
 
 /**
@@ -465,8 +679,20 @@ export async function discover(input: DiscoverInput, deps: DiscoverDeps): Promis
     throw new MedicError('the crontab command is not installed, so there is no crontab to read', EXIT.config, 'install cron (Debian/Ubuntu: apt-get install cron)');
   }
   if (read.kind === 'error') throw new MedicError(`cannot read this user's crontab: ${read.message}`, EXIT.tempfail, 'run `crontab -l` to see why');
-  const userText = read.kind === 'text' ? read.text : '';
+  const userBytes = read.kind === 'bytes' ? read.bytes : Buffer.alloc(0);
+  const { text: userText, notUtf8 } = decodeCrontab(userBytes);
   if (read.kind === 'none') notes.push(`this user has no crontab (${read.message})`);
+  if (notUtf8.length > 0) {
+    const lines = `crontab line${notUtf8.length === 1 ? '' : 's'} ${notUtf8.slice(0, 10).join(', ')}${notUtf8.length > 10 ? ', …' : ''}`;
+    if (input.apply) {
+      throw new MedicError(
+        `${lines} ${notUtf8.length === 1 ? 'is' : 'are'} not UTF-8 text: medic discover --apply would change ${notUtf8.length === 1 ? 'its' : 'their'} bytes, so nothing was changed`,
+        EXIT.data,
+        'convert the crontab to UTF-8 (crontab -l | iconv -f latin1 -t utf-8 > new; check it; crontab new), or wrap the lines in medic run by hand',
+      );
+    }
+    notes.push(`${lines} ${notUtf8.length === 1 ? 'is' : 'are'} not UTF-8 text (shown with �): --apply refuses this crontab until it is converted to UTF-8`);
+  }
 
   let found: { file: string; raw: unknown } | null = null;
   try {
@@ -475,7 +701,15 @@ export async function discover(input: DiscoverInput, deps: DiscoverDeps): Promis
     if (input.apply) throw err;
     notes.push(`no config read (${(err as Error).message.split('\n')[0]}): slugs are not checked against existing services, and --apply needs one (medic init writes it)`);
   }
-  const taken = servicesOf(found?.raw).flatMap((s) => (s !== null && typeof s === 'object' && typeof (s as { slug?: unknown }).slug === 'string' ? [(s as { slug: string }).slug] : []));
+  const existing = servicesOf(found?.raw).flatMap((s): ExistingService[] => {
+    if (s === null || typeof s !== 'object') return [];
+    const { slug, schedule, timezone } = s as Record<string, unknown>;
+    if (typeof slug !== 'string') return [];
+    return [{ slug, ...(typeof schedule === 'string' && { schedule }), ...(typeof timezone === 'string' && { timezone }) }];
+  });
+  if (servicesOf(found?.raw).some(starterService())) {
+    notes.push('the config still has the example service "nightly-backup" that medic init wrote: nothing beats it, so it pages about 24h30m after the first check; remove it from the config (or beat it from a job of yours)');
+  }
 
   const crontabs: CrontabText[] = [{ source: 'crontab', text: userText, system: false }];
   if (input.system) {
@@ -485,7 +719,7 @@ export async function discover(input: DiscoverInput, deps: DiscoverDeps): Promis
     }
   }
   const { proposals, skipped } = proposeJobs(crontabs, {
-    taken,
+    existing,
     zone: deps.zone,
     now: deps.now(),
     install: deps.install,
@@ -509,7 +743,7 @@ export async function discover(input: DiscoverInput, deps: DiscoverDeps): Promis
   }
   const newCrontab = rewriteCrontab(userText, mine);
   const raw = found.raw as Record<string, unknown>;
-  const services = mine.map((p) => p.service);
+  const services = mine.filter((p) => !p.existing).map((p) => p.service);
   const newRaw = { ...raw, services: [...servicesOf(raw), ...services] };
   deps.checkConfig(newRaw, found.file);
 
@@ -522,42 +756,58 @@ export async function discover(input: DiscoverInput, deps: DiscoverDeps): Promis
     report.applied = { crontab: false, config: false, backup: null };
     return report;
   }
+  // The backup is what `crontab <backup>` will install: another user who can write its folder
+  // could swap it (even in a sticky /tmp: rename it away, plant hers under its name).
+  const folder = realpathSync(dirname(file));
+  const unsafe = folderTrustProblem(folder, deps.uid, deps.gid);
+  if (unsafe !== null) {
+    throw new ConfigError(
+      `refusing --apply: the backup of the crontab would go beside the config, in ${unsafe.folder}, which is not safe (${unsafe.problem}): another user could swap the backup before it is put back; nothing was changed`,
+      // A sticky folder is meant to be shared (/tmp): no chmod for it.
+      `move the config into a folder only you (or root) can write and pass it with --config${statSync(unsafe.folder).mode & 0o1000 ? '' : `, or: chmod go-w ${unsafe.folder}`}`,
+    );
+  }
   const oldConfig = readFileSync(file, 'utf8');
   const indent = /^[{[]\n([ \t]+)/.exec(oldConfig)?.[1] ?? '  ';
-  const newConfig = `${JSON.stringify(newRaw, null, indent)}\n`;
+  const newConfig = services.length === 0 ? oldConfig : `${JSON.stringify(newRaw, null, indent)}\n`;
 
   deps.say('The crontab (`crontab -l`) would change like this:');
   for (const line of crontabDiff(userText, mine)) deps.say(line);
-  deps.say(`${file} would change like this:`);
-  for (const line of lineDiff(oldConfig, newConfig)) deps.say(line);
+  if (services.length > 0) {
+    deps.say(`${file} would change like this:`);
+    for (const line of lineDiff(oldConfig, newConfig)) deps.say(line);
+  } else deps.say(`${file} stays as it is: its services already match these lines.`);
+  const what = services.length === 0 ? 'install the new crontab' : `add ${services.length} service${services.length === 1 ? '' : 's'} to ${file} and install the new crontab`;
   if (!input.yes) {
     if (deps.confirm === null) {
       throw new UsageError('medic discover --apply asks before it changes anything, and there is no terminal to ask on: nothing was changed', 'run it on a terminal, or add --yes to apply without asking');
     }
-    if (!(await deps.confirm(`Apply: add ${services.length} service${services.length === 1 ? '' : 's'} to ${file} and install the new crontab? [y/N] `))) {
+    if (!(await deps.confirm(`Apply: ${what}? [y/N] `))) {
       deps.say('Nothing was changed.');
       report.applied = { crontab: false, config: false, backup: null };
       return report;
     }
   }
-  // The crontab must still be the one the diff was made from.
+  // The crontab must still be the one the diff was made from, byte for byte.
   const again = await deps.readCrontab();
-  const againText = again.kind === 'text' ? again.text : again.kind === 'none' ? '' : null;
-  if (againText !== userText) {
+  const againBytes = again.kind === 'bytes' ? again.bytes : again.kind === 'none' ? Buffer.alloc(0) : null;
+  if (againBytes === null || !againBytes.equals(userBytes)) {
     throw new MedicError("the crontab changed while medic discover was running: nothing was changed", EXIT.tempfail, 'run medic discover --apply again');
   }
-  const backup = writeBackup(dirname(file), userText, deps.now());
-  try {
-    replaceFile(file, newConfig);
-  } catch (err) {
-    rmSync(backup, { force: true });
-    throw err;
+  const backup = writeBackup(folder, userBytes, deps.now());
+  if (services.length > 0) {
+    try {
+      replaceFile(file, newConfig);
+    } catch (err) {
+      rmSync(backup, { force: true });
+      throw err;
+    }
   }
   try {
     await deps.installCrontab(newCrontab);
   } catch (err) {
     try {
-      replaceFile(file, oldConfig);
+      if (services.length > 0) replaceFile(file, oldConfig);
     } catch (undo) {
       throw new ConfigError(
         `crontab - failed (${(err as Error).message}), and putting ${file} back failed too (${(undo as Error).message})`,
@@ -567,8 +817,9 @@ export async function discover(input: DiscoverInput, deps: DiscoverDeps): Promis
     rmSync(backup, { force: true });
     throw err;
   }
-  report.applied = { crontab: true, config: true, backup };
-  deps.say(`Added ${services.length} service${services.length === 1 ? '' : 's'} to ${file} and installed the new crontab. The old crontab is in ${backup}: \`crontab ${backup}\` puts it back.`);
+  report.applied = { crontab: true, config: services.length > 0, backup };
+  const added = services.length === 0 ? 'Installed the new crontab (its services were already in the config)' : `Added ${services.length} service${services.length === 1 ? '' : 's'} to ${file} and installed the new crontab`;
+  deps.say(`${added}. The old crontab is in ${backup}: \`crontab ${backup}\` puts it back.`);
   return report;
 }
 
@@ -578,7 +829,7 @@ function servicesOf(raw: unknown): unknown[] {
 }
 
 /** `crontab.<UTC time>.bak` beside the config, mode 600, never over an existing file or through a link. */
-function writeBackup(dir: string, text: string, now: number): string {
+function writeBackup(dir: string, bytes: Buffer, now: number): string {
   const stamp = iso(now).replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   for (let n = 1; ; n++) {
     const file = join(dir, `crontab.${stamp}${n === 1 ? '' : `-${n}`}.bak`);
@@ -591,7 +842,7 @@ function writeBackup(dir: string, text: string, now: number): string {
       throw new ConfigError(`cannot write the crontab's backup ${file}: ${code ?? (err as Error).message}; nothing was changed`, "check that this user can write to the config's folder");
     }
     try {
-      writeSync(fd, text);
+      writeFileSync(fd, bytes);
     } finally {
       closeSync(fd);
     }
@@ -623,6 +874,24 @@ function replaceFile(file: string, text: string): void {
   }
 }
 
+/**
+ * Reads this user's crontab with `crontab -l` (found on env's PATH, given only what it needs), as
+ * bytes: the backup must be the crontab byte for byte, whatever its encoding.
+ */
+export function readUserCrontabBytes(env: NodeJS.ProcessEnv): Promise<CrontabBytes> {
+  const minimal: NodeJS.ProcessEnv = {};
+  for (const name of ['PATH', 'HOME', 'USER', 'LOGNAME']) if (env[name] !== undefined) minimal[name] = env[name];
+  return new Promise((done) => {
+    execFile('crontab', ['-l'], { env: minimal, timeout: 10_000, encoding: 'buffer', maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (!err) return done({ kind: 'bytes', bytes: stdout });
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return done({ kind: 'not-installed' });
+      const message = (stderr.toString('utf8').trim() || err.message).split('\n')[0]!;
+      // Debian, cronie and busybox all say "no crontab for <user>".
+      done(/no crontab/i.test(message) ? { kind: 'none', message } : { kind: 'error', message });
+    });
+  });
+}
+
 /** Installs `text` as this user's crontab with `crontab -` (found on env's PATH, given only what it needs). */
 export function installUserCrontab(env: NodeJS.ProcessEnv): (text: string) => Promise<void> {
   const minimal: NodeJS.ProcessEnv = {};
@@ -651,7 +920,9 @@ export function discoverText(report: DiscoverReport): string[] {
   for (const p of report.proposals) {
     const s = p.service;
     out.push(`${where(p.source, p.line)}${p.user ? ` (as ${p.user})` : ''}: ${cut(p.command)}`);
-    out.push(`  service: ${s.slug}  schedule "${s.schedule}"  timezone ${s.timezone}  grace ${s.grace}`);
+    if (p.existing) out.push(`  service ${s.slug} already in the config: the line is rewritten to beat it`);
+    else out.push(`  service: ${s.slug}  schedule "${s.schedule}"  timezone ${s.timezone}  grace ${s.grace}`);
+    if (p.note !== undefined) out.push(`  note: ${p.note}`);
     out.push(`  new line: ${p.rewritten}`);
   }
   const jobs = report.skipped.filter((s) => s.reason !== 'a comment' && !s.reason.startsWith('an environment line'));

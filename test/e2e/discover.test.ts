@@ -6,7 +6,7 @@
  * Needs root (CI runs the tests as root): only root can make a user to own a crontab.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -26,7 +26,7 @@ const JOBS = [
   '30 4 1 1 * cd / && pwd; echo \\\\back\\\\slash',
 ];
 const CRONTAB = [
-  '# m h dom mon dow command',
+  '# m h dom mon dow command (café ☕: the backup keeps every byte)',
   'MAILTO=""',
   ...JOBS,
   '@reboot echo booted',
@@ -42,7 +42,12 @@ function crontabOf(): string | null {
   return r.status === 0 ? r.stdout : null;
 }
 
-function setCrontab(text: string | null): void {
+function crontabBytes(): Buffer | null {
+  const r = spawnSync('crontab', ['-u', USER, '-l']);
+  return r.status === 0 ? r.stdout : null;
+}
+
+function setCrontab(text: string | Buffer | null): void {
   if (text === null) spawnSync('crontab', ['-u', USER, '-r']);
   else execFileSync('crontab', ['-u', USER, '-'], { input: text });
 }
@@ -121,7 +126,7 @@ describe('medic discover with the real crontab', () => {
     expect(report.config).toBe(config);
     expect(report.proposals.map((p: any) => [p.line, p.service])).toEqual([
       [3, { slug: 'echo', schedule: '0 3 1 1 *', timezone: 'UTC', grace: '1h' }],
-      [4, { slug: 'tr', schedule: '15 4 1 1 *', timezone: 'UTC', grace: '1h' }],
+      [4, { slug: 'printf', schedule: '15 4 1 1 *', timezone: 'UTC', grace: '1h' }],
       [5, { slug: 'pwd', schedule: '30 4 1 1 *', timezone: 'UTC', grace: '1h' }],
     ]);
     expect(report.skipped.map((s: any) => [s.line, s.reason.split(':')[0]])).toEqual([
@@ -166,13 +171,13 @@ describe('medic discover with the real crontab', () => {
     expect(res.stdout).toContain('+ 0 3 1 1 * ');
 
     const cfg = JSON.parse(readFileSync(config, 'utf8'));
-    expect(cfg.services.map((s: any) => s.slug)).toEqual(['backup', 'echo', 'tr', 'pwd']);
+    expect(cfg.services.map((s: any) => s.slug)).toEqual(['backup', 'echo', 'printf', 'pwd']);
     expect(statSync(config).uid).toBe(uid);
 
     const backups = readdirSync(dir).filter((f) => /^crontab\.\d{8}T\d{6}Z\.bak$/.test(f));
     expect(backups).toHaveLength(1);
     const backup = join(dir, backups[0]!);
-    expect(readFileSync(backup, 'utf8')).toBe(CRONTAB);
+    expect(readFileSync(backup)).toEqual(Buffer.from(CRONTAB));
     expect(statSync(backup).mode & 0o777).toBe(0o600);
     expect(statSync(backup).uid).toBe(uid);
 
@@ -194,17 +199,56 @@ describe('medic discover with the real crontab', () => {
     // Each run was recorded by medic run.
     const status = await medic(['status', '--json']);
     const rows = JSON.parse(status.stdout);
-    expect(rows.filter((r: any) => r.lastSeen !== null).map((r: any) => r.slug).sort()).toEqual(['echo', 'pwd', 'tr']);
+    expect(rows.filter((r: any) => r.lastSeen !== null).map((r: any) => r.slug).sort()).toEqual(['echo', 'printf', 'pwd']);
 
     // The documented undo: install the backup.
     const undo = spawnSync('crontab', [backup], { ...as(), env: { PATH: '/usr/bin:/bin' } });
     expect(undo.status).toBe(0);
     expect(crontabOf()).toBe(CRONTAB);
 
+    // After the undo, with the services kept: the lines go back to the same services, none is added.
+    const back = await medic(['discover', '--json']);
+    expect(JSON.parse(back.stdout).proposals.map((p: any) => [p.service.slug, p.existing])).toEqual([
+      ['echo', true],
+      ['printf', true],
+      ['pwd', true],
+    ]);
+
     // A second run proposes nothing new for the wrapped lines.
     setCrontab(after);
     const again = await medic(['discover', '--json']);
     expect(JSON.parse(again.stdout).proposals).toEqual([]);
+  });
+
+  it('a crontab that is not UTF-8: --apply --yes refuses (65) and changes no byte, backup included', async () => {
+    const latin1 = Buffer.concat([Buffer.from('# caf'), Buffer.from([0xe9]), Buffer.from(' jobs\n@reboot /opt/caf'), Buffer.from([0xe9]), Buffer.from('/boot.sh\n0 3 1 1 * /opt/caf'), Buffer.from([0xe9]), Buffer.from('/backup.sh\n')]);
+    setCrontab(latin1);
+    expect(crontabBytes()).toEqual(latin1);
+    const before = readFileSync(config, 'utf8');
+    const res = await medic(['discover', '--apply', '--yes']);
+    expect(res.code).toBe(65);
+    expect(res.stderr).toContain('crontab lines 1, 2, 3 are not UTF-8 text: medic discover --apply would change their bytes, so nothing was changed');
+    expect(crontabBytes()).toEqual(latin1);
+    expect(readFileSync(config, 'utf8')).toBe(before);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.bak'))).toEqual([]);
+  });
+
+  it("--apply with the config in a folder every user can write (sticky, like /tmp): refused (78), nothing changed", async () => {
+    chmodSync(dir, 0o1777);
+    const res = await medic(['discover', '--config', config, '--apply', '--yes']);
+    expect(res.code).toBe(78);
+    expect(res.stderr).toContain(`refusing --apply: the backup of the crontab would go beside the config, in ${dir}, which is not safe (every user on this machine can write it)`);
+    expect(crontabOf()).toBe(CRONTAB);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.bak'))).toEqual([]);
+  });
+
+  it('shows a tab of a crontab line as a tab, to be pasted; other control characters escaped', async () => {
+    setCrontab('0\t3\t1\t1\t*\techo "tab\there" \u001b[31m\n');
+    const res = await medic(['discover']);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain('crontab line 1: echo "tab\there" \\x1b[31m\n');
+    expect(res.stdout).toMatch(/ {2}new line: 0\t3\t1\t1\t\*\t\S+ --config \S+ run echo -- \/bin\/sh -c 'echo "tab\there" \\x1b\[31m'\n/);
+    expect(res.stdout).not.toContain('\\t');
   });
 
   it('--system lists /etc files but --apply never touches them', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkerLines, commentedChecker, everyMinute, medicCalls, medicCommand, parseCrontab, resolveProgram, shellWord } from '../../src/crontab.js';
+import { checkerLines, commentedChecker, everyMinute, medicCalls, medicCommand, parseCrontab, resolveProgram, shellWord, tokenize, trimBlanks } from '../../src/crontab.js';
 
 describe('parseCrontab: settings, jobs and commented jobs, as cron reads them', () => {
   const text = [
@@ -32,6 +32,48 @@ describe('parseCrontab: settings, jobs and commented jobs, as cron reads them', 
   it('keeps a commented-out job apart, and not the header comment', () => {
     expect(parsed.commented.map((j) => [j.lineNo, j.command])).toEqual([[7, 'medic check --dry-run']]);
     expect(commentedChecker(parsed)?.lineNo).toBe(7);
+  });
+});
+
+describe('blanks are spaces and tabs only, as cron and sh read them (JS trim and \\s take NBSP, U+FEFF, U+3000, \\f, \\v)', () => {
+  it.each([
+    ['a trailing NBSP stays in the command', '0 3 * * * rm -rf /tmp/x/cache\u00a0', '0 3 * * *', 'rm -rf /tmp/x/cache\u00a0'],
+    ['a trailing U+FEFF stays', '0 3 * * * /opt/job\ufeff', '0 3 * * *', '/opt/job\ufeff'],
+    ['a trailing U+3000 stays', '0 3 * * * /opt/job\u3000', '0 3 * * *', '/opt/job\u3000'],
+    ['a trailing \\f and \\v stay', '0 3 * * * /opt/job\f\v', '0 3 * * *', '/opt/job\f\v'],
+    ['trailing spaces and tabs go', '\t 0 3 * * * /opt/job \t ', '0 3 * * *', '/opt/job'],
+    ['tabs between the fields', '0\t3\t*\t*\t*\t/opt/job', '0 3 * * *', '/opt/job'],
+    ['a \\r stays (cron hands it to the shell)', '0 3 * * * /opt/job\r', '0 3 * * *', '/opt/job\r'],
+  ])('%s', (_label, line, schedule, command) => {
+    const [job] = parseCrontab(`${line}\n`).jobs;
+    expect(job).toMatchObject({ schedule, command });
+  });
+
+  it.each([
+    ['an NBSP between the fields: not a field separator, not a job', '0\u00a03 * * * * /opt/job'],
+    ['a leading U+3000: not a blank to cron', '\u30000 3 * * * /opt/job'],
+  ])('%s', (_label, line) => {
+    const parsed = parseCrontab(`${line}\n`);
+    expect(parsed.jobs.map((j) => j.schedule)).not.toContain('0 3 * * *');
+  });
+
+  it('a system line: the user field ends at a space or tab only', () => {
+    expect(parseCrontab('0 3 * * * root /opt/job\u00a0\n', { system: true }).jobs[0]).toMatchObject({ user: 'root', command: '/opt/job\u00a0' });
+  });
+
+  it.each([
+    ['NBSP is part of a word', 'rm -rf /x/cache\u00a0', ['rm', '-rf', '/x/cache\u00a0']],
+    ['\\v and \\f are part of a word', 'a\vb c\f', ['a\vb', 'c\f']],
+    ['tabs and spaces split', 'a\tb  c', ['a', 'b', 'c']],
+  ])('tokenize: %s', (_label, command, words) => {
+    expect(tokenize(command).map((t) => ('word' in t ? t.word : t.op))).toEqual(words);
+  });
+
+  it.each([
+    [' \t x \t ', 'x'],
+    ['\u00a0x\u3000', '\u00a0x\u3000'],
+  ])('trimBlanks(%j) = %j', (text, trimmed) => {
+    expect(trimBlanks(text)).toBe(trimmed);
   });
 });
 

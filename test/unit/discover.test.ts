@@ -4,11 +4,11 @@
  * a crontab reader and installer handed in (test/e2e/discover.test.ts uses the real `crontab`).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { discover, graceFor, jobWords, lineDiff, medicProgram, proposeJobs, proposeSlugs, readSystemCrontabs, rewriteCrontab, rewrittenLine, slugify, type DiscoverDeps } from '../../src/commands/discover.js';
-import type { CrontabRead } from '../../src/commands/doctor.js';
+import { discover, decodeCrontab, discoverText, graceFor, jobWords, lineDiff, MAX_DIFF_CELLS, MAX_SYSTEM_CRONTAB_BYTES, medicProgram, proposeJobs, proposeSlugs, readSystemCrontabs, rewriteCrontab, rewrittenLine, slugify, type CrontabBytes, type DiscoverDeps } from '../../src/commands/discover.js';
+import { starterConfig } from '../../src/commands/init.js';
 import { buildConfig } from '../../src/config.js';
 import { parseCron } from '../../src/core/cron.js';
 import { cronShellText, parseCrontab, shQuote, stdinMarkerAt } from '../../src/crontab.js';
@@ -113,8 +113,19 @@ describe('jobWords: what names a job', () => {
     ['timeout 30m flock -n /tmp/lock /usr/bin/rsync -a /srv/a host:/b', ['rsync', 'a', 'b']],
     ['PATH=/x:/y FOO=1 python3 -u /opt/jobs/sync_users.py', ['sync_users']],
     ["sh -c 'cleanup --old'", ['cleanup']],
-    ['test -x /usr/sbin/anacron || ( cd / && run-parts --report /etc/cron.daily )', ['run-parts', 'cron.daily', 'test', 'cd']],
+    ['test -x /usr/sbin/anacron || ( cd / && run-parts --report /etc/cron.daily )', ['cron-daily', 'test', 'cd']],
+    ['test -x /usr/sbin/anacron || { cd / && run-parts --report /etc/cron.daily; }', ['cron-daily', 'test', 'cd']],
+    ['cd / && run-parts --report /etc/cron.hourly', ['cron-hourly', 'cd']],
+    ['run-parts /etc/periodic/daily/', ['daily']],
     ['mysqldump db | gzip > /backups/db.sql.gz', ['mysqldump', 'db', 'gzip']],
+    ['echo "x" | tee -a f', ['echo', 'x', 'tee']],
+    ['test -f f && echo ok', ['echo', 'ok', 'test']],
+    ['[ -d /srv ] && /opt/sync --all', ['sync']],
+    ['true && /opt/sync', ['sync', 'true']],
+    ['sleep 30; mkdir -p /b && /opt/bin/backup', ['backup', 'sleep', 'mkdir']],
+    ["FOO='a b' sh -c 'echo hi'", ['echo', 'hi']],
+    ['! test -e /run/lock && /opt/job', ['job', 'test']],
+    ['if [ -x /opt/job ]; then /opt/job --now; fi', ['job']],
     ['/opt/Weird Name!/RUN.SH', ['weird', 'run']],
   ])('%s → %j', (command, words) => {
     expect(jobWords(command)).toEqual(words);
@@ -132,10 +143,34 @@ describe('proposeSlugs: unique, valid, and clear of existing services', () => {
     ['no words at all', [[]], [], ['job']],
     ['a long name is cut to 64', [['a'.repeat(70)], ['a'.repeat(70)]], [], ['a'.repeat(64), `${'a'.repeat(62)}-2`]],
   ])('%s', (_label, jobs, taken, slugs) => {
-    const got = proposeSlugs(jobs, taken);
+    const got = proposeSlugs(jobs, taken).map((s) => s.slug);
     expect(got).toEqual(slugs);
     for (const s of got) expect(s).toMatch(SLUG);
     expect(new Set([...got, ...taken]).size).toBe(got.length + taken.length);
+  });
+
+  it.each<[string, string[][], string[], string[], string[], boolean[]]>([
+    ['its own slug, a service of that schedule', [['backup', 'db'], ['backup', 'files']], ['backup-db', 'backup-files'], ['backup-db', 'backup-files'], ['backup-db', 'backup-files'], [true, true]],
+    ['its program name, a service of that schedule', [['backup', 'db']], ['backup'], ['backup'], ['backup'], [true]],
+    ['a service of that name but another schedule', [['rotate-logs']], ['rotate-logs'], [], ['rotate-logs-2'], [false]],
+    ['two copies of a line: only the first takes the service over', [['sync'], ['sync']], ['sync'], ['sync'], ['sync', 'sync-2'], [true, false]],
+    ['the numbered slug an earlier run gave', [['backup'], ['backup']], ['backup', 'backup-2', 'backup-3'], ['backup-3'], ['backup-3', 'backup-4'], [true, false]],
+  ])('takes over a service of the config: %s', (_label, jobs, taken, sameSchedule, slugs, existing) => {
+    const got = proposeSlugs(jobs, taken, (slug) => sameSchedule.includes(slug));
+    expect(got).toEqual(slugs.map((slug, i) => ({ slug, existing: existing[i] })));
+  });
+
+  it('30,000 copies of one line: linear, not quadratic (it took 201 s)', () => {
+    const started = performance.now();
+    const got = proposeSlugs(Array.from({ length: 30_000 }, () => ['backup', 'db']), ['backup']);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(got[0]!.slug).toBe('backup-2');
+    expect(got[29_999]!.slug).toBe('backup-30001');
+    expect(new Set(got.map((s) => s.slug)).size).toBe(30_000);
+    // Again after the undo: each copy takes its service back, still linear.
+    const again = proposeSlugs(Array.from({ length: 30_000 }, () => ['backup', 'db']), ['backup', ...got.map((s) => s.slug)], () => true);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(again.every((s, i) => s.existing && s.slug === (i === 0 ? 'backup' : got[i - 1]!.slug))).toBe(true);
   });
 
   it.each([
@@ -200,21 +235,56 @@ const CRONTAB = [
   '0 10 * * * /opt/other',
   'not a job line',
   '@every5 /opt/x',
+  'CRON_TZ=',
+  'TZ=Asia/Tokyo',
+  '0 11 * * * /opt/tokyo',
+  '0 4 * * * rm -rf /tmp/x/cache\u00a0',
   '',
 ].join('\n');
 
-const OPTS = { taken: [], zone: 'Europe/Berlin', now: NOW, install: INSTALL, home: '/home/ops', isExecutable: noFiles, realpath: same, configFile: '/srv/medic.config.json' };
+const OPTS = { existing: [], zone: 'Europe/Berlin', now: NOW, install: INSTALL, home: '/home/ops', isExecutable: noFiles, realpath: same, configFile: '/srv/medic.config.json' };
 
 describe('proposeJobs: a service for each job, and why the others are left alone', () => {
   const { proposals, skipped } = proposeJobs([{ source: 'crontab', text: CRONTAB, system: false }], OPTS);
 
-  it('proposes the jobs, with the crontab zone where it sets one', () => {
+  it("proposes the jobs, all in the machine's zone: Debian's cron ignores CRON_TZ and TZ for scheduling", () => {
     expect(proposals.map((p) => [p.line, p.service])).toEqual([
       [4, { slug: 'backup-db', schedule: '0 3 * * *', timezone: 'Europe/Berlin', grace: '1h' }],
       [5, { slug: 'backup-files', schedule: '30 3 * * *', timezone: 'Europe/Berlin', grace: '1h' }],
-      [11, { slug: 'report', schedule: '0 9 * * 1-5', timezone: 'America/New_York', grace: '1h' }],
+      [11, { slug: 'report', schedule: '0 9 * * 1-5', timezone: 'Europe/Berlin', grace: '1h' }],
+      [13, { slug: 'other', schedule: '0 10 * * *', timezone: 'Europe/Berlin', grace: '1h' }],
+      [18, { slug: 'tokyo', schedule: '0 11 * * *', timezone: 'Europe/Berlin', grace: '1h' }],
+      [19, { slug: 'rm', schedule: '0 4 * * *', timezone: 'Europe/Berlin', grace: '1h' }],
     ]);
     expect(proposals[0]!.rewritten).toBe("0 3 * * * /usr/bin/node /opt/medic/bin/medic --config /srv/medic.config.json run backup-db -- /bin/sh -c '/usr/local/bin/backup.sh db'");
+  });
+
+  it.each([
+    [4, undefined],
+    [11, `the crontab sets CRON_TZ="America/New_York" above this line; Debian's cron ignores it and runs the line in the machine's zone (Europe/Berlin), so the service uses that zone; if this machine's cron is cronie (it honours CRON_TZ), set the service's "timezone" to "America/New_York" instead`],
+    [13, `the crontab sets CRON_TZ="Mars/Olympus" above this line; Debian's cron ignores it and runs the line in the machine's zone (Europe/Berlin), so the service uses that zone`],
+    [18, `the crontab sets TZ="Asia/Tokyo" above this line; cron gives it to the job, but runs the line in the machine's zone (Europe/Berlin), so the service uses that zone`],
+  ])('line %i: the note about the zone', (line, note) => {
+    expect(proposals.find((p) => p.line === line)!.note).toBe(note);
+  });
+
+  it('keeps a trailing NBSP: cron and sh take it as part of the path (`cache\u00a0` is another folder)', () => {
+    const p = proposals.find((x) => x.line === 19)!;
+    expect(p.command).toBe('rm -rf /tmp/x/cache\u00a0');
+    expect(p.rewritten).toBe("0 4 * * * /usr/bin/node /opt/medic/bin/medic --config /srv/medic.config.json run rm -- /bin/sh -c 'rm -rf /tmp/x/cache\u00a0'");
+  });
+
+  it.each<[string, { slug: string; schedule?: string; timezone?: string }[], string, boolean]>([
+    ['same schedule, no timezone (the machine zone)', [{ slug: 'backup-db', schedule: '0  3 * * *' }], 'backup-db', true],
+    ['same schedule and zone', [{ slug: 'backup-db', schedule: '0 3 * * *', timezone: 'Europe/Berlin' }], 'backup-db', true],
+    ['same schedule, another zone', [{ slug: 'backup-db', schedule: '0 3 * * *', timezone: 'UTC' }], 'backup-db-2', false],
+    ['another schedule', [{ slug: 'backup-db', schedule: '0 4 * * *' }], 'backup-db-2', false],
+    ['an interval service', [{ slug: 'backup-db' }], 'backup-db-2', false],
+  ])('a service of the config with the slug it would get: %s', (_label, existing, slug, isExisting) => {
+    const r = proposeJobs([{ source: 'crontab', text: CRONTAB, system: false }], { ...OPTS, existing });
+    const p = r.proposals.find((x) => x.line === 4)!;
+    expect([p.service.slug, p.existing]).toEqual([slug, isExisting]);
+    expect(p.rewritten).toContain(` run ${slug} -- `);
   });
 
   it.each([
@@ -226,7 +296,6 @@ describe('proposeJobs: a service for each job, and why the others are left alone
     [7, "cron's stdin marker"],
     [8, 'it already runs medic'],
     [9, 'it already runs medic'],
-    [13, 'CRON_TZ="Mars/Olympus", which is not an IANA time zone'],
     [14, 'not a line cron reads as a job'],
     [15, 'its schedule "@every5" is not one Medic reads'],
   ])('line %i: %s', (line, reason) => {
@@ -250,7 +319,7 @@ describe('proposeJobs: a service for each job, and why the others are left alone
 
   it('every proposal is a valid service of a config', () => {
     const raw = { targets: { oncall: { type: 'pagerduty' } }, services: proposals.map((p) => p.service) };
-    expect(buildConfig(raw, '/srv/medic.config.json', { cwd: '/srv', env: {} }).services.map((s) => s.slug)).toEqual(['backup-db', 'backup-files', 'report']);
+    expect(buildConfig(raw, '/srv/medic.config.json', { cwd: '/srv', env: {} }).services.map((s) => s.slug)).toEqual(['backup-db', 'backup-files', 'report', 'other', 'tokyo', 'rm']);
   });
 });
 
@@ -262,12 +331,33 @@ describe('rewriteCrontab and lineDiff', () => {
     const after = out.split('\n');
     expect(after.length).toBe(before.length + 1);
     expect(out.endsWith('\n')).toBe(true);
-    expect(before.flatMap((l, i) => (l === after[i] ? [] : [i + 1]))).toEqual([4, 5, 11]);
+    expect(before.flatMap((l, i) => (l === after[i] ? [] : [i + 1]))).toEqual([4, 5, 11, 13, 18, 19]);
   });
 
   it('shows the changed lines with a little context', () => {
     expect(lineDiff('a\nb\nc\nd\ne\nf\ng\n', 'a\nb\nc\nD\ne\nf\ng\n')).toEqual(['  b', '  c', '- d', '+ D', '  e', '  f', '  …']);
     expect(lineDiff('', 'x\n')).toEqual(['+ x']);
+  });
+
+  it('a 20,000-line config with services appended: linear (it took 3.4 GB and 30 s), the same short diff', () => {
+    const lines = Array.from({ length: 20_000 }, (_, i) => `    "line ${i}",`);
+    const before = `{\n${lines.join('\n')}\n  ]\n}\n`;
+    const after = `{\n${lines.join('\n')}\n    "new",\n  ]\n}\n`;
+    const started = performance.now();
+    expect(lineDiff(before, after)).toEqual(['      "line 19998",', '      "line 19999",', '+     "new",', '    ]', '  }']);
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
+  it.each([
+    ['a middle within the bound: the line both share stays as context', 10, '  c', '- c'],
+    ['a middle past the bound (1,001 × 1,001 lines): all removed, then all added, in linear time', 1_000, '- c', '  c'],
+  ])('%s', (_label, n, shown, notShown) => {
+    const side = (p: string) => ['start', `${p}0`, 'c', ...Array.from({ length: n - 1 }, (_, i) => `${p}${i + 1}`), 'end'].join('\n');
+    expect((n + 1) ** 2 > MAX_DIFF_CELLS).toBe(n === 1_000);
+    const diff = lineDiff(side('a'), side('b'));
+    expect(diff).toContain(shown);
+    expect(diff).not.toContain(notShown);
+    expect(diff.filter((l) => l.startsWith('+ '))).toHaveLength(n === 1_000 ? n + 1 : n);
   });
 });
 
@@ -284,23 +374,56 @@ describe('readSystemCrontabs: the files cron reads', () => {
       ['/cron.d/php', 'php'],
     ]);
   });
+
+  it('reads only regular files, up to 1 MB: a FIFO does not hang it, a link to /dev/zero does not fill memory', () => {
+    const etc = tempDir('medic-etc-');
+    mkdirSync(join(etc, 'cron.d'));
+    writeFileSync(join(etc, 'crontab'), '17 * * * * root /opt/hourly\n');
+    execFileSync('mkfifo', [join(etc, 'cron.d', 'fifo')]);
+    symlinkSync('/dev/zero', join(etc, 'cron.d', 'zero'));
+    writeFileSync(join(etc, 'cron.d', 'huge'), Buffer.alloc(MAX_SYSTEM_CRONTAB_BYTES + 1, 0x23));
+    writeFileSync(join(etc, 'cron.d', 'limit'), Buffer.alloc(MAX_SYSTEM_CRONTAB_BYTES, 0x23));
+    symlinkSync(join(etc, 'crontab'), join(etc, 'cron.d', 'linked'));
+    const files = readSystemCrontabs(etc);
+    expect(files.map((f) => [f.file.slice(etc.length), f.text?.length ?? null, f.error])).toEqual([
+      ['/crontab', 28, undefined],
+      ['/cron.d/fifo', null, 'not a regular file (a pipe, a device or a socket): not read'],
+      ['/cron.d/huge', null, `bigger than ${MAX_SYSTEM_CRONTAB_BYTES} bytes: not read`],
+      ['/cron.d/limit', MAX_SYSTEM_CRONTAB_BYTES, undefined],
+      ['/cron.d/linked', 28, undefined],
+      ['/cron.d/zero', null, 'not a regular file (a pipe, a device or a socket): not read'],
+    ]);
+  });
+});
+
+describe('decodeCrontab: only UTF-8 goes back to the same bytes', () => {
+  it.each<[string, number[], number[]]>([
+    ['ASCII', [...Buffer.from('0 3 * * * /x\n')], []],
+    ['UTF-8 with a byte order mark', [0xef, 0xbb, 0xbf, ...Buffer.from('# café\n0 3 * * * /opt/café\n')], []],
+    ['Latin-1 on lines 1 and 3', [...Buffer.from('# caf'), 0xe9, ...Buffer.from(' jobs\n@reboot /b\n0 3 * * * /opt/caf'), 0xe9, 0x0a], [1, 3]],
+    ['a cut UTF-8 sequence on the last line, no newline', [...Buffer.from('0 3 * * * /x\n# '), 0xe2, 0x82], [2]],
+  ])('%s', (_label, bytes, notUtf8) => {
+    const got = decodeCrontab(Buffer.from(bytes));
+    expect(got.notUtf8).toEqual(notUtf8);
+    if (notUtf8.length === 0) expect(Buffer.from(got.text, 'utf8')).toEqual(Buffer.from(bytes));
+  });
 });
 
 /** discover() on a temp folder: a JSON config, a crontab in memory, the installer recording what it got. */
-function setup(opts: { crontab?: string; config?: unknown; file?: string; confirm?: boolean | null; install?: 'ok' | 'fail'; changeBetweenReads?: boolean } = {}) {
+function setup(opts: { crontab?: string | Buffer; config?: unknown; file?: string; confirm?: boolean | null; install?: 'ok' | 'fail'; changeBetweenReads?: boolean } = {}) {
   const dir = tempDir('medic-discover-');
   const file = join(dir, opts.file ?? 'medic.config.json');
   const configText = opts.file?.endsWith('.yaml') ? 'services: []\n' : `${JSON.stringify(opts.config ?? { services: [{ slug: 'backup', interval: '1d' }] }, null, 2)}\n`;
   writeFileSync(file, configText, { mode: 0o640 });
-  let crontab = opts.crontab ?? '0 3 * * * /usr/local/bin/backup.sh\n*/5 * * * * /opt/poll\n';
+  let crontab = Buffer.from(opts.crontab ?? '0 3 * * * /usr/local/bin/backup.sh\n*/5 * * * * /opt/poll\n');
   let reads = 0;
   const installed: string[] = [];
   const said: string[] = [];
   const deps: DiscoverDeps = {
-    readCrontab: async (): Promise<CrontabRead> => {
+    readCrontab: async (): Promise<CrontabBytes> => {
       reads++;
-      if (opts.changeBetweenReads && reads > 1) crontab += '# edited\n';
-      return { kind: 'text', text: crontab };
+      if (opts.changeBetweenReads && reads > 1) crontab = Buffer.concat([crontab, Buffer.from('# edited\n')]);
+      return { kind: 'bytes', bytes: crontab };
     },
     installCrontab: async (text) => {
       if (opts.install === 'fail') throw Object.assign(new Error('crontab - refused it'), {});
@@ -315,6 +438,8 @@ function setup(opts: { crontab?: string; config?: unknown; file?: string; confir
     home: dir,
     isExecutable: noFiles,
     realpath: same,
+    uid: process.geteuid!(),
+    gid: process.getegid!(),
     confirm: opts.confirm === null ? null : async () => opts.confirm ?? true,
     say: (t) => said.push(t),
   };
@@ -422,7 +547,7 @@ describe('discover: system crontabs and a missing config', () => {
     expect(report.proposals.map((p) => [p.source, p.service.slug, p.applies, p.user])).toEqual([
       ['crontab', 'backup-2', true, undefined],
       ['crontab', 'poll', true, undefined],
-      ['/etc/crontab', 'run-parts', false, 'root'],
+      ['/etc/crontab', 'cron-hourly', false, 'root'],
     ]);
     expect(s.installed).toHaveLength(1);
     expect(s.installed[0]).not.toContain('run-parts');
@@ -453,5 +578,114 @@ describe('discover: system crontabs and a missing config', () => {
     expect(report.notes).toContain("nothing to apply: no job of this user's crontab needs a service");
     expect(s.installed).toEqual([]);
     expect(s.backups()).toEqual([]);
+  });
+});
+
+describe('discover --apply: the crontab byte for byte', () => {
+  const LATIN1 = Buffer.concat([Buffer.from('# caf'), Buffer.from([0xe9]), Buffer.from(' jobs\n@reboot /opt/caf'), Buffer.from([0xe9]), Buffer.from('/boot.sh\n0 3 * * * /opt/caf'), Buffer.from([0xe9]), Buffer.from('/backup.sh\n')]);
+
+  it('a crontab that is not UTF-8: --apply refuses (65), naming the lines, and changes nothing', async () => {
+    const s = setup({ crontab: LATIN1 });
+    await expect(discover({ system: false, apply: true, yes: true }, s.deps)).rejects.toMatchObject({
+      exitCode: 65,
+      message: 'crontab lines 1, 2, 3 are not UTF-8 text: medic discover --apply would change their bytes, so nothing was changed',
+      hint: expect.stringContaining('iconv'),
+    });
+    expect(s.installed).toEqual([]);
+    expect(readFileSync(s.file, 'utf8')).toBe(s.configText);
+    expect(s.backups()).toEqual([]);
+  });
+
+  it('a crontab that is not UTF-8: listed, with a note that --apply refuses it', async () => {
+    const s = setup({ crontab: LATIN1 });
+    const report = await discover({ system: false, apply: false, yes: false }, s.deps);
+    expect(report.proposals.map((p) => p.line)).toEqual([3]);
+    expect(report.notes).toContain('crontab lines 1, 2, 3 are not UTF-8 text (shown with �): --apply refuses this crontab until it is converted to UTF-8');
+  });
+
+  it('UTF-8 with a byte order mark: the backup and every line left alone keep their bytes', async () => {
+    const text = '\ufeff# café ☕ jobs\n@reboot /opt/café/boot.sh\n0 3 * * * /opt/café/backup.sh\n# 日本 %\n';
+    const s = setup({ crontab: text });
+    const report = await discover({ system: false, apply: true, yes: true }, s.deps);
+    expect(readFileSync(report.applied!.backup!)).toEqual(Buffer.from(text));
+    const before = text.split('\n');
+    const after = s.installed[0]!.split('\n');
+    expect(before.flatMap((l, i) => (l === after[i] ? [] : [i + 1]))).toEqual([3]);
+    expect(after[2]).toContain(`run backup-2 -- /bin/sh -c '/opt/café/backup.sh'`);
+  });
+});
+
+describe("discover --apply: the backup's folder", () => {
+  it.each([
+    ['a sticky folder every user can write (like /tmp)', 0o1777, 0o700, 'it', 'every user on this machine can write it'],
+    ['a folder every user can write', 0o777, 0o700, 'it', 'every user on this machine can write it'],
+    ['a folder of its own, below one every user can write (not sticky)', 0o700, 0o777, 'above', 'every user on this machine can write it'],
+  ])('%s: refused (78), nothing changed', async (_label, mode, parentMode, which, problem) => {
+    const parent = tempDir('medic-discover-parent-');
+    const dir = join(parent, 'conf');
+    mkdirSync(dir);
+    chmodSync(dir, mode);
+    chmodSync(parent, parentMode);
+    const file = join(dir, 'medic.config.json');
+    const configText = `${JSON.stringify({ services: [] }, null, 2)}\n`;
+    writeFileSync(file, configText);
+    const s = setup();
+    s.deps.findConfig = async () => ({ file, raw: JSON.parse(readFileSync(file, 'utf8')) });
+    const unsafe = which === 'it' ? dir : parent;
+    await expect(discover({ system: false, apply: true, yes: true }, s.deps)).rejects.toMatchObject({
+      exitCode: 78,
+      message: `refusing --apply: the backup of the crontab would go beside the config, in ${unsafe}, which is not safe (${problem}): another user could swap the backup before it is put back; nothing was changed`,
+      hint: mode & 0o1000 ? expect.not.stringContaining('chmod') : expect.stringContaining(`chmod go-w ${unsafe}`),
+    });
+    expect(readFileSync(file, 'utf8')).toBe(configText);
+    expect(readdirSync(dir)).toEqual(['medic.config.json']);
+    expect(s.installed).toEqual([]);
+  });
+
+  it('a folder of its own below a sticky /tmp is fine', async () => {
+    const s = setup();
+    expect(statSync(join(s.dir, '..')).mode & 0o1002).toBe(0o1002);
+    expect((await discover({ system: false, apply: true, yes: true }, s.deps)).applied?.crontab).toBe(true);
+  });
+});
+
+describe('discover: what the config already has', () => {
+  it('after the documented undo (the old crontab back, the services kept): the lines beat the services again, none is added', async () => {
+    const config = {
+      services: [
+        { slug: 'backup', interval: '1d' },
+        { slug: 'backup-2', schedule: '0 3 * * *', timezone: 'UTC', grace: '1h' },
+        { slug: 'poll', schedule: '*/5 * * * *', timezone: 'UTC', grace: '1m' },
+      ],
+    };
+    const s = setup({ config });
+    const report = await discover({ system: false, apply: true, yes: true }, s.deps);
+    expect(report.proposals.map((p) => [p.service.slug, p.existing])).toEqual([
+      ['backup-2', true],
+      ['poll', true],
+    ]);
+    expect(report.applied).toEqual({ crontab: true, config: false, backup: join(s.dir, 'crontab.20261130T120000Z.bak') });
+    expect(readFileSync(s.file, 'utf8')).toBe(s.configText);
+    expect(s.installed[0]).toContain(" run backup-2 -- /bin/sh -c '/usr/local/bin/backup.sh'");
+    expect(s.installed[0]).toContain(" run poll -- /bin/sh -c '/opt/poll'");
+    const said = s.said.join('\n');
+    expect(said).toContain('  service backup-2 already in the config: the line is rewritten to beat it');
+    expect(said).toContain('stays as it is: its services already match these lines.');
+    expect(said).toContain('Installed the new crontab (its services were already in the config).');
+  });
+
+  it("notes medic init's example service when it is still there unchanged, not once it was edited", async () => {
+    const starter = JSON.parse(starterConfig('')).services[0];
+    const s = setup({ config: { services: [starter] } });
+    const report = await discover({ system: false, apply: false, yes: false }, s.deps);
+    expect(report.notes.join('\n')).toContain('the config still has the example service "nightly-backup" that medic init wrote');
+    const edited = setup({ config: { services: [{ ...starter, interval: '12h' }] } });
+    expect((await discover({ system: false, apply: false, yes: false }, edited.deps)).notes.join('\n')).not.toContain('nightly-backup');
+  });
+
+  it('the text names a CRON_TZ cron ignores', async () => {
+    const s = setup({ crontab: 'CRON_TZ=America/New_York\n0 9 * * * /opt/report\n' });
+    const text = discoverText(await discover({ system: false, apply: false, yes: false }, s.deps)).join('\n');
+    expect(text).toContain('  service: report  schedule "0 9 * * *"  timezone UTC  grace 1h\n  note: the crontab sets CRON_TZ="America/New_York" above this line; Debian\'s cron ignores it');
   });
 });
