@@ -264,7 +264,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: Io = proc
         if (opts.dir !== undefined || opts.print) throw new UsageError('--dir and --print go with --systemd', 'run medic init --systemd --dir <folder>, or medic init without them');
         const { init } = await import('./commands/init.js');
         const root = fileURLToPath(new URL('..', import.meta.url));
-        const result = init({ force: opts.force === true, config: opts.config ?? globalConfig }, { cwd: io.cwd, ...install(), schemaPath: `${root}medic.schema.json` });
+        const result = init({ force: opts.force === true, config: opts.config ?? globalConfig }, { cwd: io.cwd, ...install(), schemaPath: `${root}medic.schema.json`, uid: userId(), gid: groupId() });
         for (const line of result.lines) human(line);
       };
     });

@@ -12,6 +12,9 @@ export interface InitDeps extends Install {
   cwd: string;
   /** The shipped medic.schema.json, for editor completion through "$schema". */
   schemaPath: string;
+  /** The user (and primary group) running medic: the config's folder must be theirs or root's. */
+  uid: number;
+  gid?: number;
 }
 
 export interface InitResult {
@@ -53,6 +56,16 @@ export function init(input: { force: boolean; config?: string }, deps: InitDeps)
   let schemaRef = relative(dirname(file), deps.schemaPath);
   if (!schemaRef.startsWith('.') && !schemaRef.startsWith('/')) schemaRef = `./${schemaRef}`;
   const text = starterConfig(schemaRef);
+  // Root's checker reads this config every minute: a folder someone else can write (or chose through
+  // a link of hers) lets her swap it, or the key file init advises putting beside it.
+  const problem = writeFolderProblem(dirname(file), deps.uid, deps.gid);
+  if (problem) {
+    throw new MedicError(
+      `refusing to write ${file}: ${problem}, so someone else could replace the config (or the key file beside it) that medic will trust`,
+      EXIT.ioerr,
+      'give --config a path in a folder only you (or root) can write, e.g. /etc/medic/medic.config.json (mkdir -m 755 /etc/medic)',
+    );
+  }
   if (input.force) replaceFile(file, text);
   else createFile(file, text);
 

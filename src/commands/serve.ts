@@ -3,7 +3,7 @@ import { ConfigError, hideSecrets, isMedicError } from '../errors.js';
 import { GroupCommit } from '../serve/batch.js';
 import { MAX_DURATION_MS, formatDuration } from '../core/duration.js';
 import { expectedEveryMs, renderStatusPage, STRIP_CELLS, stripCells } from '../core/status-page.js';
-import { checkPingKeyIsOwn, readPingKey, readTls, readViewKey } from '../serve/key.js';
+import { checkPingKeyIsOwn, checkViewKeyIsOwn, readPingKey, readTls, readViewKey } from '../serve/key.js';
 import { clearTextWarning, startServer, TlsSetupError, type RunningServer, type ServeState } from '../serve/server.js';
 import type { Store } from '../store/types.js';
 import { history } from './history.js';
@@ -148,6 +148,7 @@ function stateOf(config: Config, deps: Pick<ServeDeps, 'env' | 'uid' | 'gid' | '
   const pingKey = readPingKey(config.serve, deps.env, deps.uid, deps.gid);
   checkPingKeyIsOwn(pingKey, config, deps.env);
   const viewKey = readViewKey(config.serve, deps.env, pingKey);
+  if (viewKey !== null) checkViewKeyIsOwn(viewKey, config, deps.env);
   used.add(pingKey);
   if (viewKey !== null) used.add(viewKey);
   return { pingKey, viewKey, slugs: new Set(config.bySlug.keys()), hide: deps.keysToHide(config), pingKeys: [...used] };
@@ -171,7 +172,7 @@ export async function statusPage(config: Config, store: Store, now: number, hide
     const spec = config.bySlug.get(row.slug)!;
     const rangeMs = Math.min(MAX_DURATION_MS, expectedEveryMs(spec, now) * STRIP_CELLS);
     const h = await history({ slug: row.slug, since: formatDuration(rangeMs), cells: STRIP_CELLS }, { config, store, now: at, keysToHide: hide });
-    const shown = { ...row, deliveryProblem: hidden(row.deliveryProblem), failure: row.failure && { ...row.failure, message: hidden(row.failure.message) }, muted: row.muted && { ...row.muted, reason: hidden(row.muted.reason) } };
+    const shown = { ...row, name: hidden(row.name)!, deliveryProblem: hidden(row.deliveryProblem), failure: row.failure && { ...row.failure, message: hidden(row.failure.message) }, muted: row.muted && { ...row.muted, reason: hidden(row.muted.reason) } };
     services.push({ row: shown, cells: stripCells(h, row, now, spec.schedule, registered.get(row.slug) ?? null) });
   }
   return renderStatusPage({ now, zone: config.localZone, refreshSeconds: STATUS_REFRESH_S, services, lastCheckAt: report.lastCheckAt, lastCheckBy: report.lastCheckBy });

@@ -239,7 +239,7 @@ function serviceHtml(r: PageService, cells: readonly StripCell[], now: number): 
   facts.push(['Expected', escapeHtml(r.interval !== null ? `every ${r.interval}` : `at ${r.schedule ?? '?'}`)]);
   const notes: string[] = [];
   if (r.muted) notes.push(`${r.muted.kind === 'paused' ? 'Paused' : 'Maintenance'}${r.muted.until ? ` until ${escapeHtml(utc(Date.parse(r.muted.until)))}` : ''}${r.muted.reason ? `: ${escapeHtml(clip(r.muted.reason))}` : ''}`);
-  if (r.failure) notes.push(`Failed${r.failure.exitCode === null ? '' : ` (exit ${r.failure.exitCode})`}${r.failure.message ? `: ${escapeHtml(clip(r.failure.message))}` : ''}`);
+  if (r.failure) notes.push(`Failed${r.failure.exitCode === null ? '' : ` (exit ${escapeHtml(String(r.failure.exitCode))})`}${r.failure.message ? `: ${escapeHtml(clip(r.failure.message))}` : ''}`);
   if (r.deliveryProblem) notes.push(`Delivery: ${escapeHtml(clip(r.deliveryProblem))}`);
   const name = r.name !== r.slug ? `${escapeHtml(r.name)} <span class="slug">${escapeHtml(r.slug)}</span>` : escapeHtml(r.slug);
   return `<section class="svc ${look.tone}" aria-label="${escapeHtml(`${r.name}: ${look.word.toLowerCase()}`)}">

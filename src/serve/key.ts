@@ -43,18 +43,35 @@ export function readPingKey(s: Pick<ServeSettings, 'pingKeyEnv' | 'pingKeyFile'>
  * and the access logs of proxies, where a routing key must never be.
  */
 export function checkPingKeyIsOwn(pingKey: string, config: Pick<Config, 'serve' | 'targets'>, env: NodeJS.ProcessEnv): void {
-  const where = pingKeySource(config.serve);
-  const refuse = (whose: string) =>
-    new ConfigError(
-      `the ping key in ${where} is ${whose}: the ping key travels in URLs and in the logs of proxies, where a routing key must never be`,
-      `give medic serve a ping key of its own; ${MAKE_ONE}`,
-    );
+  const whose = routingKeyHolder(pingKey, config, env, config.serve.pingKeyEnv);
+  if (whose === null) return;
+  throw new ConfigError(
+    `the ping key in ${pingKeySource(config.serve)} is ${whose}: the ping key travels in URLs and in the logs of proxies, where a routing key must never be`,
+    `give medic serve a ping key of its own; ${MAKE_ONE}`,
+  );
+}
+
+/**
+ * [ecosystem] Refuses a view key that is also a routing key this process can see: the view key is
+ * typed into browsers and kiosk scripts, kept in Prometheus configs and sent in Basic auth.
+ */
+export function checkViewKeyIsOwn(viewKey: string, config: Pick<Config, 'serve' | 'targets'>, env: NodeJS.ProcessEnv): void {
+  const whose = routingKeyHolder(viewKey, config, env, config.serve.viewKeyEnv);
+  if (whose === null) return;
+  throw new ConfigError(
+    `the view key in ${viewKeySource(config.serve)} is ${whose}: the view key is typed into browsers and kept in scrapers' configs, where a routing key must never be`,
+    `give the status page a view key of its own; ${MAKE_ONE}`,
+  );
+}
+
+/** Whose routing key `key` is (a target's, or another variable's shaped like one), in words; null when none. */
+function routingKeyHolder(key: string, config: Pick<Config, 'targets'>, env: NodeJS.ProcessEnv, ownEnv: string | null): string | null {
   for (const target of config.targets.values()) {
     const read = readKey(keyRefOf(target), env);
-    if ('key' in read && read.key === pingKey) throw refuse(`the routing key of target "${target.name}" (${describeKeyRef(keyRefOf(target))})`);
+    if ('key' in read && read.key === key) return `the routing key of target "${target.name}" (${describeKeyRef(keyRefOf(target))})`;
   }
-  const other = Object.entries(env).find(([name, value]) => name !== config.serve.pingKeyEnv && value?.trim() === pingKey && looksLikeRoutingKey(pingKey));
-  if (other) throw refuse(`also in the environment variable ${other[0]}, shaped like a PagerDuty routing key`);
+  const other = Object.entries(env).find(([name, value]) => name !== ownEnv && value?.trim() === key && looksLikeRoutingKey(key));
+  return other ? `also in the environment variable ${other[0]}, shaped like a PagerDuty routing key` : null;
 }
 
 /** What a secret file is, for readSecretFile's messages. */

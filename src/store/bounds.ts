@@ -27,6 +27,15 @@ export function readTail(text: string | null | undefined): string | null {
   return text === null || text === undefined ? null : tailUtf8(text, OUTPUT_TAIL_MAX_BYTES);
 }
 
+/**
+ * A job's exit code or duration read back: an integer, else null. A SQLite column holds whatever was
+ * written into it (a table rebuilt without STRICT by anyone who can write the file), and these are
+ * printed and put into pages as numbers, unescaped.
+ */
+export function readInteger(value: unknown): number | null {
+  return Number.isSafeInteger(value) ? (value as number) : null;
+}
+
 /** Medic's own note read back: its first NOTE_MAX_CHARS characters. */
 export function readNote<T extends string | null | undefined>(text: T): T {
   return (typeof text === 'string' && text.length > NOTE_MAX_CHARS ? headChars(text, NOTE_MAX_CHARS) : text) as T;

@@ -4,7 +4,7 @@
  * PostgreSQL BYTEA): each store passes its own reader for it.
  */
 import type { DownReason } from '../core/signal.js';
-import { readMessage, readNote, readTail } from './bounds.js';
+import { readInteger, readMessage, readNote, readTail } from './bounds.js';
 import type { Action, EventStatus, History, OutboxEvent, Refusal } from './types.js';
 
 /** `J`: how the store holds a job's text (string on SQLite, Buffer on PostgreSQL). */
@@ -67,8 +67,8 @@ export function outboxEvent<J>(r: OutboxRow<J>, read: JobTextReader<J>): OutboxE
             missedHeartbeats: r.missed_heartbeats as number,
             // A trigger from before schema 4 has no reason: it was a miss.
             reason: (r.reason ?? 'missed') as DownReason,
-            exitCode: r.exit_code ?? null,
-            durationMs: r.duration_ms ?? null,
+            exitCode: readInteger(r.exit_code),
+            durationMs: readInteger(r.duration_ms),
             message: read.message(r.message),
             outputTail: read.tail(r.output_tail),
           }

@@ -6,7 +6,7 @@ import type { Signal, SignalDetails, SignalKind } from '../core/signal.js';
 import { boundDetails, boundRunId } from '../core/signal-bounds.js';
 import { DatabaseError } from '../errors.js';
 import { trustProblem } from '../file-trust.js';
-import { readMessage, readNote, readTail, RECEIPT_MAX_CHARS, sqliteBounded as cut } from './bounds.js';
+import { readInteger, readMessage, readNote, readTail, RECEIPT_MAX_CHARS, sqliteBounded as cut } from './bounds.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 import { durationOf, outboxEvent as eventOf, pausesFrom, refusalOf, TEXT_READER, type OutboxRow } from './rows.js';
 import type { Action, BeatInput, ClaimBatch, EventStatus, History, OpenOptions, OutboxEvent, ServiceDelivery, Settlement, Store, StoredService, StoreProbe, TransitionInput, TriggerRecord } from './types.js';
@@ -580,8 +580,8 @@ export class SqliteStore implements Store {
             ? {
                 kind: 'fail' as const,
                 at: r.failure_at,
-                exitCode: r.failure_exit_code ?? null,
-                durationMs: r.failure_duration_ms ?? null,
+                exitCode: readInteger(r.failure_exit_code),
+                durationMs: readInteger(r.failure_duration_ms),
                 message: readMessage(r.failure_message),
                 outputTail: readTail(r.failure_output_tail),
               }
@@ -998,7 +998,7 @@ export class SqliteStore implements Store {
        AND (kind <> 'ok' OR exit_code IS NOT NULL OR duration_ms IS NOT NULL OR message IS NOT NULL OR output_tail IS NOT NULL)
        ORDER BY at, id`,
     ).all(slug, since, until) as { kind: SignalKind; at: number; exit_code: number | null; duration_ms: number | null; message: string | null; output_tail: string | null }[];
-    return rows.map((r) => ({ kind: r.kind, at: r.at, exitCode: r.exit_code, durationMs: r.duration_ms, message: readMessage(r.message), outputTail: readTail(r.output_tail) }));
+    return rows.map((r) => ({ kind: r.kind, at: r.at, exitCode: readInteger(r.exit_code), durationMs: readInteger(r.duration_ms), message: readMessage(r.message), outputTail: readTail(r.output_tail) }));
   }
 
   /**

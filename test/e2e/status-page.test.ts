@@ -270,11 +270,17 @@ describe('medic serve refuses a view key it cannot use', { timeout: 30_000 }, ()
   it.each<[string, Record<string, string>, RegExp]>([
     ['the ping key', { MEDIC_PING_KEY: PING_KEY, MEDIC_VIEW_KEY: PING_KEY }, /the view key in the environment variable MEDIC_VIEW_KEY \(serve\.viewKeyEnv\) is the ping key of the environment variable MEDIC_PING_KEY \(serve\.pingKeyEnv\)/],
     ['unset', { MEDIC_PING_KEY: PING_KEY }, /the environment variable MEDIC_VIEW_KEY \(serve\.viewKeyEnv\) is not set/],
+    [
+      'the routing key',
+      { MEDIC_PING_KEY: PING_KEY, MEDIC_VIEW_KEY: ROUTING_KEY, PAGERDUTY_ROUTING_KEY: ROUTING_KEY },
+      /the view key in the environment variable MEDIC_VIEW_KEY \(serve\.viewKeyEnv\) is the routing key of target "oncall" \(environment variable PAGERDUTY_ROUTING_KEY\)/,
+    ],
   ])('a view key that is %s: exit 78 naming the settings, never the key', async (_what, env, message) => {
     project.writeConfig(config('0.0.0.0:0', 'MEDIC_VIEW_KEY', true));
     const r = await project.run(['serve'], { env, killAfterMs: 20_000 });
     expect(r.code).toBe(78);
     expect(r.stderr).toMatch(message);
     expect(r.stderr + r.stdout).not.toContain(PING_KEY);
+    expect(r.stderr + r.stdout).not.toContain(ROUTING_KEY);
   });
 });

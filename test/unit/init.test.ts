@@ -1,9 +1,9 @@
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { init, type InitDeps } from '../../src/commands/init.js';
-import { ConfigError, UsageError } from '../../src/errors.js';
+import { ConfigError, MedicError, UsageError } from '../../src/errors.js';
 
 let dir: string;
 beforeEach(() => {
@@ -16,6 +16,8 @@ const deps = (over: Partial<InitDeps> = {}): InitDeps => ({
   binPath: '/opt/medic/bin/medic',
   nodePath: '/opt/node/bin/node',
   schemaPath: '/opt/medic/medic.schema.json',
+  uid: process.getuid!(),
+  gid: process.getgid!(),
   ...over,
 });
 
@@ -90,6 +92,26 @@ describe('medic init never follows a symbolic link in the folder', () => {
     expect(lstatSync(file).isSymbolicLink()).toBe(false);
     expect(JSON.parse(readFileSync(file, 'utf8')).services).toHaveLength(1);
     expect(targetExists ? readFileSync(victim, 'utf8') : existsSync(victim)).toBe(targetExists ? 'precious\n' : false);
+  });
+
+  it.each([
+    ['every user can write the folder', 0o777, undefined],
+    ['the folder is owned by another user', 0o755, 4242],
+  ])('refuses (74) when %s, writing nothing', (_label, mode, owner) => {
+    const shared = join(dir, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, mode);
+    if (owner !== undefined) chownSync(shared, owner, owner);
+    let err: unknown;
+    try {
+      init({ force: false, config: join(shared, 'medic.config.json') }, deps());
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(MedicError);
+    expect((err as MedicError).exitCode).toBe(74);
+    expect((err as MedicError).message).toMatch(/^refusing to write .*shared\/medic\.config\.json: the folder .*shared: (every user on this machine can write it|it is owned by uid 4242)/);
+    expect(readdirSync(shared)).toEqual([]);
   });
 
   it('--force over a regular file replaces it and leaves no temporary file behind', () => {

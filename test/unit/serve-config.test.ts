@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildConfig, buildConfigLenient, type BuildOptions } from '../../src/config.js';
 import { ConfigError, EXIT } from '../../src/errors.js';
-import { checkPingKeyIsOwn, keyMatches, readPingKey, readTls } from '../../src/serve/key.js';
+import { checkPingKeyIsOwn, checkViewKeyIsOwn, keyMatches, readPingKey, readTls } from '../../src/serve/key.js';
 import { clearTextWarning, headUtf8, keptBody } from '../../src/serve/server.js';
 
 const FILE = '/srv/app/medic.config.json';
@@ -247,6 +247,19 @@ describe('checkPingKeyIsOwn: a routing key is never a ping key', () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).message).toContain(refused);
     expect((err as ConfigError).message).not.toContain(ROUTING);
+  });
+
+  it.each<[string, NodeJS.ProcessEnv, string | null]>([
+    ['a view key of its own', { PD_KEY: ROUTING, MEDIC_VIEW_KEY: 'view-key-of-its-own-0123' }, null],
+    ['a target’s routing key as the view key', { PD_KEY: ROUTING, MEDIC_VIEW_KEY: ROUTING }, 'the view key in the environment variable MEDIC_VIEW_KEY (serve.viewKeyEnv) is the routing key of target "oncall" (environment variable PD_KEY)'],
+    ['a routing key in another variable as the view key', { OLD_KEY: ROUTING, MEDIC_VIEW_KEY: ROUTING }, 'is also in the environment variable OLD_KEY, shaped like a PagerDuty routing key'],
+  ])('checkViewKeyIsOwn: %s', (_, env, refused) => {
+    const cfg = config(target, { viewKeyEnv: 'MEDIC_VIEW_KEY' });
+    const check = () => checkViewKeyIsOwn(env.MEDIC_VIEW_KEY!, cfg, env);
+    if (refused === null) return expect(check).not.toThrow();
+    expect(check).toThrow(ConfigError);
+    expect(check).toThrow(refused);
+    expect(check).not.toThrow(ROUTING);
   });
 
   it('compares with a target key file too', () => {

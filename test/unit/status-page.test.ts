@@ -433,3 +433,29 @@ describe('the status page of 1,000 services over a real SQLite store', () => {
     }
   });
 });
+
+describe('statusPage hides keys in what it shows', () => {
+  it('a routing key in a service name, a failure message and a pause reason shows as …', async () => {
+    const { join } = await import('node:path');
+    const { openSqliteStore } = await import('../../src/store/sqlite.js');
+    const { statusPage } = await import('../../src/commands/serve.js');
+    const { tempDir } = await import('../helpers/db.js');
+    const KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
+    const config = buildConfig(
+      { services: [{ slug: 'db-dump', name: `DB dump ${KEY}` }, { slug: 'mailer' }] },
+      '/x/medic.config.json',
+      { env: {}, cwd: '/', machineZone: 'UTC' },
+    );
+    const store = openSqliteStore(join(tempDir(), 'medic.db'));
+    try {
+      await store.recordBeat('mailer', NOW - 60_000, { kind: 'fail', exitCode: 1, durationMs: 10, message: `token ${KEY} refused`, outputTail: null });
+      await store.recordBeat('db-dump', NOW - 60_000);
+      const html = await statusPage(config, store, NOW, [KEY]);
+      expect(html).toContain('DB dump …');
+      expect(html).toContain('token … refused');
+      expect(html).not.toContain(KEY);
+    } finally {
+      await store.close();
+    }
+  });
+});
