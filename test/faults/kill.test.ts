@@ -8,12 +8,18 @@
  * After some kills a check runs again at once, while the dead run's lock lease is still valid: it
  * must take the lock over (its holder is gone) and finish the work.
  *
- * Afterwards, and after one clean check: no event is pending; per service the events accepted by
+ * Afterwards, and after one clean check: no event is pending, and every service that is down has
+ * its one incident open and no other does, except one the clean check resolved although it is down
+ * again: it beat after its incident opened and went quiet again while no check ran (the last
+ * check was killed before it recorded anything). A check judges each service once: it resolves at
+ * that beat (SPEC §3), and only the next check re-opens. So a second clean check, a minute later,
+ * must re-open exactly those and change nothing else; after it, with no exception: every service
+ * that is down has its one incident open and no other does, and per service the events accepted by
  * the stand-in are exactly the outbox's events in order, except for repeats of the same event
  * (the at-least-once window between PagerDuty's 202 and the store's settle, which PagerDuty's
- * dedup_key absorbs); every service that is down has its one incident open and no other does.
- * The repeats are counted and printed, and must be exactly the events that were in that window
- * when a kill landed (read from the delivery log): each sent once more, nothing else repeated.
+ * dedup_key absorbs). The repeats are counted and printed, and must be exactly the events that
+ * were in that window when a kill landed (read from the delivery log): each sent once more,
+ * nothing else repeated. A failed state check prints the service's rows and what each run did.
  */
 import Database from 'better-sqlite3';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -40,10 +46,10 @@ interface OutboxRow {
   body: string;
 }
 
-function rows<T>(dbPath: string, sql: string): T[] {
+function rows<T>(dbPath: string, sql: string, ...params: unknown[]): T[] {
   const db = new Database(dbPath);
   try {
-    return db.prepare(sql).all() as T[];
+    return db.prepare(sql).all(...params) as T[];
   } finally {
     db.close();
   }
@@ -70,6 +76,23 @@ function exposedAfterKill(sent: RecordedRequest[], dbPath: string, lastDelivery:
     else exposed++;
   }
   return exposed;
+}
+
+/** A service's stored rows and the checker row, for the message of a failed state check. */
+function storedRows(dbPath: string, slug: string): string {
+  const show = (title: string, sql: string, ...params: unknown[]) => `${title}:\n${rows(dbPath, sql, ...params).map((r) => `  ${JSON.stringify(r)}`).join('\n')}`;
+  return [
+    show('service', 'SELECT slug, registered_at, last_beat_at, beat_seq, reset_at, incident_id, incident_down_at, incident_beat_seq, incident_held_since, version FROM services WHERE slug = ?', slug),
+    show('beats (newest 5)', 'SELECT * FROM (SELECT id, at, kind FROM beats WHERE slug = ? ORDER BY id DESC LIMIT 5) ORDER BY id', slug),
+    show('transitions', 'SELECT id, from_state, to_state, at, recorded_at, reason FROM transitions WHERE slug = ? ORDER BY id', slug),
+    show('outbox', 'SELECT id, incident_id, action, status, attempts, created_at, settled_at, claimed_by, claimed_until FROM outbox WHERE slug = ? ORDER BY id', slug),
+    show('checker', 'SELECT * FROM checker'),
+  ].join('\n');
+}
+
+/** The slugs a `medic check -v` output says it marked `to` (`marking s3 up: …`). */
+function marked(verbose: string, to: 'up' | 'down'): string[] {
+  return [...verbose.matchAll(new RegExp(`^marking (\\S+) ${to}:`, 'gm'))].map((m) => m[1]!).sort();
 }
 
 /** The newest delivery log row (0 before the first run has created the database). */
@@ -105,24 +128,38 @@ describe('kill -9 of medic check at random points, 50 times', () => {
     );
     const env = { PAGERDUTY_ROUTING_KEY: KEY };
     const tally = { killed: 0, exitedFirst: 0, killedDuringDelivery: 0, exposed: 0, takeovers: 0 };
+    // What each run did, for the message of a failed state check.
+    const journal: string[] = [];
+    const statusAt = async (now: number) => {
+      const status = await inProcess(['--config', config, 'status', '--json'], { cwd: dir, env, now: () => now });
+      expect(status.code, status.stderr).toBe(0);
+      return JSON.parse(status.stdout) as { slug: string; state: string; incidentOpen: boolean; pendingEvents: number }[];
+    };
     try {
       for (let rep = 0; rep < REPS; rep++) {
         const at = T0 + rep * STEP;
+        const beaten: string[] = [];
         if (rep > 0) {
           for (const slug of SLUGS) {
             if (rand.next() < 0.5) continue;
+            beaten.push(slug);
             const beat = await inProcess(['--config', config, 'beat', slug], { cwd: dir, env, now: () => at - 2 * MIN });
             expect(beat.code, beat.stderr).toBe(0);
           }
         }
         const first = pd.requests.length;
         const lastDelivery = lastDeliveryId(dbPath);
-        const child = spawnMedic(['--config', config, 'check'], { cwd: dir, env, at });
+        const started = Date.now();
+        const child = spawnMedic(['--config', config, 'check', '-v'], { cwd: dir, env, at });
+        let plan: string;
         if (rand.next() < 0.5) {
-          setTimeout(() => child.kill(), rand.int(0, 500));
+          const ms = rand.int(0, 500);
+          plan = `kill at ${ms} ms`;
+          setTimeout(() => child.kill(), ms);
         } else {
           let k = rand.int(1, 4);
           const after = rand.int(0, 250);
+          plan = `kill ${after} ms after request ${k} (or at 1500 ms)`;
           onArrival = () => {
             if (--k === 0) setTimeout(() => child.kill(), after);
           };
@@ -131,6 +168,10 @@ describe('kill -9 of medic check at random points, 50 times', () => {
         }
         const exit = await child.done;
         onArrival = undefined;
+        journal.push(
+          `rep ${rep} at ${new Date(at).toISOString()}: beats ${beaten.join(',') || '-'}; ${plan}: ${exit.signal ?? `exit ${exit.code}`} after ${Date.now() - started} ms; ` +
+            `it said: ${JSON.stringify(exit.stdout.trim().split('\n').filter((l) => l.startsWith('marking') || l.includes('taking over')))}`,
+        );
         if (exit.signal === 'SIGKILL') {
           tally.killed++;
           // Bytes already on their way through the proxy still reach the stand-in (it runs in this process).
@@ -145,6 +186,7 @@ describe('kill -9 of medic check at random points, 50 times', () => {
             // A lease left by an earlier rep's dead run has expired by now: no take-over needed for that one.
             const holder = lock?.owner && lock.lease_until! > at + 2000 ? lock.owner : null;
             const again = await spawnMedic(['--config', config, 'check', '-v'], { cwd: dir, env, at: at + 2000 }).done;
+            journal.push(`rep ${rep} take-over at +2 s: ${JSON.stringify(again.stdout.trim().split('\n').filter((l) => l.startsWith('marking') || l.includes('taking over')))}`);
             expect(again, `rep ${rep} take-over: ${again.stderr}`).toMatchObject({ code: 0, signal: null, stderr: '' });
             if (holder) {
               tally.takeovers++;
@@ -160,11 +202,27 @@ describe('kill -9 of medic check at random points, 50 times', () => {
 
       // One clean run, at the next step, settles whatever the kills left.
       const finalAt = T0 + REPS * STEP;
-      const last = spawnMedic(['--config', config, 'check'], { cwd: dir, env, at: finalAt });
-      expect(await last.done).toMatchObject({ code: 0, signal: null, stderr: '' });
+      const last = await spawnMedic(['--config', config, 'check', '-v'], { cwd: dir, env, at: finalAt }).done;
+      expect(last).toMatchObject({ code: 0, signal: null, stderr: '' });
+      expect(rows(dbPath, "SELECT id FROM outbox WHERE status <> 'delivered'"), 'pending or failed events after a clean run').toEqual([]);
+      const explain = (slug: string, runs: string) => `${slug}\n${storedRows(dbPath, slug)}\nruns:\n${journal.slice(-6).join('\n')}\n${runs}`;
+
+      // Every service is down by now (none beat for a whole step). One the clean run resolved had
+      // beaten after its incident opened, unseen by any check: it stays down without an incident
+      // until the next check; every other service that is down has its incident open.
+      const resolved = marked(last.stdout, 'up');
+      const settled = await statusAt(finalAt + 1000);
+      for (const s of settled) {
+        const why = explain(s.slug, `the clean run (-v):\n${last.stdout}`);
+        expect({ slug: s.slug, incidentOpen: s.incidentOpen, pendingEvents: s.pendingEvents }, why).toEqual({ slug: s.slug, incidentOpen: s.state === 'down' && !resolved.includes(s.slug), pendingEvents: 0 });
+      }
+      // The next clean run, a minute later, re-opens exactly those and changes nothing else.
+      const next = await spawnMedic(['--config', config, 'check', '-v'], { cwd: dir, env, at: finalAt + MIN }).done;
+      expect(next).toMatchObject({ code: 0, signal: null, stderr: '' });
+      expect({ down: marked(next.stdout, 'down'), up: marked(next.stdout, 'up') }, `the clean run:\n${last.stdout}\nthe next one:\n${next.stdout}`).toEqual({ down: resolved, up: [] });
 
       const outbox = rows<OutboxRow>(dbPath, 'SELECT * FROM outbox ORDER BY id');
-      expect(outbox.filter((e) => e.status !== 'delivered'), 'pending or failed events after a clean run').toEqual([]);
+      expect(outbox.filter((e) => e.status !== 'delivered'), 'pending or failed events after two clean runs').toEqual([]);
 
       let repeats = 0;
       for (const slug of SLUGS) {
@@ -185,16 +243,14 @@ describe('kill -9 of medic check at random points, 50 times', () => {
       expect(logged.filter((d) => d.n !== 1), 'events logged as delivered more than once').toEqual([]);
       expect(logged).toHaveLength(outbox.length);
 
-      const status = await inProcess(['--config', config, 'status', '--json'], { cwd: dir, env, now: () => finalAt + 1000 });
-      expect(status.code, status.stderr).toBe(0);
-      const services = JSON.parse(status.stdout) as { slug: string; state: string; incidentOpen: boolean; pendingEvents: number }[];
-      for (const s of services) {
-        expect({ slug: s.slug, incidentOpen: s.incidentOpen, pendingEvents: s.pendingEvents }).toEqual({ slug: s.slug, incidentOpen: s.state === 'down', pendingEvents: 0 });
+      for (const s of await statusAt(finalAt + MIN + 1000)) {
+        const why = explain(s.slug, `the clean run (-v):\n${last.stdout}\nthe next one:\n${next.stdout}`);
+        expect({ slug: s.slug, incidentOpen: s.incidentOpen, pendingEvents: s.pendingEvents }, why).toEqual({ slug: s.slug, incidentOpen: s.state === 'down', pendingEvents: 0 });
         const recorded = outbox.filter((e) => e.slug === s.slug);
-        expect(recorded.at(-1)?.action === 'trigger', `${s.slug}: last event vs open incident`).toBe(s.incidentOpen);
+        expect(recorded.at(-1)?.action === 'trigger', `${s.slug}: last event vs open incident\n${why}`).toBe(s.incidentOpen);
       }
 
-      const report = { seed: SEED, runs: REPS, ...tally, events: outbox.length, accepted: pd.accepted.length, repeats };
+      const report = { seed: SEED, runs: REPS, ...tally, resolvedWhileDown: resolved.length, events: outbox.length, accepted: pd.accepted.length, repeats };
       console.info(`kill -9 x${REPS}: ${JSON.stringify(report)}`);
       // Guards on the injection itself: the kills did land, some of them during delivery.
       expect(tally.killed).toBeGreaterThanOrEqual(REPS / 4);
