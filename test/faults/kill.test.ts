@@ -22,7 +22,7 @@
  * nothing else repeated. A failed state check prints the service's rows and what each run did.
  */
 import Database from 'better-sqlite3';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KEY, MIN, fileTempDir, inProcess, rng, spawnMedic, startProxy } from '../helpers/faults.js';
@@ -101,6 +101,55 @@ function lastDeliveryId(dbPath: string): number {
   const found = rows<{ n: number }>(dbPath, "SELECT count(*) AS n FROM sqlite_master WHERE name = 'deliveries'")[0]!.n;
   return found ? rows<{ id: number }>(dbPath, 'SELECT coalesce(max(id), 0) AS id FROM deliveries')[0]!.id : 0;
 }
+
+describe('a beat no check saw: the check after it was killed before it recorded anything', () => {
+  // What the random test's clean run can meet: a service beat after its incident opened, the
+  // check that would have seen it up was killed (here at its start, before Node loads medic), and
+  // by the next check the service is down again.
+  it('the next clean check resolves at that beat although the service is down again; the one after re-opens', { timeout: 60_000 }, async () => {
+    const pd = await startPdServer();
+    const dir = join(tmp.dir, 'unseen-beat');
+    mkdirSync(dir);
+    const config = join(dir, 'medic.config.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        targets: { oncall: { type: 'pagerduty', eventsUrl: pd.url, timeout: '5s' } },
+        defaults: { interval: '5m', grace: '1m' },
+        services: [{ slug: 'api' }],
+      }),
+    );
+    const env = { PAGERDUTY_ROUTING_KEY: KEY };
+    const check = (at: number) => spawnMedic(['--config', config, 'check', '-v'], { cwd: dir, env, at }).done;
+    const state = async (at: number) => {
+      const status = await inProcess(['--config', config, 'status', '--json'], { cwd: dir, env, now: () => at });
+      expect(status.code, status.stderr).toBe(0);
+      const [row] = JSON.parse(status.stdout) as { state: string; incidentOpen: boolean; pendingEvents: number }[];
+      return { state: row!.state, incidentOpen: row!.incidentOpen, pendingEvents: row!.pendingEvents };
+    };
+    try {
+      expect(await check(T0)).toMatchObject({ code: 0, stderr: '' });
+      expect((await check(T0 + 10 * MIN)).stdout).toContain('marking api down');
+      expect((await inProcess(['--config', config, 'beat', 'api'], { cwd: dir, env, now: () => T0 + 18 * MIN })).code).toBe(0);
+      const killed = spawnMedic(['--config', config, 'check', '-v'], { cwd: dir, env, at: T0 + 20 * MIN, gate: new Promise(() => {}) });
+      await killed.ready;
+      killed.kill();
+      expect(await killed.done).toMatchObject({ signal: 'SIGKILL', stdout: '' });
+
+      const clean = await check(T0 + 30 * MIN);
+      expect(clean).toMatchObject({ code: 0, stderr: '' });
+      expect(clean.stdout).toContain('marking api up: beat at 2026-11-26T12:18:00.000Z');
+      expect(await state(T0 + 30 * MIN + 1000)).toEqual({ state: 'down', incidentOpen: false, pendingEvents: 0 });
+
+      const next = await check(T0 + 31 * MIN);
+      expect(next.stdout).toContain('marking api down: no beat within 6m of the last beat (2026-11-26T12:18:00.000Z)');
+      expect(await state(T0 + 31 * MIN + 1000)).toEqual({ state: 'down', incidentOpen: true, pendingEvents: 0 });
+      expect(pd.accepted.map((r) => r.body.event_action)).toEqual(['trigger', 'resolve', 'trigger']);
+    } finally {
+      await pd.close();
+    }
+  });
+});
 
 describe('kill -9 of medic check at random points, 50 times', () => {
   it(`leaves a consistent state, loses no event and repeats only events caught between 202 and settle (seed ${SEED})`, { timeout: 600_000 }, async () => {
