@@ -95,11 +95,17 @@ function marked(verbose: string, to: 'up' | 'down'): string[] {
   return [...verbose.matchAll(new RegExp(`^marking (\\S+) ${to}:`, 'gm'))].map((m) => m[1]!).sort();
 }
 
+/**
+ * Whether the database has this table: not before the first run has created the schema (a run
+ * killed while creating it leaves the file, and rolls the schema back).
+ */
+function hasTable(dbPath: string, name: string): boolean {
+  return existsSync(dbPath) && rows<{ n: number }>(dbPath, 'SELECT count(*) AS n FROM sqlite_master WHERE name = ?', name)[0]!.n > 0;
+}
+
 /** The newest delivery log row (0 before the first run has created the database). */
 function lastDeliveryId(dbPath: string): number {
-  if (!existsSync(dbPath)) return 0;
-  const found = rows<{ n: number }>(dbPath, "SELECT count(*) AS n FROM sqlite_master WHERE name = 'deliveries'")[0]!.n;
-  return found ? rows<{ id: number }>(dbPath, 'SELECT coalesce(max(id), 0) AS id FROM deliveries')[0]!.id : 0;
+  return hasTable(dbPath, 'deliveries') ? rows<{ id: number }>(dbPath, 'SELECT coalesce(max(id), 0) AS id FROM deliveries')[0]!.id : 0;
 }
 
 describe('a beat no check saw: the check after it was killed before it recorded anything', () => {
@@ -231,7 +237,7 @@ describe('kill -9 of medic check at random points, 50 times', () => {
           if (rand.next() < 0.3) {
             // Straight away (2 s on, past any moment the dead run reached): its lock lease is still
             // valid, so this run must see that the holder is gone and take over, not leave the minute to it.
-            const lock = existsSync(dbPath) ? rows<{ owner: string | null; lease_until: number | null }>(dbPath, 'SELECT * FROM checker')[0] : undefined;
+            const lock = hasTable(dbPath, 'checker') ? rows<{ owner: string | null; lease_until: number | null }>(dbPath, 'SELECT * FROM checker')[0] : undefined;
             // A lease left by an earlier rep's dead run has expired by now: no take-over needed for that one.
             const holder = lock?.owner && lock.lease_until! > at + 2000 ? lock.owner : null;
             const again = await spawnMedic(['--config', config, 'check', '-v'], { cwd: dir, env, at: at + 2000 }).done;
