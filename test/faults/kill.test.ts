@@ -123,6 +123,8 @@ describe('a beat no check saw: the check after it was killed before it recorded 
         targets: { oncall: { type: 'pagerduty', eventsUrl: pd.url, timeout: '5s' } },
         defaults: { interval: '5m', grace: '1m' },
         services: [{ slug: 'api' }],
+        // Checks ten minutes apart or more, each a start-up later: not a blind checker.
+        checker: { gapThreshold: '30d' },
       }),
     );
     const env = { PAGERDUTY_ROUTING_KEY: KEY };
