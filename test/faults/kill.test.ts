@@ -8,15 +8,21 @@
  * After some kills a check runs again at once, while the dead run's lock lease is still valid: it
  * must take the lock over (its holder is gone) and finish the work.
  *
- * Afterwards, and after one clean check: no event is pending; per service the events accepted by
+ * Afterwards, and after one clean check: no event is pending, and every service that is down has
+ * its one incident open and no other does, except one the clean check resolved although it is down
+ * again: it beat after its incident opened and went quiet again while no check ran (the last
+ * check was killed before it recorded anything). A check judges each service once: it resolves at
+ * that beat (SPEC §3), and only the next check re-opens. So a second clean check, a minute later,
+ * must re-open exactly those and change nothing else; after it, with no exception: every service
+ * that is down has its one incident open and no other does, and per service the events accepted by
  * the stand-in are exactly the outbox's events in order, except for repeats of the same event
  * (the at-least-once window between PagerDuty's 202 and the store's settle, which PagerDuty's
- * dedup_key absorbs); every service that is down has its one incident open and no other does.
- * The repeats are counted and printed, and must be exactly the events that were in that window
- * when a kill landed (read from the delivery log): each sent once more, nothing else repeated.
+ * dedup_key absorbs). The repeats are counted and printed, and must be exactly the events that
+ * were in that window when a kill landed (read from the delivery log): each sent once more,
+ * nothing else repeated. A failed state check prints the service's rows and what each run did.
  */
 import Database from 'better-sqlite3';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KEY, MIN, fileTempDir, inProcess, rng, spawnMedic, startProxy } from '../helpers/faults.js';
@@ -40,10 +46,10 @@ interface OutboxRow {
   body: string;
 }
 
-function rows<T>(dbPath: string, sql: string): T[] {
+function rows<T>(dbPath: string, sql: string, ...params: unknown[]): T[] {
   const db = new Database(dbPath);
   try {
-    return db.prepare(sql).all() as T[];
+    return db.prepare(sql).all(...params) as T[];
   } finally {
     db.close();
   }
@@ -72,12 +78,86 @@ function exposedAfterKill(sent: RecordedRequest[], dbPath: string, lastDelivery:
   return exposed;
 }
 
+/** A service's stored rows and the checker row, for the message of a failed state check. */
+function storedRows(dbPath: string, slug: string): string {
+  const show = (title: string, sql: string, ...params: unknown[]) => `${title}:\n${rows(dbPath, sql, ...params).map((r) => `  ${JSON.stringify(r)}`).join('\n')}`;
+  return [
+    show('service', 'SELECT slug, registered_at, last_beat_at, beat_seq, reset_at, incident_id, incident_down_at, incident_beat_seq, incident_held_since, version FROM services WHERE slug = ?', slug),
+    show('beats (newest 5)', 'SELECT * FROM (SELECT id, at, kind FROM beats WHERE slug = ? ORDER BY id DESC LIMIT 5) ORDER BY id', slug),
+    show('transitions', 'SELECT id, from_state, to_state, at, recorded_at, reason FROM transitions WHERE slug = ? ORDER BY id', slug),
+    show('outbox', 'SELECT id, incident_id, action, status, attempts, created_at, settled_at, claimed_by, claimed_until FROM outbox WHERE slug = ? ORDER BY id', slug),
+    show('checker', 'SELECT * FROM checker'),
+  ].join('\n');
+}
+
+/** The slugs a `medic check -v` output says it marked `to` (`marking s3 up: …`). */
+function marked(verbose: string, to: 'up' | 'down'): string[] {
+  return [...verbose.matchAll(new RegExp(`^marking (\\S+) ${to}:`, 'gm'))].map((m) => m[1]!).sort();
+}
+
+/**
+ * Whether the database has this table: not before the first run has created the schema (a run
+ * killed while creating it leaves the file, and rolls the schema back).
+ */
+function hasTable(dbPath: string, name: string): boolean {
+  return existsSync(dbPath) && rows<{ n: number }>(dbPath, 'SELECT count(*) AS n FROM sqlite_master WHERE name = ?', name)[0]!.n > 0;
+}
+
 /** The newest delivery log row (0 before the first run has created the database). */
 function lastDeliveryId(dbPath: string): number {
-  if (!existsSync(dbPath)) return 0;
-  const found = rows<{ n: number }>(dbPath, "SELECT count(*) AS n FROM sqlite_master WHERE name = 'deliveries'")[0]!.n;
-  return found ? rows<{ id: number }>(dbPath, 'SELECT coalesce(max(id), 0) AS id FROM deliveries')[0]!.id : 0;
+  return hasTable(dbPath, 'deliveries') ? rows<{ id: number }>(dbPath, 'SELECT coalesce(max(id), 0) AS id FROM deliveries')[0]!.id : 0;
 }
+
+describe('a beat no check saw: the check after it was killed before it recorded anything', () => {
+  // What the random test's clean run can meet: a service beat after its incident opened, the
+  // check that would have seen it up was killed (here at its start, before Node loads medic), and
+  // by the next check the service is down again.
+  it('the next clean check resolves at that beat although the service is down again; the one after re-opens', { timeout: 60_000 }, async () => {
+    const pd = await startPdServer();
+    const dir = join(tmp.dir, 'unseen-beat');
+    mkdirSync(dir);
+    const config = join(dir, 'medic.config.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        targets: { oncall: { type: 'pagerduty', eventsUrl: pd.url, timeout: '5s' } },
+        defaults: { interval: '5m', grace: '1m' },
+        services: [{ slug: 'api' }],
+        // Checks ten minutes apart or more, each a start-up later: not a blind checker.
+        checker: { gapThreshold: '30d' },
+      }),
+    );
+    const env = { PAGERDUTY_ROUTING_KEY: KEY };
+    const check = (at: number) => spawnMedic(['--config', config, 'check', '-v'], { cwd: dir, env, at }).done;
+    const state = async (at: number) => {
+      const status = await inProcess(['--config', config, 'status', '--json'], { cwd: dir, env, now: () => at });
+      expect(status.code, status.stderr).toBe(0);
+      const [row] = JSON.parse(status.stdout) as { state: string; incidentOpen: boolean; pendingEvents: number }[];
+      return { state: row!.state, incidentOpen: row!.incidentOpen, pendingEvents: row!.pendingEvents };
+    };
+    try {
+      expect(await check(T0)).toMatchObject({ code: 0, stderr: '' });
+      expect((await check(T0 + 10 * MIN)).stdout).toContain('marking api down');
+      expect((await inProcess(['--config', config, 'beat', 'api'], { cwd: dir, env, now: () => T0 + 18 * MIN })).code).toBe(0);
+      const killed = spawnMedic(['--config', config, 'check', '-v'], { cwd: dir, env, at: T0 + 20 * MIN, gate: new Promise(() => {}) });
+      await killed.ready;
+      killed.kill();
+      expect(await killed.done).toMatchObject({ signal: 'SIGKILL', stdout: '' });
+
+      const clean = await check(T0 + 30 * MIN);
+      expect(clean).toMatchObject({ code: 0, stderr: '' });
+      expect(clean.stdout).toContain('marking api up: beat at 2026-11-26T12:18:00.000Z');
+      expect(await state(T0 + 30 * MIN + 1000)).toEqual({ state: 'down', incidentOpen: false, pendingEvents: 0 });
+
+      const next = await check(T0 + 31 * MIN);
+      expect(next.stdout).toContain('marking api down: no beat within 6m of the last beat (2026-11-26T12:18:00.000Z)');
+      expect(await state(T0 + 31 * MIN + 1000)).toEqual({ state: 'down', incidentOpen: true, pendingEvents: 0 });
+      expect(pd.accepted.map((r) => r.body.event_action)).toEqual(['trigger', 'resolve', 'trigger']);
+    } finally {
+      await pd.close();
+    }
+  });
+});
 
 describe('kill -9 of medic check at random points, 50 times', () => {
   it(`leaves a consistent state, loses no event and repeats only events caught between 202 and settle (seed ${SEED})`, { timeout: 600_000 }, async () => {
@@ -105,24 +185,38 @@ describe('kill -9 of medic check at random points, 50 times', () => {
     );
     const env = { PAGERDUTY_ROUTING_KEY: KEY };
     const tally = { killed: 0, exitedFirst: 0, killedDuringDelivery: 0, exposed: 0, takeovers: 0 };
+    // What each run did, for the message of a failed state check.
+    const journal: string[] = [];
+    const statusAt = async (now: number) => {
+      const status = await inProcess(['--config', config, 'status', '--json'], { cwd: dir, env, now: () => now });
+      expect(status.code, status.stderr).toBe(0);
+      return JSON.parse(status.stdout) as { slug: string; state: string; incidentOpen: boolean; pendingEvents: number }[];
+    };
     try {
       for (let rep = 0; rep < REPS; rep++) {
         const at = T0 + rep * STEP;
+        const beaten: string[] = [];
         if (rep > 0) {
           for (const slug of SLUGS) {
             if (rand.next() < 0.5) continue;
+            beaten.push(slug);
             const beat = await inProcess(['--config', config, 'beat', slug], { cwd: dir, env, now: () => at - 2 * MIN });
             expect(beat.code, beat.stderr).toBe(0);
           }
         }
         const first = pd.requests.length;
         const lastDelivery = lastDeliveryId(dbPath);
-        const child = spawnMedic(['--config', config, 'check'], { cwd: dir, env, at });
+        const started = Date.now();
+        const child = spawnMedic(['--config', config, 'check', '-v'], { cwd: dir, env, at });
+        let plan: string;
         if (rand.next() < 0.5) {
-          setTimeout(() => child.kill(), rand.int(0, 500));
+          const ms = rand.int(0, 500);
+          plan = `kill at ${ms} ms`;
+          setTimeout(() => child.kill(), ms);
         } else {
           let k = rand.int(1, 4);
           const after = rand.int(0, 250);
+          plan = `kill ${after} ms after request ${k} (or at 1500 ms)`;
           onArrival = () => {
             if (--k === 0) setTimeout(() => child.kill(), after);
           };
@@ -131,6 +225,10 @@ describe('kill -9 of medic check at random points, 50 times', () => {
         }
         const exit = await child.done;
         onArrival = undefined;
+        journal.push(
+          `rep ${rep} at ${new Date(at).toISOString()}: beats ${beaten.join(',') || '-'}; ${plan}: ${exit.signal ?? `exit ${exit.code}`} after ${Date.now() - started} ms; ` +
+            `it said: ${JSON.stringify(exit.stdout.trim().split('\n').filter((l) => l.startsWith('marking') || l.includes('taking over')))}`,
+        );
         if (exit.signal === 'SIGKILL') {
           tally.killed++;
           // Bytes already on their way through the proxy still reach the stand-in (it runs in this process).
@@ -141,10 +239,11 @@ describe('kill -9 of medic check at random points, 50 times', () => {
           if (rand.next() < 0.3) {
             // Straight away (2 s on, past any moment the dead run reached): its lock lease is still
             // valid, so this run must see that the holder is gone and take over, not leave the minute to it.
-            const lock = existsSync(dbPath) ? rows<{ owner: string | null; lease_until: number | null }>(dbPath, 'SELECT * FROM checker')[0] : undefined;
+            const lock = hasTable(dbPath, 'checker') ? rows<{ owner: string | null; lease_until: number | null }>(dbPath, 'SELECT * FROM checker')[0] : undefined;
             // A lease left by an earlier rep's dead run has expired by now: no take-over needed for that one.
             const holder = lock?.owner && lock.lease_until! > at + 2000 ? lock.owner : null;
             const again = await spawnMedic(['--config', config, 'check', '-v'], { cwd: dir, env, at: at + 2000 }).done;
+            journal.push(`rep ${rep} take-over at +2 s: ${JSON.stringify(again.stdout.trim().split('\n').filter((l) => l.startsWith('marking') || l.includes('taking over')))}`);
             expect(again, `rep ${rep} take-over: ${again.stderr}`).toMatchObject({ code: 0, signal: null, stderr: '' });
             if (holder) {
               tally.takeovers++;
@@ -160,11 +259,27 @@ describe('kill -9 of medic check at random points, 50 times', () => {
 
       // One clean run, at the next step, settles whatever the kills left.
       const finalAt = T0 + REPS * STEP;
-      const last = spawnMedic(['--config', config, 'check'], { cwd: dir, env, at: finalAt });
-      expect(await last.done).toMatchObject({ code: 0, signal: null, stderr: '' });
+      const last = await spawnMedic(['--config', config, 'check', '-v'], { cwd: dir, env, at: finalAt }).done;
+      expect(last).toMatchObject({ code: 0, signal: null, stderr: '' });
+      expect(rows(dbPath, "SELECT id FROM outbox WHERE status <> 'delivered'"), 'pending or failed events after a clean run').toEqual([]);
+      const explain = (slug: string, runs: string) => `${slug}\n${storedRows(dbPath, slug)}\nruns:\n${journal.slice(-6).join('\n')}\n${runs}`;
+
+      // Every service is down by now (none beat for a whole step). One the clean run resolved had
+      // beaten after its incident opened, unseen by any check: it stays down without an incident
+      // until the next check; every other service that is down has its incident open.
+      const resolved = marked(last.stdout, 'up');
+      const settled = await statusAt(finalAt + 1000);
+      for (const s of settled) {
+        const why = explain(s.slug, `the clean run (-v):\n${last.stdout}`);
+        expect({ slug: s.slug, incidentOpen: s.incidentOpen, pendingEvents: s.pendingEvents }, why).toEqual({ slug: s.slug, incidentOpen: s.state === 'down' && !resolved.includes(s.slug), pendingEvents: 0 });
+      }
+      // The next clean run, a minute later, re-opens exactly those and changes nothing else.
+      const next = await spawnMedic(['--config', config, 'check', '-v'], { cwd: dir, env, at: finalAt + MIN }).done;
+      expect(next).toMatchObject({ code: 0, signal: null, stderr: '' });
+      expect({ down: marked(next.stdout, 'down'), up: marked(next.stdout, 'up') }, `the clean run:\n${last.stdout}\nthe next one:\n${next.stdout}`).toEqual({ down: resolved, up: [] });
 
       const outbox = rows<OutboxRow>(dbPath, 'SELECT * FROM outbox ORDER BY id');
-      expect(outbox.filter((e) => e.status !== 'delivered'), 'pending or failed events after a clean run').toEqual([]);
+      expect(outbox.filter((e) => e.status !== 'delivered'), 'pending or failed events after two clean runs').toEqual([]);
 
       let repeats = 0;
       for (const slug of SLUGS) {
@@ -185,16 +300,14 @@ describe('kill -9 of medic check at random points, 50 times', () => {
       expect(logged.filter((d) => d.n !== 1), 'events logged as delivered more than once').toEqual([]);
       expect(logged).toHaveLength(outbox.length);
 
-      const status = await inProcess(['--config', config, 'status', '--json'], { cwd: dir, env, now: () => finalAt + 1000 });
-      expect(status.code, status.stderr).toBe(0);
-      const services = JSON.parse(status.stdout) as { slug: string; state: string; incidentOpen: boolean; pendingEvents: number }[];
-      for (const s of services) {
-        expect({ slug: s.slug, incidentOpen: s.incidentOpen, pendingEvents: s.pendingEvents }).toEqual({ slug: s.slug, incidentOpen: s.state === 'down', pendingEvents: 0 });
+      for (const s of await statusAt(finalAt + MIN + 1000)) {
+        const why = explain(s.slug, `the clean run (-v):\n${last.stdout}\nthe next one:\n${next.stdout}`);
+        expect({ slug: s.slug, incidentOpen: s.incidentOpen, pendingEvents: s.pendingEvents }, why).toEqual({ slug: s.slug, incidentOpen: s.state === 'down', pendingEvents: 0 });
         const recorded = outbox.filter((e) => e.slug === s.slug);
-        expect(recorded.at(-1)?.action === 'trigger', `${s.slug}: last event vs open incident`).toBe(s.incidentOpen);
+        expect(recorded.at(-1)?.action === 'trigger', `${s.slug}: last event vs open incident\n${why}`).toBe(s.incidentOpen);
       }
 
-      const report = { seed: SEED, runs: REPS, ...tally, events: outbox.length, accepted: pd.accepted.length, repeats };
+      const report = { seed: SEED, runs: REPS, ...tally, resolvedWhileDown: resolved.length, events: outbox.length, accepted: pd.accepted.length, repeats };
       console.info(`kill -9 x${REPS}: ${JSON.stringify(report)}`);
       // Guards on the injection itself: the kills did land, some of them during delivery.
       expect(tally.killed).toBeGreaterThanOrEqual(REPS / 4);
