@@ -10,7 +10,7 @@ import { EXIT, MedicError, urlForDisplay } from '../errors.js';
 import { TLS_OFF_HINT, tlsChecksOff, UNREACHABLE_HINT } from '../hints.js';
 import type { Sender } from '../notify/http.js';
 import { describeKeyRef, keyRefOf, missingSecretHint, readTargetKey, secretFileAdvice, secretNoun } from '../notify/keys.js';
-import { checkPingKeyIsOwn, checkViewKeyIsOwn, pingKeySource, readPingKey, readTls, readViewKey, viewKeySource } from '../serve/key.js';
+import { checkPingKeyIsOwn, checkViewKeyIsOwn, isLoopback, pingKeySource, readPingKey, readTls, readViewKey, viewKeySource } from '../serve/key.js';
 import { SCHEMA_VERSION } from '../store/migrations.js';
 import type { StoreConfig } from '../store/index.js';
 import { describeUrl, sentInClear } from '../store/postgres-url.js';
@@ -278,7 +278,9 @@ function checkServe(config: Config, deps: DoctorDeps, add: Add): void {
     });
   }
   // [ecosystem] The status page's view key, when the config names its variable.
-  if (s.viewKeyEnv !== null && deps.env[s.viewKeyEnv] === undefined) {
+  if (s.viewKeyEnv !== null && deps.env[s.viewKeyEnv] === undefined && isLoopback(s.host)) {
+    add(EXIT.config, 'serve view key', 'ok', `${viewKeySource(s)} is not set: not needed while serve.listen is a loopback address (the page is open to this machine)`);
+  } else if (s.viewKeyEnv !== null && deps.env[s.viewKeyEnv] === undefined) {
     add(EXIT.config, 'serve view key', 'warn', `${viewKeySource(s)} is not set here: medic serve needs it in its own environment`, `set it where medic serve runs (its systemd unit's Environment= or EnvironmentFile=)`);
   } else if (s.viewKeyEnv !== null) {
     check('serve view key', () => {

@@ -114,7 +114,9 @@ export async function serve(deps: ServeDeps): Promise<number> {
       if (deps.verbose) say(`medic serve: config reloaded (${next.services.length} services)`);
     } catch (err) {
       const why = isMedicError(err) ? `${err.message}${err.hint ? `\n${err.hint}` : ''}` : String(err);
-      warn(`the config was not reloaded, still serving with the previous one: ${why}`);
+      // A variable set after start never reaches this process: SIGHUP rereads files, not the environment.
+      const restart = /environment variable \S+ \(serve\.\w+\) is not set/.test(why) ? '\n(medic serve reads its environment only at start: set the variable where it is started, then restart it)' : '';
+      warn(`the config was not reloaded, still serving with the previous one: ${why}${restart}`);
     }
   };
   let stop = () => {};

@@ -1,5 +1,6 @@
 import { createHash, createPrivateKey, timingSafeEqual, X509Certificate } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { BlockList, isIP } from 'node:net';
 import { dirname } from 'node:path';
 import type { Config, ServeSettings } from '../config.js';
 import { checkLinks } from '../config-file.js';
@@ -7,7 +8,7 @@ import { ConfigError, looksLikeRoutingKey } from '../errors.js';
 import { trustProblem } from '../file-trust.js';
 import { describeKeyRef, keyRefOf, readKey } from '../notify/keys.js';
 
-/** A ping key: 16 or more of A-Z a-z 0-9 _ - (Healthchecks' are 22 of them); at most 256. */
+/** A ping key: 16 to 256 of A-Z a-z 0-9 _ - (Healthchecks' are 22 of them); at most 256. */
 const PING_KEY = /^[A-Za-z0-9_-]{16,256}$/;
 const MAKE_ONE = "make one with `openssl rand -base64 24 | tr '+/' '-_'`";
 
@@ -24,16 +25,14 @@ export function pingKeySource(s: Pick<ServeSettings, 'pingKeyEnv' | 'pingKeyFile
 export function readPingKey(s: Pick<ServeSettings, 'pingKeyEnv' | 'pingKeyFile'>, env: NodeJS.ProcessEnv, uid: number, gid?: number): string {
   const where = pingKeySource(s);
   const setIt = s.pingKeyFile
-    ? `write a ping key of 16 or more of A-Z a-z 0-9 _ - into ${s.pingKeyFile} (mode 600, owned by the user that runs medic serve); ${MAKE_ONE}`
-    : `set ${s.pingKeyEnv} to a ping key of 16 or more of A-Z a-z 0-9 _ - (or name a file in serve.pingKeyFile); ${MAKE_ONE}`;
+    ? `write a ping key of 16 to 256 of A-Z a-z 0-9 _ - into ${s.pingKeyFile} (mode 600, owned by the user that runs medic serve); ${MAKE_ONE}`
+    : `set ${s.pingKeyEnv} to a ping key of 16 to 256 of A-Z a-z 0-9 _ - (or name a file in serve.pingKeyFile); ${MAKE_ONE}`;
   const fromFile = () => readSecretFile(s.pingKeyFile!, { setting: 'serve.pingKeyFile', where, what: 'a ping key', hint: setIt, maxBytes: 1024 }, uid, gid).toString('utf8');
   const key = (s.pingKeyFile ? fromFile() : (env[s.pingKeyEnv!] ?? null))?.trim() ?? null;
   if (key === null) throw new ConfigError(`medic serve needs a ping key: ${where} is not set`, setIt);
   if (key === '') throw new ConfigError(`medic serve needs a ping key: ${where} is empty`, setIt);
-  if (key.length < 16) throw new ConfigError(`the ping key in ${where} is too short (${key.length} characters): it must be 16 or more of A-Z a-z 0-9 _ -`, setIt);
-  if (!PING_KEY.test(key)) {
-    throw new ConfigError(`the ping key in ${where} is not 16 to 256 of A-Z a-z 0-9 _ - (it is ${key.length} characters, or holds other characters)`, setIt);
-  }
+  if (key.length < 16) throw new ConfigError(`the ping key in ${where} is too short (${key.length} characters): it must be 16 to 256 of A-Z a-z 0-9 _ -`, setIt);
+  if (!PING_KEY.test(key)) throw new ConfigError(`the ping key in ${where} ${shapeProblem(key)}`, setIt);
   return key;
 }
 
@@ -43,7 +42,7 @@ export function readPingKey(s: Pick<ServeSettings, 'pingKeyEnv' | 'pingKeyFile'>
  * and the access logs of proxies, where a routing key must never be.
  */
 export function checkPingKeyIsOwn(pingKey: string, config: Pick<Config, 'serve' | 'targets'>, env: NodeJS.ProcessEnv): void {
-  const whose = routingKeyHolder(pingKey, config, env, config.serve.pingKeyEnv);
+  const whose = routingKeyHolder(pingKey, config, env);
   if (whose === null) return;
   throw new ConfigError(
     `the ping key in ${pingKeySource(config.serve)} is ${whose}: the ping key travels in URLs and in the logs of proxies, where a routing key must never be`,
@@ -56,7 +55,7 @@ export function checkPingKeyIsOwn(pingKey: string, config: Pick<Config, 'serve' 
  * typed into browsers and kiosk scripts, kept in Prometheus configs and sent in Basic auth.
  */
 export function checkViewKeyIsOwn(viewKey: string, config: Pick<Config, 'serve' | 'targets'>, env: NodeJS.ProcessEnv): void {
-  const whose = routingKeyHolder(viewKey, config, env, config.serve.viewKeyEnv);
+  const whose = routingKeyHolder(viewKey, config, env);
   if (whose === null) return;
   throw new ConfigError(
     `the view key in ${viewKeySource(config.serve)} is ${whose}: the view key is typed into browsers and kept in scrapers' configs, where a routing key must never be`,
@@ -65,12 +64,14 @@ export function checkViewKeyIsOwn(viewKey: string, config: Pick<Config, 'serve' 
 }
 
 /** Whose routing key `key` is (a target's, or another variable's shaped like one), in words; null when none. */
-function routingKeyHolder(key: string, config: Pick<Config, 'targets'>, env: NodeJS.ProcessEnv, ownEnv: string | null): string | null {
+function routingKeyHolder(key: string, config: Pick<Config, 'targets' | 'serve'>, env: NodeJS.ProcessEnv): string | null {
   for (const target of config.targets.values()) {
     const read = readKey(keyRefOf(target), env);
     if ('key' in read && read.key === key) return `the routing key of target "${target.name}" (${describeKeyRef(keyRefOf(target))})`;
   }
-  const other = Object.entries(env).find(([name, value]) => name !== ownEnv && value?.trim() === key && looksLikeRoutingKey(key));
+  // serve's own variables are not "other": a view key equal to the ping key has its own message (readViewKey).
+  const own = [config.serve.pingKeyEnv, config.serve.viewKeyEnv];
+  const other = Object.entries(env).find(([name, value]) => !own.includes(name) && value?.trim() === key && looksLikeRoutingKey(key));
   return other ? `also in the environment variable ${other[0]}, shaped like a PagerDuty routing key` : null;
 }
 
@@ -204,19 +205,22 @@ export function keyMatches(given: string, key: string): boolean {
 
 /**
  * [ecosystem] The status page's view key from `serve.viewKeyEnv`, checked like a ping key; null
- * when the config names no variable. A variable named but unset, a short or malformed key, or a
+ * when the config names no variable, or the variable is unset and serve.listen is loopback. A variable named but unset, a short or malformed key, or a
  * key equal to the ping key (which every job is handed) is a ConfigError (78) that names where it
  * was looked for, never the key.
  */
-export function readViewKey(s: Pick<ServeSettings, 'viewKeyEnv'> & Pick<ServeSettings, 'pingKeyEnv' | 'pingKeyFile'>, env: NodeJS.ProcessEnv, pingKey: string): string | null {
+export function readViewKey(s: Pick<ServeSettings, 'viewKeyEnv' | 'host' | 'pingKeyEnv' | 'pingKeyFile'>, env: NodeJS.ProcessEnv, pingKey: string): string | null {
   if (s.viewKeyEnv === null) return null;
+  // On a loopback listener the page is open and the key is never asked for: an unset variable
+  // (the example config's serve section copied as is) must not stop serve.
+  if (env[s.viewKeyEnv] === undefined && isLoopback(s.host)) return null;
   const where = viewKeySource(s);
-  const setIt = `set ${s.viewKeyEnv} to a view key of 16 or more of A-Z a-z 0-9 _ -, different from the ping key; ${MAKE_ONE}`;
+  const setIt = `set ${s.viewKeyEnv} to a view key of 16 to 256 of A-Z a-z 0-9 _ -, different from the ping key; ${MAKE_ONE}`;
   const key = env[s.viewKeyEnv]?.trim() ?? null;
   if (key === null) throw new ConfigError(`the status page's view key: ${where} is not set`, `${setIt} (or remove serve.viewKeyEnv)`);
   if (key === '') throw new ConfigError(`the status page's view key: ${where} is empty`, setIt);
-  if (key.length < 16) throw new ConfigError(`the view key in ${where} is too short (${key.length} characters): it must be 16 or more of A-Z a-z 0-9 _ -`, setIt);
-  if (!PING_KEY.test(key)) throw new ConfigError(`the view key in ${where} is not 16 to 256 of A-Z a-z 0-9 _ - (it is ${key.length} characters, or holds other characters)`, setIt);
+  if (key.length < 16) throw new ConfigError(`the view key in ${where} is too short (${key.length} characters): it must be 16 to 256 of A-Z a-z 0-9 _ -`, setIt);
+  if (!PING_KEY.test(key)) throw new ConfigError(`the view key in ${where} ${shapeProblem(key)}`, setIt);
   if (key === pingKey) {
     throw new ConfigError(
       `the view key in ${where} is the ping key of ${pingKeySource(s)}: the ping key is handed to every job, and the view key must not open the status page to them`,
@@ -224,6 +228,12 @@ export function readViewKey(s: Pick<ServeSettings, 'viewKeyEnv'> & Pick<ServeSet
     );
   }
   return key;
+}
+
+/** What is wrong with a key of at least 16 characters that PING_KEY refuses (never quoting it). */
+function shapeProblem(key: string): string {
+  if (key.length > 256) return `is too long (${key.length} characters): it must be 16 to 256 of A-Z a-z 0-9 _ -`;
+  return `holds a character other than A-Z a-z 0-9 _ - (a space, a quote, a newline?): it must be 16 to 256 of them`;
 }
 
 /** Where the view key is read from, in words for messages. */
@@ -243,4 +253,16 @@ export function presentedKey(authorization: string | undefined): string | null {
   const decoded = Buffer.from(m[2]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   return colon < 0 ? null : decoded.slice(colon + 1);
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** 127.0.0.0/8, ::1 (however written, and ::ffff:127.x.y.z), localhost. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  const family = isIP(h);
+  return family !== 0 && LOOPBACK.check(h, family === 4 ? 'ipv4' : 'ipv6');
 }

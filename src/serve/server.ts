@@ -1,12 +1,12 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { BlockList, isIP, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { ServeSettings } from '../config.js';
 import { exposition, EXPOSITION_CONTENT_TYPE, type MetricFamily } from '../core/metrics.js';
 import { hideSecrets, isMedicError, redactKnownKeys } from '../errors.js';
 import type { BeatInput, Store } from '../store/types.js';
 import type { GroupCommit } from './batch.js';
-import { keyMatches, presentedKey } from './key.js';
+import { isLoopback, keyMatches, presentedKey } from './key.js';
 import { pathForLog, route, type PingKind } from './route.js';
 
 /**
@@ -307,7 +307,7 @@ function viewRefusalFor(host: string) {
     const noStore = { ...TEXT, 'Cache-Control': 'no-store' };
     if (viewKey === null) {
       const alt = what === 'metrics' ? ' (or use medic metrics --textfile with node_exporter)' : '';
-      return { status: 403, body: `the ${what === 'status' ? 'status page' : 'metrics'} off a loopback serve.listen need a view key: set serve.viewKeyEnv in the config to the name of an environment variable holding one${alt}`, headers: noStore };
+      return { status: 403, body: `the ${what === 'status' ? 'status page' : 'metrics'} off a loopback serve.listen needs a view key: set serve.viewKeyEnv in the config to the name of an environment variable holding one${alt}`, headers: noStore };
     }
     const given = presentedKey(authorization);
     if (given !== null && keyMatches(given, viewKey)) return null;
@@ -322,19 +322,7 @@ function viewRefusalFor(host: string) {
 export function clearTextWarning(s: Pick<ServeSettings, 'host' | 'port' | 'tls'>): string | null {
   if (s.tls || isLoopback(s.host)) return null;
   const at = `${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`;
-  return `serve.listen is ${at}, not a loopback address, and serve.tls is not set: the ping key travels in clear text in every ping URL unless a TLS proxy is in front (set serve.tls, or listen on 127.0.0.1 behind a reverse proxy that terminates TLS)`;
-}
-
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
-LOOPBACK.addAddress('::1', 'ipv6');
-
-/** 127.0.0.0/8, ::1 (however written, and ::ffff:127.x.y.z), localhost. */
-function isLoopback(host: string): boolean {
-  const h = host.toLowerCase();
-  if (h === 'localhost' || h.endsWith('.localhost')) return true;
-  const family = isIP(h);
-  return family !== 0 && LOOPBACK.check(h, family === 4 ? 'ipv4' : 'ipv6');
+  return `serve.listen is ${at}, not a loopback address, and serve.tls is not set: the ping key travels in clear text in every ping URL (and the view key, if set, in every request for /status and /metrics) unless a TLS proxy is in front (set serve.tls, or listen on 127.0.0.1 behind a reverse proxy that terminates TLS)`;
 }
 
 function tooLarge(res: ServerResponse, headers: Record<string, string>): void {

@@ -264,6 +264,24 @@ describe('the view key and a reload (SIGHUP)', { timeout: 30_000 }, () => {
     expect((await fetch(`${url}/status`, { headers: auth })).status).toBe(200);
     expect((await fetch(`${url}/status`)).status).toBe(401);
   });
+
+  it('adding serve.viewKeyEnv whose variable serve was not started with: not reloaded, and it says a restart is needed', async () => {
+    project.writeConfig(config('0.0.0.0:0', undefined, true));
+    const url = (await startServe({}, ['-v'])).replace('0.0.0.0', '127.0.0.1');
+    project.writeConfig(config('0.0.0.0:0', 'MEDIC_VIEW_KEY', true));
+    said = '';
+    servers.at(-1)!.kill('SIGHUP');
+    for (let i = 0; i < 100 && !said.includes('not reloaded'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(said).toContain('the config was not reloaded, still serving with the previous one');
+    expect(said).toContain('medic serve reads its environment only at start: set the variable where it is started, then restart it');
+    expect((await fetch(`${url}/status`)).status).toBe(403);
+  });
+
+  it('on a loopback listener, serve.viewKeyEnv naming an unset variable does not stop serve (the page is open there)', async () => {
+    project.writeConfig(config('127.0.0.1:0', 'MEDIC_VIEW_KEY', true));
+    const url = await startServe({}, []);
+    expect((await fetch(`${url}/status`)).status).toBe(200);
+  });
 });
 
 describe('medic serve refuses a view key it cannot use', { timeout: 30_000 }, () => {

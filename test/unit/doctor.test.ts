@@ -492,7 +492,7 @@ describe('doctor: the serve ping key and TLS files, when the config has a serve 
       {},
       { MEDIC_PING_KEY: 'short-key' },
       () => {},
-      { check: 'serve ping key', level: 'fail', detail: 'the ping key in the environment variable MEDIC_PING_KEY (serve.pingKeyEnv) is too short (9 characters): it must be 16 or more of A-Z a-z 0-9 _ -' },
+      { check: 'serve ping key', level: 'fail', detail: 'the ping key in the environment variable MEDIC_PING_KEY (serve.pingKeyEnv) is too short (9 characters): it must be 16 to 256 of A-Z a-z 0-9 _ -' },
       78,
     ],
     [
@@ -532,12 +532,13 @@ describe('doctor: the serve ping key and TLS files, when the config has a serve 
     if (env.MEDIC_PING_KEY === KEY) expect(found[0]!.detail).toContain('is the routing key of target "oncall" (environment variable PAGERDUTY_ROUTING_KEY)');
   });
 
-  it.each<[string, NodeJS.ProcessEnv, Partial<Finding>, number]>([
-    ['a view key in its variable', { MEDIC_VIEW_KEY: 'doctor-view-key-0123456789' }, { check: 'serve view key', level: 'ok', detail: 'the environment variable MEDIC_VIEW_KEY (serve.viewKeyEnv): set, 26 characters' }, 0],
-    ['the view key variable not set in this shell: a warning', {}, { check: 'serve view key', level: 'warn', detail: 'the environment variable MEDIC_VIEW_KEY (serve.viewKeyEnv) is not set here: medic serve needs it in its own environment' }, 0],
-    ['the ping key as the view key (78)', { MEDIC_VIEW_KEY: PING }, { check: 'serve view key', level: 'fail' }, 78],
-  ])('[ecosystem] serve.viewKeyEnv: %s', async (_, env, finding, code) => {
-    const { found, exitCode, all } = await serveFindings({ raw: withServe({ viewKeyEnv: 'MEDIC_VIEW_KEY' }), env: { HOME: home, PAGERDUTY_ROUTING_KEY: KEY, MEDIC_PING_KEY: PING, ...env } });
+  it.each<[string, string, NodeJS.ProcessEnv, Partial<Finding>, number]>([
+    ['a view key in its variable', '0.0.0.0:8080', { MEDIC_VIEW_KEY: 'doctor-view-key-0123456789' }, { check: 'serve view key', level: 'ok', detail: 'the environment variable MEDIC_VIEW_KEY (serve.viewKeyEnv): set, 26 characters' }, 0],
+    ['the view key variable not set in this shell: a warning', '0.0.0.0:8080', {}, { check: 'serve view key', level: 'warn', detail: 'the environment variable MEDIC_VIEW_KEY (serve.viewKeyEnv) is not set here: medic serve needs it in its own environment' }, 0],
+    ['not set, on a loopback listener: not needed', '127.0.0.1:8080', {}, { check: 'serve view key', level: 'ok', detail: 'the environment variable MEDIC_VIEW_KEY (serve.viewKeyEnv) is not set: not needed while serve.listen is a loopback address (the page is open to this machine)' }, 0],
+    ['the ping key as the view key (78)', '0.0.0.0:8080', { MEDIC_VIEW_KEY: PING }, { check: 'serve view key', level: 'fail' }, 78],
+  ])('[ecosystem] serve.viewKeyEnv: %s', async (_, listen, env, finding, code) => {
+    const { found, exitCode, all } = await serveFindings({ raw: withServe({ listen, viewKeyEnv: 'MEDIC_VIEW_KEY' }), env: { HOME: home, PAGERDUTY_ROUTING_KEY: KEY, MEDIC_PING_KEY: PING, ...env } });
     expect(found.map((f) => f.check)).toEqual(['serve ping key', 'serve view key']);
     expect(found[1]).toMatchObject(finding);
     expect(exitCode).toBe(code);

@@ -103,9 +103,9 @@ describe('readPingKey', () => {
   it.each([
     [undefined, 'medic serve needs a ping key: the environment variable MEDIC_PING_KEY (serve.pingKeyEnv) is not set'],
     ['   ', 'medic serve needs a ping key: the environment variable MEDIC_PING_KEY (serve.pingKeyEnv) is empty'],
-    ['abcdefghijklmno', 'the ping key in the environment variable MEDIC_PING_KEY (serve.pingKeyEnv) is too short (15 characters): it must be 16 or more of A-Z a-z 0-9 _ -'],
-    ['abcdefghijklmnop+', 'the ping key in the environment variable MEDIC_PING_KEY (serve.pingKeyEnv) is not 16 to 256 of A-Z a-z 0-9 _ - (it is 17 characters, or holds other characters)'],
-    ['a'.repeat(257), 'the ping key in the environment variable MEDIC_PING_KEY (serve.pingKeyEnv) is not 16 to 256 of A-Z a-z 0-9 _ - (it is 257 characters, or holds other characters)'],
+    ['abcdefghijklmno', 'the ping key in the environment variable MEDIC_PING_KEY (serve.pingKeyEnv) is too short (15 characters): it must be 16 to 256 of A-Z a-z 0-9 _ -'],
+    ['abcdefghijklmnop+', 'the ping key in the environment variable MEDIC_PING_KEY (serve.pingKeyEnv) holds a character other than A-Z a-z 0-9 _ - (a space, a quote, a newline?): it must be 16 to 256 of them'],
+    ['a'.repeat(257), 'the ping key in the environment variable MEDIC_PING_KEY (serve.pingKeyEnv) is too long (257 characters): it must be 16 to 256 of A-Z a-z 0-9 _ -'],
   ])('refuses %j with exit 78 and a message without the key', (value, message) => {
     let err: unknown;
     try {
@@ -232,6 +232,8 @@ describe('checkPingKeyIsOwn: a routing key is never a ping key', () => {
     ['a target’s routing key', config(target), { PD_KEY: ROUTING, MEDIC_PING_KEY: ROUTING }, 'is the routing key of target "oncall" (environment variable PD_KEY)'],
     ['pingKeyEnv naming the routing key’s variable', config(target, { pingKeyEnv: 'PD_KEY' }), { PD_KEY: ROUTING }, 'the ping key in the environment variable PD_KEY (serve.pingKeyEnv) is the routing key of target "oncall"'],
     ['a routing key in another variable', config(target), { OLD_KEY: ROUTING, MEDIC_PING_KEY: ROUTING }, 'is also in the environment variable OLD_KEY, shaped like a PagerDuty routing key'],
+    // readViewKey says "the view key is the ping key" for that one; not a routing key.
+    ['a 32-character ping key also in serve.viewKeyEnv’s variable', config(target, { viewKeyEnv: 'MEDIC_VIEW_KEY' }), { PD_KEY: ROUTING, MEDIC_PING_KEY: 'Z'.repeat(32), MEDIC_VIEW_KEY: 'Z'.repeat(32) }, null],
   ])('%s', (_, cfg, env, refused) => {
     const key = env[cfg.serve.pingKeyEnv!]!;
     if (refused === null) {
@@ -317,7 +319,7 @@ describe('clearTextWarning', () => {
   ])('listen %s, tls %o → warns: %s', (host, t, warns) => {
     const said = clearTextWarning({ host, port: 8080, tls: t });
     expect(said !== null).toBe(warns);
-    if (warns) expect(said).toMatch(/^serve\.listen is \S+:8080, not a loopback address, and serve\.tls is not set: the ping key travels in clear text in every ping URL unless a TLS proxy is in front/);
+    if (warns) expect(said).toMatch(/^serve\.listen is \S+:8080, not a loopback address, and serve\.tls is not set: the ping key travels in clear text in every ping URL \(and the view key, if set, in every request for \/status and \/metrics\) unless a TLS proxy is in front/);
   });
 });
 

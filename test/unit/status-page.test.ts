@@ -205,14 +205,19 @@ describe('presentedKey', () => {
 
 describe('readViewKey', () => {
   const PING = 'unit-ping-key-0123456789';
-  const s = (viewKeyEnv: string | null) => ({ viewKeyEnv, pingKeyEnv: 'MEDIC_PING_KEY', pingKeyFile: null });
+  const s = (viewKeyEnv: string | null, host = '0.0.0.0') => ({ viewKeyEnv, host, pingKeyEnv: 'MEDIC_PING_KEY', pingKeyFile: null });
   it('is null when the config names no variable', () => expect(readViewKey(s(null), {}, PING)).toBeNull());
+  it('is null when the variable is unset and serve.listen is loopback (the page is open there)', () => {
+    for (const host of ['127.0.0.1', '127.0.0.2', '::1', 'localhost']) expect(readViewKey(s('MEDIC_VIEW_KEY', host), {}, PING)).toBeNull();
+  });
+  it('is still checked on loopback when set', () => expect(() => readViewKey(s('MEDIC_VIEW_KEY', '127.0.0.1'), { MEDIC_VIEW_KEY: 'short' }, PING)).toThrow(/too short/));
   it('reads the named variable', () => expect(readViewKey(s('MEDIC_VIEW_KEY'), { MEDIC_VIEW_KEY: 'unit-view-key-0123456789' }, PING)).toBe('unit-view-key-0123456789'));
   it.each<[string, Record<string, string>, RegExp]>([
     ['unset', {}, /the environment variable MEDIC_VIEW_KEY \(serve\.viewKeyEnv\) is not set/],
     ['empty', { MEDIC_VIEW_KEY: ' ' }, /is empty/],
     ['short', { MEDIC_VIEW_KEY: 'short' }, /too short \(5 characters\)/],
-    ['other characters', { MEDIC_VIEW_KEY: 'has spaces in it 0123456789' }, /not 16 to 256 of/],
+    ['other characters', { MEDIC_VIEW_KEY: 'has spaces in it 0123456789' }, /holds a character other than A-Z a-z 0-9 _ - \(a space, a quote, a newline\?\): it must be 16 to 256 of them/],
+    ['too long', { MEDIC_VIEW_KEY: 'k'.repeat(257) }, /too long \(257 characters\)/],
     ['the ping key', { MEDIC_VIEW_KEY: PING }, /the view key in the environment variable MEDIC_VIEW_KEY \(serve\.viewKeyEnv\) is the ping key of the environment variable MEDIC_PING_KEY \(serve\.pingKeyEnv\)/],
   ])('refuses a view key that is %s (78), never saying it', (_what, env, message) => {
     let err: (Error & { exitCode?: number }) | null = null;
