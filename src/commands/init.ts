@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import { checkerCrontabLine, medicCommand, shellWord, type Install } from '../crontab.js';
 import { ConfigError, EXIT, MedicError, UsageError } from '../errors.js';
 import { writeFolderProblem } from '../file-trust.js';
+import { isLoopback } from '../serve/key.js';
 import { keyRefOf, secretNoun } from '../notify/keys.js';
 import { CHECK_SERVICE, CHECK_TIMER, credentialsDir, CREDSTORE, SERVE_SERVICE, systemdUnits, type UnitFile } from '../systemd.js';
 
@@ -184,6 +185,16 @@ export async function initSystemd(input: { force: boolean; print: boolean; dir?:
       `The config reads ${what} from $${variable}, which a unit does not have. Put it in a root-only file instead: ` +
         `install -m 600 /dev/null ${CREDSTORE}/<name>, write the secret there, point the setting at ${credentialsDir(CHECK_SERVICE)}/<name> ` +
         `(${credentialsDir(SERVE_SERVICE)}/<name> for medic serve's ping key), and run \`medic init --systemd --force\` again (docs/systemd.md).`,
+    );
+  }
+
+  // [ecosystem] The view key comes only from a variable; a unit has it through a root-only EnvironmentFile=.
+  if (config?.serve.configured && config.serve.viewKeyEnv && !isLoopback(config.serve.host)) {
+    const v = config.serve.viewKeyEnv;
+    notes.push(
+      `The config reads the status page's view key from $${v}, which ${SERVE_SERVICE} does not have. Give it through a root-only file: ` +
+        `install -m 600 /dev/null /etc/medic/${SERVE_SERVICE.replace(/\.service$/, '')}.env, write ${v}=<the key> into it, and add ` +
+        `EnvironmentFile=/etc/medic/${SERVE_SERVICE.replace(/\.service$/, '')}.env under [Service] with \`systemctl edit ${SERVE_SERVICE}\` (docs/systemd.md).`,
     );
   }
 

@@ -145,6 +145,16 @@ describe('medic init --systemd (in-process)', () => {
     expect(result.lines.join('\n')).toContain('/run/credentials/medic-check.service/');
   });
 
+  it.each([
+    ['off loopback: a note on giving medic-serve.service the variable through a root-only EnvironmentFile=', '0.0.0.0:8080', true],
+    ['on loopback the page is open: no note', '127.0.0.1:8080', false],
+  ])('serve.viewKeyEnv, %s', async (_label, listen, noted) => {
+    const config = configOf({ services: [], serve: { listen, viewKeyEnv: 'MEDIC_VIEW_KEY' } });
+    const text = (await initSystemd({ force: false, print: true }, deps(config))).lines.join('\n');
+    expect(text.includes("The config reads the status page's view key from $MEDIC_VIEW_KEY, which medic-serve.service does not have")).toBe(noted);
+    if (noted) expect(text).toContain('install -m 600 /dev/null /etc/medic/medic-serve.env, write MEDIC_VIEW_KEY=<the key> into it, and add EnvironmentFile=/etc/medic/medic-serve.env under [Service] with `systemctl edit medic-serve.service`');
+  });
+
   it('--print writes nothing', async () => {
     const result = await initSystemd({ force: false, print: true, dir }, deps(null));
     expect(result.written).toEqual([]);
