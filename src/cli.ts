@@ -5,7 +5,7 @@ import type { BeatSignal } from './commands/beat.js';
 import type { Config, LoadOptions } from './config.js';
 import { beatArgs } from './beat-args.js';
 import { EXAMPLES, examplesHelp, exitCodesHelp } from './help.js';
-import { EXIT, isMedicError, keysInEnv, redactKnownKeys, redactSecrets, stripUserinfo, UsageError } from './errors.js';
+import { ConfigError, EXIT, isMedicError, keysInEnv, redactKnownKeys, redactSecrets, stripUserinfo, UsageError } from './errors.js';
 import type { Sink } from './job.js';
 import type { Pinger, Sender } from './notify/http.js';
 import type { Stream } from './output.js';
@@ -425,7 +425,7 @@ at once, the start may take 2 s at most, the end MEDIC_URL_TIMEOUT (default
     });
 
   withConfig(program.command('serve'))
-    .description('take beats over HTTP on Healthchecks-style URLs (/ping/<ping-key>/<slug>, then /start, /fail, /log or /<exit-status> or nothing) and answer /healthz and /metrics, until SIGTERM')
+    .description('take beats over HTTP on Healthchecks-style URLs (/ping/<ping-key>/<slug>, then /start, /fail, /log or /<exit-status> or nothing) and answer /healthz, /metrics and the status page /status, until SIGTERM')
     .option('-v, --verbose', 'one line per request (the ping key never in it), and a summary at the end')
     .addHelpText('after', `
 The ping key comes from $MEDIC_PING_KEY (or the config's serve.pingKeyEnv /
@@ -636,7 +636,17 @@ missing folder, a link at the path), 78 config.`)
             const at = now();
             const report = await replay(
               { slugs, all: opts.all === true, since: opts.since, with: opts.with },
-              { config: cfg, store, now: () => at, loadConfig: (path) => loadConfig(loadOptions(path, io, env)) },
+              {
+                config: cfg,
+                store,
+                now: () => at,
+                // The file is --with's: a hint to check --config would send the user to the wrong flag.
+                loadConfig: (path) =>
+                  loadConfig(loadOptions(path, io, env)).catch((err: unknown) => {
+                    if (err instanceof ConfigError && / not found$/.test(err.message)) throw new ConfigError(`${err.message} (--with)`, 'check the --with path');
+                    throw err;
+                  }),
+              },
             );
             if (opts.json) printJson(replayJson(report));
             else human(replayText(report));

@@ -31,11 +31,12 @@ export const EXAMPLES: Readonly<Record<string, readonly Example[]>> = {
   ],
   run: [
     { says: 'start, then success or failure with the exit code and output', line: 'medic run nightly-backup -- /usr/local/bin/backup.sh' },
-    { says: 'a shell command, stopped after two hours', line: "medic run nightly-backup --timeout 2h -- sh -c 'backup.sh | gzip'" },
+    { says: 'stopped after two hours and recorded as a failure (exit 124)', line: 'medic run nightly-backup --timeout 2h -- /usr/local/bin/backup.sh' },
+    { says: 'a shell pipeline (pipefail: a failing backup.sh fails the run, not only gzip)', line: "medic run nightly-backup -- bash -o pipefail -c 'backup.sh | gzip > db.gz'" },
   ],
   check: [
     { says: 'what would change, without writing or sending anything', line: 'medic check --dry-run' },
-    { says: 'in crontab -e: every minute, silent unless something needs saying', line: '* * * * * medic --config /etc/medic/medic.config.json check', crontab: true },
+    { says: "in crontab -e: every minute, silent unless something needs saying (medic's absolute path if cron's PATH lacks it: medic init prints the exact line)", line: '* * * * * medic --config /etc/medic/medic.config.json check', crontab: true },
   ],
   serve: [
     { says: 'take beats over HTTP, one line per request', line: 'medic serve -v' },
@@ -107,6 +108,7 @@ export const ENVIRONMENT: readonly (readonly [string, string])[] = [
   ['MEDIC_URL', 'beat and run send to medic serve at this ping URL instead of recording here'],
   ['MEDIC_URL_TIMEOUT', 'how long a beat sent to MEDIC_URL may take (default 10s)'],
   ['MEDIC_PING_KEY', 'the ping key of medic serve (or the config\'s serve.pingKeyEnv / serve.pingKeyFile)'],
+  ['MEDIC_VIEW_KEY', 'the view key of medic serve\'s /status and /metrics off loopback, when the config\'s serve.viewKeyEnv names it (the example config does)'],
   ['PGPASSWORD', 'the PostgreSQL password, when the config names no passwordFile'],
   ['HTTPS_PROXY, HTTP_PROXY, NO_PROXY', 'the proxy for events and pings'],
   ['NO_COLOR', 'no colour, even on a terminal'],

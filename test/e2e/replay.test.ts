@@ -112,7 +112,7 @@ describe('medic replay', { timeout: 180_000 }, () => {
     ['no slug and no --all', 64, ['replay'], /which services\? give their slugs, or --all/],
     ['an unknown slug, with the nearest one', 65, ['replay', 'backpu'], /unknown service 'backpu' — did you mean 'backup'\?/],
     ['a bad --since', 65, ['replay', 'backup', '--since', 'soon'], /--since: expected a duration/],
-    ['a --with file that does not exist', 78, ['replay', 'backup', '--with', 'nope.json'], /nope\.json/],
+    ['a --with file that does not exist, the hint naming --with (not --config)', 78, ['replay', 'backup', '--with', 'nope.json'], /config file \S*nope\.json not found \(--with\)\n.*check the --with path/],
   ])('%s → exit %i', async (_label, code, args, message) => {
     const rig = await startRig([{ slug: 'backup' }]);
     onTestFinished(rig.close);
