@@ -7,10 +7,12 @@
 import { mkdirSync, renameSync, rmSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-const MOVED_BODY = 'database not writable: the database file was moved or replaced; restart medic serve';
 import { medic } from '../helpers/cli.js';
 import { query } from '../helpers/db.js';
 import { configFor, ROUTING_KEY, startServe, type Serve } from '../helpers/serve.js';
+
+/** What /healthz says then (the path is not in it: anyone who reaches /healthz reads it). */
+const MOVED_BODY = 'database not writable: the database file was moved or replaced; restart medic serve';
 
 /** Polls `ok` every 100 ms for up to 10 s. */
 async function until(ok: () => Promise<boolean>): Promise<void> {
