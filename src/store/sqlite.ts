@@ -63,7 +63,10 @@ export const IDENTITY_RECHECK_MS = 1000;
  * The database file was moved, deleted or replaced (by a folder, a link, another file) while a
  * store had it open: what the store would write would go into a file no other medic reads.
  */
-export class DatabaseMovedError extends DatabaseError {}
+export class DatabaseMovedError extends DatabaseError {
+  /** Spelled out (not the class's name, which a bundler may change): serve's /healthz tells it by this. */
+  override name = 'DatabaseMovedError';
+}
 
 /**
  * Opens the database safely (SPEC §8), creating it if needed and not read-only: folders Medic
