@@ -87,12 +87,19 @@ export interface RunningServer {
 
 const TEXT = { 'Content-Type': 'text/plain; charset=utf-8' };
 
+/**
+ * /healthz's body when the SQLite store's path no longer names the file it opened (a
+ * DatabaseMovedError): beats, /status and /metrics answer 503 until the file is back or serve restarts.
+ */
+export const MOVED_BODY = 'database not writable: the database file was moved or replaced; restart medic serve';
+
 export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   const { settings: s, commit, log } = deps;
   let draining = false;
   let inFlight = 0;
   let drained: (() => void) | null = null;
-  let health: { at: number; ok: Promise<boolean> } | null = null;
+  // The /healthz answer's body while the probe fails (null: healthy).
+  let health: { at: number; problem: Promise<string | null> } | null = null;
   // The state's exposition and the page, encoded once per cache period: a flood of scrapes or
   // viewers costs one read and one rendering per period, never one per request (beats wait behind them).
   let scraped: { at: number; text: Promise<Buffer> } | null = null;
@@ -103,18 +110,19 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
   const viewRefusal = viewRefusalFor(s.host);
   const pingHeaders = { ...TEXT, 'Access-Control-Allow-Origin': '*', 'Cache-Control': 'no-cache', 'Ping-Body-Limit': String(s.bodyLimit) };
 
-  const healthy = (): Promise<boolean> => {
+  const healthProblem = (): Promise<string | null> => {
     const t = deps.monotonic();
     if (!health || t - health.at >= HEALTH_CACHE_MS) {
       health = {
         at: t,
-        ok: deps.store.probe().then(
-          () => true,
-          () => false,
+        problem: deps.store.probe().then(
+          () => null,
+          // Says why without the path (anyone who can reach /healthz reads it); stderr has the rest.
+          (err: unknown) => (err instanceof Error && err.name === 'DatabaseMovedError' ? MOVED_BODY : 'database not writable'),
         ),
       };
     }
-    return health.ok;
+    return health.problem;
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -134,8 +142,10 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
         return answer(405, 'method not allowed', { ...TEXT, Allow: r.allow });
       case 'bad':
         return answer(400, r.reason, pingHeaders);
-      case 'healthz':
-        return (await healthy()) ? answer(200, 'OK', { ...TEXT, 'Cache-Control': 'no-cache' }) : answer(503, 'database not writable', { ...TEXT, 'Cache-Control': 'no-cache' });
+      case 'healthz': {
+        const problem = await healthProblem();
+        return problem === null ? answer(200, 'OK', { ...TEXT, 'Cache-Control': 'no-cache' }) : answer(503, problem, { ...TEXT, 'Cache-Control': 'no-cache' });
+      }
     }
     if (r.type === 'status' || r.type === 'metrics') {
       // The page and the metrics name every service and team: a listener other machines can reach

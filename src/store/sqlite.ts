@@ -42,6 +42,30 @@ interface Opened {
   exists: boolean;
   /** The file's schema version when a read-only open found it older than this Medic's. */
   olderSchema: number | null;
+  /** The opened file's device and inode, checked against the path (pathProblem); null: nothing to check. */
+  identity?: FileIdentity | null;
+}
+
+/** A file's device and inode: what a path must still name for the store to go on using its open file. */
+export interface FileIdentity {
+  dev: number;
+  ino: number;
+}
+
+/**
+ * A store checks that its path still names the file it opened at most this often; a commit of
+ * beats (recordBeats) and probe() check every time. One lstat costs a few microseconds: never one per
+ * beat, nor one per read of a status page rendering thousands of services.
+ */
+export const IDENTITY_RECHECK_MS = 1000;
+
+/**
+ * The database file was moved, deleted or replaced (by a folder, a link, another file) while a
+ * store had it open: what the store would write would go into a file no other medic reads.
+ */
+export class DatabaseMovedError extends DatabaseError {
+  /** Spelled out (not the class's name, which a bundler may change): serve's /healthz tells it by this. */
+  override name = 'DatabaseMovedError';
 }
 
 /**
@@ -88,6 +112,7 @@ export function openSqliteStore(path: string, opts: SqliteOptions = {}): SqliteS
           'someone with write access to its folder is tampering with it; keep the database in a folder only the user running medic can write, and use "spool" for job users',
         );
       }
+      opened.identity = { dev: file.dev, ino: file.ino };
       // Refuse what is not ours before changing anything (the journal mode rewrites the header).
       const version = refuseForeign(db, path);
       if (opened.readOnly) {
@@ -126,6 +151,26 @@ export function holdsOpen(st: Stats): boolean {
       return false;
     }
   });
+}
+
+/**
+ * What is at `path` now, when it is not the file `identity` describes: missing, a folder, a link
+ * (never followed, as at open), something else, or another file. Null when it is still that file
+ * (a hard link to it put back at the path counts as that file).
+ */
+export function pathProblem(path: string, identity: FileIdentity): string | null {
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(path, { throwIfNoEntry: false });
+  } catch (err) {
+    return `it cannot be looked up (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+  }
+  if (!st) return 'nothing is at its path any more (moved, renamed or deleted)';
+  if (st.isSymbolicLink()) return 'a symbolic link is at its path now';
+  if (st.isDirectory()) return 'a folder is at its path now';
+  if (!st.isFile()) return 'something that is not a regular file is at its path now';
+  if (st.dev !== identity.dev || st.ino !== identity.ino) return 'another file is at its path now';
+  return null;
 }
 
 function lstatOrNull(path: string): Stats | null {
@@ -429,6 +474,8 @@ const READ_COLUMNS: Record<'services' | 'outbox', Record<string, ((col: string) 
 export class SqliteStore implements Store {
   private readonly stmts = new Map<string, Database.Statement>();
   private readonly columnLists = new Map<string, string>();
+  /** When the path was last found to name the open file (performance.now()); see IDENTITY_RECHECK_MS. */
+  private identityCheckedAt = -Infinity;
 
   constructor(
     readonly db: Db,
@@ -460,8 +507,31 @@ export class SqliteStore implements Store {
     return list;
   }
 
-  private run<T>(fn: () => T): Promise<T> {
+  /**
+   * Throws a DatabaseMovedError when the path no longer names the file this store has open (checked
+   * at most every IDENTITY_RECHECK_MS unless `always`; a failed check is never reused, so putting the
+   * file back heals it). Medic never writes into, nor reports from, a file nobody else reads.
+   */
+  private stillAtPath(always: boolean): void {
+    const identity = this.opened.identity;
+    if (!identity) return;
+    const t = performance.now();
+    if (!always && t - this.identityCheckedAt < IDENTITY_RECHECK_MS) return;
+    const problem = pathProblem(this.path, identity);
+    if (problem === null) {
+      this.identityCheckedAt = t;
+      return;
+    }
+    this.identityCheckedAt = -Infinity;
+    throw new DatabaseMovedError(
+      `database ${this.path} was moved or replaced while medic had it open: ${problem}; nothing more is recorded in or read from the old file`,
+      'put the database file back at its path, or restart medic serve to open what is there now (a long-running medic keeps the file it opened)',
+    );
+  }
+
+  private run<T>(fn: () => T, checkPath: 'always' | 'throttled' = 'throttled'): Promise<T> {
     try {
+      this.stillAtPath(checkPath === 'always');
       return Promise.resolve(guard(this.path, fn, this.opened.olderSchema));
     } catch (err) {
       return Promise.reject(err);
@@ -479,6 +549,7 @@ export class SqliteStore implements Store {
           for (const b of beats) this.writeBeat(b, b.at ?? Date.now());
         })
         .immediate(),
+      'always',
     );
   }
 
@@ -1084,6 +1155,7 @@ export class SqliteStore implements Store {
     const { path, opened } = this;
     if (!opened.exists) return guard(path, () => creatable(path, opened));
     return this.run(() => {
+      // A file moved away still takes writes through the open connection: what matters is the path.
       writable(path, { ...opened, readOnly: false });
       // A write in a transaction that is rolled back needs SQLite's write lock and a writable file,
       // folder (-wal, -shm) and disk, as `medic check` does, and leaves no trace. A read-only store
@@ -1100,7 +1172,7 @@ export class SqliteStore implements Store {
         if (db !== this.db) db.close();
       }
       return { exists: true };
-    });
+    }, 'always');
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@
  * stand-in for the one thing a real one will not do on demand: fail a commit.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,8 +13,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config.js';
 import { DatabaseError } from '../../src/errors.js';
 import { GroupCommit } from '../../src/serve/batch.js';
-import { startServer, type RunningServer } from '../../src/serve/server.js';
-import type { BeatInput } from '../../src/store/types.js';
+import { MOVED_BODY, startServer, type RunningServer } from '../../src/serve/server.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import type { BeatInput, Store } from '../../src/store/types.js';
 
 const KEY = 'unit-ping-key-0123456789';
 const settings = buildConfig({ services: [{ slug: 'backup' }], serve: { listen: '127.0.0.1:0' } }, '/x/medic.config.json', { env: {}, cwd: '/', machineZone: 'UTC' }).serve;
@@ -24,13 +25,13 @@ afterEach(async () => {
   server = null;
 });
 
-async function serveWith(recordBeats: (beats: BeatInput[]) => Promise<void>, tls: { cert: Buffer; key: Buffer } | null = null) {
+async function serveWith(recordBeats: (beats: BeatInput[]) => Promise<void>, tls: { cert: Buffer; key: Buffer } | null = null, store: Pick<Store, 'probe'> = { probe: async () => ({ exists: true }) }) {
   const errors: string[] = [];
   server = await startServer({
     settings,
     tls,
     commit: new GroupCommit({ recordBeats }),
-    store: { probe: async () => ({ exists: true }) },
+    store,
     state: () => ({ pingKey: KEY, slugs: new Set(['backup']), hide: [], pingKeys: [KEY] }),
     log: null,
     onError: (what, err) => errors.push(`${what}: ${(err as Error).message}`),
@@ -65,6 +66,27 @@ describe('startServer', () => {
     const s = await serveWith(() => Promise.resolve());
     const res = await fetch(`${s.url}/ping/wrong-key-000000000000/backup`, { method: 'POST', body: 'x'.repeat(100_000) });
     expect([res.status, res.headers.get('connection')]).toEqual([404, 'close']);
+  });
+});
+
+describe('/healthz over a real SQLite store', () => {
+  it.each<[string, (path: string) => void, [number, string]]>([
+    ['still at its path', () => {}, [200, 'OK']],
+    ['moved away', (p) => renameSync(p, `${p}.moved`), [503, MOVED_BODY]],
+    ['a folder in its place', (p) => (renameSync(p, `${p}.moved`), mkdirSync(p)), [503, MOVED_BODY]],
+    ['another file in its place', (p) => (renameSync(p, `${p}.moved`), writeFileSync(p, '')), [503, MOVED_BODY]],
+  ])('the database file %s: %j', async (_what, change, expected) => {
+    const dir = mkdtempSync(join(tmpdir(), 'medic-serve-healthz-'));
+    const store = openSqliteStore(join(dir, 'medic.db'), { uid: process.geteuid!() });
+    try {
+      change(join(dir, 'medic.db'));
+      const s = await serveWith(() => Promise.resolve(), null, store);
+      const res = await fetch(`${s.url}/healthz`);
+      expect([res.status, await res.text()]).toEqual(expected);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
