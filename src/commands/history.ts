@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
 import { parseDuration } from '../core/duration.js';
+import { countPerCell } from '../core/status-page.js';
 import { MESSAGE_MAX_CHARS, OUTPUT_TAIL_MAX_BYTES, type SignalKind } from '../core/signal.js';
 import { headChars, tailUtf8 } from '../core/signal-bounds.js';
 import { redactKnownKeys } from '../errors.js';
@@ -57,23 +58,40 @@ async function inDatabase(store: Store, slug: string, until: number): Promise<bo
  * neither knows is an unknown service (65, with the nearest configured slug).
  */
 export async function history(
-  input: { slug: string; since?: string; /** [ecosystem] The strip in exactly this many buckets (the status page: one per expected beat). */ cells?: number },
+  input: {
+    slug: string;
+    since?: string;
+    /**
+     * [ecosystem] The strip over these cells instead of `since` (the status page: one per expected
+     * beat, from stripStarts): their starts, ascending; each runs to the next, the last to now.
+     */
+    cells?: readonly number[];
+  },
   deps: { config: Config; store: Store; now: () => number; keysToHide?: string[] },
 ): Promise<HistoryReport> {
   const spec = deps.config.bySlug.get(input.slug);
   const until = deps.now();
   if (!spec && !(await inDatabase(deps.store, input.slug, until))) throw unknownService(input.slug, deps.config);
-  const rangeMs = parseDuration(input.since ?? '7d');
-  if (rangeMs === null || rangeMs <= 0) throw new DataError(`--since: expected a duration like "7d" or "12h", got "${input.since}"`);
+  const rangeMs = input.cells ? until - (input.cells[0] ?? until) : parseDuration(input.since ?? '7d');
+  if (rangeMs === null || (rangeMs <= 0 && !input.cells)) throw new DataError(`--since: expected a duration like "7d" or "12h", got "${input.since}"`);
   const since = until - rangeMs;
   const h = await deps.store.history(input.slug, since, until);
 
-  // A removed service has no interval any more: buckets follow the range alone.
-  const bucketMs = input.cells ? Math.ceil(rangeMs / input.cells) : Math.max(spec?.intervalMs ?? MINUTE, Math.ceil(rangeMs / STRIP_MAX));
-  const strip = new Array<number>(Math.ceil(rangeMs / bucketMs)).fill(0);
-  for (const at of h.beats) {
-    const i = Math.floor((at - since) / bucketMs);
-    if (i >= 0 && i < strip.length) strip[i]!++;
+  let bucketMs: number;
+  let strip: number[];
+  if (input.cells) {
+    // Cells of their own: bucketMs is the widest (a schedule's cells follow its runs).
+    const cells = input.cells;
+    bucketMs = Math.max(0, ...cells.map((at, i) => (cells[i + 1] ?? until) - at));
+    strip = countPerCell(h.beats, cells, until);
+  } else {
+    // A removed service has no interval any more: buckets follow the range alone.
+    bucketMs = Math.max(spec?.intervalMs ?? MINUTE, Math.ceil(rangeMs / STRIP_MAX));
+    strip = new Array<number>(Math.ceil(rangeMs / bucketMs)).fill(0);
+    for (const at of h.beats) {
+      const i = Math.floor((at - since) / bucketMs);
+      if (i >= 0 && i < strip.length) strip[i]!++;
+    }
   }
 
   const signals = h.signals.map((s) => ({

@@ -1,8 +1,7 @@
 import type { Config, ServeSettings } from '../config.js';
 import { ConfigError, hideSecrets, isMedicError } from '../errors.js';
 import { GroupCommit } from '../serve/batch.js';
-import { MAX_DURATION_MS, formatDuration } from '../core/duration.js';
-import { expectedEveryMs, renderStatusPage, STRIP_CELLS, stripCells } from '../core/status-page.js';
+import { renderStatusPage, stripCells, stripStarts } from '../core/status-page.js';
 import { checkPingKeyIsOwn, checkViewKeyIsOwn, readPingKey, readTls, readViewKey } from '../serve/key.js';
 import { clearTextWarning, startServer, TlsSetupError, type RunningServer, type ServeState } from '../serve/server.js';
 import type { Store } from '../store/types.js';
@@ -161,7 +160,7 @@ export const STATUS_REFRESH_S = 30;
 
 /**
  * [ecosystem] The status page at `now`: every service's row as `medic status` computes it and its
- * beat strip from `medic history` (one bucket per expected beat, STRIP_CELLS of them). Texts a job
+ * beat strip from `medic history` over cells fixed in time (stripStarts: one per expected beat). Texts a job
  * or PagerDuty wrote have the keys in `hide` (routing keys, ping and view keys) hidden.
  */
 export async function statusPage(config: Config, store: Store, now: number, hide: string[]): Promise<string> {
@@ -172,10 +171,10 @@ export async function statusPage(config: Config, store: Store, now: number, hide
   const services = [];
   for (const row of report.rows) {
     const spec = config.bySlug.get(row.slug)!;
-    const rangeMs = Math.min(MAX_DURATION_MS, expectedEveryMs(spec, now) * STRIP_CELLS);
-    const h = await history({ slug: row.slug, since: formatDuration(rangeMs), cells: STRIP_CELLS }, { config, store, now: at, keysToHide: hide });
+    const starts = stripStarts(spec, now);
+    const h = await history({ slug: row.slug, cells: starts }, { config, store, now: at, keysToHide: hide });
     const shown = { ...row, name: hidden(row.name)!, deliveryProblem: hidden(row.deliveryProblem), failure: row.failure && { ...row.failure, message: hidden(row.failure.message) }, muted: row.muted && { ...row.muted, reason: hidden(row.muted.reason) } };
-    services.push({ row: shown, cells: stripCells(h, row, now, spec.schedule, registered.get(row.slug) ?? null) });
+    services.push({ row: shown, cells: stripCells({ starts, strip: h.strip, events: h.events }, row, now, registered.get(row.slug) ?? null) });
   }
   return renderStatusPage({ now, zone: config.localZone, refreshSeconds: STATUS_REFRESH_S, services, lastCheckAt: report.lastCheckAt, lastCheckBy: report.lastCheckBy });
 }

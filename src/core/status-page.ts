@@ -1,7 +1,7 @@
 // [ecosystem] The status page of `medic serve` (/status): data in, one HTML string out. No I/O, no
 // clock (the moment is an argument), no JavaScript in what it writes: the page refreshes itself with
 // a meta tag, and every text from the config or the database is escaped.
-import { countRuns, previousRun, type Cron } from './cron.js';
+import { previousRun } from './cron.js';
 import type { ServiceSpec } from './service.js';
 
 /** A service's row as `medic status` computes it (commands/status.ts ServiceStatus), the fields the page shows. */
@@ -25,20 +25,21 @@ export interface PageService {
 }
 
 /** What one cell of the beat strip says about one expected beat. */
-export type CellKind = 'ok' | 'late' | 'missed' | 'failed' | 'paused' | 'none';
+export type CellKind = 'ok' | 'late' | 'missed' | 'failed' | 'paused' | 'quiet' | 'none';
 
 export interface StripCell {
-  /** The slot's start and end (epoch ms). */
+  /** The slot's start and end (epoch ms); the last slot ends now. */
   from: number;
   to: number;
   kind: CellKind;
 }
 
-/** A service's history over the strip's range, as `medic history` computes it (HistoryReport): its beats per bucket and its events. */
+/** A service's history over the strip's cells, as `medic history` computes it (HistoryReport with `cells`). */
 export interface StripHistory {
-  since: number;
-  bucketMs: number;
-  strip: number[];
+  /** The cells' starts, oldest first (stripStarts); the last cell runs to now. */
+  starts: readonly number[];
+  /** Beats per cell (countPerCell). */
+  strip: readonly number[];
   events: readonly { at: number; kind: string; signal?: string; from?: string; to?: string }[];
 }
 
@@ -58,85 +59,121 @@ export const STRIP_CELLS = 24;
 const DOWN_STATES = new Set(['down', 'failed', 'stuck', 'flapping']);
 
 /**
- * The strip's cells from `medic history`'s buckets (one bucket per expected beat), oldest first:
- * - failed: a run reported failure in the slot;
- * - ok / late: a beat came in the slot; late when the service was late or down at some moment of it
- *   (by the state changes `medic check` recorded, and the row's state now);
- * - paused: no beat, and the service was paused or in maintenance;
- * - none: no beat, and none was expected: the slot ended before the service was registered (its
- *   first beat or check; null: not yet), or its schedule has no run in it (a weekday job's weekend);
- * - missed: no beat when one was expected.
+ * Where each of a service's STRIP_CELLS cells starts, oldest first; the last one holds `now`.
+ * Fixed in time, so that a refresh with the same data draws the same cells (only a new cell
+ * appears at the right as time passes):
+ * - an interval: multiples of the interval since the epoch (a 1h service: whole UTC hours);
+ * - a schedule: its runs, each cell from one run to the next (fewer when it has fewer runs
+ *   within ~9 years before `now`: none at all for a schedule with no run yet).
+ */
+export function stripStarts(spec: Pick<ServiceSpec, 'intervalMs' | 'schedule'>, now: number): number[] {
+  if (spec.schedule !== null) {
+    const runs: number[] = [];
+    for (let run = previousRun(spec.schedule.cron, spec.schedule.timezone, now); run !== null && runs.length < STRIP_CELLS; ) {
+      runs.push(run);
+      run = previousRun(spec.schedule.cron, spec.schedule.timezone, run - 1);
+    }
+    return runs.reverse();
+  }
+  const width = Math.max(1000, spec.intervalMs ?? 86_400_000);
+  const last = Math.floor(now / width) * width;
+  return Array.from({ length: STRIP_CELLS }, (_, i) => last - (STRIP_CELLS - 1 - i) * width);
+}
+
+/** How many of `times` fall in each cell: from its start to the next one's, the last to `until` (inclusive). */
+export function countPerCell(times: readonly number[], starts: readonly number[], until: number): number[] {
+  const counts = new Array<number>(starts.length).fill(0);
+  for (const at of times) {
+    if (starts.length === 0 || at < starts[0]! || at > until) continue;
+    let lo = 0;
+    let hi = starts.length - 1;
+    // The last start at or before `at`.
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= at) lo = mid;
+      else hi = mid - 1;
+    }
+    counts[lo]!++;
+  }
+  return counts;
+}
+
+/** States in which Medic holds the service overdue now (status): its cells without a beat are missed. */
+const OVERDUE_STATES = new Set(['down', 'failed', 'stuck']);
+
+/**
+ * The strip's cells, oldest first. A cell is:
+ * - failed: a run reported failure in it;
+ * - ok: a beat came in it; late: a beat came in it while Medic held the service down (the beat
+ *   that ended an outage);
+ * - paused: no beat, and the service was paused or in maintenance during it;
+ * - none: no beat, and the cell began before the service was registered (its first beat or check;
+ *   null: not yet): nothing was expected in it;
+ * - missed: no beat, and Medic held the service down during it: a down (or relapse) that
+ *   `medic check` recorded, until the recovery it recorded (or, when none is recorded yet but
+ *   status no longer says down, the last beat), or down now per status (down, failed, stuck) from
+ *   the moment it went down. The last cell is never missed unless status says down now;
+ * - quiet: no beat, but never overdue: a beat a little early or late lands in the neighbouring
+ *   cell (jitter), and the current cell waits for its beat until the deadline has passed.
+ * `row` is the service's row from status at `now`.
  */
 export function stripCells(
   h: StripHistory,
-  row: Pick<PageService, 'state' | 'lateAt' | 'deadline'>,
+  row: Pick<PageService, 'state' | 'deadline' | 'incidentSince' | 'lastSeen'>,
   now: number,
-  schedule: { cron: Cron; timezone: string } | null,
   registeredAt: number | null,
 ): StripCell[] {
-  const slots = h.strip.map((beats, i) => ({ from: h.since + i * h.bucketMs, to: Math.min(now, h.since + (i + 1) * h.bucketMs), beats }));
-  // Periods the service was down (late, for a beat that ended one) or paused, from the recorded changes.
-  const bad: [number, number][] = [];
+  const since = h.starts[0] ?? now;
+  const overdueNow = OVERDUE_STATES.has(row.state);
+  // Periods Medic held the service down, and periods it was paused, from the recorded changes.
+  const down: [number, number][] = [];
   const paused: [number, number][] = [];
-  let badSince: number | null = null;
+  let downSince: number | null = null;
   let pausedSince: number | null = null;
   let first = true;
+  let pauseRecorded = false;
   for (const e of h.events) {
     if (e.kind !== 'state' || e.to === undefined) continue;
-    const from = e.from ?? '';
     // Before the first change in range, the service was in that change's `from` state.
-    if (first && (from === 'down' || from === 'flapping')) badSince = h.since;
-    if (first && from === 'paused') pausedSince = h.since;
+    if (first && e.from === 'down') downSince = since;
+    if (first && e.from === 'paused') pausedSince = since;
     first = false;
-    if (e.to === 'down' || e.to === 'relapse') badSince ??= e.at;
-    else if (e.to === 'up' && badSince !== null) {
-      bad.push([badSince, e.at]);
-      badSince = null;
+    if (e.to === 'down' || e.to === 'relapse') downSince ??= e.at;
+    // `flapping`: a beat came back; the resolve is only held.
+    else if ((e.to === 'up' || e.to === 'flapping') && downSince !== null) {
+      down.push([downSince, e.at]);
+      downSince = null;
     }
+    if (e.to === 'paused' || e.to === 'resumed') pauseRecorded = true;
     if (e.to === 'paused') pausedSince ??= e.at;
     else if (e.to === 'resumed' && pausedSince !== null) {
       paused.push([pausedSince, e.at]);
       pausedSince = null;
     }
   }
-  if (badSince !== null) bad.push([badSince, now]);
+  const lastBeat = row.lastSeen === null ? NaN : Date.parse(row.lastSeen);
+  // A recovery no check has recorded yet: status says it is back since its last beat.
+  if (downSince !== null) down.push([downSince, !overdueNow && lastBeat >= downSince ? lastBeat : now]);
+  if (overdueNow) down.push([Date.parse(row.incidentSince ?? row.deadline), now]);
   if (pausedSince !== null) paused.push([pausedSince, now]);
-  if (row.state === 'late') bad.push([Date.parse(row.lateAt), now]);
-  if (DOWN_STATES.has(row.state)) bad.push([Math.min(Date.parse(row.deadline), now), now]);
-  if (row.state === 'paused' || row.state === 'maintenance') paused.push([slots[slots.length - 1]?.from ?? now, now]);
-  const overlaps = (periods: [number, number][], a: number, b: number) => periods.some(([p, q]) => p < b && q >= a);
+  if (row.state === 'paused' && !pauseRecorded) paused.push([since, now]);
+  if (row.state === 'paused' || row.state === 'maintenance') paused.push([h.starts.at(-1) ?? now, now]);
   const failedAt = h.events.filter((e) => e.kind === 'signal' && e.signal === 'fail').map((e) => e.at);
-  return slots.map(({ from, to, beats }, i): StripCell => {
-    const end = i === slots.length - 1 ? to + 1 : to;
+  return h.starts.map((from, i): StripCell => {
+    const last = i === h.starts.length - 1;
+    const to = last ? now : h.starts[i + 1]!;
+    // The last cell holds `now` itself.
+    const end = last ? now + 1 : to;
+    const during = (periods: [number, number][]) => periods.some(([p, q]) => p < end && q >= from);
     let kind: CellKind;
     if (failedAt.some((at) => at >= from && at < end)) kind = 'failed';
-    else if (beats > 0) kind = overlaps(bad, from, to) ? 'late' : 'ok';
-    else if (overlaps(paused, from, to)) kind = 'paused';
-    else if (registeredAt === null || to <= registeredAt) kind = 'none';
-    else if (schedule && countRuns(schedule.cron, schedule.timezone, from, to, 1) === 0) kind = 'none';
-    else if (i === slots.length - 1 && row.state === 'late') kind = 'late';
-    else kind = 'missed';
+    else if ((h.strip[i] ?? 0) > 0) kind = during(down) ? 'late' : 'ok';
+    else if (during(paused)) kind = 'paused';
+    else if (registeredAt === null || from < registeredAt) kind = 'none';
+    else if (during(down) && (!last || overdueNow)) kind = 'missed';
+    else kind = 'quiet';
     return { from, to, kind };
   });
-}
-
-/**
- * How far apart a service's beats are expected: its interval, or for a schedule the shortest gap
- * between its last five runs before `now` (a weekday job: a day; its weekend cells show "none"), a
- * day when it has fewer.
- */
-export function expectedEveryMs(spec: Pick<ServiceSpec, 'intervalMs' | 'schedule'>, now: number): number {
-  if (spec.intervalMs !== null) return Math.max(1000, spec.intervalMs);
-  if (spec.schedule === null) return 86_400_000;
-  let gap = Infinity;
-  let next = previousRun(spec.schedule.cron, spec.schedule.timezone, now);
-  for (let i = 0; i < 5 && next !== null; i++) {
-    const before = previousRun(spec.schedule.cron, spec.schedule.timezone, next - 1);
-    if (before === null) break;
-    gap = Math.min(gap, next - before);
-    next = before;
-  }
-  return Number.isFinite(gap) ? Math.max(60_000, gap) : 86_400_000;
 }
 
 /** `& < > " '` as entities: every text from the config or the database goes through this. */
@@ -169,6 +206,7 @@ export const CELL_WORDS: Record<CellKind, string> = {
   missed: 'missed',
   failed: 'run failed',
   paused: 'paused',
+  quiet: 'no beat in this slot (not overdue)',
   none: 'no beat expected',
 };
 
@@ -223,7 +261,7 @@ ${services.length === 0 ? '<p class="empty">No services are configured.</p>' : s
 `;
 }
 
-const LEGEND = (['ok', 'late', 'missed', 'failed', 'paused', 'none'] as const).map((k) => `<span class="key"><i class="c ${k}" aria-hidden="true"></i> ${CELL_WORDS[k]}</span>`).join(', ');
+const LEGEND = (['ok', 'quiet', 'late', 'missed', 'failed', 'paused', 'none'] as const).map((k) => `<span class="key"><i class="c ${k}" aria-hidden="true"></i> ${CELL_WORDS[k]}</span>`).join(', ');
 
 function serviceHtml(r: PageService, cells: readonly StripCell[], now: number): string {
   const look = STATE_LOOK[r.state] ?? { word: r.state.toUpperCase(), symbol: '?', tone: 'idle' as const };
@@ -313,6 +351,7 @@ dd{display:inline;margin:0;overflow-wrap:anywhere}
 .strip{display:flex;gap:3px;list-style:none;margin:12px 0 0;padding:0;height:28px;align-items:flex-end}
 .c{display:inline-block;flex:1 1 0;min-width:4px;max-width:18px;height:100%;font-style:normal}
 .c.ok{background:var(--ok)}
+.c.quiet{border:2px solid var(--ok);background:transparent}
 .c.late{background:repeating-linear-gradient(135deg,var(--warn) 0 4px,#000 4px 6px)}
 .c.missed{border:2px dashed var(--bad);background:linear-gradient(45deg,transparent 45%,var(--bad) 45% 55%,transparent 55%)}
 .c.failed{background:var(--bad);height:100%;border-top:8px solid #fff}

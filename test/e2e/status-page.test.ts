@@ -23,6 +23,12 @@ const H = 60 * MIN;
 const HOSTILE_NAME = `<script>alert('name')</script> Invoices & "mail" <img src=x onerror=alert(2)>`;
 const HOSTILE_MESSAGE = `<script>alert("msg")</script> SMTP 550 & 'relay denied'`;
 
+// An hourly service's strip cells are whole UTC hours, and serve draws them at the real moment it
+// renders: the page must be read in the hour NOW is in. Within 2 minutes of an hour's end, wait
+// for the next hour (the cells would move by one between filling and reading).
+const left = H - ((Date.now() - 5000) % H);
+if (left < 2 * MIN) await new Promise((resolve) => setTimeout(resolve, left + 1000));
+
 // The moment the database is filled for: whole seconds (libfaketime), a little in the past so that
 // the beats "now" are not in the future of the real clock serve reads.
 const NOW = Math.floor(Date.now() / 1000) * 1000 - 5000;
@@ -98,18 +104,20 @@ beforeAll(async () => {
   pd = await startPdServer();
   project = tempProject();
   const hourly = (from: number, to: number, skew = 2 * MIN) => Array.from({ length: from - to + 1 }, (_, i) => ago((from - i) * H + skew));
-  // search-reindex: down from 3h30m ago until a beat came back 2h50m ago (a late cell), late now.
+  // search-reindex: down from 4h32m ago until a beat came back 2h50m ago (missed cells, then a late
+  // one: longer than an hour, so whatever the minute), late now.
   // Checked alone (a config of its own), so that these checks in the past register no other service.
   const full = config('127.0.0.1:0');
   project.writeConfig({ ...full, services: full.services.filter((s) => s.slug === 'search-reindex') });
-  await beats('search-reindex', hourly(9, 5));
+  await beats('search-reindex', hourly(9, 6));
   await at(ago(3 * H), 'check');
   await at(ago(2 * H + 50 * MIN), 'beat', 'search-reindex');
   await at(ago(2 * H + 40 * MIN), 'check');
   await at(ago(H + 5 * MIN), 'beat', 'search-reindex');
   project.writeConfig(full);
   await Promise.all([
-    beats('billing-export', hourly(11, 0)),
+    // Each beat in its own whole-hour cell, the newest in the current one, whatever the minute now.
+    beats('billing-export', hourly(11, 0, Math.min(2 * MIN, NOW % H))),
     beats(
       'nightly-backup',
       Array.from({ length: 6 }, (_, i) => ago(i * 24 * H + 3 * H)),
@@ -173,7 +181,7 @@ describe('the status page in Chromium', { timeout: 60_000 }, () => {
     expect(meta).toMatch(/^Rendered \d{4}-\d\d-\d\d \d\d:\d\d UTC \(\d{4}-\d\d-\d\d \d\d:\d\d (CET|CEST|GMT\+\d), Europe\/Berlin\) · last medic check .* · refreshes every 30 s$/);
   });
 
-  it("shows each service's last expected beats as labelled cells: on time, late, missed, failed, paused, none", async () => {
+  it("shows each service's last expected beats as labelled cells, whole hours for an hourly service: on time, quiet, late, missed, failed, paused, none", async () => {
     const { page } = await open(url);
     const labels = async (slug: string) => (await page.getByRole('list', { name: `last 24 expected beats of ${slug}, oldest first` }).getByRole('img').all()).map((c) => c.getAttribute('aria-label'));
     const words = async (slug: string) => (await Promise.all(await labels(slug))).map((l) => l!.replace(/^.*UTC: /, ''));
@@ -181,12 +189,21 @@ describe('the status page in Chromium', { timeout: 60_000 }, () => {
     expect(billing).toHaveLength(24);
     expect(billing.slice(-12)).toEqual(Array(12).fill('beat on time'));
     expect(billing.slice(0, 11)).toEqual(Array(11).fill('no beat expected'));
+    // An hourly service's cells are whole UTC hours: the cell of `t` is this many from the oldest.
+    const cellOf = (t: number) => 23 - (Math.floor(NOW / H) - Math.floor(t / H));
+    expect(await (await labels('billing-export')).at(-1)).toBe(`${new Date(Math.floor(NOW / H) * H).toISOString().slice(0, 16).replace('T', ' ')} UTC: beat on time`);
     const reindex = await words('search-reindex');
-    expect(reindex).toContain('beat late');
-    expect(reindex).toContain('missed');
-    expect(reindex.at(-1)).toBe('beat late');
+    // Missed only in the cells of the down that `medic check` recorded, late where the beat ended it.
+    expect(reindex.slice(cellOf(ago(4 * H + 32 * MIN)), cellOf(ago(2 * H + 50 * MIN)))).toEqual(Array(cellOf(ago(2 * H + 50 * MIN)) - cellOf(ago(4 * H + 32 * MIN))).fill('missed'));
+    expect(reindex[cellOf(ago(2 * H + 50 * MIN))]).toBe('beat late');
+    expect(reindex.filter((w) => w === 'missed')).toHaveLength(cellOf(ago(2 * H + 50 * MIN)) - cellOf(ago(4 * H + 32 * MIN)));
+    // Late now, within grace: its current cell has no beat yet, and is not missed.
+    expect(reindex.at(-1)).toBe('no beat in this slot (not overdue)');
     expect((await words('db-dump')).slice(-4)).toEqual(Array(4).fill('missed'));
-    expect((await words('invoice-mailer')).at(-1)).toBe('run failed');
+    // Failed 20 minutes ago, down since: the failure's cell, then missed.
+    const mailer = await words('invoice-mailer');
+    const failedCell = cellOf(ago(20 * MIN));
+    expect(mailer.slice(failedCell)).toEqual(['run failed', ...Array(23 - failedCell).fill('missed')]);
     expect((await words('cert-renewal')).at(-1)).toBe('paused');
     // Each cell also has a title (a tooltip) with the same words.
     const cell = page.getByRole('list', { name: /billing-export/ }).getByRole('img').last();

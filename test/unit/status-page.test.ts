@@ -8,7 +8,8 @@ import { buildConfig } from '../../src/config.js';
 import { DatabaseError } from '../../src/errors.js';
 import { chromiumPath } from '../helpers/browser.js';
 import { parseCron } from '../../src/core/cron.js';
-import { escapeHtml, expectedEveryMs, renderStatusPage, STATE_LOOK, stripCells, summaryLine, type PageService, type StatusPageData, type StripHistory } from '../../src/core/status-page.js';
+import { countPerCell, escapeHtml, renderStatusPage, STATE_LOOK, stripCells, stripStarts, summaryLine, type CellKind, type PageService, type StatusPageData, type StripCell, type StripHistory } from '../../src/core/status-page.js';
+import { evaluate, type ServiceRecord } from '../../src/core/state.js';
 import { GroupCommit } from '../../src/serve/batch.js';
 import { presentedKey, readViewKey } from '../../src/serve/key.js';
 import { route } from '../../src/serve/route.js';
@@ -135,56 +136,174 @@ describe('summaryLine', () => {
   ])('%j → %s', (states, line) => expect(summaryLine(states)).toBe(line));
 });
 
+describe('stripStarts', () => {
+  const at = (iso: string) => Date.parse(iso);
+  const sched = (expr: string) => ({ intervalMs: null, schedule: { expr, cron: parseCron(expr), timezone: 'UTC' } });
+  // The first, second and last starts, as UTC times.
+  const shown = (starts: number[]) => [starts.length, ...[starts[0]!, starts[1]!, starts.at(-1)!].map((t) => new Date(t).toISOString())];
+
+  it.each<[string, Parameters<typeof stripStarts>[0], string, (string | number)[]]>([
+    ['an interval of 1h: whole UTC hours, the last holding now', { intervalMs: H, schedule: null }, '2026-11-30T12:34:56Z', [24, '2026-11-29T13:00:00.000Z', '2026-11-29T14:00:00.000Z', '2026-11-30T12:00:00.000Z']],
+    ['an interval of 1m', { intervalMs: 60_000, schedule: null }, '2026-11-30T05:40:12Z', [24, '2026-11-30T05:17:00.000Z', '2026-11-30T05:18:00.000Z', '2026-11-30T05:40:00.000Z']],
+    ['an interval of 7m: multiples of 7 minutes since the epoch', { intervalMs: 7 * 60_000, schedule: null }, '2026-11-30T12:00:00Z', [24, '2026-11-30T09:14:00.000Z', '2026-11-30T09:21:00.000Z', '2026-11-30T11:55:00.000Z']],
+    ['a daily schedule: its runs', sched('30 2 * * *'), '2026-11-30T06:01:00Z', [24, '2026-11-07T02:30:00.000Z', '2026-11-08T02:30:00.000Z', '2026-11-30T02:30:00.000Z']],
+    ['a daily schedule, at its run', sched('30 2 * * *'), '2026-11-30T02:30:00Z', [24, '2026-11-07T02:30:00.000Z', '2026-11-08T02:30:00.000Z', '2026-11-30T02:30:00.000Z']],
+    ['a daily schedule, just before its run', sched('30 2 * * *'), '2026-11-30T02:29:59.999Z', [24, '2026-11-06T02:30:00.000Z', '2026-11-07T02:30:00.000Z', '2026-11-29T02:30:00.000Z']],
+    ["a weekday schedule: Friday's cell runs to Monday's run", sched('0 9 * * 1-5'), '2026-11-30T12:00:00Z', [24, '2026-10-28T09:00:00.000Z', '2026-10-29T09:00:00.000Z', '2026-11-30T09:00:00.000Z']],
+    ['every 5 minutes', sched('*/5 * * * *'), '2026-11-30T12:03:00Z', [24, '2026-11-30T10:05:00.000Z', '2026-11-30T10:10:00.000Z', '2026-11-30T12:00:00.000Z']],
+  ])('%s', (_what, spec, now, expected) => expect(shown(stripStarts(spec, at(now)))).toEqual(expected));
+
+  it.each([0, 12, 24, 36, 48])('are the same at %i s past the minute (a 1m interval): fixed in time, not drawn from now', (s) => {
+    const minute = at('2026-11-30T05:40:00Z');
+    expect(stripStarts({ intervalMs: 60_000, schedule: null }, minute + s * 1000)).toEqual(stripStarts({ intervalMs: 60_000, schedule: null }, minute));
+  });
+
+});
+
+describe('countPerCell', () => {
+  it.each<[number[], number[], number, number[]]>([
+    [[0, 5, 10, 19, 20], [0, 10, 20], 25, [2, 2, 1]],
+    [[-1, 26], [0, 10, 20], 25, [0, 0, 0]],
+    [[25], [0, 10, 20], 25, [0, 0, 1]],
+    [[9, 10], [0, 10, 30], 40, [1, 1, 0]],
+    [[1], [], 25, []],
+  ])('%j in cells from %j to %i → %j', (times, starts, until, counts) => expect(countPerCell(times, starts, until)).toEqual(counts));
+});
+
+/** A strip as one character a cell: # ok, . quiet, L late, x missed, F failed, P paused, _ none. */
+const SYMBOL: Record<CellKind, string> = { ok: '#', quiet: '.', late: 'L', missed: 'x', failed: 'F', paused: 'P', none: '_' };
+const drawn = (cells: readonly StripCell[]) => cells.map((c) => SYMBOL[c.kind]).join('');
+const iso = (at: number) => new Date(at).toISOString();
+
 describe('stripCells', () => {
-  // Four slots of an hour: [NOW-4h, NOW-3h) ... [NOW-1h, NOW).
+  // Four slots of an hour: [NOW-4h, NOW-3h) ... [NOW-1h, NOW].
   const since = NOW - 4 * H;
-  const hist = (strip: number[], events: StripHistory['events'] = []): StripHistory => ({ since, bucketMs: H, strip, events });
-  const up = { state: 'up', lateAt: new Date(NOW + H).toISOString(), deadline: new Date(NOW + H).toISOString() };
-  const kinds = (...args: Parameters<typeof stripCells>) => stripCells(...args).map((c) => c.kind);
+  const starts = [since, since + H, since + 2 * H, since + 3 * H];
+  const hist = (strip: number[], events: StripHistory['events'] = []): StripHistory => ({ starts, strip, events });
+  const up = { state: 'up', deadline: iso(NOW + H), incidentSince: null, lastSeen: iso(NOW - 5 * 60_000) };
+  const down = (since: number) => ({ state: 'down', deadline: iso(since), incidentSince: iso(since), lastSeen: iso(since - H - 30 * 60_000) });
+  const state = (at: number, from: string, to: string) => ({ at, kind: 'state', from, to });
 
-  it.each<[string, StripHistory, Parameters<typeof stripCells>[1], number | null, string[]]>([
-    ['a beat in every slot: on time', hist([1, 1, 2, 1]), up, since - H, ['ok', 'ok', 'ok', 'ok']],
-    ['no beat in a slot: missed', hist([1, 0, 1, 1]), up, since - H, ['ok', 'missed', 'ok', 'ok']],
-    ['before the service was registered: none', hist([0, 0, 1, 1]), up, since + 2 * H, ['none', 'none', 'ok', 'ok']],
-    ['never registered: none', hist([0, 0, 0, 0]), { ...up, state: 'new' }, null, ['none', 'none', 'none', 'none']],
-    ['a failure in a slot: failed', hist([1, 1, 1, 1], [{ at: since + 2 * H + 10, kind: 'signal', signal: 'fail' }]), up, since - H, ['ok', 'ok', 'failed', 'ok']],
-    [
-      'a beat that ended a recorded down: late',
-      hist([1, 0, 1, 1], [{ at: since + H + 30 * 60_000, kind: 'state', from: 'up', to: 'down' }, { at: since + 2 * H + 5 * 60_000, kind: 'state', from: 'down', to: 'up' }]),
-      up,
-      since - H,
-      ['ok', 'missed', 'late', 'ok'],
-    ],
-    [
-      'paused, and resumed: paused slots without beats',
-      hist([1, 0, 0, 1], [{ at: since + H + 1, kind: 'state', from: '', to: 'paused' }, { at: since + 3 * H - 1, kind: 'state', from: 'paused', to: 'resumed' }]),
-      up,
-      since - H,
-      ['ok', 'paused', 'paused', 'ok'],
-    ],
-    ['paused now: the last slot', hist([1, 1, 1, 0]), { ...up, state: 'paused' }, since - H, ['ok', 'ok', 'ok', 'paused']],
-    ['late now, within grace: the last slot is late', hist([1, 1, 1, 0]), { state: 'late', lateAt: new Date(NOW - 10 * 60_000).toISOString(), deadline: new Date(NOW + 5 * 60_000).toISOString() }, since - H, ['ok', 'ok', 'ok', 'late']],
-    ['down now, no check yet: missed', hist([1, 1, 0, 0]), { state: 'down', lateAt: new Date(NOW - 2 * H).toISOString(), deadline: new Date(NOW - H - 30 * 60_000).toISOString() }, since - H, ['ok', 'ok', 'missed', 'missed']],
-  ])('%s', (_what, h, r, registeredAt, expected) => expect(kinds(h, r, NOW, null, registeredAt)).toEqual(expected));
+  it.each<[string, StripHistory, Parameters<typeof stripCells>[1], number | null, string]>([
+    ['a beat in every slot: on time', hist([1, 1, 2, 1]), up, since - H, '####'],
+    // Was "missed" (any slot without a beat): a beat early or late lands in the neighbour slot.
+    ['no beat in a slot, never down: quiet, not missed', hist([1, 0, 2, 1]), up, since - H, '#.##'],
+    ['before the service was registered: none', hist([0, 0, 1, 1]), up, since + 2 * H, '__##'],
+    ['registered within a slot that has no beat: none (nothing was expected in it yet)', hist([0, 0, 0, 1]), up, since + H + 60_000, '__.#'],
+    ['never registered: none', hist([0, 0, 0, 0]), { ...up, state: 'new', lastSeen: null }, null, '____'],
+    ['a failure in a slot: failed', hist([1, 1, 1, 1], [{ at: since + 2 * H + 10, kind: 'signal', signal: 'fail' }]), up, since - H, '##F#'],
+    ['a recorded down, then a beat that a check recorded as the recovery: missed exactly there, then late', hist([1, 0, 1, 1], [state(since + H + 30 * 60_000, 'up', 'down'), state(since + 2 * H + 5 * 60_000, 'down', 'up')]), up, since - H, '#xL#'],
+    ['down since before the strip (the first change comes from down)', hist([0, 0, 1, 1], [state(since + 2 * H + 5 * 60_000, 'down', 'up')]), up, since - 9 * H, 'xxL#'],
+    ['a recovery held (flapping) ends the down; a relapse starts it again', hist([0, 1, 0, 0], [state(since + 60_000, 'flapping', 'relapse'), state(since + H + 1, 'down', 'flapping'), state(since + 2 * H + 30 * 60_000, 'flapping', 'relapse')]), down(since + 2 * H + 30 * 60_000), since - 9 * H, 'xLxx'],
+    ['flapping now (a beat came back, the resolve held): not missed', hist([0, 1, 0, 0], [state(since + 60_000, 'up', 'down'), state(since + H + 1, 'down', 'flapping')]), { ...up, state: 'flapping', lastSeen: iso(since + H + 1) }, since - 9 * H, 'xL..'],
+    ['a recorded down no check has seen end yet, status up again since a beat: missed until that beat only', hist([1, 0, 1, 0], [state(since + H + 1, 'up', 'down')]), { ...up, lastSeen: iso(since + 2 * H + 60_000) }, since - H, '#xL.'],
+    ['a gap no check saw (no check ran): quiet, not missed', hist([1, 0, 0, 1]), up, since - H, '#..#'],
+    // Was "late" (the state): no beat came in it, and it is not overdue yet.
+    ['late now, within grace: the last slot is quiet, never missed', hist([1, 1, 1, 0]), { state: 'late', deadline: iso(NOW + 5 * 60_000), incidentSince: null, lastSeen: iso(NOW - H - 50 * 60_000) }, since - H, '###.'],
+    ['down now, no check yet: missed from the deadline', hist([1, 1, 0, 0]), { state: 'down', deadline: iso(NOW - H - 30 * 60_000), incidentSince: null, lastSeen: iso(NOW - 3 * H) }, since - H, '##xx'],
+    ['down now with an open incident: missed from when it went down', hist([1, 0, 0, 0]), down(since + H + 50 * 60_000), since - H, '#xxx'],
+    ['a failed run, down since: failed, then missed', hist([1, 1, 0, 0], [{ at: since + 2 * H + 10, kind: 'signal', signal: 'fail' }]), { state: 'failed', deadline: iso(since + 2 * H + 10), incidentSince: iso(since + 2 * H + 10), lastSeen: iso(since + H + 10) }, since - H, '##Fx'],
+    ['a failed run, then a success: failed, then on time', hist([1, 1, 0, 1], [{ at: since + H + 10, kind: 'signal', signal: 'fail' }, state(since + H + 10, 'up', 'down'), state(since + 3 * H + 10, 'down', 'up')]), up, since - H, '#FxL'],
+    ['paused, and resumed: paused slots without beats', hist([1, 0, 0, 1], [state(since + H + 1, '', 'paused'), state(since + 3 * H - 1, 'paused', 'resumed')]), up, since - H, '#PP#'],
+    ['paused within the strip, still paused: paused from then on', hist([1, 1, 0, 0], [state(since + 2 * H + 1, '', 'paused')]), { ...up, state: 'paused' }, since - H, '##PP'],
+    ['paused since before the strip (no change in it): paused throughout, a beat still shows', hist([0, 1, 0, 0]), { ...up, state: 'paused' }, since - H, 'P#PP'],
+    ['paused while down: paused, not missed', hist([1, 0, 0, 0], [state(since + H + 10, 'up', 'down'), state(since + 2 * H + 1, '', 'paused')]), { ...down(since + H + 10), state: 'paused' }, since - H, '#xPP'],
+    ['in maintenance now: the last slot', hist([1, 1, 1, 0]), { ...up, state: 'maintenance' }, since - H, '###P'],
+  ])('%s: %s', (_what, h, r, registeredAt, expected) => expect(drawn(stripCells(h, r, NOW, registeredAt))).toBe(expected));
 
-  it('a schedule with no run in a slot: none (a weekday job on Saturday and Sunday)', () => {
-    const monday = Date.parse('2026-11-30T12:00:00Z');
-    const days = 86_400_000;
-    const h: StripHistory = { since: monday - 4 * days, bucketMs: days, strip: [1, 0, 0, 1], events: [] };
-    const schedule = { cron: parseCron('0 9 * * 1-5'), timezone: 'UTC' };
-    expect(stripCells(h, up, monday, schedule, monday - 30 * days).map((c) => c.kind)).toEqual(['ok', 'none', 'none', 'ok']);
+  it("never says missed in the last cell while status says up or late, whatever the recorded changes", () => {
+    const events = [state(since + 10, 'up', 'down')];
+    for (const s of ['up', 'late', 'running', 'new']) {
+      expect(stripCells(hist([0, 0, 0, 0], events), { ...up, state: s, lastSeen: null }, NOW, since - H).at(-1)!.kind).not.toBe('missed');
+    }
+  });
+
+  it('gives each cell its slot: from its start to the next, the last to now', () => {
+    expect(stripCells(hist([1, 1, 1, 1]), up, NOW, since).map((c) => [c.from, c.to])).toEqual([[since, since + H], [since + H, since + 2 * H], [since + 2 * H, since + 3 * H], [since + 3 * H, NOW]]);
   });
 });
 
-describe('expectedEveryMs', () => {
-  it.each<[string, { intervalMs: number | null; schedule: string | null }, number]>([
-    ['an interval', { intervalMs: 15 * 60_000, schedule: null }, 15 * 60_000],
-    ['a daily schedule', { intervalMs: null, schedule: '30 2 * * *' }, 86_400_000],
-    ['a weekday schedule (on a Monday)', { intervalMs: null, schedule: '0 9 * * 1-5' }, 86_400_000],
-    ['every 5 minutes', { intervalMs: null, schedule: '*/5 * * * *' }, 5 * 60_000],
-  ])('%s', (_what, s, ms) => {
-    const schedule = s.schedule === null ? null : { expr: s.schedule, cron: parseCron(s.schedule), timezone: 'UTC' };
-    expect(expectedEveryMs({ intervalMs: s.intervalMs, schedule }, NOW)).toBe(ms);
+describe('the strip of a service beating every minute at ±20 s (interval 1m, grace 30s; no check ever marks it down)', () => {
+  const M = 60_000;
+  const T0 = Date.parse('2026-11-30T05:00:00Z');
+  // Seconds off the minute, the gap between two beats at most 88 s: never past the 90 s deadline.
+  const JITTER_S = [20, -5, 15, -10, 18, -9, 5, -20, 8, 3, -12, 16];
+  const BEATS = Array.from({ length: 60 }, (_, k) => T0 + k * M + JITTER_S[k % JITTER_S.length]! * 1000);
+  const config = buildConfig({ services: [{ slug: 'jittery', interval: '1m', grace: '30s' }] }, '/x/medic.config.json', { env: {}, cwd: '/', machineZone: 'UTC' });
+  const spec = config.services[0]!;
+  /** The strip at `now`, from the beats so far and the state status computes. */
+  function strip(now: number): { state: string; drawn: string } {
+    const beats = BEATS.filter((b) => b <= now);
+    const rec: ServiceRecord = { slug: 'jittery', registeredAt: BEATS[0]!, lastBeatAt: beats.at(-1)!, beatSeq: beats.length, resetAt: null, pause: null, incident: null };
+    const ev = evaluate(spec, rec, now);
+    const starts = stripStarts(spec, now);
+    const row = { state: ev.state, deadline: iso(ev.downAt ?? ev.deadlineAt), incidentSince: null, lastSeen: iso(beats.at(-1)!) };
+    return { state: ev.state, drawn: drawn(stripCells({ starts, strip: countPerCell(beats, starts, now), events: [] }, row, now, BEATS[0]!)) };
+  }
+  // The 23 closed cells (05:17 to 05:39); the open one (05:40) fills when 05:40's beat comes at 05:40:18.
+  const CLOSED = '.#.##.##.#.#.#.##.##.#.';
+
+  it.each<[number, string, string]>([
+    [0, 'late', `${CLOSED}.`],
+    [12, 'late', `${CLOSED}.`],
+    [24, 'up', `${CLOSED}#`],
+    [36, 'up', `${CLOSED}#`],
+    [48, 'up', `${CLOSED}#`],
+  ])('rendered %i s past 05:40: the same closed cells, none missed (status %s)', (s, state, expected) => {
+    const r = strip(T0 + 40 * M + s * 1000);
+    expect(r).toEqual({ state, drawn: expected });
+    expect(r.drawn).not.toContain('x');
+  });
+
+  it('a minute later, the strip has moved by one cell: the oldest gone, a new one at the right', () => {
+    const before = strip(T0 + 40 * M + 48_000).drawn;
+    const after = strip(T0 + 41 * M).drawn;
+    expect(after.slice(0, -1)).toBe(before.slice(1));
+  });
+
+  it.each([0, 12, 24, 36, 48])('through the status page over a real SQLite file, rendered %i s past 05:40: the same cells', async (s) => {
+    const { join } = await import('node:path');
+    const { openSqliteStore } = await import('../../src/store/sqlite.js');
+    const { statusPage } = await import('../../src/commands/serve.js');
+    const { tempDir } = await import('../helpers/db.js');
+    const now = T0 + 40 * M + s * 1000;
+    const store = openSqliteStore(join(tempDir(), 'medic.db'));
+    try {
+      for (const at of BEATS.filter((b) => b <= now)) await store.recordBeat('jittery', at);
+      const html = await statusPage(config, store, now, []);
+      const cells = [...html.matchAll(/<li class="c (\w+)"/g)].map((m) => SYMBOL[m[1] as CellKind]).join('');
+      expect(cells).toBe(strip(now).drawn);
+      expect(html).toContain(`aria-label="2026-11-30 05:18 UTC: beat on time"`);
+      expect(html).toContain(`aria-label="2026-11-30 05:17 UTC: no beat in this slot (not overdue)"`);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('the strip of a new scheduled service (30 2 * * *, grace 1h, registered at 05:36 by a check)', () => {
+  it('says "no beat expected" for every run before it existed; its first run is missed only once it is down', async () => {
+    const { join } = await import('node:path');
+    const { openSqliteStore } = await import('../../src/store/sqlite.js');
+    const { statusPage } = await import('../../src/commands/serve.js');
+    const { tempDir } = await import('../helpers/db.js');
+    const config = buildConfig({ services: [{ slug: 'nightly', schedule: '30 2 * * *', timezone: 'UTC', grace: '1h' }] }, '/x/medic.config.json', { env: {}, cwd: '/', machineZone: 'UTC' });
+    const store = openSqliteStore(join(tempDir(), 'medic.db'));
+    try {
+      await store.register(['nightly'], Date.parse('2026-11-30T05:36:00Z'));
+      const html = await statusPage(config, store, Date.parse('2026-11-30T06:01:00Z'), []);
+      const labels = [...html.matchAll(/<li class="c \w+" role="img" aria-label="([^"]*)"/g)].map((m) => m[1]);
+      expect(labels).toHaveLength(24);
+      expect(labels.at(-1)).toBe('2026-11-30 02:30 UTC: no beat expected');
+      expect(labels[0]).toBe('2026-11-07 02:30 UTC: no beat expected');
+      expect(labels.join('\n')).not.toContain('missed');
+      // The next run, passed without a beat: not missed while it is late (within grace), missed once down.
+      const first = async (at: string) => [...(await statusPage(config, store, Date.parse(at), [])).matchAll(/aria-label="(2026-12-01 02:30 UTC: [^"]*)"/g)].map((m) => m[1]);
+      expect(await first('2026-12-01T03:29:59Z')).toEqual(['2026-12-01 02:30 UTC: no beat in this slot (not overdue)']);
+      expect(await first('2026-12-01T03:30:00Z')).toEqual(['2026-12-01 02:30 UTC: missed']);
+    } finally {
+      await store.close();
+    }
   });
 });
 
