@@ -21,8 +21,8 @@ export function trustProblem(st: Pick<Stats, 'uid' | 'gid' | 'mode'>, uid: numbe
 /**
  * Why writing files into the folder `dir` could let someone else choose what lands there or where
  * it goes, or null when it is fine: a link on the way to it (the folder itself or one above) owned
- * by another user (she chooses the folder), or a folder trustProblem refuses (she can swap what
- * medic writes before root installs or reads it). A folder that does not exist is null: the write
+ * by another user (she chooses the folder), or a folder folderTrustProblem refuses, the folder or
+ * one above it (she can swap what medic writes, or the folder itself, before root installs or reads it). A folder that does not exist is null: the write
  * fails on its own, with its own message.
  */
 export function writeFolderProblem(dir: string, uid: number, gid?: number): string | null {
@@ -52,14 +52,14 @@ export function writeFolderProblem(dir: string, uid: number, gid?: number): stri
     if (target.startsWith('/')) at = '/';
     todo = [...target.split('/').filter(Boolean), ...todo];
   }
-  let st: Stats;
   try {
-    st = statSync(at);
+    statSync(at);
   } catch {
     return null;
   }
-  const problem = trustProblem(st, uid, { ownGroup: gid });
-  return problem && `the folder ${at}: ${problem}`;
+  // The real folder, and every folder above it (folderTrustProblem's rule).
+  const found = folderTrustProblem(at, uid, gid);
+  return found && `the folder ${found.folder}: ${found.problem}`;
 }
 
 /**
@@ -69,8 +69,12 @@ export function writeFolderProblem(dir: string, uid: number, gid?: number): stri
  * (a tmp cleaner, a reboot) and anyone may then plant one under its name. Every folder above must
  * pass it too, or be sticky and the user's or root's, with the entry below it the user's or root's
  * (then nobody else can rename that entry away). `folder` is a real path (no links on the way).
+ * For root, group write is never fine here, not even by root's own group: a POSIX ACL that lets
+ * another user write shows in the mode only as group write (its mask), and Node cannot read ACLs;
+ * root does not make group-writable folders of its own (umask 022).
  */
-export function folderTrustProblem(folder: string, uid: number, ownGroup?: number): { folder: string; problem: string } | null {
+export function folderTrustProblem(folder: string, uid: number, gid?: number): { folder: string; problem: string } | null {
+  const ownGroup = uid === 0 ? undefined : gid;
   const own = trustProblem(statSync(folder), uid, { ownGroup });
   if (own) return { folder, problem: own };
   for (let child = folder, dir = dirname(folder); child !== dir; child = dir, dir = dirname(dir)) {

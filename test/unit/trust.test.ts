@@ -1,6 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { looksLikeRoutingKey, redactJobText, redactKnownKeys, redactSecrets, secretForms } from '../../src/errors.js';
-import { trustProblem } from '../../src/file-trust.js';
+import { trustProblem, writeFolderProblem } from '../../src/file-trust.js';
 
 const KEY = 'a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6';
 
@@ -118,3 +121,36 @@ describe('redactSecrets', () => {
     expect(looksLikeRoutingKey(KEY.replace('a', '-'))).toBe(false);
   });
 });
+
+describe('writeFolderProblem: the folders medic writes into for root to install or run (units, crontab backup, textfile, config)', () => {
+  const made: string[] = [];
+  afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  const tmp = () => {
+    const d = realpathSync(mkdtempSync(join(tmpdir(), 'medic-folder-trust-')));
+    made.push(d);
+    return d;
+  };
+
+  it.each<[string, (base: string) => string, number, RegExp | null]>([
+    ['a folder of its own, 0755', (b) => mkdirMode(join(b, 'units'), 0o755), process.getuid!(), null],
+    // A POSIX ACL naming another user shows in the mode only as group write (the mask), which for a
+    // root:root folder looks like "root's own group": for root, group write is never fine.
+    ['run by root: a root:root folder with group write (how an ACL for another user shows)', (b) => mkdirMode(join(b, 'units'), 0o775), 0, /the folder \S+\/units: its group can write it/],
+    ['a folder of its own inside a folder another user owns (she can rename it away)', (b) => {
+      const home = mkdirMode(join(b, 'home-of-4242'), 0o755);
+      chownSync(home, 4242, 4242);
+      return mkdirMode(join(home, 'units'), 0o755);
+    }, process.getuid!(), /the folder \S+\/home-of-4242: it is owned by uid 4242/],
+  ])('%s', (_label, make, uid, problem) => {
+    const dir = make(tmp());
+    const found = writeFolderProblem(dir, uid, 0);
+    if (problem === null) expect(found).toBeNull();
+    else expect(found).toMatch(problem);
+  });
+});
+
+function mkdirMode(dir: string, mode: number): string {
+  mkdirSync(dir);
+  chmodSync(dir, mode);
+  return dir;
+}
