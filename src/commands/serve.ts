@@ -108,8 +108,13 @@ export async function serve(deps: ServeDeps): Promise<number> {
       const nextState = stateOf(next, deps, pingKeys);
       const restart = restartNeeded(config, next);
       config = next;
-      state = nextState;
-      if (restart.length > 0) warn(`${restart.join(', ')} changed in the config: restart medic serve to apply ${restart.length === 1 ? 'it' : 'them'}`);
+      // Once the database changed, it stays stale until a restart (even if a later reload puts it back: simple, and said).
+      const stale = state.stale ?? (restart.includes('database') ? STALE_BODY : null);
+      state = { ...nextState, stale };
+      if (restart.length > 0) {
+        const meanwhile = stale ? ' (until then beats, /healthz, /status and /metrics answer 503)' : '';
+        warn(`${restart.join(', ')} changed in the config: restart medic serve to apply ${restart.length === 1 ? 'it' : 'them'}${meanwhile}`);
+      }
       if (deps.verbose) say(`medic serve: config reloaded (${next.services.length} services)`);
     } catch (err) {
       const why = isMedicError(err) ? `${err.message}${err.hint ? `\n${err.hint}` : ''}` : String(err);
@@ -154,6 +159,9 @@ function stateOf(config: Config, deps: Pick<ServeDeps, 'env' | 'uid' | 'gid' | '
   if (viewKey !== null) used.add(viewKey);
   return { pingKey, viewKey, slugs: new Set(config.bySlug.keys()), hide: deps.keysToHide(config), pingKeys: [...used] };
 }
+
+/** What /healthz, /status, /metrics and beats answer (503) after a reload changed the database. */
+export const STALE_BODY = 'database changed in the config: restart medic serve (it keeps the database it opened at start)';
 
 /** How often the status page refreshes itself. */
 export const STATUS_REFRESH_S = 30;

@@ -51,6 +51,11 @@ export interface ServeState {
   pingKeys: readonly string[];
   /** [ecosystem] The key that opens /status (and /metrics) off loopback; null or absent: none configured. */
   viewKey?: string | null;
+  /**
+   * Set when a reload changed the database: the store open is no longer the one the checkers read,
+   * so /healthz, /status, /metrics and beats answer 503 with this text until serve is restarted.
+   */
+  stale?: string | null;
 }
 
 export interface ServerDeps {
@@ -143,7 +148,7 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
       case 'bad':
         return answer(400, r.reason, pingHeaders);
       case 'healthz': {
-        const problem = await healthProblem();
+        const problem = deps.state().stale ?? (await healthProblem());
         return problem === null ? answer(200, 'OK', { ...TEXT, 'Cache-Control': 'no-cache' }) : answer(503, problem, { ...TEXT, 'Cache-Control': 'no-cache' });
       }
     }
@@ -152,6 +157,8 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
       // gives them only for the view key.
       const refused = viewRefusal(req.headers.authorization, deps.state().viewKey ?? null, r.type);
       if (refused) return answer(refused.status, refused.body, refused.headers);
+      const stale = deps.state().stale;
+      if (stale) return answer(503, stale, { ...TEXT, 'Retry-After': '5', 'Cache-Control': 'no-store' });
     }
     if (r.type === 'status') {
       if (!deps.statusPage) return answer(404, 'not found');
@@ -185,6 +192,8 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     const state = deps.state();
     // The same answer for a wrong key and an unknown slug, so that keys cannot be probed by it.
     if (!keyMatches(r.key, state.pingKey) || !state.slugs.has(r.slug)) return answer(404, 'not found', pingHeaders);
+    // Never acknowledge a beat into a database the checkers no longer read: the client retries.
+    if (state.stale) return answer(503, state.stale, { ...pingHeaders, 'Retry-After': '5' });
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > MAX_REQUEST_BYTES) return tooLarge(res, pingHeaders);
     const body = await readBody(req, s.bodyLimit + KEY_MARGIN_BYTES);

@@ -172,13 +172,17 @@ describe('medic serve: refusals and warnings at start and on SIGHUP', () => {
     expect(err).not.toContain(ROUTING_KEY);
   }, 30_000);
 
-  it('says on SIGHUP that a changed database needs a restart (beats keep going to the one opened at start)', async () => {
+  it('says on SIGHUP that a changed database needs a restart, and until then acknowledges no beat (503) and /healthz says why', async () => {
     const s = await startServe(configFor());
+    expect((await fetch(`${s.base}/backup`)).status).toBe(200);
     s.writeConfig({ ...configFor(), database: 'other.db' });
     s.child.kill('SIGHUP');
     await until(() => s.stderr() !== '');
-    expect(s.stderr()).toBe('medic serve: database changed in the config: restart medic serve to apply it\n');
-    expect((await fetch(`${s.base}/backup`)).status).toBe(200);
+    expect(s.stderr()).toBe('medic serve: database changed in the config: restart medic serve to apply it (until then beats, /healthz, /status and /metrics answer 503)\n');
+    const beat = await fetch(`${s.base}/backup`);
+    expect([beat.status, beat.headers.get('retry-after'), await beat.text()]).toEqual([503, '5', 'database changed in the config: restart medic serve (it keeps the database it opened at start)']);
+    const health = await fetch(`${s.url}/healthz`);
+    expect([health.status, await health.text()]).toEqual([503, 'database changed in the config: restart medic serve (it keeps the database it opened at start)']);
   }, 30_000);
 
   it('warns nothing when it listens on loopback without TLS', async () => {
