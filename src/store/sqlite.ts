@@ -476,6 +476,12 @@ export class SqliteStore implements Store {
   private readonly columnLists = new Map<string, string>();
   /** When the path was last found to name the open file (performance.now()); see IDENTITY_RECHECK_MS. */
   private identityCheckedAt = -Infinity;
+  /**
+   * The write-ahead log's identity, taken the first time it is seen: SQLite keeps `<path>-wal` (same
+   * file) while any connection is open, this one included, so it missing or another file there means
+   * someone deleted it under a live database (the beats it holds are then in no file a checker reads).
+   */
+  private walIdentity: FileIdentity | null = null;
 
   constructor(
     readonly db: Db,
@@ -517,7 +523,7 @@ export class SqliteStore implements Store {
     if (!identity) return;
     const t = performance.now();
     if (!always && t - this.identityCheckedAt < IDENTITY_RECHECK_MS) return;
-    const problem = pathProblem(this.path, identity);
+    const problem = pathProblem(this.path, identity) ?? this.walProblem();
     if (problem === null) {
       this.identityCheckedAt = t;
       return;
@@ -527,6 +533,18 @@ export class SqliteStore implements Store {
       `database ${this.path} was moved or replaced while medic had it open: ${problem}; nothing more is recorded in or read from the old file`,
       'put the database file back at its path, or restart medic serve to open what is there now (a long-running medic keeps the file it opened)',
     );
+  }
+
+  /** Why `<path>-wal` is no longer the write-ahead log this connection uses, or null (also before it is first seen). */
+  private walProblem(): string | null {
+    const wal = `${this.path}-wal`;
+    if (this.walIdentity === null) {
+      const st = lstatOrNull(wal);
+      if (st?.isFile()) this.walIdentity = { dev: st.dev, ino: st.ino };
+      return null;
+    }
+    const problem = pathProblem(wal, this.walIdentity);
+    return problem && `its write-ahead log ${wal}: ${problem}`;
   }
 
   private run<T>(fn: () => T, checkPath: 'always' | 'throttled' = 'throttled'): Promise<T> {

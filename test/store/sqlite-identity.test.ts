@@ -81,6 +81,36 @@ describe('a SQLite store whose file was moved or replaced', () => {
     expect(query(path, 'SELECT at FROM beats ORDER BY at')).toEqual([{ at: 1000 }, { at: 2000 }]);
   });
 
+  it('its write-ahead log deleted under it (rm medic.db-wal medic.db-shm): a commit and probe() refuse, naming the log', async () => {
+    const { path, store } = opened();
+    await store.recordBeats([{ slug: 'backup', kind: 'ok', at: 1000 }]);
+    rmSync(`${path}-wal`);
+    rmSync(`${path}-shm`);
+    const commit = await store.recordBeats([{ slug: 'backup', kind: 'ok', at: 2000 }]).then(() => null, (e: unknown) => e);
+    const probe = await store.probe().then(() => null, (e: unknown) => e);
+    for (const err of [commit, probe]) {
+      expect(err).toBeInstanceOf(DatabaseMovedError);
+      expect((err as Error).message).toBe(
+        `database ${path} was moved or replaced while medic had it open: its write-ahead log ${path}-wal: nothing is at its path any more (moved, renamed or deleted); nothing more is recorded in or read from the old file`,
+      );
+    }
+    await store.close();
+  });
+
+  it('other medic processes opening, writing and closing the same database beside it never trip the check', async () => {
+    const { path, store } = opened();
+    await store.recordBeats([{ slug: 'backup', kind: 'ok', at: 1000 }]);
+    for (let i = 0; i < 20; i++) {
+      const other = openSqliteStore(path, { uid });
+      await other.recordBeats([{ slug: 'other', kind: 'ok', at: 2000 + i }]);
+      await other.close();
+      await store.recordBeats([{ slug: 'backup', kind: 'ok', at: 3000 + i }]);
+      await store.probe();
+    }
+    await store.close();
+    expect(query(path, 'SELECT count(*) AS n FROM beats')).toEqual([{ n: 41 }]);
+  });
+
   it('a read-only store with no file yet (an empty database in memory) has nothing to check', async () => {
     const path = join(tempDir(), 'medic.db');
     const store = openSqliteStore(path, { uid, readOnly: true });
