@@ -4,7 +4,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, rea
 import { homedir } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { ConfigError, redactSecrets } from './errors.js';
-import { trustProblem } from './file-trust.js';
+import { folderTrustProblem, trustProblem } from './file-trust.js';
 
 export const MODULE = 'medic';
 export const SEARCH_PLACES = [
@@ -304,26 +304,19 @@ function trustedJsPath(file: string, uid: number, gid: number | undefined): stri
   const st = lstatSync(real);
   if (!st.isFile()) throw new ConfigError(`refusing config ${file}: it is not a regular file (a pipe, a device or a socket)`, 'pass the path of the config file itself');
   checkFile(file, st, uid, gid);
+  // The folder, and every folder above it: one another user can write could rename the whole branch
+  // away and put hers in its place between this check and the import (folderTrustProblem's rule).
   const folder = dirname(real);
-  const problem = trustProblem(statSync(folder), uid, { ownGroup: gid });
-  if (problem) {
+  const unsafe = folderTrustProblem(folder, uid, gid);
+  if (unsafe?.folder === folder) {
     throw new ConfigError(
-      `refusing to run config ${file}: its folder ${folder} is not safe (${problem}), so someone else could replace the file before Medic runs it`,
+      `refusing to run config ${file}: its folder ${folder} is not safe (${unsafe.problem}), so someone else could replace the file before Medic runs it`,
       `move the config into a folder only you (or root) can write, or: chmod go-w ${folder}`,
     );
   }
-  // Every folder above too: one another user can write could rename the whole branch away and put
-  // hers in its place between this check and the import. A sticky folder owned by the user or root
-  // (like /tmp) is fine when the entry below it is the user's or root's: nobody else can rename it.
-  for (let child = folder, dir = dirname(folder); child !== dir; child = dir, dir = dirname(dir)) {
-    const st = statSync(dir);
-    const above = trustProblem(st, uid, { ownGroup: gid });
-    if (above === null) continue;
-    const entry = lstatSync(child);
-    const sticky = (st.mode & 0o1000) !== 0 && (st.uid === uid || st.uid === 0) && (entry.uid === uid || entry.uid === 0);
-    if (sticky) continue;
+  if (unsafe) {
     throw new ConfigError(
-      `refusing to run config ${file}: the folder ${dir} above it is not safe (${above}), so someone else could swap the folders below it before Medic runs the file`,
+      `refusing to run config ${file}: the folder ${unsafe.folder} above it is not safe (${unsafe.problem}), so someone else could swap the folders below it before Medic runs the file`,
       'move the config into a folder whose every parent only you (or root) can write, or use a JSON or YAML config',
     );
   }

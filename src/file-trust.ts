@@ -58,7 +58,7 @@ export function writeFolderProblem(dir: string, uid: number, gid?: number): stri
     return null;
   }
   // The real folder, and every folder above it (folderTrustProblem's rule).
-  const found = folderTrustProblem(at, uid, gid);
+  const found = folderTrustProblem(at, uid, writerGroup(uid, gid));
   return found && `the folder ${found.folder}: ${found.problem}`;
 }
 
@@ -69,12 +69,9 @@ export function writeFolderProblem(dir: string, uid: number, gid?: number): stri
  * (a tmp cleaner, a reboot) and anyone may then plant one under its name. Every folder above must
  * pass it too, or be sticky and the user's or root's, with the entry below it the user's or root's
  * (then nobody else can rename that entry away). `folder` is a real path (no links on the way).
- * For root, group write is never fine here, not even by root's own group: a POSIX ACL that lets
- * another user write shows in the mode only as group write (its mask), and Node cannot read ACLs;
- * root does not make group-writable folders of its own (umask 022).
+ * `ownGroup` as in trustProblem (writerGroup for the folders medic writes into for root).
  */
-export function folderTrustProblem(folder: string, uid: number, gid?: number): { folder: string; problem: string } | null {
-  const ownGroup = uid === 0 ? undefined : gid;
+export function folderTrustProblem(folder: string, uid: number, ownGroup?: number): { folder: string; problem: string } | null {
   const own = trustProblem(statSync(folder), uid, { ownGroup });
   if (own) return { folder, problem: own };
   for (let child = folder, dir = dirname(folder); child !== dir; child = dir, dir = dirname(dir)) {
@@ -86,4 +83,14 @@ export function folderTrustProblem(folder: string, uid: number, gid?: number): {
     if (!sticky) return { folder: dir, problem: above };
   }
   return null;
+}
+
+/**
+ * The group whose write trustProblem may accept in a folder medic writes into for root to install or
+ * run (units, the crontab's backup, the textfile, a config): none for root, not even root's own
+ * group, since a POSIX ACL that lets another user write shows in the mode only as group write (its
+ * mask) and Node cannot read ACLs; root makes no group-writable folders of its own (umask 022).
+ */
+export function writerGroup(uid: number, gid: number | undefined): number | undefined {
+  return uid === 0 ? undefined : gid;
 }

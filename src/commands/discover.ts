@@ -23,7 +23,7 @@ import {
   type Install,
 } from '../crontab.js';
 import { ConfigError, EXIT, MedicError, UsageError } from '../errors.js';
-import { folderTrustProblem } from '../file-trust.js';
+import { folderTrustProblem, writerGroup } from '../file-trust.js';
 import { starterConfig } from './init.js';
 
 /** Where a job was found: `crontab` (the user's own, `crontab -l`) or a system file's path. */
@@ -759,7 +759,7 @@ export async function discover(input: DiscoverInput, deps: DiscoverDeps): Promis
   // The backup is what `crontab <backup>` will install: another user who can write its folder
   // could swap it (even in a sticky /tmp: rename it away, plant hers under its name).
   const folder = realpathSync(dirname(file));
-  const unsafe = folderTrustProblem(folder, deps.uid, deps.gid);
+  const unsafe = folderTrustProblem(folder, deps.uid, writerGroup(deps.uid, deps.gid));
   if (unsafe !== null) {
     throw new ConfigError(
       `refusing --apply: the backup of the crontab would go beside the config, in ${unsafe.folder}, which is not safe (${unsafe.problem}): another user could swap the backup before it is put back; nothing was changed`,
